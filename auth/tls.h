@@ -1,0 +1,66 @@
+/*
+ * TLS engine on memory BIOs, shared by inbound (smtpd STARTTLS) and
+ * outbound (deliver) connections.
+ *
+ * The engine never touches a socket: the caller feeds it bytes read from
+ * the network, drains plaintext from it, hands it plaintext to encrypt and
+ * takes the ciphertext to send. mta/conn.c glues it to libuv streams.
+ * Outbound TLS is opportunistic here (RFC 3207 with no authentication of
+ * the peer): certificates are not verified.
+ */
+#ifndef TERN_TLS_H
+#define TERN_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../lib/buf.h"
+
+struct tls_context;
+struct tls_session;
+
+/* Loads a PEM certificate chain and private key for servers. Errors name
+ * the file and OpenSSL's reason in err. */
+int tls_server_context_new(const char *cert_file, const char *key_file,
+    struct tls_context **out, char *err, size_t err_size);
+
+/* A client context for opportunistic TLS (TLS 1.2 or later, no
+ * certificate verification). */
+int tls_client_context_new(struct tls_context **out, char *err,
+    size_t err_size);
+
+void tls_context_free(struct tls_context *ctx);
+
+/* A session in server or client role; sni may be NULL. */
+struct tls_session *tls_session_new(struct tls_context *ctx, bool server,
+    const char *sni);
+void tls_session_free(struct tls_session *s);
+
+/* Feeds ciphertext received from the peer. */
+int tls_feed(struct tls_session *s, const void *data, size_t len);
+
+enum tls_progress {
+	TLS_HANDSHAKE_DONE = 0,
+	TLS_HANDSHAKE_WANT_MORE = 1,  /* send pending output, read more */
+};
+
+/* Advances the handshake: TLS_HANDSHAKE_DONE, TLS_HANDSHAKE_WANT_MORE or
+ * TERN_ETLS (with OpenSSL's reason in err). */
+int tls_handshake(struct tls_session *s, char *err, size_t err_size);
+
+/* Appends available plaintext to out. Returns bytes added (0 when more
+ * ciphertext is needed), TERN_ECLOSED after the peer's close_notify,
+ * TERN_ETLS on a record error, or out's append error. */
+long tls_read(struct tls_session *s, struct buf *out);
+
+/* Encrypts plaintext; the ciphertext waits for tls_take_output. */
+int tls_write(struct tls_session *s, const void *data, size_t len);
+
+/* Moves pending ciphertext into out (appending). */
+int tls_take_output(struct tls_session *s, struct buf *out);
+
+/* Negotiated protocol and cipher names, for logs and Received headers. */
+const char *tls_session_version(const struct tls_session *s);
+const char *tls_session_cipher(const struct tls_session *s);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * DNS lookups through c-ares, driven by a libuv loop.
+ *
+ * The servers are configurable ("127.0.0.1:5353", "[::1]:53"); with none
+ * given, c-ares reads the system's resolver configuration. Every lookup
+ * ends in exactly one callback, also when the resolver is freed while it
+ * is pending (status DNS_CANCELLED), so the callback's argument must stay
+ * valid until then.
+ */
+#ifndef TERN_RESOLVER_H
+#define TERN_RESOLVER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct dns_resolver;
+
+enum dns_status {
+	DNS_OK = 0,
+	DNS_NXDOMAIN = 1,   /* the name does not exist */
+	DNS_NODATA = 2,     /* the name exists but has no record of the type */
+	DNS_TEMPFAIL = 3,   /* timeout, SERVFAIL, REFUSED, network error */
+	DNS_MALFORMED = 4,  /* an answer that could not be parsed */
+	DNS_CANCELLED = 5,  /* the resolver was freed */
+};
+
+/* Returns "ok", "NXDOMAIN", "no data", "temporary failure", ... */
+const char *dns_status_text(enum dns_status status);
+
+/* servers may be NULL when count is 0; timeout is seconds per try. */
+int dns_resolver_new(uv_loop_t *loop, const char *const *servers,
+    size_t count, int timeout, struct dns_resolver **out, char *err,
+    size_t err_size);
+void dns_resolver_free(struct dns_resolver *r);
+
+#define DNS_MAX_MX 32
+#define DNS_MAX_ADDRESSES 32
+
+struct dns_mx {
+	char host[256];      /* "" for the root ("."), as in a null MX */
+	int preference;
+};
+
+/* MX records sorted by preference (equal preferences in answer order). */
+typedef void (*dns_mx_cb)(void *arg, enum dns_status status,
+    const struct dns_mx *records, size_t count);
+int dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_cb cb,
+    void *arg);
+
+/* AAAA and A records of a host, IPv6 first. status is DNS_OK when either
+ * query returned addresses; otherwise the more telling of the two
+ * failures: NXDOMAIN, else TEMPFAIL (the addresses may appear on a
+ * retry), else NODATA. Ports are 0. */
+typedef void (*dns_addr_cb)(void *arg, enum dns_status status,
+    const struct sockaddr_storage *addresses, size_t count);
+int dns_lookup_addresses(struct dns_resolver *r, const char *host,
+    dns_addr_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * Logging to standard error and an optional append-only file; see log.h.
+ * Each line is written with a single write() so lines from several
+ * processes sharing one file do not interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "log.h"
+#include "tern_error.h"
+
+#define LOG_LINE_MAX 4096
+
+static char log_process[32] = "tern";
+static enum log_level log_threshold = TLOG_INFO;
+static uv_file log_fd = -1;
+static bool log_to_stderr = true;
+
+static const char *const level_names[] = {"error", "warning", "info",
+	"debug"};
+
+int
+log_open(const char *process, const char *path, enum log_level level,
+    bool copy_to_stderr)
+{
+	uv_fs_t req;
+	int fd;
+
+	snprintf(log_process, sizeof(log_process), "%s", process);
+	log_threshold = level;
+	log_to_stderr = true;
+	if (log_fd >= 0) {
+		uv_fs_close(NULL, &req, log_fd, NULL);
+		uv_fs_req_cleanup(&req);
+		log_fd = -1;
+	}
+	if (path == NULL || path[0] == '\0')
+		return TERN_OK;
+
+	fd = uv_fs_open(NULL, &req, path, UV_FS_O_WRONLY | UV_FS_O_APPEND |
+	    UV_FS_O_CREAT, 0640, NULL);
+	uv_fs_req_cleanup(&req);
+	if (fd < 0) {
+		log_error("cannot open log file %s: %s; logging to standard "
+		    "error", path, uv_strerror(fd));
+		return TERN_EIO;
+	}
+	log_fd = fd;
+	log_to_stderr = copy_to_stderr;
+	return TERN_OK;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_threshold = level;
+}
+
+int
+log_level_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(name, level_names[i]) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void
+write_all(uv_file fd, const char *line, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)line, (unsigned int)len);
+	uv_fs_t req;
+
+	uv_fs_write(NULL, &req, fd, &b, 1, -1, NULL);
+	uv_fs_req_cleanup(&req);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	uv_timeval64_t tv;
+	struct tm tm;
+	time_t seconds;
+	va_list ap;
+	int n, m;
+
+	if (level > log_threshold)
+		return;
+
+	uv_gettimeofday(&tv);
+	seconds = (time_t)tv.tv_sec;
+	gmtime_r(&seconds, &tm); /* NOTE: gmtime_s on Windows */
+	n = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tern/%s[%d]: %s: ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), log_process,
+	    (int)uv_os_getpid(), level_names[level]);
+	if (n < 0)
+		return;
+
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2; /* cut an over-long line */
+	line[n++] = '\n';
+
+	if (log_fd >= 0)
+		write_all(log_fd, line, (size_t)n);
+	if (log_to_stderr)
+		write_all(2, line, (size_t)n);
+}
+
+char *
+log_escape(char *out, size_t out_size, const void *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t o = 0, i;
+
+	if (out_size == 0)
+		return out;
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		size_t need = (c >= 0x20 && c <= 0x7e && c != '\\') ? 1 : 4;
+
+		if (o + need + 4 > out_size) {
+			if (out_size >= 4) {
+				o = o + 4 > out_size ? out_size - 4 : o;
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (need == 1) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -1,0 +1,251 @@
+/*
+ * The runtime shared by smtpd, qmgr and deliver; see child.h.
+ *
+ * Privileges: whatever ternd gave the child. Nothing here opens a secret.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "child.h"
+
+static void
+usage(const char *process)
+{
+	fprintf(stderr, "usage: tern-%s -c CONFIG [-f]\n"
+	    "  -c CONFIG  configuration file\n"
+	    "  -f         also log to standard error (foreground)\n"
+	    "Normally started by ternd, not by hand.\n", process);
+}
+
+static int
+parse_arguments(struct child_runtime *rt, int argc, char **argv,
+    const char **config_path)
+{
+	int i;
+
+	*config_path = NULL;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			*config_path = argv[++i];
+		} else if (strcmp(argv[i], "-f") == 0) {
+			rt->foreground = true;
+		} else {
+			usage(rt->process);
+			return 2;
+		}
+	}
+	if (*config_path == NULL) {
+		usage(rt->process);
+		return 2;
+	}
+	return 0;
+}
+
+int
+child_init(struct child_runtime *rt, const char *process, int argc,
+    char **argv)
+{
+	const char *config_path;
+	char err[1024];
+	int rc;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->process = process;
+	rt->loop = uv_default_loop();
+	rc = parse_arguments(rt, argc, argv, &config_path);
+	if (rc != 0)
+		return rc;
+	if (tern_config_load(config_path, &rt->config, err, sizeof(err)) !=
+	    TERN_OK) {
+		fprintf(stderr, "tern-%s: %s\n", process, err);
+		return 1;
+	}
+	log_open(process, rt->config.log_file, rt->config.log_level,
+	    rt->foreground || rt->config.log_file[0] == '\0');
+
+	/* Standard input is the control pipe only when ternd made it one. */
+	rt->standalone = uv_guess_handle(0) != UV_NAMED_PIPE;
+	return 0;
+}
+
+/* Stops the process once, from whichever cause comes first. */
+static void
+child_stop(struct child_runtime *rt, const char *reason)
+{
+	if (rt->stopping)
+		return;
+	rt->stopping = true;
+	log_info("stopping: %s", reason);
+	if (rt->on_stop != NULL)
+		rt->on_stop(rt);
+	else
+		child_release(rt);
+}
+
+static void
+reload(struct child_runtime *rt)
+{
+	struct tern_config *fresh, previous;
+	char err[1024];
+
+	fresh = malloc(sizeof(*fresh));
+	if (fresh == NULL) {
+		log_error("reload failed: out of memory; keeping the current "
+		    "configuration");
+		return;
+	}
+	if (tern_config_load(rt->config.path, fresh, err, sizeof(err)) !=
+	    TERN_OK) {
+		log_error("reload rejected, keeping the current configuration: "
+		    "%s", err);
+		free(fresh);
+		return;
+	}
+	previous = rt->config;
+	rt->config = *fresh;
+	free(fresh);
+	log_set_level((enum log_level)rt->config.log_level);
+	log_info("configuration reloaded from %s", rt->config.path);
+	if (rt->on_reload != NULL)
+		rt->on_reload(rt, &previous);
+}
+
+static void
+report_listening(struct child_runtime *rt, uint64_t index)
+{
+	struct ipc_writer w = {0};
+
+	if (ipc_writer_begin(&w, IPC_LISTENING) == TERN_OK &&
+	    ipc_put_u64(&w, index) == TERN_OK)
+		ipc_channel_send(&rt->control, &w, NULL);
+	ipc_writer_free(&w);
+}
+
+/* Accepts the listening socket that travels with an IPC_LISTENER frame. */
+static void
+receive_listener(struct child_runtime *rt, struct ipc_reader *r)
+{
+	uint64_t index = ipc_get_u64(r);
+	uv_tcp_t *server;
+
+	if (ipc_reader_finish(r) != TERN_OK ||
+	    uv_pipe_pending_count(&rt->control.pipe) < 1 ||
+	    uv_pipe_pending_type(&rt->control.pipe) != UV_TCP) {
+		log_error("control pipe: listener message without a socket");
+		return;
+	}
+	server = malloc(sizeof(*server));
+	if (server == NULL || uv_tcp_init(rt->loop, server) != 0 ||
+	    uv_accept((uv_stream_t *)&rt->control.pipe,
+	    (uv_stream_t *)server) != 0) {
+		log_error("control pipe: cannot take over listener %llu",
+		    (unsigned long long)index);
+		free(server);
+		return;
+	}
+	if (rt->on_listener == NULL) {
+		uv_close((uv_handle_t *)server, (uv_close_cb)free);
+		return;
+	}
+	rt->on_listener(rt, (size_t)index, server);
+	if (uv_is_active((uv_handle_t *)server))
+		report_listening(rt, index);
+}
+
+static void
+control_message(struct ipc_channel *ch, enum ipc_type type,
+    struct ipc_reader *r)
+{
+	struct child_runtime *rt = ch->data;
+
+	switch (type) {
+	case IPC_RELOAD:
+		if (ipc_reader_finish(r) == TERN_OK)
+			reload(rt);
+		break;
+	case IPC_STOP:
+		child_stop(rt, "requested by ternd");
+		break;
+	case IPC_LISTENER:
+		receive_listener(rt, r);
+		break;
+	default:
+		log_warning("control pipe: unexpected message type %d",
+		    (int)type);
+		break;
+	}
+}
+
+static void
+control_closed(struct ipc_channel *ch)
+{
+	struct child_runtime *rt = ch->data;
+
+	child_stop(rt, "ternd has gone away");
+}
+
+static void
+signal_cb(uv_signal_t *handle, int signum)
+{
+	struct child_runtime *rt = handle->data;
+
+	if (signum == SIGHUP && !rt->stopping) {
+		reload(rt);
+		return;
+	}
+	if (signum == SIGINT && !rt->standalone)
+		return; /* ternd coordinates a Ctrl-C in the foreground */
+	child_stop(rt, signum == SIGINT ? "interrupted" : "terminated");
+}
+
+static void
+start_signal(struct child_runtime *rt, uv_signal_t *handle, int signum)
+{
+	uv_signal_init(rt->loop, handle);
+	handle->data = rt;
+	uv_signal_start(handle, signal_cb, signum);
+	uv_unref((uv_handle_t *)handle);
+}
+
+int
+child_run(struct child_runtime *rt)
+{
+	start_signal(rt, &rt->sigterm, SIGTERM);
+	start_signal(rt, &rt->sigint, SIGINT);
+	start_signal(rt, &rt->sighup, SIGHUP);
+
+	if (!rt->standalone) {
+		uv_pipe_init(rt->loop, &rt->control.pipe, 1);
+		rt->control.data = rt;
+		if (uv_pipe_open(&rt->control.pipe, 0) != 0 ||
+		    ipc_channel_start(&rt->control, control_message,
+		    control_closed) != 0) {
+			log_error("cannot open the control pipe from ternd");
+			return 1;
+		}
+	}
+	log_info("started");
+	uv_run(rt->loop, UV_RUN_DEFAULT);
+	log_info("stopped");
+	return 0;
+}
+
+void
+child_release(struct child_runtime *rt)
+{
+	uv_handle_t *signals[] = {(uv_handle_t *)&rt->sigterm,
+		(uv_handle_t *)&rt->sigint, (uv_handle_t *)&rt->sighup};
+	size_t i;
+
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		if (!uv_is_closing(signals[i]))
+			uv_close(signals[i], NULL);
+	}
+	if (!rt->standalone) {
+		rt->control.on_close = NULL;
+		ipc_channel_close(&rt->control);
+	}
+}

@@ -1,0 +1,71 @@
+/*
+ * What smtpd, qmgr and deliver share as children of ternd: command-line
+ * parsing (-c FILE, -f for foreground logging), loading the
+ * configuration, opening the log, and the control pipe to ternd on
+ * standard input.
+ *
+ * Over the control pipe ternd sends IPC_RELOAD, IPC_STOP and, to smtpd,
+ * IPC_LISTENER frames carrying listening sockets. When the pipe closes
+ * (ternd is gone) the child stops as if told to. SIGTERM also stops the
+ * child; SIGINT is ignored because a Ctrl-C in the foreground reaches the
+ * whole process group and ternd coordinates the shutdown.
+ *
+ * Started by hand without ternd (standard input not a pipe), a child runs
+ * stand-alone and stops on SIGTERM or SIGINT; that is for debugging.
+ */
+#ifndef TERN_CHILD_H
+#define TERN_CHILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "../policy/config.h"
+#include "ipc.h"
+
+struct child_runtime;
+
+typedef void (*child_reload_cb)(struct child_runtime *rt,
+    const struct tern_config *previous);
+typedef void (*child_stop_cb)(struct child_runtime *rt);
+/* Takes over a bound socket from ternd and must call uv_listen() on it
+ * before returning; the runtime then reports IPC_LISTENING to ternd when
+ * the handle is active. */
+typedef void (*child_listener_cb)(struct child_runtime *rt, size_t index,
+    uv_tcp_t *server);
+
+struct child_runtime {
+	uv_loop_t *loop;
+	const char *process;          /* "smtpd", "qmgr", "deliver" */
+	struct tern_config config;    /* current configuration */
+	bool foreground;
+	bool standalone;              /* no control pipe */
+	bool stopping;
+
+	child_reload_cb on_reload;    /* config already replaced; may be NULL */
+	child_stop_cb on_stop;        /* must end with uv handles closed */
+	child_listener_cb on_listener;/* smtpd only */
+	void *data;                   /* the process's own state */
+
+	struct ipc_channel control;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	uv_signal_t sighup;
+};
+
+/*
+ * Parses argv, loads the configuration and opens the log. On error prints
+ * the reason to standard error and returns non-zero (the exit code).
+ */
+int child_init(struct child_runtime *rt, const char *process, int argc,
+    char **argv);
+
+/* Starts the control pipe and signal handlers, runs the loop until every
+ * handle is closed, and returns the process's exit code. */
+int child_run(struct child_runtime *rt);
+
+/* Closes the control pipe and signal handlers, so the loop can end once
+ * the process has closed its own handles. Called by on_stop. */
+void child_release(struct child_runtime *rt);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * Length-prefixed messages over libuv pipes; see ipc.h for the format.
+ *
+ * The peer is another tern process, but a frame is still checked like
+ * network input: a length over IPC_FRAME_MAX or a field that runs past
+ * the frame closes the channel instead of being trusted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "ipc.h"
+
+#define IPC_HEADER_SIZE 4
+#define IPC_TYPE_SIZE 2
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+int
+ipc_writer_begin(struct ipc_writer *w, enum ipc_type type)
+{
+	unsigned char header[IPC_HEADER_SIZE + IPC_TYPE_SIZE] = {0};
+
+	if (w->frame.max == 0)
+		buf_init(&w->frame, IPC_FRAME_MAX + IPC_HEADER_SIZE);
+	buf_reset(&w->frame);
+	header[4] = (unsigned char)((unsigned)type >> 8);
+	header[5] = (unsigned char)type;
+	return buf_append(&w->frame, header, sizeof(header));
+}
+
+int
+ipc_put_u64(struct ipc_writer *w, uint64_t value)
+{
+	unsigned char bytes[8];
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		bytes[i] = (unsigned char)value;
+		value >>= 8;
+	}
+	return buf_append(&w->frame, bytes, sizeof(bytes));
+}
+
+int
+ipc_put_bytes(struct ipc_writer *w, const void *data, size_t len)
+{
+	unsigned char header[4];
+	int rc;
+
+	if (len > IPC_FRAME_MAX)
+		return TERN_ETOOBIG;
+	put_be32(header, (uint32_t)len);
+	rc = buf_append(&w->frame, header, sizeof(header));
+	if (rc == TERN_OK)
+		rc = buf_append(&w->frame, data, len);
+	return rc;
+}
+
+int
+ipc_put_str(struct ipc_writer *w, const char *s)
+{
+	return ipc_put_bytes(w, s, strlen(s));
+}
+
+void
+ipc_writer_free(struct ipc_writer *w)
+{
+	buf_free(&w->frame);
+	w->frame.max = 0;
+}
+
+uint64_t
+ipc_get_u64(struct ipc_reader *r)
+{
+	uint64_t value = 0;
+	size_t i;
+
+	if (r->error != 0 || r->len - r->pos < 8) {
+		r->error = TERN_EINVAL;
+		return 0;
+	}
+	for (i = 0; i < 8; i++)
+		value = value << 8 | r->data[r->pos + i];
+	r->pos += 8;
+	return value;
+}
+
+const char *
+ipc_get_str(struct ipc_reader *r, char *out, size_t out_size)
+{
+	uint32_t len;
+
+	if (out_size > 0)
+		out[0] = '\0';
+	if (r->error != 0 || r->len - r->pos < 4) {
+		r->error = TERN_EINVAL;
+		return NULL;
+	}
+	len = get_be32(r->data + r->pos);
+	if (len > r->len - r->pos - 4 || len >= out_size ||
+	    memchr(r->data + r->pos + 4, '\0', len) != NULL) {
+		r->error = TERN_EINVAL;
+		return NULL;
+	}
+	memcpy(out, r->data + r->pos + 4, len);
+	out[len] = '\0';
+	r->pos += 4 + (size_t)len;
+	return out;
+}
+
+int
+ipc_reader_finish(struct ipc_reader *r)
+{
+	if (r->error != 0)
+		return r->error;
+	return r->pos == r->len ? TERN_OK : TERN_EINVAL;
+}
+
+static void
+alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
+{
+	(void)handle;
+	(void)suggested;
+	out->base = malloc(65536);
+	out->len = out->base != NULL ? 65536 : 0;
+}
+
+/* Calls on_message for every complete frame in the inbox. */
+static int
+dispatch_frames(struct ipc_channel *ch)
+{
+	while (!ch->closing && ch->inbox.len >= IPC_HEADER_SIZE) {
+		uint32_t len = get_be32(ch->inbox.data);
+		struct ipc_reader r;
+		enum ipc_type type;
+
+		if (len < IPC_TYPE_SIZE || len > IPC_FRAME_MAX)
+			return TERN_EINVAL;
+		if (ch->inbox.len < IPC_HEADER_SIZE + (size_t)len)
+			break;
+		type = (enum ipc_type)(ch->inbox.data[4] << 8 |
+		    ch->inbox.data[5]);
+		r.data = ch->inbox.data + IPC_HEADER_SIZE + IPC_TYPE_SIZE;
+		r.len = len - IPC_TYPE_SIZE;
+		r.pos = 0;
+		r.error = 0;
+		ch->on_message(ch, type, &r);
+		if (ch->closing)
+			break;
+		buf_consume(&ch->inbox, IPC_HEADER_SIZE + (size_t)len);
+	}
+	return TERN_OK;
+}
+
+static void
+read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+	struct ipc_channel *ch = stream->data;
+
+	if (nread < 0) {
+		free(b->base);
+		if (nread != UV_EOF)
+			log_warning("ipc: read failed: %s",
+			    uv_strerror((int)nread));
+		ipc_channel_close(ch);
+		return;
+	}
+	if (nread > 0 && buf_append(&ch->inbox, b->base, (size_t)nread) !=
+	    TERN_OK) {
+		free(b->base);
+		log_error("ipc: message larger than %d bytes; closing the "
+		    "pipe", IPC_FRAME_MAX);
+		ipc_channel_close(ch);
+		return;
+	}
+	free(b->base);
+	if (dispatch_frames(ch) != TERN_OK) {
+		log_error("ipc: malformed frame length; closing the pipe");
+		ipc_channel_close(ch);
+	}
+}
+
+int
+ipc_channel_start(struct ipc_channel *ch, ipc_message_cb on_message,
+    ipc_close_cb on_close)
+{
+	buf_init(&ch->inbox, IPC_FRAME_MAX + IPC_HEADER_SIZE);
+	ch->on_message = on_message;
+	ch->on_close = on_close;
+	ch->closing = 0;
+	ch->pipe.data = ch;
+	return uv_read_start((uv_stream_t *)&ch->pipe, alloc_cb, read_cb);
+}
+
+struct ipc_write {
+	uv_write_t req;
+	unsigned char *frame;
+};
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+	struct ipc_write *w = (struct ipc_write *)req;
+
+	if (status < 0 && status != UV_ECANCELED)
+		log_warning("ipc: write failed: %s", uv_strerror(status));
+	free(w->frame);
+	free(w);
+}
+
+int
+ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
+    uv_stream_t *send_handle)
+{
+	struct ipc_write *req;
+	uv_buf_t b;
+	int rc;
+
+	if (ch->closing)
+		return TERN_ECLOSED;
+	if (w->frame.len < IPC_HEADER_SIZE + IPC_TYPE_SIZE)
+		return TERN_EINVAL;
+	put_be32(w->frame.data, (uint32_t)(w->frame.len - IPC_HEADER_SIZE));
+
+	req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return TERN_ENOMEM;
+	req->frame = malloc(w->frame.len);
+	if (req->frame == NULL) {
+		free(req);
+		return TERN_ENOMEM;
+	}
+	memcpy(req->frame, w->frame.data, w->frame.len);
+	b = uv_buf_init((char *)req->frame, (unsigned int)w->frame.len);
+	if (send_handle != NULL)
+		rc = uv_write2(&req->req, (uv_stream_t *)&ch->pipe, &b, 1,
+		    send_handle, write_cb);
+	else
+		rc = uv_write(&req->req, (uv_stream_t *)&ch->pipe, &b, 1,
+		    write_cb);
+	if (rc != 0) {
+		free(req->frame);
+		free(req);
+		return TERN_EIO;
+	}
+	return TERN_OK;
+}
+
+static void
+close_cb(uv_handle_t *handle)
+{
+	struct ipc_channel *ch = handle->data;
+
+	buf_free(&ch->inbox);
+	if (ch->on_close != NULL)
+		ch->on_close(ch);
+}
+
+void
+ipc_channel_close(struct ipc_channel *ch)
+{
+	if (ch->closing)
+		return;
+	ch->closing = 1;
+	ch->pipe.data = ch;
+	if (!uv_is_closing((uv_handle_t *)&ch->pipe))
+		uv_close((uv_handle_t *)&ch->pipe, close_cb);
+}
+
+int
+ipc_qmgr_pipe_name(const char *queue_directory, char *out, size_t out_size)
+{
+	int n;
+
+#ifdef _WIN32
+	/* Named pipes live in their own namespace: derive a stable name
+	 * from the queue folder (FNV-1a) so two instances do not meet. */
+	uint32_t hash = 2166136261u;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)queue_directory; *p != '\0'; p++)
+		hash = (hash ^ *p) * 16777619u;
+	n = snprintf(out, out_size, "\\\\.\\pipe\\tern-qmgr-%08x", hash);
+#else
+	n = snprintf(out, out_size, "%s/qmgr.sock", queue_directory);
+#endif
+	if (n < 0 || (size_t)n >= out_size)
+		return TERN_ETOOBIG;
+#ifndef _WIN32
+	/* sun_path holds 108 bytes on Linux and 104 on the BSDs; libuv would
+	 * cut a longer name, so reject it here with a clear error. */
+	if (n >= 104)
+		return TERN_ETOOBIG;
+#endif
+	return TERN_OK;
+}

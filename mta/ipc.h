@@ -1,0 +1,128 @@
+/*
+ * Messages between tern's processes over libuv pipes.
+ *
+ * A frame is a 4-byte big-endian length followed by that many bytes: a
+ * 2-byte message type, then fields. A field is either an unsigned 64-bit
+ * integer (8 bytes, big-endian) or a string (4-byte length, then bytes,
+ * no terminator). The reader of a message must consume every field and
+ * call ipc_reader_finish(), which fails when bytes are left over, so a
+ * sender and a receiver that disagree on a message's layout are caught
+ * at once instead of misreading each other.
+ *
+ * The pipes: ternd talks to each child over the child's standard input,
+ * an IPC pipe that can also carry listening sockets. smtpd and deliver
+ * connect to qmgr's pipe (see ipc_qmgr_pipe_name).
+ */
+#ifndef TERN_IPC_H
+#define TERN_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../lib/buf.h"
+
+/* A frame may not pass this size; a larger one closes the pipe. */
+#define IPC_FRAME_MAX (1024 * 1024)
+
+enum ipc_type {
+	/* ternd -> child */
+	IPC_RELOAD = 1,        /* no fields: re-read the configuration */
+	IPC_STOP = 2,          /* no fields: finish up and exit */
+	IPC_LISTENER = 3,      /* u64 index; a bound uv_tcp_t is sent with
+	                        * the frame, and the child listens on it */
+
+	/* child -> ternd */
+	IPC_LISTENING = 4,     /* u64 index: smtpd now accepts on it */
+
+	/* smtpd -> qmgr */
+	IPC_QUEUE_NEW = 10,    /* u64 count of messages just committed */
+
+	/* deliver -> qmgr, right after connecting */
+	IPC_DELIVER_HELLO = 20, /* u64 number of jobs it accepts at once */
+
+	/* qmgr -> deliver */
+	IPC_JOB = 21,
+	/*
+	 * u64 job id, u64 message id, str queue id, str sender,
+	 * str domain, u64 arrival, u64 size, u64 recipient count,
+	 * then per recipient: u64 recipient id, str address.
+	 */
+
+	/* deliver -> qmgr */
+	IPC_JOB_RESULT = 22,
+	/*
+	 * u64 job id, u64 recipient count, then per recipient:
+	 * u64 recipient id, u64 outcome (enum queue_outcome),
+	 * str dsn ("2.0.0"), str reply (text for the record).
+	 */
+};
+
+struct ipc_writer {
+	struct buf frame;
+};
+
+/* Starts a frame of the given type. */
+int ipc_writer_begin(struct ipc_writer *w, enum ipc_type type);
+int ipc_put_u64(struct ipc_writer *w, uint64_t value);
+int ipc_put_str(struct ipc_writer *w, const char *s);
+int ipc_put_bytes(struct ipc_writer *w, const void *data, size_t len);
+/* Releases the frame's memory. */
+void ipc_writer_free(struct ipc_writer *w);
+
+struct ipc_reader {
+	const unsigned char *data;  /* payload after the type */
+	size_t len;
+	size_t pos;
+	int error;                  /* sticky: first failure */
+};
+
+/* ipc_get_* set r->error and return 0 / NULL on truncated input. */
+uint64_t ipc_get_u64(struct ipc_reader *r);
+/* Copies a string field into out (NUL-terminated); fails when the field
+ * is longer than out_size - 1 or contains a NUL byte. */
+const char *ipc_get_str(struct ipc_reader *r, char *out, size_t out_size);
+/* Returns 0 when every byte was consumed and no field failed. */
+int ipc_reader_finish(struct ipc_reader *r);
+
+/*
+ * A framed connection on a libuv stream. on_message is called with each
+ * complete frame's type and a reader over its fields; on_close once when
+ * the stream ends or breaks (after which the channel must not be used).
+ */
+struct ipc_channel;
+typedef void (*ipc_message_cb)(struct ipc_channel *ch, enum ipc_type type,
+    struct ipc_reader *r);
+typedef void (*ipc_close_cb)(struct ipc_channel *ch);
+
+struct ipc_channel {
+	uv_pipe_t pipe;
+	struct buf inbox;
+	ipc_message_cb on_message;
+	ipc_close_cb on_close;
+	void *data;                 /* owner's pointer */
+	int closing;
+};
+
+/*
+ * Starts reading on ch->pipe, which the caller has initialised and
+ * connected (or opened). The channel must stay at a stable address.
+ */
+int ipc_channel_start(struct ipc_channel *ch, ipc_message_cb on_message,
+    ipc_close_cb on_close);
+
+/* Queues the writer's frame for sending; the writer may be reused. With
+ * send_handle non-NULL the handle travels with the frame (IPC pipes). */
+int ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
+    uv_stream_t *send_handle);
+
+/* Closes the channel; on_close is called once the handle is closed. */
+void ipc_channel_close(struct ipc_channel *ch);
+
+/* Writes the name of qmgr's pipe for a queue directory into out:
+ * DIR/qmgr.sock on Unix, \\.\pipe\tern-qmgr-HASH on Windows.
+ * TERN_ETOOBIG when a Unix socket name would pass 103 bytes. */
+int ipc_qmgr_pipe_name(const char *queue_directory, char *out,
+    size_t out_size);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * ternd's supervision of smtpd, qmgr and deliver; see supervisor.h.
+ *
+ * Privileges: runs as the user that started ternd. Dropping to an
+ * unprivileged user for the children is not done yet, so run it as an
+ * ordinary user unless it must bind a port below 1024.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "supervisor.h"
+
+#ifdef _WIN32
+#define PROGRAM_SUFFIX ".exe"
+#else
+#define PROGRAM_SUFFIX ""
+#endif
+
+static const char *const child_names[] = {"qmgr", "smtpd", "deliver"};
+
+static void spawn_child(struct supervised_child *ch);
+static void send_listeners(struct supervised_child *ch);
+
+static bool
+file_exists(const char *path)
+{
+	uv_fs_t req;
+	int rc = uv_fs_stat(NULL, &req, path, NULL);
+
+	uv_fs_req_cleanup(&req);
+	return rc == 0;
+}
+
+/* Finds tern-NAME beside ternd's executable, else in TERN_LIBEXECDIR. */
+static int
+find_program(const char *name, char *out, size_t out_size)
+{
+	char exe[1024];
+	size_t exe_size = sizeof(exe);
+	char *slash;
+
+	if (uv_exepath(exe, &exe_size) == 0) {
+		slash = strrchr(exe, '/');
+#ifdef _WIN32
+		if (strrchr(exe, '\\') > slash)
+			slash = strrchr(exe, '\\');
+#endif
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(out, out_size, "%s/tern-%s%s", exe, name,
+			    PROGRAM_SUFFIX);
+			if (file_exists(out))
+				return TERN_OK;
+		}
+	}
+	snprintf(out, out_size, "%s/tern-%s%s", TERN_LIBEXECDIR, name,
+	    PROGRAM_SUFFIX);
+	if (file_exists(out))
+		return TERN_OK;
+	log_error("cannot find the program tern-%s beside ternd or in %s; "
+	    "was \"make\" run?", name, TERN_LIBEXECDIR);
+	return TERN_ENOTFOUND;
+}
+
+static struct supervised_child *
+child_by_name(struct supervisor *sv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcmp(sv->children[i].name, name) == 0)
+			return &sv->children[i];
+	}
+	return NULL;
+}
+
+/* Ends the loop once no child runs any more. */
+static void
+finish_if_all_stopped(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if (sv->children[i].running)
+			return;
+	}
+	for (i = 0; i < sv->listener_count; i++)
+		uv_close((uv_handle_t *)&sv->listeners[i], NULL);
+	for (i = 0; i < 3; i++)
+		uv_close((uv_handle_t *)&sv->children[i].restart_timer, NULL);
+	uv_close((uv_handle_t *)&sv->stop_timer, NULL);
+	uv_close((uv_handle_t *)&sv->sigterm, NULL);
+	uv_close((uv_handle_t *)&sv->sigint, NULL);
+	uv_close((uv_handle_t *)&sv->sighup, NULL);
+	log_info("all processes stopped");
+}
+
+static void
+send_simple(struct supervised_child *ch, enum ipc_type type)
+{
+	struct ipc_writer w = {0};
+
+	if (ch->control_open && ipc_writer_begin(&w, type) == TERN_OK)
+		ipc_channel_send(&ch->control, &w, NULL);
+	ipc_writer_free(&w);
+}
+
+static void
+control_message(struct ipc_channel *channel, enum ipc_type type,
+    struct ipc_reader *r)
+{
+	struct supervised_child *ch = channel->data;
+	struct supervisor *sv = ch->owner;
+	uint64_t index;
+
+	if (type != IPC_LISTENING) {
+		log_warning("%s sent unexpected message type %d", ch->name,
+		    (int)type);
+		return;
+	}
+	index = ipc_get_u64(r);
+	if (ipc_reader_finish(r) != TERN_OK || index >= sv->listener_count) {
+		log_warning("%s sent a malformed listening report", ch->name);
+		return;
+	}
+	log_info("listening on %s%s%s:%d",
+	    strchr(sv->config.listeners[index].address, ':') ? "[" : "",
+	    sv->config.listeners[index].address,
+	    strchr(sv->config.listeners[index].address, ':') ? "]" : "",
+	    sv->config.listeners[index].port);
+}
+
+static void
+control_closed(struct ipc_channel *channel)
+{
+	struct supervised_child *ch = channel->data;
+
+	ch->control_open = false;
+}
+
+static void
+restart_timer_cb(uv_timer_t *timer)
+{
+	struct supervised_child *ch = timer->data;
+
+	if (!ch->owner->stopping)
+		spawn_child(ch);
+}
+
+/* Logs how a child ended and schedules its restart with backoff. */
+static void
+exit_cb(uv_process_t *process, int64_t status, int signal)
+{
+	struct supervised_child *ch = process->data;
+	struct supervisor *sv = ch->owner;
+	uint64_t ran_ms = uv_now(sv->loop) - ch->started_at;
+
+	ch->running = false;
+	uv_close((uv_handle_t *)process, NULL);
+	if (ch->control_open)
+		ipc_channel_close(&ch->control);
+
+	if (sv->stopping) {
+		log_info("%s (pid %d) stopped", ch->name, process->pid);
+		finish_if_all_stopped(sv);
+		return;
+	}
+
+	if (ran_ms >= SUPERVISOR_STABLE_SECONDS * 1000)
+		ch->restart_delay = 0;
+	if (signal != 0)
+		log_error("%s (pid %d) was killed by signal %d; restart in "
+		    "%d s", ch->name, process->pid, signal, ch->restart_delay);
+	else
+		log_error("%s (pid %d) exited with status %lld; restart in "
+		    "%d s", ch->name, process->pid, (long long)status,
+		    ch->restart_delay);
+	uv_timer_start(&ch->restart_timer, restart_timer_cb,
+	    (uint64_t)ch->restart_delay * 1000, 0);
+	ch->restart_delay = ch->restart_delay == 0 ? 1 :
+	    ch->restart_delay * 2;
+	if (ch->restart_delay > SUPERVISOR_MAX_RESTART_DELAY)
+		ch->restart_delay = SUPERVISOR_MAX_RESTART_DELAY;
+}
+
+static void
+spawn_child(struct supervised_child *ch)
+{
+	struct supervisor *sv = ch->owner;
+	uv_process_options_t options;
+	uv_stdio_container_t stdio[3];
+	char *args[5];
+	int n = 0, rc;
+
+	args[n++] = ch->program;
+	args[n++] = "-c";
+	args[n++] = sv->config.path;
+	if (sv->foreground)
+		args[n++] = "-f";
+	args[n] = NULL;
+
+	uv_pipe_init(sv->loop, &ch->control.pipe, 1);
+	ch->control.data = ch;
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&ch->control.pipe;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = 1;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+
+	memset(&options, 0, sizeof(options));
+	options.file = ch->program;
+	options.args = args;
+	options.exit_cb = exit_cb;
+	options.stdio = stdio;
+	options.stdio_count = 3;
+
+	ch->process.data = ch;
+	rc = uv_spawn(sv->loop, &ch->process, &options);
+	if (rc != 0) {
+		log_error("cannot start %s (%s): %s; retry in %d s", ch->name,
+		    ch->program, uv_strerror(rc), ch->restart_delay + 1);
+		uv_close((uv_handle_t *)&ch->process, NULL);
+		uv_close((uv_handle_t *)&ch->control.pipe, NULL);
+		ch->restart_delay = ch->restart_delay + 1;
+		uv_timer_start(&ch->restart_timer, restart_timer_cb,
+		    (uint64_t)ch->restart_delay * 1000, 0);
+		return;
+	}
+	ch->running = true;
+	ch->started_at = uv_now(sv->loop);
+	ch->control_open = true;
+	ipc_channel_start(&ch->control, control_message, control_closed);
+	log_info("started %s (pid %d)", ch->name, ch->process.pid);
+	if (strcmp(ch->name, "smtpd") == 0)
+		send_listeners(ch);
+}
+
+/* Hands every bound listening socket to smtpd. */
+static void
+send_listeners(struct supervised_child *ch)
+{
+	struct supervisor *sv = ch->owner;
+	struct ipc_writer w = {0};
+	size_t i;
+
+	for (i = 0; i < sv->listener_count; i++) {
+		if (ipc_writer_begin(&w, IPC_LISTENER) != TERN_OK ||
+		    ipc_put_u64(&w, i) != TERN_OK ||
+		    ipc_channel_send(&ch->control, &w,
+		    (uv_stream_t *)&sv->listeners[i]) != TERN_OK)
+			log_error("cannot hand listener %zu to smtpd", i);
+	}
+	ipc_writer_free(&w);
+}
+
+static int
+bind_listeners(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->config.listener_count; i++) {
+		const struct config_listener *l = &sv->config.listeners[i];
+		struct sockaddr_storage addr;
+		int rc;
+
+		if (strchr(l->address, ':') != NULL)
+			rc = uv_ip6_addr(l->address, l->port,
+			    (struct sockaddr_in6 *)&addr);
+		else
+			rc = uv_ip4_addr(l->address, l->port,
+			    (struct sockaddr_in *)&addr);
+		if (rc == 0)
+			rc = uv_tcp_init(sv->loop, &sv->listeners[i]);
+		if (rc == 0) {
+			sv->listener_count = i + 1;
+			rc = uv_tcp_bind(&sv->listeners[i],
+			    (struct sockaddr *)&addr, 0);
+		}
+		/* libuv reports some bind errors only at listen time, so
+		 * check that the address is really ours now. */
+		if (rc == 0) {
+			struct sockaddr_storage bound;
+			int len = sizeof(bound);
+
+			rc = uv_tcp_getsockname(&sv->listeners[i],
+			    (struct sockaddr *)&bound, &len);
+		}
+		if (rc != 0) {
+			log_error("cannot listen on %s port %d: %s",
+			    l->address, l->port, uv_strerror(rc));
+			return TERN_EIO;
+		}
+	}
+	return TERN_OK;
+}
+
+/* Closes the listeners and signal handlers after a failed start. */
+static void
+abandon_start(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->listener_count; i++)
+		uv_close((uv_handle_t *)&sv->listeners[i], NULL);
+	uv_run(sv->loop, UV_RUN_DEFAULT);
+}
+
+static void
+stop_timer_cb(uv_timer_t *timer)
+{
+	struct supervisor *sv = timer->data;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if (sv->children[i].running) {
+			log_warning("%s (pid %d) did not stop within %d s; "
+			    "killing it", sv->children[i].name,
+			    sv->children[i].process.pid,
+			    SUPERVISOR_STOP_GRACE);
+			uv_process_kill(&sv->children[i].process, SIGKILL);
+		}
+	}
+}
+
+static void
+supervisor_stop(struct supervisor *sv, const char *reason)
+{
+	size_t i;
+
+	if (sv->stopping)
+		return;
+	sv->stopping = true;
+	log_info("stopping (%s)", reason);
+	for (i = 0; i < 3; i++) {
+		uv_timer_stop(&sv->children[i].restart_timer);
+		send_simple(&sv->children[i], IPC_STOP);
+	}
+	uv_timer_start(&sv->stop_timer, stop_timer_cb,
+	    SUPERVISOR_STOP_GRACE * 1000, 0);
+	finish_if_all_stopped(sv);
+}
+
+static bool
+listeners_equal(const struct tern_config *a, const struct tern_config *b)
+{
+	size_t i;
+
+	if (a->listener_count != b->listener_count)
+		return false;
+	for (i = 0; i < a->listener_count; i++) {
+		if (strcmp(a->listeners[i].address,
+		    b->listeners[i].address) != 0 ||
+		    a->listeners[i].port != b->listeners[i].port)
+			return false;
+	}
+	return true;
+}
+
+/* Checks the file again and, when valid, tells every child to reload. */
+static void
+supervisor_reload(struct supervisor *sv)
+{
+	struct tern_config *fresh = malloc(sizeof(*fresh));
+	char err[1024];
+	size_t i;
+
+	if (fresh == NULL) {
+		log_error("reload failed: out of memory");
+		return;
+	}
+	if (tern_config_load(sv->config.path, fresh, err, sizeof(err)) !=
+	    TERN_OK) {
+		log_error("reload rejected, the running configuration stays in "
+		    "force: %s", err);
+		free(fresh);
+		return;
+	}
+	/* NOTE: listeners are bound once at start; changing them needs a
+	 * restart of ternd. */
+	if (!listeners_equal(&sv->config, fresh))
+		log_warning("reload: listener changes take effect only after "
+		    "ternd is restarted");
+	memcpy(fresh->listeners, sv->config.listeners,
+	    sizeof(fresh->listeners));
+	fresh->listener_count = sv->config.listener_count;
+	sv->config = *fresh;
+	free(fresh);
+	log_set_level((enum log_level)sv->config.log_level);
+	for (i = 0; i < 3; i++)
+		send_simple(&sv->children[i], IPC_RELOAD);
+	log_info("configuration reloaded from %s", sv->config.path);
+}
+
+static void
+signal_cb(uv_signal_t *handle, int signum)
+{
+	struct supervisor *sv = handle->data;
+
+	if (signum == SIGHUP)
+		supervisor_reload(sv);
+	else
+		supervisor_stop(sv, signum == SIGINT ? "interrupted" :
+		    "terminated");
+}
+
+static void
+start_signal(struct supervisor *sv, uv_signal_t *handle, int signum)
+{
+	uv_signal_init(sv->loop, handle);
+	handle->data = sv;
+	uv_signal_start(handle, signal_cb, signum);
+}
+
+int
+supervisor_start(struct supervisor *sv, uv_loop_t *loop,
+    const struct tern_config *config, bool foreground)
+{
+	size_t i;
+
+	memset(sv, 0, sizeof(*sv));
+	sv->loop = loop;
+	sv->config = *config;
+	sv->foreground = foreground;
+
+	for (i = 0; i < 3; i++) {
+		struct supervised_child *ch = &sv->children[i];
+
+		ch->owner = sv;
+		ch->name = child_names[i];
+		if (find_program(ch->name, ch->program,
+		    sizeof(ch->program)) != TERN_OK)
+			return 1;
+	}
+	if (bind_listeners(sv) != TERN_OK) {
+		abandon_start(sv);
+		return 1;
+	}
+
+	uv_timer_init(loop, &sv->stop_timer);
+	sv->stop_timer.data = sv;
+	start_signal(sv, &sv->sigterm, SIGTERM);
+	start_signal(sv, &sv->sigint, SIGINT);
+	start_signal(sv, &sv->sighup, SIGHUP);
+	for (i = 0; i < 3; i++) {
+		uv_timer_init(loop, &sv->children[i].restart_timer);
+		sv->children[i].restart_timer.data = &sv->children[i];
+	}
+	/* qmgr first: smtpd and deliver connect to its pipe. */
+	spawn_child(child_by_name(sv, "qmgr"));
+	spawn_child(child_by_name(sv, "smtpd"));
+	spawn_child(child_by_name(sv, "deliver"));
+	return 0;
+}

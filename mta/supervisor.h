@@ -1,0 +1,65 @@
+/*
+ * ternd's supervision of its children: smtpd, qmgr and deliver.
+ *
+ * ternd binds the listening sockets (so privileged ports can be bound
+ * before privileges are dropped), starts each child with uv_spawn and an
+ * IPC pipe on the child's standard input, hands smtpd the sockets over
+ * that pipe, restarts a child that dies with an increasing delay, relays
+ * reloads, and stops everything in order. Nothing here depends on fork(),
+ * so the same tree can run under the Windows service manager.
+ */
+#ifndef TERN_SUPERVISOR_H
+#define TERN_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "../policy/config.h"
+#include "ipc.h"
+
+/* Seconds a child is given to stop after IPC_STOP before it is killed. */
+#define SUPERVISOR_STOP_GRACE 15
+
+/* A child that ran at least this long before dying restarts at once. */
+#define SUPERVISOR_STABLE_SECONDS 60
+
+/* Longest delay between restarts of a child that keeps dying, seconds. */
+#define SUPERVISOR_MAX_RESTART_DELAY 60
+
+struct supervisor;
+
+struct supervised_child {
+	struct supervisor *owner;
+	const char *name;            /* "smtpd" */
+	char program[1024];          /* path of the executable */
+	uv_process_t process;
+	struct ipc_channel control;
+	bool running;
+	bool control_open;
+	uint64_t started_at;         /* uv_now() at spawn, ms */
+	int restart_delay;           /* seconds before the next restart */
+	uv_timer_t restart_timer;
+};
+
+struct supervisor {
+	uv_loop_t *loop;
+	struct tern_config config;
+	bool foreground;
+	bool stopping;
+	struct supervised_child children[3];
+	uv_tcp_t listeners[CONFIG_MAX_LISTENERS];
+	size_t listener_count;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t stop_timer;
+	int exit_code;
+};
+
+/*
+ * Binds the listeners, finds the child programs (next to ternd's own
+ * executable, else in the installed libexec folder) and starts the
+ * children. On error logs the reason and returns non-zero.
+ */
+int supervisor_start(struct supervisor *sv, uv_loop_t *loop,
+    const struct tern_config *config, bool foreground);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * ternd: the master process. Checks the configuration and the queue,
+ * then starts and supervises smtpd, qmgr and deliver (mta/supervisor.c).
+ *
+ * "ternd -c FILE -f" stays in the foreground and also logs to standard
+ * error. Without -f, ternd starts a detached copy of itself in the
+ * foreground mode and returns; that copy logs only to log.file, which must
+ * then be set.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "tern_autoconf.h"
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "../policy/config.h"
+#include "../queue/queue.h"
+#include "supervisor.h"
+
+#define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
+
+struct options {
+	const char *config_path;
+	bool foreground;
+	bool check_only;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: ternd [-c CONFIG] [-f] [-t]\n"
+	    "  -c CONFIG  configuration file (default %s)\n"
+	    "  -f         stay in the foreground and log to standard error\n"
+	    "  -t         check the configuration and the queue, then exit\n",
+	    DEFAULT_CONFIG);
+}
+
+static int
+parse_options(int argc, char **argv, struct options *opt)
+{
+	int i;
+
+	opt->config_path = DEFAULT_CONFIG;
+	opt->foreground = false;
+	opt->check_only = false;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			opt->config_path = argv[++i];
+		} else if (strcmp(argv[i], "-f") == 0) {
+			opt->foreground = true;
+		} else if (strcmp(argv[i], "-t") == 0) {
+			opt->check_only = true;
+		} else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		} else {
+			fprintf(stderr, "ternd: unknown option \"%s\"\n",
+			    argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Creates or migrates the queue now, so a queue that cannot be used stops
+ * ternd with one clear message instead of three children failing. */
+static int
+check_queue(const struct tern_config *cfg)
+{
+	struct queue *q;
+	char err[1024];
+
+	if (queue_open(cfg->queue_directory, QUEUE_READ_WRITE, &q, err,
+	    sizeof(err)) != TERN_OK) {
+		log_error("queue %s: %s", cfg->queue_directory, err);
+		return 1;
+	}
+	queue_close(q);
+	return 0;
+}
+
+/* Starts "ternd -f" detached from the terminal and returns its status. */
+static int
+start_in_background(const struct tern_config *cfg)
+{
+	char exe[1024];
+	size_t exe_size = sizeof(exe);
+	char *args[] = {exe, "-f", "-c", (char *)cfg->path, NULL};
+	uv_process_options_t options;
+	uv_stdio_container_t stdio[3];
+	uv_process_t process;
+	int rc;
+
+	if (cfg->log_file[0] == '\0') {
+		fprintf(stderr, "ternd: %s: set log.file to run in the "
+		    "background, or use -f to stay in the foreground\n",
+		    cfg->path);
+		return 1;
+	}
+	if (uv_exepath(exe, &exe_size) != 0) {
+		fprintf(stderr, "ternd: cannot find its own executable\n");
+		return 1;
+	}
+	memset(&options, 0, sizeof(options));
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_IGNORE;
+	stdio[2].flags = UV_IGNORE;
+	options.file = exe;
+	options.args = args;
+	options.stdio = stdio;
+	options.stdio_count = 3;
+	options.flags = UV_PROCESS_DETACHED;
+	rc = uv_spawn(uv_default_loop(), &process, &options);
+	if (rc != 0) {
+		fprintf(stderr, "ternd: cannot start in the background: %s\n",
+		    uv_strerror(rc));
+		return 1;
+	}
+	printf("ternd started in the background (pid %d); log: %s\n",
+	    process.pid, cfg->log_file);
+	uv_unref((uv_handle_t *)&process);
+	uv_close((uv_handle_t *)&process, NULL);
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	return 0;
+}
+
+/* Makes a relative configuration path absolute, so children started
+ * later find the same file. */
+static int
+absolute_config_path(const char *path, char *out, size_t out_size)
+{
+	char cwd[1024];
+	size_t cwd_size = sizeof(cwd);
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(out, out_size, "%s", path);
+	else if (uv_cwd(cwd, &cwd_size) == 0)
+		n = snprintf(out, out_size, "%s/%s", cwd, path);
+	else
+		return TERN_EIO;
+	return n > 0 && (size_t)n < out_size ? TERN_OK : TERN_ETOOBIG;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct supervisor sv;
+	static struct tern_config cfg;
+	struct options opt;
+	char path[1024], err[1024];
+	int rc;
+
+	rc = parse_options(argc, argv, &opt);
+	if (rc != 0)
+		return rc;
+	if (absolute_config_path(opt.config_path, path, sizeof(path)) !=
+	    TERN_OK) {
+		fprintf(stderr, "ternd: %s: path is too long\n",
+		    opt.config_path);
+		return 1;
+	}
+	if (tern_config_load(path, &cfg, err, sizeof(err)) != TERN_OK) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return 1;
+	}
+	if (!opt.foreground && !opt.check_only)
+		return start_in_background(&cfg);
+
+	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
+	if (check_queue(&cfg) != 0)
+		return 1;
+	if (opt.check_only) {
+		printf("ternd: %s: configuration and queue are valid\n",
+		    cfg.path);
+		return 0;
+	}
+
+	log_info("starting tern %s as %s with configuration %s",
+	    PACKAGE_VERSION, cfg.hostname, cfg.path);
+	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0)
+		return 1;
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	uv_loop_close(uv_default_loop());
+	return sv.exit_code;
+}

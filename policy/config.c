@@ -1,0 +1,607 @@
+/*
+ * Loading and checking the server configuration; see config.h.
+ *
+ * libconfig parses the file (syntax errors come with file and line). The
+ * scalar settings are declared in one table with their type, default and
+ * bounds, so checking, defaults and documentation come from one place.
+ * Every key in the file must be known: a misspelt key is an error with
+ * its file and line, never silently ignored.
+ */
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "config.h"
+#include "duration.h"
+
+enum setting_type {
+	SETTING_INT,      /* integer within [min, max] */
+	SETTING_SIZE,     /* 64-bit integer within [min, max] */
+	SETTING_DURATION, /* seconds: integer or "5m"-style string */
+	SETTING_STRING,   /* text that fits the field */
+	SETTING_PATH,     /* file name, resolved against the file's folder */
+	SETTING_LEVEL,    /* log level name */
+};
+
+struct setting {
+	const char *path;        /* dotted path in the file */
+	enum setting_type type;
+	size_t offset;           /* into struct tern_config */
+	size_t size;             /* of a text field */
+	int64_t min, max;
+	int64_t default_number;
+	const char *default_text;
+};
+
+#define NUMBER(p, t, field, def, lo, hi) \
+	{ p, t, offsetof(struct tern_config, field), 0, lo, hi, def, NULL }
+#define TEXT(p, t, field, def) \
+	{ p, t, offsetof(struct tern_config, field), \
+	  sizeof(((struct tern_config *)0)->field), 0, 0, 0, def }
+
+static const struct setting settings[] = {
+	TEXT("hostname", SETTING_STRING, hostname, ""),
+	TEXT("log.level", SETTING_LEVEL, log_level, "info"),
+	TEXT("log.file", SETTING_PATH, log_file, ""),
+	TEXT("queue.directory", SETTING_PATH, queue_directory,
+	    "/var/spool/tern"),
+	NUMBER("resolver.timeout", SETTING_DURATION, resolver_timeout, 5, 1,
+	    60),
+	NUMBER("smtpd.message_size_limit", SETTING_SIZE, message_size_limit,
+	    10240000, 1, 2147483647),
+	NUMBER("smtpd.recipient_limit", SETTING_INT, recipient_limit, 1000, 1,
+	    100000),
+	TEXT("smtpd.tls.certificate", SETTING_PATH, tls_certificate, ""),
+	TEXT("smtpd.tls.key", SETTING_PATH, tls_key, ""),
+	NUMBER("delivery.port", SETTING_INT, delivery_port, 25, 1, 65535),
+	NUMBER("delivery.connect_timeout", SETTING_DURATION, connect_timeout,
+	    30, 1, 3600),
+	/* RFC 5321 4.5.3.2: 5 minutes for most replies, 10 after the dot. */
+	NUMBER("delivery.command_timeout", SETTING_DURATION, command_timeout,
+	    300, 1, 3600),
+	NUMBER("delivery.data_timeout", SETTING_DURATION, data_timeout, 600,
+	    1, 3600),
+	NUMBER("delivery.max_deliveries", SETTING_INT, max_deliveries, 100, 1,
+	    10000),
+	NUMBER("retry.first_delay", SETTING_DURATION, retry_first_delay, 300,
+	    1, 86400),
+	NUMBER("retry.max_delay", SETTING_DURATION, retry_max_delay, 4000, 1,
+	    86400 * 7),
+	NUMBER("retry.lifetime", SETTING_DURATION, retry_lifetime, 5 * 86400,
+	    1, 86400 * 365),
+};
+
+/* Keys that are groups or lists, handled outside the table. */
+static const char *const container_paths[] = {
+	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery", "retry",
+	"resolver.servers", "smtpd.listeners", "smtpd.relay_networks",
+};
+
+struct load_state {
+	struct tern_config *cfg;
+	char base_dir[1024];   /* folder of the main file, for PATH values */
+	char *err;
+	size_t err_size;
+};
+
+/* Writes "FILE:LINE: reason" for a setting into the error buffer. */
+static int
+setting_error(struct load_state *st, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+setting_error(struct load_state *st, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	const char *file = config_setting_source_file(s);
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (file == NULL)
+		file = st->cfg->path;
+	/* libconfig names an @include'd file as it was written. */
+	if (file[0] != '/')
+		snprintf(st->err, st->err_size, "%s/%s:%u: %s", st->base_dir,
+		    file, config_setting_source_line(s), reason);
+	else
+		snprintf(st->err, st->err_size, "%s:%u: %s", file,
+		    config_setting_source_line(s), reason);
+	return TERN_ECONFIG;
+}
+
+void
+tern_config_defaults(struct tern_config *cfg)
+{
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct setting *s = &settings[i];
+		char *field = (char *)cfg + s->offset;
+
+		switch (s->type) {
+		case SETTING_INT:
+		case SETTING_DURATION:
+			*(int *)field = (int)s->default_number;
+			break;
+		case SETTING_SIZE:
+			*(int64_t *)field = s->default_number;
+			break;
+		case SETTING_LEVEL:
+			*(int *)field = log_level_parse(s->default_text);
+			break;
+		case SETTING_STRING:
+		case SETTING_PATH:
+			snprintf(field, s->size, "%s", s->default_text);
+			break;
+		}
+	}
+	cfg->listeners[0].port = 25;
+	snprintf(cfg->listeners[0].address, sizeof(cfg->listeners[0].address),
+	    "127.0.0.1");
+	cfg->listener_count = 1;
+	netrange_parse("127.0.0.0/8", &cfg->relay_networks[0]);
+	netrange_parse("::1/128", &cfg->relay_networks[1]);
+	cfg->relay_network_count = 2;
+}
+
+/* Stores a path, relative ones joined to the configuration's folder. */
+static int
+store_path(struct load_state *st, const config_setting_t *s, char *field,
+    size_t size, const char *value)
+{
+	int n;
+
+	if (value[0] == '\0' || value[0] == '/' ||
+	    (value[0] != '\0' && value[1] == ':'))
+		n = snprintf(field, size, "%s", value);
+	else
+		n = snprintf(field, size, "%s/%s", st->base_dir, value);
+	if (n < 0 || (size_t)n >= size)
+		return setting_error(st, s, "path is too long (at most %zu "
+		    "characters)", size - 1);
+	return TERN_OK;
+}
+
+static int
+load_number(struct load_state *st, const struct setting *def,
+    const config_setting_t *s, int64_t *value)
+{
+	int type = config_setting_type(s);
+
+	if (def->type == SETTING_DURATION && type == CONFIG_TYPE_STRING) {
+		const char *text = config_setting_get_string(s);
+
+		if (duration_parse(text, value) != TERN_OK)
+			return setting_error(st, s, "%s: invalid duration "
+			    "\"%s\" (expected seconds, or a number with s, m, "
+			    "h or d)", def->path, text);
+	} else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		*value = config_setting_get_int64(s);
+	} else {
+		return setting_error(st, s, "%s: expected %s", def->path,
+		    def->type == SETTING_DURATION ?
+		    "a duration (seconds or a string like \"5m\")" :
+		    "an integer");
+	}
+	if (*value < def->min || *value > def->max)
+		return setting_error(st, s, "%s: %lld is out of range "
+		    "(%lld to %lld)", def->path, (long long)*value,
+		    (long long)def->min, (long long)def->max);
+	return TERN_OK;
+}
+
+/* Checks and stores one scalar setting described by def. */
+static int
+load_setting(struct load_state *st, const struct setting *def,
+    const config_setting_t *s)
+{
+	char *field = (char *)st->cfg + def->offset;
+	const char *text;
+	int64_t number;
+	int rc;
+
+	if (def->type == SETTING_INT || def->type == SETTING_DURATION ||
+	    def->type == SETTING_SIZE) {
+		rc = load_number(st, def, s, &number);
+		if (rc != TERN_OK)
+			return rc;
+		if (def->type == SETTING_SIZE)
+			*(int64_t *)field = number;
+		else
+			*(int *)field = (int)number;
+		return TERN_OK;
+	}
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return setting_error(st, s, "%s: expected a string",
+		    def->path);
+	text = config_setting_get_string(s);
+	if (def->type == SETTING_LEVEL) {
+		int level = log_level_parse(text);
+
+		if (level < 0)
+			return setting_error(st, s, "%s: unknown level \"%s\" "
+			    "(expected error, warning, info or debug)",
+			    def->path, text);
+		*(int *)field = level;
+		return TERN_OK;
+	}
+	if (def->type == SETTING_PATH)
+		return store_path(st, s, field, def->size, text);
+	if (strlen(text) >= def->size)
+		return setting_error(st, s, "%s: value is too long (at most "
+		    "%zu characters)", def->path, def->size - 1);
+	snprintf(field, def->size, "%s", text);
+	return TERN_OK;
+}
+
+/* Returns the string elements of an array setting, checking each. */
+static int
+check_string_array(struct load_state *st, const config_setting_t *s,
+    const char *path, size_t max_count)
+{
+	int i, n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return setting_error(st, s, "%s: expected a list of strings "
+		    "like [ \"a\", \"b\" ]", path);
+	n = config_setting_length(s);
+	if ((size_t)n > max_count)
+		return setting_error(st, s, "%s: too many entries (%d, at most "
+		    "%zu)", path, n, max_count);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return setting_error(st, e, "%s: entry %d is not a "
+			    "string", path, i + 1);
+	}
+	return TERN_OK;
+}
+
+static int
+load_relay_networks(struct load_state *st, const config_setting_t *s)
+{
+	int i, n, rc;
+
+	rc = check_string_array(st, s, "smtpd.relay_networks",
+	    CONFIG_MAX_NETWORKS);
+	if (rc != TERN_OK)
+		return rc;
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = config_setting_get_string(e);
+
+		if (netrange_parse(text, &st->cfg->relay_networks[i]) !=
+		    TERN_OK)
+			return setting_error(st, e, "smtpd.relay_networks: "
+			    "invalid network \"%s\" (expected an address or "
+			    "ADDRESS/PREFIX)", text);
+	}
+	st->cfg->relay_network_count = (size_t)n;
+	return TERN_OK;
+}
+
+/* Checks "ADDR", "ADDR:PORT", "[V6]" or "[V6]:PORT". */
+static bool
+resolver_address_valid(const char *text)
+{
+	char host[64];
+	unsigned char bytes[16];
+	const char *port = NULL;
+	size_t len;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return false;
+		len = (size_t)(close - text - 1);
+		if (len >= sizeof(host))
+			return false;
+		memcpy(host, text + 1, len);
+		host[len] = '\0';
+		if (close[1] == ':')
+			port = close + 2;
+		if (uv_inet_pton(AF_INET6, host, bytes) != 0)
+			return false;
+	} else {
+		const char *colon = strchr(text, ':');
+
+		len = colon ? (size_t)(colon - text) : strlen(text);
+		if (len >= sizeof(host))
+			return false;
+		memcpy(host, text, len);
+		host[len] = '\0';
+		if (colon != NULL)
+			port = colon + 1;
+		if (uv_inet_pton(AF_INET, host, bytes) != 0)
+			return false;
+	}
+	if (port != NULL) {
+		char *end;
+		long value = strtol(port, &end, 10);
+
+		if (port[0] == '\0' || *end != '\0' || value < 1 ||
+		    value > 65535)
+			return false;
+	}
+	return true;
+}
+
+static int
+load_resolvers(struct load_state *st, const config_setting_t *s)
+{
+	int i, n, rc;
+
+	rc = check_string_array(st, s, "resolver.servers",
+	    CONFIG_MAX_RESOLVERS);
+	if (rc != TERN_OK)
+		return rc;
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = config_setting_get_string(e);
+
+		if (!resolver_address_valid(text) ||
+		    strlen(text) >= sizeof(st->cfg->resolvers[0]))
+			return setting_error(st, e, "resolver.servers: invalid "
+			    "server \"%s\" (expected a numeric address, "
+			    "optionally with :PORT, IPv6 in brackets)", text);
+		snprintf(st->cfg->resolvers[i], sizeof(st->cfg->resolvers[i]),
+		    "%s", text);
+	}
+	st->cfg->resolver_count = (size_t)n;
+	return TERN_OK;
+}
+
+static int
+load_listener(struct load_state *st, const config_setting_t *g,
+    struct config_listener *out)
+{
+	unsigned char bytes[16];
+	config_setting_t *address, *port;
+	int i, n;
+
+	if (!config_setting_is_group(g))
+		return setting_error(st, g, "smtpd.listeners: each entry must "
+		    "be a group like { address = \"127.0.0.1\"; port = 25; }");
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(e);
+
+		if (strcmp(name, "address") != 0 && strcmp(name, "port") != 0)
+			return setting_error(st, e, "smtpd.listeners: unknown "
+			    "key \"%s\" (expected address and port)", name);
+	}
+
+	address = config_setting_get_member(g, "address");
+	port = config_setting_get_member(g, "port");
+	if (address == NULL || port == NULL)
+		return setting_error(st, g, "smtpd.listeners: each entry needs "
+		    "an address and a port");
+	if (config_setting_type(address) != CONFIG_TYPE_STRING ||
+	    strlen(config_setting_get_string(address)) >=
+	    sizeof(out->address) ||
+	    (uv_inet_pton(AF_INET, config_setting_get_string(address),
+	    bytes) != 0 && uv_inet_pton(AF_INET6,
+	    config_setting_get_string(address), bytes) != 0))
+		return setting_error(st, address, "smtpd.listeners: address "
+		    "must be a numeric IPv4 or IPv6 address in quotes");
+	if (config_setting_type(port) != CONFIG_TYPE_INT ||
+	    config_setting_get_int(port) < 1 ||
+	    config_setting_get_int(port) > 65535)
+		return setting_error(st, port, "smtpd.listeners: port must be "
+		    "an integer from 1 to 65535");
+	snprintf(out->address, sizeof(out->address), "%s",
+	    config_setting_get_string(address));
+	out->port = config_setting_get_int(port);
+	return TERN_OK;
+}
+
+static int
+load_listeners(struct load_state *st, const config_setting_t *s)
+{
+	int i, n, rc;
+
+	if (!config_setting_is_list(s))
+		return setting_error(st, s, "smtpd.listeners: expected a list "
+		    "of groups: ( { address = \"127.0.0.1\"; port = 25; } )");
+	n = config_setting_length(s);
+	if (n == 0 || (size_t)n > CONFIG_MAX_LISTENERS)
+		return setting_error(st, s, "smtpd.listeners: expected 1 to %d "
+		    "listeners, found %d", CONFIG_MAX_LISTENERS, n);
+	for (i = 0; i < n; i++) {
+		rc = load_listener(st, config_setting_get_elem(s, (unsigned)i),
+		    &st->cfg->listeners[i]);
+		if (rc != TERN_OK)
+			return rc;
+	}
+	st->cfg->listener_count = (size_t)n;
+	return TERN_OK;
+}
+
+static bool
+is_container(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(container_paths) / sizeof(container_paths[0]);
+	    i++) {
+		if (strcmp(path, container_paths[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const struct setting *
+find_setting(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (strcmp(path, settings[i].path) == 0)
+			return &settings[i];
+	}
+	return NULL;
+}
+
+/* Loads every member of group g, whose dotted path is prefix. */
+static int
+load_group(struct load_state *st, const config_setting_t *g,
+    const char *prefix)
+{
+	int i, n = config_setting_length(g), rc = TERN_OK;
+
+	for (i = 0; i < n && rc == TERN_OK; i++) {
+		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const struct setting *def;
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix,
+		    prefix[0] ? "." : "", config_setting_name(s));
+		if (strcmp(path, "smtpd.listeners") == 0)
+			rc = load_listeners(st, s);
+		else if (strcmp(path, "smtpd.relay_networks") == 0)
+			rc = load_relay_networks(st, s);
+		else if (strcmp(path, "resolver.servers") == 0)
+			rc = load_resolvers(st, s);
+		else if (is_container(path) && config_setting_is_group(s))
+			rc = load_group(st, s, path);
+		else if (is_container(path))
+			rc = setting_error(st, s, "%s: expected a group "
+			    "{ ... }", path);
+		else if ((def = find_setting(path)) != NULL)
+			rc = load_setting(st, def, s);
+		else
+			rc = setting_error(st, s, "unknown setting \"%s\"",
+			    path);
+	}
+	return rc;
+}
+
+/* Returns the first of the named settings present in the file, for the
+ * line number of an error about their combination. */
+static const config_setting_t *
+locate(const config_t *lc, const char *first, const char *second)
+{
+	const config_setting_t *s = config_lookup(lc, first);
+
+	if (s == NULL && second != NULL)
+		s = config_lookup(lc, second);
+	return s != NULL ? s : config_root_setting(lc);
+}
+
+/* Checks relations between settings once each is valid on its own. */
+static int
+check_consistency(struct load_state *st, const config_t *lc)
+{
+	struct tern_config *cfg = st->cfg;
+
+	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0'))
+		return setting_error(st, locate(lc, "smtpd.tls", NULL),
+		    "smtpd.tls: certificate and key must be set together");
+	if (cfg->retry_max_delay < cfg->retry_first_delay)
+		return setting_error(st, locate(lc, "retry.max_delay",
+		    "retry.first_delay"), "retry.max_delay (%d s) is shorter "
+		    "than retry.first_delay (%d s)", cfg->retry_max_delay,
+		    cfg->retry_first_delay);
+	if (cfg->queue_directory[0] == '\0')
+		return setting_error(st, locate(lc, "queue.directory", NULL),
+		    "queue.directory must not be empty");
+	return TERN_OK;
+}
+
+/* Sets base_dir to the absolute folder that contains path. */
+static int
+set_base_dir(struct load_state *st, const char *path)
+{
+	char cwd[1024];
+	size_t cwd_size = sizeof(cwd);
+	const char *slash = strrchr(path, '/');
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(st->base_dir, sizeof(st->base_dir), "%.*s",
+		    (int)(slash - path), path);
+		if (st->base_dir[0] == '\0')
+			snprintf(st->base_dir, sizeof(st->base_dir), "/");
+		return n < (int)sizeof(st->base_dir) ? TERN_OK : TERN_EINVAL;
+	}
+	if (uv_cwd(cwd, &cwd_size) != 0)
+		return TERN_EIO;
+	if (slash == NULL)
+		n = snprintf(st->base_dir, sizeof(st->base_dir), "%s", cwd);
+	else
+		n = snprintf(st->base_dir, sizeof(st->base_dir), "%s/%.*s",
+		    cwd, (int)(slash - path), path);
+	return n < (int)sizeof(st->base_dir) ? TERN_OK : TERN_EINVAL;
+}
+
+/* Fills in the host name when the file does not set one. */
+static void
+default_hostname(struct tern_config *cfg)
+{
+	size_t size = sizeof(cfg->hostname);
+
+	if (cfg->hostname[0] != '\0')
+		return;
+	if (uv_os_gethostname(cfg->hostname, &size) != 0)
+		snprintf(cfg->hostname, sizeof(cfg->hostname), "localhost");
+}
+
+int
+tern_config_load(const char *path, struct tern_config *cfg, char *err,
+    size_t err_size)
+{
+	struct load_state st = {cfg, "", err, err_size};
+	config_t lc;
+	int rc;
+
+	tern_config_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		snprintf(err, err_size, "%s: path is too long", path);
+		return TERN_ECONFIG;
+	}
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	if (set_base_dir(&st, path) != TERN_OK) {
+		snprintf(err, err_size, "%s: cannot determine its folder",
+		    path);
+		return TERN_ECONFIG;
+	}
+
+	config_init(&lc);
+	config_set_include_dir(&lc, st.base_dir);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, err_size, "%s: cannot read the file",
+			    path);
+		else
+			snprintf(err, err_size, "%s:%d: %s",
+			    config_error_file(&lc) ? config_error_file(&lc) :
+			    path, config_error_line(&lc),
+			    config_error_text(&lc));
+		config_destroy(&lc);
+		return TERN_ECONFIG;
+	}
+
+	rc = load_group(&st, config_root_setting(&lc), "");
+	if (rc == TERN_OK)
+		rc = check_consistency(&st, &lc);
+	config_destroy(&lc);
+	if (rc == TERN_OK)
+		default_hostname(cfg);
+	return rc;
+}
