@@ -258,6 +258,14 @@ send_listeners(struct supervised_child *ch)
 }
 
 static int
+bound_port(const struct sockaddr_storage *addr)
+{
+	if (addr->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+}
+
+static int
 bind_listeners(struct supervisor *sv)
 {
 	size_t i;
@@ -280,14 +288,16 @@ bind_listeners(struct supervisor *sv)
 			rc = uv_tcp_bind(&sv->listeners[i],
 			    (struct sockaddr *)&addr, 0);
 		}
-		/* libuv reports some bind errors only at listen time, so
-		 * check that the address is really ours now. */
+		/* libuv defers EADDRINUSE from bind to listen, which smtpd
+		 * calls; an unbound socket reports port 0, so catch it here. */
 		if (rc == 0) {
 			struct sockaddr_storage bound;
 			int len = sizeof(bound);
 
 			rc = uv_tcp_getsockname(&sv->listeners[i],
 			    (struct sockaddr *)&bound, &len);
+			if (rc == 0 && bound_port(&bound) != l->port)
+				rc = UV_EADDRINUSE;
 		}
 		if (rc != 0) {
 			log_error("cannot listen on %s port %d: %s",
@@ -360,7 +370,7 @@ listeners_equal(const struct tern_config *a, const struct tern_config *b)
 	return true;
 }
 
-/* Checks the file again and, when valid, tells every child to reload. */
+/* Checks the file again and, when valid, sends IPC_RELOAD to every child. */
 static void
 supervisor_reload(struct supervisor *sv)
 {
