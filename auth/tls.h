@@ -19,8 +19,9 @@
 struct tls_context;
 struct tls_session;
 
-/* Loads a PEM certificate chain and private key for servers. Errors name
- * the file and OpenSSL's reason in err. */
+/* Loads a PEM certificate chain and private key for servers. Returns
+ * TERN_ECONFIG with the file and OpenSSL's reason in err, TERN_ETLS or
+ * TERN_ENOMEM on other failures. */
 int tls_server_context_new(const char *cert_file, const char *key_file,
     struct tls_context **out, char *err, size_t err_size);
 
@@ -31,7 +32,8 @@ int tls_client_context_new(struct tls_context **out, char *err,
 
 void tls_context_free(struct tls_context *ctx);
 
-/* A session in server or client role; sni may be NULL. */
+/* A session in server or client role; sni may be NULL. Returns NULL when
+ * out of memory or when the role does not match the context's. */
 struct tls_session *tls_session_new(struct tls_context *ctx, bool server,
     const char *sni);
 void tls_session_free(struct tls_session *s);
@@ -58,6 +60,13 @@ int tls_write(struct tls_session *s, const void *data, size_t len);
 
 /* Moves pending ciphertext into out (appending). */
 int tls_take_output(struct tls_session *s, struct buf *out);
+
+/* Queues a close_notify alert (RFC 8446 6.1) for tls_take_output. Does
+ * nothing before the handshake finished or after a fatal error. */
+int tls_shutdown(struct tls_session *s);
+
+/* Returns OpenSSL's reason for the session's last failure, or "". */
+const char *tls_session_error(const struct tls_session *s);
 
 /* Negotiated protocol and cipher names, for logs and Received headers. */
 const char *tls_session_version(const struct tls_session *s);

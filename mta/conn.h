@@ -5,7 +5,10 @@
  *
  * The owner embeds struct conn, initialises it with conn_init() (and
  * uv_accept() or conn_connect()), and frees its own memory only in the
- * close callback.
+ * close callback. mta/conn.c's header comment lists the finer rules: a
+ * failed call means on_close follows, on_close may come up to two
+ * seconds after conn_close() while the peer's end of file is awaited,
+ * and after the peer's end of file the owner can no longer write.
  */
 #ifndef TERN_CONN_H
 #define TERN_CONN_H
@@ -47,6 +50,7 @@ struct conn {
 	int close_status;
 	char tls_error[256];         /* reason of the last TLS failure */
 	void *data;                  /* owner's pointer */
+	/* tcp.data and connect_req.data are private to conn.c. */
 };
 
 /* Initialises the TCP handle on loop (TCP_NODELAY is set on connect or

@@ -1,0 +1,517 @@
+/*
+ * TLS engine on OpenSSL memory BIOs; see tls.h.
+ *
+ * Each session owns two memory BIOs: OpenSSL reads the peer's ciphertext
+ * from one (filled by tls_feed) and writes its own ciphertext to the other
+ * (emptied by tls_take_output). Nothing here touches a socket, so the
+ * caller's event loop decides when bytes move.
+ *
+ * Privileges: creating a server context reads the certificate chain and
+ * the private key, so the process that calls tls_server_context_new needs
+ * read access to both files. Sessions need no privilege.
+ *
+ * Threads: there is no state here besides OpenSSL's own. A session must
+ * be used by one thread at a time. Each call that can fail empties the
+ * thread's OpenSSL error queue first and after reading the reason, so one
+ * session's failure never shows up in another's.
+ *
+ * Known limits: outbound TLS is opportunistic (RFC 7435) and never
+ * verifies the server's certificate. The server keeps no session cache,
+ * so resumption works only through session tickets. There is no OCSP
+ * stapling, no DANE and no client certificate support.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "../lib/tern_error.h"
+#include "tls.h"
+
+/* RFC 8446 5.1: a record carries at most 2^14 bytes of plaintext. */
+#define TLS_RECORD_PLAINTEXT_MAX 16384
+
+struct tls_context {
+	SSL_CTX *ssl_ctx;
+	bool server;
+};
+
+struct tls_session {
+	SSL *ssl;
+	BIO *network_in;     /* ciphertext from the peer, read by OpenSSL */
+	BIO *network_out;    /* ciphertext written by OpenSSL for the peer */
+	bool failed;         /* a fatal error ended the session */
+	bool peer_closed;    /* the peer's close_notify arrived */
+	char error[256];     /* reason of the failure, "" if none */
+};
+
+/*
+ * Writes "what: reason" into out, where reason is OpenSSL's earliest
+ * queued error, then empties the error queue.
+ */
+static void
+format_openssl_error(char *out, size_t out_size, const char *what)
+{
+	unsigned long code = ERR_get_error();
+	char reason[200];
+
+	if (code != 0)
+		ERR_error_string_n(code, reason, sizeof(reason));
+	else
+		snprintf(reason, sizeof(reason), "no reason given by OpenSSL");
+	if (out != NULL && out_size > 0)
+		snprintf(out, out_size, "%s: %s", what, reason);
+	ERR_clear_error();
+}
+
+/*
+ * Refuses to prompt for a key passphrase: OpenSSL's default callback
+ * would read one from the terminal and block a daemon.
+ */
+static int
+no_passphrase_cb(char *buf, int size, int rwflag, void *userdata)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)userdata;
+	return 0;
+}
+
+/* Applies the settings shared by server and client contexts. */
+static int
+context_apply_defaults(SSL_CTX *ssl_ctx)
+{
+	/*
+	 * TLS 1.0 and 1.1 are deprecated (RFC 8996). Compression exposes
+	 * secrets to CRIME-style attacks and renegotiation has no use in
+	 * SMTP, so both are off.
+	 */
+	if (SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION) != 1)
+		return -1;
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	/* Idle sessions give their read and write buffers back. */
+	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	return 0;
+}
+
+/* Allocates a tls_context around ssl_ctx, or frees ssl_ctx on failure. */
+static int
+context_wrap(SSL_CTX *ssl_ctx, bool server, struct tls_context **out,
+    char *err, size_t err_size)
+{
+	struct tls_context *ctx = malloc(sizeof(*ctx));
+
+	if (ctx == NULL) {
+		SSL_CTX_free(ssl_ctx);
+		if (err != NULL && err_size > 0)
+			snprintf(err, err_size, "out of memory");
+		return TERN_ENOMEM;
+	}
+	ctx->ssl_ctx = ssl_ctx;
+	ctx->server = server;
+	*out = ctx;
+	return TERN_OK;
+}
+
+/* Returns true when code is OpenSSL's "key values mismatch" error. */
+static bool
+is_key_mismatch(unsigned long code)
+{
+	return ERR_GET_LIB(code) == ERR_LIB_X509 &&
+	    ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
+}
+
+/* Loads the certificate chain and key, and checks that they match. */
+static int
+context_load_identity(SSL_CTX *ssl_ctx, const char *cert_file,
+    const char *key_file, char *err, size_t err_size)
+{
+	char what[512];
+
+	if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cert_file) != 1) {
+		snprintf(what, sizeof(what),
+		    "failed to load certificate chain %s", cert_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ssl_ctx, key_file,
+	    SSL_FILETYPE_PEM) != 1) {
+		if (is_key_mismatch(ERR_peek_error()))
+			snprintf(what, sizeof(what), "private key %s does not "
+			    "match certificate %s", key_file, cert_file);
+		else
+			snprintf(what, sizeof(what),
+			    "failed to load private key %s", key_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	/* Loading the key checks it against the certificate already;
+	 * this catches what that check skips. */
+	if (SSL_CTX_check_private_key(ssl_ctx) != 1) {
+		snprintf(what, sizeof(what), "private key %s does not match "
+		    "certificate %s", key_file, cert_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	return TERN_OK;
+}
+
+int
+tls_server_context_new(const char *cert_file, const char *key_file,
+    struct tls_context **out, char *err, size_t err_size)
+{
+	SSL_CTX *ssl_ctx;
+	int rc;
+
+	*out = NULL;
+	ERR_clear_error();
+	ssl_ctx = SSL_CTX_new(TLS_server_method());
+	if (ssl_ctx == NULL) {
+		format_openssl_error(err, err_size,
+		    "failed to create a TLS server context");
+		return TERN_ETLS;
+	}
+	if (context_apply_defaults(ssl_ctx) != 0) {
+		format_openssl_error(err, err_size,
+		    "failed to set the TLS server's minimum version");
+		SSL_CTX_free(ssl_ctx);
+		return TERN_ETLS;
+	}
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Ephemeral DH parameters sized to the certificate's key, for
+	 * clients that offer DHE but not ECDHE. */
+	SSL_CTX_set_dh_auto(ssl_ctx, 1);
+	/*
+	 * No server-side session cache: its memory grows with the number of
+	 * clients. Clients can still resume with stateless tickets.
+	 */
+	SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_default_passwd_cb(ssl_ctx, no_passphrase_cb);
+
+	rc = context_load_identity(ssl_ctx, cert_file, key_file, err,
+	    err_size);
+	if (rc != TERN_OK) {
+		SSL_CTX_free(ssl_ctx);
+		return rc;
+	}
+	return context_wrap(ssl_ctx, true, out, err, err_size);
+}
+
+int
+tls_client_context_new(struct tls_context **out, char *err, size_t err_size)
+{
+	SSL_CTX *ssl_ctx;
+
+	*out = NULL;
+	ERR_clear_error();
+	ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (ssl_ctx == NULL) {
+		format_openssl_error(err, err_size,
+		    "failed to create a TLS client context");
+		return TERN_ETLS;
+	}
+	if (context_apply_defaults(ssl_ctx) != 0) {
+		format_openssl_error(err, err_size,
+		    "failed to set the TLS client's minimum version");
+		SSL_CTX_free(ssl_ctx);
+		return TERN_ETLS;
+	}
+	/*
+	 * Opportunistic TLS (RFC 7435): any encryption is better than the
+	 * plain text the client falls back to, and the server is not
+	 * authenticated anyway. So the client accepts weaker server keys
+	 * (security level 1) and servers without the RFC 5746 renegotiation
+	 * extension, which is harmless with renegotiation disabled.
+	 */
+	SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_security_level(ssl_ctx, 1);
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_LEGACY_SERVER_CONNECT);
+	return context_wrap(ssl_ctx, false, out, err, err_size);
+}
+
+void
+tls_context_free(struct tls_context *ctx)
+{
+	if (ctx == NULL)
+		return;
+	SSL_CTX_free(ctx->ssl_ctx);
+	free(ctx);
+}
+
+/* Returns true for an IPv4 or IPv6 literal, which SNI may not carry. */
+static bool
+is_address_literal(const char *name)
+{
+	size_t i;
+	bool digits_and_dots = true;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		if (name[i] == ':')
+			return true;
+		if ((name[i] < '0' || name[i] > '9') && name[i] != '.')
+			digits_and_dots = false;
+	}
+	return digits_and_dots;
+}
+
+/*
+ * Sets the server name that the ClientHello carries. RFC 6066 3: the name
+ * has no trailing dot and may not be an address literal, so a trailing
+ * dot is removed and a literal is not sent.
+ */
+static int
+session_set_server_name(SSL *ssl, const char *sni)
+{
+	char name[256];
+	size_t len = strlen(sni);
+
+	if (len > 0 && sni[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= sizeof(name))
+		return 0;
+	memcpy(name, sni, len);
+	name[len] = '\0';
+	if (is_address_literal(name))
+		return 0;
+	return SSL_set_tlsext_host_name(ssl, name) == 1 ? 0 : -1;
+}
+
+struct tls_session *
+tls_session_new(struct tls_context *ctx, bool server, const char *sni)
+{
+	struct tls_session *s;
+
+	if (ctx == NULL || ctx->server != server)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	ERR_clear_error();
+	s->ssl = SSL_new(ctx->ssl_ctx);
+	s->network_in = BIO_new(BIO_s_mem());
+	s->network_out = BIO_new(BIO_s_mem());
+	if (s->ssl == NULL || s->network_in == NULL ||
+	    s->network_out == NULL)
+		goto fail;
+
+	/* An empty input BIO means "wait for more", not end of file. */
+	BIO_set_mem_eof_return(s->network_in, -1);
+	BIO_set_mem_eof_return(s->network_out, -1);
+	SSL_set_bio(s->ssl, s->network_in, s->network_out);
+	if (server) {
+		SSL_set_accept_state(s->ssl);
+	} else {
+		SSL_set_connect_state(s->ssl);
+		if (sni != NULL && session_set_server_name(s->ssl, sni) != 0) {
+			tls_session_free(s);
+			return NULL;
+		}
+	}
+	return s;
+
+fail:
+	SSL_free(s->ssl);
+	BIO_free(s->network_in);
+	BIO_free(s->network_out);
+	free(s);
+	ERR_clear_error();
+	return NULL;
+}
+
+void
+tls_session_free(struct tls_session *s)
+{
+	if (s == NULL)
+		return;
+	SSL_free(s->ssl);  /* frees both BIOs too */
+	free(s);
+}
+
+int
+tls_feed(struct tls_session *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	int chunk, n;
+
+	while (len > 0) {
+		chunk = len > INT_MAX ? INT_MAX : (int)len;
+		n = BIO_write(s->network_in, p, chunk);
+		if (n != chunk) {
+			ERR_clear_error();
+			return TERN_ENOMEM;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return TERN_OK;
+}
+
+/* Marks the session failed and keeps OpenSSL's reason. */
+static void
+session_fail(struct tls_session *s, int ssl_error, const char *what)
+{
+	char detail[128];
+
+	s->failed = true;
+	if (ssl_error == SSL_ERROR_SSL) {
+		format_openssl_error(s->error, sizeof(s->error), what);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s (SSL_get_error %d)", what,
+	    ssl_error);
+	format_openssl_error(s->error, sizeof(s->error), detail);
+}
+
+int
+tls_handshake(struct tls_session *s, char *err, size_t err_size)
+{
+	int r, e;
+
+	if (s->failed)
+		goto failed;
+	ERR_clear_error();
+	r = SSL_do_handshake(s->ssl);
+	if (r == 1)
+		return TLS_HANDSHAKE_DONE;
+	e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return TLS_HANDSHAKE_WANT_MORE;
+	}
+	session_fail(s, e, "TLS handshake failed");
+
+failed:
+	if (err != NULL && err_size > 0)
+		snprintf(err, err_size, "%s", s->error);
+	return TERN_ETLS;
+}
+
+long
+tls_read(struct tls_session *s, struct buf *out)
+{
+	unsigned char chunk[TLS_RECORD_PLAINTEXT_MAX];
+	size_t room, n;
+	long total = 0;
+	int rc, e;
+
+	if (s->failed)
+		return TERN_ETLS;
+	if (s->peer_closed)
+		return TERN_ECLOSED;
+	if (out->len >= out->max)
+		return TERN_ETOOBIG;
+
+	while (out->len < out->max) {
+		room = out->max - out->len;
+		if (room > sizeof(chunk))
+			room = sizeof(chunk);
+		ERR_clear_error();
+		if (SSL_read_ex(s->ssl, chunk, room, &n) == 1) {
+			rc = buf_append(out, chunk, n);
+			if (rc != TERN_OK)
+				return rc;
+			total += (long)n;
+			continue;
+		}
+		e = SSL_get_error(s->ssl, 0);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			ERR_clear_error();
+			break;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			/* The peer's close_notify: report it once the
+			 * plaintext before it has been taken. */
+			ERR_clear_error();
+			s->peer_closed = true;
+			return total > 0 ? total : TERN_ECLOSED;
+		}
+		session_fail(s, e, "TLS read failed");
+		return total > 0 ? total : TERN_ETLS;
+	}
+	return total;
+}
+
+int
+tls_write(struct tls_session *s, const void *data, size_t len)
+{
+	size_t written;
+	int e;
+
+	if (s->failed)
+		return TERN_ETLS;
+	if (len == 0)
+		return TERN_OK;
+	ERR_clear_error();
+	/* The output BIO grows as needed, so a write is never partial. */
+	if (SSL_write_ex(s->ssl, data, len, &written) == 1 && written == len)
+		return TERN_OK;
+	e = SSL_get_error(s->ssl, 0);
+	session_fail(s, e, "TLS write failed");
+	return TERN_ETLS;
+}
+
+int
+tls_take_output(struct tls_session *s, struct buf *out)
+{
+	char *data;
+	long len;
+	int rc;
+
+	len = BIO_get_mem_data(s->network_out, &data);
+	if (len <= 0)
+		return TERN_OK;
+	rc = buf_append(out, data, (size_t)len);
+	if (rc != TERN_OK)
+		return rc;
+	(void)BIO_reset(s->network_out);
+	return TERN_OK;
+}
+
+/*
+ * Queues a close_notify alert for tls_take_output (RFC 8446 6.1). Does
+ * nothing before the handshake finished or after a fatal error, because
+ * OpenSSL already sent an alert then.
+ */
+int
+tls_shutdown(struct tls_session *s)
+{
+	int r, e;
+
+	if (s->failed || !SSL_is_init_finished(s->ssl))
+		return TERN_OK;
+	ERR_clear_error();
+	r = SSL_shutdown(s->ssl);
+	if (r >= 0)
+		return TERN_OK;
+	e = SSL_get_error(s->ssl, r);
+	session_fail(s, e, "TLS shutdown failed");
+	return TERN_ETLS;
+}
+
+/* Returns the reason of the session's failure, or "" if none. */
+const char *
+tls_session_error(const struct tls_session *s)
+{
+	return s->error;
+}
+
+const char *
+tls_session_version(const struct tls_session *s)
+{
+	return SSL_get_version(s->ssl);
+}
+
+const char *
+tls_session_cipher(const struct tls_session *s)
+{
+	const char *name = SSL_get_cipher_name(s->ssl);
+
+	return name != NULL ? name : "(none)";
+}
