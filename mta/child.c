@@ -192,6 +192,8 @@ signal_cb(uv_signal_t *handle, int signum)
 {
 	struct child_runtime *rt = handle->data;
 
+	if (signum == SIGPIPE)
+		return; /* a write to a closed peer fails with EPIPE instead */
 	if (signum == SIGHUP && !rt->stopping) {
 		reload(rt);
 		return;
@@ -216,6 +218,9 @@ child_run(struct child_runtime *rt)
 	start_signal(rt, &rt->sigterm, SIGTERM);
 	start_signal(rt, &rt->sigint, SIGINT);
 	start_signal(rt, &rt->sighup, SIGHUP);
+#ifdef SIGPIPE
+	start_signal(rt, &rt->sigpipe, SIGPIPE);
+#endif
 
 	if (!rt->standalone) {
 		uv_pipe_init(rt->loop, &rt->control.pipe, 1);
@@ -237,11 +242,12 @@ void
 child_release(struct child_runtime *rt)
 {
 	uv_handle_t *signals[] = {(uv_handle_t *)&rt->sigterm,
-		(uv_handle_t *)&rt->sigint, (uv_handle_t *)&rt->sighup};
+		(uv_handle_t *)&rt->sigint, (uv_handle_t *)&rt->sighup,
+		(uv_handle_t *)&rt->sigpipe};
 	size_t i;
 
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		if (!uv_is_closing(signals[i]))
+		if (signals[i]->loop != NULL && !uv_is_closing(signals[i]))
 			uv_close(signals[i], NULL);
 	}
 	if (!rt->standalone) {

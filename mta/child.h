@@ -7,7 +7,8 @@
  * Over the control pipe ternd sends IPC_RELOAD, IPC_STOP and, to smtpd,
  * IPC_LISTENER frames carrying listening sockets. When the pipe closes
  * (ternd is gone) the child stops as if told to. SIGTERM also stops the
- * child; SIGINT is ignored because a Ctrl-C in the foreground reaches the
+ * child; SIGPIPE is caught so that writing to a closed peer fails
+ * with EPIPE instead of ending the process; SIGINT is ignored because a Ctrl-C in the foreground reaches the
  * whole process group and ternd coordinates the shutdown.
  *
  * Started by hand without ternd (standard input not a pipe), a child runs
@@ -51,6 +52,7 @@ struct child_runtime {
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
 	uv_signal_t sighup;
+	uv_signal_t sigpipe;          /* caught so a closed peer is EPIPE */
 };
 
 /*

@@ -211,15 +211,21 @@ ipc_channel_start(struct ipc_channel *ch, ipc_message_cb on_message,
 struct ipc_write {
 	uv_write_t req;
 	unsigned char *frame;
+	struct ipc_channel *channel;
 };
 
+/* Frees a sent frame. A failed write closes the channel, so the owner
+ * learns at once that the peer is gone instead of waiting for a read. */
 static void
 write_cb(uv_write_t *req, int status)
 {
 	struct ipc_write *w = (struct ipc_write *)req;
 
-	if (status < 0 && status != UV_ECANCELED)
-		log_warning("ipc: write failed: %s", uv_strerror(status));
+	if (status < 0 && status != UV_ECANCELED) {
+		log_warning("ipc: write failed: %s; closing the pipe",
+		    uv_strerror(status));
+		ipc_channel_close(w->channel);
+	}
 	free(w->frame);
 	free(w);
 }
@@ -247,6 +253,7 @@ ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
 		return TERN_ENOMEM;
 	}
 	memcpy(req->frame, w->frame.data, w->frame.len);
+	req->channel = ch;
 	b = uv_buf_init((char *)req->frame, (unsigned int)w->frame.len);
 	if (send_handle != NULL)
 		rc = uv_write2(&req->req, (uv_stream_t *)&ch->pipe, &b, 1,

@@ -38,7 +38,7 @@ file_exists(const char *path)
 static int
 find_program(const char *name, char *out, size_t out_size)
 {
-	char exe[1024];
+	char exe[900]; /* leaves room in out for "/tern-NAME.exe" */
 	size_t exe_size = sizeof(exe);
 	char *slash;
 
@@ -95,6 +95,9 @@ finish_if_all_stopped(struct supervisor *sv)
 	uv_close((uv_handle_t *)&sv->sigterm, NULL);
 	uv_close((uv_handle_t *)&sv->sigint, NULL);
 	uv_close((uv_handle_t *)&sv->sighup, NULL);
+#ifdef SIGPIPE
+	uv_close((uv_handle_t *)&sv->sigpipe, NULL);
+#endif
 	log_info("all processes stopped");
 }
 
@@ -410,6 +413,8 @@ signal_cb(uv_signal_t *handle, int signum)
 {
 	struct supervisor *sv = handle->data;
 
+	if (signum == SIGPIPE)
+		return; /* a write to a dead child's pipe fails with EPIPE */
 	if (signum == SIGHUP)
 		supervisor_reload(sv);
 	else
@@ -455,6 +460,10 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	start_signal(sv, &sv->sigterm, SIGTERM);
 	start_signal(sv, &sv->sigint, SIGINT);
 	start_signal(sv, &sv->sighup, SIGHUP);
+#ifdef SIGPIPE
+	start_signal(sv, &sv->sigpipe, SIGPIPE);
+	uv_unref((uv_handle_t *)&sv->sigpipe);
+#endif
 	for (i = 0; i < 3; i++) {
 		uv_timer_init(loop, &sv->children[i].restart_timer);
 		sv->children[i].restart_timer.data = &sv->children[i];

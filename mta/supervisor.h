@@ -49,7 +49,7 @@ struct supervisor {
 	struct supervised_child children[3];
 	uv_tcp_t listeners[CONFIG_MAX_LISTENERS];
 	size_t listener_count;
-	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_t sigterm, sigint, sighup, sigpipe;
 	uv_timer_t stop_timer;
 	int exit_code;
 };

@@ -18,8 +18,9 @@ struct retry_policy {
 /* Seconds to wait after the given number of failed attempts (>= 1). */
 int64_t retry_delay(const struct retry_policy *policy, int failed_attempts);
 
-/* True when a message that arrived at arrival must not be retried after
- * a failure at now, because its next attempt would pass the lifetime. */
+/* True when a message that arrived at arrival has outlived the policy's
+ * lifetime at now (now >= arrival + lifetime), so a failure at now is
+ * final. */
 bool retry_expired(const struct retry_policy *policy, int64_t arrival,
     int64_t now);
 

@@ -1,0 +1,449 @@
+/*
+ * Opening and closing the queue database, its schema and migrations.
+ *
+ * The queue is DIR/queue.db in WAL mode with synchronous=FULL, so a
+ * commit is on disk when it returns: smtpd may send 250 only after
+ * that. Several processes use the file at once (smtpd inserts, qmgr
+ * schedules, deliver reads content), so every connection waits up to
+ * QUEUE_BUSY_TIMEOUT_MS for a lock instead of failing at once.
+ *
+ * The schema_version table records which layout a file has. A file from
+ * an older known version is migrated in one transaction; a newer one, or
+ * one with tables but no schema_version, is rejected (TERN_ESCHEMA)
+ * rather than misread.
+ *
+ * Privileges: the directory is created with mode 0700, so only the
+ * user tern runs as can read queued mail.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "queue_internal.h"
+
+#define QUEUE_BUSY_TIMEOUT_MS 10000
+
+/* Keep the write-ahead log at most this large after a checkpoint, so a
+ * burst of large messages does not leave a huge file behind. */
+#define QUEUE_WAL_SIZE_LIMIT (64 * 1024 * 1024)
+
+/*
+ * Schema version 1. The content column comes last in messages, so reading
+ * the envelope columns does not need the content's overflow pages.
+ * Recipients are due when next_attempt <= now; new ones are due at once.
+ * Later versions add destination state, held status and DSN fields
+ * through queue_migrations below.
+ */
+static const char schema_v1[] =
+	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+	"INSERT INTO schema_version (version) VALUES (1);"
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" queue_id TEXT UNIQUE NOT NULL,"
+	" sender TEXT NOT NULL,"
+	" arrival INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" client TEXT NOT NULL DEFAULT '',"
+	" content BLOB NOT NULL);"
+	"CREATE TABLE recipients ("
+	" id INTEGER PRIMARY KEY,"
+	" message_id INTEGER NOT NULL"
+	"  REFERENCES messages(id) ON DELETE CASCADE,"
+	" address TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt INTEGER NOT NULL,"
+	" last_reply TEXT);"
+	"CREATE INDEX recipients_next_attempt ON recipients(next_attempt);"
+	"CREATE INDEX recipients_message_id ON recipients(message_id);";
+
+/*
+ * Schema migrations, ending with a NULL entry. Each entry upgrades a
+ * file from version `from` to from + 1, and migrate_schema() then stores
+ * the new version. A version that adds destination state, held status or
+ * DSN fields puts its ALTER TABLE and CREATE statements here and raises
+ * QUEUE_SCHEMA_VERSION in queue.h.
+ *
+ * NOTE: version 1 is the first, so the list is empty and migrate_schema()
+ * has not run against a real older file yet.
+ */
+struct queue_migration {
+	int from;
+	const char *sql;
+};
+
+static const struct queue_migration queue_migrations[] = {
+	{0, NULL},
+};
+
+/* SQL of each prepared statement, indexed by enum queue_stmt. */
+static const char *const stmt_sql[QS_COUNT] = {
+	[QS_INSERT_MESSAGE] =
+	    "INSERT INTO messages (queue_id, sender, arrival, size, client,"
+	    " content) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[QS_INSERT_RECIPIENT] =
+	    "INSERT INTO recipients (message_id, address, domain,"
+	    " next_attempt) VALUES (?1, ?2, ?3, ?4)",
+	/* CROSS JOIN keeps recipients as the outer loop, so the rows come
+	 * straight from the next_attempt index in order and no sort is
+	 * needed. */
+	[QS_FETCH_DUE] =
+	    "SELECT r.id, r.message_id, m.queue_id, m.sender, r.address,"
+	    " r.domain, r.attempts, m.arrival, m.size"
+	    " FROM recipients AS r CROSS JOIN messages AS m"
+	    " ON m.id = r.message_id"
+	    " WHERE r.next_attempt <= ?1"
+	    " ORDER BY r.next_attempt, r.id LIMIT ?2",
+	[QS_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients",
+	[QS_DELETE_RECIPIENT] =
+	    "DELETE FROM recipients WHERE id = ?1 RETURNING message_id",
+	[QS_DEFER_RECIPIENT] =
+	    "UPDATE recipients SET attempts = attempts + 1,"
+	    " next_attempt = ?2, last_reply = ?3 WHERE id = ?1",
+	[QS_DELETE_EMPTY_MESSAGE] =
+	    "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
+	    " (SELECT 1 FROM recipients WHERE message_id = ?1)"
+	    " RETURNING queue_id",
+	[QS_MESSAGE_EXISTS] = "SELECT 1 FROM messages WHERE id = ?1",
+	[QS_COUNT_RECIPIENTS] = "SELECT count(*) FROM recipients",
+};
+
+int
+queue_db_error(struct queue *q, int sqlite_rc, const char *what,
+    char *err, size_t err_size)
+{
+	const char *reason = q->db != NULL ? sqlite3_errmsg(q->db) :
+	    sqlite3_errstr(sqlite_rc);
+
+	if (err != NULL && err_size > 0)
+		snprintf(err, err_size, "%s: %s: %s", q->path, what, reason);
+	else
+		log_error("%s: %s: %s", q->path, what, reason);
+	if ((sqlite_rc & 0xff) == SQLITE_FULL)
+		return TERN_ETEMP;
+	return TERN_EDB;
+}
+
+int
+queue_stmt(struct queue *q, enum queue_stmt id, sqlite3_stmt **out)
+{
+	sqlite3_stmt *stmt = q->stmts[id];
+	int rc;
+
+	*out = NULL;
+	if (stmt == NULL) {
+		rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1,
+		    SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+		if (rc != SQLITE_OK)
+			return rc;
+		q->stmts[id] = stmt;
+	}
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	*out = stmt;
+	return SQLITE_OK;
+}
+
+int
+queue_exec(struct queue *q, const char *sql, char *err, size_t err_size)
+{
+	char what[128];
+	int rc = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return TERN_OK;
+	snprintf(what, sizeof(what), "cannot run %.40s%s", sql,
+	    strlen(sql) > 40 ? "..." : "");
+	return queue_db_error(q, rc, what, err, err_size);
+}
+
+void
+queue_rollback(struct queue *q)
+{
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Creates the directory with mode 0700 unless it exists. */
+static int
+make_directory(const char *directory, char *err, size_t err_size)
+{
+	uv_fs_t req;
+	int rc;
+
+	rc = uv_fs_mkdir(NULL, &req, directory, 0700, NULL);
+	uv_fs_req_cleanup(&req);
+	if (rc == 0 || rc == UV_EEXIST)
+		return TERN_OK;
+	snprintf(err, err_size, "cannot create queue directory %s: %s",
+	    directory, uv_strerror(rc));
+	return rc == UV_EACCES || rc == UV_EPERM ? TERN_EPERM : TERN_EIO;
+}
+
+/* Runs a query that returns one integer; TERN_ENOTFOUND for no row. */
+static int
+query_int(struct queue *q, const char *sql, int64_t *value, char *err,
+    size_t err_size)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return queue_db_error(q, rc, "cannot read the schema", err,
+		    err_size);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int64(stmt, 0);
+		rc = sqlite3_step(stmt) == SQLITE_DONE ? TERN_OK : TERN_EINVAL;
+	} else if (rc == SQLITE_DONE) {
+		rc = TERN_ENOTFOUND;
+	} else {
+		rc = queue_db_error(q, rc, "cannot read the schema", err,
+		    err_size);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Applies each migration from version up to QUEUE_SCHEMA_VERSION. */
+static int
+migrate_schema(struct queue *q, int version, char *err, size_t err_size)
+{
+	char sql[128];
+	size_t i;
+	int rc;
+
+	for (; version < QUEUE_SCHEMA_VERSION; version++) {
+		for (i = 0; queue_migrations[i].sql != NULL; i++) {
+			if (queue_migrations[i].from == version)
+				break;
+		}
+		if (queue_migrations[i].sql == NULL) {
+			snprintf(err, err_size, "%s: no migration from schema "
+			    "version %d", q->path, version);
+			return TERN_ESCHEMA;
+		}
+		rc = queue_exec(q, queue_migrations[i].sql, err, err_size);
+		if (rc != TERN_OK)
+			return rc;
+	}
+	snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d",
+	    QUEUE_SCHEMA_VERSION);
+	return queue_exec(q, sql, err, err_size);
+}
+
+/* Handles a file that has no schema_version table. */
+static int
+check_unversioned(struct queue *q, char *err, size_t err_size)
+{
+	int64_t tables = 0;
+	int rc;
+
+	rc = query_int(q, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+	    &tables, err, err_size);
+	if (rc != TERN_OK)
+		return rc;
+	if (tables > 0) {
+		snprintf(err, err_size, "%s has tables but no schema_version "
+		    "table, so it was not written by tern; move it away or "
+		    "use another queue directory", q->path);
+		return TERN_ESCHEMA;
+	}
+	if (q->read_only) {
+		snprintf(err, err_size, "%s has no queue tables yet; "
+		    "tern-qmgr or tern-smtpd creates them", q->path);
+		return TERN_ENOTFOUND;
+	}
+	return queue_exec(q, schema_v1, err, err_size);
+}
+
+/* Checks a file's schema version and migrates an older one. */
+static int
+check_version(struct queue *q, char *err, size_t err_size)
+{
+	int64_t version = 0;
+	int rc;
+
+	rc = query_int(q, "SELECT version FROM schema_version", &version,
+	    err, err_size);
+	if (rc == TERN_ENOTFOUND || rc == TERN_EINVAL) {
+		snprintf(err, err_size, "%s: schema_version must hold exactly "
+		    "one row", q->path);
+		return TERN_ESCHEMA;
+	}
+	if (rc != TERN_OK)
+		return rc;
+	if (version == QUEUE_SCHEMA_VERSION)
+		return TERN_OK;
+	if (version > QUEUE_SCHEMA_VERSION) {
+		snprintf(err, err_size, "%s has schema version %lld, newer "
+		    "than version %d used by this program; run a newer tern "
+		    "or use another queue directory", q->path,
+		    (long long)version, QUEUE_SCHEMA_VERSION);
+		return TERN_ESCHEMA;
+	}
+	if (version < 1) {
+		snprintf(err, err_size, "%s has an invalid schema version "
+		    "%lld", q->path, (long long)version);
+		return TERN_ESCHEMA;
+	}
+	if (q->read_only) {
+		snprintf(err, err_size, "%s has schema version %lld and this "
+		    "program needs %d; start tern-qmgr once to migrate it",
+		    q->path, (long long)version, QUEUE_SCHEMA_VERSION);
+		return TERN_ESCHEMA;
+	}
+	log_info("%s: migrating the queue from schema version %lld to %d",
+	    q->path, (long long)version, QUEUE_SCHEMA_VERSION);
+	return migrate_schema(q, (int)version, err, err_size);
+}
+
+/*
+ * Creates, migrates or checks the schema in one transaction. BEGIN
+ * IMMEDIATE takes the write lock first, so two processes that open a new
+ * queue at the same time do not both create the tables.
+ */
+static int
+prepare_schema(struct queue *q, char *err, size_t err_size)
+{
+	int64_t versioned = 0;
+	int rc;
+
+	rc = queue_exec(q, q->read_only ? "BEGIN" : "BEGIN IMMEDIATE", err,
+	    err_size);
+	if (rc != TERN_OK)
+		return rc;
+	rc = query_int(q, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'schema_version'", &versioned, err,
+	    err_size);
+	if (rc == TERN_OK && versioned == 0)
+		rc = check_unversioned(q, err, err_size);
+	else if (rc == TERN_OK)
+		rc = check_version(q, err, err_size);
+	if (rc == TERN_OK)
+		rc = queue_exec(q, "COMMIT", err, err_size);
+	if (rc != TERN_OK)
+		queue_rollback(q);
+	return rc;
+}
+
+/* Switches the file to WAL mode, which is stored in the file itself. */
+static int
+enable_wal(struct queue *q, char *err, size_t err_size)
+{
+	const unsigned char *mode;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &stmt,
+	    NULL);
+	if (rc != SQLITE_OK)
+		return queue_db_error(q, rc, "cannot set WAL mode", err,
+		    err_size);
+	rc = sqlite3_step(stmt);
+	mode = rc == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+	if (rc != SQLITE_ROW) {
+		rc = queue_db_error(q, rc, "cannot set WAL mode", err,
+		    err_size);
+	} else if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		snprintf(err, err_size, "%s: cannot switch to WAL mode (the "
+		    "journal mode stays %s)", q->path,
+		    mode != NULL ? (const char *)mode : "unknown");
+		rc = TERN_EDB;
+	} else {
+		rc = TERN_OK;
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Sets the per-connection options; WAL mode only when writing. */
+static int
+configure_connection(struct queue *q, char *err, size_t err_size)
+{
+	char sql[128];
+	int64_t unused;
+	int rc;
+
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS);
+	rc = queue_exec(q, "PRAGMA foreign_keys = ON", err, err_size);
+	if (rc == TERN_OK)
+		rc = queue_exec(q, "PRAGMA synchronous = FULL", err, err_size);
+	if (rc != TERN_OK || q->read_only)
+		return rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
+	    QUEUE_WAL_SIZE_LIMIT);
+	rc = query_int(q, sql, &unused, err, err_size);
+	if (rc != TERN_OK)
+		return rc;
+	return enable_wal(q, err, err_size);
+}
+
+int
+queue_open(const char *directory, enum queue_open_mode mode,
+    struct queue **out, char *err, size_t err_size)
+{
+	struct queue *q;
+	int flags, rc, n;
+
+	*out = NULL;
+	if (mode == QUEUE_READ_WRITE) {
+		rc = make_directory(directory, err, err_size);
+		if (rc != TERN_OK)
+			return rc;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		snprintf(err, err_size, "out of memory opening the queue");
+		return TERN_ENOMEM;
+	}
+	q->read_only = mode == QUEUE_READ_ONLY;
+	n = snprintf(q->path, sizeof(q->path), "%s/queue.db", directory);
+	if (n < 0 || (size_t)n >= sizeof(q->path)) {
+		snprintf(err, err_size, "queue directory name too long: %s",
+		    directory);
+		free(q);
+		return TERN_EINVAL;
+	}
+
+	flags = q->read_only ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(q->path, &q->db, flags | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		rc = queue_db_error(q, rc, "cannot open", err, err_size);
+		goto done;
+	}
+	rc = configure_connection(q, err, err_size);
+	if (rc == TERN_OK)
+		rc = prepare_schema(q, err, err_size);
+done:
+	if (rc != TERN_OK) {
+		queue_close(q);
+		return rc;
+	}
+	*out = q;
+	return TERN_OK;
+}
+
+void
+queue_close(struct queue *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < QS_COUNT; i++)
+		sqlite3_finalize(q->stmts[i]);
+	if (q->db != NULL && sqlite3_close(q->db) != SQLITE_OK)
+		log_error("%s: cannot close: %s", q->path,
+		    sqlite3_errmsg(q->db));
+	free(q);
+}
