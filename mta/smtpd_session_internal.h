@@ -1,0 +1,118 @@
+/*
+ * The session structure shared by smtpd_session.c (connection, input,
+ * replies, lifetime) and smtpd_verbs.c (what each SMTP command does).
+ * Nothing outside those two files includes this header.
+ */
+#ifndef TERN_SMTPD_SESSION_INTERNAL_H
+#define TERN_SMTPD_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "../lib/buf.h"
+#include "../queue/queue.h"
+#include "conn.h"
+#include "smtp_command.h"
+#include "smtp_data.h"
+#include "smtpd_commit.h"
+#include "smtpd_session.h"
+
+/* RFC 5321 4.5.3.2.7: wait at least 5 minutes for the next command.
+ * Tests may build with a shorter value. */
+#ifndef SMTPD_IDLE_TIMEOUT_MS
+#define SMTPD_IDLE_TIMEOUT_MS (300 * 1000)
+#endif
+/* Error replies after which the client is disconnected. */
+#define SMTPD_ERROR_LIMIT 20
+
+enum smtpd_state {
+	SMTPD_GREETED = 0,   /* greeting sent, no EHLO/HELO yet */
+	SMTPD_READY,         /* EHLO/HELO done; a transaction may be open */
+	SMTPD_DATA,          /* reading the message after 354 */
+	SMTPD_COMMIT,        /* waiting for the queue to store the message */
+	SMTPD_TLS,           /* STARTTLS handshake in progress */
+	SMTPD_CLOSING,       /* no more input is processed */
+};
+
+struct smtpd_session {
+	struct conn conn;                /* conn.data points here */
+	struct smtpd_server *server;
+	struct smtpd_settings *settings; /* fixed for the session */
+	struct smtpd_session *prev, *next;
+	uv_timer_t idle_timer;
+
+	enum smtpd_state state;
+	bool esmtp;                      /* EHLO rather than HELO */
+	bool tls_active;
+	bool conn_closed;                /* conn's on_close has run */
+	bool commit_pending;             /* commit is submitted */
+	bool timer_closed;
+	bool shutting_down;              /* send 421 after the commit */
+	bool processing;                 /* inside session_process */
+
+	struct sockaddr_storage peer;
+	char client_addr[64];            /* numeric, for logs and headers */
+	char client_label[72];           /* "[addr]", stored with messages */
+	char helo[SMTP_PATH_MAX + 1];    /* "" until EHLO/HELO */
+
+	struct buf in;                   /* input not yet processed */
+	size_t in_pos;                   /* bytes of in already processed */
+	struct buf out;                  /* replies not yet written */
+	struct smtp_line_reader lines;
+	int last_code;                   /* code of the last reply */
+	unsigned int errors;             /* error replies so far */
+	enum smtp_verb last_verb;        /* for "timeout after VERB" */
+
+	/* The mail transaction (RFC 5321 3.3). */
+	bool has_sender;
+	char sender[SMTP_PATH_MAX + 1];
+	char **recipients;
+	size_t recipient_count;
+	size_t recipient_cap;
+	size_t recipients_tried;         /* RCPT commands, accepted or not */
+	char queue_id[QUEUE_ID_SIZE];
+	struct buf content;              /* Received header + message */
+	struct smtp_data_reader reader;
+	struct smtpd_commit_request commit;
+
+	/* Commands seen and accepted, for the disconnect log line. */
+	unsigned int verb_count[SMTP_VERB_COUNT];
+	unsigned int verb_accepted[SMTP_VERB_COUNT];
+};
+
+/* smtpd_session.c */
+
+/* Appends one reply line (text without CRLF) to the output. */
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Writes the pending replies to the connection. */
+void smtpd_flush(struct smtpd_session *s);
+/* Flushes the replies and closes the connection. */
+void smtpd_session_close(struct smtpd_session *s);
+/* Forgets sender, recipients and message (RSET, EHLO, end of DATA). */
+void smtpd_transaction_reset(struct smtpd_session *s);
+/* "ESMTP" or "SMTP", for logs. */
+const char *smtpd_protocol(const struct smtpd_session *s);
+/* Stops reading and the idle timer while the queue stores a message. */
+void smtpd_session_wait(struct smtpd_session *s);
+/* Resumes reading and processes input that arrived meanwhile. */
+void smtpd_session_continue(struct smtpd_session *s);
+/* Discards unread input and starts the TLS handshake (RFC 3207). */
+void smtpd_session_start_tls(struct smtpd_session *s);
+/* Frees the session once its connection and timer are closed and no
+ * commit is in flight. */
+void smtpd_session_release(struct smtpd_session *s);
+
+/* smtpd_verbs.c */
+
+/* Parses one command line, checks it against the state and runs it. */
+void smtpd_execute(struct smtpd_session *s, const unsigned char *line,
+    size_t len);
+/* Replies to a line that could not be parsed at all (too long, bare
+ * LF) and counts it as an error. */
+void smtpd_reject_line(struct smtpd_session *s, const char *reply);
+/* Handles the end of the message text: rejects it or commits it. */
+void smtpd_data_finished(struct smtpd_session *s);
+
+#endif

@@ -1,0 +1,491 @@
+/*
+ * The SMTP commands of an smtpd session. A table pairs every verb with a
+ * check of the session state, which returns the reply that rejects the
+ * command or NULL, and an action that runs once the command is allowed
+ * and well formed. The end of DATA, the Received header and the
+ * hand-over to the queue are here too.
+ *
+ * Privileges: smtpd's. Everything from the client reaches this file
+ * already parsed by smtp_command.c or smtp_data.c.
+ * Standards: RFC 5321 (commands, replies, Received), RFC 3463 and 5248
+ * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3848
+ * (the "with" keywords of Received).
+ * Known limits: there are no local domains, so every recipient is
+ * relayed, and only clients in relay_networks may give any.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "../policy/netaddr.h"
+#include "smtpd_session_internal.h"
+
+/* Room for the Received header in front of the message. */
+#define RECEIVED_MAX 2048
+
+typedef const char *(*verb_check_fn)(const struct smtpd_session *s);
+typedef void (*verb_act_fn)(struct smtpd_session *s,
+    const struct smtp_command *cmd);
+
+struct verb_handler {
+	verb_check_fn check;   /* NULL: allowed in every state */
+	verb_act_fn act;
+};
+
+/* Escapes untrusted text for a log line. */
+static const char *
+esc(char *out, size_t out_size, const char *text)
+{
+	return log_escape(out, out_size, text, strlen(text));
+}
+
+/* Counts an error reply and ends sessions that make too many. */
+static void
+count_error(struct smtpd_session *s)
+{
+	if (++s->errors < SMTPD_ERROR_LIMIT || s->state == SMTPD_CLOSING)
+		return;
+	log_info("too many errors after %s from [%s]",
+	    smtp_verb_keyword(s->last_verb), s->client_addr);
+	smtpd_reply(s, "421 4.7.0 %s Error: too many errors",
+	    s->settings->hostname);
+	smtpd_session_close(s);
+}
+
+/* Sends a policy rejection and logs it with the envelope. */
+static void
+reject(struct smtpd_session *s, const char *command, const char *sender,
+    const char *recipient, const char *reply)
+{
+	char e_reply[600], e_from[300], e_to[300], e_helo[300];
+
+	smtpd_reply(s, "%s", reply);
+	log_info("%s: reject: %s from [%s]: %s; from=<%s>%s%s%s proto=%s "
+	    "helo=<%s>", s->queue_id[0] ? s->queue_id : "NOQUEUE", command,
+	    s->client_addr, esc(e_reply, sizeof(e_reply), reply),
+	    esc(e_from, sizeof(e_from), sender),
+	    recipient ? " to=<" : "",
+	    recipient ? esc(e_to, sizeof(e_to), recipient) : "",
+	    recipient ? ">" : "", smtpd_protocol(s),
+	    esc(e_helo, sizeof(e_helo), s->helo));
+}
+
+/* ---- Checks: the state each command needs ---- */
+
+static const char *
+check_mail(const struct smtpd_session *s)
+{
+	/* RFC 5321 4.1.4: EHLO or HELO comes before a transaction. */
+	if (s->state == SMTPD_GREETED)
+		return "503 5.5.1 Error: send HELO/EHLO first";
+	if (s->has_sender)
+		return "503 5.5.1 Error: nested MAIL command";
+	return NULL;
+}
+
+static const char *
+check_rcpt(const struct smtpd_session *s)
+{
+	if (!s->has_sender)
+		return "503 5.5.1 Error: need MAIL command";
+	return NULL;
+}
+
+static const char *
+check_data(const struct smtpd_session *s)
+{
+	if (!s->has_sender)
+		return "503 5.5.1 Error: need MAIL command";
+	/* RFC 5321 3.3: 503 without RCPT, 554 when all were rejected. */
+	if (s->recipient_count == 0 && s->recipients_tried > 0)
+		return "554 5.5.1 Error: no valid recipients";
+	if (s->recipient_count == 0)
+		return "503 5.5.1 Error: need RCPT command";
+	return NULL;
+}
+
+static const char *
+check_starttls(const struct smtpd_session *s)
+{
+	if (s->tls_active)
+		return "503 5.5.1 Error: TLS already active";
+	if (s->settings->tls == NULL)
+		return "502 5.5.1 Error: command not implemented";
+	if (s->has_sender)
+		return "503 5.5.1 Error: MAIL transaction in progress";
+	return NULL;
+}
+
+/* ---- Actions ---- */
+
+/* RFC 5321 4.1.4: EHLO and HELO also reset the transaction. */
+static void
+greet(struct smtpd_session *s, const struct smtp_command *cmd, bool esmtp)
+{
+	smtpd_transaction_reset(s);
+	snprintf(s->helo, sizeof(s->helo), "%s", cmd->argument);
+	s->esmtp = esmtp;
+	s->state = SMTPD_READY;
+}
+
+static void
+act_ehlo(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	const struct smtpd_settings *settings = s->settings;
+
+	greet(s, cmd, true);
+	smtpd_reply(s, "250-%s", settings->hostname);
+	smtpd_reply(s, "250-PIPELINING");
+	smtpd_reply(s, "250-SIZE %llu",
+	    (unsigned long long)settings->message_size_limit);
+	smtpd_reply(s, "250-8BITMIME");
+	/* RFC 3207 4.2: not offered again once TLS is active. */
+	if (settings->tls != NULL && !s->tls_active)
+		smtpd_reply(s, "250-STARTTLS");
+	smtpd_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+act_helo(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	greet(s, cmd, false);
+	smtpd_reply(s, "250 %s", s->settings->hostname);
+}
+
+static void
+act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	/* RFC 1870: a declared size over the limit is refused at once. */
+	if (cmd->has_size && cmd->size > s->settings->message_size_limit) {
+		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
+		    "size exceeds fixed maximum message size");
+		return;
+	}
+	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
+	s->has_sender = true;
+	smtpd_reply(s, "250 2.1.0 Ok");
+}
+
+static bool
+relay_allowed(const struct smtpd_session *s)
+{
+	return netrange_list_contains(s->settings->relay_networks,
+	    s->settings->relay_network_count,
+	    (const struct sockaddr *)&s->peer);
+}
+
+/* Adds a recipient unless the same address is already listed. */
+static int
+add_recipient(struct smtpd_session *s, const char *address)
+{
+	size_t i;
+	char **grown, *copy;
+
+	for (i = 0; i < s->recipient_count; i++) {
+		if (strcmp(s->recipients[i], address) == 0)
+			return TERN_OK;
+	}
+	if (s->recipient_count == s->recipient_cap) {
+		size_t cap = s->recipient_cap ? s->recipient_cap * 2 : 8;
+
+		grown = realloc(s->recipients, cap * sizeof(*grown));
+		if (grown == NULL)
+			return TERN_ENOMEM;
+		s->recipients = grown;
+		s->recipient_cap = cap;
+	}
+	copy = strdup(address);
+	if (copy == NULL)
+		return TERN_ENOMEM;
+	s->recipients[s->recipient_count++] = copy;
+	return TERN_OK;
+}
+
+static void
+act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	char reply[SMTP_PATH_MAX + 128];
+
+	s->recipients_tried++;
+	if (cmd->postmaster) {
+		/* TODO: RFC 5321 4.5.1 wants <Postmaster> accepted; that
+		 * needs local delivery, which tern does not have yet. */
+		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient "
+		    "address rejected: no local mailboxes", cmd->argument);
+		reject(s, "RCPT", s->sender, cmd->argument, reply);
+		return;
+	}
+	if (!relay_allowed(s)) {
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
+		    "denied", cmd->argument);
+		reject(s, "RCPT", s->sender, cmd->argument, reply);
+		return;
+	}
+	/* RFC 5321 4.5.3.1.10: 452 for too many recipients. */
+	if (s->recipient_count >= s->settings->recipient_limit) {
+		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (add_recipient(s, cmd->argument) != TERN_OK) {
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	smtpd_reply(s, "250 2.1.5 Ok");
+}
+
+/* Formats the current time as an RFC 5322 3.3 date-time in UTC. */
+static void
+format_date(int64_t seconds, char *out, size_t out_size)
+{
+	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+		"Fri", "Sat"};
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+		"May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t t = (time_t)seconds;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);  /* NOTE: gmtime_s on Windows */
+	snprintf(out, out_size, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static const char *
+received_protocol(const struct smtpd_session *s)
+{
+	/* RFC 3848: ESMTPS is ESMTP with STARTTLS. */
+	if (s->tls_active)
+		return "ESMTPS";
+	return smtpd_protocol(s);
+}
+
+/*
+ * Writes the Received header (RFC 5321 4.4) into out: the HELO name, the
+ * client's address literal, this host, the queue id, the recipient when
+ * there is only one, and the date.
+ */
+static int
+build_received(struct smtpd_session *s, int64_t now, struct buf *out)
+{
+	bool v6 = strchr(s->client_addr, ':') != NULL;
+	char date[64];
+	int rc;
+
+	format_date(now, date, sizeof(date));
+	rc = buf_printf(out, "Received: from %s ([%s%s])\r\n", s->helo,
+	    v6 ? "IPv6:" : "", s->client_addr);
+	if (rc == TERN_OK)
+		rc = buf_printf(out, "\tby %s (tern) with %s id %s",
+		    s->settings->hostname, received_protocol(s), s->queue_id);
+	if (rc == TERN_OK && s->recipient_count == 1)
+		rc = buf_printf(out, "\r\n\tfor <%s>; %s\r\n",
+		    s->recipients[0], date);
+	else if (rc == TERN_OK)
+		rc = buf_printf(out, ";\r\n\t%s\r\n", date);
+	return rc;
+}
+
+static int64_t
+now_seconds(void)
+{
+	uv_timeval64_t tv;
+
+	uv_gettimeofday(&tv);
+	return tv.tv_sec;
+}
+
+static void
+act_data(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	uint64_t limit = s->settings->message_size_limit;
+
+	(void)cmd;
+	queue_id_generate(s->queue_id);
+	buf_free(&s->content);
+	buf_init(&s->content, RECEIVED_MAX + limit);
+	if (build_received(s, now_seconds(), &s->content) != TERN_OK) {
+		buf_free(&s->content);
+		s->queue_id[0] = '\0';
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	smtp_data_begin(&s->reader, &s->content, limit);
+	log_info("%s: client=[%s]", s->queue_id, s->client_addr);
+
+	/* RFC 2920: what follows is message text only after 354. */
+	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtpd_flush(s);
+	s->state = SMTPD_DATA;
+}
+
+static void
+act_rset(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtpd_transaction_reset(s);
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+act_noop(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+act_quit(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, "221 2.0.0 Bye");
+	smtpd_session_close(s);
+}
+
+static void
+act_vrfy(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	/* RFC 5321 3.5.3: 252 when the address is not verified. */
+	smtpd_reply(s, "252 2.5.2 Cannot VRFY user; try RCPT to attempt "
+	    "delivery");
+}
+
+static void
+act_help(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
+	    "NOOP QUIT VRFY HELP%s", s->settings->tls != NULL &&
+	    !s->tls_active ? " STARTTLS" : "");
+}
+
+static void
+act_starttls(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtpd_reply(s, "220 2.0.0 Ready to start TLS");
+	smtpd_session_start_tls(s);
+}
+
+static const struct verb_handler handlers[SMTP_VERB_COUNT] = {
+	[SMTP_VERB_HELO] = {NULL, act_helo},
+	[SMTP_VERB_EHLO] = {NULL, act_ehlo},
+	[SMTP_VERB_MAIL] = {check_mail, act_mail},
+	[SMTP_VERB_RCPT] = {check_rcpt, act_rcpt},
+	[SMTP_VERB_DATA] = {check_data, act_data},
+	[SMTP_VERB_RSET] = {NULL, act_rset},
+	[SMTP_VERB_NOOP] = {NULL, act_noop},
+	[SMTP_VERB_QUIT] = {NULL, act_quit},
+	[SMTP_VERB_VRFY] = {NULL, act_vrfy},
+	[SMTP_VERB_HELP] = {NULL, act_help},
+	[SMTP_VERB_STARTTLS] = {check_starttls, act_starttls},
+};
+
+void
+smtpd_execute(struct smtpd_session *s, const unsigned char *line,
+    size_t len)
+{
+	struct smtp_command cmd;
+	enum smtp_parse_error error = smtp_command_parse(line, len, &cmd);
+	const struct verb_handler *handler = &handlers[cmd.verb];
+	const char *rejection = NULL;
+
+	s->last_verb = cmd.verb;
+	s->verb_count[cmd.verb]++;
+
+	/* The state is checked before the arguments: "RCPT TO:<bad"
+	 * before MAIL is out of order rather than malformed. */
+	if (handler->act == NULL || error == SMTP_PARSE_LINE_TOO_LONG)
+		rejection = smtp_command_error_reply(error, cmd.verb);
+	else if (handler->check != NULL)
+		rejection = handler->check(s);
+	if (rejection == NULL && error != SMTP_PARSE_OK)
+		rejection = smtp_command_error_reply(error, cmd.verb);
+	if (rejection != NULL) {
+		smtpd_reply(s, "%s", rejection);
+		count_error(s);
+		return;
+	}
+
+	handler->act(s, &cmd);
+	if (s->last_code < 400) {
+		/* DATA counts as accepted once the message is queued. */
+		if (cmd.verb != SMTP_VERB_DATA)
+			s->verb_accepted[cmd.verb]++;
+	} else if (!(cmd.verb == SMTP_VERB_RCPT && s->last_code == 452)) {
+		/* Recipients over the limit are the client's to retry
+		 * later, not an error of the session. */
+		count_error(s);
+	}
+}
+
+void
+smtpd_reject_line(struct smtpd_session *s, const char *reply)
+{
+	s->last_verb = SMTP_VERB_UNKNOWN;
+	s->verb_count[SMTP_VERB_UNKNOWN]++;
+	smtpd_reply(s, "%s", reply);
+	count_error(s);
+}
+
+/* ---- End of DATA and the queue ---- */
+
+static void
+commit_done(struct smtpd_commit_request *req, int status)
+{
+	struct smtpd_session *s = req->data;
+	char e_from[300];
+
+	if (status == TERN_OK) {
+		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)",
+		    s->queue_id, esc(e_from, sizeof(e_from), s->sender),
+		    s->content.len, s->recipient_count);
+		smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
+		s->verb_accepted[SMTP_VERB_DATA]++;
+	} else if (status == TERN_ETEMP) {
+		log_warning("%s: not queued from [%s]: disk full",
+		    s->queue_id, s->client_addr);
+		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
+	} else {
+		log_warning("%s: not queued from [%s]: %s", s->queue_id,
+		    s->client_addr, tern_strerror(status));
+		smtpd_reply(s, "451 4.3.0 Queue error, try again later");
+	}
+	smtpd_transaction_reset(s);
+	smtpd_session_continue(s);
+}
+
+void
+smtpd_data_finished(struct smtpd_session *s)
+{
+	const char *rejection = smtp_data_reply(&s->reader);
+	struct queue_new_message *m = &s->commit.message;
+
+	s->state = SMTPD_READY;
+	if (rejection != NULL) {
+		reject(s, "DATA", s->sender, NULL, rejection);
+		count_error(s);
+		smtpd_transaction_reset(s);
+		return;
+	}
+
+	memset(m, 0, sizeof(*m));
+	memcpy(m->queue_id, s->queue_id, sizeof(m->queue_id));
+	m->sender = s->sender;
+	m->recipients = (const char *const *)s->recipients;
+	m->recipient_count = s->recipient_count;
+	m->content = s->content.data;
+	m->content_len = s->content.len;
+	m->arrival = now_seconds();
+	snprintf(s->client_label, sizeof(s->client_label), "[%s]",
+	    s->client_addr);
+	m->client = s->client_label;
+	s->commit.done = commit_done;
+	s->commit.data = s;
+
+	smtpd_session_wait(s);
+	smtpd_commit_submit(s->server->commit, &s->commit);
+}
