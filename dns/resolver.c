@@ -1,0 +1,732 @@
+/*
+ * DNS lookups through c-ares, driven by a libuv loop; see resolver.h.
+ *
+ * c-ares owns its sockets and reports through its socket-state callback
+ * which ones to watch: each gets a uv_poll_t. One uv_timer_t follows
+ * ares_timeout(), so retransmissions and timeouts happen while no socket
+ * is readable. DNS responses are parsed with ares_parse_*_reply, which
+ * check the bounds of every record (c-ares 1.18 has no ares_dns_record
+ * API).
+ *
+ * Privileges: none. Known limits: a query gets RESOLVER_TRIES tries per
+ * server, and c-ares 1.18 doubles the timeout after each round over the
+ * servers. With the default 5 s timeout and one server, a query may take
+ * 5 + 10 + 20 = 35 s before it ends in DNS_TEMPFAIL. DNSSEC is not
+ * checked.
+ */
+#include <ares.h>
+#include <ares_nameser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/buf.h"
+#include "../lib/tern_error.h"
+#include "resolver.h"
+
+/* Tries per server for one query. */
+#define RESOLVER_TRIES 3
+
+/* Maximum length of the server list given to c-ares, "ADDR:PORT,...". */
+#define RESOLVER_SERVERS_MAX 1024
+
+/* A socket that c-ares asked us to watch. */
+struct dns_socket {
+	uv_poll_t poll;
+	ares_socket_t fd;
+	struct dns_resolver *resolver;
+	struct dns_socket *next;
+};
+
+struct dns_resolver {
+	uv_loop_t *loop;
+	ares_channel channel;
+	uv_timer_t timer;
+	struct dns_socket *sockets;
+	int open_handles;       /* uv handles whose close callback is due */
+	int processing;         /* depth of ares_process_fd calls */
+	bool freeing;           /* dns_resolver_free was called */
+	bool destroyed;         /* the channel is gone */
+};
+
+/*
+ * One ares_query in flight. c-ares may call the query's callback before
+ * ares_query() returns (out of memory, invalid name): started is false
+ * then, and the status is kept in early_status for the caller instead.
+ */
+struct dns_query {
+	struct dns_resolver *resolver;
+	bool started;
+	bool ended_early;
+	int early_status;
+};
+
+struct mx_lookup {
+	struct dns_query query;
+	dns_mx_cb cb;
+	void *arg;
+};
+
+/* The AAAA and A queries of one dns_lookup_addresses call. */
+struct addr_lookup {
+	struct dns_query query6;
+	struct dns_query query4;
+	int pending;
+	enum dns_status status6;
+	enum dns_status status4;
+	struct sockaddr_storage v6[DNS_MAX_ADDRESSES];
+	size_t v6_count;
+	struct sockaddr_storage v4[DNS_MAX_ADDRESSES];
+	size_t v4_count;
+	dns_addr_cb cb;
+	void *arg;
+};
+
+const char *
+dns_status_text(enum dns_status status)
+{
+	switch (status) {
+	case DNS_OK:
+		return "ok";
+	case DNS_NXDOMAIN:
+		return "NXDOMAIN";
+	case DNS_NODATA:
+		return "no data";
+	case DNS_TEMPFAIL:
+		return "temporary failure";
+	case DNS_MALFORMED:
+		return "malformed answer";
+	case DNS_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown status";
+}
+
+/* Maps a c-ares status to the statuses callers branch on. */
+static enum dns_status
+map_ares_status(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+		return DNS_OK;
+	case ARES_ENOTFOUND:
+		return DNS_NXDOMAIN;
+	case ARES_ENODATA:
+		return DNS_NODATA;
+	case ARES_EBADRESP:
+		return DNS_MALFORMED;
+	case ARES_ECANCELLED:
+	case ARES_EDESTRUCTION:
+		return DNS_CANCELLED;
+	default:
+		/* ETIMEOUT, ESERVFAIL, EREFUSED, ECONNREFUSED, ENOMEM, ... */
+		return DNS_TEMPFAIL;
+	}
+}
+
+/* Maps a status that c-ares returned before ares_query() did. */
+static int
+early_status_error(int status)
+{
+	if (status == ARES_ENOMEM)
+		return TERN_ENOMEM;
+	return TERN_EINVAL;
+}
+
+static void
+release_handle(struct dns_resolver *r)
+{
+	if (--r->open_handles == 0 && r->freeing)
+		free(r);
+}
+
+static void
+on_socket_closed(uv_handle_t *handle)
+{
+	struct dns_socket *s = handle->data;
+	struct dns_resolver *r = s->resolver;
+
+	free(s);
+	release_handle(r);
+}
+
+static void
+on_timer_closed(uv_handle_t *handle)
+{
+	release_handle(handle->data);
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* Re-arms the timer for c-ares' next retransmission or timeout. */
+static void
+update_timer(struct dns_resolver *r)
+{
+	struct timeval tv, *next;
+	uint64_t ms;
+
+	if (r->freeing)
+		return;
+	next = ares_timeout(r->channel, NULL, &tv);
+	if (next == NULL) {
+		uv_timer_stop(&r->timer);
+		return;
+	}
+	/* Round up, so the timer does not fire just before the deadline
+	 * and spin until it passes. */
+	ms = (uint64_t)next->tv_sec * 1000 +
+	    ((uint64_t)next->tv_usec + 999) / 1000;
+	uv_timer_start(&r->timer, on_timer, ms, 0);
+}
+
+static void destroy_channel(struct dns_resolver *r);
+
+/*
+ * Lets c-ares read, write and check timeouts. A dns_resolver_free() from
+ * a lookup callback in here only marks the resolver: c-ares must not
+ * destroy its channel while it is processing it, so that happens after.
+ */
+static void
+process(struct dns_resolver *r, ares_socket_t rfd, ares_socket_t wfd)
+{
+	r->processing++;
+	ares_process_fd(r->channel, rfd, wfd);
+	r->processing--;
+	if (r->freeing) {
+		if (r->processing == 0 && !r->destroyed)
+			destroy_channel(r);
+		return;
+	}
+	update_timer(r);
+}
+
+static void
+on_timer(uv_timer_t *timer)
+{
+	process(timer->data, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+}
+
+static void
+on_socket_event(uv_poll_t *poll, int status, int events)
+{
+	struct dns_socket *s = poll->data;
+	struct dns_resolver *r = s->resolver;
+	ares_socket_t rfd = ARES_SOCKET_BAD, wfd = ARES_SOCKET_BAD;
+
+	/* On a poll error let c-ares read and write, so it detects the
+	 * socket error itself and moves to the next server. */
+	if (status < 0 || (events & UV_READABLE))
+		rfd = s->fd;
+	if (status < 0 || (events & UV_WRITABLE))
+		wfd = s->fd;
+	process(r, rfd, wfd);
+}
+
+static void
+close_socket(struct dns_resolver *r, struct dns_socket *s)
+{
+	struct dns_socket **p;
+
+	for (p = &r->sockets; *p != NULL; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	}
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, on_socket_closed);
+}
+
+static struct dns_socket *
+find_socket(struct dns_resolver *r, ares_socket_t fd)
+{
+	struct dns_socket *s;
+
+	for (s = r->sockets; s != NULL; s = s->next) {
+		if (s->fd == fd)
+			return s;
+	}
+	return NULL;
+}
+
+static struct dns_socket *
+open_socket(struct dns_resolver *r, ares_socket_t fd)
+{
+	struct dns_socket *s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	if (uv_poll_init_socket(r->loop, &s->poll, fd) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->fd = fd;
+	s->resolver = r;
+	s->poll.data = s;
+	s->next = r->sockets;
+	r->sockets = s;
+	r->open_handles++;
+	return s;
+}
+
+/* c-ares' socket-state callback: watch, re-watch or forget a socket. */
+static void
+on_socket_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns_resolver *r = data;
+	struct dns_socket *s = find_socket(r, fd);
+	int events = 0;
+
+	if (!readable && !writable) {
+		if (s != NULL)
+			close_socket(r, s);
+		return;
+	}
+	if (s == NULL && (s = open_socket(r, fd)) == NULL) {
+		/* NOTE: without a poll handle this socket's queries end by
+		 * timeout, which the timer still drives. */
+		return;
+	}
+	if (readable)
+		events |= UV_READABLE;
+	if (writable)
+		events |= UV_WRITABLE;
+	uv_poll_start(&s->poll, events, on_socket_event);
+}
+
+/* Joins the server strings into c-ares' "a,b,c" form. */
+static int
+join_servers(const char *const *servers, size_t count, struct buf *out,
+    char *err, size_t err_size)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		if (servers[i][0] == '\0' || strchr(servers[i], ',') != NULL) {
+			snprintf(err, err_size, "invalid resolver address "
+			    "\"%s\"", servers[i]);
+			return TERN_EINVAL;
+		}
+		if ((i > 0 && buf_append_str(out, ",") != 0) ||
+		    buf_append_str(out, servers[i]) != 0) {
+			snprintf(err, err_size, "resolver list is longer "
+			    "than %d bytes", RESOLVER_SERVERS_MAX);
+			return TERN_ETOOBIG;
+		}
+	}
+	return TERN_OK;
+}
+
+static int
+set_servers(struct dns_resolver *r, const char *const *servers,
+    size_t count, char *err, size_t err_size)
+{
+	struct buf list;
+	int rc, status;
+
+	if (count == 0)
+		return TERN_OK; /* keep the system configuration */
+	buf_init(&list, RESOLVER_SERVERS_MAX);
+	rc = join_servers(servers, count, &list, err, err_size);
+	if (rc != TERN_OK)
+		goto done;
+	status = ares_set_servers_ports_csv(r->channel, buf_str(&list));
+	if (status != ARES_SUCCESS) {
+		snprintf(err, err_size, "invalid resolver list \"%s\": %s",
+		    buf_str(&list), ares_strerror(status));
+		rc = TERN_EINVAL;
+	}
+done:
+	buf_free(&list);
+	return rc;
+}
+
+static int
+init_channel(struct dns_resolver *r, int timeout, char *err,
+    size_t err_size)
+{
+	struct ares_options options;
+	int status, mask;
+
+	memset(&options, 0, sizeof(options));
+	options.timeout = (timeout > 0 ? timeout : 5) * 1000;
+	options.tries = RESOLVER_TRIES;
+	options.sock_state_cb = on_socket_state;
+	options.sock_state_cb_data = r;
+	/* ares_query() does not use the search list; this also keeps
+	 * ares_init_options from failing on an odd resolv.conf domain. */
+	options.flags = ARES_FLAG_NOSEARCH;
+	mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB |
+	    ARES_OPT_FLAGS;
+	status = ares_init_options(&r->channel, &options, mask);
+	if (status != ARES_SUCCESS) {
+		snprintf(err, err_size, "cannot initialise c-ares: %s",
+		    ares_strerror(status));
+		return status == ARES_ENOMEM ? TERN_ENOMEM : TERN_ECONFIG;
+	}
+	return TERN_OK;
+}
+
+int
+dns_resolver_new(uv_loop_t *loop, const char *const *servers, size_t count,
+    int timeout, struct dns_resolver **out, char *err, size_t err_size)
+{
+	struct dns_resolver *r;
+	int rc, status;
+
+	*out = NULL;
+	status = ares_library_init(ARES_LIB_INIT_ALL);
+	if (status != ARES_SUCCESS) {
+		snprintf(err, err_size, "cannot initialise c-ares: %s",
+		    ares_strerror(status));
+		return TERN_ENOMEM;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		snprintf(err, err_size, "out of memory");
+		ares_library_cleanup();
+		return TERN_ENOMEM;
+	}
+	r->loop = loop;
+	rc = init_channel(r, timeout, err, err_size);
+	if (rc != TERN_OK) {
+		free(r);
+		ares_library_cleanup();
+		return rc;
+	}
+	rc = set_servers(r, servers, count, err, err_size);
+	if (rc != TERN_OK) {
+		ares_destroy(r->channel);
+		free(r);
+		ares_library_cleanup();
+		return rc;
+	}
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	r->open_handles = 1;
+	*out = r;
+	return TERN_OK;
+}
+
+/* Ends every pending query (their callbacks run with DNS_CANCELLED) and
+ * closes the handles; the memory goes with the last close callback. */
+static void
+destroy_channel(struct dns_resolver *r)
+{
+	r->destroyed = true;
+	ares_destroy(r->channel);
+	ares_library_cleanup();
+
+	/* ares_destroy reports each socket closed to on_socket_state;
+	 * close any that are left all the same. */
+	while (r->sockets != NULL)
+		close_socket(r, r->sockets);
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+}
+
+void
+dns_resolver_free(struct dns_resolver *r)
+{
+	if (r == NULL || r->freeing)
+		return;
+	r->freeing = true;
+	if (r->processing == 0)
+		destroy_channel(r);
+}
+
+/*
+ * Runs ares_query for q. Returns 0 when the callback will follow later,
+ * or a negative error when c-ares ended the query before returning (the
+ * callback then did nothing).
+ */
+static int
+start_query(struct dns_query *q, struct dns_resolver *r, const char *name,
+    int type, ares_callback cb, void *arg)
+{
+	q->resolver = r;
+	q->started = false;
+	q->ended_early = false;
+	ares_query(r->channel, name, ns_c_in, type, cb, arg);
+	q->started = true;
+	if (q->ended_early)
+		return early_status_error(q->early_status);
+	update_timer(r);
+	return TERN_OK;
+}
+
+/* Records a status that arrived before ares_query() returned. Returns
+ * true when the caller must not act on the response. */
+static bool
+ended_before_start(struct dns_query *q, int status)
+{
+	if (q->started)
+		return false;
+	q->ended_early = true;
+	q->early_status = status;
+	return true;
+}
+
+/*
+ * Inserts rec into the sorted array, after every record of equal or
+ * lower preference, so equal preferences keep the response's order.
+ * When the array is full, the record with the highest preference is
+ * dropped.
+ */
+static void
+insert_mx(struct dns_mx *records, size_t *count, const struct dns_mx *rec)
+{
+	size_t pos = *count;
+
+	while (pos > 0 && records[pos - 1].preference > rec->preference)
+		pos--;
+	if (pos == DNS_MAX_MX)
+		return;
+	if (*count == DNS_MAX_MX)
+		(*count)--;
+	memmove(&records[pos + 1], &records[pos],
+	    (*count - pos) * sizeof(records[0]));
+	records[pos] = *rec;
+	(*count)++;
+}
+
+/*
+ * Parses an MX response. c-ares 1.18 expands the root name of a null MX
+ * (RFC 7505: "MX 0 .") to "", which resolver.h promises; a trailing dot
+ * is removed in case a library version keeps it.
+ */
+static enum dns_status
+parse_mx(const unsigned char *abuf, int alen, struct dns_mx *records,
+    size_t *count)
+{
+	struct ares_mx_reply *replies, *m;
+	struct dns_mx rec;
+	size_t len;
+	int status;
+
+	*count = 0;
+	status = ares_parse_mx_reply(abuf, alen, &replies);
+	if (status != ARES_SUCCESS)
+		return map_ares_status(status);
+	for (m = replies; m != NULL; m = m->next) {
+		len = strlen(m->host);
+		if (len > 0 && m->host[len - 1] == '.')
+			len--;
+		if (len >= sizeof(rec.host))
+			continue; /* not a valid domain name */
+		memcpy(rec.host, m->host, len);
+		rec.host[len] = '\0';
+		rec.preference = m->priority;
+		insert_mx(records, count, &rec);
+	}
+	ares_free_data(replies);
+	return *count > 0 ? DNS_OK : DNS_NODATA;
+}
+
+static void
+on_mx_answer(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct mx_lookup *l = arg;
+	struct dns_mx records[DNS_MAX_MX];
+	enum dns_status result;
+	size_t count = 0;
+
+	(void)timeouts;
+	if (ended_before_start(&l->query, status))
+		return;
+	if (status == ARES_SUCCESS)
+		result = parse_mx(abuf, alen, records, &count);
+	else
+		result = map_ares_status(status);
+	l->cb(l->arg, result, count > 0 ? records : NULL, count);
+	free(l);
+}
+
+int
+dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_cb cb,
+    void *arg)
+{
+	struct mx_lookup *l;
+	int rc;
+
+	if (r->freeing)
+		return TERN_EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return TERN_ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	rc = start_query(&l->query, r, domain, ns_t_mx, on_mx_answer, l);
+	if (rc != TERN_OK)
+		free(l);
+	return rc;
+}
+
+static enum dns_status
+parse_aaaa(const unsigned char *abuf, int alen, struct addr_lookup *l)
+{
+	struct ares_addr6ttl ttls[DNS_MAX_ADDRESSES];
+	struct sockaddr_in6 *sin6;
+	int n = DNS_MAX_ADDRESSES, i, status;
+
+	status = ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n);
+	if (status != ARES_SUCCESS)
+		return map_ares_status(status);
+	for (i = 0; i < n; i++) {
+		sin6 = (struct sockaddr_in6 *)&l->v6[l->v6_count++];
+		memset(sin6, 0, sizeof(*sin6));
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, &ttls[i].ip6addr,
+		    sizeof(sin6->sin6_addr));
+	}
+	return n > 0 ? DNS_OK : DNS_NODATA;
+}
+
+static enum dns_status
+parse_a(const unsigned char *abuf, int alen, struct addr_lookup *l)
+{
+	struct ares_addrttl ttls[DNS_MAX_ADDRESSES];
+	struct sockaddr_in *sin;
+	int n = DNS_MAX_ADDRESSES, i, status;
+
+	status = ares_parse_a_reply(abuf, alen, NULL, ttls, &n);
+	if (status != ARES_SUCCESS)
+		return map_ares_status(status);
+	for (i = 0; i < n; i++) {
+		sin = (struct sockaddr_in *)&l->v4[l->v4_count++];
+		memset(sin, 0, sizeof(*sin));
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, &ttls[i].ipaddr, sizeof(sin->sin_addr));
+	}
+	return n > 0 ? DNS_OK : DNS_NODATA;
+}
+
+/* The status of a lookup whose queries both failed (see resolver.h). */
+static enum dns_status
+combine_failures(enum dns_status a, enum dns_status b)
+{
+	static const enum dns_status order[] = {DNS_CANCELLED, DNS_NXDOMAIN,
+		DNS_TEMPFAIL, DNS_MALFORMED};
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (a == order[i] || b == order[i])
+			return order[i];
+	}
+	return DNS_NODATA;
+}
+
+/*
+ * Calls the lookup's callback with IPv6 addresses first. When both
+ * families together have more than DNS_MAX_ADDRESSES, IPv4 keeps at
+ * least half of the slots so a host is not cut off from IPv4.
+ */
+static void
+finish_addresses(struct addr_lookup *l)
+{
+	struct sockaddr_storage out[DNS_MAX_ADDRESSES];
+	size_t n6, n4, reserve4;
+	enum dns_status status = DNS_OK;
+
+	reserve4 = l->v4_count < DNS_MAX_ADDRESSES / 2 ? l->v4_count :
+	    DNS_MAX_ADDRESSES / 2;
+	n6 = l->v6_count;
+	if (n6 > DNS_MAX_ADDRESSES - reserve4)
+		n6 = DNS_MAX_ADDRESSES - reserve4;
+	n4 = l->v4_count;
+	if (n4 > DNS_MAX_ADDRESSES - n6)
+		n4 = DNS_MAX_ADDRESSES - n6;
+	memcpy(out, l->v6, n6 * sizeof(out[0]));
+	memcpy(out + n6, l->v4, n4 * sizeof(out[0]));
+
+	if (n6 + n4 == 0)
+		status = combine_failures(l->status6, l->status4);
+	l->cb(l->arg, status, n6 + n4 > 0 ? out : NULL, n6 + n4);
+	free(l);
+}
+
+static void
+on_addr_answer(struct addr_lookup *l, struct dns_query *q, int status,
+    unsigned char *abuf, int alen)
+{
+	bool v6 = q == &l->query6;
+	enum dns_status result;
+
+	if (ended_before_start(q, status))
+		return;
+	if (status != ARES_SUCCESS)
+		result = map_ares_status(status);
+	else if (v6)
+		result = parse_aaaa(abuf, alen, l);
+	else
+		result = parse_a(abuf, alen, l);
+	if (v6)
+		l->status6 = result;
+	else
+		l->status4 = result;
+	if (--l->pending == 0)
+		finish_addresses(l);
+}
+
+static void
+on_aaaa_answer(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct addr_lookup *l = arg;
+
+	(void)timeouts;
+	on_addr_answer(l, &l->query6, status, abuf, alen);
+}
+
+static void
+on_a_answer(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct addr_lookup *l = arg;
+
+	(void)timeouts;
+	on_addr_answer(l, &l->query4, status, abuf, alen);
+}
+
+int
+dns_lookup_addresses(struct dns_resolver *r, const char *host,
+    dns_addr_cb cb, void *arg)
+{
+	struct addr_lookup *l;
+	int rc;
+
+	if (r->freeing)
+		return TERN_EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return TERN_ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	l->status6 = DNS_NODATA;
+	l->status4 = DNS_NODATA;
+
+	/* pending counts the AAAA query and a hold of our own, so an A
+	 * query that fails to start cannot finish the lookup while the
+	 * AAAA query is still in flight. */
+	l->pending = 2;
+	rc = start_query(&l->query6, r, host, ns_t_aaaa, on_aaaa_answer, l);
+	if (rc != TERN_OK) {
+		free(l);
+		return rc;
+	}
+	l->pending++;
+	rc = start_query(&l->query4, r, host, ns_t_a, on_a_answer, l);
+	if (rc != TERN_OK) {
+		/* The name was valid for AAAA, so this is a lack of
+		 * memory: let the AAAA answer decide. */
+		l->status4 = DNS_TEMPFAIL;
+		l->pending--;
+	}
+	if (--l->pending == 0)
+		finish_addresses(l);
+	return TERN_OK;
+}

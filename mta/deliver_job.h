@@ -1,0 +1,83 @@
+/*
+ * One delivery job: one message to the recipients of one destination
+ * domain. The job finds the domain's mail exchangers (RFC 5321 5.1),
+ * tries their addresses in order with the SMTP client, and ends with an
+ * outcome for every recipient, each logged in one line.
+ *
+ * Used by deliver only; deliver_main.c fills a job from an IPC_JOB
+ * message and reports the outcomes in IPC_JOB_RESULT.
+ */
+#ifndef TERN_DELIVER_JOB_H
+#define TERN_DELIVER_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../auth/tls.h"
+#include "../dns/resolver.h"
+#include "../lib/buf.h"
+#include "../policy/config.h"
+#include "../queue/queue.h"
+#include "smtp_client.h"
+
+/* The resources a job runs with, which must outlive the job. */
+struct deliver_env {
+	uv_loop_t *loop;
+	const struct tern_config *config;
+	struct dns_resolver *resolver;
+	struct tls_context *tls;          /* NULL: no STARTTLS */
+};
+
+struct deliver_job;
+typedef void (*deliver_job_cb)(struct deliver_job *job);
+
+struct deliver_job {
+	uint64_t job_id;
+	int64_t message_id;
+	char queue_id[QUEUE_ID_SIZE];
+	char *sender;                     /* "" for the null sender */
+	char *domain;
+	int64_t arrival;                  /* seconds since the epoch */
+	int64_t size;
+	struct buf content;               /* filled by the caller */
+
+	size_t rcpt_count;
+	int64_t *rcpt_ids;
+	char **addresses;
+	struct smtp_client_rcpt *rcpts;   /* outcomes, once done */
+
+	void *data;                       /* owner's pointer */
+	struct deliver_job_run *run;      /* private to deliver_job.c */
+};
+
+/*
+ * Allocates a job for rcpt_count recipients with empty strings; the
+ * caller sets the fields and strdup()s sender, domain and addresses[i].
+ * content gets the maximum content_max. Returns NULL when out of memory.
+ */
+struct deliver_job *deliver_job_new(size_t rcpt_count, size_t content_max);
+void deliver_job_free(struct deliver_job *job);
+
+/*
+ * Runs the job; done is called once when every recipient has an outcome
+ * and the job has no open handle any more. Returns 0, or TERN_ENOMEM (no
+ * callback).
+ */
+int deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
+    deliver_job_cb done);
+
+/* Ends a running job early: recipients without an outcome are deferred
+ * with reason. done follows. */
+void deliver_job_abort(struct deliver_job *job, const char *reason);
+
+/* Gives every recipient without an outcome this one, with relay=none,
+ * for a job that cannot run (for example, its content is gone). */
+void deliver_job_settle(struct deliver_job *job, enum queue_outcome outcome,
+    const char *dsn, const char *reason);
+
+/* Logs one line per recipient with its outcome, Postfix style. */
+void deliver_job_log(const struct deliver_job *job);
+
+#endif
