@@ -23,6 +23,7 @@ static const char *const child_names[] = {"qmgr", "smtpd", "deliver"};
 
 static void spawn_child(struct supervised_child *ch);
 static void send_listeners(struct supervised_child *ch);
+static void stop_next_children(struct supervisor *sv);
 
 static bool
 file_exists(const char *path)
@@ -168,6 +169,7 @@ exit_cb(uv_process_t *process, int64_t status, int signal)
 
 	if (sv->stopping) {
 		log_info("%s (pid %d) stopped", ch->name, process->pid);
+		stop_next_children(sv);
 		finish_if_all_stopped(sv);
 		return;
 	}
@@ -234,6 +236,7 @@ spawn_child(struct supervised_child *ch)
 		return;
 	}
 	ch->running = true;
+	ch->stop_sent = false;
 	ch->started_at = uv_now(sv->loop);
 	ch->control_open = true;
 	ipc_channel_start(&ch->control, control_message, control_closed);
@@ -339,6 +342,29 @@ stop_timer_cb(uv_timer_t *timer)
 	}
 }
 
+/*
+ * Sends IPC_STOP to smtpd and deliver first and to qmgr only once both
+ * are gone, so the outcomes of deliveries that finish during the stop
+ * still reach qmgr and are recorded.
+ */
+static void
+stop_next_children(struct supervisor *sv)
+{
+	struct supervised_child *qmgr = child_by_name(sv, "qmgr");
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		struct supervised_child *ch = &sv->children[i];
+
+		if (ch != qmgr && ch->running)
+			return;
+	}
+	if (qmgr->running && !qmgr->stop_sent) {
+		qmgr->stop_sent = true;
+		send_simple(qmgr, IPC_STOP);
+	}
+}
+
 static void
 supervisor_stop(struct supervisor *sv, const char *reason)
 {
@@ -349,9 +375,15 @@ supervisor_stop(struct supervisor *sv, const char *reason)
 	sv->stopping = true;
 	log_info("stopping (%s)", reason);
 	for (i = 0; i < 3; i++) {
-		uv_timer_stop(&sv->children[i].restart_timer);
-		send_simple(&sv->children[i], IPC_STOP);
+		struct supervised_child *ch = &sv->children[i];
+
+		uv_timer_stop(&ch->restart_timer);
+		if (strcmp(ch->name, "qmgr") != 0) {
+			ch->stop_sent = true;
+			send_simple(ch, IPC_STOP);
+		}
 	}
+	stop_next_children(sv);
 	uv_timer_start(&sv->stop_timer, stop_timer_cb,
 	    SUPERVISOR_STOP_GRACE * 1000, 0);
 	finish_if_all_stopped(sv);

@@ -36,6 +36,7 @@ struct supervised_child {
 	struct ipc_channel control;
 	bool running;
 	bool control_open;
+	bool stop_sent;              /* IPC_STOP went out during shutdown */
 	uint64_t started_at;         /* uv_now() at spawn, ms */
 	int restart_delay;           /* seconds before the next restart */
 	uv_timer_t restart_timer;
