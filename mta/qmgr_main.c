@@ -48,9 +48,6 @@ struct qmgr_main {
 	uv_pipe_t server;
 	char pipe_name[1024];
 	struct qmgr_conn *conns;
-#ifdef SIGPIPE
-	uv_signal_t sigpipe;
-#endif
 };
 
 static struct retry_policy
@@ -278,32 +275,6 @@ listen_pipe(struct qmgr_main *m)
 	return TERN_OK;
 }
 
-#ifdef SIGPIPE
-static void
-ignore_signal(uv_signal_t *handle, int signum)
-{
-	(void)handle;
-	(void)signum;
-}
-#endif
-
-/*
- * libuv leaves SIGPIPE at its default action, so a write to a deliver
- * that just died would kill qmgr. With a handler installed the write
- * fails with UV_EPIPE instead and the connection closes normally.
- */
-static void
-catch_sigpipe(struct qmgr_main *m)
-{
-#ifdef SIGPIPE
-	uv_signal_init(m->rt->loop, &m->sigpipe);
-	uv_signal_start(&m->sigpipe, ignore_signal, SIGPIPE);
-	uv_unref((uv_handle_t *)&m->sigpipe);
-#else
-	(void)m;
-#endif
-}
-
 static void
 on_reload(struct child_runtime *rt, const struct tern_config *previous)
 {
@@ -324,9 +295,6 @@ on_stop(struct child_runtime *rt)
 	struct qmgr_conn *c;
 
 	uv_close((uv_handle_t *)&m->server, NULL);
-#ifdef SIGPIPE
-	uv_close((uv_handle_t *)&m->sigpipe, NULL);
-#endif
 	remove_pipe_file(m->pipe_name);
 	for (c = m->conns; c != NULL; c = c->next)
 		ipc_channel_close(&c->channel);
@@ -345,7 +313,6 @@ start(struct qmgr_main *m, struct child_runtime *rt)
 	int rc;
 
 	m->rt = rt;
-	catch_sigpipe(m);
 	rc = queue_open(rt->config.queue_directory, QUEUE_READ_WRITE, &queue,
 	    err, sizeof(err));
 	if (rc != TERN_OK) {
