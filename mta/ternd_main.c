@@ -131,43 +131,20 @@ start_in_background(const struct tern_config *cfg)
 	return 0;
 }
 
-/* Makes a relative configuration path absolute, so children started
- * later find the same file. */
-static int
-absolute_config_path(const char *path, char *out, size_t out_size)
-{
-	char cwd[1024];
-	size_t cwd_size = sizeof(cwd);
-	int n;
-
-	if (path[0] == '/')
-		n = snprintf(out, out_size, "%s", path);
-	else if (uv_cwd(cwd, &cwd_size) == 0)
-		n = snprintf(out, out_size, "%s/%s", cwd, path);
-	else
-		return TERN_EIO;
-	return n > 0 && (size_t)n < out_size ? TERN_OK : TERN_ETOOBIG;
-}
-
 int
 main(int argc, char **argv)
 {
 	static struct supervisor sv;
 	static struct tern_config cfg;
 	struct options opt;
-	char path[1024], err[1024];
+	char err[1024];
 	int rc;
 
 	rc = parse_options(argc, argv, &opt);
 	if (rc != 0)
 		return rc;
-	if (absolute_config_path(opt.config_path, path, sizeof(path)) !=
+	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK) {
-		fprintf(stderr, "ternd: %s: path is too long\n",
-		    opt.config_path);
-		return 1;
-	}
-	if (tern_config_load(path, &cfg, err, sizeof(err)) != TERN_OK) {
 		fprintf(stderr, "ternd: %s\n", err);
 		return 1;
 	}

@@ -524,29 +524,36 @@ check_consistency(struct load_state *st, const config_t *lc)
 	return TERN_OK;
 }
 
-/* Sets base_dir to the absolute folder that contains path. */
+/* Writes path into out, joined to the current folder when relative, so
+ * children started later from elsewhere find the same file. */
 static int
-set_base_dir(struct load_state *st, const char *path)
+absolute_path(const char *path, char *out, size_t out_size)
 {
 	char cwd[1024];
 	size_t cwd_size = sizeof(cwd);
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(out, out_size, "%s", path);
+	else if (uv_cwd(cwd, &cwd_size) == 0)
+		n = snprintf(out, out_size, "%s/%s", cwd, path);
+	else
+		return TERN_EIO;
+	return n > 0 && (size_t)n < out_size ? TERN_OK : TERN_ETOOBIG;
+}
+
+/* Sets base_dir to the folder that contains the absolute cfg->path. */
+static int
+set_base_dir(struct load_state *st)
+{
+	const char *path = st->cfg->path;
 	const char *slash = strrchr(path, '/');
 	int n;
 
-	if (path[0] == '/') {
-		n = snprintf(st->base_dir, sizeof(st->base_dir), "%.*s",
-		    (int)(slash - path), path);
-		if (st->base_dir[0] == '\0')
-			snprintf(st->base_dir, sizeof(st->base_dir), "/");
-		return n < (int)sizeof(st->base_dir) ? TERN_OK : TERN_EINVAL;
-	}
-	if (uv_cwd(cwd, &cwd_size) != 0)
-		return TERN_EIO;
-	if (slash == NULL)
-		n = snprintf(st->base_dir, sizeof(st->base_dir), "%s", cwd);
-	else
-		n = snprintf(st->base_dir, sizeof(st->base_dir), "%s/%.*s",
-		    cwd, (int)(slash - path), path);
+	n = snprintf(st->base_dir, sizeof(st->base_dir), "%.*s",
+	    (int)(slash - path), path);
+	if (st->base_dir[0] == '\0')
+		snprintf(st->base_dir, sizeof(st->base_dir), "/");
 	return n < (int)sizeof(st->base_dir) ? TERN_OK : TERN_EINVAL;
 }
 
@@ -571,16 +578,13 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 	int rc;
 
 	tern_config_defaults(cfg);
-	if (strlen(path) >= sizeof(cfg->path)) {
-		snprintf(err, err_size, "%s: path is too long", path);
+	if (absolute_path(path, cfg->path, sizeof(cfg->path)) != TERN_OK ||
+	    set_base_dir(&st) != TERN_OK) {
+		snprintf(err, err_size, "%s: path is too long or the current "
+		    "folder cannot be read", path);
 		return TERN_ECONFIG;
 	}
-	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	if (set_base_dir(&st, path) != TERN_OK) {
-		snprintf(err, err_size, "%s: cannot determine its folder",
-		    path);
-		return TERN_ECONFIG;
-	}
+	path = cfg->path;
 
 	config_init(&lc);
 	config_set_include_dir(&lc, st.base_dir);

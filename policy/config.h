@@ -42,7 +42,7 @@ struct config_listener {
 };
 
 struct tern_config {
-	char path[1024];             /* the file this was loaded from */
+	char path[1024];             /* the file this was loaded from, absolute */
 	char hostname[256];          /* EHLO name, Received header, banner */
 
 	int log_level;               /* enum log_level */

@@ -193,6 +193,28 @@ error_in_included_file_names_it(void **state)
 }
 
 static void
+relative_path_is_made_absolute(void **state)
+{
+	struct tern_config cfg;
+	char err[1024], expected[600], cwd[512], relative[300];
+
+	(void)state;
+	write_file("relative.conf", "delivery = { prt = 1; };\n");
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	/* From /tmp, the file is "tern-config-XXXXXX/relative.conf". */
+	assert_int_equal(chdir("/tmp"), 0);
+	snprintf(relative, sizeof(relative), "%s/relative.conf",
+	    directory + strlen("/tmp/"));
+	assert_int_equal(tern_config_load(relative, &cfg, err, sizeof(err)),
+	    TERN_ECONFIG);
+	assert_int_equal(chdir(cwd), 0);
+	snprintf(expected, sizeof(expected), "%s/relative.conf:1: ",
+	    directory);
+	if (strncmp(err, expected, strlen(expected)) != 0)
+		fail_msg("expected \"%s...\", got \"%s\"", expected, err);
+}
+
+static void
 missing_file_is_reported(void **state)
 {
 	struct tern_config cfg;
@@ -214,6 +236,7 @@ main(void)
 		cmocka_unit_test(include_is_followed),
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(error_in_included_file_names_it),
+		cmocka_unit_test(relative_path_is_made_absolute),
 		cmocka_unit_test(missing_file_is_reported),
 	};
 
