@@ -1,0 +1,303 @@
+"""tern's SMTP server against clients that misbehave on purpose: raw
+sockets send exact bytes in one packet, and a receiver behind tern shows
+what got through."""
+
+import time
+
+import pytest
+
+from peers import message_bytes, split_received
+
+CRLF = b"\r\n"
+
+
+def deliverable_lab(lab, wire=False, **overrides):
+    """A receiver for example.test at 127.0.0.2 and a running tern."""
+    rcv = lab.wire_receiver("127.0.0.2") if wire else lab.receiver(
+        "127.0.0.2")
+    lab.dns(mx={"example.test": [(10, "mx1.example.test")]},
+            hosts={"mx1.example.test": ["127.0.0.2"]})
+    return rcv, lab.tern(**overrides)
+
+
+def session(tern, source=None):
+    """A raw client past the greeting and EHLO."""
+    c = tern.raw(source=source)
+    c.greeting()
+    c.expect("EHLO client.test", 250)
+    return c
+
+
+def assert_nothing_stored(tern, rcv, sender, wait=2.0):
+    """Neither queue nor receiver nor smtpd's log saw the sender's mail."""
+    time.sleep(wait)
+    assert tern.queue_counts() == (0, 0), \
+        f"queue is not empty: {tern.recipients()}"
+    assert rcv.messages == [], f"receiver got {rcv.messages}"
+    accepted = tern.accepted(sender)
+    assert not accepted, f"smtpd accepted the mail: {accepted}"
+
+
+def test_relay_refused_outside_relay_networks(lab):
+    tern = lab.tern(smtpd={"relay_networks": ["127.0.0.1/32"]})
+
+    with session(tern, source="127.0.0.9") as c:
+        c.expect("MAIL FROM:<outsider@origin.test>", 250)
+        refused = c.command("RCPT TO:<user@example.test>")
+    with session(tern, source="127.0.0.1") as c:
+        c.expect("MAIL FROM:<insider@origin.test>", 250)
+        allowed = c.command("RCPT TO:<user@example.test>")
+
+    assert refused.code == 554, f"relay from 127.0.0.9 got {refused}"
+    assert refused.lines[0].startswith("5.7.1"), \
+        f"relay refusal lacks enhanced code 5.7.1: {refused}"
+    assert allowed.code == 250, f"relay from 127.0.0.1 got {allowed}"
+
+
+def test_bare_lf_in_data_rejected(lab):
+    rcv, tern = deliverable_lab(lab)
+
+    with session(tern) as c:
+        reply = c.transaction(
+            "barelf@origin.test", ["user@example.test"],
+            b"Subject: bare LF\r\n\r\nline one\nline two\r\n.\r\n")
+
+    assert 500 <= reply.code < 600, f"bare LF in DATA got {reply}"
+    assert_nothing_stored(tern, rcv, "barelf@origin.test")
+
+
+SMUGGLED = (b"MAIL FROM:<smuggler@origin.test>\r\n"
+            b"RCPT TO:<victim@example.test>\r\n"
+            b"DATA\r\n"
+            b"Subject: smuggled\r\n\r\nsmuggled body\r\n.\r\n")
+
+
+@pytest.mark.parametrize("fake_end", [b"\n.\r\n", b"\r\r\n.\r\r\n"],
+                         ids=["lf-dot-crlf", "crcrlf-dot-crcrlf"])
+def test_smuggled_transaction_rejected(lab, fake_end):
+    rcv, tern = deliverable_lab(lab)
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<carrier@origin.test>", 250)
+        c.expect("RCPT TO:<user@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: carrier\r\n\r\ntext" + fake_end + SMUGGLED)
+        replies = c.replies_within(3)
+
+    codes = [r.code for r in replies]
+    assert codes, "no reply after the data"
+    assert 500 <= codes[0] < 600, \
+        f"message with {fake_end!r} was not rejected: replies {replies}"
+    assert 354 not in codes, f"smuggled DATA was started: {replies}"
+    assert 250 not in codes, f"a smuggled command was accepted: {replies}"
+    assert_nothing_stored(tern, rcv, "carrier@origin.test")
+    assert not tern.accepted("smuggler@origin.test"), \
+        "smtpd accepted the smuggled message"
+
+
+def test_pipelined_body_after_refused_rcpt(lab):
+    rcv, tern = deliverable_lab(
+        lab, smtpd={"relay_networks": ["127.0.0.1/32"]})
+    body = [b"Subject: pipelined", b"X-Second: header", b"body text", b"."]
+
+    with tern.raw(source="127.0.0.9") as c:
+        c.greeting()
+        c.send(b"EHLO client.test\r\nMAIL FROM:<pipe@origin.test>\r\n"
+               b"RCPT TO:<user@example.test>\r\nDATA\r\n" +
+               CRLF.join(body) + b"\r\nQUIT\r\n")
+        replies = []
+        while not replies or replies[-1].code != 221:
+            replies.append(c.reply())
+
+    codes = [r.code for r in replies]
+    assert codes[:3] == [250, 250, 554], f"replies {replies}"
+    assert codes[3] != 354, f"DATA without a recipient got 354: {replies}"
+    assert 500 <= codes[3] < 600, f"DATA got {replies[3]}"
+    body_codes = codes[4:-1]
+    assert len(body_codes) == len(body), \
+        f"each body line must get one reply as a command: {replies}"
+    assert all(500 <= c < 600 for c in body_codes), \
+        f"a body line was accepted as a command: {replies}"
+    assert_nothing_stored(tern, rcv, "pipe@origin.test", wait=0.5)
+
+
+def test_starttls_discards_pipelined_command(lab):
+    tern = lab.tern()
+
+    with tern.raw() as c:
+        c.greeting()
+        ehlo = c.expect("EHLO client.test", 250)
+        assert "STARTTLS" in [ln.upper() for ln in ehlo.lines], \
+            f"STARTTLS not offered: {ehlo}"
+        c.send(b"STARTTLS\r\nMAIL FROM:<injected@origin.test>\r\n")
+        ready = c.reply()
+        assert ready.code == 220, f"STARTTLS got {ready}"
+        c.start_tls()
+        after = c.command("EHLO client.test")
+        rcpt = c.command("RCPT TO:<user@example.test>")
+
+    assert after.code == 250, f"EHLO inside TLS got {after}"
+    assert len(after.lines) > 1, \
+        f"first reply inside TLS is not the EHLO reply: {after}"
+    assert rcpt.code == 503, \
+        f"RCPT after TLS got {rcpt}: the injected MAIL was kept"
+
+
+def test_size_limit_one_552_after_dot(lab):
+    rcv, tern = deliverable_lab(lab, smtpd={"message_size_limit": 10})
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<size@origin.test>", 250)
+        c.expect("RCPT TO:<user@example.test>", 250)
+        c.expect("DATA", 354)
+        c.send(b"line one\r\nline two\r\nline three\r\n")
+        early = c.replies_within(0.5)
+        c.send(b".\r\n")
+        reply = c.reply()
+        noop = c.command("NOOP")
+
+    # RFC 5321 4.2.5: the reply to DATA comes after the final dot.
+    assert early == [], f"replied before the final dot: {early}"
+    assert reply.code == 552, f"oversized message got {reply}"
+    assert noop.code == 250, f"more than one reply to the message: {noop}"
+    assert_nothing_stored(tern, rcv, "size@origin.test")
+
+
+def test_line_of_1000_octets_delivered(lab):
+    rcv, tern = deliverable_lab(lab)
+    line = b"x" * 998 + CRLF
+    content = message_bytes("1000 octets", body=b"before\r\n" + line +
+                            b"after\r\n")
+
+    tern.send("long@origin.test", ["user@example.test"], content)
+
+    got = rcv.wait(1)
+    assert len(got) == 1, "message with a 1000-octet line not delivered"
+    _, rest = split_received(got[0].content)
+    assert rest == content, "the 1000-octet line changed on the way"
+
+
+def test_line_of_1001_octets_rejected(lab):
+    rcv, tern = deliverable_lab(lab)
+
+    with session(tern) as c:
+        reply = c.transaction("toolong@origin.test", ["user@example.test"],
+                              b"Subject: long\r\n\r\n" + b"x" * 999 +
+                              b"\r\n.\r\n")
+        noop = c.command("NOOP")
+
+    assert 500 <= reply.code < 600, f"1001-octet line got {reply}"
+    assert noop.code == 250, f"more than one reply to the message: {noop}"
+    assert_nothing_stored(tern, rcv, "toolong@origin.test")
+
+
+def test_nul_byte_rejected_or_kept(lab):
+    rcv, tern = deliverable_lab(lab)
+    content = message_bytes("NUL", body=b"before\x00after\r\nnext\r\n")
+
+    with session(tern) as c:
+        reply = c.transaction("nul@origin.test", ["user@example.test"],
+                              content + b".\r\n")
+
+    if reply.code == 250:
+        got = rcv.wait(1)
+        assert len(got) == 1, "accepted message with NUL not delivered"
+        _, rest = split_received(got[0].content)
+        assert rest == content, f"NUL message changed: {rest!r}"
+    else:
+        assert 500 <= reply.code < 600, f"NUL in DATA got {reply}"
+        assert_nothing_stored(tern, rcv, "nul@origin.test")
+
+
+def test_lone_dot_line_sent_dot_stuffed(lab):
+    rcv, tern = deliverable_lab(lab, wire=True)
+    content = message_bytes("dots", body=b"first\r\n.\r\n..\r\n.x\r\nend\r\n")
+
+    tern.send("dots@origin.test", ["user@example.test"], content)
+
+    got = rcv.wait(1)
+    assert len(got) == 1, "message not delivered to the wire receiver"
+    assert b"\r\nfirst\r\n..\r\n...\r\n..x\r\nend\r\n.\r\n" in got[0].wire, \
+        f"dots not stuffed on the wire: {got[0].wire[-80:]!r}"
+    _, rest = split_received(got[0].content)
+    assert rest == content, "message changed after unstuffing"
+
+
+def test_rcpt_before_mail_503(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        reply = c.command("RCPT TO:<user@example.test>")
+    assert reply.code == 503, f"RCPT before MAIL got {reply}"
+
+
+def test_data_before_rcpt_503(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        c.expect("MAIL FROM:<order@origin.test>", 250)
+        reply = c.command("DATA")
+    assert reply.code == 503, f"DATA before RCPT got {reply}"
+
+
+def test_second_mail_in_transaction_503(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        c.expect("MAIL FROM:<order@origin.test>", 250)
+        reply = c.command("MAIL FROM:<again@origin.test>")
+    assert reply.code == 503, f"nested MAIL got {reply}"
+
+
+def test_mail_before_ehlo_503(lab):
+    tern = lab.tern()
+    with tern.raw() as c:
+        c.greeting()
+        reply = c.command("MAIL FROM:<early@origin.test>")
+    assert reply.code == 503, f"MAIL before EHLO got {reply}"
+
+
+def test_unknown_command_500(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        reply = c.command("FROB something")
+        noop = c.command("NOOP")
+    assert reply.code == 500, f"unknown command got {reply}"
+    assert noop.code == 250
+
+
+def test_vrfy_252(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        reply = c.command("VRFY user@example.test")
+    assert reply.code == 252, f"VRFY got {reply}"
+
+
+def test_command_line_too_long_500(lab):
+    tern = lab.tern()
+    with session(tern) as c:
+        reply = c.command("NOOP " + "x" * 2000)
+        noop = c.command("NOOP")
+    assert reply.code == 500, f"2006-octet command line got {reply}"
+    assert noop.code == 250, \
+        f"more than one reply to the long line, next reply {noop}"
+
+
+def test_too_many_recipients_452(lab):
+    rcv, tern = deliverable_lab(lab, smtpd={"recipient_limit": 3})
+    rcpts = [f"user{i}@example.test" for i in range(4)]
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<many@origin.test>", 250)
+        codes = [c.command(f"RCPT TO:<{r}>").code for r in rcpts]
+        c.expect("DATA", 354)
+        c.send(message_bytes("limit") + b".\r\n")
+        final = c.reply()
+
+    assert codes == [250, 250, 250, 452], f"RCPT replies {codes}"
+    assert final.code == 250, f"end of DATA got {final}"
+    deadline = time.monotonic() + 20
+    delivered = []
+    while time.monotonic() < deadline and len(delivered) < 3:
+        delivered = [a for m in rcv.messages for a in m.rcpt_tos]
+        time.sleep(0.1)
+    time.sleep(1)
+    delivered = sorted(a for m in rcv.messages for a in m.rcpt_tos)
+    assert delivered == rcpts[:3], f"delivered to {delivered}"
