@@ -133,12 +133,8 @@ bind_listeners(struct smtpd *d)
 	for (i = 0; i < cfg->listener_count; i++) {
 		const struct config_listener *l = &cfg->listeners[i];
 
-		if (strchr(l->address, ':') != NULL)
-			rc = uv_ip6_addr(l->address, l->port,
-			    (struct sockaddr_in6 *)&addr);
-		else
-			rc = uv_ip4_addr(l->address, l->port,
-			    (struct sockaddr_in *)&addr);
+		rc = config_listener_sockaddr(l, &addr) == TERN_OK ? 0 :
+		    UV_EINVAL;
 		tcp = rc == 0 ? malloc(sizeof(*tcp)) : NULL;
 		if (tcp == NULL || uv_tcp_init(d->rt.loop, tcp) != 0) {
 			log_error("cannot listen on %s port %d: %s",

@@ -281,12 +281,8 @@ bind_listeners(struct supervisor *sv)
 		struct sockaddr_storage addr;
 		int rc;
 
-		if (strchr(l->address, ':') != NULL)
-			rc = uv_ip6_addr(l->address, l->port,
-			    (struct sockaddr_in6 *)&addr);
-		else
-			rc = uv_ip4_addr(l->address, l->port,
-			    (struct sockaddr_in *)&addr);
+		rc = config_listener_sockaddr(l, &addr) == TERN_OK ? 0 :
+		    UV_EINVAL;
 		if (rc == 0)
 			rc = uv_tcp_init(sv->loop, &sv->listeners[i]);
 		if (rc == 0) {

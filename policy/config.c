@@ -557,6 +557,18 @@ set_base_dir(struct load_state *st)
 	return n < (int)sizeof(st->base_dir) ? TERN_OK : TERN_EINVAL;
 }
 
+int
+config_listener_sockaddr(const struct config_listener *listener,
+    struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (strchr(listener->address, ':') != NULL)
+		return uv_ip6_addr(listener->address, listener->port,
+		    (struct sockaddr_in6 *)out) == 0 ? TERN_OK : TERN_EINVAL;
+	return uv_ip4_addr(listener->address, listener->port,
+	    (struct sockaddr_in *)out) == 0 ? TERN_OK : TERN_EINVAL;
+}
+
 /* Fills in the host name when the file does not set one. */
 static void
 default_hostname(struct tern_config *cfg)

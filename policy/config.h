@@ -32,6 +32,8 @@
 
 #include "netaddr.h"
 
+struct sockaddr_storage;
+
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_RESOLVERS 8
 #define CONFIG_MAX_NETWORKS 256
@@ -83,6 +85,10 @@ struct tern_config {
  */
 int tern_config_load(const char *path, struct tern_config *cfg, char *err,
     size_t err_size);
+
+/* Converts a listener's address and port into a socket address. */
+int config_listener_sockaddr(const struct config_listener *listener,
+    struct sockaddr_storage *out);
 
 /* Fills cfg with the built-in defaults. */
 void tern_config_defaults(struct tern_config *cfg);
