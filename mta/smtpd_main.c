@@ -102,7 +102,9 @@ start_listener(struct smtpd *d, uv_tcp_t *tcp)
 		return rc;
 	}
 	d->listeners[d->listener_count++] = tcp;
-	log_info("listening on %s", where);
+	/* Under ternd, ternd logs this once smtpd reports IPC_LISTENING. */
+	if (d->rt.standalone)
+		log_info("listening on %s", where);
 	return 0;
 }
 

@@ -167,16 +167,45 @@ queue_rollback(struct queue *q)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Creates the directory with mode 0700 unless it exists. */
+/* Creates one folder with the given mode; 0 when it exists already. */
 static int
-make_directory(const char *directory, char *err, size_t err_size)
+make_one_directory(const char *path, int mode)
 {
 	uv_fs_t req;
 	int rc;
 
-	rc = uv_fs_mkdir(NULL, &req, directory, 0700, NULL);
+	rc = uv_fs_mkdir(NULL, &req, path, mode, NULL);
 	uv_fs_req_cleanup(&req);
-	if (rc == 0 || rc == UV_EEXIST)
+	return rc == UV_EEXIST ? 0 : rc;
+}
+
+/*
+ * Creates the queue directory with mode 0700 unless it exists, and any
+ * missing parent folders with mode 0755 first, as "mkdir -p" would.
+ */
+static int
+make_directory(const char *directory, char *err, size_t err_size)
+{
+	char path[1024];
+	size_t i, len = strlen(directory);
+	int rc = 0;
+
+	if (len >= sizeof(path)) {
+		snprintf(err, err_size, "queue directory name is too long: %s",
+		    directory);
+		return TERN_EINVAL;
+	}
+	memcpy(path, directory, len + 1);
+	for (i = 1; i < len && rc == 0; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		rc = make_one_directory(path, 0755);
+		path[i] = '/';
+	}
+	if (rc == 0)
+		rc = make_one_directory(directory, 0700);
+	if (rc == 0)
 		return TERN_OK;
 	snprintf(err, err_size, "cannot create queue directory %s: %s",
 	    directory, uv_strerror(rc));

@@ -684,10 +684,30 @@ queue_ids_unique_and_ordered(void **state)
 	}
 }
 
+static void
+missing_parent_folders_created(void **state)
+{
+	char top[64], nested[128], command[160], err[256];
+	struct queue *q;
+
+	(void)state;
+	snprintf(top, sizeof(top), "/tmp/tern-queue-XXXXXX");
+	assert_non_null(mkdtemp(top));
+	snprintf(nested, sizeof(nested), "%s/var/spool/queue", top);
+	assert_int_equal(queue_open(nested, QUEUE_READ_WRITE, &q, err,
+	    sizeof(err)), TERN_OK);
+	queue_close(q);
+	snprintf(command, sizeof(command), "test -f %s/queue.db", nested);
+	assert_int_equal(system(command), 0);
+	snprintf(command, sizeof(command), "rm -rf '%s'", top);
+	assert_int_equal(system(command), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(missing_parent_folders_created),
 		cmocka_unit_test_setup_teardown(insert_fetch_record_round_trip,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_is_all_or_nothing,
