@@ -6,6 +6,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +255,24 @@ def test_full_disk_answers_452(lab):
         "after-full-disk@origin.test"], "the rejected message was delivered"
     tern.wait_queue_empty()
 
+
+
+def test_shipped_config_checks_from_fresh_tree(tmp_path):
+    """The README starts ternd on contrib/tern.conf in a fresh clone, where
+    the queue's parent folder (var/) does not exist yet: ternd -t must
+    create the queue and accept the file."""
+    from tern_instance import BUILD_DIR
+
+    source = Path(__file__).resolve().parents[2] / "contrib" / "tern.conf"
+    contrib = tmp_path / "contrib"
+    contrib.mkdir()
+    (contrib / "tern.conf").write_text(source.read_text())
+
+    result = subprocess.run(
+        [str(BUILD_DIR / "ternd"), "-t", "-c", str(contrib / "tern.conf")],
+        capture_output=True, text=True, timeout=30)
+
+    assert result.returncode == 0, (
+        f"ternd -t failed on the shipped configuration:\n{result.stderr}")
+    assert (tmp_path / "var" / "queue" / "queue.db").exists(), (
+        "ternd -t did not create var/queue/queue.db beside contrib/")
