@@ -8,7 +8,7 @@
  * A function returns 0 on success or one of these negative codes. Code
  * that has more detail for the operator (a file name, a reply from a peer)
  * puts it in a message buffer supplied by the caller; the code itself only
- * says which kind of failure happened, so callers can branch on it.
+ * tells which kind of failure happened, so callers can branch on it.
  */
 #ifndef TERN_ERROR_H
 #define TERN_ERROR_H

@@ -6,10 +6,11 @@
  *
  * Over the control pipe ternd sends IPC_RELOAD, IPC_STOP and, to smtpd,
  * IPC_LISTENER frames carrying listening sockets. When the pipe closes
- * (ternd is gone) the child stops as if told to. SIGTERM also stops the
- * child; SIGPIPE is caught so that writing to a closed peer fails
- * with EPIPE instead of ending the process; SIGINT is ignored because a Ctrl-C in the foreground reaches the
- * whole process group and ternd coordinates the shutdown.
+ * (ternd is gone) the child stops as if it had received IPC_STOP.
+ * SIGTERM also stops the child. SIGPIPE is caught, so writing to a
+ * closed peer fails with EPIPE instead of ending the process. SIGINT is
+ * ignored because a Ctrl-C in the foreground reaches the whole process
+ * group and ternd coordinates the shutdown.
  *
  * Started by hand without ternd (standard input not a pipe), a child runs
  * stand-alone and stops on SIGTERM or SIGINT; that is for debugging.

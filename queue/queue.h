@@ -37,8 +37,8 @@ enum queue_open_mode {
 
 /*
  * Opens (and in read-write mode creates or migrates) the queue in
- * directory. A database whose schema version is newer than this program
- * knows is rejected with TERN_ESCHEMA. Details go to err.
+ * directory. A database with a schema version newer than
+ * QUEUE_SCHEMA_VERSION is rejected with TERN_ESCHEMA. Details go to err.
  */
 int queue_open(const char *directory, enum queue_open_mode mode,
     struct queue **out, char *err, size_t err_size);
@@ -62,7 +62,7 @@ struct queue_new_message {
 /*
  * Stores n messages in one transaction and syncs it to disk before
  * returning (group commit). Either all are stored or none: on failure
- * nothing is left behind and the caller answers every client 451/452.
+ * nothing is left behind and the caller replies 451/452 to every client.
  * Returns TERN_ETEMP when the disk is full, TERN_EDB on other errors.
  */
 int queue_insert_batch(struct queue *q, const struct queue_new_message *msgs,
