@@ -7,6 +7,9 @@
   before it accepts, or offer STARTTLS.
 - WireReceiver: a minimal SMTP server on a plain socket that records the raw
   DATA bytes on the wire, so tests can see dot-stuffing.
+- ScriptedReceiver: a WireReceiver whose replies the test chooses (greeting,
+  EHLO, each RCPT, the final dot), which can hold back pipelined replies or
+  drop the connection in the middle of the message data.
 - RawClient: an SMTP client on a plain socket for protocol edge cases.
 
 tern itself and the Lab that ties one test's peers together are in
@@ -468,6 +471,13 @@ class _LineReader:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
+    def read_at_least(self, count):
+        """Buffer at least count bytes, or fewer when the peer closes
+        first."""
+        while len(self.buf) < count:
+            if not self._fill():
+                return
+
     def until_final_dot(self):
         """Return DATA bytes through the terminating <CRLF>.<CRLF>; an
         empty message is just ".<CRLF>"."""
@@ -492,6 +502,208 @@ def unstuff(wire):
     lines = body.split(b"\r\n")
     out = [ln[1:] if ln.startswith(b".") else ln for ln in lines]
     return b"\r\n".join(out)
+
+
+class ScriptedReceiver(WireReceiver):
+    """SMTP receiver on a plain socket whose replies the test chooses, for
+    server behaviour that aiosmtpd cannot produce.
+
+    greeting: the first reply. After a 4xx greeting the receiver closes
+        the connection (RFC 5321 3.1 allows that for 421); after any other
+        code but 220 it replies 503 to everything but QUIT.
+    ehlo_reply: the reply to EHLO, or None for a 250 that lists the
+        extensions. HELO is always accepted.
+    pipelining: offer PIPELINING (RFC 2920) in the EHLO reply.
+    withhold: hold the replies to MAIL and RCPT back until the DATA
+        command arrives, then send them together with the reply to DATA.
+        When DATA has not arrived withhold_deadline seconds after MAIL,
+        the receiver counts a missed deadline and closes the connection.
+    rcpt_replies: the reply for some recipient addresses, or a list of
+        replies used one per RCPT in order, the last one repeating; other
+        addresses get 250. Only recipients that got a 2xx are in the
+        recorded envelope.
+    dot_replies: the replies to the final dot, one per message in order;
+        the last one repeats. Only a message that got a 2xx is recorded.
+    drop_data: how many sessions, the first ones that get as far as the
+        message data, read drop_after bytes of it and then close the
+        connection.
+
+    .sessions holds the command lines of each session in order,
+    .dot_attempts counts final dots received and .deadlines_missed the
+    sessions closed by the withhold deadline.
+    """
+
+    def __init__(self, address, port, greeting=b"220 scripted.test ESMTP",
+                 ehlo_reply=None, pipelining=False, withhold=False,
+                 withhold_deadline=3.0, rcpt_replies=None,
+                 dot_replies=(b"250 2.0.0 Ok: recorded",), drop_data=0,
+                 drop_after=65536):
+        super().__init__(address, port)
+        self.greeting = greeting
+        self.ehlo_reply = ehlo_reply
+        self.pipelining = pipelining
+        self.withhold = withhold
+        self.withhold_deadline = withhold_deadline
+        self.rcpt_replies = {address: list(reply) if isinstance(
+            reply, (list, tuple)) else reply
+            for address, reply in (rcpt_replies or {}).items()}
+        self.dot_replies = list(dot_replies)
+        self.drop_data = drop_data
+        self.drop_after = drop_after
+        self.sessions = []
+        self.dot_attempts = 0
+        self.deadlines_missed = 0
+
+    def commands(self, verb=None):
+        """Every command line received, only those of verb when given."""
+        with self.mailbox.cond:
+            lines = [ln for s in self.sessions for ln in s]
+        if verb is None:
+            return lines
+        return [ln for ln in lines if ln[:len(verb)].upper() == verb]
+
+    def _session(self, conn, peer):
+        conn.settimeout(30)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        commands = []
+        with self.mailbox.cond:
+            self.sessions.append(commands)
+        try:
+            self._converse(conn, _LineReader(conn), peer, commands)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def _ehlo_lines(self):
+        if self.ehlo_reply is not None:
+            return self.ehlo_reply + b"\r\n"
+        keywords = [b"scripted.test", b"8BITMIME", b"SIZE 100000000"]
+        if self.pipelining:
+            keywords.append(b"PIPELINING")
+        lines = [b"250-" + k for k in keywords[:-1]]
+        lines.append(b"250 " + keywords[-1])
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def _rcpt_reply(self, address):
+        with self.mailbox.cond:
+            reply = self.rcpt_replies.get(address, b"250 2.1.5 Ok")
+            if isinstance(reply, list):
+                return reply.pop(0) if len(reply) > 1 else reply[0]
+            return reply
+
+    def _next_dot_reply(self):
+        with self.mailbox.cond:
+            self.dot_attempts += 1
+            if len(self.dot_replies) > 1:
+                return self.dot_replies.pop(0)
+            return self.dot_replies[0]
+
+    def _take_drop(self):
+        with self.mailbox.cond:
+            if self.drop_data <= 0:
+                return False
+            self.drop_data -= 1
+            return True
+
+    def _read_line(self, conn, reader, deadline):
+        """The next command line; None at the end of the connection or
+        when the withhold deadline passes first."""
+        if deadline is None:
+            conn.settimeout(30)
+            return reader.line()
+        left = deadline - time.monotonic()
+        if left > 0:
+            conn.settimeout(left)
+            try:
+                return reader.line()
+            except socket.timeout:
+                pass
+        with self.mailbox.cond:
+            self.deadlines_missed += 1
+        return None
+
+    def _converse(self, conn, reader, peer, commands):
+        conn.sendall(self.greeting + b"\r\n")
+        if self.greeting.startswith(b"4"):
+            return
+        rejecting = not self.greeting.startswith(b"220")
+        mail_from, rcpts, held_replies, deadline = None, [], [], None
+
+        def send_reply(reply):
+            conn.sendall(reply + b"\r\n")
+
+        while not self.stopping:
+            line = self._read_line(conn, reader, deadline)
+            if line is None:
+                return
+            with self.mailbox.cond:
+                commands.append(line)
+            verb = line[:4].upper()
+            if verb == b"QUIT":
+                send_reply(b"221 2.0.0 Bye")
+                return
+            if rejecting:
+                send_reply(b"503 5.5.1 Error: no service")
+            elif verb == b"EHLO":
+                conn.sendall(self._ehlo_lines())
+            elif verb == b"HELO":
+                send_reply(b"250 scripted.test")
+            elif verb == b"MAIL":
+                mail_from, rcpts = _angle_address(line), []
+                if self.withhold:
+                    held_replies.append(b"250 2.1.0 Ok")
+                    deadline = time.monotonic() + self.withhold_deadline
+                else:
+                    send_reply(b"250 2.1.0 Ok")
+            elif verb == b"RCPT":
+                address = _angle_address(line)
+                reply = self._rcpt_reply(address)
+                if reply.startswith(b"2"):
+                    rcpts.append(address)
+                if self.withhold:
+                    held_replies.append(reply)
+                else:
+                    send_reply(reply)
+            elif verb == b"DATA":
+                # RFC 2920 3.1: the held replies go out in order, then
+                # the reply to DATA.
+                for reply in held_replies:
+                    send_reply(reply)
+                held_replies, deadline = [], None
+                if not rcpts:
+                    send_reply(b"554 5.5.1 Error: no valid recipients")
+                    continue
+                send_reply(b"354 End data with <CR><LF>.<CR><LF>")
+                if self._take_drop():
+                    reader.read_at_least(self.drop_after)
+                    return
+                wire = reader.until_final_dot()
+                if wire is None:
+                    return
+                reply = self._next_dot_reply()
+                if reply.startswith(b"2"):
+                    message = Delivered(mail_from, rcpts, unstuff(wire),
+                                        peer, False)
+                    message.wire = wire
+                    self.mailbox.add(message)
+                send_reply(reply)
+            elif verb == b"RSET":
+                mail_from, rcpts = None, []
+                send_reply(b"250 2.0.0 Ok")
+            elif verb == b"NOOP":
+                send_reply(b"250 2.0.0 Ok")
+            else:
+                send_reply(b"502 5.5.2 Command not implemented")
+
+
+def _angle_address(line):
+    """The address between < and > in a MAIL or RCPT command line."""
+    start = line.find(b"<")
+    end = line.find(b">", start + 1)
+    if start < 0 or end < 0:
+        return ""
+    return line[start + 1:end].decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------- clients

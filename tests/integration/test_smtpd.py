@@ -301,3 +301,86 @@ def test_too_many_recipients_452(lab):
     time.sleep(1)
     delivered = sorted(a for m in rcv.messages for a in m.rcpt_tos)
     assert delivered == rcpts[:3], f"delivered to {delivered}"
+
+
+def ehlo_keywords(reply):
+    """The extension keywords of an EHLO reply (RFC 5321 4.1.1.1), upper
+    case, without the first line's domain."""
+    return [line.split()[0].upper() for line in reply.lines[1:]
+            if line.strip()]
+
+
+def test_starttls_offered_when_configured(lab):
+    tern = lab.tern()
+
+    with tern.raw() as c:
+        c.greeting()
+        before = c.expect("EHLO client.test", 250)
+        c.expect("STARTTLS", 220)
+        c.start_tls()
+        after = c.expect("EHLO client.test", 250)
+        again = c.command("STARTTLS")
+
+    assert "STARTTLS" in ehlo_keywords(before), \
+        f"STARTTLS not offered with smtpd.tls set: {before}"
+    # RFC 3207 4.2: not offered again once TLS is active.
+    assert "STARTTLS" not in ehlo_keywords(after), \
+        f"STARTTLS offered again inside TLS: {after}"
+    assert "PIPELINING" in ehlo_keywords(after), \
+        f"EHLO inside TLS lost its other keywords: {after}"
+    assert again.code == 503, f"STARTTLS inside TLS got {again}"
+
+
+def test_starttls_not_offered_without_tls(lab):
+    tern = lab.tern(start=False)
+    del tern.settings["smtpd"]["tls"]
+    tern.write_config()
+    tern.start()
+
+    with tern.raw() as c:
+        c.greeting()
+        ehlo = c.expect("EHLO client.test", 250)
+        starttls = c.command("STARTTLS")
+        noop = c.command("NOOP")
+
+    assert "STARTTLS" not in ehlo_keywords(ehlo), \
+        f"STARTTLS offered without smtpd.tls: {ehlo}"
+    assert "PIPELINING" in ehlo_keywords(ehlo), f"EHLO reply {ehlo}"
+    assert starttls.code == 502, f"STARTTLS without smtpd.tls got {starttls}"
+    assert noop.code == 250, f"session unusable after STARTTLS: {noop}"
+
+
+@pytest.mark.parametrize("mail, code, dsn", [
+    ("MAIL FROM:<size@origin.test> SIZE=10241", 552, "5.3.4"),
+    ("MAIL FROM:<size@origin.test> SIZE=99999999999999999999", 552, "5.3.4"),
+    ("MAIL FROM:<unclosed@origin.test", 501, None),
+    ("MAIL FROM:<two words@origin.test>", 501, None),
+    ("MAIL FROM:<no-domain@>", 501, None),
+    ("MAIL FROM:<param@origin.test> FROBNICATE=1", 555, None),
+    ("MAIL FROM:<param@origin.test> X-TRACE", 555, None),
+], ids=["size-over-limit", "size-huge", "unclosed-path", "space-in-path",
+        "empty-domain", "unknown-param", "unknown-param-no-value"])
+def test_mail_from_rejected(lab, mail, code, dsn):
+    tern = lab.tern(smtpd={"message_size_limit": 10240})
+
+    with session(tern) as c:
+        reply = c.command(mail)
+        rcpt = c.command("RCPT TO:<user@example.test>")
+        retry = c.command("MAIL FROM:<fine@origin.test>")
+
+    assert reply.code == code, f"{mail!r} got {reply}, expected {code}"
+    if dsn is not None:
+        assert reply.lines[0].startswith(dsn), \
+            f"{mail!r} got {reply}, expected enhanced code {dsn}"
+    assert rcpt.code == 503, \
+        f"RCPT after the rejected MAIL got {rcpt}: the sender was kept"
+    assert retry.code == 250, f"a valid MAIL afterwards got {retry}"
+
+
+def test_mail_from_size_at_limit_accepted(lab):
+    tern = lab.tern(smtpd={"message_size_limit": 10240})
+
+    with session(tern) as c:
+        reply = c.command("MAIL FROM:<size@origin.test> SIZE=10240")
+
+    assert reply.code == 250, f"SIZE equal to the limit got {reply}"
