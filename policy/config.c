@@ -27,6 +27,7 @@ enum setting_type {
 	SETTING_STRING,   /* text that fits the field */
 	SETTING_PATH,     /* file name, resolved against the file's folder */
 	SETTING_LEVEL,    /* log level name */
+	SETTING_HOSTNAME, /* fully written DNS name */
 };
 
 struct setting {
@@ -46,7 +47,7 @@ struct setting {
 	  sizeof(((struct tern_config *)0)->field), 0, 0, 0, def }
 
 static const struct setting settings[] = {
-	TEXT("hostname", SETTING_STRING, hostname, ""),
+	TEXT("hostname", SETTING_HOSTNAME, hostname, ""),
 	TEXT("log.level", SETTING_LEVEL, log_level, "info"),
 	TEXT("log.file", SETTING_PATH, log_file, ""),
 	TEXT("queue.directory", SETTING_PATH, queue_directory,
@@ -140,6 +141,7 @@ tern_config_defaults(struct tern_config *cfg)
 			*(int *)field = log_level_parse(s->default_text);
 			break;
 		case SETTING_STRING:
+		case SETTING_HOSTNAME:
 		case SETTING_PATH:
 			snprintf(field, s->size, "%s", s->default_text);
 			break;
@@ -200,6 +202,39 @@ load_number(struct load_state *st, const struct setting *def,
 	return TERN_OK;
 }
 
+/*
+ * Checks a host name: dot-separated labels of letters, digits and
+ * hyphens, none empty or longer than 63 octets, no hyphen at either end
+ * of a label, at most 253 octets (RFC 1035 2.3.1, RFC 1123 2.1). The name
+ * goes into greetings and headers, so nothing else may pass.
+ */
+static bool
+hostname_valid(const char *name)
+{
+	size_t i, label = 0, len = strlen(name);
+
+	if (len == 0 || len > 253)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (c == '.') {
+			if (label == 0 || name[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return false;
+		if (c == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && name[len - 1] != '-';
+}
+
 /* Checks and stores one scalar setting described by def. */
 static int
 load_setting(struct load_state *st, const struct setting *def,
@@ -238,6 +273,10 @@ load_setting(struct load_state *st, const struct setting *def,
 	}
 	if (def->type == SETTING_PATH)
 		return store_path(st, s, field, def->size, text);
+	if (def->type == SETTING_HOSTNAME && !hostname_valid(text))
+		return setting_error(st, s, "%s: invalid host name \"%.80s\" "
+		    "(expected letters, digits, hyphens and dots, like "
+		    "\"mail.example.com\")", def->path, text);
 	if (strlen(text) >= def->size)
 		return setting_error(st, s, "%s: value is too long (at most "
 		    "%zu characters)", def->path, def->size - 1);
@@ -569,6 +608,23 @@ config_listener_sockaddr(const struct config_listener *listener,
 	    (struct sockaddr_in *)out) == 0 ? TERN_OK : TERN_EINVAL;
 }
 
+/* Writes libconfig's parse error as "FILE:LINE: reason", naming an
+ * @include'd file by its full path. */
+static void
+syntax_error(struct load_state *st, const config_t *lc)
+{
+	const char *file = config_error_file(lc);
+
+	if (file == NULL)
+		file = st->cfg->path;
+	if (file[0] != '/')
+		snprintf(st->err, st->err_size, "%s/%s:%d: %s", st->base_dir,
+		    file, config_error_line(lc), config_error_text(lc));
+	else
+		snprintf(st->err, st->err_size, "%s:%d: %s", file,
+		    config_error_line(lc), config_error_text(lc));
+}
+
 /* Fills in the host name when the file does not set one. */
 static void
 default_hostname(struct tern_config *cfg)
@@ -605,10 +661,7 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 			snprintf(err, err_size, "%s: cannot read the file",
 			    path);
 		else
-			snprintf(err, err_size, "%s:%d: %s",
-			    config_error_file(&lc) ? config_error_file(&lc) :
-			    path, config_error_line(&lc),
-			    config_error_text(&lc));
+			syntax_error(&st, &lc);
 		config_destroy(&lc);
 		return TERN_ECONFIG;
 	}

@@ -172,6 +172,14 @@ errors_name_file_and_line(void **state)
 	    "syntax error");
 	expect_error("retry = { first_delay = 600; max_delay = 60; };\n", 1,
 	    "shorter than retry.first_delay");
+	expect_error("hostname = \"evil\\r\\n250 injected\";\n", 1,
+	    "invalid host name");
+	expect_error("\nhostname = \"-mail.example.com\";\n", 2,
+	    "invalid host name");
+	expect_error("hostname = \"mail..example.com\";\n", 1,
+	    "invalid host name");
+	expect_error("hostname = \"mail_1.example.com\";\n", 1,
+	    "invalid host name");
 }
 
 static void
@@ -215,6 +223,24 @@ relative_path_is_made_absolute(void **state)
 }
 
 static void
+syntax_error_in_include_names_full_path(void **state)
+{
+	struct tern_config cfg;
+	char err[1024], expected[600];
+	const char *path;
+
+	(void)state;
+	write_file("syntax-part.conf", "delivery = { port = ; };\n");
+	path = write_file("syntax-main.conf", "@include \"syntax-part.conf\"\n");
+	assert_int_equal(tern_config_load(path, &cfg, err, sizeof(err)),
+	    TERN_ECONFIG);
+	snprintf(expected, sizeof(expected), "%s/syntax-part.conf:1: ",
+	    directory);
+	if (strncmp(err, expected, strlen(expected)) != 0)
+		fail_msg("expected \"%s...\", got \"%s\"", expected, err);
+}
+
+static void
 missing_file_is_reported(void **state)
 {
 	struct tern_config cfg;
@@ -237,6 +263,7 @@ main(void)
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(error_in_included_file_names_it),
 		cmocka_unit_test(relative_path_is_made_absolute),
+		cmocka_unit_test(syntax_error_in_include_names_full_path),
 		cmocka_unit_test(missing_file_is_reported),
 	};
 
