@@ -44,6 +44,42 @@ parse_arguments(struct child_runtime *rt, int argc, char **argv,
 	return 0;
 }
 
+static void control_message(struct ipc_channel *ch, enum ipc_type type,
+    struct ipc_reader *r);
+static void control_closed(struct ipc_channel *ch);
+
+/* Opens standard input as the control pipe from ternd. */
+static int
+open_control(struct child_runtime *rt)
+{
+	uv_pipe_init(rt->loop, &rt->control.pipe, 1);
+	rt->control.data = rt;
+	if (uv_pipe_open(&rt->control.pipe, 0) != 0 ||
+	    ipc_channel_start(&rt->control, control_message,
+	    control_closed) != 0) {
+		fprintf(stderr, "tern-%s: cannot open the control pipe from "
+		    "ternd\n", rt->process);
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs the loop until ternd's first IPC_CONFIG has arrived. */
+static int
+wait_for_config(struct child_runtime *rt)
+{
+	if (open_control(rt) != 0)
+		return 1;
+	while (!rt->have_config && !rt->control.closing && !rt->stop_pending)
+		uv_run(rt->loop, UV_RUN_ONCE);
+	if (!rt->have_config) {
+		fprintf(stderr, "tern-%s: ternd closed the control pipe before "
+		    "sending the configuration\n", rt->process);
+		return 1;
+	}
+	return 0;
+}
+
 int
 child_init(struct child_runtime *rt, const char *process, int argc,
     char **argv)
@@ -58,16 +94,20 @@ child_init(struct child_runtime *rt, const char *process, int argc,
 	rc = parse_arguments(rt, argc, argv, &config_path);
 	if (rc != 0)
 		return rc;
-	if (tern_config_load(config_path, &rt->config, err, sizeof(err)) !=
-	    TERN_OK) {
+
+	/* Standard input is the control pipe only when ternd made it one. */
+	rt->standalone = uv_guess_handle(0) != UV_NAMED_PIPE;
+	if (!rt->standalone) {
+		rc = wait_for_config(rt);
+		if (rc != 0)
+			return rc;
+	} else if (tern_config_load(config_path, &rt->config, err,
+	    sizeof(err)) != TERN_OK) {
 		fprintf(stderr, "tern-%s: %s\n", process, err);
 		return 1;
 	}
 	log_open(process, rt->config.log_file, rt->config.log_level,
 	    rt->foreground || rt->config.log_file[0] == '\0');
-
-	/* Standard input is the control pipe only when ternd made it one. */
-	rt->standalone = uv_guess_handle(0) != UV_NAMED_PIPE;
 	return 0;
 }
 
@@ -75,6 +115,11 @@ child_init(struct child_runtime *rt, const char *process, int argc,
 static void
 child_stop(struct child_runtime *rt, const char *reason)
 {
+	/* Before child_run the process has not set on_stop yet. */
+	if (!rt->running) {
+		rt->stop_pending = true;
+		return;
+	}
 	if (rt->stopping)
 		return;
 	rt->stopping = true;
@@ -85,32 +130,70 @@ child_stop(struct child_runtime *rt, const char *reason)
 		child_release(rt);
 }
 
+/* Puts a new configuration in force: reopens the log (so a rotated file
+ * is followed) and lets the process apply what changed. */
 static void
-reload(struct child_runtime *rt)
+apply_config(struct child_runtime *rt, const struct tern_config *fresh)
 {
-	struct tern_config *fresh, previous;
+	struct tern_config *previous = malloc(sizeof(*previous));
+
+	if (previous == NULL) {
+		log_error("reload failed: out of memory; keeping the current "
+		    "configuration");
+		return;
+	}
+	*previous = rt->config;
+	rt->config = *fresh;
+	log_open(rt->process, rt->config.log_file, rt->config.log_level,
+	    rt->foreground || rt->config.log_file[0] == '\0');
+	log_info("configuration reloaded from %s", rt->config.path);
+	if (rt->on_reload != NULL)
+		rt->on_reload(rt, previous);
+	free(previous);
+}
+
+/* Stand-alone only: reads the file again on SIGHUP. */
+static void
+reload_from_file(struct child_runtime *rt)
+{
+	struct tern_config *fresh = malloc(sizeof(*fresh));
 	char err[1024];
 
-	fresh = malloc(sizeof(*fresh));
 	if (fresh == NULL) {
 		log_error("reload failed: out of memory; keeping the current "
 		    "configuration");
 		return;
 	}
 	if (tern_config_load(rt->config.path, fresh, err, sizeof(err)) !=
-	    TERN_OK) {
+	    TERN_OK)
 		log_error("reload rejected, keeping the current configuration: "
 		    "%s", err);
-		free(fresh);
+	else
+		apply_config(rt, fresh);
+	free(fresh);
+}
+
+/* Takes the configuration ternd sent in an IPC_CONFIG frame. */
+static void
+receive_config(struct child_runtime *rt, struct ipc_reader *r)
+{
+	struct tern_config *fresh = malloc(sizeof(*fresh));
+
+	if (fresh == NULL) {
+		log_error("control pipe: out of memory for the configuration");
 		return;
 	}
-	previous = rt->config;
-	rt->config = *fresh;
+	if (ipc_get_exact(r, fresh, sizeof(*fresh)) != TERN_OK ||
+	    ipc_reader_finish(r) != TERN_OK) {
+		log_error("control pipe: malformed configuration message "
+		    "(ternd and tern-%s from different builds?)", rt->process);
+	} else if (!rt->have_config) {
+		rt->config = *fresh;
+		rt->have_config = true;
+	} else {
+		apply_config(rt, fresh);
+	}
 	free(fresh);
-	log_set_level((enum log_level)rt->config.log_level);
-	log_info("configuration reloaded from %s", rt->config.path);
-	if (rt->on_reload != NULL)
-		rt->on_reload(rt, &previous);
 }
 
 static void
@@ -162,9 +245,8 @@ control_message(struct ipc_channel *ch, enum ipc_type type,
 	struct child_runtime *rt = ch->data;
 
 	switch (type) {
-	case IPC_RELOAD:
-		if (ipc_reader_finish(r) == TERN_OK)
-			reload(rt);
+	case IPC_CONFIG:
+		receive_config(rt, r);
 		break;
 	case IPC_STOP:
 		child_stop(rt, "requested by ternd");
@@ -194,8 +276,12 @@ signal_cb(uv_signal_t *handle, int signum)
 
 	if (signum == SIGPIPE)
 		return; /* a write to a closed peer fails with EPIPE instead */
-	if (signum == SIGHUP && !rt->stopping) {
-		reload(rt);
+	if (signum == SIGHUP) {
+		if (rt->standalone && !rt->stopping)
+			reload_from_file(rt);
+		else if (!rt->standalone)
+			log_info("SIGHUP ignored: send it to ternd, which checks "
+			    "the file and passes it on");
 		return;
 	}
 	if (signum == SIGINT && !rt->standalone)
@@ -223,16 +309,16 @@ child_run(struct child_runtime *rt)
 #endif
 
 	if (!rt->standalone) {
-		uv_pipe_init(rt->loop, &rt->control.pipe, 1);
-		rt->control.data = rt;
-		if (uv_pipe_open(&rt->control.pipe, 0) != 0 ||
-		    ipc_channel_start(&rt->control, control_message,
-		    control_closed) != 0) {
-			log_error("cannot open the control pipe from ternd");
-			return 1;
-		}
+		struct ipc_writer w = {0};
+
+		if (ipc_writer_begin(&w, IPC_READY) == TERN_OK)
+			ipc_channel_send(&rt->control, &w, NULL);
+		ipc_writer_free(&w);
 	}
 	log_info("started");
+	rt->running = true;
+	if (rt->stop_pending)
+		child_stop(rt, "requested by ternd during start-up");
 	uv_run(rt->loop, UV_RUN_DEFAULT);
 	log_info("stopped");
 	return 0;

@@ -4,8 +4,11 @@
  * configuration, opening the log, and the control pipe to ternd on
  * standard input.
  *
- * Over the control pipe ternd sends IPC_RELOAD, IPC_STOP and, to smtpd,
- * IPC_LISTENER frames carrying listening sockets. When the pipe closes
+ * Over the control pipe ternd sends IPC_CONFIG (the configuration it
+ * validated, first at start and again on each accepted reload), IPC_STOP
+ * and, to smtpd, IPC_LISTENER frames carrying listening sockets. The
+ * child reads the file itself only when it runs stand-alone, so a
+ * restarted child never uses a file ternd rejected. When the pipe closes
  * (ternd is gone) the child stops as if it had received IPC_STOP.
  * SIGTERM also stops the child. SIGPIPE is caught, so writing to a
  * closed peer fails with EPIPE instead of ending the process. SIGINT is
@@ -43,6 +46,9 @@ struct child_runtime {
 	bool foreground;
 	bool standalone;              /* no control pipe */
 	bool stopping;
+	bool have_config;             /* the first IPC_CONFIG has arrived */
+	bool running;                 /* child_run has started the loop */
+	bool stop_pending;            /* a stop came before child_run */
 
 	child_reload_cb on_reload;    /* config already replaced; may be NULL */
 	child_stop_cb on_stop;        /* must end with uv handles closed */
@@ -57,7 +63,8 @@ struct child_runtime {
 };
 
 /*
- * Parses argv, loads the configuration and opens the log. On error prints
+ * Parses argv, takes the configuration (from ternd over the control pipe,
+ * or from the file when stand-alone) and opens the log. On error prints
  * the reason to standard error and returns non-zero (the exit code).
  */
 int child_init(struct child_runtime *rt, const char *process, int argc,

@@ -101,6 +101,25 @@ ipc_get_u64(struct ipc_reader *r)
 	return value;
 }
 
+int
+ipc_get_exact(struct ipc_reader *r, void *out, size_t len)
+{
+	uint32_t field_len;
+
+	if (r->error != 0 || r->len - r->pos < 4) {
+		r->error = TERN_EINVAL;
+		return r->error;
+	}
+	field_len = get_be32(r->data + r->pos);
+	if (field_len != len || len > r->len - r->pos - 4) {
+		r->error = TERN_EINVAL;
+		return r->error;
+	}
+	memcpy(out, r->data + r->pos + 4, len);
+	r->pos += 4 + len;
+	return TERN_OK;
+}
+
 const char *
 ipc_get_str(struct ipc_reader *r, char *out, size_t out_size)
 {

@@ -27,13 +27,21 @@
 
 enum ipc_type {
 	/* ternd -> child */
-	IPC_RELOAD = 1,        /* no fields: re-read the configuration */
+	IPC_CONFIG = 1,        /* bytes: a struct tern_config that
+	                        * ternd validated. Sent once right after the
+	                        * start and again on each accepted reload, so
+	                        * a restarted child never reads a file ternd
+	                        * rejected. Both ends are one build, so the
+	                        * raw struct is safe; its length is checked. */
 	IPC_STOP = 2,          /* no fields: finish up and exit */
 	IPC_LISTENER = 3,      /* u64 index; a bound uv_tcp_t is sent with
 	                        * the frame, and the child listens on it */
 
 	/* child -> ternd */
 	IPC_LISTENING = 4,     /* u64 index: smtpd now accepts on it */
+	IPC_READY = 5,         /* no fields: the child has its configuration
+	                        * and runs its loop; ternd then sends smtpd
+	                        * its listeners */
 
 	/* smtpd -> qmgr */
 	IPC_QUEUE_NEW = 10,    /* u64 count of messages just committed */
@@ -79,6 +87,8 @@ struct ipc_reader {
 
 /* ipc_get_* set r->error and return 0 / NULL on truncated input. */
 uint64_t ipc_get_u64(struct ipc_reader *r);
+/* Copies a bytes field that must be exactly len bytes long into out. */
+int ipc_get_exact(struct ipc_reader *r, void *out, size_t len);
 /* Copies a string field into out (NUL-terminated); fails when the field
  * is longer than out_size - 1 or contains a NUL byte. */
 const char *ipc_get_str(struct ipc_reader *r, char *out, size_t out_size);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../auth/tls.h"
 #include "../lib/tern_error.h"
 #include "supervisor.h"
 
@@ -66,6 +67,39 @@ find_program(const char *name, char *out, size_t out_size)
 	return TERN_ENOTFOUND;
 }
 
+int
+supervisor_check_config(const struct tern_config *cfg, char *err,
+    size_t err_size)
+{
+	struct tls_context *tls;
+	uv_fs_t req;
+	char reason[768];
+	int fd;
+
+	if (cfg->tls_certificate[0] != '\0') {
+		if (tls_server_context_new(cfg->tls_certificate, cfg->tls_key,
+		    &tls, reason, sizeof(reason)) != TERN_OK) {
+			snprintf(err, err_size, "%s: smtpd.tls: %s", cfg->path,
+			    reason);
+			return TERN_ECONFIG;
+		}
+		tls_context_free(tls);
+	}
+	if (cfg->log_file[0] != '\0') {
+		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
+		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);
+		uv_fs_req_cleanup(&req);
+		if (fd < 0) {
+			snprintf(err, err_size, "%s: log.file: cannot open %s: "
+			    "%s", cfg->path, cfg->log_file, uv_strerror(fd));
+			return TERN_ECONFIG;
+		}
+		uv_fs_close(NULL, &req, fd, NULL);
+		uv_fs_req_cleanup(&req);
+	}
+	return TERN_OK;
+}
+
 static struct supervised_child *
 child_by_name(struct supervisor *sv, const char *name)
 {
@@ -102,6 +136,20 @@ finish_if_all_stopped(struct supervisor *sv)
 	log_info("all processes stopped");
 }
 
+/* Sends the configuration in force as an IPC_CONFIG frame. */
+static void
+send_config(struct supervised_child *ch)
+{
+	struct ipc_writer w = {0};
+
+	if (!ch->control_open || ipc_writer_begin(&w, IPC_CONFIG) != TERN_OK ||
+	    ipc_put_bytes(&w, &ch->owner->config,
+	    sizeof(ch->owner->config)) != TERN_OK ||
+	    ipc_channel_send(&ch->control, &w, NULL) != TERN_OK)
+		log_error("cannot send the configuration to %s", ch->name);
+	ipc_writer_free(&w);
+}
+
 static void
 send_simple(struct supervised_child *ch, enum ipc_type type)
 {
@@ -113,28 +161,45 @@ send_simple(struct supervised_child *ch, enum ipc_type type)
 }
 
 static void
+report_listening(struct supervisor *sv, struct supervised_child *ch,
+    struct ipc_reader *r)
+{
+	uint64_t index = ipc_get_u64(r);
+	const char *address;
+
+	if (ipc_reader_finish(r) != TERN_OK || index >= sv->listener_count) {
+		log_warning("%s sent a malformed listening report", ch->name);
+		return;
+	}
+	address = sv->config.listeners[index].address;
+	log_info("listening on %s%s%s:%d", strchr(address, ':') ? "[" : "",
+	    address, strchr(address, ':') ? "]" : "",
+	    sv->config.listeners[index].port);
+}
+
+static void
 control_message(struct ipc_channel *channel, enum ipc_type type,
     struct ipc_reader *r)
 {
 	struct supervised_child *ch = channel->data;
 	struct supervisor *sv = ch->owner;
-	uint64_t index;
 
-	if (type != IPC_LISTENING) {
+	switch (type) {
+	case IPC_LISTENING:
+		report_listening(sv, ch, r);
+		break;
+	case IPC_READY:
+		/* Listeners go out only now: before this the child has not
+		 * set up the code that takes them over. */
+		if (ipc_reader_finish(r) == TERN_OK &&
+		    strcmp(ch->name, "smtpd") == 0)
+			send_listeners(ch);
+		break;
+	default:
 		log_warning("%s sent unexpected message type %d", ch->name,
 		    (int)type);
-		return;
+		break;
 	}
-	index = ipc_get_u64(r);
-	if (ipc_reader_finish(r) != TERN_OK || index >= sv->listener_count) {
-		log_warning("%s sent a malformed listening report", ch->name);
-		return;
-	}
-	log_info("listening on %s%s%s:%d",
-	    strchr(sv->config.listeners[index].address, ':') ? "[" : "",
-	    sv->config.listeners[index].address,
-	    strchr(sv->config.listeners[index].address, ':') ? "]" : "",
-	    sv->config.listeners[index].port);
 }
 
 static void
@@ -241,8 +306,7 @@ spawn_child(struct supervised_child *ch)
 	ch->control_open = true;
 	ipc_channel_start(&ch->control, control_message, control_closed);
 	log_info("started %s (pid %d)", ch->name, ch->process.pid);
-	if (strcmp(ch->name, "smtpd") == 0)
-		send_listeners(ch);
+	send_config(ch);
 }
 
 /* Hands every bound listening socket to smtpd. */
@@ -401,7 +465,11 @@ listeners_equal(const struct tern_config *a, const struct tern_config *b)
 	return true;
 }
 
-/* Checks the file again and, when valid, sends IPC_RELOAD to every child. */
+/*
+ * Checks the file again and, when valid, sends it to every child. What
+ * ternd set up at start (listeners, the queue folder) stays as it is
+ * until a restart, so every child keeps using the same queue.
+ */
 static void
 supervisor_reload(struct supervisor *sv)
 {
@@ -414,25 +482,31 @@ supervisor_reload(struct supervisor *sv)
 		return;
 	}
 	if (tern_config_load(sv->config.path, fresh, err, sizeof(err)) !=
+	    TERN_OK || supervisor_check_config(fresh, err, sizeof(err)) !=
 	    TERN_OK) {
 		log_error("reload rejected, the running configuration stays in "
 		    "force: %s", err);
 		free(fresh);
 		return;
 	}
-	/* NOTE: listeners are bound once at start; changing them needs a
-	 * restart of ternd. */
 	if (!listeners_equal(&sv->config, fresh))
 		log_warning("reload: listener changes take effect only after "
 		    "ternd is restarted");
+	if (strcmp(sv->config.queue_directory, fresh->queue_directory) != 0)
+		log_warning("reload: queue.directory changes take effect only "
+		    "after ternd is restarted; still using %s",
+		    sv->config.queue_directory);
 	memcpy(fresh->listeners, sv->config.listeners,
 	    sizeof(fresh->listeners));
 	fresh->listener_count = sv->config.listener_count;
+	memcpy(fresh->queue_directory, sv->config.queue_directory,
+	    sizeof(fresh->queue_directory));
 	sv->config = *fresh;
 	free(fresh);
-	log_set_level((enum log_level)sv->config.log_level);
+	log_open("ternd", sv->config.log_file,
+	    (enum log_level)sv->config.log_level, true);
 	for (i = 0; i < 3; i++)
-		send_simple(&sv->children[i], IPC_RELOAD);
+		send_config(&sv->children[i]);
 	log_info("configuration reloaded from %s", sv->config.path);
 }
 

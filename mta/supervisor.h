@@ -56,6 +56,14 @@ struct supervisor {
 };
 
 /*
+ * Checks what loading the file cannot: that the TLS certificate and key
+ * load and match, and that the log file can be opened. On failure writes
+ * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
+ */
+int supervisor_check_config(const struct tern_config *cfg, char *err,
+    size_t err_size);
+
+/*
  * Binds the listeners, finds the child programs (next to ternd's own
  * executable, else in the installed libexec folder) and starts the
  * children. On error logs the reason and returns non-zero.

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 
 #include "tern_autoconf.h"
 
@@ -48,7 +51,13 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->foreground = false;
 	opt->check_only = false;
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "-c") == 0) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "ternd: -c needs a configuration "
+				    "file name\n");
+				usage(stderr);
+				return 2;
+			}
 			opt->config_path = argv[++i];
 		} else if (strcmp(argv[i], "-f") == 0) {
 			opt->foreground = true;
@@ -143,7 +152,12 @@ main(int argc, char **argv)
 	rc = parse_options(argc, argv, &opt);
 	if (rc != 0)
 		return rc;
+#ifndef _WIN32
+	/* Queued mail and logs are for the tern user alone. */
+	umask(077);
+#endif
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
+	    TERN_OK || supervisor_check_config(&cfg, err, sizeof(err)) !=
 	    TERN_OK) {
 		fprintf(stderr, "ternd: %s\n", err);
 		return 1;

@@ -141,6 +141,83 @@ def test_sighup_with_broken_file_keeps_old_config(lab):
     assert_mail_flows(tern, rcv, "after-broken-reload")
 
 
+def test_restarted_child_keeps_config_after_broken_reload(lab):
+    """A child restarted after a rejected reload must run on the
+    configuration in force, not on the broken file on disk."""
+    rcv, tern = deliverable_lab(lab)
+    tern.write_config(text=libconfig_text(tern.settings) + "broken = ;\n")
+    since = tern.log_size()
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"reload rejected", since=since, timeout=15)
+    pid = tern.child_pid("tern-smtpd")
+
+    os.kill(pid, signal.SIGKILL)
+
+    new = wait_for(lambda: [p for p in tern.children().get("tern-smtpd", [])
+                            if p != pid], 20)
+    assert new, f"smtpd was not restarted: {tern.children()}"
+    assert_mail_flows(tern, rcv, "after-restart-on-broken-file")
+
+
+def test_reload_keeps_queue_directory(lab):
+    """Moving queue.directory needs a restart: after a reload and a child
+    restart, smtpd and qmgr must still share the old queue."""
+    rcv, tern = deliverable_lab(lab)
+    moved = str(tern.dir / "elsewhere")
+    tern.write_config(merge(tern.settings, {"queue": {"directory": moved}}))
+    since = tern.log_size()
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"queue\.directory changes take effect only after",
+                  since=since, timeout=15)
+    pid = tern.child_pid("tern-smtpd")
+
+    os.kill(pid, signal.SIGKILL)
+
+    wait_for(lambda: [p for p in tern.children().get("tern-smtpd", [])
+                      if p != pid], 20)
+    assert_mail_flows(tern, rcv, "after-queue-move")
+    assert not os.path.exists(moved), "smtpd created the new queue folder"
+
+
+def test_missing_tls_certificate_rejected(lab, tmp_path):
+    """A certificate that cannot be loaded stops ternd -t, start-up and a
+    reload, instead of leaving smtpd to fail over and over."""
+    missing = {"smtpd": {"tls": {"certificate": str(tmp_path / "no.pem"),
+                                 "key": str(tmp_path / "no.key")}}}
+    rcv, running = deliverable_lab(lab)
+    checked = lab.tern(start=False, name="checked", **missing)
+    checked.write_config()
+    for extra in (["-t"], []):
+        done = subprocess.run(checked.command() + extra, capture_output=True,
+                              text=True, timeout=20, cwd=checked.dir)
+        assert done.returncode != 0, f"ternd {extra} accepted the file"
+        assert "smtpd.tls" in done.stderr, \
+            f"the error does not name smtpd.tls:\n{done.stderr}"
+        assert "no.pem" in done.stderr, \
+            f"the error does not name the file:\n{done.stderr}"
+
+    running.write_config(merge(running.settings, missing))
+    since = running.log_size()
+    running.send_signal(signal.SIGHUP)
+    running.wait_log(r"reload rejected.*smtpd\.tls", since=since,
+                     timeout=15)
+    assert_mail_flows(running, rcv, "after-tls-reload")
+
+
+def test_unwritable_log_file_rejected(lab, tmp_path):
+    bad = str(tmp_path / "missing-folder" / "tern.log")
+    tern = lab.tern(start=False, log={"file": bad})
+    tern.write_config()
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+
+    assert done.returncode != 0, "ternd started with an unwritable log"
+    assert "log.file" in done.stderr, done.stderr
+    assert not wait_tcp("127.0.0.1", tern.port, 0.2), \
+        "something listens on the configured port"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT],
                          ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_ends_every_process(lab, sig):
