@@ -21,6 +21,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "ipc.h"
 #include "supervisor.h"
 
 #define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
@@ -92,6 +93,36 @@ check_queue(const struct tern_config *cfg)
 	}
 	queue_close(q);
 	return 0;
+}
+
+static void
+probe_connected(uv_connect_t *req, int status)
+{
+	*(int *)req->data = status;
+	uv_close((uv_handle_t *)req->handle, NULL);
+}
+
+/*
+ * Returns true when a qmgr already answers on the queue's pipe: another
+ * ternd uses this queue, and a second one would dispatch the same
+ * recipients twice.
+ */
+static bool
+queue_in_use(const struct tern_config *cfg)
+{
+	char name[1100];
+	uv_pipe_t pipe;
+	uv_connect_t req;
+	int status = 1;
+
+	if (ipc_qmgr_pipe_name(cfg->queue_directory, name, sizeof(name)) !=
+	    TERN_OK)
+		return false;
+	uv_pipe_init(uv_default_loop(), &pipe, 0);
+	req.data = &status;
+	uv_pipe_connect(&req, &pipe, name, probe_connected);
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	return status == 0;
 }
 
 /* Starts "ternd -f" detached from the terminal and returns its status. */
@@ -166,6 +197,12 @@ main(int argc, char **argv)
 		return start_in_background(&cfg);
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
+	if (queue_in_use(&cfg)) {
+		log_error("queue %s is in use by another running ternd; stop it "
+		    "first or give this one its own queue.directory",
+		    cfg.queue_directory);
+		return 1;
+	}
 	if (check_queue(&cfg) != 0)
 		return 1;
 	if (opt.check_only) {

@@ -353,3 +353,20 @@ def test_shipped_config_checks_from_fresh_tree(tmp_path):
         f"ternd -t failed on the shipped configuration:\n{result.stderr}")
     assert (tmp_path / "var" / "queue" / "queue.db").exists(), (
         "ternd -t did not create var/queue/queue.db beside contrib/")
+
+
+def test_second_ternd_on_same_queue_refused(lab):
+    """Two ternds on one queue would dispatch the same recipients twice,
+    so the second must stop while the first keeps running."""
+    rcv, first = deliverable_lab(lab)
+    second = lab.tern(start=False, name="second",
+                      queue={"directory": str(first.queue_dir)})
+    second.write_config()
+
+    done = subprocess.run(second.command(), capture_output=True, text=True,
+                          timeout=20, cwd=second.dir)
+
+    assert done.returncode != 0, "a second ternd started on the same queue"
+    assert "in use by another running ternd" in done.stderr, done.stderr
+    assert first.running(), "the first ternd stopped"
+    assert_mail_flows(first, rcv, "after-second-refused")
