@@ -126,13 +126,28 @@ map_ares_status(int status)
 	}
 }
 
-/* Maps a status that c-ares returned before ares_query() did. */
+/*
+ * Maps a status that c-ares returned before ares_query() did. Only a
+ * name that no query can be sent for is TERN_EINVAL: a malformed name,
+ * or a special-use .onion name, which RFC 7686 2 forbids resolvers to
+ * look up. Every other early status is TERN_ETEMP. c-ares 1.18 returns
+ * ECONNREFUSED early when it cannot open, connect or write a socket to
+ * any server, for example for "[::1]" with IPv6 disabled, a network
+ * without a route or a broadcast address. It returns ESERVFAIL early
+ * when it has no server at all.
+ */
 static int
 early_status_error(int status)
 {
-	if (status == ARES_ENOMEM)
+	switch (status) {
+	case ARES_ENOMEM:
 		return TERN_ENOMEM;
-	return TERN_EINVAL;
+	case ARES_EBADNAME:
+	case ARES_ENOTFOUND:
+		return TERN_EINVAL;
+	default:
+		return TERN_ETEMP;
+	}
 }
 
 static void
@@ -440,8 +455,9 @@ dns_resolver_free(struct dns_resolver *r)
 
 /*
  * Runs ares_query for q. Returns 0 when the callback will follow later,
- * or a negative error when c-ares ended the query before returning (the
- * callback then did nothing).
+ * or, when c-ares ended the query before returning (the callback then
+ * did nothing), TERN_EINVAL for an invalid name, TERN_ETEMP when no
+ * server could be queried, or TERN_ENOMEM.
  */
 static int
 start_query(struct dns_query *q, struct dns_resolver *r, const char *name,
@@ -554,7 +570,7 @@ dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_cb cb,
 	int rc;
 
 	if (r->freeing)
-		return TERN_EINVAL;
+		return TERN_ETEMP; /* a new resolver may take the query */
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return TERN_ENOMEM;
@@ -700,7 +716,7 @@ dns_lookup_addresses(struct dns_resolver *r, const char *host,
 	int rc;
 
 	if (r->freeing)
-		return TERN_EINVAL;
+		return TERN_ETEMP; /* a new resolver may take the query */
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return TERN_ENOMEM;
@@ -721,8 +737,8 @@ dns_lookup_addresses(struct dns_resolver *r, const char *host,
 	l->pending++;
 	rc = start_query(&l->query4, r, host, ns_t_a, on_a_answer, l);
 	if (rc != TERN_OK) {
-		/* The name was valid for AAAA, so this is a lack of
-		 * memory: let the AAAA answer decide. */
+		/* The name was valid for AAAA, so memory or the servers
+		 * failed. The result of the AAAA query decides. */
 		l->status4 = DNS_TEMPFAIL;
 		l->pending--;
 	}

@@ -42,6 +42,12 @@ struct dns_mx {
 	int preference;
 };
 
+/*
+ * Lookups return 0 when the callback will follow. Without a callback they
+ * return TERN_EINVAL for an invalid name, TERN_ETEMP when no server could
+ * be queried, or TERN_ENOMEM.
+ */
+
 /* MX records sorted by preference (equal preferences in answer order). */
 typedef void (*dns_mx_cb)(void *arg, enum dns_status status,
     const struct dns_mx *records, size_t count);

@@ -475,11 +475,27 @@ on_addresses(void *arg, enum dns_status status,
 	next_host(run);
 }
 
+/* Describes why dns_lookup_mx or dns_lookup_addresses returned rc. */
+static const char *
+lookup_error_text(int rc)
+{
+	switch (rc) {
+	case TERN_EINVAL:
+		return "invalid name";
+	case TERN_ENOMEM:
+		return "out of memory";
+	default:
+		return "no resolver could be queried";
+	}
+}
+
 /* Looks up the current host's addresses; an address literal has one. */
 static void
 start_host(struct deliver_job_run *run)
 {
 	struct lookup_token *token;
+	const char *host;
+	int rc;
 
 	if (run->host_index >= run->host_count) {
 		hosts_exhausted(run);
@@ -497,12 +513,22 @@ start_host(struct deliver_job_run *run)
 	}
 	token->run = run;
 	run->lookup = token;
-	if (dns_lookup_addresses(run->env.resolver,
-	    run->hosts[run->host_index].name, on_addresses, token) != 0) {
+	host = run->hosts[run->host_index].name;
+	rc = dns_lookup_addresses(run->env.resolver, host, on_addresses,
+	    token);
+	if (rc != TERN_OK) {
 		free(token);
 		run->lookup = NULL;
-		log_info("%s: cannot look up MX host %s; skipping it",
-		    run->job->queue_id, run->hosts[run->host_index].name);
+		/* Deferred even for an invalid MX host name: a later host
+		 * may still take the message, and the domain's records
+		 * may be fixed. */
+		log_info("%s: cannot look up MX host %s (%s); skipping it",
+		    run->job->queue_id, host, lookup_error_text(rc));
+		snprintf(run->last_dsn, sizeof(run->last_dsn), "%s",
+		    rc == TERN_ENOMEM ? "4.3.0" : "4.4.3");
+		snprintf(run->last_error, sizeof(run->last_error), "Host or "
+		    "domain name not found. Name service error for name=%s "
+		    "type=A: %s", host, lookup_error_text(rc));
 		next_host(run);
 	}
 }
@@ -701,10 +727,31 @@ check_addresses(struct deliver_job_run *run)
 	return any;
 }
 
+/*
+ * Settles the job when the MX query could not be sent. Only a name that
+ * no query can be sent for fails the recipients. A resolver that cannot
+ * be reached is a temporary failure like a timeout, because the message
+ * has already been accepted with 250.
+ */
+static void
+lookup_not_started(struct deliver_job_run *run, int rc)
+{
+	if (rc == TERN_EINVAL)
+		settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain name "
+		    "not found: invalid domain name %s", run->domain);
+	else
+		settle_all(run, QUEUE_DEFERRED, rc == TERN_ENOMEM ? "4.3.0" :
+		    "4.4.3", "Host or domain name not found. Name service "
+		    "error for name=%s type=MX: %s", run->domain,
+		    lookup_error_text(rc));
+	finish(run);
+}
+
 static void
 start_lookup(struct deliver_job_run *run)
 {
 	struct lookup_token *token;
+	int rc;
 
 	if (parse_literal(run->job->domain, &run->literal_address,
 	    run->hosts[0].name, sizeof(run->hosts[0].name))) {
@@ -722,13 +769,11 @@ start_lookup(struct deliver_job_run *run)
 	}
 	token->run = run;
 	run->lookup = token;
-	if (dns_lookup_mx(run->env.resolver, run->job->domain, on_mx,
-	    token) != 0) {
+	rc = dns_lookup_mx(run->env.resolver, run->job->domain, on_mx, token);
+	if (rc != TERN_OK) {
 		free(token);
 		run->lookup = NULL;
-		settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain name "
-		    "not found: invalid domain name %s", run->domain);
-		finish(run);
+		lookup_not_started(run, rc);
 	}
 }
 

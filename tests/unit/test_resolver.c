@@ -590,6 +590,71 @@ test_free_from_callback(void **state)
 	    second.status == DNS_CANCELLED);
 }
 
+/*
+ * A server that cannot be queried at all is a temporary failure, never an
+ * invalid name. Linux's local routing table marks 127.255.255.255 as the
+ * broadcast address of lo, and connect() on a UDP socket without
+ * SO_BROADCAST fails with EACCES for it. So c-ares 1.18 ends the query
+ * with ECONNREFUSED before ares_query() returns, and sends no packet.
+ */
+static void
+test_unusable_server_is_temporary(void **state)
+{
+	struct lookup_result mx, addrs;
+	struct dns_resolver *r;
+	char address[64];
+	uv_loop_t loop;
+
+	(void)state;
+	memset(&mx, 0, sizeof(mx));
+	memset(&addrs, 0, sizeof(addrs));
+	uv_loop_init(&loop);
+	snprintf(address, sizeof(address), "127.255.255.255:%d", free_port());
+	r = new_resolver(&loop, address, 1);
+	assert_int_equal(dns_lookup_mx(r, "example.test", on_mx, &mx),
+	    TERN_ETEMP);
+	assert_int_equal(dns_lookup_addresses(r, "mx1.example.test",
+	    on_addresses, &addrs), TERN_ETEMP);
+
+	dns_resolver_free(r);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(mx.calls, 0);
+	assert_int_equal(addrs.calls, 0);
+}
+
+/* A name that no query can be sent for is TERN_EINVAL: an empty label, a
+ * label of 64 octets (RFC 1035 2.3.4 allows 63), and an .onion name,
+ * which RFC 7686 2 keeps out of DNS. */
+static void
+test_invalid_name_is_einval(void **state)
+{
+	const char *names[] = {"a..example.test", "hidden.onion",
+		"a23456789012345678901234567890123456789012345678901234567890"
+		"1234.test"};
+	struct lookup_result res;
+	struct dns_resolver *r;
+	char address[64];
+	uv_loop_t loop;
+	size_t i;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	uv_loop_init(&loop);
+	snprintf(address, sizeof(address), "127.0.0.1:%d", free_port());
+	r = new_resolver(&loop, address, 1);
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(dns_lookup_mx(r, names[i], on_mx, &res),
+		    TERN_EINVAL);
+		assert_int_equal(dns_lookup_addresses(r, names[i],
+		    on_addresses, &res), TERN_EINVAL);
+	}
+	dns_resolver_free(r);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(res.calls, 0);
+}
+
 static void
 test_server_list_forms(void **state)
 {
@@ -647,6 +712,8 @@ main(void)
 		cmocka_unit_test(test_timeout_is_tempfail),
 		cmocka_unit_test(test_free_cancels_pending),
 		cmocka_unit_test(test_free_from_callback),
+		cmocka_unit_test(test_unusable_server_is_temporary),
+		cmocka_unit_test(test_invalid_name_is_einval),
 		cmocka_unit_test(test_server_list_forms),
 		cmocka_unit_test(test_status_text),
 	};
