@@ -1,11 +1,13 @@
 /*
  * Incremental DATA reader: end-of-data detection, dot-unstuffing and
- * the checks on message lines; see smtp_data.h.
+ * the checks on message lines; see smtp_data.h. The count of Received
+ * fields that smtpd's loop detection uses is here too.
  *
  * Privileges: none; this file only reads the bytes it is given.
  * Standards: RFC 5321 4.1.1.4 (end of data), 4.5.2 (transparency),
  * 2.3.8 (CR and LF only as a pair), 4.5.3.1.6 (text line length),
- * RFC 1870 (message size).
+ * 6.3 (loop detection), RFC 1870 (message size), RFC 5322 2.2 (header
+ * fields).
  * Known limits: the whole message is kept in memory, bounded by the size
  * limit, because the queue stores a message's content in one piece.
  *
@@ -14,6 +16,9 @@
  * CR or LF gets "550 5.6.0" because the content is at fault, not the
  * command.
  */
+#include <string.h>
+#include <strings.h>
+
 #include "smtp_data.h"
 
 #include "../lib/tern_error.h"
@@ -26,6 +31,7 @@ smtp_data_begin(struct smtp_data_reader *reader, struct buf *content,
     uint64_t size_limit)
 {
 	reader->content = content;
+	reader->start = content->len;
 	reader->size_limit = size_limit;
 	reader->size = 0;
 	reader->line_len = 0;
@@ -209,4 +215,60 @@ smtp_data_reply(const struct smtp_data_reader *reader)
 		return "500 5.5.2 Message line longer than 1000 octets "
 		    "including <CR><LF>";
 	return NULL;
+}
+
+/*
+ * Returns the length of the field name when line starts a header field,
+ * "name *WSP :", or 0. RFC 5322 3.6.8: a name is printable US-ASCII
+ * other than the colon.
+ */
+static size_t
+field_name_length(const unsigned char *line, size_t len)
+{
+	size_t name_len = 0, i;
+
+	while (name_len < len && line[name_len] > ' ' &&
+	    line[name_len] < 0x7f && line[name_len] != ':')
+		name_len++;
+	if (name_len == 0)
+		return 0;
+	for (i = name_len; i < len && (line[i] == ' ' || line[i] == '\t');
+	    i++)
+		;
+	return i < len && line[i] == ':' ? name_len : 0;
+}
+
+size_t
+smtp_data_count_received(const unsigned char *message, size_t len)
+{
+	const unsigned char *line, *lf;
+	size_t pos = 0, count = 0, line_len, name_len;
+	bool in_field = false;
+
+	while (pos < len) {
+		line = message + pos;
+		lf = memchr(line, '\n', len - pos);
+		line_len = lf != NULL ? (size_t)(lf - line) : len - pos;
+		pos += lf != NULL ? line_len + 1 : line_len;
+		if (line_len > 0 && line[line_len - 1] == '\r')
+			line_len--;
+		if (line_len == 0)
+			break;  /* the empty line before the body */
+
+		/* RFC 5322 2.2.3: a folded field goes on in lines that
+		 * start with white space. */
+		if (line[0] == ' ' || line[0] == '\t') {
+			if (!in_field)
+				break;
+			continue;
+		}
+		name_len = field_name_length(line, line_len);
+		if (name_len == 0)
+			break;  /* not a header field: the body has begun */
+		in_field = true;
+		if (name_len == 8 && strncasecmp((const char *)line,
+		    "Received", 8) == 0)
+			count++;
+	}
+	return count;
 }

@@ -11,6 +11,9 @@
  * real end and then rejected as a whole. Bytes such as
  * "text<LF>.<CR><LF>MAIL FROM:..." therefore remain message data and are
  * never read as commands.
+ *
+ * smtp_data_count_received() counts the Received fields of a stored
+ * message, so smtpd can reject a message that loops (RFC 5321 6.3).
  */
 #ifndef TERN_SMTP_DATA_H
 #define TERN_SMTP_DATA_H
@@ -44,6 +47,8 @@ enum smtp_data_state {
 
 struct smtp_data_reader {
 	struct buf *content;       /* receives the message; caller-owned */
+	size_t start;              /* offset of the message in content,
+	                            * after the bytes already there */
 	uint64_t size_limit;       /* octets of message text allowed */
 	uint64_t size;             /* octets read after unstuffing, counted
 	                            * past the limit too */
@@ -76,5 +81,15 @@ size_t smtp_data_feed(struct smtp_data_reader *reader,
  * when it may be queued. Meaningful once reader->done is set.
  */
 const char *smtp_data_reply(const struct smtp_data_reader *reader);
+
+/*
+ * Counts the Received fields in the header section of a message (RFC
+ * 5322 2.2, 3.6.7), for loop detection (RFC 5321 6.3). The header
+ * section ends at the first empty line, at the first line that is
+ * neither a header field nor a continuation line, or at the end of len.
+ * Field names are matched without regard to case, and white space
+ * before the colon (RFC 5322 4.5) is allowed. Lines end in CRLF or LF.
+ */
+size_t smtp_data_count_received(const unsigned char *message, size_t len);
 
 #endif

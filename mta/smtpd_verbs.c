@@ -2,8 +2,9 @@
  * The SMTP commands of an smtpd session. A table pairs every verb with a
  * check of the session state, which returns the reply that rejects the
  * command or NULL, and an action that runs once the command is allowed
- * and well formed. The end of DATA, the Received header and the
- * hand-over to the queue are here too.
+ * and well formed. The end of DATA, the hop limit that stops mail
+ * loops, the Received header and the hand-over to the queue are here
+ * too.
  *
  * Privileges: smtpd's. Everything from the client reaches this file
  * already parsed by smtp_command.c or smtp_data.c.
@@ -25,6 +26,14 @@
 
 /* Room for the Received header in front of the message. */
 #define RECEIVED_MAX 2048
+
+/*
+ * RFC 5321 6.3: a message that already carries this many Received fields
+ * is taken to be in a mail loop and rejected. 50 is the default of
+ * Postfix's hopcount_limit (postconf -d, Postfix 3.7). The Received
+ * field this server adds is not counted.
+ */
+#define SMTPD_HOP_LIMIT 50
 
 typedef const char *(*verb_check_fn)(const struct smtpd_session *s);
 typedef void (*verb_act_fn)(struct smtpd_session *s,
@@ -458,13 +467,37 @@ commit_done(struct smtpd_commit_request *req, int status)
 	smtpd_session_continue(s);
 }
 
+/* Counts the Received fields of the client's message, without ours. */
+static size_t
+count_hops(const struct smtpd_session *s)
+{
+	size_t start = s->reader.start;
+
+	if (s->content.len <= start)
+		return 0;
+	return smtp_data_count_received(s->content.data + start,
+	    s->content.len - start);
+}
+
 void
 smtpd_data_finished(struct smtpd_session *s)
 {
 	const char *rejection = smtp_data_reply(&s->reader);
 	struct queue_new_message *m = &s->commit.message;
+	char loop_reply[128];
+	size_t hops;
 
 	s->state = SMTPD_READY;
+	if (rejection == NULL) {
+		hops = count_hops(s);
+		/* RFC 3463 3.5: X.4.6 is a routing loop. */
+		if (hops >= SMTPD_HOP_LIMIT) {
+			snprintf(loop_reply, sizeof(loop_reply), "554 5.4.6 "
+			    "Too many hops (%zu Received headers): mail loop",
+			    hops);
+			rejection = loop_reply;
+		}
+	}
 	if (rejection != NULL) {
 		reject(s, "DATA", s->sender, NULL, rejection);
 		count_error(s);

@@ -384,3 +384,57 @@ def test_mail_from_size_at_limit_accepted(lab):
         reply = c.command("MAIL FROM:<size@origin.test> SIZE=10240")
 
     assert reply.code == 250, f"SIZE equal to the limit got {reply}"
+
+
+# RFC 5321 6.3: smtpd rejects a message that already carries this many
+# Received header fields, not counting the one it adds itself.
+HOP_LIMIT = 50
+
+
+def looping_message(hops, subject):
+    """A message whose header starts with hops Received fields, each folded
+    over three lines as MTAs write them. The header also has fields named
+    like Received and the body has lines that start with "Received:",
+    none of which is a Received header field."""
+    fields = b"".join(
+        b"Received: from hop%d.test (hop%d.test [127.0.0.%d])\r\n"
+        b"\tby hop%d.test with ESMTP id H%d\r\n"
+        b"\tfor <user@example.test>; Thu, 03 Dec 2026 10:00:00 +0000\r\n"
+        % (i, i, i % 250 + 1, i + 1, i) for i in range(hops))
+    body = (b"Quoted trace of an earlier message:\r\n\r\n"
+            b"Received: from quoted.test\r\nReceived: from quoted2.test\r\n")
+    return fields + message_bytes(
+        subject, body=body, extra=b"X-Received: by filter.test\r\n"
+        b"Received-SPF: pass\r\n")
+
+
+def test_hop_limit_50_received_rejected(lab):
+    rcv, tern = deliverable_lab(lab)
+    content = looping_message(HOP_LIMIT, "mail loop")
+
+    with session(tern) as c:
+        reply = c.transaction("loop@origin.test", ["user@example.test"],
+                              content + b".\r\n")
+        noop = c.command("NOOP")
+
+    assert reply.code == 554, f"message with {HOP_LIMIT} Received got {reply}"
+    assert reply.lines[0] == (f"5.4.6 Too many hops ({HOP_LIMIT} Received "
+                              "headers): mail loop"), f"reply {reply}"
+    assert noop.code == 250, f"more than one reply to the message: {noop}"
+    assert_nothing_stored(tern, rcv, "loop@origin.test")
+    rejected = tern.log_lines(r": reject: DATA from \[127\.0\.0\.1\]: "
+                              r"554 5\.4\.6 Too many hops \(50 Received")
+    assert len(rejected) == 1, f"reject log lines: {rejected}"
+
+
+def test_hop_limit_49_received_accepted(lab):
+    rcv, tern = deliverable_lab(lab)
+    content = looping_message(HOP_LIMIT - 1, "long route")
+
+    tern.send("route@origin.test", ["user@example.test"], content)
+
+    got = rcv.wait(1)
+    assert len(got) == 1, \
+        f"message with {HOP_LIMIT - 1} Received fields not delivered"
+    _, rest = split_received(got[0].content)
+    assert rest == content, "the message changed on the way"

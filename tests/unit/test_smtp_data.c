@@ -1,8 +1,9 @@
 /*
  * Unit tests for the DATA reader (mta/smtp_data.c): end of data, dot
- * unstuffing, bare CR and LF, line length, size limit and NUL bytes.
- * Each case is fed whole, split in two at every offset, and one byte at
- * a time, and must give the same result each way.
+ * unstuffing, bare CR and LF, line length, size limit and NUL bytes,
+ * and the count of Received fields that smtpd uses to stop mail loops.
+ * Each DATA case is fed whole, split in two at every offset, and one byte
+ * at a time, and must give the same result each way.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -391,6 +392,107 @@ test_data_reply_priorities(void **state)
 	    "452 4.3.1 Insufficient system storage");
 }
 
+struct received_case {
+	const char *name;
+	const char *message;
+	size_t count;
+};
+
+static const struct received_case received_cases[] = {
+	{"no header", "", 0},
+	{"no Received", "From: a@example.test\r\nSubject: x\r\n\r\nbody\r\n",
+	    0},
+	{"two Received", "Received: from a\r\nReceived: from b\r\n"
+	    "Subject: x\r\n\r\nbody\r\n", 2},
+	{"name in any case", "received: a\r\nRECEIVED: b\r\nReCeIvEd: c\r\n"
+	    "\r\n", 3},
+	{"folded fields", "Received: from a\r\n\tby b\r\n"
+	    " with ESMTP;\r\n\tdate\r\nReceived: from c\r\n  by d\r\n\r\n",
+	    2},
+	{"continuation naming Received", "Subject: x\r\n"
+	    " Received: not a field\r\n\tReceived: neither\r\n\r\n", 0},
+	{"similar names", "X-Received: a\r\nReceived-SPF: pass\r\n"
+	    "ARC-Received: b\r\nReceivedx: c\r\nReceive: d\r\n"
+	    "Received: e\r\n\r\n", 1},
+	{"white space before colon", "Received : a\r\nReceived\t: b\r\n"
+	    "\r\n", 2},
+	{"no colon", "Received from a\r\nReceived: b\r\n\r\n", 0},
+	{"empty value", "Received:\r\n\r\n", 1},
+	{"Received in body", "Subject: x\r\n\r\nReceived: a\r\n"
+	    "Received: b\r\n", 0},
+	{"body after several empty lines", "Received: a\r\n\r\n\r\n"
+	    "Received: b\r\n", 1},
+	{"header ends at end of data", "Received: a\r\nReceived: b\r\n", 2},
+	{"last line without CRLF", "Received: a\r\nReceived: b", 2},
+	{"LF line ends", "Received: a\nReceived: b\n\nReceived: c\n", 2},
+	{"body without empty line", "Received: a\r\nHello there\r\n"
+	    "Received: b\r\n", 1},
+	{"message starts with a folded line", " Received: a\r\n"
+	    "Received: b\r\n", 0},
+	{"message starts with empty line", "\r\nReceived: a\r\n", 0},
+	{"only a name", "Received", 0},
+};
+
+static void
+test_count_received_cases(void **state)
+{
+	const struct received_case *tc;
+	size_t i, got;
+
+	(void)state;
+	for (i = 0; i < sizeof(received_cases) / sizeof(received_cases[0]);
+	    i++) {
+		tc = &received_cases[i];
+		got = smtp_data_count_received(
+		    (const unsigned char *)tc->message, strlen(tc->message));
+		if (got != tc->count)
+			print_error("case \"%s\": counted %zu, want %zu\n",
+			    tc->name, got, tc->count);
+		assert_int_equal(got, tc->count);
+	}
+}
+
+/* A NUL byte is ordinary field text, and only len bytes are read. */
+static void
+test_count_received_length_bounds(void **state)
+{
+	static const char with_nul[] = "Received: a\0b\r\nReceived: c\r\n";
+	static const char cut[] = "Received: a\r\nReceived: b\r\n";
+
+	(void)state;
+	assert_int_equal(smtp_data_count_received(
+	    (const unsigned char *)with_nul, sizeof(with_nul) - 1), 2);
+	assert_int_equal(smtp_data_count_received(
+	    (const unsigned char *)cut, 13), 1);
+	assert_int_equal(smtp_data_count_received(
+	    (const unsigned char *)cut, 16), 1);
+	assert_int_equal(smtp_data_count_received(NULL, 0), 0);
+}
+
+/* The reader remembers where the message starts, after the bytes
+ * already in content, so smtpd can count only the client's fields. */
+static void
+test_data_start_after_header(void **state)
+{
+	static const char header[] = "Received: from us\r\n";
+	static const char msg[] = "Received: a\r\n\r\nbody\r\n.\r\n";
+	struct smtp_data_reader reader;
+	struct buf content;
+
+	(void)state;
+	buf_init(&content, 200);
+	assert_int_equal(buf_append_str(&content, header), 0);
+	smtp_data_begin(&reader, &content, 100);
+	assert_int_equal(reader.start, sizeof(header) - 1);
+	smtp_data_feed(&reader, (const unsigned char *)msg, sizeof(msg) - 1);
+	assert_true(reader.done);
+	assert_int_equal(smtp_data_count_received(content.data, content.len),
+	    2);
+	assert_int_equal(smtp_data_count_received(content.data + reader.start,
+	    content.len - reader.start), 1);
+	buf_free(&content);
+}
+
 int
 main(void)
 {
@@ -405,6 +507,9 @@ main(void)
 		cmocka_unit_test(test_data_size_counted_past_limit),
 		cmocka_unit_test(test_data_random_splits_agree),
 		cmocka_unit_test(test_data_reply_priorities),
+		cmocka_unit_test(test_count_received_cases),
+		cmocka_unit_test(test_count_received_length_bounds),
+		cmocka_unit_test(test_data_start_after_header),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
