@@ -128,8 +128,8 @@ qmgr_log_decision(const struct qmgr *qm, const struct qmgr_outcome *o)
 	/* NOTE: no RFC 3464 delivery status notification is sent to the
 	 * sender yet, for expired or failed recipients alike. */
 	format_duration(qm->retry.lifetime, lifetime, sizeof(lifetime));
-	log_info("%s: to=<%s>, status=expired, returned to sender (delivery "
-	    "time expired after %s: %s)", o->job->queue_id, address, lifetime,
+	log_info("%s: to=<%s>, status=expired (delivery time expired after "
+	    "%s: %s); no bounce is sent", o->job->queue_id, address, lifetime,
 	    reply);
 }
 

@@ -134,8 +134,11 @@ smtp_reply_add_line(struct smtp_reply *r, const unsigned char *line,
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	last = len == 3 || line[3] == ' ';
 
-	/* RFC 5321 4.2.1 wants the same code on every line; the first
-	 * line's code is the one used if a server differs. */
+	/* RFC 5321 4.2.1: every line of a multi-line reply has the same
+	 * code. A reply such as "250-x" then "550 y" has no single
+	 * meaning, so it is malformed. */
+	if (r->lines > 0 && code != r->code)
+		return TERN_EINVAL;
 	if (r->lines == 0) {
 		r->code = code;
 		if (len <= 4 || !parse_enhanced_code(line + 4, len - 4, code,

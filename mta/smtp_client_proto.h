@@ -42,7 +42,8 @@ long smtp_reply_line_length(const struct buf *in);
 /*
  * Adds one line (without its line end) to r. Returns 1 when the reply is
  * complete, 0 when more lines follow, TERN_EINVAL for a line that does
- * not start with a reply code, TERN_ETOOBIG past SMTP_REPLY_LINES_MAX.
+ * not start with a reply code or whose code differs from the first
+ * line's (RFC 5321 4.2.1), TERN_ETOOBIG past SMTP_REPLY_LINES_MAX.
  */
 int smtp_reply_add_line(struct smtp_reply *r, const unsigned char *line,
     size_t len);

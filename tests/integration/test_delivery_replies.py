@@ -1,7 +1,9 @@
 """How deliver acts on each reply of the receiving server. ScriptedReceiver
 (peers.py) sends the greeting and the replies to EHLO, each RCPT and the
 final dot that a test chooses. It can also hold pipelined replies back or
-drop the connection in the middle of the message data.
+drop the connection in the middle of the message data. The last tests
+cover a resolver that cannot be queried and the end of a message's
+lifetime.
 
 The test configuration retries after 1 s and at most 2 s apart, so a test
 that checks that nothing is retried waits 2.5 s after the outcome."""
@@ -11,7 +13,7 @@ import time
 
 import pytest
 
-from peers import ScriptedReceiver, message_bytes
+from peers import ScriptedReceiver, message_bytes, pick_port
 from test_delivery import assert_arrived_intact, relay_line
 
 # Longer than the test configuration's max_delay: a retry shows by then.
@@ -49,6 +51,14 @@ def assert_not_retried(tern, qid):
     time.sleep(RETRY_WINDOW)
     retries = tern.log_lines(rf"{qid}: to=<[^>]*>, retry in")
     assert not retries, f"retried: {retries}"
+
+
+def assert_not_given_up(tern, qid):
+    """Within RETRY_WINDOW, no outcome of qid bounced the message and qmgr
+    did not remove it."""
+    time.sleep(RETRY_WINDOW)
+    ended = tern.log_lines(rf"{qid}: (.*status=bounced|removed)")
+    assert not ended, f"the message was given up: {ended}"
 
 
 # ------------------------------------------------------------ greeting
@@ -106,6 +116,29 @@ def test_ehlo_rejected_falls_back_to_helo(lab, reply):
         f"MAIL used SIZE, which a HELO server does not offer: {mail!r}"
     tern.wait_log(relay_line(qid, "user@example.test", "mx1.example.test",
                              "127.0.0.2", lab.port))
+
+
+def test_ehlo_reply_with_mixed_codes_deferred(lab):
+    # RFC 5321 4.2.1: every line of a multi-line reply carries the same
+    # code, so "250-" then "550 " is a malformed reply, not a 250.
+    rcv = scripted(lab, "127.0.0.2", ehlo_reply=b"250-evil\r\n550 mixed")
+    example_dns(lab, "127.0.0.2")
+    tern = lab.tern()
+    rcpt = "user@example.test"
+
+    qid = tern.send("mixed@origin.test", [rcpt], message_bytes("mixed"))
+
+    line = tern.wait_log(
+        rf"{qid}: to=<{re.escape(rcpt)}>, relay=.*dsn=4\.4\.2, "
+        r"status=deferred \(malformed reply line from .* while waiting "
+        r"for reply to EHLO\)").group(0)
+    tern.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, retry in \d+s")
+    assert rcv.commands(b"MAIL") == [], \
+        f"MAIL sent after an EHLO reply with mixed codes ({line}): " \
+        f"{rcv.sessions}"
+    assert rcv.messages == [], f"receiver recorded {rcv.messages}"
+    assert tern.queue_counts() == (1, 1), \
+        f"queue after the deferral: {tern.recipients()}"
 
 
 # ------------------------------------------------------------ RCPT
@@ -303,3 +336,49 @@ def test_nxdomain_bounces_512(lab):
     assert_not_retried(tern, qid)
     lines = outcomes(tern, qid, rcpt)
     assert len(lines) == 1, f"expected one outcome, got {lines}"
+
+
+def test_unusable_resolver_defers(lab):
+    # Linux does not let a UDP socket connect to the broadcast address
+    # 127.255.255.255 (EACCES without SO_BROADCAST), so c-ares fails the
+    # MX query before sending it. smtpd accepted the message with 250, so
+    # it must wait in the queue, not bounce as if the domain did not
+    # exist.
+    port = pick_port(["127.0.0.1"], udp=True)
+    tern = lab.tern(resolver={"servers": [f"127.255.255.255:{port}"]})
+    rcpt = "user@example.test"
+
+    qid = tern.send("nodns@origin.test", [rcpt], message_bytes("no DNS"))
+
+    tern.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, relay=none, .*"
+                  r"dsn=4\.4\.3, status=deferred \(.*name=example\.test "
+                  r"type=MX: no resolver could be queried\)", timeout=10)
+    tern.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, retry in \d+s",
+                  timeout=10)
+    assert_not_given_up(tern, qid)
+    assert tern.queue_counts() == (1, 1), \
+        f"queue after the deferral: {tern.recipients()}"
+
+
+# ------------------------------------------------------------ lifetime
+
+def test_lifetime_end_logs_no_bounce(lab):
+    # The receiver replies 451 after the dot every time, so the message
+    # stays deferred until its 3 s lifetime ends.
+    rcv = scripted(lab, "127.0.0.2",
+                   dot_replies=[b"451 4.3.0 Try again later"])
+    example_dns(lab, "127.0.0.2")
+    tern = lab.tern(retry={"lifetime": "3s"})
+    rcpt = "user@example.test"
+
+    qid = tern.send("expiry@origin.test", [rcpt], message_bytes("expiry"))
+
+    line = tern.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, status=expired"
+                         r".*$", timeout=20).group(0)
+    # No RFC 3464 bounce exists yet, so the line must not claim one.
+    assert "returned to sender" not in line, f"expiry line: {line}"
+    assert re.search(r"status=expired \(delivery time expired after 3s: "
+                     r".*451 4\.3\.0 Try again later.*\); no bounce is "
+                     r"sent$", line), f"expiry line: {line}"
+    tern.wait_queue_empty()
+    assert rcv.messages == [], f"receiver recorded {rcv.messages}"

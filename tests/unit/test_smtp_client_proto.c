@@ -114,6 +114,36 @@ test_reply_malformed(void **state)
 	}
 }
 
+/* RFC 5321 4.2.1: a line whose code differs from the first line's makes
+ * the whole reply malformed, on whichever line it comes. */
+static void
+test_reply_mixed_codes(void **state)
+{
+	static const struct {
+		const char *lines[3];
+		size_t count;
+	} cases[] = {
+		{{"250-evil", "550 mixed"}, 2},
+		{{"550-5.1.1 first", "250 2.1.5 Ok"}, 2},
+		{{"250-a", "250-b", "251 c"}, 3},
+		{{"250-a", "220-b", "250 c"}, 3},
+		{{"451-4.3.0 a", "452 4.3.0 b"}, 2},
+	};
+	struct smtp_reply r;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = feed(&r, cases[i].lines, cases[i].count);
+		if (rc != TERN_EINVAL)
+			print_error("case %zu (\"%s\" ...): result %d\n", i,
+			    cases[i].lines[0], rc);
+		assert_int_equal(rc, TERN_EINVAL);
+		assert_false(r.complete);
+	}
+}
+
 /* Control bytes and NUL from the server end up escaped. */
 static void
 test_reply_text_escaped(void **state)
@@ -255,6 +285,7 @@ main(void)
 		cmocka_unit_test(test_reply_code_only),
 		cmocka_unit_test(test_reply_dsn_fallback),
 		cmocka_unit_test(test_reply_malformed),
+		cmocka_unit_test(test_reply_mixed_codes),
 		cmocka_unit_test(test_reply_text_escaped),
 		cmocka_unit_test(test_reply_too_many_lines),
 		cmocka_unit_test(test_line_length),
