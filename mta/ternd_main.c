@@ -103,9 +103,9 @@ probe_connected(uv_connect_t *req, int status)
 }
 
 /*
- * Returns true when a qmgr already answers on the queue's pipe: another
- * ternd uses this queue, and a second one would dispatch the same
- * recipients twice.
+ * Returns true when a qmgr accepts a connection on the queue's pipe.
+ * Then another ternd uses this queue, and a second one would dispatch the
+ * same recipients twice.
  */
 static bool
 queue_in_use(const struct tern_config *cfg)
