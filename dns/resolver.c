@@ -514,6 +514,24 @@ insert_mx(struct dns_mx *records, size_t *count, const struct dns_mx *rec)
  * (RFC 7505: "MX 0 .") to "", which resolver.h promises; a trailing dot
  * is removed in case a library version keeps it.
  */
+/*
+ * True for a response whose RCODE (RFC 1035 4.1.1) is neither NOERROR
+ * nor NXDOMAIN. c-ares 1.18 maps the common error codes itself but passes
+ * others (NOTAUTH, for one) as success, and their empty answer would read
+ * as "no data", a permanent failure. An unexpected code is a server
+ * problem, so it must be temporary.
+ */
+static bool
+unexpected_rcode(const unsigned char *abuf, int alen)
+{
+	int rcode;
+
+	if (alen < 4)
+		return false;
+	rcode = abuf[3] & 0x0f;
+	return rcode != 0 && rcode != 3;
+}
+
 static enum dns_status
 parse_mx(const unsigned char *abuf, int alen, struct dns_mx *records,
     size_t *count)
@@ -554,7 +572,9 @@ on_mx_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	(void)timeouts;
 	if (ended_before_start(&l->query, status))
 		return;
-	if (status == ARES_SUCCESS)
+	if (status == ARES_SUCCESS && unexpected_rcode(abuf, alen))
+		result = DNS_TEMPFAIL;
+	else if (status == ARES_SUCCESS)
 		result = parse_mx(abuf, alen, records, &count);
 	else
 		result = map_ares_status(status);
@@ -676,6 +696,8 @@ on_addr_answer(struct addr_lookup *l, struct dns_query *q, int status,
 		return;
 	if (status != ARES_SUCCESS)
 		result = map_ares_status(status);
+	else if (unexpected_rcode(abuf, alen))
+		result = DNS_TEMPFAIL;
 	else if (v6)
 		result = parse_aaaa(abuf, alen, l);
 	else

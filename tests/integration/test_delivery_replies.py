@@ -9,6 +9,8 @@ The test configuration retries after 1 s and at most 2 s apart, so a test
 that checks that nothing is retried waits 2.5 s after the outcome."""
 
 import re
+import socket
+import threading
 import time
 
 import pytest
@@ -358,6 +360,56 @@ def test_unusable_resolver_defers(lab):
     assert_not_given_up(tern, qid)
     assert tern.queue_counts() == (1, 1), \
         f"queue after the deferral: {tern.recipients()}"
+
+
+class NotauthDns:
+    """A UDP DNS server on loopback that answers every query with RCODE 9
+    (NOTAUTH) and no records: a server error, not an answer."""
+
+    def __init__(self, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            if len(query) < 12:
+                continue
+            # Same id and question; QR=1, RCODE=9; no answer records.
+            header = query[:2] + bytes([0x84 | (query[2] & 0x01), 0x09])
+            counts = query[4:6] + b"\0\0\0\0\0\0"
+            self.sock.sendto(header + counts + query[12:], peer)
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def test_unexpected_rcode_defers(lab):
+    port = pick_port(["127.0.0.1"], udp=True)
+    dns = NotauthDns(port)
+    try:
+        tern = lab.tern(resolver={"servers": [f"127.0.0.1:{port}"]})
+        rcpt = "user@example.test"
+
+        qid = tern.send("notauth@origin.test", [rcpt],
+                        message_bytes("NOTAUTH"))
+
+        tern.wait_log(rf"{qid}: to=<{re.escape(rcpt)}>, relay=none, .*"
+                      r"dsn=4\.4\.3, status=deferred", timeout=10)
+        assert_not_given_up(tern, qid)
+        assert tern.queue_counts() == (1, 1), \
+            f"queue after the deferral: {tern.recipients()}"
+    finally:
+        dns.close()
 
 
 # ------------------------------------------------------------ lifetime
