@@ -242,6 +242,7 @@ load_setting(struct load_state *st, const struct setting *def,
 {
 	char *field = (char *)st->cfg + def->offset;
 	const char *text;
+	char shown[128];
 	int64_t number;
 	int rc;
 
@@ -274,9 +275,10 @@ load_setting(struct load_state *st, const struct setting *def,
 	if (def->type == SETTING_PATH)
 		return store_path(st, s, field, def->size, text);
 	if (def->type == SETTING_HOSTNAME && !hostname_valid(text))
-		return setting_error(st, s, "%s: invalid host name \"%.80s\" "
+		return setting_error(st, s, "%s: invalid host name \"%s\" "
 		    "(expected letters, digits, hyphens and dots, like "
-		    "\"mail.example.com\")", def->path, text);
+		    "\"mail.example.com\")", def->path,
+		    log_escape(shown, sizeof(shown), text, strlen(text)));
 	if (strlen(text) >= def->size)
 		return setting_error(st, s, "%s: value is too long (at most "
 		    "%zu characters)", def->path, def->size - 1);
@@ -625,16 +627,26 @@ syntax_error(struct load_state *st, const config_t *lc)
 		    config_error_line(lc), config_error_text(lc));
 }
 
-/* Fills in the host name when the file does not set one. */
-static void
-default_hostname(struct tern_config *cfg)
+/* Fills in the system's host name when the file does not set one. It
+ * goes into greetings and headers too, so it gets the same check. */
+static int
+default_hostname(struct load_state *st)
 {
+	struct tern_config *cfg = st->cfg;
 	size_t size = sizeof(cfg->hostname);
+	char shown[128];
 
 	if (cfg->hostname[0] != '\0')
-		return;
+		return TERN_OK;
 	if (uv_os_gethostname(cfg->hostname, &size) != 0)
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "localhost");
+	if (hostname_valid(cfg->hostname))
+		return TERN_OK;
+	log_escape(shown, sizeof(shown), cfg->hostname, strlen(cfg->hostname));
+	snprintf(st->err, st->err_size, "%s: the system host name \"%s\" is "
+	    "not a valid DNS name; set hostname in the file", cfg->path,
+	    shown);
+	return TERN_ECONFIG;
 }
 
 int
@@ -671,6 +683,6 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 		rc = check_consistency(&st, &lc);
 	config_destroy(&lc);
 	if (rc == TERN_OK)
-		default_hostname(cfg);
+		rc = default_hostname(&st);
 	return rc;
 }

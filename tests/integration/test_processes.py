@@ -370,3 +370,29 @@ def test_second_ternd_on_same_queue_refused(lab):
     assert "in use by another running ternd" in done.stderr, done.stderr
     assert first.running(), "the first ternd stopped"
     assert_mail_flows(first, rcv, "after-second-refused")
+
+
+def test_invalid_system_hostname_rejected(lab):
+    """Without a hostname setting, the system's host name goes into the
+    greeting; one that is not a DNS name must stop ternd, never reach a
+    client. The host name is changed only inside a private UTS namespace
+    (unshare -u), so the machine's own name is untouched."""
+    tern = lab.tern(start=False)
+    settings = dict(tern.settings)
+    settings.pop("hostname", None)
+    tern.write_config(settings)
+    script = ("import socket, subprocess, sys\n"
+              "socket.sethostname('evil\\r\\n250 injected')\n"
+              "r = subprocess.run(sys.argv[1:], capture_output=True, "
+              "text=True)\n"
+              "sys.stderr.write(r.stderr)\n"
+              "sys.exit(r.returncode)\n")
+
+    done = subprocess.run(["unshare", "-u", "/usr/bin/python3", "-c", script]
+                          + tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=30, cwd=tern.dir)
+
+    assert done.returncode != 0, \
+        f"ternd accepted the host name:\n{done.stderr}"
+    assert "not a valid DNS name" in done.stderr, done.stderr
+    assert "\r\n250" not in done.stderr, "the raw CR LF reached the output"
