@@ -17,11 +17,11 @@
 
 #include "tern_autoconf.h"
 
+#include "../lib/file_lock.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
-#include "ipc.h"
 #include "supervisor.h"
 
 #define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
@@ -95,34 +95,26 @@ check_queue(const struct tern_config *cfg)
 	return 0;
 }
 
-static void
-probe_connected(uv_connect_t *req, int status)
-{
-	*(int *)req->data = status;
-	uv_close((uv_handle_t *)req->handle, NULL);
-}
-
 /*
- * Returns true when a qmgr accepts a connection on the queue's pipe.
- * Then another ternd uses this queue, and a second one would dispatch the
- * same recipients twice.
+ * Locks DIR/ternd.lock for as long as ternd runs. A second ternd on the
+ * same queue would dispatch the same recipients twice, so it must stop;
+ * the lock is gone with the process, so a crash leaves nothing stale.
  */
-static bool
-queue_in_use(const struct tern_config *cfg)
+static int
+lock_queue(const struct tern_config *cfg, struct file_lock *lock)
 {
-	char name[1100];
-	uv_pipe_t pipe;
-	uv_connect_t req;
-	int status = 1;
+	char path[1100];
+	int rc;
 
-	if (ipc_qmgr_pipe_name(cfg->queue_directory, name, sizeof(name)) !=
-	    TERN_OK)
-		return false;
-	uv_pipe_init(uv_default_loop(), &pipe, 0);
-	req.data = &status;
-	uv_pipe_connect(&req, &pipe, name, probe_connected);
-	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-	return status == 0;
+	snprintf(path, sizeof(path), "%s/ternd.lock", cfg->queue_directory);
+	rc = file_lock_acquire(path, lock);
+	if (rc == TERN_ETEMP)
+		log_error("queue %s is in use by another running ternd; stop it "
+		    "first or give this one its own queue.directory",
+		    cfg->queue_directory);
+	else if (rc != TERN_OK)
+		log_error("cannot create the lock file %s", path);
+	return rc;
 }
 
 /* Starts "ternd -f" detached from the terminal and returns its status. */
@@ -176,6 +168,7 @@ main(int argc, char **argv)
 {
 	static struct supervisor sv;
 	static struct tern_config cfg;
+	static struct file_lock queue_lock;
 	struct options opt;
 	char err[1024];
 	int rc;
@@ -197,12 +190,6 @@ main(int argc, char **argv)
 		return start_in_background(&cfg);
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
-	if (queue_in_use(&cfg)) {
-		log_error("queue %s is in use by another running ternd; stop it "
-		    "first or give this one its own queue.directory",
-		    cfg.queue_directory);
-		return 1;
-	}
 	if (check_queue(&cfg) != 0)
 		return 1;
 	if (opt.check_only) {
@@ -211,6 +198,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (lock_queue(&cfg, &queue_lock) != TERN_OK)
+		return 1;
 	log_info("starting tern %s as %s with configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
 	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0)

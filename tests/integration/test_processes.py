@@ -368,6 +368,16 @@ def test_second_ternd_on_same_queue_refused(lab):
 
     assert done.returncode != 0, "a second ternd started on the same queue"
     assert "in use by another running ternd" in done.stderr, done.stderr
+
+    # Also while the first one's qmgr is dead and waiting for its restart,
+    # when nothing listens on the qmgr pipe.
+    os.kill(first.child_pid("tern-qmgr"), signal.SIGKILL)
+    done = subprocess.run(second.command(), capture_output=True, text=True,
+                          timeout=20, cwd=second.dir)
+    assert done.returncode != 0, \
+        "a second ternd started while the first one's qmgr restarted"
+    assert "in use by another running ternd" in done.stderr, done.stderr
+
     assert first.running(), "the first ternd stopped"
     assert_mail_flows(first, rcv, "after-second-refused")
 

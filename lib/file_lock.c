@@ -1,0 +1,71 @@
+/*
+ * Exclusive file locks; see file_lock.h. POSIX uses fcntl() record locks,
+ * which are not inherited by children and vanish when the process ends;
+ * Windows uses LockFileEx() on the same descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
+
+#include "file_lock.h"
+#include "tern_error.h"
+
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+int
+file_lock_acquire(const char *path, struct file_lock *lock)
+{
+	int fd;
+
+	lock->fd = -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return TERN_EIO;
+#ifdef _WIN32
+	{
+		OVERLAPPED whole = {0};
+		HANDLE h = (HANDLE)_get_osfhandle(fd);
+
+		if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK |
+		    LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &whole)) {
+			close(fd);
+			return GetLastError() == ERROR_LOCK_VIOLATION ?
+			    TERN_ETEMP : TERN_EIO;
+		}
+	}
+#else
+	{
+		struct flock fl;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_SETLK, &fl) != 0) {
+			int saved = errno;
+
+			close(fd);
+			return saved == EACCES || saved == EAGAIN ? TERN_ETEMP :
+			    TERN_EIO;
+		}
+	}
+#endif
+	lock->fd = fd;
+	return TERN_OK;
+}
+
+void
+file_lock_release(struct file_lock *lock)
+{
+	if (lock->fd >= 0)
+		close(lock->fd);
+	lock->fd = -1;
+}
