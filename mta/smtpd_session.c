@@ -51,11 +51,15 @@ smtpd_settings_new(const struct tern_config *cfg, char *err, size_t err_size)
 	memcpy(settings->relay_networks, cfg->relay_networks,
 	    cfg->relay_network_count * sizeof(cfg->relay_networks[0]));
 
+	/* ternd checked the files, but they can change before a restart or
+	 * reload. Refusing all mail for that would be worse than going on
+	 * without STARTTLS, so log the reason and serve in plain. */
 	if (cfg->tls_certificate[0] != '\0' &&
 	    tls_server_context_new(cfg->tls_certificate, cfg->tls_key,
 	    &settings->tls, err, err_size) != TERN_OK) {
-		free(settings);
-		return NULL;
+		log_error("STARTTLS disabled: %s; fix the files and reload",
+		    err);
+		settings->tls = NULL;
 	}
 	return settings;
 }

@@ -31,8 +31,9 @@ struct smtpd_settings {
 
 /*
  * Makes settings from cfg with one reference, loading the TLS
- * certificate and key when cfg names them. On failure returns NULL and
- * writes the file and reason into err.
+ * certificate and key when cfg names them. A certificate that fails to
+ * load is logged and STARTTLS is left off. Returns NULL only when out of
+ * memory, with the reason in err.
  */
 struct smtpd_settings *smtpd_settings_new(const struct tern_config *cfg,
     char *err, size_t err_size);

@@ -406,3 +406,24 @@ def test_invalid_system_hostname_rejected(lab):
         f"ternd accepted the host name:\n{done.stderr}"
     assert "not a valid DNS name" in done.stderr, done.stderr
     assert "\r\n250" not in done.stderr, "the raw CR LF reached the output"
+
+
+def test_smtpd_restart_with_lost_certificate_serves_plain(lab):
+    """A certificate that disappears after ternd checked it must not keep
+    a restarted smtpd down: it serves without STARTTLS and logs why."""
+    rcv, tern = deliverable_lab(lab)
+    (tern.dir / "cert.pem").unlink()
+    pid = tern.child_pid("tern-smtpd")
+    since = tern.log_size()
+
+    os.kill(pid, signal.SIGKILL)
+
+    tern.wait_log(r"STARTTLS disabled: .*cert\.pem", since=since,
+                  timeout=20)
+    assert_mail_flows(tern, rcv, "after-lost-certificate")
+    with tern.raw() as c:
+        c.greeting()
+        ehlo = c.expect("EHLO client.test", 250)
+        c.command("QUIT")
+    assert "STARTTLS" not in str(ehlo), \
+        f"STARTTLS offered without a certificate: {ehlo}"
