@@ -1,6 +1,6 @@
 /*
  * An exclusive lock on a file, held until it is released or the process
- * ends (the operating system drops it even after a crash). ternd holds
+ * ends (the operating system drops it even after a crash). ternd keeps
  * one on its queue folder so two instances never share a queue.
  */
 #ifndef TERN_FILE_LOCK_H
@@ -11,7 +11,7 @@ struct file_lock {
 };
 
 /* Creates path if needed and locks it without waiting. Returns 0,
- * TERN_ETEMP when another process holds it, or TERN_EIO. */
+ * TERN_ETEMP when another process has it locked, or TERN_EIO. */
 int file_lock_acquire(const char *path, struct file_lock *lock);
 
 void file_lock_release(struct file_lock *lock);

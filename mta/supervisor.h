@@ -23,7 +23,7 @@
 /* A child that ran at least this long before dying restarts at once. */
 #define SUPERVISOR_STABLE_SECONDS 60
 
-/* Longest delay between restarts of a child that keeps dying, seconds. */
+/* Maximum delay between restarts of a child that keeps dying, seconds. */
 #define SUPERVISOR_MAX_RESTART_DELAY 60
 
 struct supervisor;

@@ -4,8 +4,8 @@
  *
  * "ternd -c FILE -f" stays in the foreground and also logs to standard
  * error. Without -f, ternd starts a detached copy of itself in the
- * foreground mode and returns; that copy logs only to log.file, which must
- * then be set.
+ * foreground mode and returns. That copy logs only to log.file, so
+ * log.file must then be set.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +97,8 @@ check_queue(const struct tern_config *cfg)
 
 /*
  * Locks DIR/ternd.lock for as long as ternd runs. A second ternd on the
- * same queue would dispatch the same recipients twice, so it must stop;
- * the lock is gone with the process, so a crash leaves nothing stale.
+ * same queue would dispatch the same recipients twice, so it must stop.
+ * The lock ends with the process, so a crash leaves nothing stale.
  */
 static int
 lock_queue(const struct tern_config *cfg, struct file_lock *lock)
