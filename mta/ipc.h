@@ -53,17 +53,52 @@ enum ipc_type {
 	IPC_JOB = 21,
 	/*
 	 * u64 job id, u64 message id, str queue id, str sender,
-	 * str domain, u64 arrival, u64 size, u64 recipient count,
-	 * then per recipient: u64 recipient id, str address.
+	 * str domain, u64 arrival, u64 size, str envid (RFC 3461 ENVID,
+	 * xtext as received, "" when none), u64 ret (enum dsn_ret),
+	 * u64 recipient count, then per recipient: u64 recipient id,
+	 * str address, u64 notify (DSN_NOTIFY_* bits, 0 when not given),
+	 * str orcpt (RFC 3461 ORCPT as received, "addr-type;xtext", or "").
 	 */
 
 	/* deliver -> qmgr */
 	IPC_JOB_RESULT = 22,
 	/*
-	 * u64 job id, u64 recipient count, then per recipient:
-	 * u64 recipient id, u64 outcome (enum queue_outcome),
-	 * str dsn ("2.0.0"), str reply (text for the record).
+	 * u64 job id, u64 destination (enum ipc_destination_state),
+	 * u64 recipient count, then per recipient: u64 recipient id,
+	 * u64 outcome (enum queue_outcome), str dsn ("2.0.0"),
+	 * str reply (text for the record and the log),
+	 * str remote_mta (host name of the server that gave the outcome,
+	 * "" when none), str diagnostic (that server's reply, "550 5.1.1
+	 * No such user", "" when the outcome is not a server's reply),
+	 * u64 flags (IPC_RCPT_* bits).
 	 */
+};
+
+/*
+ * What a job's result says about its destination as a whole, for qmgr's
+ * suspension and throttling. A job reached its destination when a server
+ * took part in a transaction, whatever it replied to the recipients.
+ */
+enum ipc_destination_state {
+	IPC_DEST_REACHED = 0,
+	/* No server could be reached or every one refused the session:
+	 * connection refused or timed out, 421 or another non-220
+	 * greeting, lost connection before MAIL. */
+	IPC_DEST_UNREACHABLE = 1,
+	/* A server replied 421 during the session (RFC 5321 3.8): it is
+	 * shutting down or asks us to slow down. */
+	IPC_DEST_THROTTLED = 2,
+	/* The job ended before any server was asked (DNS failure, loop,
+	 * invalid addresses): says nothing about the servers. */
+	IPC_DEST_UNKNOWN = 3,
+};
+
+/* Per-recipient flags in IPC_JOB_RESULT. */
+enum {
+	/* Delivered to a server that offered DSN (RFC 3461) and was
+	 * handed NOTIFY and ORCPT: it reports success itself. */
+	IPC_RCPT_DSN_RELAYED = 1 << 0,
+};
 };
 
 struct ipc_writer {

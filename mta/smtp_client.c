@@ -384,7 +384,7 @@ send_content(struct smtp_client *c)
 	int rc = TERN_OK;
 
 	buf_init(&out, 2 * CLIENT_DATA_SLICE + 8);
-	wait_reply(c, ST_DOT, c->p.config->data_timeout);
+	wait_reply(c, ST_DOT, c->p.config->final_dot_timeout);
 	for (pos = 0; pos < content->len && rc == TERN_OK; pos += n) {
 		n = content->len - pos;
 		if (n > CLIENT_DATA_SLICE)

@@ -29,17 +29,30 @@
 /* Enhanced status code (RFC 3463), "5.1.1"; 3 digits per part at most. */
 #define SMTP_CLIENT_DSN_MAX 16
 
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384/verified", or "none". */
+#define SMTP_CLIENT_TLS_MAX 160
+
 /* A recipient of the message and, once final, its outcome. */
 struct smtp_client_rcpt {
 	const char *address;
+	int notify;                  /* DSN_NOTIFY_* bits, 0 when none */
+	const char *orcpt;           /* RFC 3461 ORCPT as received, or "" */
 	bool final;                  /* outcome decided */
 	enum queue_outcome outcome;
 	char dsn[SMTP_CLIENT_DSN_MAX];
 	char reply[SMTP_CLIENT_TEXT_MAX];
 	char relay[SMTP_CLIENT_RELAY_MAX];  /* "none" when not connected */
+	/* For the DSN report: the server's host name and its reply, both
+	 * "" when the outcome did not come from a server's reply. */
+	char remote_mta[256];
+	char diagnostic[SMTP_CLIENT_TEXT_MAX];
+	bool dsn_relayed;            /* accepted by a server offering DSN,
+	                              * with NOTIFY and ORCPT passed on */
+	char tls[SMTP_CLIENT_TLS_MAX];      /* of the session, for the log */
 };
 
-/* Sets a recipient's outcome, unless it is final already. */
+/* Sets a recipient's outcome, unless it is final already. remote_mta,
+ * diagnostic, dsn_relayed and tls are set by the caller afterwards. */
 void smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt,
     enum queue_outcome outcome, const char *dsn, const char *relay,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -53,34 +66,64 @@ enum smtp_client_result {
 	/* RFC 5321 3.1 and 5.1: the greeting was not 220, or the
 	 * connection ended before it: try the next host. */
 	SMTP_CLIENT_REJECTED = 2,
-	/* The STARTTLS handshake failed: try this address again without
-	 * TLS. No recipient was changed. */
+	/* The STARTTLS handshake failed at TLS level "may": try this
+	 * address again without TLS. No recipient was changed. */
 	SMTP_CLIENT_TLS_FAILED = 3,
+	/* TLS was required (level encrypt or verify) and the server did
+	 * not offer STARTTLS, refused it, failed the handshake or, for
+	 * verify, showed a certificate that did not verify: try the next
+	 * host; no byte of the message was sent. No recipient was
+	 * changed. */
+	SMTP_CLIENT_TLS_REQUIRED = 4,
+};
+
+/* How a session ended, passed to the callback. */
+struct smtp_client_report {
+	enum smtp_client_result result;
+	/* For results other than SMTP_CLIENT_DONE: why another address or
+	 * host should be tried ("connect to HOST[ADDR]:PORT: connection
+	 * refused"), and the 4.x.x code to defer with if none works out.
+	 * Both "" for SMTP_CLIENT_DONE. */
+	const char *dsn;
+	const char *error;
+	bool reached;      /* the server answered MAIL FROM (any reply) */
+	bool throttled;    /* the server replied 421 at any point */
+	/* SMTP_CLIENT_DONE only: the session is open and idle after a
+	 * finished transaction, and the owner must call smtp_client_next(),
+	 * smtp_client_keep_idle() or smtp_client_quit(). When false the
+	 * session is closed and freed. */
+	bool reusable;
 };
 
 struct smtp_client_params {
 	const struct tern_config *config;   /* hostname and timeouts */
-	struct tls_context *tls;            /* NULL: never STARTTLS */
+	struct tls_context *tls;            /* client context; NULL: never
+	                                     * STARTTLS whatever the level */
+	int tls_level;                      /* enum tls_level */
 	const char *queue_id;               /* for logs */
-	const char *host;                   /* MX host: SNI, logs */
+	const char *host;                   /* MX host: SNI, name check */
 	const struct sockaddr *address;     /* with the destination port */
 	const char *sender;                 /* "" for the null sender */
+	const char *envid;                  /* RFC 3461 ENVID, or "" */
+	enum dsn_ret ret;                   /* RFC 3461 RET */
 	const struct buf *content;          /* CRLF lines, not dot-stuffed */
 	struct smtp_client_rcpt *rcpts;     /* non-final ones are sent */
 	size_t rcpt_count;
+	/* Keep the session open after a successful transaction, so the
+	 * owner can send another message on it (report.reusable). */
+	bool keep_open;
 };
 
 struct smtp_client;
 
 /*
- * Called once when the session is over and its connection closed. For
- * the results other than SMTP_CLIENT_DONE, error describes why another
- * address or host should be tried ("connect to HOST[ADDR]:PORT:
- * connection refused"). dsn is then the 4.x.x code to defer with if no
- * other address works out. Both are "" for SMTP_CLIENT_DONE.
+ * Called once per transaction: after the session that
+ * smtp_client_start() began, and after each smtp_client_next(). Unless
+ * report->reusable, the connection is closed and the client freed when
+ * this is called.
  */
-typedef void (*smtp_client_cb)(void *arg, enum smtp_client_result result,
-    const char *dsn, const char *error);
+typedef void (*smtp_client_cb)(void *arg,
+    const struct smtp_client_report *report);
 
 /*
  * Connects and runs the session. The params and everything they point to
@@ -89,6 +132,33 @@ typedef void (*smtp_client_cb)(void *arg, enum smtp_client_result result,
  */
 int smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
     smtp_client_cb cb, void *arg, struct smtp_client **out);
+
+/*
+ * Runs another transaction on an idle session (report->reusable was
+ * true): RSET, then MAIL, RCPT and DATA as for the first one. The host
+ * and address in p must be the session's; everything else may differ.
+ * cb follows as for smtp_client_start(); a connection found closed ends
+ * with every recipient unchanged and result SMTP_CLIENT_CONNECT_FAILED,
+ * so the owner can start a new session.
+ */
+int smtp_client_next(struct smtp_client *c, const struct smtp_client_params *p,
+    smtp_client_cb cb, void *arg);
+
+/*
+ * Leaves an idle session open. If the server closes it or sends
+ * anything meanwhile, the connection is closed, the client freed and
+ * closed_cb(arg) called; after smtp_client_next() or smtp_client_quit()
+ * closed_cb is never called.
+ */
+void smtp_client_keep_idle(struct smtp_client *c,
+    void (*closed_cb)(void *arg), void *arg);
+
+/* Sends QUIT on an idle session and closes it; no callback follows. */
+void smtp_client_quit(struct smtp_client *c);
+
+/* "TLSv1.3/TLS_AES_256_GCM_SHA384/verified" for the session, or
+ * "none"; valid while the client is. */
+const char *smtp_client_tls_summary(const struct smtp_client *c);
 
 /*
  * Ends the session at once: recipients that are not final are deferred

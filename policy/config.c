@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "../lib/log.h"
@@ -28,6 +29,7 @@ enum setting_type {
 	SETTING_PATH,     /* file name, resolved against the file's folder */
 	SETTING_LEVEL,    /* log level name */
 	SETTING_HOSTNAME, /* fully written DNS name */
+	SETTING_TLS_LEVEL, /* none, may, encrypt or verify */
 };
 
 struct setting {
@@ -61,27 +63,59 @@ static const struct setting settings[] = {
 	TEXT("smtpd.tls.certificate", SETTING_PATH, tls_certificate, ""),
 	TEXT("smtpd.tls.key", SETTING_PATH, tls_key, ""),
 	NUMBER("delivery.port", SETTING_INT, delivery_port, 25, 1, 65535),
-	NUMBER("delivery.connect_timeout", SETTING_DURATION, connect_timeout,
-	    30, 1, 3600),
-	/* RFC 5321 4.5.3.2: 5 minutes for most replies, 10 after the dot. */
-	NUMBER("delivery.command_timeout", SETTING_DURATION, command_timeout,
-	    300, 1, 3600),
-	NUMBER("delivery.data_timeout", SETTING_DURATION, data_timeout, 600,
-	    1, 3600),
 	NUMBER("delivery.max_deliveries", SETTING_INT, max_deliveries, 100, 1,
 	    10000),
+	/* RFC 5321 4.5.3.2 gives the timeouts below; connect and the
+	 * commands it names no time for are set alike. */
+	NUMBER("delivery.connect_timeout", SETTING_DURATION, connect_timeout,
+	    30, 1, 3600),
+	NUMBER("delivery.greeting_timeout", SETTING_DURATION, greeting_timeout,
+	    300, 1, 3600),
+	NUMBER("delivery.command_timeout", SETTING_DURATION, command_timeout,
+	    300, 1, 3600),
+	NUMBER("delivery.mail_timeout", SETTING_DURATION, mail_timeout, 300, 1,
+	    3600),
+	NUMBER("delivery.rcpt_timeout", SETTING_DURATION, rcpt_timeout, 300, 1,
+	    3600),
+	NUMBER("delivery.data_init_timeout", SETTING_DURATION,
+	    data_init_timeout, 120, 1, 3600),
+	NUMBER("delivery.data_block_timeout", SETTING_DURATION,
+	    data_block_timeout, 180, 1, 3600),
+	NUMBER("delivery.final_dot_timeout", SETTING_DURATION,
+	    final_dot_timeout, 600, 1, 3600),
+	TEXT("delivery.tls.level", SETTING_TLS_LEVEL, tls_level, "may"),
+	TEXT("delivery.tls.ca_file", SETTING_PATH, tls_ca_file, ""),
+	NUMBER("delivery.destination_concurrency", SETTING_INT,
+	    destination_concurrency, 20, 1, 1000),
+	NUMBER("delivery.initial_concurrency", SETTING_INT,
+	    initial_concurrency, 5, 1, 1000),
+	NUMBER("delivery.recipient_limit", SETTING_INT,
+	    transaction_recipient_limit, 50, 1, 1000),
+	NUMBER("delivery.connection_reuse_limit", SETTING_INT,
+	    connection_reuse_limit, 100, 1, 100000),
+	NUMBER("delivery.connection_idle_timeout", SETTING_DURATION,
+	    connection_idle_timeout, 5, 0, 300),
 	NUMBER("retry.first_delay", SETTING_DURATION, retry_first_delay, 300,
 	    1, 86400),
 	NUMBER("retry.max_delay", SETTING_DURATION, retry_max_delay, 4000, 1,
 	    86400 * 7),
 	NUMBER("retry.lifetime", SETTING_DURATION, retry_lifetime, 5 * 86400,
 	    1, 86400 * 365),
+	NUMBER("retry.bounce_lifetime", SETTING_DURATION,
+	    retry_bounce_lifetime, 2 * 86400, 1, 86400 * 365),
+	NUMBER("retry.delay_warning", SETTING_DURATION, delay_warning,
+	    4 * 3600, 0, 86400 * 365),
+	TEXT("bounce.copy_failed_bounces_to", SETTING_STRING, bounce_copy_to,
+	    ""),
+	NUMBER("bounce.size_limit", SETTING_SIZE, bounce_size_limit, 1048576,
+	    0, 2147483647),
 };
 
 /* Keys that are groups or lists, handled outside the table. */
 static const char *const container_paths[] = {
-	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery", "retry",
-	"resolver.servers", "smtpd.listeners", "smtpd.relay_networks",
+	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery",
+	"delivery.tls", "retry", "bounce", "resolver.servers",
+	"smtpd.listeners", "smtpd.relay_networks", "destinations",
 };
 
 struct load_state {
@@ -139,6 +173,9 @@ tern_config_defaults(struct tern_config *cfg)
 			break;
 		case SETTING_LEVEL:
 			*(int *)field = log_level_parse(s->default_text);
+			break;
+		case SETTING_TLS_LEVEL:
+			*(int *)field = tls_level_parse(s->default_text);
 			break;
 		case SETTING_STRING:
 		case SETTING_HOSTNAME:
@@ -268,6 +305,16 @@ load_setting(struct load_state *st, const struct setting *def,
 		if (level < 0)
 			return setting_error(st, s, "%s: unknown level \"%s\" "
 			    "(expected error, warning, info or debug)",
+			    def->path, text);
+		*(int *)field = level;
+		return TERN_OK;
+	}
+	if (def->type == SETTING_TLS_LEVEL) {
+		int level = tls_level_parse(text);
+
+		if (level < 0)
+			return setting_error(st, s, "%s: unknown TLS level "
+			    "\"%s\" (expected none, may, encrypt or verify)",
 			    def->path, text);
 		*(int *)field = level;
 		return TERN_OK;
@@ -474,6 +521,113 @@ load_listeners(struct load_state *st, const config_setting_t *s)
 	return TERN_OK;
 }
 
+/* Checks a destination's domain: a host name, optionally with a leading
+ * dot that makes it match every subdomain. */
+static bool
+destination_domain_valid(const char *domain)
+{
+	return hostname_valid(domain[0] == '.' ? domain + 1 : domain);
+}
+
+static int
+load_destination_int(struct load_state *st, const config_setting_t *e,
+    const char *key, int min, int max, int *out)
+{
+	if (config_setting_type(e) != CONFIG_TYPE_INT ||
+	    config_setting_get_int(e) < min || config_setting_get_int(e) > max)
+		return setting_error(st, e, "destinations: %s must be an "
+		    "integer from %d to %d", key, min, max);
+	*out = config_setting_get_int(e);
+	return TERN_OK;
+}
+
+static int
+load_destination(struct load_state *st, const config_setting_t *g,
+    struct config_destination *out)
+{
+	config_setting_t *domain;
+	const char *name;
+	int i, n, rc = TERN_OK;
+
+	if (!config_setting_is_group(g))
+		return setting_error(st, g, "destinations: each entry must be "
+		    "a group like { domain = \"example.com\"; concurrency = "
+		    "5; }");
+	out->tls_level = -1;
+	domain = config_setting_get_member(g, "domain");
+	if (domain == NULL || config_setting_type(domain) !=
+	    CONFIG_TYPE_STRING)
+		return setting_error(st, g, "destinations: each entry needs a "
+		    "domain in quotes");
+	if (!destination_domain_valid(config_setting_get_string(domain)) ||
+	    strlen(config_setting_get_string(domain)) >= sizeof(out->domain))
+		return setting_error(st, domain, "destinations: invalid domain "
+		    "\"%s\" (expected \"example.com\", or \".example.com\" "
+		    "for its subdomains)", config_setting_get_string(domain));
+	snprintf(out->domain, sizeof(out->domain), "%s",
+	    config_setting_get_string(domain));
+
+	n = config_setting_length(g);
+	for (i = 0; i < n && rc == TERN_OK; i++) {
+		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
+
+		name = config_setting_name(e);
+		if (strcmp(name, "domain") == 0)
+			continue;
+		if (strcmp(name, "concurrency") == 0) {
+			rc = load_destination_int(st, e, name, 1, 1000,
+			    &out->concurrency);
+		} else if (strcmp(name, "recipient_limit") == 0) {
+			rc = load_destination_int(st, e, name, 1, 1000,
+			    &out->recipient_limit);
+		} else if (strcmp(name, "tls") == 0) {
+			out->tls_level = config_setting_type(e) ==
+			    CONFIG_TYPE_STRING ?
+			    tls_level_parse(config_setting_get_string(e)) : -1;
+			if (out->tls_level < 0)
+				rc = setting_error(st, e, "destinations: tls "
+				    "must be \"none\", \"may\", \"encrypt\" "
+				    "or \"verify\"");
+		} else {
+			rc = setting_error(st, e, "destinations: unknown key "
+			    "\"%s\" (expected domain, concurrency, "
+			    "recipient_limit or tls)", name);
+		}
+	}
+	return rc;
+}
+
+static int
+load_destinations(struct load_state *st, const config_setting_t *s)
+{
+	int i, j, n, rc;
+
+	if (!config_setting_is_list(s))
+		return setting_error(st, s, "destinations: expected a list of "
+		    "groups: ( { domain = \"example.com\"; concurrency = 5; "
+		    "} )");
+	n = config_setting_length(s);
+	if ((size_t)n > CONFIG_MAX_DESTINATIONS)
+		return setting_error(st, s, "destinations: too many entries "
+		    "(%d, at most %d)", n, CONFIG_MAX_DESTINATIONS);
+	for (i = 0; i < n; i++) {
+		rc = load_destination(st, config_setting_get_elem(s,
+		    (unsigned)i), &st->cfg->destinations[i]);
+		if (rc != TERN_OK)
+			return rc;
+		for (j = 0; j < i; j++) {
+			if (strcasecmp(st->cfg->destinations[j].domain,
+			    st->cfg->destinations[i].domain) == 0)
+				return setting_error(st,
+				    config_setting_get_elem(s, (unsigned)i),
+				    "destinations: domain \"%s\" is listed "
+				    "twice", st->cfg->destinations[i].domain);
+		}
+	}
+	st->cfg->destination_count = (size_t)n;
+	return TERN_OK;
+}
+
 static bool
 is_container(const char *path)
 {
@@ -519,6 +673,8 @@ load_group(struct load_state *st, const config_setting_t *g,
 			rc = load_relay_networks(st, s);
 		else if (strcmp(path, "resolver.servers") == 0)
 			rc = load_resolvers(st, s);
+		else if (strcmp(path, "destinations") == 0)
+			rc = load_destinations(st, s);
 		else if (is_container(path) && config_setting_is_group(s))
 			rc = load_group(st, s, path);
 		else if (is_container(path))
@@ -545,6 +701,22 @@ locate(const config_t *lc, const char *first, const char *second)
 	return s != NULL ? s : config_root_setting(lc);
 }
 
+/* A plain mail address for a setting: local@domain, printable ASCII
+ * without spaces or angle brackets, so it can go into a command line. */
+static bool
+address_valid(const char *address)
+{
+	const char *at = strrchr(address, '@'), *p;
+
+	if (at == NULL || at == address || at[1] == '\0')
+		return false;
+	for (p = address; *p != '\0'; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>')
+			return false;
+	}
+	return true;
+}
+
 /* Checks relations between settings once each is valid on its own. */
 static int
 check_consistency(struct load_state *st, const config_t *lc)
@@ -559,6 +731,19 @@ check_consistency(struct load_state *st, const config_t *lc)
 		    "retry.first_delay"), "retry.max_delay (%d s) is shorter "
 		    "than retry.first_delay (%d s)", cfg->retry_max_delay,
 		    cfg->retry_first_delay);
+	if (cfg->initial_concurrency > cfg->destination_concurrency)
+		return setting_error(st, locate(lc,
+		    "delivery.initial_concurrency",
+		    "delivery.destination_concurrency"),
+		    "delivery.initial_concurrency (%d) is higher than "
+		    "delivery.destination_concurrency (%d)",
+		    cfg->initial_concurrency, cfg->destination_concurrency);
+	if (cfg->bounce_copy_to[0] != '\0' &&
+	    !address_valid(cfg->bounce_copy_to))
+		return setting_error(st, locate(lc,
+		    "bounce.copy_failed_bounces_to", NULL),
+		    "bounce.copy_failed_bounces_to: \"%s\" is not a mail "
+		    "address (expected local@domain)", cfg->bounce_copy_to);
 	if (cfg->queue_directory[0] == '\0')
 		return setting_error(st, locate(lc, "queue.directory", NULL),
 		    "queue.directory must not be empty");

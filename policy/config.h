@@ -16,8 +16,13 @@
  *     recipient_limit = 1000;
  *     tls = { certificate = "cert.pem"; key = "key.pem"; };
  *   };
- *   delivery = { port = 25; connect_timeout = "30s"; };
- *   retry = { first_delay = "5m"; max_delay = "4000s"; lifetime = "5d"; };
+ *   delivery = { port = 25; connect_timeout = "30s";
+ *     destination_concurrency = 20; tls = { level = "may"; }; };
+ *   retry = { first_delay = "5m"; max_delay = "4000s"; lifetime = "5d";
+ *     bounce_lifetime = "2d"; delay_warning = "4h"; };
+ *   bounce = { copy_failed_bounces_to = "postmaster@example.com"; };
+ *   destinations = ( { domain = "example.org"; concurrency = 5;
+ *     recipient_limit = 20; tls = "verify"; } );
  *
  * Durations are an integer number of seconds or a string with a unit
  * suffix s, m, h or d. Unknown keys are errors, so a misspelt setting is
@@ -37,6 +42,29 @@ struct sockaddr_storage;
 #define CONFIG_MAX_LISTENERS 32
 #define CONFIG_MAX_RESOLVERS 8
 #define CONFIG_MAX_NETWORKS 256
+#define CONFIG_MAX_DESTINATIONS 256
+
+/* How an outbound connection uses TLS; the order is one of strictness. */
+enum tls_level {
+	TLS_LEVEL_NONE = 0,     /* never STARTTLS */
+	TLS_LEVEL_MAY = 1,      /* STARTTLS when offered; plain if it fails */
+	TLS_LEVEL_ENCRYPT = 2,  /* STARTTLS required, certificate unchecked */
+	TLS_LEVEL_VERIFY = 3,   /* STARTTLS required, chain and name checked */
+};
+
+/* Returns "none", "may", "encrypt" or "verify". */
+const char *tls_level_name(int level);
+/* Parses a level name; -1 when unknown. */
+int tls_level_parse(const char *name);
+
+/* Settings for one destination domain; 0 or -1 means "the global one". */
+struct config_destination {
+	char domain[256];       /* "example.com", or ".example.com" for
+	                         * every subdomain of example.com */
+	int concurrency;        /* 0: delivery.destination_concurrency */
+	int recipient_limit;    /* 0: delivery.recipient_limit */
+	int tls_level;          /* -1: delivery.tls.level */
+};
 
 struct config_listener {
 	char address[64];      /* numeric IPv4 or IPv6 address */
@@ -67,14 +95,37 @@ struct tern_config {
 	char tls_key[1024];
 
 	int delivery_port;           /* destination TCP port, 25 */
-	int connect_timeout;         /* seconds */
-	int command_timeout;         /* seconds to wait for a reply */
-	int data_timeout;            /* seconds to wait after the final dot */
 	int max_deliveries;          /* concurrent delivery jobs */
+	/* Seconds to wait, RFC 5321 4.5.3.2; command_timeout covers EHLO,
+	 * HELO, STARTTLS, RSET and QUIT. */
+	int connect_timeout;
+	int greeting_timeout;
+	int command_timeout;
+	int mail_timeout;
+	int rcpt_timeout;
+	int data_init_timeout;       /* the reply to DATA */
+	int data_block_timeout;      /* each block of content written */
+	int final_dot_timeout;       /* the reply after the final dot */
+	int tls_level;               /* enum tls_level, the default */
+	char tls_ca_file[1024];      /* empty: the system's CA store */
+	int destination_concurrency; /* connections per destination */
+	int initial_concurrency;     /* a destination starts with this many
+	                              * and gains one per delivery */
+	int transaction_recipient_limit; /* RCPTs per outbound transaction */
+	int connection_reuse_limit;  /* transactions per connection */
+	int connection_idle_timeout; /* seconds an idle connection is kept */
 
 	int retry_first_delay;       /* seconds before the first retry */
 	int retry_max_delay;         /* ceiling of the backoff, seconds */
 	int retry_lifetime;          /* give up after this long, seconds */
+	int retry_bounce_lifetime;   /* the same for null-sender messages */
+	int delay_warning;           /* seconds before a delay notice; 0: off */
+
+	char bounce_copy_to[512];    /* gets failed bounces; empty: dropped */
+	int64_t bounce_size_limit;   /* larger originals return headers only */
+
+	struct config_destination destinations[CONFIG_MAX_DESTINATIONS];
+	size_t destination_count;
 };
 
 /*
@@ -89,6 +140,22 @@ int tern_config_load(const char *path, struct tern_config *cfg, char *err,
 /* Converts a listener's address and port into a socket address. */
 int config_listener_sockaddr(const struct config_listener *listener,
     struct sockaddr_storage *out);
+
+/*
+ * The entry of cfg->destinations for domain: an exact match first, else
+ * the longest ".suffix" entry that ends the domain. NULL when none. The
+ * comparison ignores case.
+ */
+const struct config_destination *config_find_destination(
+    const struct tern_config *cfg, const char *domain);
+
+/* A destination's effective settings, falling back to the global ones. */
+int config_destination_concurrency(const struct tern_config *cfg,
+    const char *domain);
+int config_destination_recipient_limit(const struct tern_config *cfg,
+    const char *domain);
+int config_destination_tls_level(const struct tern_config *cfg,
+    const char *domain);
 
 /* Fills cfg with the built-in defaults. */
 void tern_config_defaults(struct tern_config *cfg);

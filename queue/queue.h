@@ -26,7 +26,27 @@
 #define QUEUE_ID_SIZE 17
 
 /* Current schema version; queue_open migrates older files. */
-#define QUEUE_SCHEMA_VERSION 1
+#define QUEUE_SCHEMA_VERSION 2
+
+/* RFC 3461 4.1 NOTIFY, as bits; 0 means the client gave no NOTIFY,
+ * which reports failures and delays (RFC 3461 4.1, last paragraph). */
+enum {
+	DSN_NOTIFY_NEVER = 1 << 0,
+	DSN_NOTIFY_SUCCESS = 1 << 1,
+	DSN_NOTIFY_FAILURE = 1 << 2,
+	DSN_NOTIFY_DELAY = 1 << 3,
+};
+
+/* RFC 3461 4.3 RET: what a report returns of the original message. */
+enum dsn_ret {
+	DSN_RET_UNSPECIFIED = 0,  /* full message, within bounce.size_limit */
+	DSN_RET_FULL = 1,
+	DSN_RET_HDRS = 2,
+};
+
+/* Bounds of the DSN fields as received (RFC 3461 4.2 and 4.4). */
+#define DSN_ENVID_MAX 100
+#define DSN_ORCPT_MAX 500
 
 struct queue;
 
@@ -53,6 +73,11 @@ struct queue_new_message {
 	const char *sender;           /* "" for the null sender */
 	const char *const *recipients;
 	size_t recipient_count;
+	/* RFC 3461 parameters; NULL arrays mean none was given. */
+	const char *const *orcpts;    /* "rfc822;xtext" as received, or "" */
+	const int *notify;            /* DSN_NOTIFY_* bits, or 0 */
+	const char *envid;            /* xtext as received, NULL or "" */
+	enum dsn_ret ret;
 	const unsigned char *content; /* header and body, CRLF line endings */
 	size_t content_len;
 	int64_t arrival;              /* seconds since the epoch */
@@ -79,18 +104,26 @@ struct queue_due {
 	int attempts;                 /* attempts made so far */
 	int64_t arrival;
 	int64_t size;                 /* content length in bytes */
+	char *orcpt;                  /* "" when none */
+	int notify;                   /* DSN_NOTIFY_* bits, 0 when none */
+	char *envid;                  /* "" when none */
+	enum dsn_ret ret;
+	bool delay_warned;            /* a delay notice was sent already */
 };
 
 /*
  * Calls fn for up to limit recipients with next_attempt <= now, oldest
  * first, using the (next_attempt) index so the cost does not depend on
- * the size of the queue. Recipients whose ids are in skip (sorted
- * ascending, skip_count long) are passed over: they are in flight.
- * The strings in *due are valid only during the call. fn returns 0 to go
- * on or non-zero to stop.
+ * the number of recipients waiting for a later time. Recipients whose
+ * ids are in skip (sorted ascending, skip_count long) are passed over:
+ * qmgr holds them already. So are recipients whose domain is in
+ * skip_domains (sorted by strcmp, lower case): their destination takes
+ * no more work now. The strings in *due are valid only during the call.
+ * fn returns 0 to go on or non-zero to stop.
  */
 int queue_fetch_due(struct queue *q, int64_t now, size_t limit,
     const int64_t *skip, size_t skip_count,
+    const char *const *skip_domains, size_t skip_domain_count,
     int (*fn)(const struct queue_due *due, void *arg), void *arg);
 
 /* Earliest next_attempt of any recipient; TERN_ENOTFOUND when none. */
@@ -102,22 +135,90 @@ enum queue_outcome {
 	QUEUE_FAILED = 2,     /* permanent failure: remove the recipient */
 };
 
+/* The delivery status notification (RFC 3464) a result asks for. */
+enum queue_report {
+	QUEUE_REPORT_NONE = 0,
+	QUEUE_REPORT_FAILED = 1,    /* Action: failed (a bounce) */
+	QUEUE_REPORT_DELAYED = 2,   /* Action: delayed; sets delay_warned */
+	QUEUE_REPORT_RELAYED = 3,   /* Action: relayed (NOTIFY=SUCCESS, the
+	                             * next hop does not report) */
+	QUEUE_REPORT_DELIVERED = 4, /* Action: delivered */
+};
+
 struct queue_result {
 	int64_t recipient_id;
 	enum queue_outcome outcome;
 	int64_t next_attempt;         /* for QUEUE_DEFERRED */
 	const char *reply;            /* last reply or reason, for the record */
+	/* QUEUE_DEFERRED: the recipient waits for its destination, and
+	 * queue_release_destination() makes it due at once. */
+	bool destination_wait;
+	enum queue_report report;
+	const char *status;           /* RFC 3463 code, "5.1.1" */
+	const char *remote_mta;       /* host name, or "" */
+	const char *diagnostic;       /* the server's reply, or "" */
+};
+
+/* What queue_record_results() needs to write reports. */
+struct queue_report_settings {
+	const char *reporting_mta;    /* our host name */
+	int64_t size_limit;           /* larger originals: headers only */
+	const char *copy_failed_bounces_to; /* "" or NULL: drop them */
+	int64_t now;                  /* Arrival-Date of the reports */
 };
 
 /*
  * Applies n outcomes in one transaction: delivered and failed recipients
- * are deleted, deferred ones get attempts + 1, next_attempt and the
- * reply. A message left without recipients is deleted; its queue id is
- * reported through removed(queue_id, arg) after the commit, so the caller
- * can log "removed".
+ * are deleted, deferred ones get attempts + 1, next_attempt, the reply
+ * and destination_wait. A message left without recipients is deleted;
+ * its queue id is reported through removed(queue_id, arg) after the
+ * commit, so the caller can log "removed".
+ *
+ * In the same transaction, the results that ask for a report produce
+ * RFC 3464 messages (see dsn_report.h), one per original message and
+ * kind of report, from the null sender to the original sender, as new
+ * queued messages; each is reported through reported(new_queue_id,
+ * original_queue_id, report, arg) after the commit. A report for a
+ * message with the null sender is never sent back to it: it goes to
+ * settings->copy_failed_bounces_to for QUEUE_REPORT_FAILED, or nowhere,
+ * and reported() is called with new_queue_id "" in that case.
  */
 int queue_record_results(struct queue *q, const struct queue_result *results,
-    size_t n, void (*removed)(const char *queue_id, void *arg), void *arg);
+    size_t n, const struct queue_report_settings *settings,
+    void (*removed)(const char *queue_id, void *arg),
+    void (*reported)(const char *new_queue_id, const char *queue_id,
+    enum queue_report report, void *arg), void *arg);
+
+/* A destination's stored state, for qmgr's start. */
+struct queue_destination {
+	const char *domain;
+	int failures;                 /* consecutive failed attempts */
+	int64_t suspended_until;      /* 0 when not suspended */
+	const char *last_error;
+};
+
+/*
+ * Suspends domain until the given time after its failures-th failure
+ * in a row: stores the state and, in the same transaction, moves every
+ * recipient of the domain due before until to until, marking them as
+ * waiting for the destination. Uses the (domain, next_attempt) index.
+ * Returns the number of recipients moved in *moved (may be NULL).
+ */
+int queue_suspend_destination(struct queue *q, const char *domain,
+    int failures, int64_t until, const char *last_error, int64_t *moved);
+
+/*
+ * The destination works again: forgets its failures and makes every
+ * recipient that waits for it due at now, in one statement.
+ * *released (may be NULL) gets their number.
+ */
+int queue_release_destination(struct queue *q, const char *domain,
+    int64_t now, int64_t *released);
+
+/* Calls fn for every stored destination with failures; strings are
+ * valid during the call only. */
+int queue_load_destinations(struct queue *q,
+    int (*fn)(const struct queue_destination *d, void *arg), void *arg);
 
 /*
  * Streams a message's content: calls fn with successive chunks of at
