@@ -183,6 +183,116 @@ errors_name_file_and_line(void **state)
 }
 
 static void
+delivery_engine_settings_load(void **state)
+{
+	struct tern_config cfg;
+	char err[1024];
+	const char *path = write_file("engine.conf",
+	    "delivery = {\n"
+	    "  greeting_timeout = 7; final_dot_timeout = \"2m\";\n"
+	    "  data_block_timeout = 9; destination_concurrency = 8;\n"
+	    "  initial_concurrency = 2; recipient_limit = 3;\n"
+	    "  connection_reuse_limit = 4; connection_idle_timeout = 0;\n"
+	    "  tls = { level = \"encrypt\"; ca_file = \"ca.pem\"; };\n"
+	    "};\n"
+	    "retry = { bounce_lifetime = \"1h\"; delay_warning = 0; };\n"
+	    "bounce = { copy_failed_bounces_to = \"pm@example.test\";"
+	    " size_limit = 100; };\n"
+	    "destinations = (\n"
+	    "  { domain = \"big.test\"; concurrency = 40; tls = \"none\"; },\n"
+	    "  { domain = \".sub.test\"; recipient_limit = 1; },\n"
+	    "  { domain = \"a.sub.test\"; tls = \"verify\"; }\n"
+	    ");\n");
+
+	(void)state;
+	assert_int_equal(tern_config_load(path, &cfg, err, sizeof(err)),
+	    TERN_OK);
+	assert_int_equal(cfg.greeting_timeout, 7);
+	assert_int_equal(cfg.final_dot_timeout, 120);
+	assert_int_equal(cfg.data_block_timeout, 9);
+	assert_int_equal(cfg.mail_timeout, 300);
+	assert_int_equal(cfg.data_init_timeout, 120);
+	assert_int_equal(cfg.tls_level, TLS_LEVEL_ENCRYPT);
+	assert_non_null(strstr(cfg.tls_ca_file, "/ca.pem"));
+	assert_int_equal(cfg.connection_idle_timeout, 0);
+	assert_int_equal(cfg.retry_bounce_lifetime, 3600);
+	assert_int_equal(cfg.delay_warning, 0);
+	assert_string_equal(cfg.bounce_copy_to, "pm@example.test");
+	assert_int_equal(cfg.bounce_size_limit, 100);
+	assert_int_equal(cfg.destination_count, 3);
+
+	/* Exact entries win; ".suffix" covers subdomains only. */
+	assert_int_equal(config_destination_concurrency(&cfg, "BIG.test"), 40);
+	assert_int_equal(config_destination_concurrency(&cfg, "x.big.test"),
+	    8);
+	assert_int_equal(config_destination_tls_level(&cfg, "big.test"),
+	    TLS_LEVEL_NONE);
+	assert_int_equal(config_destination_tls_level(&cfg, "other.test"),
+	    TLS_LEVEL_ENCRYPT);
+	assert_int_equal(config_destination_recipient_limit(&cfg,
+	    "b.sub.test"), 1);
+	assert_int_equal(config_destination_recipient_limit(&cfg, "sub.test"),
+	    3);
+	assert_int_equal(config_destination_tls_level(&cfg, "a.sub.test"),
+	    TLS_LEVEL_VERIFY);
+	assert_int_equal(config_destination_recipient_limit(&cfg,
+	    "a.sub.test"), 3);
+}
+
+static void
+delivery_engine_defaults(void **state)
+{
+	struct tern_config cfg;
+
+	(void)state;
+	tern_config_defaults(&cfg);
+	/* RFC 5321 4.5.3.2 */
+	assert_int_equal(cfg.greeting_timeout, 300);
+	assert_int_equal(cfg.mail_timeout, 300);
+	assert_int_equal(cfg.rcpt_timeout, 300);
+	assert_int_equal(cfg.data_init_timeout, 120);
+	assert_int_equal(cfg.data_block_timeout, 180);
+	assert_int_equal(cfg.final_dot_timeout, 600);
+	assert_int_equal(cfg.tls_level, TLS_LEVEL_MAY);
+	assert_int_equal(cfg.destination_concurrency, 20);
+	assert_int_equal(cfg.retry_lifetime, 5 * 86400);
+	assert_int_equal(cfg.delay_warning, 4 * 3600);
+	assert_string_equal(tls_level_name(TLS_LEVEL_VERIFY), "verify");
+	assert_int_equal(tls_level_parse("Encrypt"), TLS_LEVEL_ENCRYPT);
+	assert_int_equal(tls_level_parse("dane"), -1);
+}
+
+static void
+delivery_engine_errors(void **state)
+{
+	(void)state;
+	expect_error("delivery = {\n tls = { level = \"always\"; };\n};\n",
+	    2, "unknown TLS level");
+	expect_error("delivery = { initial_concurrency = 30; };\n", 1,
+	    "higher than delivery.destination_concurrency");
+	expect_error("bounce = { copy_failed_bounces_to = \"postmaster\"; };"
+	    "\n", 1, "is not a mail address");
+	expect_error("bounce = { copy_failed_bounces_to = \"a b@c\"; };\n", 1,
+	    "is not a mail address");
+	expect_error("destinations = (\n { concurrency = 2; }\n);\n", 2,
+	    "needs a domain");
+	expect_error("destinations = (\n { domain = \"x..test\"; }\n);\n", 2,
+	    "invalid domain");
+	expect_error("destinations = (\n { domain = \"x.test\"; tls = "
+	    "\"maybe\"; }\n);\n", 2, "tls must be");
+	expect_error("destinations = (\n { domain = \"x.test\";\n"
+	    "   concurrency = 0; }\n);\n", 3, "concurrency must be");
+	expect_error("destinations = ( { domain = \"x.test\"; },\n"
+	    " { domain = \"X.test\"; } );\n", 2, "listed twice");
+	expect_error("destinations = ( { domain = \"x.test\"; port = 1; } );"
+	    "\n", 1, "unknown key \"port\"");
+	expect_error("destinations = { domain = \"x.test\"; };\n", 1,
+	    "expected a list");
+	expect_error("delivery = { data_timeout = 5; };\n", 1,
+	    "unknown setting \"delivery.data_timeout\"");
+}
+
+static void
 error_in_included_file_names_it(void **state)
 {
 	struct tern_config cfg;
@@ -260,6 +370,9 @@ main(void)
 		cmocka_unit_test(full_file_loads),
 		cmocka_unit_test(empty_file_gives_defaults),
 		cmocka_unit_test(include_is_followed),
+		cmocka_unit_test(delivery_engine_settings_load),
+		cmocka_unit_test(delivery_engine_defaults),
+		cmocka_unit_test(delivery_engine_errors),
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(error_in_included_file_names_it),
 		cmocka_unit_test(relative_path_is_made_absolute),
