@@ -99,7 +99,6 @@ enum {
 	 * handed NOTIFY and ORCPT: it reports success itself. */
 	IPC_RCPT_DSN_RELAYED = 1 << 0,
 };
-};
 
 struct ipc_writer {
 	struct buf frame;
