@@ -31,44 +31,95 @@
 #define QUEUE_WAL_SIZE_LIMIT (64 * 1024 * 1024)
 
 /*
- * Schema version 1. The content column comes last in messages, so reading
- * the envelope columns does not need the content's overflow pages.
- * Recipients are due when next_attempt <= now; new ones are due at once.
- * Later versions add destination state, held status and DSN fields
- * through queue_migrations below.
+ * The tables of schema version 2, shared by a new file and by the
+ * migration from version 1. The content column comes last in messages,
+ * so reading the envelope columns does not need the content's overflow
+ * pages. Recipients are due when next_attempt <= now; new ones are due
+ * at once. PARENT names the table that recipients.message_id refers to.
+ *
+ * envid and orcpt hold the RFC 3461 parameters as received (xtext);
+ * ret is an enum dsn_ret and notify a set of DSN_NOTIFY_* bits. origin
+ * is 0 for mail received by smtpd, 1 for a report tern wrote to a
+ * sender and 2 for a postmaster copy of a failed null-sender message.
+ * destination_wait marks a recipient that waits for its destination to
+ * work again. The destinations table contains the state of each
+ * failing destination.
  */
-static const char schema_v1[] =
-	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (1);"
-	"CREATE TABLE messages ("
-	" id INTEGER PRIMARY KEY,"
-	" queue_id TEXT UNIQUE NOT NULL,"
-	" sender TEXT NOT NULL,"
-	" arrival INTEGER NOT NULL,"
-	" size INTEGER NOT NULL,"
-	" client TEXT NOT NULL DEFAULT '',"
+#define MESSAGES_V2_COLUMNS \
+	" (id INTEGER PRIMARY KEY," \
+	" queue_id TEXT UNIQUE NOT NULL," \
+	" sender TEXT NOT NULL," \
+	" arrival INTEGER NOT NULL," \
+	" size INTEGER NOT NULL," \
+	" client TEXT NOT NULL DEFAULT ''," \
+	" envid TEXT NOT NULL DEFAULT ''," \
+	" ret INTEGER NOT NULL DEFAULT 0," \
+	" origin INTEGER NOT NULL DEFAULT 0," \
 	" content BLOB NOT NULL);"
-	"CREATE TABLE recipients ("
-	" id INTEGER PRIMARY KEY,"
-	" message_id INTEGER NOT NULL"
-	"  REFERENCES messages(id) ON DELETE CASCADE,"
-	" address TEXT NOT NULL,"
-	" domain TEXT NOT NULL,"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" next_attempt INTEGER NOT NULL,"
-	" last_reply TEXT);"
-	"CREATE INDEX recipients_next_attempt ON recipients(next_attempt);"
-	"CREATE INDEX recipients_message_id ON recipients(message_id);";
+
+#define RECIPIENTS_V2_COLUMNS(PARENT) \
+	" (id INTEGER PRIMARY KEY," \
+	" message_id INTEGER NOT NULL" \
+	"  REFERENCES " PARENT "(id) ON DELETE CASCADE," \
+	" address TEXT NOT NULL," \
+	" domain TEXT NOT NULL," \
+	" attempts INTEGER NOT NULL DEFAULT 0," \
+	" next_attempt INTEGER NOT NULL," \
+	" last_reply TEXT," \
+	" orcpt TEXT NOT NULL DEFAULT ''," \
+	" notify INTEGER NOT NULL DEFAULT 0," \
+	" destination_wait INTEGER NOT NULL DEFAULT 0," \
+	" delay_warned INTEGER NOT NULL DEFAULT 0);"
+
+#define INDEXES_AND_DESTINATIONS_V2 \
+	"CREATE INDEX recipients_next_attempt ON recipients(next_attempt);" \
+	"CREATE INDEX recipients_message_id ON recipients(message_id);" \
+	"CREATE INDEX recipients_domain ON recipients(domain, next_attempt);" \
+	"CREATE TABLE destinations (" \
+	" domain TEXT PRIMARY KEY," \
+	" failures INTEGER NOT NULL," \
+	" suspended_until INTEGER NOT NULL," \
+	" last_error TEXT NOT NULL DEFAULT '');"
+
+static const char schema_v2[] =
+	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
+	"INSERT INTO schema_version (version) VALUES (2);"
+	"CREATE TABLE messages" MESSAGES_V2_COLUMNS
+	"CREATE TABLE recipients" RECIPIENTS_V2_COLUMNS("messages")
+	INDEXES_AND_DESTINATIONS_V2;
+
+/*
+ * Version 1 to 2. ALTER TABLE ADD COLUMN would put the new message
+ * columns after content, so both tables are copied into new ones
+ * instead. The new recipients table refers to messages_v2, so dropping
+ * the old messages table cascades to nothing, and renaming messages_v2
+ * rewrites that reference to "messages" (SQLite 3.26 and later). The
+ * dropped tables take their indexes with them.
+ *
+ * NOTE: until the commit the file contains the whole queue twice, so a
+ * large queue needs as much free disk space again to migrate.
+ */
+static const char migrate_v1_to_v2[] =
+	"CREATE TABLE messages_v2" MESSAGES_V2_COLUMNS
+	"INSERT INTO messages_v2 (id, queue_id, sender, arrival, size,"
+	" client, content) SELECT id, queue_id, sender, arrival, size,"
+	" client, content FROM messages;"
+	"CREATE TABLE recipients_v2" RECIPIENTS_V2_COLUMNS("messages_v2")
+	"INSERT INTO recipients_v2 (id, message_id, address, domain,"
+	" attempts, next_attempt, last_reply) SELECT id, message_id,"
+	" address, domain, attempts, next_attempt, last_reply"
+	" FROM recipients;"
+	"DROP TABLE recipients;"
+	"DROP TABLE messages;"
+	"ALTER TABLE messages_v2 RENAME TO messages;"
+	"ALTER TABLE recipients_v2 RENAME TO recipients;"
+	INDEXES_AND_DESTINATIONS_V2;
 
 /*
  * Schema migrations, ending with a NULL entry. Each entry upgrades a
  * file from version `from` to from + 1, and migrate_schema() then stores
- * the new version. A version that adds destination state, held status or
- * DSN fields puts its ALTER TABLE and CREATE statements here and raises
+ * the new version. A new version adds its migration here and raises
  * QUEUE_SCHEMA_VERSION in queue.h.
- *
- * NOTE: version 1 is the first, so the list is empty and migrate_schema()
- * has not run against a real older file yet.
  */
 struct queue_migration {
 	int from;
@@ -76,6 +127,7 @@ struct queue_migration {
 };
 
 static const struct queue_migration queue_migrations[] = {
+	{1, migrate_v1_to_v2},
 	{0, NULL},
 };
 
@@ -83,32 +135,57 @@ static const struct queue_migration queue_migrations[] = {
 static const char *const stmt_sql[QS_COUNT] = {
 	[QS_INSERT_MESSAGE] =
 	    "INSERT INTO messages (queue_id, sender, arrival, size, client,"
-	    " content) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	    " content, envid, ret, origin)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[QS_INSERT_RECIPIENT] =
 	    "INSERT INTO recipients (message_id, address, domain,"
-	    " next_attempt) VALUES (?1, ?2, ?3, ?4)",
+	    " next_attempt, orcpt, notify) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/* CROSS JOIN keeps recipients as the outer loop, so the rows come
 	 * straight from the next_attempt index in order and no sort is
-	 * needed. */
+	 * needed. There is no LIMIT: queue_fetch_due() passes over rows in
+	 * C and stops stepping once it has produced enough. */
 	[QS_FETCH_DUE] =
 	    "SELECT r.id, r.message_id, m.queue_id, m.sender, r.address,"
-	    " r.domain, r.attempts, m.arrival, m.size"
+	    " r.domain, r.attempts, m.arrival, m.size, r.orcpt, r.notify,"
+	    " m.envid, m.ret, r.delay_warned"
 	    " FROM recipients AS r CROSS JOIN messages AS m"
 	    " ON m.id = r.message_id"
 	    " WHERE r.next_attempt <= ?1"
-	    " ORDER BY r.next_attempt, r.id LIMIT ?2",
+	    " ORDER BY r.next_attempt, r.id",
 	[QS_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients",
 	[QS_DELETE_RECIPIENT] =
 	    "DELETE FROM recipients WHERE id = ?1 RETURNING message_id",
 	[QS_DEFER_RECIPIENT] =
 	    "UPDATE recipients SET attempts = attempts + 1,"
-	    " next_attempt = ?2, last_reply = ?3 WHERE id = ?1",
+	    " next_attempt = ?2, last_reply = ?3, destination_wait = ?4,"
+	    " delay_warned = max(delay_warned, ?5) WHERE id = ?1",
 	[QS_DELETE_EMPTY_MESSAGE] =
 	    "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS"
 	    " (SELECT 1 FROM recipients WHERE message_id = ?1)"
 	    " RETURNING queue_id",
 	[QS_MESSAGE_EXISTS] = "SELECT 1 FROM messages WHERE id = ?1",
 	[QS_COUNT_RECIPIENTS] = "SELECT count(*) FROM recipients",
+	[QS_REPORT_RECIPIENT] =
+	    "SELECT message_id, address, orcpt FROM recipients WHERE id = ?1",
+	[QS_REPORT_MESSAGE] =
+	    "SELECT queue_id, sender, envid, ret, origin, arrival, size"
+	    " FROM messages WHERE id = ?1",
+	[QS_STORE_DESTINATION] =
+	    "INSERT INTO destinations (domain, failures, suspended_until,"
+	    " last_error) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (domain) DO"
+	    " UPDATE SET failures = excluded.failures,"
+	    " suspended_until = excluded.suspended_until,"
+	    " last_error = excluded.last_error",
+	[QS_WAIT_FOR_DESTINATION] =
+	    "UPDATE recipients SET next_attempt = ?2, destination_wait = 1"
+	    " WHERE domain = ?1 AND next_attempt < ?2",
+	[QS_FORGET_DESTINATION] = "DELETE FROM destinations WHERE domain = ?1",
+	[QS_RELEASE_DESTINATION] =
+	    "UPDATE recipients SET next_attempt = min(next_attempt, ?2),"
+	    " destination_wait = 0 WHERE domain = ?1 AND destination_wait = 1",
+	[QS_LOAD_DESTINATIONS] =
+	    "SELECT domain, failures, suspended_until, last_error"
+	    " FROM destinations WHERE failures > 0 ORDER BY domain",
 };
 
 int
@@ -288,7 +365,7 @@ check_unversioned(struct queue *q, char *err, size_t err_size)
 		    "tern-qmgr or tern-smtpd creates them", q->path);
 		return TERN_ENOTFOUND;
 	}
-	return queue_exec(q, schema_v1, err, err_size);
+	return queue_exec(q, schema_v2, err, err_size);
 }
 
 /* Checks a file's schema version and migrates an older one. */

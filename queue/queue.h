@@ -2,12 +2,14 @@
  * The mail queue: one SQLite database in WAL mode inside the queue
  * directory ("queue.db").
  *
- * Tables: messages (envelope sender, arrival time, client, content),
- * recipients (address, domain, attempts, next attempt time, last reply)
- * and schema_version. smtpd inserts; qmgr reads due recipients and
- * records outcomes; deliver opens the database read-only to stream a
- * message's content. Delivered and failed recipients are deleted, and a
- * message is deleted with its last recipient.
+ * Tables: messages (envelope sender, arrival time, client, ENVID, RET,
+ * origin, content), recipients (address, domain, attempts, next attempt
+ * time, last reply, ORCPT, NOTIFY, destination and delay flags),
+ * destinations (failing destinations) and schema_version. smtpd
+ * inserts; qmgr reads due recipients, records outcomes, queues reports
+ * and keeps destination state; deliver opens the database read-only to
+ * stream a message's content. Delivered and failed recipients are
+ * deleted, and a message is deleted with its last recipient.
  *
  * None of these functions touches an event loop: they block on SQLite,
  * so callers on an event loop run them in a worker thread (uv_queue_work).
@@ -165,6 +167,8 @@ struct queue_report_settings {
 	int64_t size_limit;           /* larger originals: headers only */
 	const char *copy_failed_bounces_to; /* "" or NULL: drop them */
 	int64_t now;                  /* Arrival-Date of the reports */
+	int64_t retry_lifetime;       /* seconds a message is retried, for
+	                               * Will-Retry-Until; 0: omit it */
 };
 
 /*

@@ -2,7 +2,8 @@
  * What the source files in queue/ share: the queue handle, its prepared
  * statements and the mapping from SQLite errors to tern errors.
  *
- * Not for use outside queue/: other code sees only queue.h.
+ * Not for use outside queue/ and its unit tests: other code sees only
+ * queue.h.
  */
 #ifndef TERN_QUEUE_INTERNAL_H
 #define TERN_QUEUE_INTERNAL_H
@@ -24,7 +25,23 @@ enum queue_stmt {
 	QS_DELETE_EMPTY_MESSAGE,
 	QS_MESSAGE_EXISTS,
 	QS_COUNT_RECIPIENTS,
+	QS_REPORT_RECIPIENT,
+	QS_REPORT_MESSAGE,
+	QS_STORE_DESTINATION,
+	QS_WAIT_FOR_DESTINATION,
+	QS_FORGET_DESTINATION,
+	QS_RELEASE_DESTINATION,
+	QS_LOAD_DESTINATIONS,
 	QS_COUNT
+};
+
+/* messages.origin: where a queued message came from. A postmaster copy
+ * is never copied again, which ends any loop of reports. */
+enum queue_origin {
+	QUEUE_ORIGIN_RECEIVED = 0,        /* accepted by smtpd */
+	QUEUE_ORIGIN_REPORT = 1,          /* a report tern wrote to a sender */
+	QUEUE_ORIGIN_POSTMASTER_COPY = 2, /* a failed null-sender message's
+	                                   * report to the copy address */
 };
 
 struct queue {
@@ -49,6 +66,34 @@ int queue_stmt(struct queue *q, enum queue_stmt id, sqlite3_stmt **out);
  */
 int queue_db_error(struct queue *q, int sqlite_rc, const char *what,
     char *err, size_t err_size);
+
+/* Checks and inserts one message and its recipients inside the caller's
+ * open transaction. */
+int queue_insert_message(struct queue *q, const struct queue_new_message *m,
+    enum queue_origin origin, char *err, size_t err_size);
+
+/* A report queued by queue_record_results(), for its callback. */
+struct queue_report_entry {
+	char queue_id[QUEUE_ID_SIZE];     /* the original message */
+	char new_id[QUEUE_ID_SIZE];       /* the report; "" when none */
+	enum queue_report report;
+};
+
+struct queue_reports {
+	struct queue_report_entry *entries;
+	size_t count;
+};
+
+/*
+ * Inside the caller's open transaction, writes one report per original
+ * message and kind for the results that ask for one (queue_report.c).
+ * Must run before those recipients are deleted. On error the caller
+ * rolls back and reports is left empty.
+ */
+int queue_reports_write(struct queue *q, const struct queue_result *results,
+    size_t n, const struct queue_report_settings *settings,
+    struct queue_reports *reports);
+void queue_reports_free(struct queue_reports *reports);
 
 /* Runs one SQL statement without results ("BEGIN IMMEDIATE", ...). */
 int queue_exec(struct queue *q, const char *sql, char *err,

@@ -3,9 +3,10 @@
  * one will be, and recording the outcome of delivery attempts.
  *
  * queue_fetch_due() walks the recipients_next_attempt index from the
- * oldest entry and stops after `limit` rows. Its cost depends on the
- * number of due and in-flight recipients, not on the size of the queue,
- * because recipients deferred into the future are never read.
+ * oldest entry and stops once it has produced `limit` rows. Its cost
+ * depends on the number of due recipients it passes over (in flight or
+ * of a destination that takes no more work), not on the size of the
+ * queue, because recipients deferred into the future are never read.
  *
  * These functions have no error buffer in queue.h, so database errors
  * go to the error log, with the file name and SQLite's reason.
@@ -42,10 +43,27 @@ is_skipped(const int64_t *skip, size_t skip_count, int64_t id)
 	    sizeof(*skip), compare_int64) != NULL;
 }
 
-/* Fills *due from the current row of QS_FETCH_DUE. */
+static int
+compare_domain(const void *key, const void *element)
+{
+	return strcmp(key, *(const char *const *)element);
+}
+
+static bool
+is_domain_skipped(const char *const *skip_domains, size_t count,
+    const char *domain)
+{
+	return count > 0 && bsearch(domain, skip_domains, count,
+	    sizeof(*skip_domains), compare_domain) != NULL;
+}
+
+/* Fills *due from the current row of QS_FETCH_DUE; the strings point
+ * into the row, so nothing is allocated. */
 static void
 read_due_row(sqlite3_stmt *stmt, struct queue_due *due)
 {
+	int ret;
+
 	due->recipient_id = sqlite3_column_int64(stmt, 0);
 	due->message_id = sqlite3_column_int64(stmt, 1);
 	snprintf(due->queue_id, sizeof(due->queue_id), "%s",
@@ -56,17 +74,24 @@ read_due_row(sqlite3_stmt *stmt, struct queue_due *due)
 	due->attempts = sqlite3_column_int(stmt, 6);
 	due->arrival = sqlite3_column_int64(stmt, 7);
 	due->size = sqlite3_column_int64(stmt, 8);
+	due->orcpt = (char *)column_text(stmt, 9);
+	due->notify = sqlite3_column_int(stmt, 10);
+	due->envid = (char *)column_text(stmt, 11);
+	ret = sqlite3_column_int(stmt, 12);
+	due->ret = ret == DSN_RET_FULL || ret == DSN_RET_HDRS ?
+	    (enum dsn_ret)ret : DSN_RET_UNSPECIFIED;
+	due->delay_warned = sqlite3_column_int(stmt, 13) != 0;
 }
 
 int
 queue_fetch_due(struct queue *q, int64_t now, size_t limit,
     const int64_t *skip, size_t skip_count,
+    const char *const *skip_domains, size_t skip_domain_count,
     int (*fn)(const struct queue_due *due, void *arg), void *arg)
 {
 	struct queue_due due;
 	sqlite3_stmt *stmt;
 	size_t produced = 0;
-	int64_t rows;
 	int rc;
 
 	if (limit == 0)
@@ -76,13 +101,12 @@ queue_fetch_due(struct queue *q, int64_t now, size_t limit,
 		return queue_db_error(q, rc, "cannot prepare the due query",
 		    NULL, 0);
 
-	/* In the worst case every skipped recipient comes first. */
-	rows = limit > (size_t)INT64_MAX - skip_count ? INT64_MAX :
-	    (int64_t)(limit + skip_count);
 	sqlite3_bind_int64(stmt, 1, now);
-	sqlite3_bind_int64(stmt, 2, rows);
 	while (produced < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (is_skipped(skip, skip_count, sqlite3_column_int64(stmt, 0)))
+			continue;
+		if (is_domain_skipped(skip_domains, skip_domain_count,
+		    column_text(stmt, 5)))
 			continue;
 		read_due_row(stmt, &due);
 		produced++;
@@ -166,6 +190,8 @@ defer_recipient(struct queue *q, const struct queue_result *result)
 	sqlite3_bind_int64(stmt, 2, result->next_attempt);
 	sqlite3_bind_text(stmt, 3, result->reply != NULL ? result->reply : "",
 	    -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, result->destination_wait ? 1 : 0);
+	sqlite3_bind_int(stmt, 5, result->report == QUEUE_REPORT_DELAYED);
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_DONE)
 		rc = queue_db_error(q, rc, "cannot update a recipient", NULL,
@@ -236,11 +262,34 @@ apply_results(struct queue *q, const struct queue_result *results,
 	return rc;
 }
 
+/* Deletes each touched message that has no recipients left, checking
+ * each once; removed_ids[i] gets its queue id, or "". */
+static int
+delete_empty_messages(struct queue *q, int64_t *touched, size_t count,
+    char (*removed_ids)[QUEUE_ID_SIZE])
+{
+	size_t i;
+	int rc = TERN_OK;
+
+	qsort(touched, count, sizeof(*touched), compare_int64);
+	for (i = 0; i < count && rc == TERN_OK; i++) {
+		if (i > 0 && touched[i] == touched[i - 1])
+			removed_ids[i][0] = '\0';
+		else
+			rc = delete_if_empty(q, touched[i], removed_ids[i]);
+	}
+	return rc;
+}
+
 int
 queue_record_results(struct queue *q, const struct queue_result *results,
-    size_t n, void (*removed)(const char *queue_id, void *arg), void *arg)
+    size_t n, const struct queue_report_settings *settings,
+    void (*removed)(const char *queue_id, void *arg),
+    void (*reported)(const char *new_queue_id, const char *queue_id,
+    enum queue_report report, void *arg), void *arg)
 {
 	char (*removed_ids)[QUEUE_ID_SIZE] = NULL;
+	struct queue_reports reports = {0};
 	int64_t *touched = NULL;
 	size_t touched_count = 0, i;
 	int rc;
@@ -259,16 +308,13 @@ queue_record_results(struct queue *q, const struct queue_result *results,
 	rc = queue_exec(q, "BEGIN IMMEDIATE", NULL, 0);
 	if (rc != TERN_OK)
 		goto done;
-	rc = apply_results(q, results, n, touched, &touched_count);
-
-	/* Check each touched message once for remaining recipients. */
-	qsort(touched, touched_count, sizeof(*touched), compare_int64);
-	for (i = 0; i < touched_count && rc == TERN_OK; i++) {
-		if (i > 0 && touched[i] == touched[i - 1])
-			removed_ids[i][0] = '\0';
-		else
-			rc = delete_if_empty(q, touched[i], removed_ids[i]);
-	}
+	/* Reports first: they read the recipients that are deleted next. */
+	rc = queue_reports_write(q, results, n, settings, &reports);
+	if (rc == TERN_OK)
+		rc = apply_results(q, results, n, touched, &touched_count);
+	if (rc == TERN_OK)
+		rc = delete_empty_messages(q, touched, touched_count,
+		    removed_ids);
 	if (rc == TERN_OK)
 		rc = queue_exec(q, "COMMIT", NULL, 0);
 	if (rc != TERN_OK) {
@@ -276,11 +322,15 @@ queue_record_results(struct queue *q, const struct queue_result *results,
 		goto done;
 	}
 
+	for (i = 0; i < reports.count && reported != NULL; i++)
+		reported(reports.entries[i].new_id, reports.entries[i].queue_id,
+		    reports.entries[i].report, arg);
 	for (i = 0; i < touched_count && removed != NULL; i++) {
 		if (removed_ids[i][0] != '\0')
 			removed(removed_ids[i], arg);
 	}
 done:
+	queue_reports_free(&reports);
 	free(touched);
 	free(removed_ids);
 	return rc;
