@@ -4,7 +4,8 @@
  *
  * Privileges: none; this file only reads the bytes it is given.
  * Grammar: RFC 5321 4.1.1 (commands), 4.1.2 (paths and mailboxes), 4.1.3
- * (address literals); RFC 1870 (SIZE) and RFC 6152 (BODY).
+ * (address literals); RFC 1870 (SIZE), RFC 6152 (BODY) and RFC 3461
+ * (NOTIFY, ORCPT, RET, ENVID; their values are checked in smtp_dsn.c).
  * Known limits: no SMTPUTF8 (RFC 6531), so a non-ASCII address is a
  * syntax error. Spaces and tabs at the end of a line are ignored, because
  * some clients send them after DATA or QUIT.
@@ -12,6 +13,11 @@
 #include <string.h>
 
 #include "smtp_command.h"
+#include "smtp_dsn.h"
+
+/* Turns a numeric macro into a string literal for reply texts. */
+#define STRINGIFY_TOKEN(x) #x
+#define STRINGIFY(x) STRINGIFY_TOKEN(x)
 
 struct verb_entry {
 	const char *name;
@@ -451,7 +457,9 @@ parse_size_value(const unsigned char *value, size_t len,
 	uint64_t size = 0;
 	size_t i;
 
-	if (len == 0 || len > 20 || cmd->has_size)
+	if (cmd->has_size)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (len == 0 || len > 20)
 		return SMTP_PARSE_PARAM_SYNTAX;
 	for (i = 0; i < len; i++) {
 		unsigned digit = (unsigned)(value[i] - '0');
@@ -474,7 +482,7 @@ parse_body_value(const unsigned char *value, size_t len,
     struct smtp_command *cmd)
 {
 	if (cmd->body != SMTP_BODY_UNSPECIFIED)
-		return SMTP_PARSE_PARAM_SYNTAX;
+		return SMTP_PARSE_PARAM_DUPLICATE;
 	if (equal_nocase(value, len, "7BIT"))
 		cmd->body = SMTP_BODY_7BIT;
 	else if (equal_nocase(value, len, "8BITMIME"))
@@ -484,6 +492,79 @@ parse_body_value(const unsigned char *value, size_t len,
 	return SMTP_PARSE_OK;
 }
 
+/* RFC 3461 4.3: RET=FULL / RET=HDRS. */
+static enum smtp_parse_error
+parse_ret_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->ret != DSN_RET_UNSPECIFIED)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (!smtp_dsn_ret_parse(value, len, &cmd->ret))
+		return SMTP_PARSE_RET_SYNTAX;
+	return SMTP_PARSE_OK;
+}
+
+/* RFC 3461 4.4: ENVID=xtext, kept as received. */
+static enum smtp_parse_error
+parse_envid_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->envid[0] != '\0')
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (!smtp_dsn_envid_valid(value, len))
+		return SMTP_PARSE_ENVID_SYNTAX;
+	memcpy(cmd->envid, value, len);
+	cmd->envid[len] = '\0';
+	return SMTP_PARSE_OK;
+}
+
+/* RFC 3461 4.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
+static enum smtp_parse_error
+parse_notify_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->notify != 0)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (!smtp_dsn_notify_parse(value, len, &cmd->notify))
+		return SMTP_PARSE_NOTIFY_SYNTAX;
+	return SMTP_PARSE_OK;
+}
+
+/* RFC 3461 4.2: ORCPT=addr-type;xtext, kept as received. */
+static enum smtp_parse_error
+parse_orcpt_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->orcpt[0] != '\0')
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (!smtp_dsn_orcpt_valid(value, len))
+		return SMTP_PARSE_ORCPT_SYNTAX;
+	memcpy(cmd->orcpt, value, len);
+	cmd->orcpt[len] = '\0';
+	return SMTP_PARSE_OK;
+}
+
+/*
+ * The parameters this server knows, with the command that takes each.
+ * A parser gets len 0 when the keyword came without "=value", and
+ * returns SMTP_PARSE_PARAM_DUPLICATE when its parameter is already set.
+ */
+struct param_entry {
+	const char *keyword;
+	enum smtp_verb verb;
+	enum smtp_parse_error (*parse)(const unsigned char *value,
+	    size_t len, struct smtp_command *cmd);
+};
+
+static const struct param_entry params[] = {
+	{"SIZE", SMTP_VERB_MAIL, parse_size_value},
+	{"BODY", SMTP_VERB_MAIL, parse_body_value},
+	{"RET", SMTP_VERB_MAIL, parse_ret_value},
+	{"ENVID", SMTP_VERB_MAIL, parse_envid_value},
+	{"NOTIFY", SMTP_VERB_RCPT, parse_notify_value},
+	{"ORCPT", SMTP_VERB_RCPT, parse_orcpt_value},
+};
+
 /*
  * One esmtp-param (RFC 5321 4.1.2): esmtp-keyword ["=" esmtp-value],
  * keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"), value =
@@ -492,8 +573,7 @@ parse_body_value(const unsigned char *value, size_t len,
 static enum smtp_parse_error
 parse_param(struct cursor *c, struct smtp_command *cmd)
 {
-	size_t key = c->pos, key_len, value = 0, value_len = 0;
-	bool has_value = false;
+	size_t key = c->pos, key_len, value = 0, value_len = 0, i;
 
 	if (!is_let_dig(peek(c)))
 		return SMTP_PARSE_PARAM_SYNTAX;
@@ -502,7 +582,6 @@ parse_param(struct cursor *c, struct smtp_command *cmd)
 	key_len = c->pos - key;
 
 	if (accept_char(c, '=')) {
-		has_value = true;
 		value = c->pos;
 		while (!at_end(c) && peek(c) >= 33 && peek(c) <= 126 &&
 		    peek(c) != '=')
@@ -514,14 +593,11 @@ parse_param(struct cursor *c, struct smtp_command *cmd)
 	if (!at_end(c) && peek(c) != ' ')
 		return SMTP_PARSE_PARAM_SYNTAX;
 
-	if (cmd->verb == SMTP_VERB_MAIL &&
-	    equal_nocase(c->p + key, key_len, "SIZE"))
-		return has_value ? parse_size_value(c->p + value, value_len,
-		    cmd) : SMTP_PARSE_PARAM_SYNTAX;
-	if (cmd->verb == SMTP_VERB_MAIL &&
-	    equal_nocase(c->p + key, key_len, "BODY"))
-		return has_value ? parse_body_value(c->p + value, value_len,
-		    cmd) : SMTP_PARSE_PARAM_SYNTAX;
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		if (params[i].verb == cmd->verb &&
+		    equal_nocase(c->p + key, key_len, params[i].keyword))
+			return params[i].parse(c->p + value, value_len, cmd);
+	}
 	return SMTP_PARSE_PARAM_UNKNOWN;
 }
 
@@ -734,6 +810,20 @@ smtp_command_error_reply(enum smtp_parse_error error, enum smtp_verb verb)
 		return "501 5.5.4 Invalid parameter syntax";
 	case SMTP_PARSE_PARAM_UNKNOWN:
 		return "555 5.5.4 Unsupported parameter";
+	case SMTP_PARSE_PARAM_DUPLICATE:
+		return "501 5.5.4 Invalid parameters: one is given twice";
+	case SMTP_PARSE_NOTIFY_SYNTAX:
+		return "501 5.5.4 Invalid NOTIFY parameter: expected NEVER or "
+		    "a comma list of SUCCESS, FAILURE and DELAY";
+	case SMTP_PARSE_ORCPT_SYNTAX:
+		return "501 5.5.4 Invalid ORCPT parameter: expected "
+		    "addr-type;xtext of at most " STRINGIFY(DSN_ORCPT_MAX)
+		    " characters";
+	case SMTP_PARSE_RET_SYNTAX:
+		return "501 5.5.4 Invalid RET parameter: expected FULL or HDRS";
+	case SMTP_PARSE_ENVID_SYNTAX:
+		return "501 5.5.4 Invalid ENVID parameter: expected xtext of "
+		    "at most " STRINGIFY(DSN_ENVID_MAX) " characters";
 	}
 	return "500 5.5.2 Error: command not recognized";
 }

@@ -7,6 +7,10 @@
  * address literal) without SMTPUTF8, so every accepted address is
  * printable ASCII and is returned as a NUL-terminated string. Source
  * routes are accepted and dropped (RFC 5321 Appendix C).
+ *
+ * MAIL takes SIZE (RFC 1870), BODY (RFC 6152), RET and ENVID (RFC 3461);
+ * RCPT takes NOTIFY and ORCPT (RFC 3461). Any other parameter, or one
+ * given with the other command, is reported as unknown.
  */
 #ifndef TERN_SMTP_COMMAND_H
 #define TERN_SMTP_COMMAND_H
@@ -14,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "../queue/queue.h"
 
 /* RFC 5321 4.5.3.1.1: local part at most 64 octets. */
 #define SMTP_LOCAL_PART_MAX 64
@@ -67,6 +73,11 @@ enum smtp_parse_error {
 	SMTP_PARSE_PATH_TOO_LONG,     /* 501 5.1.7 or 5.1.3 (4.5.3.1.9) */
 	SMTP_PARSE_PARAM_SYNTAX,      /* 501 5.5.4 */
 	SMTP_PARSE_PARAM_UNKNOWN,     /* 555 5.5.4 */
+	SMTP_PARSE_PARAM_DUPLICATE,   /* 501 5.5.4: a parameter given twice */
+	SMTP_PARSE_NOTIFY_SYNTAX,     /* 501 5.5.4 */
+	SMTP_PARSE_ORCPT_SYNTAX,      /* 501 5.5.4, also when too long */
+	SMTP_PARSE_RET_SYNTAX,        /* 501 5.5.4 */
+	SMTP_PARSE_ENVID_SYNTAX,      /* 501 5.5.4, also when too long */
 };
 
 struct smtp_command {
@@ -85,6 +96,15 @@ struct smtp_command {
 	bool has_size;
 	uint64_t size;               /* UINT64_MAX when the value overflows */
 	enum smtp_body body;
+
+	/* RFC 3461 MAIL parameters. envid is the xtext as received, "" when
+	 * absent. */
+	enum dsn_ret ret;
+	char envid[DSN_ENVID_MAX + 1];
+	/* RFC 3461 RCPT parameters: DSN_NOTIFY_* bits (0 when absent), and
+	 * ORCPT's "addr-type;xtext" as received ("" when absent). */
+	int notify;
+	char orcpt[DSN_ORCPT_MAX + 1];
 };
 
 /*

@@ -132,12 +132,16 @@ smtpd_transaction_reset(struct smtpd_session *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->recipient_count; i++)
+	for (i = 0; i < s->recipient_count; i++) {
 		free(s->recipients[i]);
+		free(s->orcpts[i]);
+	}
 	s->recipient_count = 0;
 	s->recipients_tried = 0;
 	s->has_sender = false;
 	s->sender[0] = '\0';
+	s->ret = DSN_RET_UNSPECIFIED;
+	s->envid[0] = '\0';
 	s->queue_id[0] = '\0';
 	buf_free(&s->content);
 }
@@ -398,6 +402,8 @@ smtpd_session_release(struct smtpd_session *s)
 
 	smtpd_transaction_reset(s);
 	free(s->recipients);
+	free(s->orcpts);
+	free(s->notify);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	smtpd_settings_unref(s->settings);

@@ -1,7 +1,7 @@
 /*
  * ESMTP sessions of smtpd (RFC 5321, with PIPELINING, SIZE, 8BITMIME,
- * ENHANCEDSTATUSCODES and STARTTLS) on accepted connections, and the
- * settings they run with.
+ * DSN, ENHANCEDSTATUSCODES and STARTTLS) on accepted connections, and
+ * the settings they run with.
  *
  * A session takes its settings when it starts and keeps them to the end,
  * so a reload changes only sessions that start afterwards.

@@ -67,7 +67,13 @@ struct smtpd_session {
 	/* The mail transaction (RFC 5321 3.3). */
 	bool has_sender;
 	char sender[SMTP_PATH_MAX + 1];
+	enum dsn_ret ret;                /* RFC 3461 MAIL parameters */
+	char envid[DSN_ENVID_MAX + 1];   /* as received, "" when absent */
+	/* recipients, orcpts and notify are parallel arrays of
+	 * recipient_cap entries; orcpts[i] is "" when RCPT had no ORCPT. */
 	char **recipients;
+	char **orcpts;
+	int *notify;                     /* DSN_NOTIFY_* bits, 0 when absent */
 	size_t recipient_count;
 	size_t recipient_cap;
 	size_t recipients_tried;         /* RCPT commands, accepted or not */

@@ -9,8 +9,9 @@
  * Privileges: smtpd's. Everything from the client reaches this file
  * already parsed by smtp_command.c or smtp_data.c.
  * Standards: RFC 5321 (commands, replies, Received), RFC 3463 and 5248
- * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3848
- * (the "with" keywords of Received).
+ * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3461
+ * (DSN parameters, kept with the message for reports), RFC 3848 (the
+ * "with" keywords of Received).
  * Known limits: there are no local domains, so every recipient is
  * relayed, and only clients in relay_networks may give any.
  */
@@ -151,6 +152,7 @@ act_ehlo(struct smtpd_session *s, const struct smtp_command *cmd)
 	smtpd_reply(s, "250-SIZE %llu",
 	    (unsigned long long)settings->message_size_limit);
 	smtpd_reply(s, "250-8BITMIME");
+	smtpd_reply(s, "250-DSN");
 	/* RFC 3207 4.2: not offered again once TLS is active. */
 	if (settings->tls != NULL && !s->tls_active)
 		smtpd_reply(s, "250-STARTTLS");
@@ -174,6 +176,8 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
+	s->ret = cmd->ret;
+	snprintf(s->envid, sizeof(s->envid), "%s", cmd->envid);
 	s->has_sender = true;
 	smtpd_reply(s, "250 2.1.0 Ok");
 }
@@ -186,30 +190,61 @@ relay_allowed(const struct smtpd_session *s)
 	    (const struct sockaddr *)&s->peer);
 }
 
-/* Adds a recipient unless the same address is already listed. */
+/* Doubles the room of the three recipient arrays. */
 static int
-add_recipient(struct smtpd_session *s, const char *address)
+grow_recipients(struct smtpd_session *s)
 {
+	size_t cap = s->recipient_cap ? s->recipient_cap * 2 : 8;
+	char **addresses, **orcpts;
+	int *notify;
+
+	/* An array that grew stays grown when a later one fails, which is
+	 * safe because recipient_cap, not the allocation, bounds all three. */
+	addresses = realloc(s->recipients, cap * sizeof(*addresses));
+	if (addresses == NULL)
+		return TERN_ENOMEM;
+	s->recipients = addresses;
+	orcpts = realloc(s->orcpts, cap * sizeof(*orcpts));
+	if (orcpts == NULL)
+		return TERN_ENOMEM;
+	s->orcpts = orcpts;
+	notify = realloc(s->notify, cap * sizeof(*notify));
+	if (notify == NULL)
+		return TERN_ENOMEM;
+	s->notify = notify;
+	s->recipient_cap = cap;
+	return TERN_OK;
+}
+
+/*
+ * Adds the recipient of cmd with its DSN parameters, unless the same
+ * address is already listed: then the first RCPT's NOTIFY and ORCPT
+ * stay, because one recipient gets one delivery and one report.
+ */
+static int
+add_recipient(struct smtpd_session *s, const struct smtp_command *cmd)
+{
+	char *address, *orcpt;
 	size_t i;
-	char **grown, *copy;
 
 	for (i = 0; i < s->recipient_count; i++) {
-		if (strcmp(s->recipients[i], address) == 0)
+		if (strcmp(s->recipients[i], cmd->argument) == 0)
 			return TERN_OK;
 	}
-	if (s->recipient_count == s->recipient_cap) {
-		size_t cap = s->recipient_cap ? s->recipient_cap * 2 : 8;
-
-		grown = realloc(s->recipients, cap * sizeof(*grown));
-		if (grown == NULL)
-			return TERN_ENOMEM;
-		s->recipients = grown;
-		s->recipient_cap = cap;
-	}
-	copy = strdup(address);
-	if (copy == NULL)
+	if (s->recipient_count == s->recipient_cap &&
+	    grow_recipients(s) != TERN_OK)
 		return TERN_ENOMEM;
-	s->recipients[s->recipient_count++] = copy;
+	address = strdup(cmd->argument);
+	orcpt = strdup(cmd->orcpt);
+	if (address == NULL || orcpt == NULL) {
+		free(address);
+		free(orcpt);
+		return TERN_ENOMEM;
+	}
+	s->recipients[s->recipient_count] = address;
+	s->orcpts[s->recipient_count] = orcpt;
+	s->notify[s->recipient_count] = cmd->notify;
+	s->recipient_count++;
 	return TERN_OK;
 }
 
@@ -238,7 +273,7 @@ act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	if (add_recipient(s, cmd->argument) != TERN_OK) {
+	if (add_recipient(s, cmd) != TERN_OK) {
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
@@ -510,6 +545,10 @@ smtpd_data_finished(struct smtpd_session *s)
 	m->sender = s->sender;
 	m->recipients = (const char *const *)s->recipients;
 	m->recipient_count = s->recipient_count;
+	m->orcpts = (const char *const *)s->orcpts;
+	m->notify = s->notify;
+	m->envid = s->envid;
+	m->ret = s->ret;
 	m->content = s->content.data;
 	m->content_len = s->content.len;
 	m->arrival = now_seconds();

@@ -438,3 +438,189 @@ def test_hop_limit_49_received_accepted(lab):
         f"message with {HOP_LIMIT - 1} Received fields not delivered"
     _, rest = split_received(got[0].content)
     assert rest == content, "the message changed on the way"
+
+
+# ---- RFC 3461 DSN parameters
+
+# The queue's values for RFC 3461 (queue/queue.h): NOTIFY bits and RET.
+NOTIFY_NEVER, NOTIFY_SUCCESS, NOTIFY_FAILURE, NOTIFY_DELAY = 1, 2, 4, 8
+RET_UNSPECIFIED, RET_FULL, RET_HDRS = 0, 1, 2
+# RFC 3461 4.2 and 4.4: ORCPT and ENVID octets as received.
+ORCPT_MAX, ENVID_MAX = 500, 100
+
+
+def test_ehlo_advertises_dsn(lab):
+    tern = lab.tern()
+
+    with tern.raw() as c:
+        c.greeting()
+        ehlo = c.expect("EHLO client.test", 250)
+
+    assert "DSN" in ehlo_keywords(ehlo), f"DSN not offered: {ehlo}"
+
+
+@pytest.mark.parametrize("params", [
+    "RET=FULL",
+    "ret=hdrs",
+    "ENVID=QQ314159",
+    "ENVID=a+2Bb+3Dc RET=Hdrs",
+    "RET=FULL SIZE=100 BODY=8BITMIME ENVID=x",
+    "ENVID=" + "e" * ENVID_MAX,
+], ids=["ret-full", "ret-lower-case", "envid", "envid-xtext-and-ret",
+        "with-size-and-body", "envid-at-limit"])
+def test_mail_dsn_parameters_accepted(lab, params):
+    tern = lab.tern()
+
+    with session(tern) as c:
+        mail = c.command(f"MAIL FROM:<dsn@origin.test> {params}")
+        rcpt = c.command("RCPT TO:<user@example.test>")
+
+    assert mail.code == 250, f"MAIL with {params!r} got {mail}"
+    assert rcpt.code == 250, f"RCPT after MAIL with {params!r} got {rcpt}"
+
+
+@pytest.mark.parametrize("params, code, text", [
+    ("RET=NONE", 501, "5.5.4 Invalid RET parameter"),
+    ("RET", 501, "5.5.4 Invalid RET parameter"),
+    ("RET=FULL RET=HDRS", 501, "5.5.4 Invalid parameters: one is given "
+     "twice"),
+    ("ENVID=a+2b", 501, "5.5.4 Invalid ENVID parameter"),
+    ("ENVID=a+2", 501, "5.5.4 Invalid ENVID parameter"),
+    ("ENVID=a+0D+0AX-Injected:+20yes", 501, "5.5.4 Invalid ENVID parameter"),
+    ("ENVID=" + "e" * (ENVID_MAX + 1), 501, "5.5.4 Invalid ENVID parameter"),
+    ("ENVID=a ENVID=b", 501, "5.5.4 Invalid parameters: one is given twice"),
+    ("NOTIFY=NEVER", 555, "5.5.4 Unsupported parameter"),
+    ("ORCPT=rfc822;user@example.test", 555, "5.5.4 Unsupported parameter"),
+], ids=["ret-unknown", "ret-no-value", "ret-twice", "envid-lower-case-hex",
+        "envid-short-hexchar", "envid-encoded-crlf", "envid-too-long",
+        "envid-twice", "notify-on-mail", "orcpt-on-mail"])
+def test_mail_dsn_parameters_rejected(lab, params, code, text):
+    tern = lab.tern()
+
+    with session(tern) as c:
+        reply = c.command(f"MAIL FROM:<dsn@origin.test> {params}")
+        rcpt = c.command("RCPT TO:<user@example.test>")
+        retry = c.command("MAIL FROM:<fine@origin.test> RET=HDRS")
+
+    assert reply.code == code, f"MAIL with {params!r} got {reply}"
+    assert reply.lines[0].startswith(text), \
+        f"MAIL with {params!r} got {reply}, expected {text!r}"
+    assert rcpt.code == 503, \
+        f"RCPT after the rejected MAIL got {rcpt}: the sender was kept"
+    assert retry.code == 250, f"a valid MAIL afterwards got {retry}"
+
+
+@pytest.mark.parametrize("params", [
+    "NOTIFY=NEVER",
+    "notify=success,Failure,DELAY",
+    "NOTIFY=DELAY",
+    "ORCPT=rfc822;user@example.test",
+    "ORCPT=RFC822;User+2Btag@Example.TEST NOTIFY=FAILURE",
+    "ORCPT=rfc822;" + "o" * (ORCPT_MAX - len("rfc822;")),
+], ids=["never", "all-three-mixed-case", "delay", "orcpt",
+        "orcpt-xtext-and-notify", "orcpt-at-limit"])
+def test_rcpt_dsn_parameters_accepted(lab, params):
+    tern = lab.tern()
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<dsn@origin.test>", 250)
+        reply = c.command(f"RCPT TO:<user@example.test> {params}")
+
+    assert reply.code == 250, f"RCPT with {params!r} got {reply}"
+
+
+@pytest.mark.parametrize("params, code, text", [
+    ("NOTIFY=NEVER,SUCCESS", 501, "5.5.4 Invalid NOTIFY parameter"),
+    ("NOTIFY=DELAY,never", 501, "5.5.4 Invalid NOTIFY parameter"),
+    ("NOTIFY=SOMETIMES", 501, "5.5.4 Invalid NOTIFY parameter"),
+    ("NOTIFY=SUCCESS,", 501, "5.5.4 Invalid NOTIFY parameter"),
+    ("NOTIFY=SUCCESS NOTIFY=DELAY", 501,
+     "5.5.4 Invalid parameters: one is given twice"),
+    ("ORCPT=user@example.test", 501, "5.5.4 Invalid ORCPT parameter"),
+    ("ORCPT=rfc822;user+2x@example.test", 501,
+     "5.5.4 Invalid ORCPT parameter"),
+    ("ORCPT=rfc822;user+0A@example.test", 501,
+     "5.5.4 Invalid ORCPT parameter"),
+    ("ORCPT=rfc822;" + "o" * (ORCPT_MAX - len("rfc822;") + 1), 501,
+     "5.5.4 Invalid ORCPT parameter"),
+    ("ORCPT=rfc822;a@example.test ORCPT=rfc822;b@example.test", 501,
+     "5.5.4 Invalid parameters: one is given twice"),
+    ("RET=FULL", 555, "5.5.4 Unsupported parameter"),
+    ("ENVID=x", 555, "5.5.4 Unsupported parameter"),
+], ids=["never-and-success", "delay-and-never", "unknown-keyword",
+        "trailing-comma", "notify-twice", "orcpt-without-type",
+        "orcpt-bad-hexchar", "orcpt-encoded-lf", "orcpt-too-long",
+        "orcpt-twice", "ret-on-rcpt", "envid-on-rcpt"])
+def test_rcpt_dsn_parameters_rejected(lab, params, code, text):
+    rcv, tern = deliverable_lab(lab)
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<baddsn@origin.test>", 250)
+        reply = c.command(f"RCPT TO:<rejected@example.test> {params}")
+        good = c.command("RCPT TO:<kept@example.test>")
+        c.expect("DATA", 354)
+        c.send(message_bytes("DSN parameters") + b".\r\n")
+        final = c.reply()
+
+    assert reply.code == code, f"RCPT with {params!r} got {reply}"
+    assert reply.lines[0].startswith(text), \
+        f"RCPT with {params!r} got {reply}, expected {text!r}"
+    assert good.code == 250, f"a valid RCPT afterwards got {good}"
+    assert final.code == 250, f"end of DATA got {final}"
+    got = rcv.wait(1)
+    assert [m.rcpt_tos for m in got] == [["kept@example.test"]], \
+        f"the rejected recipient was kept: {got}"
+
+
+def queued_id(reply):
+    """The queue id in "250 2.0.0 Ok: queued as QUEUEID"."""
+    words = reply.lines[-1].split()
+    assert reply.code == 250, f"end of DATA got {reply}"
+    assert words[-2:-1] == ["as"], f"no queue id in {reply}"
+    return words[-1]
+
+
+def test_dsn_parameters_stored(lab):
+    """Needs the queue's schema version 2, whose messages and recipients
+    tables have the envid, ret, notify and orcpt columns."""
+    # A receiver that replies 451 to every message keeps the recipients
+    # queued, so their rows can be read.
+    rcv = lab.receiver("127.0.0.2", temp_failures=1000)
+    lab.dns(mx={"example.test": [(10, "mx1.example.test")]},
+            hosts={"mx1.example.test": ["127.0.0.2"]})
+    tern = lab.tern()
+
+    with session(tern) as c:
+        c.expect("MAIL FROM:<dsn@origin.test> RET=HDRS ENVID=Env+2BID.42",
+                 250)
+        c.expect("RCPT TO:<one@example.test> NOTIFY=success,DELAY "
+                 "ORCPT=rfc822;One+2Btag@Example.TEST", 250)
+        c.expect("RCPT TO:<two@example.test> NOTIFY=NEVER", 250)
+        c.expect("RCPT TO:<three@example.test>", 250)
+        # The same address again: the first RCPT's parameters stay.
+        c.expect("RCPT TO:<two@example.test> NOTIFY=FAILURE", 250)
+        c.expect("DATA", 354)
+        c.send(message_bytes("DSN kept") + b".\r\n")
+        with_dsn = queued_id(c.reply())
+        # The next transaction on the session starts without them.
+        reply = c.transaction("plain@origin.test", ["four@example.test"],
+                              message_bytes("no DSN") + b".\r\n")
+        plain = queued_id(reply)
+
+    messages = tern.queue_query(
+        "SELECT queue_id, envid, ret FROM messages ORDER BY queue_id")
+    recipients = tern.queue_query(
+        "SELECT m.queue_id, r.address, r.notify, r.orcpt FROM recipients r "
+        "JOIN messages m ON m.id = r.message_id ORDER BY r.address")
+
+    assert sorted(messages) == sorted([
+        [with_dsn, "Env+2BID.42", RET_HDRS],
+        [plain, "", RET_UNSPECIFIED]]), f"messages rows {messages}"
+    assert recipients == [
+        [plain, "four@example.test", 0, ""],
+        [with_dsn, "one@example.test", NOTIFY_SUCCESS | NOTIFY_DELAY,
+         "rfc822;One+2Btag@Example.TEST"],
+        [with_dsn, "three@example.test", 0, ""],
+        [with_dsn, "two@example.test", NOTIFY_NEVER, ""],
+    ], f"recipients rows {recipients}"
+    assert rcv.messages == [], f"the 451 receiver accepted {rcv.messages}"

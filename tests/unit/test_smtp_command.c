@@ -1,7 +1,9 @@
 /*
- * Unit tests for the SMTP command parser (mta/smtp_command.c): line
- * splitting, verbs, MAIL and RCPT paths and parameters, EHLO arguments,
- * address literals and the length limits of RFC 5321 4.5.3.1.
+ * Unit tests for the SMTP command parser (mta/smtp_command.c) and the DSN
+ * values it checks with mta/smtp_dsn.c. They cover line splitting, verbs,
+ * EHLO arguments, address literals, MAIL and RCPT paths and parameters
+ * (SIZE, BODY, RET, ENVID, NOTIFY, ORCPT and xtext), and the length
+ * limits of RFC 5321 4.5.3.1 and RFC 3461.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "mta/smtp_command.h"
+#include "mta/smtp_dsn.h"
 
 struct parse_case {
 	const char *line;
@@ -24,22 +27,38 @@ struct parse_case {
 	uint64_t size;                 /* 0: no SIZE parameter expected */
 	enum smtp_body body;
 	bool postmaster;
+	/* RFC 3461 parameters; checked when error is OK. NULL strings
+	 * expect "". */
+	enum dsn_ret ret;
+	const char *envid;
+	int notify;
+	const char *orcpt;
 };
+
+/* The DSN fields of a case without RFC 3461 parameters. */
+#define NO_DSN DSN_RET_UNSPECIFIED, NULL, 0, NULL
 
 /* A line that parses, and one that fails with SMTP_PARSE_<error>. */
 #define ACCEPT(line, verb, argument) {line, 0, SMTP_PARSE_OK, \
-	SMTP_VERB_##verb, argument, 0, SMTP_BODY_UNSPECIFIED, false}
+	SMTP_VERB_##verb, argument, 0, SMTP_BODY_UNSPECIFIED, false, NO_DSN}
 #define REJECT(line, error, verb) {line, 0, SMTP_PARSE_##error, \
-	SMTP_VERB_##verb, NULL, 0, SMTP_BODY_UNSPECIFIED, false}
+	SMTP_VERB_##verb, NULL, 0, SMTP_BODY_UNSPECIFIED, false, NO_DSN}
 /* MAIL with parameters, and RCPT TO:<Postmaster>. */
 #define ACCEPT_MAIL(line, argument, size, body) {line, 0, SMTP_PARSE_OK, \
-	SMTP_VERB_MAIL, argument, size, SMTP_BODY_##body, false}
+	SMTP_VERB_MAIL, argument, size, SMTP_BODY_##body, false, NO_DSN}
 #define ACCEPT_POSTMASTER(line, argument) {line, 0, SMTP_PARSE_OK, \
-	SMTP_VERB_RCPT, argument, 0, SMTP_BODY_UNSPECIFIED, true}
+	SMTP_VERB_RCPT, argument, 0, SMTP_BODY_UNSPECIFIED, true, NO_DSN}
+/* MAIL with RET and ENVID, RCPT with NOTIFY and ORCPT. */
+#define ACCEPT_DSN_MAIL(line, argument, ret, envid) {line, 0, \
+	SMTP_PARSE_OK, SMTP_VERB_MAIL, argument, 0, SMTP_BODY_UNSPECIFIED, \
+	false, DSN_RET_##ret, envid, 0, NULL}
+#define ACCEPT_DSN_RCPT(line, argument, notify, orcpt) {line, 0, \
+	SMTP_PARSE_OK, SMTP_VERB_RCPT, argument, 0, SMTP_BODY_UNSPECIFIED, \
+	false, DSN_RET_UNSPECIFIED, NULL, notify, orcpt}
 /* A line with NUL bytes, given with its length. */
 #define REJECT_BINARY(line, len, error, verb) {line, len, \
 	SMTP_PARSE_##error, SMTP_VERB_##verb, NULL, 0, \
-	SMTP_BODY_UNSPECIFIED, false}
+	SMTP_BODY_UNSPECIFIED, false, NO_DSN}
 
 static const struct parse_case parse_cases[] = {
 	/* EHLO and HELO */
@@ -106,13 +125,58 @@ static const struct parse_case parse_cases[] = {
 	REJECT("MAIL FROM:<a@example.com> SIZE=abc", PARAM_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com> SIZE", PARAM_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com> SIZE=", PARAM_SYNTAX, MAIL),
-	REJECT("MAIL FROM:<a@example.com> SIZE=1 SIZE=2", PARAM_SYNTAX,
+	REJECT("MAIL FROM:<a@example.com> SIZE=1 SIZE=2", PARAM_DUPLICATE,
 	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> BODY=7BIT body=8bitmime",
+	    PARAM_DUPLICATE, MAIL),
 	REJECT("MAIL FROM:<a@example.com>SIZE=10", PARAM_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com> =x", PARAM_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com> FOO=a=b", PARAM_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com> FOO=bar", PARAM_UNKNOWN, MAIL),
 	REJECT("MAIL FROM:<a@example.com> SMTPUTF8", PARAM_UNKNOWN, MAIL),
+
+	/* MAIL: RFC 3461 RET and ENVID */
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> RET=FULL", "a@example.com",
+	    FULL, NULL),
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> ret=hdrs", "a@example.com",
+	    HDRS, NULL),
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> RET=Full", "a@example.com",
+	    FULL, NULL),
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> ENVID=QQ314159",
+	    "a@example.com", UNSPECIFIED, "QQ314159"),
+	ACCEPT_DSN_MAIL("MAIL FROM:<> envid=a+2Bb+3Dc RET=HDRS", "", HDRS,
+	    "a+2Bb+3Dc"),
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> ENVID=!\"#$%&'()*,-./:;<>?"
+	    "@[\\]^_`{|}~09AZaz", "a@example.com", UNSPECIFIED,
+	    "!\"#$%&'()*,-./:;<>?@[\\]^_`{|}~09AZaz"),
+	ACCEPT_DSN_MAIL("MAIL FROM:<a@example.com> ENVID=a+20b+09c+7E",
+	    "a@example.com", UNSPECIFIED, "a+20b+09c+7E"),
+	REJECT("MAIL FROM:<a@example.com> RET=NONE", RET_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> RET=FULLY", RET_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> RET", RET_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> RET=", PARAM_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> RET=FULL RET=FULL", PARAM_DUPLICATE,
+	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> RET=FULL ret=hdrs", PARAM_DUPLICATE,
+	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a+2b", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a+2", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a+", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a+G0", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a+0D+0Ab", ENVID_SYNTAX,
+	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=+00", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=+7F", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=+C3+A9", ENVID_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=\xc3\xa9", PARAM_SYNTAX,
+	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a=b", PARAM_SYNTAX, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ENVID=a ENVID=a", PARAM_DUPLICATE,
+	    MAIL),
+	REJECT("MAIL FROM:<a@example.com> NOTIFY=NEVER", PARAM_UNKNOWN, MAIL),
+	REJECT("MAIL FROM:<a@example.com> ORCPT=rfc822;a@example.com",
+	    PARAM_UNKNOWN, MAIL),
 
 	/* RCPT */
 	ACCEPT("RCPT TO:<b@example.org>", RCPT, "b@example.org"),
@@ -125,8 +189,66 @@ static const struct parse_case parse_cases[] = {
 	REJECT("RCPT TO:<someone>", RECIPIENT_SYNTAX, RCPT),
 	REJECT("RCPT TO:b@example.org", RECIPIENT_SYNTAX, RCPT),
 	REJECT("RCPT FROM:<b@example.org>", SYNTAX, RCPT),
-	REJECT("RCPT TO:<b@example.org> NOTIFY=NEVER", PARAM_UNKNOWN, RCPT),
 	REJECT("RCPT TO:<b@example.org> SIZE=10", PARAM_UNKNOWN, RCPT),
+
+	/* RCPT: RFC 3461 NOTIFY and ORCPT */
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> NOTIFY=NEVER",
+	    "b@example.org", DSN_NOTIFY_NEVER, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> notify=never",
+	    "b@example.org", DSN_NOTIFY_NEVER, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> NOTIFY=SUCCESS",
+	    "b@example.org", DSN_NOTIFY_SUCCESS, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> NOTIFY=success,Failure,DELAY",
+	    "b@example.org", DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE |
+	    DSN_NOTIFY_DELAY, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> NOTIFY=DELAY,FAILURE",
+	    "b@example.org", DSN_NOTIFY_DELAY | DSN_NOTIFY_FAILURE, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> NOTIFY=FAILURE,FAILURE",
+	    "b@example.org", DSN_NOTIFY_FAILURE, NULL),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> ORCPT=rfc822;b@example.org",
+	    "b@example.org", 0, "rfc822;b@example.org"),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> ORCPT=RFC822;B+2Btag@Ex.ORG "
+	    "NOTIFY=SUCCESS", "b@example.org", DSN_NOTIFY_SUCCESS,
+	    "RFC822;B+2Btag@Ex.ORG"),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> ORCPT=x-local;a;b+20c",
+	    "b@example.org", 0, "x-local;a;b+20c"),
+	ACCEPT_DSN_RCPT("RCPT TO:<b@example.org> ORCPT=rfc822;",
+	    "b@example.org", 0, "rfc822;"),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=NEVER,SUCCESS", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=DELAY,never", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=SOMETIMES", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=SUCCESS,", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=,SUCCESS", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=SUCCESS,,DELAY", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=SUCCESSFAILURE", NOTIFY_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY", NOTIFY_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=", PARAM_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> NOTIFY=SUCCESS NOTIFY=DELAY",
+	    PARAM_DUPLICATE, RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=b@example.org", ORCPT_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=;b@example.org", ORCPT_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=rfc.822;b@example.org",
+	    ORCPT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=rfc822;b+2c@example.org",
+	    ORCPT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=rfc822;b+0A@example.org",
+	    ORCPT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=rfc822;b+", ORCPT_SYNTAX,
+	    RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT", ORCPT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<b@example.org> ORCPT=rfc822;a ORCPT=rfc822;b",
+	    PARAM_DUPLICATE, RCPT),
+	REJECT("RCPT TO:<b@example.org> RET=FULL", PARAM_UNKNOWN, RCPT),
+	REJECT("RCPT TO:<b@example.org> ENVID=x", PARAM_UNKNOWN, RCPT),
 
 	/* Verbs without arguments, and the rest */
 	ACCEPT("DATA", DATA, NULL),
@@ -179,6 +301,10 @@ check_parse_case(const struct parse_case *tc)
 		assert_true(cmd.size == tc->size);
 	assert_int_equal(cmd.body, tc->body);
 	assert_int_equal(cmd.postmaster, tc->postmaster);
+	assert_int_equal(cmd.ret, tc->ret);
+	assert_string_equal(cmd.envid, tc->envid ? tc->envid : "");
+	assert_int_equal(cmd.notify, tc->notify);
+	assert_string_equal(cmd.orcpt, tc->orcpt ? tc->orcpt : "");
 }
 
 static void
@@ -268,6 +394,97 @@ test_parse_path_limits(void **state)
 	/* RFC 5321 4.5.3.1.2: a domain of over 255 octets. */
 	assert_int_equal(parse_mailbox_of_size(1, 256),
 	    SMTP_PARSE_PATH_TOO_LONG);
+}
+
+/* Parses "prefix" followed by count copies of unit and returns the
+ * result in *cmd. */
+static enum smtp_parse_error
+parse_repeated(const char *prefix, const char *unit, size_t count,
+    struct smtp_command *cmd)
+{
+	char line[SMTP_LINE_MAX_EXTENDED];
+	size_t pos = strlen(prefix), unit_len = strlen(unit), i;
+
+	assert_true(pos + count * unit_len <= sizeof(line));
+	memcpy(line, prefix, pos);
+	for (i = 0; i < count; i++, pos += unit_len)
+		memcpy(line + pos, unit, unit_len);
+	return smtp_command_parse((unsigned char *)line, pos, cmd);
+}
+
+static void
+test_parse_dsn_limits(void **state)
+{
+	struct smtp_command cmd;
+	/* "rfc822;" takes 7 of ORCPT's octets. */
+	size_t orcpt_room = DSN_ORCPT_MAX - 7;
+
+	(void)state;
+	/* The limits count octets as received, hexchars included. */
+	assert_int_equal(parse_repeated("MAIL FROM:<a@example.com> ENVID=",
+	    "e", DSN_ENVID_MAX, &cmd), SMTP_PARSE_OK);
+	assert_int_equal(strlen(cmd.envid), DSN_ENVID_MAX);
+	assert_int_equal(parse_repeated("MAIL FROM:<a@example.com> ENVID=",
+	    "e", DSN_ENVID_MAX + 1, &cmd), SMTP_PARSE_ENVID_SYNTAX);
+	assert_int_equal(parse_repeated("MAIL FROM:<a@example.com> ENVID=",
+	    "+41", DSN_ENVID_MAX / 3 + 1, &cmd), SMTP_PARSE_ENVID_SYNTAX);
+
+	assert_int_equal(parse_repeated("RCPT TO:<b@example.org> "
+	    "ORCPT=rfc822;", "o", orcpt_room, &cmd), SMTP_PARSE_OK);
+	assert_int_equal(strlen(cmd.orcpt), DSN_ORCPT_MAX);
+	assert_int_equal(parse_repeated("RCPT TO:<b@example.org> "
+	    "ORCPT=rfc822;", "o", orcpt_room + 1, &cmd),
+	    SMTP_PARSE_ORCPT_SYNTAX);
+}
+
+static bool
+xtext_valid(const char *text)
+{
+	return smtp_xtext_valid((const unsigned char *)text, strlen(text));
+}
+
+static void
+test_xtext_syntax(void **state)
+{
+	unsigned char one[1], hex[3];
+	const char *digits = "0123456789ABCDEF";
+	int c, high, low, decoded;
+
+	(void)state;
+	/* xchar: "!" to "~" except "+" and "=" (RFC 3461 4). */
+	for (c = 0; c < 256; c++) {
+		bool expected = c >= '!' && c <= '~' && c != '+' && c != '=';
+
+		one[0] = (unsigned char)c;
+		if (smtp_xtext_valid(one, 1) != expected)
+			print_error("octet 0x%02x\n", c);
+		assert_int_equal(smtp_xtext_valid(one, 1), expected);
+	}
+
+	/* hexchar: "+" and two upper-case hex digits, decoding to
+	 * printable US-ASCII (graphic, SP or HTAB). */
+	hex[0] = '+';
+	for (high = 0; high < 16; high++) {
+		for (low = 0; low < 16; low++) {
+			bool expected;
+
+			hex[1] = (unsigned char)digits[high];
+			hex[2] = (unsigned char)digits[low];
+			decoded = high * 16 + low;
+			expected = decoded == '\t' || (decoded >= ' ' &&
+			    decoded <= '~');
+			if (smtp_xtext_valid(hex, 3) != expected)
+				print_error("hexchar %.3s\n", (char *)hex);
+			assert_int_equal(smtp_xtext_valid(hex, 3), expected);
+		}
+	}
+	assert_true(xtext_valid(""));
+	assert_true(xtext_valid("a+2Bb"));
+	assert_false(xtext_valid("a+2bb"));
+	assert_false(xtext_valid("a+fF"));
+	assert_false(xtext_valid("+4"));
+	assert_false(xtext_valid("+"));
+	assert_false(xtext_valid("a b"));
 }
 
 struct literal_case {
@@ -529,6 +746,21 @@ test_error_replies(void **state)
 	assert_string_equal(smtp_command_error_reply(SMTP_PARSE_NO_ARGUMENTS,
 	    SMTP_VERB_STARTTLS),
 	    "501 5.5.4 Syntax: STARTTLS takes no arguments");
+	assert_string_equal(smtp_command_error_reply(
+	    SMTP_PARSE_PARAM_DUPLICATE, SMTP_VERB_RCPT),
+	    "501 5.5.4 Invalid parameters: one is given twice");
+	assert_string_equal(smtp_command_error_reply(SMTP_PARSE_NOTIFY_SYNTAX,
+	    SMTP_VERB_RCPT), "501 5.5.4 Invalid NOTIFY parameter: expected "
+	    "NEVER or a comma list of SUCCESS, FAILURE and DELAY");
+	assert_string_equal(smtp_command_error_reply(SMTP_PARSE_ORCPT_SYNTAX,
+	    SMTP_VERB_RCPT), "501 5.5.4 Invalid ORCPT parameter: expected "
+	    "addr-type;xtext of at most 500 characters");
+	assert_string_equal(smtp_command_error_reply(SMTP_PARSE_RET_SYNTAX,
+	    SMTP_VERB_MAIL),
+	    "501 5.5.4 Invalid RET parameter: expected FULL or HDRS");
+	assert_string_equal(smtp_command_error_reply(SMTP_PARSE_ENVID_SYNTAX,
+	    SMTP_VERB_MAIL), "501 5.5.4 Invalid ENVID parameter: expected "
+	    "xtext of at most 100 characters");
 	assert_string_equal(smtp_verb_name(SMTP_VERB_EHLO), "ehlo");
 	assert_string_equal(smtp_verb_name(SMTP_VERB_COUNT), "unknown");
 	assert_string_equal(smtp_verb_keyword(SMTP_VERB_STARTTLS), "STARTTLS");
@@ -542,6 +774,8 @@ main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_line_limits),
 		cmocka_unit_test(test_parse_path_limits),
+		cmocka_unit_test(test_parse_dsn_limits),
+		cmocka_unit_test(test_xtext_syntax),
 		cmocka_unit_test(test_domain_syntax),
 		cmocka_unit_test(test_address_literal_syntax),
 		cmocka_unit_test(test_line_splitting),
