@@ -15,10 +15,15 @@
  * thread's OpenSSL error queue first and after reading the reason, so one
  * session's failure never shows up in another's.
  *
- * Known limits: outbound TLS is opportunistic (RFC 7435) and never
- * verifies the server's certificate. The server keeps no session cache,
- * so resumption works only through session tickets. There is no OCSP
- * stapling, no DANE and no client certificate support.
+ * Client sessions run OpenSSL's chain and host name check in every
+ * handshake. Without tls_session_require_verified() the verify mode is
+ * SSL_VERIFY_NONE, so OpenSSL records the result (SSL_get_verify_result)
+ * and carries on. With it the mode is SSL_VERIFY_PEER, and a failed check
+ * ends the handshake with an alert.
+ *
+ * Known limits: the server keeps no session cache, so resumption works
+ * only through session tickets. There is no OCSP stapling, no revocation
+ * check, no DANE and no client certificate support.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -29,6 +34,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "../lib/tern_error.h"
 #include "tls.h"
@@ -45,6 +51,9 @@ struct tls_session {
 	SSL *ssl;
 	BIO *network_in;     /* ciphertext from the peer, read by OpenSSL */
 	BIO *network_out;    /* ciphertext written by OpenSSL for the peer */
+	bool server;
+	bool name_checked;   /* client: a name to check the certificate by */
+	bool require_verified;
 	bool failed;         /* a fatal error ended the session */
 	bool peer_closed;    /* the peer's close_notify arrived */
 	char error[256];     /* reason of the failure, "" if none */
@@ -204,10 +213,35 @@ tls_server_context_new(const char *cert_file, const char *key_file,
 	return context_wrap(ssl_ctx, true, out, err, err_size);
 }
 
+/* Loads the CA certificates that client sessions verify servers with. */
+static int
+context_load_trust(SSL_CTX *ssl_ctx, const char *ca_file, char *err,
+    size_t err_size)
+{
+	char what[1200];
+
+	if (ca_file != NULL && ca_file[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ssl_ctx, ca_file,
+		    NULL) == 1)
+			return TERN_OK;
+		snprintf(what, sizeof(what), "failed to load CA file %s",
+		    ca_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	if (SSL_CTX_set_default_verify_paths(ssl_ctx) == 1)
+		return TERN_OK;
+	format_openssl_error(err, err_size,
+	    "failed to set the system's default CA paths");
+	return TERN_ETLS;
+}
+
 int
-tls_client_context_new(struct tls_context **out, char *err, size_t err_size)
+tls_client_context_new(const char *ca_file, struct tls_context **out,
+    char *err, size_t err_size)
 {
 	SSL_CTX *ssl_ctx;
+	int rc;
 
 	*out = NULL;
 	ERR_clear_error();
@@ -223,12 +257,18 @@ tls_client_context_new(struct tls_context **out, char *err, size_t err_size)
 		SSL_CTX_free(ssl_ctx);
 		return TERN_ETLS;
 	}
+	rc = context_load_trust(ssl_ctx, ca_file, err, err_size);
+	if (rc != TERN_OK) {
+		SSL_CTX_free(ssl_ctx);
+		return rc;
+	}
 	/*
-	 * Opportunistic TLS (RFC 7435): any encryption is better than the
-	 * plain text the client falls back to, and the server is not
-	 * authenticated anyway. So the client accepts weaker server keys
-	 * (security level 1) and servers without the RFC 5746 renegotiation
-	 * extension, which is harmless with renegotiation disabled.
+	 * Unauthenticated TLS (RFC 7435) is better than the plain text the
+	 * client would fall back to. So sessions that do not require a
+	 * verified server accept weaker server keys (security level 1) and
+	 * servers without the RFC 5746 renegotiation extension, which is
+	 * harmless with renegotiation disabled. Sessions that require a
+	 * verified server raise the level again.
 	 */
 	SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_security_level(ssl_ctx, 1);
@@ -262,25 +302,51 @@ is_address_literal(const char *name)
 }
 
 /*
- * Sets the server name that the ClientHello carries. RFC 6066 3: the name
- * has no trailing dot and may not be an address literal, so a trailing
- * dot is removed and a literal is not sent.
+ * Copies sni into name without a trailing dot (RFC 6066 3 and RFC 6125
+ * 6.2.1 both compare names without it). Returns false for an empty or
+ * too long name.
  */
-static int
-session_set_server_name(SSL *ssl, const char *sni)
+static bool
+normalize_name(const char *sni, char *name, size_t name_size)
 {
-	char name[256];
 	size_t len = strlen(sni);
 
 	if (len > 0 && sni[len - 1] == '.')
 		len--;
-	if (len == 0 || len >= sizeof(name))
-		return 0;
+	if (len == 0 || len >= name_size)
+		return false;
 	memcpy(name, sni, len);
 	name[len] = '\0';
-	if (is_address_literal(name))
+	return true;
+}
+
+/*
+ * Sets the server name that the ClientHello carries, and the name that
+ * the certificate check expects: a DNS name, or for an address literal
+ * the IP address (which SNI may not carry, RFC 6066 3).
+ */
+static int
+session_set_server_name(struct tls_session *s, const char *sni)
+{
+	X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl);
+	char name[256];
+
+	if (!normalize_name(sni, name, sizeof(name)))
 		return 0;
-	return SSL_set_tlsext_host_name(ssl, name) == 1 ? 0 : -1;
+	if (is_address_literal(name)) {
+		/* Not an address after all ("1.2.3"): nothing to check. */
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1)
+			s->name_checked = true;
+		ERR_clear_error();
+		return 0;
+	}
+	/* RFC 6125 6.4.3: a wildcard matches one whole label only. */
+	SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_set1_host(s->ssl, name) != 1 ||
+	    SSL_set_tlsext_host_name(s->ssl, name) != 1)
+		return -1;
+	s->name_checked = true;
+	return 0;
 }
 
 struct tls_session *
@@ -293,6 +359,7 @@ tls_session_new(struct tls_context *ctx, bool server, const char *sni)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->server = server;
 	ERR_clear_error();
 	s->ssl = SSL_new(ctx->ssl_ctx);
 	s->network_in = BIO_new(BIO_s_mem());
@@ -309,8 +376,9 @@ tls_session_new(struct tls_context *ctx, bool server, const char *sni)
 		SSL_set_accept_state(s->ssl);
 	} else {
 		SSL_set_connect_state(s->ssl);
-		if (sni != NULL && session_set_server_name(s->ssl, sni) != 0) {
+		if (sni != NULL && session_set_server_name(s, sni) != 0) {
 			tls_session_free(s);
+			ERR_clear_error();
 			return NULL;
 		}
 	}
@@ -323,6 +391,19 @@ fail:
 	free(s);
 	ERR_clear_error();
 	return NULL;
+}
+
+int
+tls_session_require_verified(struct tls_session *s)
+{
+	if (s->server || !s->name_checked)
+		return TERN_EINVAL;
+	s->require_verified = true;
+	SSL_set_verify(s->ssl, SSL_VERIFY_PEER, NULL);
+	/* Level 2 (OpenSSL's default): no RSA key or DH group under 2048
+	 * bits and no SHA-1 signature in a chain that authenticates. */
+	SSL_set_security_level(s->ssl, 2);
+	return TERN_OK;
 }
 
 void
@@ -369,6 +450,19 @@ session_fail(struct tls_session *s, int ssl_error, const char *what)
 	format_openssl_error(s->error, sizeof(s->error), detail);
 }
 
+/* Adds the certificate check's reason to a failed handshake's. */
+static void
+add_verify_reason(struct tls_session *s)
+{
+	long result = SSL_get_verify_result(s->ssl);
+	size_t len = strlen(s->error);
+
+	if (!s->require_verified || result == X509_V_OK)
+		return;
+	snprintf(s->error + len, sizeof(s->error) - len, " (%s)",
+	    X509_verify_cert_error_string(result));
+}
+
 int
 tls_handshake(struct tls_session *s, char *err, size_t err_size)
 {
@@ -386,6 +480,7 @@ tls_handshake(struct tls_session *s, char *err, size_t err_size)
 		return TLS_HANDSHAKE_WANT_MORE;
 	}
 	session_fail(s, e, "TLS handshake failed");
+	add_verify_reason(s);
 
 failed:
 	if (err != NULL && err_size > 0)
@@ -514,4 +609,48 @@ tls_session_cipher(const struct tls_session *s)
 	const char *name = SSL_get_cipher_name(s->ssl);
 
 	return name != NULL ? name : "(none)";
+}
+
+/* True when the peer presented a certificate. */
+static bool
+has_peer_certificate(const struct tls_session *s)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	return SSL_get0_peer_certificate(s->ssl) != NULL;
+#else
+	X509 *cert = SSL_get_peer_certificate(s->ssl);
+
+	X509_free(cert);
+	return cert != NULL;
+#endif
+}
+
+bool
+tls_session_verified(const struct tls_session *s)
+{
+	/* SSL_get_verify_result() is X509_V_OK also when no certificate
+	 * was checked, so the certificate and the name must be there. */
+	return !s->server && s->name_checked && !s->failed &&
+	    SSL_is_init_finished(s->ssl) && has_peer_certificate(s) &&
+	    SSL_get_verify_result(s->ssl) == X509_V_OK;
+}
+
+const char *
+tls_session_verify_error(const struct tls_session *s)
+{
+	long result;
+
+	if (s->server || (!SSL_is_init_finished(s->ssl) && !s->failed))
+		return "";
+	result = SSL_get_verify_result(s->ssl);
+	if (result != X509_V_OK)
+		return X509_verify_cert_error_string(result);
+	/* A handshake that failed for another reason checked nothing. */
+	if (s->failed)
+		return "";
+	if (!s->name_checked)
+		return "no host name to check the certificate against";
+	if (!has_peer_certificate(s))
+		return "no certificate was presented";
+	return "";
 }

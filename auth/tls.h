@@ -5,8 +5,11 @@
  * The engine never touches a socket: the caller feeds it bytes read from
  * the network, drains plaintext from it, hands it plaintext to encrypt and
  * takes the ciphertext to send. mta/conn.c glues it to libuv streams.
- * Outbound TLS is opportunistic here (RFC 3207 with no authentication of
- * the peer): certificates are not verified.
+ *
+ * A client session always checks the server's certificate chain and host
+ * name and records the result (tls_session_verified). Only a session
+ * made with tls_session_require_verified() fails the handshake when the
+ * check fails; the others carry on unauthenticated (RFC 7435).
  */
 #ifndef TERN_TLS_H
 #define TERN_TLS_H
@@ -25,18 +28,37 @@ struct tls_session;
 int tls_server_context_new(const char *cert_file, const char *key_file,
     struct tls_context **out, char *err, size_t err_size);
 
-/* A client context for opportunistic TLS (TLS 1.2 or later, no
- * certificate verification). */
-int tls_client_context_new(struct tls_context **out, char *err,
-    size_t err_size);
+/*
+ * A client context (TLS 1.2 or later) whose sessions check server
+ * certificates against the PEM certificates in ca_file, or against the
+ * system's default CA paths when ca_file is NULL or "". Returns
+ * TERN_ECONFIG with the file and OpenSSL's reason in err when ca_file
+ * cannot be loaded, TERN_ETLS or TERN_ENOMEM on other failures.
+ */
+int tls_client_context_new(const char *ca_file, struct tls_context **out,
+    char *err, size_t err_size);
 
 void tls_context_free(struct tls_context *ctx);
 
-/* A session in server or client role; sni may be NULL. Returns NULL when
- * out of memory or when the role does not match the context's. */
+/*
+ * A session in server or client role; sni may be NULL. A client session
+ * sends sni as the server name (RFC 6066 3) and checks the certificate
+ * against it: a DNS name (RFC 6125, a trailing dot ignored), or the IP
+ * address when sni is an address literal. Returns NULL when out of
+ * memory or when the role does not match the context's.
+ */
 struct tls_session *tls_session_new(struct tls_context *ctx, bool server,
     const char *sni);
 void tls_session_free(struct tls_session *s);
+
+/*
+ * Makes the handshake of a client session fail when the certificate
+ * chain or the name given to tls_session_new() does not verify. The
+ * failure's reason then names the verification error. Call before the
+ * first tls_handshake(). Returns TERN_EINVAL for a server session, or
+ * for a client session that has no name to check.
+ */
+int tls_session_require_verified(struct tls_session *s);
 
 /* Feeds ciphertext received from the peer. */
 int tls_feed(struct tls_session *s, const void *data, size_t len);
@@ -71,5 +93,14 @@ const char *tls_session_error(const struct tls_session *s);
 /* Negotiated protocol and cipher names, for logs and Received headers. */
 const char *tls_session_version(const struct tls_session *s);
 const char *tls_session_cipher(const struct tls_session *s);
+
+/* True after a client handshake in which the server's certificate chain
+ * verified and matched the name given to tls_session_new(). */
+bool tls_session_verified(const struct tls_session *s);
+
+/* Why the server's certificate did not verify ("hostname mismatch"), or
+ * "" when it verified or no handshake of a client session has finished
+ * or failed yet. */
+const char *tls_session_verify_error(const struct tls_session *s);
 
 #endif

@@ -26,18 +26,21 @@
  * - After the peer's end of file, writes queued so far are flushed and
  *   the connection closes: the owner cannot answer after that point.
  *
- * An orderly close shuts down the write side, then reads and discards
- * until the peer's end of file, for at most CONN_LINGER_MS. Closing the
+ * An orderly close waits at most CONN_FLUSH_MS for the queued writes to
+ * go out and shuts down the write side, then reads and discards until
+ * the peer's end of file, for at most CONN_LINGER_MS. Closing the
  * socket with unread input would send a TCP reset, and the reset can
  * destroy our last reply before the peer has read it.
  *
  * conn.c keeps one private pointer in c->tcp.data: a timer that delivers
- * plaintext left inside the TLS engine when the owner resumes, and
+ * plaintext left inside the TLS engine when the owner resumes, reports a
+ * drained write queue that was empty already (conn_when_drained), and
  * bounds the wait for the peer's end of file while closing. Owners keep
  * their own pointer in c->data.
  *
- * Known limits: there is no limit on the write queue (the owner can check
- * c->tcp.write_queue_size).
+ * Known limits: there is no limit on the write queue. An owner that
+ * writes much keeps it short with conn_when_drained() or by checking
+ * c->tcp.write_queue_size.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -58,6 +61,9 @@
 #define CONN_TLS_OUT_MAX (256 * 1024)
 /* How long an orderly close waits for the peer's end of file. */
 #define CONN_LINGER_MS 2000
+/* How long an orderly close waits for queued writes, so a peer that
+ * stopped reading cannot keep the conn open. */
+#define CONN_FLUSH_MS 10000
 
 struct write_req {
 	uv_write_t req;
@@ -99,6 +105,8 @@ conn_init(uv_loop_t *loop, struct conn *c)
 	c->on_close = NULL;
 	c->on_connect = NULL;
 	c->on_tls = NULL;
+	c->on_drain = NULL;
+	c->writes_pending = 0;
 	c->reading = false;
 	c->handshaking = false;
 	c->closing = false;
@@ -273,7 +281,9 @@ start_shutdown(struct conn *c)
 	if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) < 0) {
 		free(req);
 		close_handle(c);
+		return;
 	}
+	(void)uv_timer_start(conn_timer(c), timer_cb, CONN_FLUSH_MS, 0);
 }
 
 static void
@@ -329,7 +339,27 @@ conn_close(struct conn *c)
 	conn_end(c, 0, true);
 }
 
+void
+conn_abort(struct conn *c)
+{
+	/* The owner gave up on a handshake in progress: no on_tls. */
+	c->handshaking = false;
+	conn_end(c, UV_ECANCELED, false);
+}
+
 /* ---- Writing ---- */
+
+/* Calls on_drain once no write is pending, unless the conn is closing. */
+static void
+notify_drained(struct conn *c)
+{
+	conn_drain_cb cb = c->on_drain;
+
+	if (cb == NULL || c->closing || c->writes_pending > 0)
+		return;
+	c->on_drain = NULL;
+	cb(c);
+}
 
 static void
 write_cb(uv_write_t *req, int status)
@@ -339,13 +369,16 @@ write_cb(uv_write_t *req, int status)
 
 	buf_free(&wr->data);
 	free(wr);
+	c->writes_pending--;
 	if (status < 0 && status != UV_ECANCELED) {
 		if (c->handshaking)
 			snprintf(c->tls_error, sizeof(c->tls_error),
 			    "write failed during the TLS handshake: %s",
 			    uv_strerror(status));
 		conn_end(c, status, false);
+		return;
 	}
+	notify_drained(c);
 }
 
 /*
@@ -373,8 +406,10 @@ send_buf(struct conn *c, struct buf *b)
 		buf_free(&wr->data);
 		free(wr);
 		conn_end(c, r, false);
+		return r;
 	}
-	return r;
+	c->writes_pending++;
+	return 0;
 }
 
 /* Writes whatever ciphertext the TLS engine has produced. */
@@ -446,6 +481,24 @@ conn_write(struct conn *c, const void *data, size_t len)
 		return UV_ENOMEM;
 	}
 	return send_buf(c, &copy);
+}
+
+int
+conn_when_drained(struct conn *c, conn_drain_cb cb)
+{
+	int r;
+
+	if (c->closing)
+		return UV_EPIPE;
+	c->on_drain = cb;
+	if (c->writes_pending > 0)
+		return 0;
+	/* Nothing is pending: report from the loop, never from inside this
+	 * call, as for a write that completes. */
+	r = uv_timer_start(conn_timer(c), timer_cb, 0, 0);
+	if (r < 0)
+		conn_end(c, r, false);
+	return r;
 }
 
 /* ---- Reading ---- */
@@ -608,18 +661,21 @@ conn_pause(struct conn *c)
 }
 
 /*
- * While open: delivers plaintext that stayed in the TLS engine during a
- * pause. While closing: the wait for the peer's end of file is over.
+ * While open: reports a drained write queue, and delivers plaintext that
+ * stayed in the TLS engine during a pause. While closing: the wait for
+ * the peer's end of file is over.
  */
 static void
 timer_cb(uv_timer_t *timer)
 {
 	struct conn *c = timer->data;
 
-	if (c->closing)
+	if (c->closing) {
 		close_handle(c);
-	else
-		tls_deliver(c);
+		return;
+	}
+	notify_drained(c);
+	tls_deliver(c);
 }
 
 void
@@ -641,9 +697,10 @@ conn_resume(struct conn *c)
 
 /* ---- STARTTLS ---- */
 
-int
-conn_start_tls(struct conn *c, struct tls_context *ctx, bool server,
-    const char *sni, conn_tls_cb cb)
+/* Creates the TLS session and sends the first handshake message. */
+static int
+start_handshake(struct conn *c, struct tls_context *ctx, bool server,
+    const char *sni, bool require_verified, conn_tls_cb cb)
 {
 	int r, rc;
 
@@ -661,6 +718,13 @@ conn_start_tls(struct conn *c, struct tls_context *ctx, bool server,
 		snprintf(c->tls_error, sizeof(c->tls_error),
 		    "failed to create a TLS %s session",
 		    server ? "server" : "client");
+		conn_end(c, TERN_ETLS, false);
+		return TERN_ETLS;
+	}
+	if (require_verified &&
+	    tls_session_require_verified(c->tls) != TERN_OK) {
+		snprintf(c->tls_error, sizeof(c->tls_error),
+		    "no host name to verify the certificate against");
 		conn_end(c, TERN_ETLS, false);
 		return TERN_ETLS;
 	}
@@ -687,6 +751,20 @@ conn_start_tls(struct conn *c, struct tls_context *ctx, bool server,
 		conn_end(c, r, false);
 	}
 	return r;
+}
+
+int
+conn_start_tls(struct conn *c, struct tls_context *ctx, bool server,
+    const char *sni, conn_tls_cb cb)
+{
+	return start_handshake(c, ctx, server, sni, false, cb);
+}
+
+int
+conn_start_tls_client(struct conn *c, struct tls_context *ctx,
+    const char *host, bool require_verified, conn_tls_cb cb)
+{
+	return start_handshake(c, ctx, false, host, require_verified, cb);
 }
 
 /* ---- Addresses ---- */

@@ -1,25 +1,39 @@
 /*
- * deliver's SMTP client: one session on one connection; see
- * smtp_client.h.
+ * deliver's SMTP client, the session half: connection, greeting, EHLO,
+ * STARTTLS at the destination's TLS level, connection reuse and the end
+ * of the session; see smtp_client.h. smtp_client_txn.c runs the mail
+ * transactions on it.
  *
  * The session is a state machine driven by server replies, and each
- * state expects one reply. With PIPELINING (RFC 2920), MAIL, every RCPT
- * and DATA go out in one write, and the states then take their replies
- * in order. One timer bounds the connect (connect_timeout), every reply
- * (command_timeout) and the reply to the final dot (data_timeout).
+ * state expects one reply within its own timeout (RFC 5321 4.5.3.2):
+ * connect_timeout, greeting_timeout, and command_timeout for EHLO, HELO,
+ * STARTTLS, the TLS handshake, RSET and QUIT. The transaction's stages
+ * have theirs (smtp_client_txn.c).
  *
- * A recipient is reported delivered only after a 2xx reply to the final
- * dot. A connection that drops or times out earlier defers every
- * recipient that is not final yet. When it drops after the dot but
- * before the reply, the next attempt may deliver a duplicate, which RFC
- * 5321 6.1 accepts over a loss.
+ * TLS levels: "none" never sends STARTTLS. "may" uses STARTTLS when
+ * offered, goes on in plain when the server rejects the command, and
+ * ends with SMTP_CLIENT_TLS_FAILED when the handshake fails, so that the
+ * caller can try again in plain. "encrypt" and "verify" end with
+ * SMTP_CLIENT_TLS_REQUIRED before any MAIL when STARTTLS is not offered,
+ * is rejected or fails. "verify" also ends so when the certificate chain
+ * or the host name does not verify. The error of SMTP_CLIENT_TLS_REQUIRED
+ * starts with "HOST[ADDRESS]" and names the failure, for example
+ * "mx.example[192.0.2.1] did not offer STARTTLS".
+ *
+ * RFC 5321 3.8: a 421 reply at any point ends the session at once; the
+ * recipients that are not final are deferred and report.throttled is
+ * set.
+ *
+ * Lifetime: the callback runs once per transaction. For a reusable
+ * session it runs from the read path with the connection open and idle.
+ * Otherwise it runs once the connection and then the timer are closed,
+ * just before the client is freed. The client is freed only in the
+ * timer's close callback, so it stays valid while its own code is on the
+ * stack, whatever the owner does inside the callback.
  *
  * Privileges: none; the TLS client context holds no secret. Known
- * limits: no SMTPUTF8, CHUNKING or DSN extension, and no certificate
- * check (opportunistic TLS, RFC 7435). The content is handed to the
- * connection in one go, so a large message is held twice in memory while
- * it is being sent, and data_timeout runs from the moment the last byte
- * is queued rather than sent.
+ * limits: no SMTPUTF8, CHUNKING, DANE or MTA-STS, and an idle session
+ * has no timeout of its own (the owner ends it with smtp_client_quit()).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,28 +42,12 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
-#include "conn.h"
-#include "smtp_client.h"
-#include "smtp_client_proto.h"
+#include "smtp_client_internal.h"
 
 /* Unprocessed input: a read (64 KiB at most) plus an unfinished line. */
 #define CLIENT_INPUT_MAX (128 * 1024)
-/* Content is dot-stuffed and written in slices of this size. */
-#define CLIENT_DATA_SLICE (32 * 1024)
-
-enum client_state {
-	ST_CONNECTING,
-	ST_GREETING,
-	ST_EHLO,
-	ST_HELO,
-	ST_STARTTLS,
-	ST_TLS_HANDSHAKE,
-	ST_MAIL,
-	ST_RCPT,
-	ST_DATA,
-	ST_DOT,
-	ST_QUIT,
-};
+/* Maximum length of a command sent by send_command(). */
+#define CLIENT_COMMAND_MAX 1024
 
 /* For messages: the command whose reply a state waits for. */
 static const char *const state_command[] = {
@@ -59,50 +57,17 @@ static const char *const state_command[] = {
 	[ST_HELO] = "HELO",
 	[ST_STARTTLS] = "STARTTLS",
 	[ST_TLS_HANDSHAKE] = "the TLS handshake",
+	[ST_RSET] = "RSET",
 	[ST_MAIL] = "MAIL FROM",
 	[ST_RCPT] = "RCPT TO",
 	[ST_DATA] = "DATA",
+	[ST_CONTENT] = "DATA",
 	[ST_DOT] = "end of data",
+	[ST_IDLE] = "no command",
 	[ST_QUIT] = "QUIT",
 };
 
-struct smtp_client {
-	struct conn conn;
-	uv_timer_t timer;
-	int open_handles;
-	struct smtp_client_params p;
-	smtp_client_cb cb;
-	void *arg;
-
-	enum client_state state;
-	bool finished;                /* result and outcomes are settled */
-	enum smtp_client_result result;
-	char error_dsn[SMTP_CLIENT_DSN_MAX];
-	char error[SMTP_CLIENT_TEXT_MAX];
-	char peer[300];               /* "host[address]" */
-	char relay[SMTP_CLIENT_RELAY_MAX];
-
-	struct buf in;
-	struct smtp_reply reply;
-	unsigned int extensions;
-	int64_t size_limit;
-	bool tls_active;
-
-	/* The transaction: indices of the recipients sent, their RCPT
-	 * results and how far the replies have come. */
-	size_t *todo;
-	bool *accepted;
-	size_t todo_count;
-	size_t rcpt_next;             /* next RCPT reply expected */
-	size_t accepted_count;
-	bool pipelined;
-	bool mail_failed;             /* MAIL's reply already decided all */
-	bool discard_data;            /* 354, but no recipient accepted */
-};
-
 static void send_quit(struct smtp_client *c);
-
-/* ---- Recipient outcomes ---- */
 
 void
 smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt,
@@ -122,63 +87,58 @@ smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt,
 	va_end(ap);
 }
 
-/* Applies a server reply to recipient todo[i]: 4xx defers, 5xx fails;
- * any other code is unexpected here and defers. */
-static void
-rcpt_from_reply(struct smtp_client *c, size_t i, const char *command)
+static bool
+tls_required(const struct smtp_client *c)
 {
-	struct smtp_client_rcpt *rcpt = &c->p.rcpts[c->todo[i]];
-	int class = c->reply.code / 100;
-	enum queue_outcome outcome = class == 5 ? QUEUE_FAILED :
-	    QUEUE_DEFERRED;
-	const char *dsn = class == 4 || class == 5 ? c->reply.dsn : "4.5.0";
-
-	smtp_client_rcpt_set(rcpt, outcome, dsn, c->relay,
-	    "host %s said: %s (in reply to %s command)", c->peer,
-	    c->reply.text, command);
+	return c->p.tls_level >= TLS_LEVEL_ENCRYPT;
 }
 
-/* Applies the current reply to every recipient that is not final. */
+/* ---- The end of a transaction and of the session ---- */
+
 static void
-all_from_reply(struct smtp_client *c, const char *command)
+report(struct smtp_client *c, bool reusable)
 {
-	size_t i;
+	bool done = c->result == SMTP_CLIENT_DONE;
+	struct smtp_client_report r = {
+		.result = c->result,
+		.dsn = done ? "" : c->error_dsn,
+		.error = done ? "" : c->error,
+		.reached = c->reached,
+		.throttled = c->throttled,
+		.reusable = reusable,
+	};
 
-	for (i = 0; i < c->todo_count; i++)
-		rcpt_from_reply(c, i, command);
+	c->cb(c->arg, &r);
 }
-
-/* Defers every recipient that is not final yet. */
-static void
-defer_rest(struct smtp_client *c, const char *dsn, const char *reason)
-{
-	size_t i;
-
-	for (i = 0; i < c->todo_count; i++)
-		smtp_client_rcpt_set(&c->p.rcpts[c->todo[i]], QUEUE_DEFERRED,
-		    dsn, c->relay, "%s", reason);
-}
-
-/* ---- Connection, timer and the end of the session ---- */
 
 static void
 on_timer_closed(uv_handle_t *handle)
 {
 	struct smtp_client *c = handle->data;
-	bool done = c->result == SMTP_CLIENT_DONE;
 
-	c->cb(c->arg, c->result, done ? "" : c->error_dsn,
-	    done ? "" : c->error);
+	if (!c->silent && !c->kept_idle)
+		report(c, false);
+	else if (!c->silent && c->idle_closed_cb != NULL)
+		c->idle_closed_cb(c->idle_arg);
+	txn_free(c);
 	buf_free(&c->in);
-	free(c->todo);
-	free(c->accepted);
 	free(c);
 }
 
-/* Settles the session; dsn is the deferral code for a result other
- * than SMTP_CLIENT_DONE. */
+/* Called once the connection is closed: the timer closes last, and its
+ * close callback reports and frees. */
 static void
-settle(struct smtp_client *c, enum smtp_client_result result,
+teardown(struct smtp_client *c)
+{
+	if (c->tearing_down)
+		return;
+	c->tearing_down = true;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+void
+client_settle(struct smtp_client *c, enum smtp_client_result result,
     const char *dsn)
 {
 	c->finished = true;
@@ -187,23 +147,49 @@ settle(struct smtp_client *c, enum smtp_client_result result,
 }
 
 /*
- * The session ended without a decision (drop, timeout or protocol
- * error): before the greeting the next host is tried, later every
- * recipient not yet final is deferred.
+ * Settles a session that ended without a decision. Before the greeting,
+ * the caller tries the next host. On a reused connection that ended
+ * before MAIL, the caller reconnects. Later, every recipient that is not
+ * final yet is deferred.
  */
 static void
 settle_failure(struct smtp_client *c, const char *what)
 {
 	if (c->finished)
 		return;
-	snprintf(c->error, sizeof(c->error), "%s %s while waiting for reply "
-	    "to %s", what, c->peer, state_command[c->state]);
+	if (c->state == ST_CONTENT)
+		snprintf(c->error, sizeof(c->error), "%s %s while sending "
+		    "the message content", what, c->peer);
+	else
+		snprintf(c->error, sizeof(c->error), "%s %s while waiting "
+		    "for reply to %s", what, c->peer, state_command[c->state]);
 	if (c->state == ST_GREETING) {
-		settle(c, SMTP_CLIENT_REJECTED, "4.4.2");
-		return;
+		client_settle(c, SMTP_CLIENT_REJECTED, "4.4.2");
+	} else if (c->state == ST_RSET) {
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.2");
+	} else {
+		txn_defer_rest(c, "4.4.2", c->error);
+		client_settle(c, SMTP_CLIENT_DONE, "");
 	}
-	defer_rest(c, "4.4.2", c->error);
-	settle(c, SMTP_CLIENT_DONE, "");
+}
+
+void
+client_close(struct smtp_client *c)
+{
+	uv_timer_stop(&c->timer);
+	/* In the middle of the content the stream cannot end in order, so
+	 * the queued content is dropped. */
+	if (c->state == ST_CONTENT)
+		conn_abort(&c->conn);
+	else
+		conn_close(&c->conn);
+}
+
+void
+client_fail(struct smtp_client *c, const char *what)
+{
+	settle_failure(c, what);
+	client_close(c);
 }
 
 static void
@@ -212,16 +198,68 @@ on_conn_closed(struct conn *conn, int status)
 	struct smtp_client *c = conn->data;
 
 	(void)status;
-	settle_failure(c, "lost connection with");
+	c->conn_closed = true;
 	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+	settle_failure(c, "lost connection with");
+	/* Reported reusable and not handed back yet: the owner's next call
+	 * ends the session. */
+	if (c->awaiting_owner)
+		return;
+	teardown(c);
 }
 
-static void
-close_session(struct smtp_client *c)
+static int
+stage_timeout(const struct smtp_client *c, enum client_state state)
 {
-	uv_timer_stop(&c->timer);
-	conn_close(&c->conn);
+	const struct tern_config *cfg = c->p.config;
+
+	switch (state) {
+	case ST_CONNECTING:
+		return cfg->connect_timeout;
+	case ST_GREETING:
+		return cfg->greeting_timeout;
+	case ST_MAIL:
+		return cfg->mail_timeout;
+	case ST_RCPT:
+		return cfg->rcpt_timeout;
+	case ST_DATA:
+		return cfg->data_init_timeout;
+	case ST_CONTENT:
+		return cfg->data_block_timeout;
+	case ST_DOT:
+		return cfg->final_dot_timeout;
+	default:
+		/* EHLO, HELO, STARTTLS, the TLS handshake, RSET, QUIT. */
+		return cfg->command_timeout;
+	}
+}
+
+/*
+ * A failed or timed out handshake. At level "may" the caller tries the
+ * address again in plain; at "encrypt" and "verify" the mail waits for a
+ * host where TLS works.
+ */
+static void
+tls_failed(struct smtp_client *c, const char *reason)
+{
+	const char *verify_error = c->conn.tls != NULL ?
+	    tls_session_verify_error(c->conn.tls) : "";
+
+	if (!tls_required(c)) {
+		snprintf(c->error, sizeof(c->error), "TLS handshake with %s "
+		    "failed: %s", c->peer, reason);
+		client_settle(c, SMTP_CLIENT_TLS_FAILED, "4.7.5");
+	} else if (c->p.tls_level == TLS_LEVEL_VERIFY &&
+	    verify_error[0] != '\0') {
+		snprintf(c->error, sizeof(c->error), "%s presented a "
+		    "certificate that did not verify: %s", c->peer,
+		    verify_error);
+		client_settle(c, SMTP_CLIENT_TLS_REQUIRED, "4.7.5");
+	} else {
+		snprintf(c->error, sizeof(c->error), "%s failed the TLS "
+		    "handshake: %s", c->peer, reason);
+		client_settle(c, SMTP_CLIENT_TLS_REQUIRED, "4.7.5");
+	}
 }
 
 static void
@@ -232,26 +270,43 @@ on_timeout(uv_timer_t *timer)
 	if (c->state == ST_CONNECTING) {
 		snprintf(c->error, sizeof(c->error), "connect to %s: %s",
 		    c->relay, "connection timed out");
-		settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
-	} else if (c->state == ST_TLS_HANDSHAKE) {
-		snprintf(c->error, sizeof(c->error), "TLS handshake with %s "
-		    "timed out", c->peer);
-		settle(c, SMTP_CLIENT_TLS_FAILED, "4.7.5");
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
+	} else if (c->state == ST_TLS_HANDSHAKE && !c->finished) {
+		tls_failed(c, "timed out");
 	} else {
 		settle_failure(c, "conversation timed out with");
 	}
-	close_session(c);
+	/* The server stopped responding: waiting for queued writes to go
+	 * out would only prolong the wait. */
+	uv_timer_stop(&c->timer);
+	conn_abort(&c->conn);
 }
 
-static void
-wait_reply(struct smtp_client *c, enum client_state state, int seconds)
+void
+client_enter(struct smtp_client *c, enum client_state state)
 {
 	c->state = state;
-	smtp_reply_reset(&c->reply);
-	uv_timer_start(&c->timer, on_timeout, (uint64_t)seconds * 1000, 0);
+	uv_timer_start(&c->timer, on_timeout,
+	    (uint64_t)stage_timeout(c, state) * 1000, 0);
 }
 
-/* Writes a command and waits command_timeout for its reply. */
+void
+client_wait_reply(struct smtp_client *c, enum client_state state)
+{
+	smtp_reply_reset(&c->reply);
+	client_enter(c, state);
+}
+
+void
+client_send(struct smtp_client *c, enum client_state state,
+    const struct buf *line)
+{
+	client_wait_reply(c, state);
+	/* On failure the conn is closing and on_conn_closed follows. */
+	(void)conn_write(&c->conn, line->data, line->len);
+}
+
+/* Writes a command and waits for its reply in state. */
 static void
 send_command(struct smtp_client *c, enum client_state state,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -260,21 +315,21 @@ static void
 send_command(struct smtp_client *c, enum client_state state,
     const char *fmt, ...)
 {
-	char line[SMTP_REPLY_LINE_MAX * 2];
+	struct buf line;
 	va_list ap;
-	int n;
+	int rc;
 
+	buf_init(&line, CLIENT_COMMAND_MAX);
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	rc = buf_vprintf(&line, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		settle_failure(c, "command too long for");
-		close_session(c);
+	if (rc != TERN_OK) {
+		buf_free(&line);
+		client_fail(c, "command too long for");
 		return;
 	}
-	wait_reply(c, state, c->p.config->command_timeout);
-	/* On failure the conn is closing and on_conn_closed follows. */
-	(void)conn_write(&c->conn, line, (size_t)n);
+	client_send(c, state, &line);
+	buf_free(&line);
 }
 
 static void
@@ -283,233 +338,41 @@ send_quit(struct smtp_client *c)
 	send_command(c, ST_QUIT, "QUIT\r\n");
 }
 
-/* ---- The transaction ---- */
-
-static int
-append_command(struct buf *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int
-append_command(struct buf *out, const char *fmt, ...)
+void
+client_end_transaction(struct smtp_client *c)
 {
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = buf_vprintf(out, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* Appends MAIL FROM with the parameters the server offers. */
-static int
-append_mail(struct smtp_client *c, struct buf *out)
-{
-	const struct buf *content = c->p.content;
-	int rc;
-
-	rc = append_command(out, "MAIL FROM:<%s>", c->p.sender);
-	/* RFC 1870 6: the size estimate of the message. */
-	if (rc == TERN_OK && (c->extensions & SMTP_EXT_SIZE))
-		rc = append_command(out, " SIZE=%zu", content->len);
-	/* RFC 6152 3: declare 8-bit content when the server supports it;
-	 * without the extension it is sent as it is. */
-	if (rc == TERN_OK && (c->extensions & SMTP_EXT_8BITMIME) &&
-	    smtp_has_8bit(content->data, content->len))
-		rc = append_command(out, " BODY=8BITMIME");
-	if (rc == TERN_OK)
-		rc = append_command(out, "\r\n");
-	return rc;
-}
-
-static void
-send_rcpt(struct smtp_client *c, size_t i)
-{
-	send_command(c, ST_RCPT, "RCPT TO:<%s>\r\n",
-	    c->p.rcpts[c->todo[i]].address);
-}
-
-/* Sends MAIL, and with PIPELINING every RCPT and DATA in the same write
- * (RFC 2920 3.1). */
-static void
-start_transaction(struct smtp_client *c)
-{
-	struct buf out;
-	size_t i;
-	int rc;
-
-	/* RFC 1870 6: the server would reject a message larger than its
-	 * fixed maximum, so fail it without sending it. */
-	if ((c->extensions & SMTP_EXT_SIZE) && c->size_limit > 0 &&
-	    (int64_t)c->p.content->len > c->size_limit) {
-		for (i = 0; i < c->todo_count; i++)
-			smtp_client_rcpt_set(&c->p.rcpts[c->todo[i]],
-			    QUEUE_FAILED, "5.3.4", c->relay, "message size "
-			    "%zu exceeds size limit %lld of server %s",
-			    c->p.content->len, (long long)c->size_limit,
-			    c->peer);
-		settle(c, SMTP_CLIENT_DONE, "");
+	client_settle(c, SMTP_CLIENT_DONE, "");
+	if (!c->p.keep_open || c->conn.closing) {
 		send_quit(c);
 		return;
 	}
-
-	c->pipelined = (c->extensions & SMTP_EXT_PIPELINING) != 0;
-	/* Room for the longest address IPC_JOB can carry, per command. */
-	buf_init(&out, (c->todo_count + 2) * 2048);
-	rc = append_mail(c, &out);
-	for (i = 0; c->pipelined && rc == TERN_OK && i < c->todo_count; i++)
-		rc = append_command(&out, "RCPT TO:<%s>\r\n",
-		    c->p.rcpts[c->todo[i]].address);
-	if (c->pipelined && rc == TERN_OK)
-		rc = append_command(&out, "DATA\r\n");
-	if (rc != TERN_OK) {
-		buf_free(&out);
-		settle_failure(c, "out of memory in the session with");
-		close_session(c);
-		return;
-	}
-	wait_reply(c, ST_MAIL, c->p.config->command_timeout);
-	(void)conn_write(&c->conn, out.data, out.len);
-	buf_free(&out);
+	c->state = ST_IDLE;
+	c->awaiting_owner = true;
+	uv_timer_stop(&c->timer);
+	/* The owner may call smtp_client_next() or smtp_client_quit() from
+	 * the callback. */
+	report(c, true);
 }
 
-/* Writes the dot-stuffed content and the final dot (RFC 5321 4.5.2). */
-static void
-send_content(struct smtp_client *c)
+void
+client_throttled(struct smtp_client *c, const char *command)
 {
-	const struct buf *content = c->p.content;
-	bool line_start = true;
-	struct buf out;
-	size_t pos, n;
-	int rc = TERN_OK;
+	char dsn[SMTP_CLIENT_DSN_MAX];
 
-	buf_init(&out, 2 * CLIENT_DATA_SLICE + 8);
-	wait_reply(c, ST_DOT, c->p.config->final_dot_timeout);
-	for (pos = 0; pos < content->len && rc == TERN_OK; pos += n) {
-		n = content->len - pos;
-		if (n > CLIENT_DATA_SLICE)
-			n = CLIENT_DATA_SLICE;
-		rc = smtp_dot_stuff(content->data + pos, n, &line_start, &out);
-		if (rc == TERN_OK && out.len >= CLIENT_DATA_SLICE) {
-			rc = conn_write(&c->conn, out.data, out.len);
-			buf_reset(&out);
-		}
-	}
-	if (rc == TERN_OK)
-		rc = smtp_dot_stuff_end(content->data, content->len, &out);
-	if (rc == TERN_OK)
-		(void)conn_write(&c->conn, out.data, out.len);
-	buf_free(&out);
-}
-
-static void
-on_mail_reply(struct smtp_client *c)
-{
-	if (c->reply.code / 100 != 2) {
-		all_from_reply(c, "MAIL FROM");
-		c->mail_failed = true;
-		settle(c, SMTP_CLIENT_DONE, "");
-	}
-	if (c->pipelined) {
-		/* The RCPT and DATA replies are on their way. */
-		c->rcpt_next = 0;
-		wait_reply(c, c->todo_count > 0 ? ST_RCPT : ST_DATA,
-		    c->p.config->command_timeout);
-		return;
-	}
-	if (c->mail_failed) {
-		send_quit(c);
-		return;
-	}
-	c->rcpt_next = 0;
-	send_rcpt(c, 0);
-}
-
-static void
-on_rcpt_reply(struct smtp_client *c)
-{
-	size_t i = c->rcpt_next++;
-
-	if (!c->mail_failed) {
-		if (c->reply.code / 100 == 2) {
-			c->accepted[i] = true;
-			c->accepted_count++;
-		} else {
-			rcpt_from_reply(c, i, "RCPT TO");
-		}
-	}
-	if (c->rcpt_next < c->todo_count) {
-		if (c->pipelined)
-			wait_reply(c, ST_RCPT, c->p.config->command_timeout);
-		else
-			send_rcpt(c, c->rcpt_next);
-		return;
-	}
-	if (c->pipelined) {
-		wait_reply(c, ST_DATA, c->p.config->command_timeout);
-		return;
-	}
-	if (c->accepted_count == 0) {
-		settle(c, SMTP_CLIENT_DONE, "");
-		send_quit(c);
-		return;
-	}
-	send_command(c, ST_DATA, "DATA\r\n");
-}
-
-/* Applies the current reply to the recipients that RCPT accepted. */
-static void
-accepted_from_reply(struct smtp_client *c, const char *command)
-{
-	size_t i;
-
-	for (i = 0; i < c->todo_count; i++) {
-		if (!c->accepted[i])
-			continue;
-		if (c->reply.code / 100 == 2)
-			smtp_client_rcpt_set(&c->p.rcpts[c->todo[i]],
-			    QUEUE_DELIVERED, c->reply.dsn, c->relay, "%s",
-			    c->reply.text);
-		else
-			rcpt_from_reply(c, i, command);
-	}
-}
-
-static void
-on_data_reply(struct smtp_client *c)
-{
-	bool nobody = c->mail_failed || c->accepted_count == 0;
-
-	if (c->reply.code == 354 && nobody) {
-		/* RFC 2920 3.1: DATA was accepted although no recipient
-		 * was; end the empty message at once. */
-		c->discard_data = true;
-		send_command(c, ST_DOT, ".\r\n");
-		return;
-	}
-	if (c->reply.code == 354) {
-		send_content(c);
-		return;
-	}
-	if (!nobody && c->reply.code / 100 < 4) {
+	c->throttled = true;
+	if (c->state == ST_GREETING || c->state == ST_RSET) {
+		/* No recipient was sent: the caller tries elsewhere or
+		 * later, and keeps the server's detail with class 4. */
 		snprintf(c->error, sizeof(c->error), "host %s said: %s "
-		    "(unexpected reply to DATA command)", c->peer,
-		    c->reply.text);
-		defer_rest(c, "4.5.0", c->error);
-	} else if (!nobody) {
-		accepted_from_reply(c, "DATA");
+		    "(in reply to %s)", c->peer, c->reply.text, command);
+		snprintf(dsn, sizeof(dsn), "4%s", c->reply.dsn + 1);
+		client_settle(c, c->state == ST_GREETING ?
+		    SMTP_CLIENT_REJECTED : SMTP_CLIENT_CONNECT_FAILED, dsn);
+	} else {
+		txn_all_from_reply(c, command);
+		client_settle(c, SMTP_CLIENT_DONE, "");
 	}
-	settle(c, SMTP_CLIENT_DONE, "");
-	send_quit(c);
-}
-
-static void
-on_dot_reply(struct smtp_client *c)
-{
-	if (!c->discard_data)
-		accepted_from_reply(c, "end of data");
-	settle(c, SMTP_CLIENT_DONE, "");
-	send_quit(c);
+	client_close(c);
 }
 
 /* ---- Greeting, EHLO and STARTTLS ---- */
@@ -525,20 +388,40 @@ send_ehlo(struct smtp_client *c)
 static void
 on_greeting(struct smtp_client *c)
 {
+	char dsn[SMTP_CLIENT_DSN_MAX];
+
 	if (c->reply.code == 220) {
 		send_ehlo(c);
 		return;
 	}
 	/* RFC 5321 3.1: after a 554 (or any other) greeting, send QUIT and
 	 * try the next host. */
-	char dsn[SMTP_CLIENT_DSN_MAX];
-
 	snprintf(c->error, sizeof(c->error), "host %s rejected the "
 	    "connection: %s", c->peer, c->reply.text);
 	/* Deferred if no other host works out: keep the detail of the
 	 * server's code with class 4. */
 	snprintf(dsn, sizeof(dsn), "4%s", c->reply.dsn + 1);
-	settle(c, SMTP_CLIENT_REJECTED, dsn);
+	client_settle(c, SMTP_CLIENT_REJECTED, dsn);
+	send_quit(c);
+}
+
+/* TLS was required and is not possible: no MAIL goes out in plain. */
+static void
+tls_not_possible(struct smtp_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+tls_not_possible(struct smtp_client *c, const char *fmt, ...)
+{
+	size_t len;
+	va_list ap;
+
+	snprintf(c->error, sizeof(c->error), "%s ", c->peer);
+	len = strlen(c->error);
+	va_start(ap, fmt);
+	vsnprintf(c->error + len, sizeof(c->error) - len, fmt, ap);
+	va_end(ap);
+	client_settle(c, SMTP_CLIENT_TLS_REQUIRED, "4.7.5");
 	send_quit(c);
 }
 
@@ -546,44 +429,61 @@ static void
 on_tls_done(struct conn *conn, int status)
 {
 	struct smtp_client *c = conn->data;
+	bool verified;
 
 	if (status != 0) {
-		snprintf(c->error, sizeof(c->error), "TLS handshake with %s "
-		    "failed: %s", c->peer, c->conn.tls_error[0] != '\0' ?
+		uv_timer_stop(&c->timer);
+		tls_failed(c, c->conn.tls_error[0] != '\0' ?
 		    c->conn.tls_error : "unknown error");
-		settle(c, SMTP_CLIENT_TLS_FAILED, "4.7.5");
 		return; /* the conn closes itself */
 	}
 	c->tls_active = true;
-	log_info("%s: TLS connection established to %s: %s with cipher %s",
-	    c->p.queue_id, c->peer, tls_session_version(c->conn.tls),
-	    tls_session_cipher(c->conn.tls));
+	verified = tls_session_verified(c->conn.tls);
+	snprintf(c->tls_summary, sizeof(c->tls_summary), "%s/%s/%s",
+	    tls_session_version(c->conn.tls), tls_session_cipher(c->conn.tls),
+	    verified ? "verified" : "unverified");
+	log_info("%s: TLS connection established to %s: %s with cipher %s, "
+	    "certificate %s%s", c->p.queue_id, c->peer,
+	    tls_session_version(c->conn.tls), tls_session_cipher(c->conn.tls),
+	    verified ? "verified" : "not verified: ",
+	    verified ? "" : tls_session_verify_error(c->conn.tls));
+	/* SSL_VERIFY_PEER has failed the handshake already; this only
+	 * guards against a session that verified nothing. */
+	if (c->p.tls_level == TLS_LEVEL_VERIFY && !verified) {
+		tls_not_possible(c, "presented a certificate that did not "
+		    "verify: %s", tls_session_verify_error(c->conn.tls));
+		return;
+	}
 	/* RFC 3207 4.2: discard the EHLO reply received before TLS. */
 	send_ehlo(c);
 }
 
 static void
-on_starttls_reply(struct smtp_client *c)
+start_handshake(struct smtp_client *c)
 {
-	if (c->reply.code != 220) {
-		log_info("%s: host %s offered STARTTLS but replied: %s; "
-		    "continuing without TLS", c->p.queue_id, c->peer,
-		    c->reply.text);
-		start_transaction(c);
-		return;
-	}
 	/* RFC 3207 4.2: discard anything that arrived after the reply; it
 	 * was sent before TLS and cannot be trusted. */
 	buf_reset(&c->in);
-	c->state = ST_TLS_HANDSHAKE;
-	uv_timer_start(&c->timer, on_timeout,
-	    (uint64_t)c->p.config->command_timeout * 1000, 0);
-	if (conn_start_tls(&c->conn, c->p.tls, false, c->p.host,
-	    on_tls_done) != 0) {
-		snprintf(c->error, sizeof(c->error), "TLS handshake with %s "
-		    "failed: %s", c->peer, c->conn.tls_error);
-		settle(c, SMTP_CLIENT_TLS_FAILED, "4.7.5");
+	client_enter(c, ST_TLS_HANDSHAKE);
+	if (conn_start_tls_client(&c->conn, c->p.tls, c->p.host,
+	    c->p.tls_level == TLS_LEVEL_VERIFY, on_tls_done) != 0)
+		tls_failed(c, c->conn.tls_error);
+}
+
+static void
+on_starttls_reply(struct smtp_client *c)
+{
+	if (c->reply.code == 220) {
+		start_handshake(c);
+		return;
 	}
+	if (tls_required(c)) {
+		tls_not_possible(c, "rejected STARTTLS: %s", c->reply.text);
+		return;
+	}
+	log_info("%s: host %s offered STARTTLS but replied: %s; continuing "
+	    "without TLS", c->p.queue_id, c->peer, c->reply.text);
+	txn_start(c);
 }
 
 static void
@@ -598,19 +498,42 @@ on_ehlo_reply(struct smtp_client *c)
 		return;
 	}
 	if (class != 2) {
-		all_from_reply(c, state_command[c->state]);
-		settle(c, SMTP_CLIENT_DONE, "");
+		txn_all_from_reply(c, state_command[c->state]);
+		client_settle(c, SMTP_CLIENT_DONE, "");
 		send_quit(c);
 		return;
 	}
 	if (c->state == ST_HELO)
 		c->extensions = 0;
-	if ((c->extensions & SMTP_EXT_STARTTLS) && c->p.tls != NULL &&
-	    !c->tls_active) {
+	if (c->tls_active || c->p.tls_level <= TLS_LEVEL_NONE) {
+		txn_start(c);
+		return;
+	}
+	if (c->p.tls != NULL && (c->extensions & SMTP_EXT_STARTTLS)) {
 		send_command(c, ST_STARTTLS, "STARTTLS\r\n");
 		return;
 	}
-	start_transaction(c);
+	if (!tls_required(c))
+		txn_start(c);
+	else if (c->p.tls == NULL)
+		tls_not_possible(c, "was not tried with TLS: no TLS client "
+		    "context is available");
+	else
+		tls_not_possible(c, "did not offer STARTTLS");
+}
+
+static void
+on_rset_reply(struct smtp_client *c)
+{
+	if (c->reply.code / 100 == 2) {
+		txn_start(c);
+		return;
+	}
+	/* No recipient was sent: the owner opens a new connection. */
+	snprintf(c->error, sizeof(c->error), "host %s said: %s (in reply to "
+	    "RSET command)", c->peer, c->reply.text);
+	client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.2");
+	send_quit(c);
 }
 
 /* ---- Reading replies ---- */
@@ -618,6 +541,14 @@ on_ehlo_reply(struct smtp_client *c)
 static void
 dispatch_reply(struct smtp_client *c)
 {
+	if (c->state == ST_MAIL)
+		c->reached = true;
+	/* RFC 5321 3.8: 421 closes the session whatever was asked, and no
+	 * reply follows it. */
+	if (c->reply.code == 421 && c->state != ST_QUIT) {
+		client_throttled(c, state_command[c->state]);
+		return;
+	}
 	switch (c->state) {
 	case ST_GREETING:
 		on_greeting(c);
@@ -629,32 +560,32 @@ dispatch_reply(struct smtp_client *c)
 	case ST_STARTTLS:
 		on_starttls_reply(c);
 		break;
+	case ST_RSET:
+		on_rset_reply(c);
+		break;
 	case ST_MAIL:
-		on_mail_reply(c);
+		txn_on_mail_reply(c);
 		break;
 	case ST_RCPT:
-		on_rcpt_reply(c);
+		txn_on_rcpt_reply(c);
 		break;
 	case ST_DATA:
-		on_data_reply(c);
+		txn_on_data_reply(c);
+		break;
+	case ST_CONTENT:
+		txn_on_content_reply(c);
 		break;
 	case ST_DOT:
-		on_dot_reply(c);
+		txn_on_dot_reply(c);
 		break;
 	case ST_QUIT:
-		close_session(c);
+		client_close(c);
 		break;
 	case ST_CONNECTING:
 	case ST_TLS_HANDSHAKE:
+	case ST_IDLE:
 		break;
 	}
-}
-
-static void
-protocol_error(struct smtp_client *c, const char *what)
-{
-	settle_failure(c, what);
-	close_session(c);
 }
 
 /* Takes one line of len bytes, its LF or CRLF included, from the input
@@ -674,9 +605,9 @@ take_line(struct smtp_client *c, size_t len)
 		    &c->size_limit);
 	buf_consume(&c->in, len);
 	if (rc == TERN_EINVAL) {
-		protocol_error(c, "malformed reply line from");
+		client_fail(c, "malformed reply line from");
 	} else if (rc == TERN_ETOOBIG) {
-		protocol_error(c, "reply of too many lines from");
+		client_fail(c, "reply of too many lines from");
 	} else if (rc == 1) {
 		uv_timer_stop(&c->timer);
 		dispatch_reply(c);
@@ -694,12 +625,21 @@ process_input(struct smtp_client *c)
 			buf_reset(&c->in);
 			return;
 		}
+		if (c->state == ST_IDLE) {
+			/* Usually "421 idle timeout": the server ends the
+			 * session, so the connection cannot be reused. */
+			log_info("closing the idle connection to %s: the "
+			    "server sent data unasked", c->peer);
+			buf_reset(&c->in);
+			client_close(c);
+			return;
+		}
 		len = smtp_reply_line_length(&c->in);
 		if (len == 0)
 			return;
 		if (len < 0) {
-			protocol_error(c,
-			    "reply line longer than 512 octets from");
+			client_fail(c, "reply line longer than 512 octets "
+			    "from");
 			return;
 		}
 		take_line(c, (size_t)len);
@@ -714,7 +654,7 @@ on_read(struct conn *conn, const unsigned char *data, size_t len)
 	if (c->conn.closing)
 		return;
 	if (buf_append(&c->in, data, len) != TERN_OK) {
-		protocol_error(c, "too much unread input from");
+		client_fail(c, "too much unread input from");
 		return;
 	}
 	process_input(c);
@@ -728,16 +668,16 @@ on_connected(struct conn *conn, int status)
 	if (status < 0) {
 		snprintf(c->error, sizeof(c->error), "connect to %s: %s",
 		    c->relay, uv_strerror(status));
-		settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
-		close_session(c);
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
+		client_close(c);
 		return;
 	}
-	wait_reply(c, ST_GREETING, c->p.config->command_timeout);
+	client_wait_reply(c, ST_GREETING);
 	if (conn_start(&c->conn, on_read, on_conn_closed) != 0)
 		return; /* on_conn_closed follows */
 }
 
-/* ---- Starting and aborting ---- */
+/* ---- The owner's calls ---- */
 
 /* Fills peer "host[addr]" and relay "host[addr]:port" from the params. */
 static void
@@ -760,31 +700,6 @@ describe_peer(struct smtp_client *c)
 	snprintf(c->relay, sizeof(c->relay), "%s:%d", c->peer, port);
 }
 
-/* Lists the recipients that are not final yet. */
-static int
-plan_recipients(struct smtp_client *c)
-{
-	size_t i, n = c->p.rcpt_count > 0 ? c->p.rcpt_count : 1;
-
-	c->todo = calloc(n, sizeof(*c->todo));
-	c->accepted = calloc(n, sizeof(*c->accepted));
-	if (c->todo == NULL || c->accepted == NULL)
-		return TERN_ENOMEM;
-	for (i = 0; i < c->p.rcpt_count; i++) {
-		if (!c->p.rcpts[i].final)
-			c->todo[c->todo_count++] = i;
-	}
-	return c->todo_count > 0 ? TERN_OK : TERN_EINVAL;
-}
-
-static void
-free_client(struct smtp_client *c)
-{
-	free(c->todo);
-	free(c->accepted);
-	free(c);
-}
-
 int
 smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
     smtp_client_cb cb, void *arg, struct smtp_client **out)
@@ -799,44 +714,139 @@ smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
 	c->p = *p;
 	c->cb = cb;
 	c->arg = arg;
-	rc = plan_recipients(c);
-	if (rc != TERN_OK) {
-		free_client(c);
-		return rc;
-	}
-	if (conn_init(loop, &c->conn) != 0) {
-		free_client(c);
-		return TERN_ENOMEM;
-	}
 	buf_init(&c->in, CLIENT_INPUT_MAX);
 	describe_peer(c);
+	snprintf(c->tls_summary, sizeof(c->tls_summary), "none");
+	rc = txn_plan(c);
+	if (rc == TERN_OK && conn_init(loop, &c->conn) != 0)
+		rc = TERN_ENOMEM;
+	if (rc != TERN_OK) {
+		txn_free(c);
+		free(c);
+		return rc;
+	}
 	c->conn.data = c;
 	/* conn_close needs on_close also before conn_start. */
 	c->conn.on_close = on_conn_closed;
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
-	c->state = ST_CONNECTING;
-	uv_timer_start(&c->timer, on_timeout,
-	    (uint64_t)p->config->connect_timeout * 1000, 0);
+	client_enter(c, ST_CONNECTING);
 
 	rc = conn_connect(&c->conn, p->address, NULL, on_connected);
 	if (rc < 0) {
 		snprintf(c->error, sizeof(c->error), "connect to %s: %s",
 		    c->relay, uv_strerror(rc));
-		settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
-		close_session(c);
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
+		client_close(c);
 	}
 	*out = c;
 	return TERN_OK;
 }
 
+/* True when the session's TLS satisfies the level the params ask for. */
+static bool
+tls_level_met(const struct smtp_client *c)
+{
+	if (!tls_required(c))
+		return true;
+	if (!c->tls_active)
+		return false;
+	return c->p.tls_level != TLS_LEVEL_VERIFY ||
+	    tls_session_verified(c->conn.tls);
+}
+
+int
+smtp_client_next(struct smtp_client *c, const struct smtp_client_params *p,
+    smtp_client_cb cb, void *arg)
+{
+	struct smtp_client_params previous = c->p;
+	int rc;
+
+	if (c->state != ST_IDLE || c->silent)
+		return TERN_EINVAL;
+	c->p = *p;
+	rc = txn_plan(c);
+	if (rc != TERN_OK) {
+		c->p = previous;
+		return rc;
+	}
+	c->cb = cb;
+	c->arg = arg;
+	c->awaiting_owner = false;
+	c->kept_idle = false;
+	c->idle_closed_cb = NULL;
+	c->finished = false;
+	c->reached = false;
+	c->throttled = false;
+	c->error[0] = '\0';
+	c->error_dsn[0] = '\0';
+
+	if (c->conn_closed || c->conn.closing) {
+		snprintf(c->error, sizeof(c->error), "connection to %s was "
+		    "closed while idle", c->relay);
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.2");
+		/* Otherwise on_conn_closed follows and tears down. */
+		if (c->conn_closed)
+			teardown(c);
+		return TERN_OK;
+	}
+	if (!tls_level_met(c)) {
+		snprintf(c->error, sizeof(c->error), "connection to %s does "
+		    "not meet TLS level %s", c->relay,
+		    tls_level_name(c->p.tls_level));
+		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.7.5");
+		send_quit(c);
+		return TERN_OK;
+	}
+	send_command(c, ST_RSET, "RSET\r\n");
+	return TERN_OK;
+}
+
+void
+smtp_client_keep_idle(struct smtp_client *c, void (*closed_cb)(void *arg),
+    void *arg)
+{
+	c->awaiting_owner = false;
+	c->kept_idle = true;
+	c->idle_closed_cb = closed_cb;
+	c->idle_arg = arg;
+	if (c->conn_closed)
+		teardown(c);
+}
+
+void
+smtp_client_quit(struct smtp_client *c)
+{
+	c->awaiting_owner = false;
+	c->kept_idle = false;
+	c->idle_closed_cb = NULL;
+	c->silent = true;
+	if (c->conn_closed)
+		teardown(c);
+	else if (!c->conn.closing)
+		send_quit(c);
+}
+
+const char *
+smtp_client_tls_summary(const struct smtp_client *c)
+{
+	return c->tls_summary;
+}
+
 void
 smtp_client_abort(struct smtp_client *c, const char *reason)
 {
+	c->awaiting_owner = false;
+	c->kept_idle = false;
+	c->idle_closed_cb = NULL;
 	if (!c->finished) {
 		snprintf(c->error, sizeof(c->error), "%s", reason);
-		defer_rest(c, "4.3.2", reason);
-		settle(c, SMTP_CLIENT_DONE, "");
+		txn_defer_rest(c, "4.3.2", reason);
+		client_settle(c, SMTP_CLIENT_DONE, "");
 	}
-	close_session(c);
+	uv_timer_stop(&c->timer);
+	if (c->conn_closed)
+		teardown(c);
+	else
+		conn_abort(&c->conn);
 }

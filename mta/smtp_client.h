@@ -1,9 +1,10 @@
 /*
  * One outbound SMTP session (RFC 5321) to one address of one MX host.
- * The session runs greeting, EHLO (HELO as fallback), opportunistic
- * STARTTLS (RFC 3207), MAIL, RCPT for each recipient, DATA and QUIT. It
- * uses PIPELINING (RFC 2920), SIZE (RFC 1870) and 8BITMIME (RFC 6152)
- * when the server offers them.
+ * The session runs greeting, EHLO (HELO as fallback), STARTTLS (RFC 3207)
+ * as the TLS level asks, MAIL, RCPT for each recipient, DATA, and QUIT
+ * or RSET for the next transaction. It uses PIPELINING (RFC 2920), SIZE
+ * (RFC 1870), 8BITMIME (RFC 6152) and DSN (RFC 3461) when the server
+ * offers them.
  *
  * The session writes each recipient's outcome into the caller's array,
  * and reports at the end whether the caller should try another address
@@ -98,7 +99,9 @@ struct smtp_client_report {
 struct smtp_client_params {
 	const struct tern_config *config;   /* hostname and timeouts */
 	struct tls_context *tls;            /* client context; NULL: never
-	                                     * STARTTLS whatever the level */
+	                                     * STARTTLS, so the levels
+	                                     * encrypt and verify end with
+	                                     * SMTP_CLIENT_TLS_REQUIRED */
 	int tls_level;                      /* enum tls_level */
 	const char *queue_id;               /* for logs */
 	const char *host;                   /* MX host: SNI, name check */
@@ -137,9 +140,12 @@ int smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
  * Runs another transaction on an idle session (report->reusable was
  * true): RSET, then MAIL, RCPT and DATA as for the first one. The host
  * and address in p must be the session's; everything else may differ.
- * cb follows as for smtp_client_start(); a connection found closed ends
- * with every recipient unchanged and result SMTP_CLIENT_CONNECT_FAILED,
- * so the owner can start a new session.
+ * cb follows as for smtp_client_start(); a connection found closed, or
+ * one whose TLS does not satisfy p->tls_level, ends with every recipient
+ * unchanged and result SMTP_CLIENT_CONNECT_FAILED, so the owner can start
+ * a new session. Returns 0 (cb follows); TERN_EINVAL when the session
+ * is not idle or p has no recipient that is not final, or TERN_ENOMEM,
+ * and then no cb follows and the session is as it was.
  */
 int smtp_client_next(struct smtp_client *c, const struct smtp_client_params *p,
     smtp_client_cb cb, void *arg);
@@ -147,8 +153,8 @@ int smtp_client_next(struct smtp_client *c, const struct smtp_client_params *p,
 /*
  * Leaves an idle session open. If the server closes it or sends
  * anything meanwhile, the connection is closed, the client freed and
- * closed_cb(arg) called; after smtp_client_next() or smtp_client_quit()
- * closed_cb is never called.
+ * closed_cb(arg) called (unless closed_cb is NULL); after
+ * smtp_client_next() or smtp_client_quit() closed_cb is never called.
  */
 void smtp_client_keep_idle(struct smtp_client *c,
     void (*closed_cb)(void *arg), void *arg);

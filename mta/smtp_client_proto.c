@@ -13,6 +13,7 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
+#include "../queue/queue.h"
 #include "smtp_client_proto.h"
 
 void
@@ -189,7 +190,152 @@ smtp_ehlo_parse_line(const unsigned char *text, size_t len,
 	} else if (keyword_is(text, len, "SIZE")) {
 		*extensions |= SMTP_EXT_SIZE;
 		*size_limit = parse_size_limit(text, len);
+	} else if (keyword_is(text, len, "DSN")) {
+		*extensions |= SMTP_EXT_DSN;
 	}
+}
+
+static bool
+is_upper_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+bool
+smtp_xtext_valid(const char *s, size_t max_len)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max_len)
+			return false;
+		if (s[i] == '+') {
+			if (!is_upper_hex(s[i + 1]) || !is_upper_hex(s[i + 2]))
+				return false;
+			i += 2;
+			continue;
+		}
+		if (s[i] < '!' || s[i] > '~' || s[i] == '=')
+			return false;
+	}
+	return i > 0 && i <= max_len;
+}
+
+bool
+smtp_orcpt_valid(const char *s)
+{
+	size_t type_len = 0;
+	char c;
+
+	if (strlen(s) > SMTP_ORCPT_MAX)
+		return false;
+	for (; (c = s[type_len]) != '\0' && c != ';'; type_len++) {
+		if (!is_digit((unsigned char)c) && c != '-' &&
+		    !((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+			return false;
+	}
+	return type_len > 0 && s[type_len] == ';' &&
+	    smtp_xtext_valid(s + type_len + 1, SMTP_ORCPT_MAX);
+}
+
+/* Drops what was appended after start, keeping the trailing NUL. */
+static void
+truncate_to(struct buf *out, size_t start)
+{
+	out->len = start;
+	if (out->data != NULL)
+		out->data[start] = '\0';
+}
+
+/* A path that could end the command line early is never sent. */
+static bool
+path_is_safe(const char *path)
+{
+	return strpbrk(path, "\r\n") == NULL;
+}
+
+int
+smtp_append_mail(struct buf *out, const char *sender,
+    const struct smtp_mail_options *o)
+{
+	size_t start = out->len;
+	int rc;
+
+	if (!path_is_safe(sender) || (o->dsn && o->envid[0] != '\0' &&
+	    !smtp_xtext_valid(o->envid, SMTP_ENVID_MAX)))
+		return TERN_EINVAL;
+	rc = buf_printf(out, "MAIL FROM:<%s>", sender);
+	if (rc == TERN_OK && o->size)
+		rc = buf_printf(out, " SIZE=%zu", o->content_size);
+	if (rc == TERN_OK && o->body_8bitmime)
+		rc = buf_append_str(out, " BODY=8BITMIME");
+	/* RFC 3461 4.3 and 4.4, only to a server that offers DSN. */
+	if (rc == TERN_OK && o->dsn && o->ret == DSN_RET_FULL)
+		rc = buf_append_str(out, " RET=FULL");
+	if (rc == TERN_OK && o->dsn && o->ret == DSN_RET_HDRS)
+		rc = buf_append_str(out, " RET=HDRS");
+	if (rc == TERN_OK && o->dsn && o->envid[0] != '\0')
+		rc = buf_printf(out, " ENVID=%s", o->envid);
+	if (rc == TERN_OK)
+		rc = buf_append_str(out, "\r\n");
+	if (rc != TERN_OK)
+		truncate_to(out, start);
+	return rc;
+}
+
+/* RFC 3461 4.1: "NEVER", or a comma-separated list of the others. */
+static int
+append_notify(struct buf *out, int notify)
+{
+	static const struct {
+		int bit;
+		const char *name;
+	} names[] = {
+		{DSN_NOTIFY_SUCCESS, "SUCCESS"},
+		{DSN_NOTIFY_FAILURE, "FAILURE"},
+		{DSN_NOTIFY_DELAY, "DELAY"},
+	};
+	const char *separator = "=";
+	size_t i;
+	int rc;
+
+	if (notify & DSN_NOTIFY_NEVER)
+		return buf_append_str(out, " NOTIFY=NEVER");
+	rc = buf_append_str(out, " NOTIFY");
+	for (i = 0; rc == TERN_OK && i < sizeof(names) / sizeof(names[0]);
+	    i++) {
+		if ((notify & names[i].bit) == 0)
+			continue;
+		rc = buf_printf(out, "%s%s", separator, names[i].name);
+		separator = ",";
+	}
+	return rc;
+}
+
+int
+smtp_append_rcpt(struct buf *out, const char *address, bool dsn,
+    int notify, const char *orcpt)
+{
+	int known = DSN_NOTIFY_NEVER | DSN_NOTIFY_SUCCESS |
+	    DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	size_t start = out->len;
+	int rc;
+
+	if (!path_is_safe(address) || (dsn && orcpt[0] != '\0' &&
+	    !smtp_orcpt_valid(orcpt)))
+		return TERN_EINVAL;
+	rc = buf_printf(out, "RCPT TO:<%s>", address);
+	/* RFC 3461 5.2: the parameters go only to a server that offers
+	 * DSN. */
+	if (rc == TERN_OK && dsn && (notify & known) != 0)
+		rc = append_notify(out, notify & known);
+	if (rc == TERN_OK && dsn && orcpt[0] != '\0')
+		rc = buf_printf(out, " ORCPT=%s", orcpt);
+	if (rc == TERN_OK)
+		rc = buf_append_str(out, "\r\n");
+	if (rc != TERN_OK)
+		truncate_to(out, start);
+	return rc;
 }
 
 bool

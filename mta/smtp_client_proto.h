@@ -2,7 +2,9 @@
  * The parsing and encoding that deliver's SMTP client needs, kept apart
  * from any connection so it can be tested on its own. It covers server
  * replies (RFC 5321 4.2), enhanced status codes (RFC 3463), EHLO keywords
- * and dot-stuffing of the message content (RFC 5321 4.5.2).
+ * and dot-stuffing of the message content (RFC 5321 4.5.2). It also
+ * composes MAIL and RCPT with their SIZE, BODY and DSN parameters (RFC
+ * 1870, RFC 6152, RFC 3461).
  */
 #ifndef TERN_SMTP_CLIENT_PROTO_H
 #define TERN_SMTP_CLIENT_PROTO_H
@@ -54,6 +56,7 @@ enum smtp_extension {
 	SMTP_EXT_PIPELINING = 1 << 1,   /* RFC 2920 */
 	SMTP_EXT_SIZE = 1 << 2,         /* RFC 1870 */
 	SMTP_EXT_8BITMIME = 1 << 3,     /* RFC 6152 */
+	SMTP_EXT_DSN = 1 << 4,          /* RFC 3461 */
 };
 
 /*
@@ -63,6 +66,49 @@ enum smtp_extension {
  */
 void smtp_ehlo_parse_line(const unsigned char *text, size_t len,
     unsigned int *extensions, int64_t *size_limit);
+
+/* RFC 3461 4.4 and 4.2: the longest ENVID and ORCPT values accepted. */
+#define SMTP_ENVID_MAX 100
+#define SMTP_ORCPT_MAX 500
+
+/*
+ * True when s is RFC 3461 4 xtext of 1 to max_len characters: "!" to "~"
+ * except "+" and "=", and "+" only as the start of "+HH" with two
+ * upper-case hex digits.
+ */
+bool smtp_xtext_valid(const char *s, size_t max_len);
+
+/* True when s is an ORCPT value (RFC 3461 4.2): an address type of
+ * letters, digits and "-", then ";" and xtext, SMTP_ORCPT_MAX at most. */
+bool smtp_orcpt_valid(const char *s);
+
+/* The parameters MAIL FROM carries besides the reverse path. */
+struct smtp_mail_options {
+	bool size;               /* RFC 1870 6: SIZE=content_size */
+	size_t content_size;
+	bool body_8bitmime;      /* RFC 6152 3: BODY=8BITMIME */
+	bool dsn;                /* the server offers DSN: RET and ENVID */
+	int ret;                 /* enum dsn_ret; RET= unless unspecified */
+	const char *envid;       /* xtext, or "" for none */
+};
+
+/*
+ * Appends "MAIL FROM:<sender>", the parameters and CRLF. Returns
+ * TERN_EINVAL, with nothing appended, when sender contains CR or LF or
+ * envid is not valid xtext, else out's append result.
+ */
+int smtp_append_mail(struct buf *out, const char *sender,
+    const struct smtp_mail_options *o);
+
+/*
+ * Appends "RCPT TO:<address>" and CRLF. When dsn is set (the server
+ * offers DSN, RFC 3461 5.2) it adds NOTIFY for notify's DSN_NOTIFY_*
+ * bits unless they are 0, and ORCPT unless orcpt is "". Returns
+ * TERN_EINVAL, with nothing appended, when address contains CR or LF or
+ * orcpt is not valid, else out's append result.
+ */
+int smtp_append_rcpt(struct buf *out, const char *address, bool dsn,
+    int notify, const char *orcpt);
 
 /* True when data contains a byte with the high bit set. */
 bool smtp_has_8bit(const unsigned char *data, size_t len);

@@ -36,6 +36,8 @@ static char other_cert_path[300];
 static char other_key_path[300];
 static struct tls_context *server_ctx;
 static struct tls_context *client_ctx;
+/* Trusts cert_path, the self-signed certificate for CN=localhost. */
+static struct tls_context *trusting_ctx;
 
 struct harness;
 
@@ -56,6 +58,11 @@ struct endpoint {
 	int tls_calls;
 	int tls_status;
 	char tls_error[256];
+	bool verified;           /* tls_session_verified() in on_tls */
+	char verify_error[256];
+	int drains;
+	bool in_drain_call;      /* inside conn_when_drained() */
+	size_t received_count;   /* bytes counted by count_data */
 	int closes;
 	int close_status;
 	int peer_port;           /* from conn_peer_address */
@@ -82,6 +89,13 @@ struct harness {
 	struct endpoint client;
 	void (*on_accept)(struct harness *h);
 	void (*on_connect)(struct harness *h, int status);
+	/* When set, the client starts TLS with conn_start_tls_client(). */
+	struct tls_context *client_tls;
+	const char *client_host;
+	bool require_verified;
+	bool abort_client;           /* conn_abort() in place of conn_close() */
+	uint64_t client_close_ms;
+	uint64_t client_closed_ms;
 };
 
 static struct endpoint *
@@ -163,7 +177,10 @@ group_setup(void **state)
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	if (tls_client_context_new(&client_ctx, err, sizeof(err)) != 0) {
+	if (tls_client_context_new(NULL, &client_ctx, err,
+	    sizeof(err)) != 0 ||
+	    tls_client_context_new(cert_path, &trusting_ctx, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
@@ -176,6 +193,7 @@ group_teardown(void **state)
 	(void)state;
 	tls_context_free(server_ctx);
 	tls_context_free(client_ctx);
+	tls_context_free(trusting_ctx);
 	unlink(cert_path);
 	unlink(key_path);
 	unlink(other_cert_path);
@@ -348,6 +366,11 @@ record_tls(struct conn *c, int status)
 	e->tls_status = status;
 	e->tls_event = ++e->h->events;
 	snprintf(e->tls_error, sizeof(e->tls_error), "%s", c->tls_error);
+	if (c->tls != NULL) {
+		e->verified = tls_session_verified(c->tls);
+		snprintf(e->verify_error, sizeof(e->verify_error), "%s",
+		    tls_session_verify_error(c->tls));
+	}
 	if (status == 0 && e->after_tls != NULL)
 		e->after_tls(e);
 }
@@ -423,6 +446,9 @@ starttls_read(struct conn *c, const unsigned char *data, size_t len)
 		assert_int_equal(conn_write(c, "220 ready\r\n", 11), 0);
 		assert_int_equal(conn_start_tls(c, server_ctx, true, NULL,
 		    record_tls), 0);
+	} else if (e->h->client_tls != NULL) {
+		assert_int_equal(conn_start_tls_client(c, e->h->client_tls,
+		    e->h->client_host, e->h->require_verified, record_tls), 0);
 	} else {
 		assert_int_equal(conn_start_tls(c, client_ctx, false,
 		    "localhost.", record_tls), 0);
@@ -1021,6 +1047,351 @@ test_close_while_connecting(void **state)
 	assert_true(h.server.closes <= 1);
 }
 
+/* ---- Write completion ---- */
+
+static void
+record_drain(struct conn *c)
+{
+	struct endpoint *e = endpoint_of(c);
+
+	assert_false(e->in_drain_call);
+	assert_int_equal(c->writes_pending, 0);
+	e->drains++;
+	conn_close(c);
+}
+
+/* Asks for the drain report and checks it is not given inside the call. */
+static void
+when_drained(struct endpoint *e)
+{
+	e->in_drain_call = true;
+	assert_int_equal(conn_when_drained(&e->conn, record_drain), 0);
+	e->in_drain_call = false;
+}
+
+static void
+drain_connect(struct harness *h, int status)
+{
+	assert_int_equal(status, 0);
+	assert_int_equal(conn_start(&h->client.conn, ignore_read,
+	    record_close), 0);
+	write_pattern(&h->client, LARGE_TRANSFER, CLIENT_SEED);
+	assert_true(h->client.conn.writes_pending > 0);
+	when_drained(&h->client);
+}
+
+static void
+test_drained_after_writes(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	harness_init(&h);
+	h.on_accept = flush_accept;
+	h.on_connect = drain_connect;
+	h.server.expected = LARGE_TRANSFER;
+	h.server.expected_seed = CLIENT_SEED;
+	harness_connect(&h, h.port);
+	harness_run(&h);
+
+	assert_int_equal(h.client.drains, 1);
+	assert_true(h.server.done);
+	assert_int_equal(h.client.close_status, 0);
+}
+
+static void
+empty_drain_connect(struct harness *h, int status)
+{
+	assert_int_equal(status, 0);
+	assert_int_equal(conn_start(&h->client.conn, ignore_read,
+	    record_close), 0);
+	when_drained(&h->client);
+}
+
+/* Nothing pending: the report still comes, from the loop. */
+static void
+test_drained_with_nothing_pending(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	harness_init(&h);
+	h.on_accept = ignore_accept;
+	h.on_connect = empty_drain_connect;
+	harness_connect(&h, h.port);
+	harness_run(&h);
+
+	assert_int_equal(h.client.drains, 1);
+	assert_int_equal(h.client.closes, 1);
+}
+
+/* More than loopback's socket buffers hold, so writes must wait. */
+#define STALLED_TRANSFER (48 * 1024 * 1024)
+
+static void
+count_data(struct endpoint *e, const unsigned char *data, size_t len)
+{
+	(void)data;
+	e->received_count += len;
+}
+
+static void
+stalled_check_cb(uv_timer_t *t)
+{
+	struct endpoint *server = (struct endpoint *)((char *)t -
+	    offsetof(struct endpoint, resume_timer));
+	struct harness *h = server->h;
+
+	/* The server has not read: the client's writes cannot be done. */
+	assert_int_equal(h->client.drains, 0);
+	assert_true(h->client.conn.writes_pending > 0);
+	conn_resume(&server->conn);
+}
+
+static void
+stalled_accept(struct harness *h)
+{
+	h->server.on_data = count_data;
+	assert_int_equal(conn_start(&h->server.conn, data_read,
+	    record_close), 0);
+	conn_pause(&h->server.conn);
+	assert_int_equal(uv_timer_start(&h->server.resume_timer,
+	    stalled_check_cb, 300, 0), 0);
+}
+
+static void
+stalled_connect(struct harness *h, int status)
+{
+	unsigned char *p = calloc(1, STALLED_TRANSFER);
+
+	assert_int_equal(status, 0);
+	assert_non_null(p);
+	assert_int_equal(conn_start(&h->client.conn, ignore_read,
+	    record_close), 0);
+	assert_int_equal(conn_write(&h->client.conn, p, STALLED_TRANSFER), 0);
+	free(p);
+	when_drained(&h->client);
+}
+
+/* The report waits until the peer has taken the bytes it could not. */
+static void
+test_drained_waits_for_reader(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	harness_init(&h);
+	h.on_accept = stalled_accept;
+	h.on_connect = stalled_connect;
+	harness_connect(&h, h.port);
+	harness_run(&h);
+
+	assert_int_equal(h.client.drains, 1);
+	assert_int_equal(h.server.received_count, STALLED_TRANSFER);
+}
+
+static void
+stalled_abort_accept(struct harness *h)
+{
+	h->server.on_data = count_data;
+	assert_int_equal(conn_start(&h->server.conn, data_read,
+	    record_close), 0);
+	conn_pause(&h->server.conn);
+}
+
+static void
+resume_server_cb(uv_timer_t *t)
+{
+	struct endpoint *server = (struct endpoint *)((char *)t -
+	    offsetof(struct endpoint, resume_timer));
+
+	conn_resume(&server->conn);
+}
+
+/* Records the client's end and lets the server read up to its EOF. */
+static void
+record_close_resume_server(struct conn *c, int status)
+{
+	struct endpoint *e = endpoint_of(c);
+
+	record_close(c, status);
+	e->h->client_closed_ms = uv_now(&e->h->loop);
+	assert_int_equal(uv_timer_start(&e->h->server.resume_timer,
+	    resume_server_cb, 0, 0), 0);
+}
+
+static void
+stalled_close_connect(struct harness *h, int status)
+{
+	unsigned char *p = calloc(1, STALLED_TRANSFER);
+
+	assert_int_equal(status, 0);
+	assert_non_null(p);
+	assert_int_equal(conn_start(&h->client.conn, ignore_read,
+	    record_close_resume_server), 0);
+	assert_int_equal(conn_write(&h->client.conn, p, STALLED_TRANSFER), 0);
+	free(p);
+	h->client_close_ms = uv_now(&h->loop);
+	if (h->abort_client)
+		conn_abort(&h->client.conn);
+	else
+		conn_close(&h->client.conn);
+}
+
+/* conn_abort() drops writes the peer does not take, at once. */
+static void
+test_abort_drops_stalled_writes(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	harness_init(&h);
+	h.abort_client = true;
+	h.on_accept = stalled_abort_accept;
+	h.on_connect = stalled_close_connect;
+	harness_connect(&h, h.port);
+	harness_run(&h);
+
+	assert_int_equal(h.client.closes, 1);
+	assert_int_equal(h.client.close_status, UV_ECANCELED);
+	assert_true(h.client_closed_ms - h.client_close_ms < 1000);
+	assert_true(h.server.received_count < STALLED_TRANSFER);
+}
+
+/* An orderly close gives up on writes the peer does not take. */
+static void
+test_close_bounds_stalled_flush(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	harness_init(&h);
+	h.on_accept = stalled_abort_accept;
+	h.on_connect = stalled_close_connect;
+	harness_connect(&h, h.port);
+	harness_run(&h);
+
+	assert_int_equal(h.client.closes, 1);
+	assert_true(h.client_closed_ms - h.client_close_ms >= 9000);
+	assert_true(h.client_closed_ms - h.client_close_ms < 15000);
+	assert_true(h.server.received_count < STALLED_TRANSFER);
+}
+
+/* ---- Certificate checks of client sessions ---- */
+
+static void
+close_after_tls(struct endpoint *e)
+{
+	if (!e->is_server)
+		conn_close(&e->conn);
+}
+
+/* Runs STARTTLS with the client context, host and requirement given. */
+static void
+run_verify_case(struct harness *h, struct tls_context *ctx,
+    const char *host, bool require_verified)
+{
+	harness_init(h);
+	h->on_accept = starttls_accept;
+	h->on_connect = starttls_connect;
+	h->server.on_data = ignore_data;
+	h->client.on_data = ignore_data;
+	h->client.after_tls = close_after_tls;
+	h->client_tls = ctx;
+	h->client_host = host;
+	h->require_verified = require_verified;
+	harness_connect(h, h->port);
+	harness_run(h);
+}
+
+static void
+test_verify_trusted_name(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	run_verify_case(&h, trusting_ctx, "localhost.", true);
+	assert_int_equal(h.client.tls_status, 0);
+	assert_true(h.client.verified);
+	assert_string_equal(h.client.verify_error, "");
+}
+
+/* Without the requirement the handshake succeeds and records why the
+ * certificate did not verify. */
+static void
+test_verify_recorded_only(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	run_verify_case(&h, client_ctx, "localhost", false);
+	assert_int_equal(h.client.tls_status, 0);
+	assert_false(h.client.verified);
+	assert_non_null(strstr(h.client.verify_error, "self"));
+
+	run_verify_case(&h, trusting_ctx, "other.example", false);
+	assert_int_equal(h.client.tls_status, 0);
+	assert_false(h.client.verified);
+	assert_string_equal(h.client.verify_error, "hostname mismatch");
+}
+
+static void
+test_verify_required_name_mismatch(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	run_verify_case(&h, trusting_ctx, "other.example", true);
+	assert_int_equal(h.client.tls_calls, 1);
+	assert_int_equal(h.client.tls_status, TERN_ETLS);
+	assert_non_null(strstr(h.client.tls_error, "hostname mismatch"));
+	assert_false(h.client.verified);
+	assert_int_equal(h.client.close_status, TERN_ETLS);
+}
+
+static void
+test_verify_required_untrusted(void **state)
+{
+	struct harness h;
+
+	(void)state;
+	run_verify_case(&h, client_ctx, "localhost", true);
+	assert_int_equal(h.client.tls_status, TERN_ETLS);
+	assert_non_null(strstr(h.client.tls_error, "certificate verify "
+	    "failed"));
+}
+
+static void
+test_client_context_missing_ca_file(void **state)
+{
+	struct tls_context *ctx = NULL;
+	char missing[400];
+	char err[1500] = "";
+
+	(void)state;
+	snprintf(missing, sizeof(missing), "%s/absent-ca.pem", cert_dir);
+	assert_int_equal(tls_client_context_new(missing, &ctx, err,
+	    sizeof(err)), TERN_ECONFIG);
+	assert_null(ctx);
+	assert_non_null(strstr(err, missing));
+}
+
+static void
+test_require_verified_needs_name(void **state)
+{
+	struct tls_session *s;
+
+	(void)state;
+	s = tls_session_new(trusting_ctx, false, NULL);
+	assert_non_null(s);
+	assert_int_equal(tls_session_require_verified(s), TERN_EINVAL);
+	tls_session_free(s);
+	s = tls_session_new(server_ctx, true, NULL);
+	assert_non_null(s);
+	assert_int_equal(tls_session_require_verified(s), TERN_EINVAL);
+	tls_session_free(s);
+}
+
 int
 main(void)
 {
@@ -1040,6 +1411,17 @@ main(void)
 		cmocka_unit_test(test_close_flushes_writes_tls),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_close_while_connecting),
+		cmocka_unit_test(test_drained_after_writes),
+		cmocka_unit_test(test_drained_with_nothing_pending),
+		cmocka_unit_test(test_drained_waits_for_reader),
+		cmocka_unit_test(test_abort_drops_stalled_writes),
+		cmocka_unit_test(test_close_bounds_stalled_flush),
+		cmocka_unit_test(test_verify_trusted_name),
+		cmocka_unit_test(test_verify_recorded_only),
+		cmocka_unit_test(test_verify_required_name_mismatch),
+		cmocka_unit_test(test_verify_required_untrusted),
+		cmocka_unit_test(test_client_context_missing_ca_file),
+		cmocka_unit_test(test_require_verified_needs_name),
 	};
 
 	return cmocka_run_group_tests_name("conn", tests, group_setup,

@@ -1,6 +1,7 @@
 /*
- * Tests of the SMTP client's reply parser, EHLO keyword parser and
- * dot-stuffing (mta/smtp_client_proto.c).
+ * Tests of the SMTP client's reply parser, EHLO keyword parser, MAIL and
+ * RCPT composition with DSN parameters, and dot-stuffing
+ * (mta/smtp_client_proto.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include "lib/buf.h"
 #include "lib/tern_error.h"
 #include "mta/smtp_client_proto.h"
+#include "queue/queue.h"
 
 /* Feeds NUL-free lines to a fresh reply; returns the last result. */
 static int
@@ -230,6 +232,160 @@ test_ehlo_size_without_limit(void **state)
 	assert_int_equal(size, 0);
 }
 
+static void
+test_ehlo_dsn(void **state)
+{
+	unsigned int ext = 0;
+	int64_t size = 0;
+
+	(void)state;
+	smtp_ehlo_parse_line((const unsigned char *)"DSNX", 4, &ext, &size);
+	assert_false(ext & SMTP_EXT_DSN);
+	smtp_ehlo_parse_line((const unsigned char *)"dsn", 3, &ext, &size);
+	assert_true(ext & SMTP_EXT_DSN);
+}
+
+static void
+test_xtext_valid(void **state)
+{
+	char long_text[SMTP_ENVID_MAX + 2];
+
+	(void)state;
+	assert_true(smtp_xtext_valid("abc+2B+3Dxyz", SMTP_ENVID_MAX));
+	assert_true(smtp_xtext_valid("!~", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("a b", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("a=b", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("a\r\nRSET", SMTP_ENVID_MAX));
+	/* "+" must start two upper-case hex digits. */
+	assert_false(smtp_xtext_valid("a+2b", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("a+2", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("a+", SMTP_ENVID_MAX));
+	assert_false(smtp_xtext_valid("caf\xc3\xa9", SMTP_ENVID_MAX));
+
+	memset(long_text, 'x', sizeof(long_text));
+	long_text[SMTP_ENVID_MAX] = '\0';
+	assert_true(smtp_xtext_valid(long_text, SMTP_ENVID_MAX));
+	long_text[SMTP_ENVID_MAX] = 'x';
+	long_text[SMTP_ENVID_MAX + 1] = '\0';
+	assert_false(smtp_xtext_valid(long_text, SMTP_ENVID_MAX));
+}
+
+static void
+test_orcpt_valid(void **state)
+{
+	(void)state;
+	assert_true(smtp_orcpt_valid("rfc822;user@example.com"));
+	assert_true(smtp_orcpt_valid("RFC822;a+2Bb@example.com"));
+	assert_true(smtp_orcpt_valid("utf-8;user@example.com"));
+	assert_false(smtp_orcpt_valid("user@example.com"));
+	assert_false(smtp_orcpt_valid(";user@example.com"));
+	assert_false(smtp_orcpt_valid("rfc822;"));
+	assert_false(smtp_orcpt_valid("rfc 822;a@b"));
+	assert_false(smtp_orcpt_valid("rfc822;a b@c"));
+}
+
+static void
+check_mail(const struct smtp_mail_options *o, const char *expected)
+{
+	struct buf out;
+
+	buf_init(&out, 4096);
+	assert_int_equal(smtp_append_mail(&out, "a@example.com", o), 0);
+	assert_string_equal(buf_str(&out), expected);
+	buf_free(&out);
+}
+
+static void
+test_mail_parameters(void **state)
+{
+	struct smtp_mail_options o = {.envid = "id+2B1"};
+
+	(void)state;
+	check_mail(&o, "MAIL FROM:<a@example.com>\r\n");
+	/* RFC 3461 5.2: RET and ENVID only to a server that offers DSN. */
+	o.ret = DSN_RET_HDRS;
+	check_mail(&o, "MAIL FROM:<a@example.com>\r\n");
+	o.dsn = true;
+	check_mail(&o, "MAIL FROM:<a@example.com> RET=HDRS ENVID=id+2B1\r\n");
+	o.ret = DSN_RET_FULL;
+	o.envid = "";
+	o.size = true;
+	o.content_size = 1234;
+	o.body_8bitmime = true;
+	check_mail(&o, "MAIL FROM:<a@example.com> SIZE=1234 BODY=8BITMIME "
+	    "RET=FULL\r\n");
+	o.ret = DSN_RET_UNSPECIFIED;
+	o.size = false;
+	o.body_8bitmime = false;
+	check_mail(&o, "MAIL FROM:<a@example.com>\r\n");
+}
+
+static void
+test_mail_rejects_unsafe_values(void **state)
+{
+	struct smtp_mail_options o = {.dsn = true, .envid = "bad id"};
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 4096);
+	buf_append_str(&out, "kept");
+	assert_int_equal(smtp_append_mail(&out, "a@example.com", &o),
+	    TERN_EINVAL);
+	o.envid = "";
+	assert_int_equal(smtp_append_mail(&out, "a@example.com\r\nRSET",
+	    &o), TERN_EINVAL);
+	assert_string_equal(buf_str(&out), "kept");
+	buf_free(&out);
+}
+
+static void
+check_rcpt(bool dsn, int notify, const char *orcpt, const char *expected)
+{
+	struct buf out;
+
+	buf_init(&out, 4096);
+	assert_int_equal(smtp_append_rcpt(&out, "b@example.org", dsn, notify,
+	    orcpt), 0);
+	assert_string_equal(buf_str(&out), expected);
+	buf_free(&out);
+}
+
+static void
+test_rcpt_parameters(void **state)
+{
+	(void)state;
+	check_rcpt(false, DSN_NOTIFY_SUCCESS, "rfc822;b@example.org",
+	    "RCPT TO:<b@example.org>\r\n");
+	check_rcpt(true, 0, "", "RCPT TO:<b@example.org>\r\n");
+	check_rcpt(true, DSN_NOTIFY_NEVER, "",
+	    "RCPT TO:<b@example.org> NOTIFY=NEVER\r\n");
+	check_rcpt(true, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE |
+	    DSN_NOTIFY_DELAY, "",
+	    "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE,DELAY\r\n");
+	check_rcpt(true, DSN_NOTIFY_DELAY | DSN_NOTIFY_FAILURE,
+	    "rfc822;x+2By@example.org",
+	    "RCPT TO:<b@example.org> NOTIFY=FAILURE,DELAY "
+	    "ORCPT=rfc822;x+2By@example.org\r\n");
+	check_rcpt(true, 0, "rfc822;b@example.org",
+	    "RCPT TO:<b@example.org> ORCPT=rfc822;b@example.org\r\n");
+}
+
+static void
+test_rcpt_rejects_unsafe_values(void **state)
+{
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 4096);
+	assert_int_equal(smtp_append_rcpt(&out, "b@example.org", true, 0,
+	    "rfc822;b@example.org\r\nDATA"), TERN_EINVAL);
+	assert_int_equal(smtp_append_rcpt(&out, "b@x\nDATA", false, 0, ""),
+	    TERN_EINVAL);
+	assert_int_equal(out.len, 0);
+	buf_free(&out);
+}
+
 /* Stuffs a whole string, split at every possible point, and checks
  * that each split gives the same result. */
 static void
@@ -291,6 +447,13 @@ main(void)
 		cmocka_unit_test(test_line_length),
 		cmocka_unit_test(test_ehlo_keywords),
 		cmocka_unit_test(test_ehlo_size_without_limit),
+		cmocka_unit_test(test_ehlo_dsn),
+		cmocka_unit_test(test_xtext_valid),
+		cmocka_unit_test(test_orcpt_valid),
+		cmocka_unit_test(test_mail_parameters),
+		cmocka_unit_test(test_mail_rejects_unsafe_values),
+		cmocka_unit_test(test_rcpt_parameters),
+		cmocka_unit_test(test_rcpt_rejects_unsafe_values),
 		cmocka_unit_test(test_dot_stuffing),
 		cmocka_unit_test(test_has_8bit),
 	};
