@@ -8,6 +8,12 @@
  * check the bounds of every record (c-ares 1.18 has no ares_dns_record
  * API).
  *
+ * Every lookup is an ares_query() for one name and type. The
+ * ares_gethostbyname() and ares_getaddrinfo() families are not used,
+ * because they return a name that looks like an IPv4 or IPv6 address
+ * as that address without asking DNS (checked with c-ares 1.18.1). An
+ * MX target such as "192.0.2.10" is a host name and must be looked up.
+ *
  * Privileges: none. Known limits: a query gets RESOLVER_TRIES tries per
  * server, and c-ares 1.18 doubles the timeout after each round over the
  * servers. With the default 5 s timeout and one server, a query may take
@@ -510,11 +516,6 @@ insert_mx(struct dns_mx *records, size_t *count, const struct dns_mx *rec)
 }
 
 /*
- * Parses an MX response. c-ares 1.18 expands the root name of a null MX
- * (RFC 7505: "MX 0 .") to "", which resolver.h promises; a trailing dot
- * is removed in case a library version keeps it.
- */
-/*
  * True for a response whose RCODE (RFC 1035 4.1.1) is neither NOERROR
  * nor NXDOMAIN. c-ares 1.18 maps the common error codes itself but passes
  * others (NOTAUTH, for one) as success, and their empty answer would read
@@ -532,6 +533,11 @@ unexpected_rcode(const unsigned char *abuf, int alen)
 	return rcode != 0 && rcode != 3;
 }
 
+/*
+ * Parses an MX response. c-ares 1.18 expands the root name of a null MX
+ * (RFC 7505: "MX 0 .") to "", which resolver.h promises; a trailing dot
+ * is removed in case a library version keeps it.
+ */
 static enum dns_status
 parse_mx(const unsigned char *abuf, int alen, struct dns_mx *records,
     size_t *count)
@@ -767,4 +773,50 @@ dns_lookup_addresses(struct dns_resolver *r, const char *host,
 	if (--l->pending == 0)
 		finish_addresses(l);
 	return TERN_OK;
+}
+
+/* splitmix64 (Steele, Lea and Flood, 2014): one 64-bit state, good
+ * enough to order a handful of hosts, not for secrets. */
+static uint64_t
+next_random(uint64_t *state)
+{
+	uint64_t z;
+
+	*state += 0x9e3779b97f4a7c15ULL;
+	z = *state;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Fisher-Yates over records[0..n). The modulo bias is below 2^-58 for
+ * n <= DNS_MAX_MX, so no rejection step is needed. */
+static void
+shuffle_run(struct dns_mx *records, size_t n, uint64_t *state)
+{
+	struct dns_mx tmp;
+	size_t i, j;
+
+	for (i = n; i > 1; i--) {
+		j = (size_t)(next_random(state) % i);
+		tmp = records[i - 1];
+		records[i - 1] = records[j];
+		records[j] = tmp;
+	}
+}
+
+void
+dns_mx_shuffle(struct dns_mx *records, size_t count, uint64_t seed)
+{
+	uint64_t state = seed;
+	size_t start = 0, end;
+
+	while (start < count) {
+		end = start + 1;
+		while (end < count &&
+		    records[end].preference == records[start].preference)
+			end++;
+		shuffle_run(records + start, end - start, &state);
+		start = end;
+	}
 }

@@ -11,6 +11,7 @@
 #define TERN_RESOLVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -48,19 +49,37 @@ struct dns_mx {
  * be queried, or TERN_ENOMEM.
  */
 
-/* MX records sorted by preference (equal preferences in answer order). */
+/* MX records sorted by preference (equal preferences in answer order).
+ * A target that looks like an address ("MX 10 192.0.2.10.") comes out
+ * as the host name "192.0.2.10": RFC 1035 3.3.9 makes it a domain name. */
 typedef void (*dns_mx_cb)(void *arg, enum dns_status status,
     const struct dns_mx *records, size_t count);
 int dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_cb cb,
     void *arg);
 
-/* AAAA and A records of a host, IPv6 first. status is DNS_OK when either
+/*
+ * AAAA and A records of a host, IPv6 first. status is DNS_OK when either
  * query returned addresses; otherwise the more telling of the two
  * failures: NXDOMAIN, else TEMPFAIL (the addresses may appear on a
- * retry), else NODATA. Ports are 0. */
+ * retry), else NODATA. Ports are 0.
+ *
+ * host is always queried in DNS as a name, also when it looks like an
+ * address ("192.0.2.10"): it is never parsed as one. A CNAME in the
+ * answer is followed to the addresses of its target.
+ */
 typedef void (*dns_addr_cb)(void *arg, enum dns_status status,
     const struct sockaddr_storage *addresses, size_t count);
 int dns_lookup_addresses(struct dns_resolver *r, const char *host,
     dns_addr_cb cb, void *arg);
+
+/*
+ * Puts each run of MX records of equal preference into random order, as
+ * RFC 5321 5.1 requires of a client, so that equal hosts share the load.
+ * records must be sorted by preference, as dns_lookup_mx returns them;
+ * runs of different preference keep their order. seed drives a small
+ * pseudo-random generator: callers pass random bits (uv_random), tests
+ * pass fixed seeds.
+ */
+void dns_mx_shuffle(struct dns_mx *records, size_t count, uint64_t seed);
 
 #endif

@@ -1,82 +1,33 @@
 /*
- * One delivery job: MX lookup, the choice of hosts and addresses, and
- * the outcome of every recipient; see deliver_job.h.
+ * One delivery job: an idle connection from the cache or the domain's
+ * mail exchangers, the TLS level, and the outcome of every recipient;
+ * see deliver_job.h. deliver_mx.c finds and orders the hosts.
  *
- * RFC 5321 5.1 decides the order. MX hosts go by preference, equal
- * preferences in the order of the DNS response. Without an MX record the
- * domain itself is the only host (implicit MX). Each host's addresses
- * are tried in turn, IPv6 first. A refused or timed-out connection moves
- * on to the next address, and a greeting other than 220 to the next
- * host. A null MX (RFC 7505) fails every recipient without any
- * connection.
+ * TLS levels: at "may" a failed STARTTLS handshake is retried once on
+ * the same address without TLS. At "encrypt" and "verify" a host that
+ * cannot provide TLS is passed over, and the message is never sent in
+ * clear: when no host works, the recipients are deferred with 4.7.5.
  *
- * Mail loops (RFC 5321 5.1): a host named "localhost" or like our own
- * hostname, or an address that one of our listeners on the delivery port
- * accepts, is ourselves. Hosts from there on are not tried, and when no
- * better host took the message, the recipients are deferred with 4.4.6.
+ * Connection reuse: a job first looks in the cache for an idle session
+ * to its domain at its TLS level. If that session turns out to be closed,
+ * the job runs as if there had been none. After a transaction the
+ * session is parked in the cache unless its transaction limit is
+ * reached or reuse is off.
  *
  * Privileges: none. Known limits: at most JOB_MAX_CONNECTIONS
- * connections per job; equal MX preferences are not shuffled.
+ * connections per job.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
-#include "deliver_job.h"
+#include "deliver_job_internal.h"
 
 /* Connection attempts per job before the recipients are deferred. */
 #define JOB_MAX_CONNECTIONS 10
-
-struct job_host {
-	char name[256];
-	int preference;
-};
-
-/*
- * A DNS lookup in flight. An aborted job stops waiting for it: run is
- * set to NULL, and the callback then only frees the token.
- */
-struct lookup_token {
-	struct deliver_job_run *run;
-};
-
-struct deliver_job_run {
-	struct deliver_job *job;
-	struct deliver_env env;
-	deliver_job_cb done;
-	uv_timer_t close_handle;      /* closed to call done from the loop */
-	bool finishing;
-	bool aborting;                /* deliver_job_abort was called */
-	char domain[300];             /* escaped, for messages */
-
-	struct job_host hosts[DNS_MAX_MX];
-	size_t host_count;
-	size_t host_index;
-	bool implicit_mx;
-	bool literal;                 /* the domain is "[address]" */
-	struct sockaddr_storage literal_address;
-
-	struct sockaddr_storage addresses[DNS_MAX_ADDRESSES];
-	size_t address_count;
-	size_t address_index;
-	bool plain_retry;             /* this address again, without TLS */
-	int connections;
-
-	struct lookup_token *lookup;
-	struct smtp_client *client;
-	struct smtp_client_params params;
-
-	char last_dsn[SMTP_CLIENT_DSN_MAX];
-	char last_error[SMTP_CLIENT_TEXT_MAX];
-};
-
-static void start_host(struct deliver_job_run *run);
-static void next_host(struct deliver_job_run *run);
-static void try_address(struct deliver_job_run *run);
 
 /* ---- Outcomes and the end of the job ---- */
 
@@ -91,14 +42,9 @@ deliver_job_settle(struct deliver_job *job, enum queue_outcome outcome,
 		    "%s", reason);
 }
 
-static void
-settle_all(struct deliver_job_run *run, enum queue_outcome outcome,
-    const char *dsn, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void
-settle_all(struct deliver_job_run *run, enum queue_outcome outcome,
-    const char *dsn, const char *fmt, ...)
+void
+job_settle_all(struct deliver_job_run *run,
+    enum queue_outcome outcome, const char *dsn, const char *fmt, ...)
 {
 	char reason[SMTP_CLIENT_TEXT_MAX];
 	va_list ap;
@@ -140,11 +86,32 @@ deliver_job_log(const struct deliver_job *job)
 		rcpt = &job->rcpts[i];
 		log_escape(address, sizeof(address), job->addresses[i],
 		    strlen(job->addresses[i]));
-		log_info("%s: to=<%s>, relay=%s, delay=%.1f, dsn=%s, "
+		log_info("%s: to=<%s>, relay=%s, delay=%.1f, tls=%s, dsn=%s, "
 		    "status=%s (%s)", job->queue_id, address,
 		    rcpt->relay[0] != '\0' ? rcpt->relay : "none", delay,
-		    rcpt->dsn, status_word(rcpt->outcome), rcpt->reply);
+		    rcpt->tls[0] != '\0' ? rcpt->tls : "none", rcpt->dsn,
+		    status_word(rcpt->outcome), rcpt->reply);
 	}
+}
+
+/*
+ * The job's verdict on its destination: a 421 from any server counts
+ * most, since the receiver asked us to slow down (RFC 5321 3.8), even
+ * when another host took part of the mail; then a server that replied
+ * to MAIL. Hosts tried without either mean the destination could not
+ * be reached, and a job that never started a session (DNS failure,
+ * loop) says nothing about it.
+ */
+static enum ipc_destination_state
+destination_state(const struct deliver_job_run *run)
+{
+	if (run->throttled)
+		return IPC_DEST_THROTTLED;
+	if (run->reached)
+		return IPC_DEST_REACHED;
+	if (run->tried)
+		return IPC_DEST_UNREACHABLE;
+	return IPC_DEST_UNKNOWN;
 }
 
 static void
@@ -160,8 +127,8 @@ on_run_closed(uv_handle_t *handle)
 }
 
 /* Logs the outcomes and calls done from the loop, once. */
-static void
-finish(struct deliver_job_run *run)
+void
+job_finish(struct deliver_job_run *run)
 {
 	if (run->finishing)
 		return;
@@ -173,522 +140,324 @@ finish(struct deliver_job_run *run)
 	/* Every path settles the recipients; this is a safety net. */
 	deliver_job_settle(run->job, QUEUE_DEFERRED, "4.3.0",
 	    "delivery ended without an outcome");
+	run->job->destination = destination_state(run);
 	deliver_job_log(run->job);
 	uv_close((uv_handle_t *)&run->close_handle, on_run_closed);
 }
 
-static void
-remember_error(struct deliver_job_run *run, const char *dsn,
+void
+job_remember_error(struct deliver_job_run *run, const char *dsn,
     const char *error)
 {
 	snprintf(run->last_dsn, sizeof(run->last_dsn), "%s", dsn);
 	snprintf(run->last_error, sizeof(run->last_error), "%s", error);
 }
 
-/* Every host was tried: defer with the last error. */
-static void
-hosts_exhausted(struct deliver_job_run *run)
+/*
+ * Every host was tried: defer with the most telling reason. A host that
+ * could not provide required TLS comes first, because the operator can
+ * act on it. Next come MX hosts that all had no address, which RFC 5321
+ * 5.1 leaves none to try, and last the error of the last attempt.
+ */
+void
+job_hosts_exhausted(struct deliver_job_run *run)
 {
-	if (run->last_error[0] == '\0')
-		remember_error(run, "4.4.1", "no mail exchanger could be "
-		    "reached");
+	char reason[SMTP_CLIENT_TEXT_MAX];
+
+	if (run->tls_error[0] != '\0') {
+		job_remember_error(run, "4.7.5", run->tls_error);
+	} else if (!run->any_address && !run->implicit_mx && !run->literal &&
+	    run->unusable[0] != '\0') {
+		snprintf(reason, sizeof(reason), "no usable mail exchanger "
+		    "for %s: %s", run->domain, run->unusable);
+		job_remember_error(run, "4.4.4", reason);
+	} else if (run->last_error[0] == '\0') {
+		job_remember_error(run, "4.4.1", "no mail exchanger could "
+		    "be reached");
+	}
 	deliver_job_settle(run->job, QUEUE_DEFERRED, run->last_dsn,
 	    run->last_error);
-	finish(run);
+	job_finish(run);
 }
 
+void
+job_defer_loop(struct deliver_job_run *run)
+{
+	job_settle_all(run, QUEUE_DEFERRED, "4.4.6", "mail for %s "
+	    "loops back to myself", run->domain);
+	job_finish(run);
+}
+
+/* ---- Sessions ---- */
+
+/* Writes the numeric form of an address, for logs. */
+static const char *
+address_text(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	snprintf(out, size, "?");
+	if (ss->ss_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)ss, out, size);
+	else if (ss->ss_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)ss, out, size);
+	return out;
+}
+
+/* True when the session should stay open for another job. */
+static bool
+want_reuse(const struct deliver_job_run *run)
+{
+	const struct tern_config *cfg = run->env.config;
+
+	return run->env.cache != NULL &&
+	    deliver_cache_accepting(run->env.cache) &&
+	    cfg->connection_idle_timeout > 0 &&
+	    run->transactions + 1 < cfg->connection_reuse_limit;
+}
+
+/* Fills the parameters of a session to session_host and
+ * session_address. */
 static void
-defer_loop(struct deliver_job_run *run)
-{
-	settle_all(run, QUEUE_DEFERRED, "4.4.6", "mail for %s loops back to "
-	    "myself", run->domain);
-	finish(run);
-}
-
-/* ---- Mail loops ---- */
-
-/* Compares two host names, ignoring case and one trailing dot. */
-static bool
-same_host_name(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > 0 && a[la - 1] == '.')
-		la--;
-	if (lb > 0 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
-}
-
-static bool
-is_self_name(const struct deliver_job_run *run, const char *host)
-{
-	return same_host_name(host, "localhost") ||
-	    same_host_name(host, run->env.config->hostname);
-}
-
-/* The address bytes of an AF_INET or AF_INET6 sockaddr; an IPv4-mapped
- * IPv6 address counts as IPv4. Returns the length or 0. */
-static size_t
-address_bytes(const struct sockaddr *sa, const unsigned char **out)
-{
-	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0xff, 0xff};
-	const unsigned char *b;
-
-	if (sa->sa_family == AF_INET) {
-		*out = (const unsigned char *)
-		    &((const struct sockaddr_in *)sa)->sin_addr;
-		return 4;
-	}
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	b = (const unsigned char *)
-	    &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (memcmp(b, v4mapped, sizeof(v4mapped)) == 0) {
-		*out = b + 12;
-		return 4;
-	}
-	*out = b;
-	return 16;
-}
-
-static bool
-same_address(const struct sockaddr *a, const struct sockaddr *b)
-{
-	const unsigned char *pa = NULL, *pb = NULL;
-	size_t la = address_bytes(a, &pa), lb = address_bytes(b, &pb);
-
-	return la > 0 && la == lb && memcmp(pa, pb, la) == 0;
-}
-
-static bool
-is_unspecified(const struct sockaddr *sa)
-{
-	static const unsigned char zero[16];
-	const unsigned char *p;
-	size_t len = address_bytes(sa, &p);
-
-	return len > 0 && memcmp(p, zero, len) == 0;
-}
-
-/* True for loopback (127.0.0.0/8, ::1) and this machine's interface
- * addresses. */
-static bool
-is_local_address(const struct sockaddr *sa)
-{
-	static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 1};
-	uv_interface_address_t *ifs;
-	const unsigned char *p;
-	size_t len = address_bytes(sa, &p);
-	bool found = false;
-	int count, i;
-
-	if ((len == 4 && p[0] == 127) || (len == 16 &&
-	    memcmp(p, loop6, 16) == 0))
-		return true;
-	if (uv_interface_addresses(&ifs, &count) != 0)
-		return false;
-	for (i = 0; i < count && !found; i++)
-		found = same_address(sa, (const struct sockaddr *)
-		    &ifs[i].address);
-	uv_free_interface_addresses(ifs, count);
-	return found;
-}
-
-/* True when one of our listeners would take a connection to sa on the
- * delivery port. */
-static bool
-is_self_address(const struct tern_config *cfg, const struct sockaddr *sa)
-{
-	struct sockaddr_storage listener;
-	size_t i;
-
-	for (i = 0; i < cfg->listener_count; i++) {
-		if (cfg->listeners[i].port != cfg->delivery_port)
-			continue;
-		if (uv_ip4_addr(cfg->listeners[i].address, 0,
-		    (struct sockaddr_in *)&listener) != 0 &&
-		    uv_ip6_addr(cfg->listeners[i].address, 0,
-		    (struct sockaddr_in6 *)&listener) != 0)
-			continue;
-		if (is_unspecified((struct sockaddr *)&listener) ?
-		    is_local_address(sa) :
-		    same_address(sa, (struct sockaddr *)&listener))
-			return true;
-	}
-	return false;
-}
-
-/* ---- Addresses of one host ---- */
-
-static void
-on_session_done(void *arg, enum smtp_client_result result, const char *dsn,
-    const char *error)
-{
-	struct deliver_job_run *run = arg;
-
-	run->client = NULL;
-	if (run->finishing)
-		return;
-	if (run->aborting) {
-		/* deliver_job_abort settled every recipient. */
-		finish(run);
-		return;
-	}
-	switch (result) {
-	case SMTP_CLIENT_DONE:
-		finish(run);
-		return;
-	case SMTP_CLIENT_CONNECT_FAILED:
-		log_info("%s: %s", run->job->queue_id, error);
-		remember_error(run, dsn, error);
-		run->address_index++;
-		try_address(run);
-		return;
-	case SMTP_CLIENT_REJECTED:
-		log_info("%s: %s", run->job->queue_id, error);
-		remember_error(run, dsn, error);
-		next_host(run);
-		return;
-	case SMTP_CLIENT_TLS_FAILED:
-		/* Opportunistic TLS: a failed handshake is no reason to
-		 * give up on the host; try the same address in plain. */
-		log_warning("%s: %s; trying again without TLS",
-		    run->job->queue_id, error);
-		remember_error(run, dsn, error);
-		run->plain_retry = true;
-		try_address(run);
-		return;
-	}
-}
-
-static void
-try_address(struct deliver_job_run *run)
+fill_params(struct deliver_job_run *run)
 {
 	struct smtp_client_params *p = &run->params;
 	struct deliver_job *job = run->job;
 
+	memset(p, 0, sizeof(*p));
+	p->config = run->env.config;
+	p->tls_level = run->tls_level;
+	p->tls = run->env.tls;
+	if (run->plain_retry || run->tls_level == TLS_LEVEL_NONE) {
+		p->tls_level = TLS_LEVEL_NONE;
+		p->tls = NULL;
+	}
+	p->queue_id = job->queue_id;
+	p->host = run->session_host;
+	p->address = (const struct sockaddr *)&run->session_address;
+	p->sender = job->sender;
+	p->envid = job->envid != NULL ? job->envid : "";
+	p->ret = job->ret;
+	p->content = &job->content;
+	p->rcpts = job->rcpts;
+	p->rcpt_count = job->rcpt_count;
+	p->keep_open = want_reuse(run);
+}
+
+/* Parks a session that finished its transaction, or ends it. */
+static void
+keep_or_quit(struct deliver_job_run *run, struct smtp_client *client)
+{
+	const struct tern_config *cfg = run->env.config;
+	struct deliver_cache_session s;
+
+	if (run->env.cache == NULL || run->aborting) {
+		smtp_client_quit(client);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.client = client;
+	snprintf(s.host, sizeof(s.host), "%s", run->session_host);
+	s.address = run->session_address;
+	s.transactions = run->transactions + 1;
+	if (s.transactions >= cfg->connection_reuse_limit) {
+		log_debug("%s: closing the connection to %s after %d "
+		    "transaction(s), its limit", run->job->queue_id, s.host,
+		    s.transactions);
+		smtp_client_quit(client);
+		return;
+	}
+	deliver_cache_park(run->env.cache, run->job->domain, run->tls_level,
+	    &s, run->cache_generation,
+	    (uint64_t)cfg->connection_idle_timeout * 1000,
+	    uv_now(run->env.loop));
+}
+
+/* TLS level may: the handshake failed, so try this address in plain. */
+static void
+retry_without_tls(struct deliver_job_run *run,
+    const struct smtp_client_report *report)
+{
+	char address[64];
+
+	address_text(&run->session_address, address, sizeof(address));
+	if (strncmp(report->error, "TLS handshake with ", 19) == 0)
+		log_warning("%s: %s; trying again without TLS",
+		    run->job->queue_id, report->error);
+	else
+		log_warning("%s: TLS handshake with %s[%s] failed: %s; trying "
+		    "again without TLS", run->job->queue_id,
+		    run->session_host, address, report->error);
+	job_remember_error(run, report->dsn, report->error);
+	run->plain_retry = true;
+	job_try_address(run);
+}
+
+/* TLS level encrypt or verify: this host cannot provide TLS, so try the
+ * next one; the message is never sent in clear. */
+static void
+tls_required_failed(struct deliver_job_run *run,
+    const struct smtp_client_report *report)
+{
+	char address[64];
+
+	address_text(&run->session_address, address, sizeof(address));
+	snprintf(run->tls_error, sizeof(run->tls_error), "TLS is required "
+	    "for %s but %s[%s] could not provide it: %s", run->domain,
+	    run->session_host, address, report->error[0] != '\0' ?
+	    report->error : "no reason given");
+	log_warning("%s: %s", run->job->queue_id, run->tls_error);
+	job_remember_error(run, "4.7.5", run->tls_error);
+	mx_next_host(run);
+}
+
+/*
+ * A session taken from the cache ended without a transaction (the
+ * server had closed it, or it failed before MAIL): the recipients are
+ * unchanged, so the job starts over with an MX lookup.
+ */
+static void
+reused_session_failed(struct deliver_job_run *run,
+    const struct smtp_client_report *report)
+{
+	log_debug("%s: the idle connection to %s failed: %s; looking up the "
+	    "mail exchangers of %s", run->job->queue_id, run->session_host,
+	    report->error, run->domain);
+	run->reused = false;
+	run->transactions = 0;
+	mx_start_lookup(run);
+}
+
+static void
+on_session_done(void *arg, const struct smtp_client_report *received)
+{
+	struct deliver_job_run *run = arg;
+	struct smtp_client *client = run->client;
+	struct smtp_client_report copy = *received;
+	const struct smtp_client_report *report = &copy;
+
+	/* Every later step may print error and record dsn. */
+	if (copy.error == NULL)
+		copy.error = "";
+	if (copy.dsn == NULL || copy.dsn[0] == '\0')
+		copy.dsn = "4.4.1";
+	run->client = NULL;
+	run->reached |= report->reached;
+	run->throttled |= report->throttled;
+	if (report->result == SMTP_CLIENT_DONE) {
+		run->tried = true;
+		if (report->reusable)
+			keep_or_quit(run, client);
+		job_finish(run);
+		return;
+	}
+	if (run->finishing)
+		return;
+	if (run->aborting) {
+		/* deliver_job_abort settled every recipient. */
+		job_finish(run);
+		return;
+	}
+	if (run->reused) {
+		reused_session_failed(run, report);
+		return;
+	}
+	switch (report->result) {
+	case SMTP_CLIENT_DONE:
+		break;
+	case SMTP_CLIENT_CONNECT_FAILED:
+		log_info("%s: %s", run->job->queue_id, report->error);
+		job_remember_error(run, report->dsn, report->error);
+		run->address_index++;
+		job_try_address(run);
+		break;
+	case SMTP_CLIENT_REJECTED:
+		log_info("%s: %s", run->job->queue_id, report->error);
+		job_remember_error(run, report->dsn, report->error);
+		mx_next_host(run);
+		break;
+	case SMTP_CLIENT_TLS_FAILED:
+		if (run->tls_level == TLS_LEVEL_MAY)
+			retry_without_tls(run, report);
+		else
+			tls_required_failed(run, report);
+		break;
+	case SMTP_CLIENT_TLS_REQUIRED:
+		tls_required_failed(run, report);
+		break;
+	}
+}
+
+/*
+ * Goes on with an idle session to the job's domain, when the cache has
+ * one. Returns false when there is none or it cannot be used; the job
+ * then looks up the domain's mail exchangers.
+ */
+static bool
+resume_idle_session(struct deliver_job_run *run)
+{
+	struct deliver_cache_session s;
+	char address[64];
+
+	if (run->env.cache == NULL || !deliver_cache_take(run->env.cache,
+	    run->job->domain, run->tls_level, uv_now(run->env.loop), &s))
+		return false;
+	snprintf(run->session_host, sizeof(run->session_host), "%s", s.host);
+	run->session_address = s.address;
+	run->transactions = s.transactions;
+	run->reused = true;
+	fill_params(run);
+	log_debug("%s: reusing the connection to %s[%s] for %s after %d "
+	    "transaction(s)", run->job->queue_id, s.host,
+	    address_text(&s.address, address, sizeof(address)), run->domain,
+	    s.transactions);
+
+	/* Set first: the callback may clear it before this returns. */
+	run->client = s.client;
+	if (smtp_client_next(s.client, &run->params, on_session_done, run) !=
+	    TERN_OK) {
+		run->client = NULL;
+		run->reused = false;
+		run->transactions = 0;
+		smtp_client_quit(s.client);
+		return false;
+	}
+	return true;
+}
+
+void
+job_try_address(struct deliver_job_run *run)
+{
+	struct deliver_job *job = run->job;
+
 	if (run->address_index >= run->address_count) {
-		next_host(run);
+		mx_next_host(run);
 		return;
 	}
 	if (run->connections >= JOB_MAX_CONNECTIONS) {
 		log_info("%s: giving up after %d connection attempts",
 		    job->queue_id, run->connections);
-		hosts_exhausted(run);
+		job_hosts_exhausted(run);
 		return;
 	}
 	run->connections++;
-	memset(p, 0, sizeof(*p));
-	p->config = run->env.config;
-	p->tls = run->plain_retry ? NULL : run->env.tls;
-	p->queue_id = job->queue_id;
-	p->host = run->hosts[run->host_index].name;
-	p->address = (const struct sockaddr *)
-	    &run->addresses[run->address_index];
-	p->sender = job->sender;
-	p->content = &job->content;
-	p->rcpts = job->rcpts;
-	p->rcpt_count = job->rcpt_count;
+	snprintf(run->session_host, sizeof(run->session_host), "%s",
+	    run->hosts[run->host_index].host);
+	run->session_address = run->addresses[run->address_index];
+	run->reused = false;
+	run->transactions = 0;
+	fill_params(run);
 	/* The plain retry has no TLS, so it cannot end in
 	 * SMTP_CLIENT_TLS_FAILED and ask for another retry. */
 	run->plain_retry = false;
-	if (smtp_client_start(run->env.loop, p, on_session_done, run,
-	    &run->client) != TERN_OK) {
-		remember_error(run, "4.3.0", "cannot start an SMTP session: "
-		    "out of memory");
-		hosts_exhausted(run);
+	run->tried = true;
+	if (smtp_client_start(run->env.loop, &run->params, on_session_done,
+	    run, &run->client) != TERN_OK) {
+		job_remember_error(run, "4.3.0", "cannot start an SMTP "
+		    "session: out of memory");
+		job_hosts_exhausted(run);
 	}
-}
-
-/* Sets the delivery port on the host's addresses and starts on them. */
-static void
-use_addresses(struct deliver_job_run *run,
-    const struct sockaddr_storage *addresses, size_t count)
-{
-	uint16_t port = htons((uint16_t)run->env.config->delivery_port);
-	struct sockaddr *sa;
-	size_t i;
-
-	for (i = 0; i < count; i++) {
-		run->addresses[i] = addresses[i];
-		sa = (struct sockaddr *)&run->addresses[i];
-		if (sa->sa_family == AF_INET6)
-			((struct sockaddr_in6 *)sa)->sin6_port = port;
-		else
-			((struct sockaddr_in *)sa)->sin_port = port;
-		if (is_self_address(run->env.config, sa)) {
-			log_warning("%s: MX host %s has an address of this "
-			    "server; not trying it or less preferred hosts",
-			    run->job->queue_id,
-			    run->hosts[run->host_index].name);
-			defer_loop(run);
-			return;
-		}
-	}
-	run->address_count = count;
-	run->address_index = 0;
-	run->plain_retry = false;
-	try_address(run);
-}
-
-static void
-on_addresses(void *arg, enum dns_status status,
-    const struct sockaddr_storage *addresses, size_t count)
-{
-	struct lookup_token *token = arg;
-	struct deliver_job_run *run = token->run;
-	const char *host;
-
-	free(token);
-	if (run == NULL)
-		return; /* the job ended meanwhile */
-	run->lookup = NULL;
-	host = run->hosts[run->host_index].name;
-	if (status == DNS_CANCELLED) {
-		settle_all(run, QUEUE_DEFERRED, "4.4.3", "address lookup for "
-		    "%s was cancelled", host);
-		finish(run);
-		return;
-	}
-	if (count > 0) {
-		use_addresses(run, addresses, count);
-		return;
-	}
-	/* RFC 5321 5.1: an implicit MX without an address is an error. */
-	if (run->implicit_mx && (status == DNS_NXDOMAIN ||
-	    status == DNS_NODATA)) {
-		settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain name "
-		    "not found. Name service error for name=%s type=A: %s",
-		    host, dns_status_text(status));
-		finish(run);
-		return;
-	}
-	log_info("%s: MX host %s has no address (%s); skipping it",
-	    run->job->queue_id, host, dns_status_text(status));
-	snprintf(run->last_dsn, sizeof(run->last_dsn), "4.4.3");
-	snprintf(run->last_error, sizeof(run->last_error), "Host or domain "
-	    "name not found. Name service error for name=%s type=A: %s", host,
-	    dns_status_text(status));
-	next_host(run);
-}
-
-/* Describes why dns_lookup_mx or dns_lookup_addresses returned rc. */
-static const char *
-lookup_error_text(int rc)
-{
-	switch (rc) {
-	case TERN_EINVAL:
-		return "invalid name";
-	case TERN_ENOMEM:
-		return "out of memory";
-	default:
-		return "no resolver could be queried";
-	}
-}
-
-/* Looks up the current host's addresses; an address literal has one. */
-static void
-start_host(struct deliver_job_run *run)
-{
-	struct lookup_token *token;
-	const char *host;
-	int rc;
-
-	if (run->host_index >= run->host_count) {
-		hosts_exhausted(run);
-		return;
-	}
-	if (run->literal) {
-		use_addresses(run, &run->literal_address, 1);
-		return;
-	}
-	token = calloc(1, sizeof(*token));
-	if (token == NULL) {
-		remember_error(run, "4.3.0", "out of memory");
-		hosts_exhausted(run);
-		return;
-	}
-	token->run = run;
-	run->lookup = token;
-	host = run->hosts[run->host_index].name;
-	rc = dns_lookup_addresses(run->env.resolver, host, on_addresses,
-	    token);
-	if (rc != TERN_OK) {
-		free(token);
-		run->lookup = NULL;
-		/* Deferred even for an invalid MX host name: a later host
-		 * may still take the message, and the domain's records
-		 * may be fixed. */
-		log_info("%s: cannot look up MX host %s (%s); skipping it",
-		    run->job->queue_id, host, lookup_error_text(rc));
-		snprintf(run->last_dsn, sizeof(run->last_dsn), "%s",
-		    rc == TERN_ENOMEM ? "4.3.0" : "4.4.3");
-		snprintf(run->last_error, sizeof(run->last_error), "Host or "
-		    "domain name not found. Name service error for name=%s "
-		    "type=A: %s", host, lookup_error_text(rc));
-		next_host(run);
-	}
-}
-
-static void
-next_host(struct deliver_job_run *run)
-{
-	run->host_index++;
-	start_host(run);
-}
-
-/* ---- MX records ---- */
-
-/*
- * Takes the usable MX hosts in preference order. RFC 5321 5.1: when we
- * are one of them, it and every host of equal or less preference are
- * dropped. Returns false when that leaves none.
- */
-static bool
-choose_hosts(struct deliver_job_run *run, const struct dns_mx *records,
-    size_t count)
-{
-	size_t i;
-
-	run->host_count = 0;
-	for (i = 0; i < count; i++) {
-		if (records[i].host[0] == '\0') {
-			/* RFC 7505 3: a null MX must stand alone. */
-			log_warning("%s: domain %s mixes a null MX with other "
-			    "MX records; ignoring the null MX",
-			    run->job->queue_id, run->domain);
-			continue;
-		}
-		if (is_self_name(run, records[i].host)) {
-			log_info("%s: MX host %s is this server; not trying "
-			    "hosts of preference %d or more",
-			    run->job->queue_id, records[i].host,
-			    records[i].preference);
-			break;
-		}
-		snprintf(run->hosts[run->host_count].name,
-		    sizeof(run->hosts[0].name), "%s", records[i].host);
-		run->hosts[run->host_count].preference = records[i].preference;
-		run->host_count++;
-	}
-	/* Same preference as ourselves counts as less preferred. */
-	while (i < count && run->host_count > 0 &&
-	    run->hosts[run->host_count - 1].preference ==
-	    records[i].preference)
-		run->host_count--;
-	return run->host_count > 0;
-}
-
-static void
-set_implicit_mx(struct deliver_job_run *run)
-{
-	run->implicit_mx = true;
-	snprintf(run->hosts[0].name, sizeof(run->hosts[0].name), "%s",
-	    run->job->domain);
-	run->hosts[0].preference = 0;
-	run->host_count = 1;
-}
-
-/* Settles the job for MX lookup results that end it before any host is
- * tried. Returns true when it did. */
-static bool
-mx_failure(struct deliver_job_run *run, enum dns_status status)
-{
-	switch (status) {
-	case DNS_OK:
-	case DNS_NODATA:
-		return false;
-	case DNS_NXDOMAIN:
-		settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain name "
-		    "not found. Name service error for name=%s type=MX: %s",
-		    run->domain, dns_status_text(status));
-		break;
-	case DNS_CANCELLED:
-		settle_all(run, QUEUE_DEFERRED, "4.4.3", "MX lookup for %s "
-		    "was cancelled", run->domain);
-		break;
-	case DNS_TEMPFAIL:
-	case DNS_MALFORMED:
-		settle_all(run, QUEUE_DEFERRED, "4.4.3", "Host or domain name "
-		    "not found. Name service error for name=%s type=MX: %s",
-		    run->domain, dns_status_text(status));
-		break;
-	}
-	finish(run);
-	return true;
-}
-
-static void
-on_mx(void *arg, enum dns_status status, const struct dns_mx *records,
-    size_t count)
-{
-	struct lookup_token *token = arg;
-	struct deliver_job_run *run = token->run;
-
-	free(token);
-	if (run == NULL)
-		return;
-	run->lookup = NULL;
-	if (mx_failure(run, status))
-		return;
-
-	if (status == DNS_NODATA) {
-		/* RFC 5321 5.1: no MX, so the domain is its own host. */
-		set_implicit_mx(run);
-		if (is_self_name(run, run->hosts[0].name)) {
-			defer_loop(run);
-			return;
-		}
-	} else if (count == 1 && records[0].host[0] == '\0') {
-		/* RFC 7505 3: the domain accepts no mail. */
-		settle_all(run, QUEUE_FAILED, "5.1.10", "550 5.1.10 Domain %s "
-		    "does not accept mail (null MX)", run->domain);
-		finish(run);
-		return;
-	} else if (!choose_hosts(run, records, count)) {
-		defer_loop(run);
-		return;
-	}
-	run->host_index = 0;
-	start_host(run);
 }
 
 /* ---- Starting ---- */
-
-/*
- * Parses an address literal domain, "[192.0.2.1]" or "[IPv6:::1]" (RFC
- * 5321 4.1.3), and names the host by the bare address for logs. Returns
- * false when the domain is not one.
- */
-static bool
-parse_literal(const char *domain, struct sockaddr_storage *out,
-    char *name, size_t name_size)
-{
-	char text[64];
-	const char *address = text;
-	size_t len = strlen(domain);
-	int rc;
-
-	if (len < 3 || domain[0] != '[' || domain[len - 1] != ']' ||
-	    len - 2 >= sizeof(text))
-		return false;
-	memcpy(text, domain + 1, len - 2);
-	text[len - 2] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (strncasecmp(text, "IPv6:", 5) == 0) {
-		address = text + 5;
-		rc = uv_ip6_addr(address, 0, (struct sockaddr_in6 *)out);
-	} else {
-		rc = uv_ip4_addr(address, 0, (struct sockaddr_in *)out);
-	}
-	if (rc != 0)
-		return false;
-	snprintf(name, name_size, "%s", address);
-	return true;
-}
 
 /* True when s has no control character, so it can go into a command
  * line without ending it early (RFC 5321 2.3.8). */
@@ -712,8 +481,8 @@ check_addresses(struct deliver_job_run *run)
 	size_t i;
 
 	if (!is_clean(job->sender)) {
-		settle_all(run, QUEUE_FAILED, "5.1.7", "invalid sender "
-		    "address");
+		job_settle_all(run, QUEUE_FAILED, "5.1.7", "invalid "
+		    "sender address");
 		return false;
 	}
 	for (i = 0; i < job->rcpt_count; i++) {
@@ -728,53 +497,20 @@ check_addresses(struct deliver_job_run *run)
 }
 
 /*
- * Settles the job when the MX query could not be sent. Only a name that
- * no query can be sent for fails the recipients. A resolver that cannot
- * be reached is a temporary failure like a timeout, because the message
- * has already been accepted with 250.
+ * TLS level encrypt or verify without a TLS client context (its CA file
+ * could not be loaded): no host can be used, so defer without trying.
+ * Returns true when it did.
  */
-static void
-lookup_not_started(struct deliver_job_run *run, int rc)
+static bool
+tls_unavailable(struct deliver_job_run *run)
 {
-	if (rc == TERN_EINVAL)
-		settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain name "
-		    "not found: invalid domain name %s", run->domain);
-	else
-		settle_all(run, QUEUE_DEFERRED, rc == TERN_ENOMEM ? "4.3.0" :
-		    "4.4.3", "Host or domain name not found. Name service "
-		    "error for name=%s type=MX: %s", run->domain,
-		    lookup_error_text(rc));
-	finish(run);
-}
-
-static void
-start_lookup(struct deliver_job_run *run)
-{
-	struct lookup_token *token;
-	int rc;
-
-	if (parse_literal(run->job->domain, &run->literal_address,
-	    run->hosts[0].name, sizeof(run->hosts[0].name))) {
-		run->literal = true;
-		run->host_count = 1;
-		run->host_index = 0;
-		start_host(run);
-		return;
-	}
-	token = calloc(1, sizeof(*token));
-	if (token == NULL) {
-		settle_all(run, QUEUE_DEFERRED, "4.3.0", "out of memory");
-		finish(run);
-		return;
-	}
-	token->run = run;
-	run->lookup = token;
-	rc = dns_lookup_mx(run->env.resolver, run->job->domain, on_mx, token);
-	if (rc != TERN_OK) {
-		free(token);
-		run->lookup = NULL;
-		lookup_not_started(run, rc);
-	}
+	if (run->tls_level < TLS_LEVEL_ENCRYPT || run->env.tls != NULL)
+		return false;
+	job_settle_all(run, QUEUE_DEFERRED, "4.7.5", "TLS is required for "
+	    "%s (level %s) but outbound TLS is off: the TLS client settings "
+	    "failed to load", run->domain, tls_level_name(run->tls_level));
+	job_finish(run);
+	return true;
 }
 
 int
@@ -794,14 +530,22 @@ deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
 	run->close_handle.data = run;
 	log_escape(run->domain, sizeof(run->domain), job->domain,
 	    strlen(job->domain));
+	run->tls_level = config_destination_tls_level(env->config,
+	    job->domain);
+	if (env->cache != NULL)
+		run->cache_generation = deliver_cache_generation(env->cache);
 	job->run = run;
-	for (i = 0; i < job->rcpt_count; i++)
+	job->destination = IPC_DEST_UNKNOWN;
+	for (i = 0; i < job->rcpt_count; i++) {
 		job->rcpts[i].address = job->addresses[i];
+		job->rcpts[i].orcpt = job->orcpts[i] != NULL ?
+		    job->orcpts[i] : "";
+	}
 
 	if (!check_addresses(run))
-		finish(run);
-	else
-		start_lookup(run);
+		job_finish(run);
+	else if (!tls_unavailable(run) && !resume_idle_session(run))
+		mx_start_lookup(run);
 	return TERN_OK;
 }
 
@@ -821,7 +565,7 @@ deliver_job_abort(struct deliver_job *job, const char *reason)
 		return;
 	}
 	deliver_job_settle(job, QUEUE_DEFERRED, "4.3.2", reason);
-	finish(run);
+	job_finish(run);
 }
 
 /* ---- Allocation ---- */
@@ -838,10 +582,11 @@ deliver_job_new(size_t rcpt_count, size_t content_max)
 	job->rcpt_count = rcpt_count;
 	job->rcpt_ids = calloc(n, sizeof(*job->rcpt_ids));
 	job->addresses = calloc(n, sizeof(*job->addresses));
+	job->orcpts = calloc(n, sizeof(*job->orcpts));
 	job->rcpts = calloc(n, sizeof(*job->rcpts));
 	buf_init(&job->content, content_max);
 	if (job->rcpt_ids == NULL || job->addresses == NULL ||
-	    job->rcpts == NULL) {
+	    job->orcpts == NULL || job->rcpts == NULL) {
 		deliver_job_free(job);
 		return NULL;
 	}
@@ -857,11 +602,15 @@ deliver_job_free(struct deliver_job *job)
 		return;
 	for (i = 0; job->addresses != NULL && i < job->rcpt_count; i++)
 		free(job->addresses[i]);
+	for (i = 0; job->orcpts != NULL && i < job->rcpt_count; i++)
+		free(job->orcpts[i]);
 	free(job->addresses);
+	free(job->orcpts);
 	free(job->rcpt_ids);
 	free(job->rcpts);
 	free(job->sender);
 	free(job->domain);
+	free(job->envid);
 	buf_free(&job->content);
 	free(job);
 }

@@ -1,8 +1,11 @@
 /*
  * One delivery job: one message to the recipients of one destination
- * domain. The job finds the domain's mail exchangers (RFC 5321 5.1),
- * tries their addresses in order with the SMTP client, and ends with an
- * outcome for every recipient, each logged in one line.
+ * domain. The job takes an idle connection to the domain from the cache
+ * when there is one. Otherwise it finds the domain's mail exchangers
+ * (RFC 5321 5.1) and tries their addresses in order with the SMTP
+ * client, at the destination's TLS level. It ends with an outcome for
+ * every recipient, each logged in one line, and a verdict on the
+ * destination as a whole for qmgr.
  *
  * Used by deliver only; deliver_main.c fills a job from an IPC_JOB
  * message and reports the outcomes in IPC_JOB_RESULT.
@@ -20,6 +23,8 @@
 #include "../lib/buf.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "deliver_cache.h"
+#include "ipc.h"
 #include "smtp_client.h"
 
 /* The resources a job runs with, which must outlive the job. */
@@ -28,6 +33,7 @@ struct deliver_env {
 	const struct tern_config *config;
 	struct dns_resolver *resolver;
 	struct tls_context *tls;          /* NULL: no STARTTLS */
+	struct deliver_cache *cache;      /* idle sessions; NULL: no reuse */
 };
 
 struct deliver_job;
@@ -41,20 +47,29 @@ struct deliver_job {
 	char *domain;
 	int64_t arrival;                  /* seconds since the epoch */
 	int64_t size;
+	char *envid;                      /* RFC 3461 ENVID, or "" */
+	enum dsn_ret ret;                 /* RFC 3461 RET */
 	struct buf content;               /* filled by the caller */
 
 	size_t rcpt_count;
 	int64_t *rcpt_ids;
 	char **addresses;
-	struct smtp_client_rcpt *rcpts;   /* outcomes, once done */
+	char **orcpts;                    /* RFC 3461 ORCPT, or "" */
+	/* Outcomes, once done. The caller sets each rcpts[i].notify;
+	 * deliver_job_start() points address and orcpt at the arrays
+	 * above. */
+	struct smtp_client_rcpt *rcpts;
+	/* Set when done: what the job found out about the destination. */
+	enum ipc_destination_state destination;
 
 	void *data;                       /* owner's pointer */
 	struct deliver_job_run *run;      /* private to deliver_job.c */
 };
 
 /*
- * Allocates a job for rcpt_count recipients with empty strings; the
- * caller sets the fields and strdup()s sender, domain and addresses[i].
+ * Allocates a job for rcpt_count recipients with empty strings. The
+ * caller sets the fields and strdup()s sender, domain, envid,
+ * addresses[i] and orcpts[i]; envid and orcpts[i] may stay NULL for "".
  * content gets the maximum content_max. Returns NULL when out of memory.
  */
 struct deliver_job *deliver_job_new(size_t rcpt_count, size_t content_max);
@@ -77,7 +92,8 @@ void deliver_job_abort(struct deliver_job *job, const char *reason);
 void deliver_job_settle(struct deliver_job *job, enum queue_outcome outcome,
     const char *dsn, const char *reason);
 
-/* Logs one line per recipient with its outcome, Postfix style. */
+/* Logs one line per recipient with its outcome, Postfix style, with
+ * the session's TLS protocol, cipher and verification (tls=). */
 void deliver_job_log(const struct deliver_job *job);
 
 #endif

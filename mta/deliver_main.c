@@ -1,7 +1,14 @@
 /*
  * tern-deliver: the delivery agent. It connects to qmgr's pipe, offers
  * max_deliveries concurrent jobs (IPC_DELIVER_HELLO), runs each IPC_JOB
- * in this one event loop and replies with IPC_JOB_RESULT.
+ * in this one event loop and replies with IPC_JOB_RESULT: each
+ * recipient's outcome with the details a DSN report needs, and the
+ * job's verdict on its destination.
+ *
+ * Idle SMTP sessions are kept in a cache (deliver_cache.c) for the next
+ * job to the same domain, up to max_deliveries of them. A reload QUITs
+ * them all and makes a new DNS resolver and TLS client context; running
+ * jobs keep the ones they started with. A stop QUITs them too.
  *
  * A job's content comes from the queue database, opened read-only and
  * read in the libuv thread pool; every handle serves one load at a time.
@@ -24,6 +31,8 @@
 #include "../lib/tern_error.h"
 #include "../queue/queue.h"
 #include "child.h"
+#include "deliver_cache.h"
+#include "deliver_ipc.h"
 #include "deliver_job.h"
 #include "ipc.h"
 
@@ -36,13 +45,11 @@
 #define DELIVER_CONTENT_SLACK (64 * 1024)
 /* Queue handles kept open for content loads. */
 #define DELIVER_QUEUE_POOL 8
-/* Bounds of the IPC_JOB string fields. */
-#define DELIVER_ADDRESS_MAX 1024
-#define DELIVER_DOMAIN_MAX 256
-
-/* A resolver shared by the jobs started while it was current. */
-struct resolver_ref {
+/* The DNS resolver and TLS client context shared by the jobs started
+ * while they were current. */
+struct env_ref {
 	struct dns_resolver *dns;
+	struct tls_context *tls;          /* NULL: outbound TLS is off */
 	int refs;
 };
 
@@ -50,7 +57,7 @@ struct resolver_ref {
 struct job_slot {
 	struct deliver_job *job;
 	struct deliver *d;
-	struct resolver_ref *resolver;
+	struct env_ref *env;
 	uint64_t generation;          /* of the qmgr connection */
 	uv_work_t load;
 	char queue_directory[1024];   /* copied: a reload may change it */
@@ -62,8 +69,8 @@ struct job_slot {
 
 struct deliver {
 	struct child_runtime rt;
-	struct resolver_ref *resolver;
-	struct tls_context *tls;
+	struct env_ref *env;          /* for new jobs */
+	struct deliver_cache *cache;
 	char pipe_name[1024];
 
 	struct ipc_channel *channel;  /* NULL while not connected */
@@ -84,14 +91,19 @@ struct deliver {
 static void connect_qmgr(struct deliver *d);
 static void maybe_shut_down(struct deliver *d);
 
-/* ---- Resolver references ---- */
+/* ---- Resolver and TLS context references ---- */
 
-static struct resolver_ref *
-resolver_ref_new(struct deliver *d)
+/*
+ * Makes a resolver and a TLS client context from the current settings.
+ * A TLS context that cannot be made leaves outbound TLS off when
+ * tls_optional, and fails otherwise (a reload keeps the previous one).
+ */
+static struct env_ref *
+env_ref_new(struct deliver *d, bool tls_optional)
 {
 	const struct tern_config *cfg = &d->rt.config;
 	const char *servers[CONFIG_MAX_RESOLVERS];
-	struct resolver_ref *ref;
+	struct env_ref *ref;
 	char err[256];
 	size_t i;
 
@@ -106,15 +118,29 @@ resolver_ref_new(struct deliver *d)
 		free(ref);
 		return NULL;
 	}
+	if (tls_client_context_new(cfg->tls_ca_file, &ref->tls, err,
+	    sizeof(err)) != TERN_OK) {
+		if (!tls_optional) {
+			log_error("cannot load the outbound TLS settings: %s",
+			    err);
+			dns_resolver_free(ref->dns);
+			free(ref);
+			return NULL;
+		}
+		log_warning("outbound TLS is off: %s; mail to destinations "
+		    "with TLS level encrypt or verify is deferred", err);
+		ref->tls = NULL;
+	}
 	ref->refs = 1;
 	return ref;
 }
 
 static void
-resolver_ref_release(struct resolver_ref *ref)
+env_ref_release(struct env_ref *ref)
 {
 	if (ref != NULL && --ref->refs == 0) {
 		dns_resolver_free(ref->dns);
+		tls_context_free(ref->tls);
 		free(ref);
 	}
 }
@@ -149,51 +175,10 @@ slot_unlink_free(struct deliver *d, struct job_slot *slot)
 		d->slots = slot->next;
 	if (slot->next != NULL)
 		slot->next->prev = slot->prev;
-	resolver_ref_release(slot->resolver);
+	env_ref_release(slot->env);
 	deliver_job_free(slot->job);
 	free(slot);
 	d->active--;
-}
-
-/* Leaves room in a result frame for every recipient's fixed fields. */
-static size_t
-reply_budget(const struct deliver_job *job)
-{
-	size_t fixed = 64 + job->rcpt_count * (8 + 8 + 4 + 4 +
-	    SMTP_CLIENT_DSN_MAX);
-	size_t budget;
-
-	if (fixed >= IPC_FRAME_MAX)
-		return 0;
-	budget = (IPC_FRAME_MAX - fixed) / (job->rcpt_count + 1);
-	return budget < SMTP_CLIENT_TEXT_MAX ? budget : SMTP_CLIENT_TEXT_MAX;
-}
-
-static int
-write_result(struct ipc_writer *w, const struct deliver_job *job)
-{
-	const struct smtp_client_rcpt *rcpt;
-	size_t budget = reply_budget(job), i, len;
-	int rc;
-
-	rc = ipc_writer_begin(w, IPC_JOB_RESULT);
-	if (rc == TERN_OK)
-		rc = ipc_put_u64(w, job->job_id);
-	if (rc == TERN_OK)
-		rc = ipc_put_u64(w, job->rcpt_count);
-	for (i = 0; rc == TERN_OK && i < job->rcpt_count; i++) {
-		rcpt = &job->rcpts[i];
-		len = strlen(rcpt->reply);
-		rc = ipc_put_u64(w, (uint64_t)job->rcpt_ids[i]);
-		if (rc == TERN_OK)
-			rc = ipc_put_u64(w, (uint64_t)rcpt->outcome);
-		if (rc == TERN_OK)
-			rc = ipc_put_str(w, rcpt->dsn);
-		if (rc == TERN_OK)
-			rc = ipc_put_bytes(w, rcpt->reply,
-			    len < budget ? len : budget);
-	}
-	return rc;
 }
 
 static void
@@ -208,7 +193,7 @@ send_result(struct deliver *d, struct job_slot *slot)
 		    job->queue_id, (unsigned long long)job->job_id);
 		return;
 	}
-	rc = write_result(&d->writer, job);
+	rc = deliver_ipc_write_result(&d->writer, job);
 	if (rc == TERN_OK)
 		rc = ipc_channel_send(d->channel, &d->writer, NULL);
 	if (rc != TERN_OK)
@@ -294,8 +279,9 @@ content_loaded(uv_work_t *req, int status)
 	}
 	env.loop = d->rt.loop;
 	env.config = &d->rt.config;
-	env.resolver = slot->resolver->dns;
-	env.tls = d->tls;
+	env.resolver = slot->env->dns;
+	env.tls = slot->env->tls;
+	env.cache = d->cache;
 	if (deliver_job_start(slot->job, &env, on_job_done) != TERN_OK) {
 		deliver_job_settle(slot->job, QUEUE_DEFERRED, "4.3.0",
 		    "out of memory");
@@ -304,73 +290,8 @@ content_loaded(uv_work_t *req, int status)
 	}
 }
 
-/* Reads the per-recipient fields of IPC_JOB into job. */
-static int
-read_recipients(struct ipc_reader *r, struct deliver_job *job)
-{
-	char address[DELIVER_ADDRESS_MAX];
-	size_t i;
-
-	for (i = 0; i < job->rcpt_count; i++) {
-		job->rcpt_ids[i] = (int64_t)ipc_get_u64(r);
-		if (ipc_get_str(r, address, sizeof(address)) == NULL)
-			return TERN_EINVAL;
-		job->addresses[i] = strdup(address);
-		if (job->addresses[i] == NULL)
-			return TERN_ENOMEM;
-	}
-	return ipc_reader_finish(r);
-}
-
-/* Parses IPC_JOB (field order in ipc.h) into a new job. */
-static int
-parse_job(struct deliver *d, struct ipc_reader *r, struct deliver_job **out)
-{
-	char queue_id[QUEUE_ID_SIZE], sender[DELIVER_ADDRESS_MAX];
-	char domain[DELIVER_DOMAIN_MAX];
-	uint64_t job_id, message_id, arrival, size, count;
-	struct deliver_job *job;
-	size_t content_max;
-	int rc;
-
-	*out = NULL;
-	job_id = ipc_get_u64(r);
-	message_id = ipc_get_u64(r);
-	ipc_get_str(r, queue_id, sizeof(queue_id));
-	ipc_get_str(r, sender, sizeof(sender));
-	ipc_get_str(r, domain, sizeof(domain));
-	arrival = ipc_get_u64(r);
-	size = ipc_get_u64(r);
-	count = ipc_get_u64(r);
-	/* Each recipient takes 12 bytes at least. */
-	if (r->error != 0 || count == 0 || count > (r->len - r->pos) / 12)
-		return TERN_EINVAL;
-
-	content_max = (size_t)d->rt.config.message_size_limit +
-	    DELIVER_CONTENT_SLACK;
-	job = deliver_job_new((size_t)count, content_max);
-	if (job == NULL)
-		return TERN_ENOMEM;
-	job->job_id = job_id;
-	job->message_id = (int64_t)message_id;
-	memcpy(job->queue_id, queue_id, sizeof(queue_id));
-	job->arrival = (int64_t)arrival;
-	job->size = (int64_t)size;
-	job->sender = strdup(sender);
-	job->domain = strdup(domain);
-	rc = job->sender != NULL && job->domain != NULL ? TERN_OK :
-	    TERN_ENOMEM;
-	if (rc == TERN_OK)
-		rc = read_recipients(r, job);
-	if (rc != TERN_OK) {
-		deliver_job_free(job);
-		return rc;
-	}
-	*out = job;
-	return TERN_OK;
-}
-
-/* Registers a job and its resolver reference; NULL when out of memory. */
+/* Registers a job and its resolver and TLS context reference; NULL when
+ * out of memory. */
 static struct job_slot *
 add_slot(struct deliver *d, struct deliver_job *job)
 {
@@ -381,8 +302,8 @@ add_slot(struct deliver *d, struct deliver_job *job)
 		return NULL;
 	slot->job = job;
 	slot->d = d;
-	slot->resolver = d->resolver;
-	d->resolver->refs++;
+	slot->env = d->env;
+	d->env->refs++;
 	slot->generation = d->generation;
 	snprintf(slot->queue_directory, sizeof(slot->queue_directory), "%s",
 	    d->rt.config.queue_directory);
@@ -403,7 +324,8 @@ handle_job(struct deliver *d, struct ipc_reader *r)
 	struct job_slot *slot;
 	int rc;
 
-	rc = parse_job(d, r, &job);
+	rc = deliver_ipc_read_job(r, (size_t)d->rt.config.message_size_limit +
+	    DELIVER_CONTENT_SLACK, &job);
 	if (rc == TERN_EINVAL) {
 		log_error("qmgr sent a malformed job; closing its pipe");
 		ipc_channel_close(d->channel);
@@ -569,17 +491,23 @@ static void
 on_reload(struct child_runtime *rt, const struct tern_config *previous)
 {
 	struct deliver *d = rt->data;
-	struct resolver_ref *fresh;
+	struct env_ref *fresh;
 
 	(void)previous;
-	/* Running jobs keep the resolver they started with. */
-	fresh = resolver_ref_new(d);
+	/* Idle sessions were opened with the previous settings. */
+	deliver_cache_quit_all(d->cache);
+	deliver_cache_set_capacity(d->cache, (size_t)rt->config.max_deliveries);
+
+	/* Running jobs keep the resolver and TLS context they started
+	 * with. */
+	fresh = env_ref_new(d, false);
 	if (fresh == NULL) {
-		log_error("keeping the previous DNS resolver settings");
+		log_error("keeping the previous DNS resolver and outbound TLS "
+		    "settings");
 		return;
 	}
-	resolver_ref_release(d->resolver);
-	d->resolver = fresh;
+	env_ref_release(d->env);
+	d->env = fresh;
 }
 
 static void
@@ -624,10 +552,10 @@ shut_down(struct deliver *d)
 	    d->connect_req.handle))
 		uv_close((uv_handle_t *)d->connect_req.handle,
 		    on_attempt_closed);
-	resolver_ref_release(d->resolver);
-	d->resolver = NULL;
-	tls_context_free(d->tls);
-	d->tls = NULL;
+	env_ref_release(d->env);
+	d->env = NULL;
+	deliver_cache_free(d->cache);
+	d->cache = NULL;
 	for (i = 0; i < d->queue_count; i++)
 		queue_close(d->queues[i]);
 	d->queue_count = 0;
@@ -638,7 +566,7 @@ shut_down(struct deliver *d)
 static void
 maybe_shut_down(struct deliver *d)
 {
-	if (d->rt.stopping && d->active == 0 && d->resolver != NULL)
+	if (d->rt.stopping && d->active == 0 && d->env != NULL)
 		shut_down(d);
 }
 
@@ -661,6 +589,7 @@ on_stop(struct child_runtime *rt)
 	struct deliver *d = rt->data;
 
 	uv_timer_stop(&d->reconnect_timer);
+	deliver_cache_close(d->cache);
 	if (d->active == 0) {
 		shut_down(d);
 		return;
@@ -686,11 +615,14 @@ open_resources(struct deliver *d)
 		    cfg->queue_directory);
 		return 1;
 	}
-	d->resolver = resolver_ref_new(d);
-	if (d->resolver == NULL)
+	d->env = env_ref_new(d, true);
+	if (d->env == NULL)
 		return 1;
-	if (tls_client_context_new(&d->tls, err, sizeof(err)) != TERN_OK)
-		log_warning("outbound TLS is off: %s", err);
+	if (deliver_cache_new(d->rt.loop, (size_t)cfg->max_deliveries,
+	    &d->cache) != TERN_OK) {
+		log_error("cannot create the connection cache: out of memory");
+		return 1;
+	}
 	/* qmgr creates the queue; until it has, each job tries again. */
 	if (queue_open(cfg->queue_directory, QUEUE_READ_ONLY, &q, err,
 	    sizeof(err)) == TERN_OK)

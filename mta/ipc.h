@@ -82,11 +82,12 @@ enum ipc_type {
 enum ipc_destination_state {
 	IPC_DEST_REACHED = 0,
 	/* No server could be reached or every one refused the session:
-	 * connection refused or timed out, 421 or another non-220
-	 * greeting, lost connection before MAIL. */
+	 * connection refused or timed out, a greeting other than 220,
+	 * lost connection before MAIL. */
 	IPC_DEST_UNREACHABLE = 1,
-	/* A server replied 421 during the session (RFC 5321 3.8): it is
-	 * shutting down or asks us to slow down. */
+	/* A server replied 421 at any point, the greeting included
+	 * (RFC 5321 3.8): it is shutting down or asks us to slow down.
+	 * This outranks IPC_DEST_REACHED. */
 	IPC_DEST_THROTTLED = 2,
 	/* The job ended before any server was asked (DNS failure, loop,
 	 * invalid addresses): says nothing about the servers. */

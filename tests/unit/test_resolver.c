@@ -1,7 +1,6 @@
 /*
- * Resolver tests against a real DNS server: dnsmasq (Debian package
- * dnsmasq-base) started on a free loopback port for this test program
- * and stopped by its process id at the end.
+ * Resolver tests against a real DNS server: dnsmasq, started on a free
+ * loopback port for this test program (tests/unit/dnsmasq_server.c).
  *
  * What dnsmasq 2.90 returns, checked by hand: with --no-resolv it returns
  * REFUSED for every name it has no record for, including a name that has
@@ -11,15 +10,16 @@
  * type it lacks. Names outside test. still get REFUSED, which the
  * resolver must report as a temporary failure.
  *
+ * Names that look like IPv4 addresses live under --local=/10/: dnsmasq
+ * takes --host-record=192.0.2.10,... as an address, so --address gives
+ * the name "192.0.2.10" its A record instead. dnsmasq returns a CNAME
+ * and its target's records in one answer, and for a CNAME whose target
+ * it does not know, NOERROR without addresses.
+ *
  * The timeout case binds a UDP port that never answers, so the query
  * runs into c-ares' timeout instead of an ICMP port-unreachable.
- *
- * Without dnsmasq the tests that need it are skipped on a developer's
- * machine, but fail when the environment variable CI is set, so a CI
- * run cannot pass without them.
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,21 +36,9 @@
 
 #include "dns/resolver.h"
 #include "lib/tern_error.h"
+#include "tests/unit/dnsmasq_server.h"
 
-#define DNSMASQ_PATH "/usr/sbin/dnsmasq"
-
-/* The dnsmasq process shared by every test. */
-struct dns_server {
-	uv_loop_t loop;
-	uv_process_t process;
-	bool exited;
-	int64_t exit_status;
-	int port;
-	char server[64];         /* "127.0.0.1:PORT" */
-	bool missing;            /* not installed: tests skip */
-};
-
-static struct dns_server server;
+static struct dnsmasq_server server;
 
 /* The outcome of one lookup, filled by the callbacks. */
 struct lookup_result {
@@ -63,180 +50,38 @@ struct lookup_result {
 	struct dns_resolver *free_in_callback;
 };
 
-static void
-on_server_exit(uv_process_t *process, int64_t status, int signal)
-{
-	(void)process;
-	(void)signal;
-	server.exited = true;
-	server.exit_status = status;
-}
-
-/* Finds a loopback port that is free for both UDP and TCP. */
-static int
-free_port(void)
-{
-	struct sockaddr_in addr;
-	struct sockaddr_storage bound;
-	uv_loop_t loop_storage, *loop = &loop_storage;
-	uv_udp_t udp;
-	uv_tcp_t tcp;
-	int len = sizeof(bound), port = -1, rc;
-
-	uv_loop_init(loop);
-	uv_ip4_addr("127.0.0.1", 0, &addr);
-	uv_udp_init(loop, &udp);
-	uv_tcp_init(loop, &tcp);
-	if (uv_udp_bind(&udp, (struct sockaddr *)&addr, 0) == 0 &&
-	    uv_udp_getsockname(&udp, (struct sockaddr *)&bound, &len) == 0) {
-		port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-		addr.sin_port = htons((uint16_t)port);
-		rc = uv_tcp_bind(&tcp, (struct sockaddr *)&addr, 0);
-		if (rc == 0)
-			rc = uv_listen((uv_stream_t *)&tcp, 1, NULL);
-		if (rc != 0)
-			port = -1;
-	}
-	uv_close((uv_handle_t *)&udp, NULL);
-	uv_close((uv_handle_t *)&tcp, NULL);
-	uv_run(loop, UV_RUN_DEFAULT);
-	uv_loop_close(loop);
-	return port;
-}
-
-/* True once something (dnsmasq) has bound the TCP port. The probe runs on a
- * loop of its own, because the server's loop never runs empty while the
- * process handle is open. */
-static bool
-port_taken(int port)
-{
-	struct sockaddr_in addr;
-	uv_loop_t loop;
-	uv_tcp_t tcp;
-	int rc;
-
-	uv_loop_init(&loop);
-	uv_ip4_addr("127.0.0.1", port, &addr);
-	uv_tcp_init(&loop, &tcp);
-	rc = uv_tcp_bind(&tcp, (struct sockaddr *)&addr, 0);
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&tcp, 1, NULL);
-	uv_close((uv_handle_t *)&tcp, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return rc == UV_EADDRINUSE;
-}
-
-static int
-spawn_dnsmasq(void)
-{
-	char port_arg[32];
-	char *args[] = {
-		DNSMASQ_PATH, "--no-daemon", port_arg,
-		"--listen-address=127.0.0.1", "--bind-interfaces",
-		"--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-		"--local=/test/",
-		"--mx-host=example.test,mx1.example.test,10",
-		"--mx-host=example.test,mx2.example.test,20",
-		"--host-record=mx1.example.test,127.0.0.2",
-		"--host-record=mx2.example.test,127.0.0.3",
-		"--mx-host=nullmx.test,.,0",
-		"--host-record=aonly.test,127.0.0.4",
-		"--host-record=v6only.test,::1",
-		"--host-record=dual.test,127.0.0.5,::1",
-		NULL,
-	};
-	uv_stdio_container_t stdio[3];
-	uv_process_options_t options;
-
-	snprintf(port_arg, sizeof(port_arg), "--port=%d", server.port);
-	memset(&options, 0, sizeof(options));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_IGNORE;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = 2;
-	options.file = DNSMASQ_PATH;
-	options.args = args;
-	options.exit_cb = on_server_exit;
-	options.stdio = stdio;
-	options.stdio_count = 3;
-	return uv_spawn(&server.loop, &server.process, &options);
-}
-
-/* True when dnsmasq is installed; false (and a message) when it is not. */
-static bool
-dnsmasq_installed(void)
-{
-	uv_fs_t req;
-	int rc;
-
-	rc = uv_fs_access(NULL, &req, DNSMASQ_PATH, X_OK, NULL);
-	uv_fs_req_cleanup(&req);
-	if (rc == 0)
-		return true;
-	fprintf(stderr, "%s is missing (install dnsmasq-base): %s\n",
-	    DNSMASQ_PATH, getenv("CI") != NULL ? "failing, because CI is set" :
-	    "skipping the tests that need it");
-	return false;
-}
+/* The records every test here looks up. */
+static const char *const zone[] = {
+	"--mx-host=example.test,mx1.example.test,10",
+	"--mx-host=example.test,mx2.example.test,20",
+	"--host-record=mx1.example.test,127.0.0.2",
+	"--host-record=mx2.example.test,127.0.0.3",
+	"--mx-host=nullmx.test,.,0",
+	"--host-record=aonly.test,127.0.0.4",
+	"--host-record=v6only.test,::1",
+	"--host-record=dual.test,127.0.0.5,::1",
+	"--local=/10/",
+	"--address=/192.0.2.10/127.0.0.9",
+	"--mx-host=numeric.test,192.0.2.10,10",
+	"--cname=alias.test,target.test",
+	"--host-record=target.test,127.0.0.7",
+	"--mx-host=cnamemx.test,alias.test,10",
+	"--cname=dangling.test,gone.test",
+	NULL,
+};
 
 static int
 start_server(void **state)
 {
-	int rc, i;
-
 	(void)state;
-	uv_loop_init(&server.loop);
-	if (!dnsmasq_installed()) {
-		server.missing = true;
-		server.exited = true;
-		return getenv("CI") != NULL ? -1 : 0;
-	}
-	server.port = free_port();
-	if (server.port < 0) {
-		fprintf(stderr, "no free loopback port for dnsmasq\n");
-		return -1;
-	}
-	snprintf(server.server, sizeof(server.server), "127.0.0.1:%d",
-	    server.port);
-	rc = spawn_dnsmasq();
-	if (rc != 0) {
-		fprintf(stderr, "cannot start %s: %s (install dnsmasq-base)\n",
-		    DNSMASQ_PATH, uv_strerror(rc));
-		return -1;
-	}
-
-	/* Wait up to 5 s for dnsmasq to bind its port. */
-	for (i = 0; i < 100; i++) {
-		uv_run(&server.loop, UV_RUN_NOWAIT);
-		if (server.exited) {
-			fprintf(stderr, "dnsmasq exited with status %lld\n",
-			    (long long)server.exit_status);
-			return -1;
-		}
-		if (port_taken(server.port))
-			return 0;
-		uv_sleep(50);
-	}
-	fprintf(stderr, "dnsmasq did not bind port %d\n", server.port);
-	return -1;
+	return dnsmasq_server_start(&server, zone);
 }
 
 static int
 stop_server(void **state)
 {
 	(void)state;
-	if (server.missing) {
-		uv_loop_close(&server.loop);
-		return 0;
-	}
-	if (!server.exited)
-		uv_kill(server.process.pid, SIGTERM);
-	while (!server.exited)
-		uv_run(&server.loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&server.process, NULL);
-	uv_run(&server.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&server.loop);
+	dnsmasq_server_stop(&server);
 	return 0;
 }
 
@@ -295,7 +140,7 @@ lookup_mx(const char *domain, struct lookup_result *res)
 		skip();
 	memset(res, 0, sizeof(*res));
 	uv_loop_init(&loop);
-	r = new_resolver(&loop, server.server, 2);
+	r = new_resolver(&loop, server.address, 2);
 	assert_int_equal(dns_lookup_mx(r, domain, on_mx, res), 0);
 	while (res->calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
@@ -315,7 +160,7 @@ lookup_addresses(const char *host, struct lookup_result *res)
 		skip();
 	memset(res, 0, sizeof(*res));
 	uv_loop_init(&loop);
-	r = new_resolver(&loop, server.server, 2);
+	r = new_resolver(&loop, server.address, 2);
 	assert_int_equal(dns_lookup_addresses(r, host, on_addresses, res), 0);
 	while (res->calls == 0)
 		uv_run(&loop, UV_RUN_ONCE);
@@ -469,6 +314,78 @@ test_addresses_nodata(void **state)
 	assert_int_equal(res.count, 0);
 }
 
+/* "MX 10 192.0.2.10." names a host: its name comes out as it is. */
+static void
+test_mx_numeric_target(void **state)
+{
+	struct lookup_result res;
+
+	(void)state;
+	lookup_mx("numeric.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.count, 1);
+	assert_string_equal(res.mx[0].host, "192.0.2.10");
+}
+
+/* A host name that looks like an address is looked up in DNS, so it gets
+ * the name's A record (127.0.0.9), never the address it spells. */
+static void
+test_addresses_numeric_name_queried(void **state)
+{
+	struct lookup_result res;
+	char text[64];
+
+	(void)state;
+	lookup_addresses("192.0.2.10", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.count, 1);
+	assert_string_equal(address_text(&res.addresses[0], text,
+	    sizeof(text)), "127.0.0.9");
+}
+
+static void
+test_addresses_numeric_name_nxdomain(void **state)
+{
+	struct lookup_result res;
+
+	(void)state;
+	lookup_addresses("198.51.100.10", &res);
+	assert_int_equal(res.status, DNS_NXDOMAIN);
+	assert_int_equal(res.count, 0);
+}
+
+static void
+test_mx_cname_target_followed(void **state)
+{
+	struct lookup_result mx, addrs;
+	char text[64];
+
+	(void)state;
+	lookup_mx("cnamemx.test", &mx);
+	assert_int_equal(mx.status, DNS_OK);
+	assert_int_equal(mx.count, 1);
+	assert_string_equal(mx.mx[0].host, "alias.test");
+
+	lookup_addresses(mx.mx[0].host, &addrs);
+	assert_int_equal(addrs.status, DNS_OK);
+	assert_int_equal(addrs.count, 1);
+	assert_string_equal(address_text(&addrs.addresses[0], text,
+	    sizeof(text)), "127.0.0.7");
+}
+
+/* A CNAME to a name without records leaves the host with no address,
+ * and that is no temporary failure. */
+static void
+test_addresses_dangling_cname(void **state)
+{
+	struct lookup_result res;
+
+	(void)state;
+	lookup_addresses("dangling.test", &res);
+	assert_int_equal(res.count, 0);
+	assert_true(res.status == DNS_NODATA || res.status == DNS_NXDOMAIN);
+}
+
 /* Binds a UDP port on 127.0.0.1 that receives queries and never replies. */
 static int
 bind_silent_port(uv_loop_t *loop, uv_udp_t *udp, char *out, size_t size)
@@ -576,7 +493,7 @@ test_free_from_callback(void **state)
 	memset(&first, 0, sizeof(first));
 	memset(&second, 0, sizeof(second));
 	uv_loop_init(&loop);
-	r = new_resolver(&loop, server.server, 2);
+	r = new_resolver(&loop, server.address, 2);
 	first.free_in_callback = r;
 	assert_int_equal(dns_lookup_mx(r, "example.test", on_mx, &first), 0);
 	assert_int_equal(dns_lookup_mx(r, "nullmx.test", on_mx, &second), 0);
@@ -609,7 +526,8 @@ test_unusable_server_is_temporary(void **state)
 	memset(&mx, 0, sizeof(mx));
 	memset(&addrs, 0, sizeof(addrs));
 	uv_loop_init(&loop);
-	snprintf(address, sizeof(address), "127.255.255.255:%d", free_port());
+	snprintf(address, sizeof(address), "127.255.255.255:%d",
+	    dnsmasq_free_port());
 	r = new_resolver(&loop, address, 1);
 	assert_int_equal(dns_lookup_mx(r, "example.test", on_mx, &mx),
 	    TERN_ETEMP);
@@ -641,7 +559,7 @@ test_invalid_name_is_einval(void **state)
 	(void)state;
 	memset(&res, 0, sizeof(res));
 	uv_loop_init(&loop);
-	snprintf(address, sizeof(address), "127.0.0.1:%d", free_port());
+	snprintf(address, sizeof(address), "127.0.0.1:%d", dnsmasq_free_port());
 	r = new_resolver(&loop, address, 1);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		assert_int_equal(dns_lookup_mx(r, names[i], on_mx, &res),
@@ -685,6 +603,92 @@ test_server_list_forms(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Fills records with hosts "h0", "h1", ... of the given preferences. */
+static void
+make_mx(struct dns_mx *records, const int *preferences, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		snprintf(records[i].host, sizeof(records[i].host), "h%zu", i);
+		records[i].preference = preferences[i];
+	}
+}
+
+/* Each preference keeps its place and its own hosts, in any order. */
+static void
+test_mx_shuffle_keeps_preferences(void **state)
+{
+	static const int prefs[] = {10, 10, 10, 20, 20, 30};
+	const size_t n = sizeof(prefs) / sizeof(prefs[0]);
+	struct dns_mx records[6];
+	uint64_t seed;
+	size_t i;
+	int index;
+
+	(void)state;
+	for (seed = 0; seed < 200; seed++) {
+		make_mx(records, prefs, n);
+		dns_mx_shuffle(records, n, seed);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(records[i].preference, prefs[i]);
+			index = atoi(records[i].host + 1);
+			assert_int_equal(prefs[index], prefs[i]);
+		}
+	}
+}
+
+/* Over many seeds, every order of three equal hosts comes up, about
+ * equally often (expected 100 each of 600). */
+static void
+test_mx_shuffle_covers_every_order(void **state)
+{
+	static const int prefs[] = {10, 10, 10};
+	struct dns_mx records[3];
+	int seen[3][3][3];
+	uint64_t seed;
+	int a, b, c, orders = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	for (seed = 1; seed <= 600; seed++) {
+		make_mx(records, prefs, 3);
+		dns_mx_shuffle(records, 3, seed * 0x10001);
+		seen[atoi(records[0].host + 1)][atoi(records[1].host + 1)]
+		    [atoi(records[2].host + 1)]++;
+	}
+	for (a = 0; a < 3; a++) {
+		for (b = 0; b < 3; b++) {
+			for (c = 0; c < 3; c++) {
+				if (seen[a][b][c] == 0)
+					continue;
+				orders++;
+				assert_true(seen[a][b][c] > 50);
+				assert_true(seen[a][b][c] < 150);
+			}
+		}
+	}
+	assert_int_equal(orders, 6);
+}
+
+static void
+test_mx_shuffle_same_seed_same_order(void **state)
+{
+	static const int prefs[] = {5, 5, 5, 5, 5, 5, 5, 5};
+	struct dns_mx first[8], second[8];
+	size_t i;
+
+	(void)state;
+	make_mx(first, prefs, 8);
+	make_mx(second, prefs, 8);
+	dns_mx_shuffle(first, 8, 42);
+	dns_mx_shuffle(second, 8, 42);
+	for (i = 0; i < 8; i++)
+		assert_string_equal(first[i].host, second[i].host);
+	dns_mx_shuffle(first, 0, 42);
+	dns_mx_shuffle(first, 1, 42);
+}
+
 static void
 test_status_text(void **state)
 {
@@ -709,12 +713,20 @@ main(void)
 		cmocka_unit_test(test_addresses_ipv6_first),
 		cmocka_unit_test(test_addresses_nxdomain),
 		cmocka_unit_test(test_addresses_nodata),
+		cmocka_unit_test(test_mx_numeric_target),
+		cmocka_unit_test(test_addresses_numeric_name_queried),
+		cmocka_unit_test(test_addresses_numeric_name_nxdomain),
+		cmocka_unit_test(test_mx_cname_target_followed),
+		cmocka_unit_test(test_addresses_dangling_cname),
 		cmocka_unit_test(test_timeout_is_tempfail),
 		cmocka_unit_test(test_free_cancels_pending),
 		cmocka_unit_test(test_free_from_callback),
 		cmocka_unit_test(test_unusable_server_is_temporary),
 		cmocka_unit_test(test_invalid_name_is_einval),
 		cmocka_unit_test(test_server_list_forms),
+		cmocka_unit_test(test_mx_shuffle_keeps_preferences),
+		cmocka_unit_test(test_mx_shuffle_covers_every_order),
+		cmocka_unit_test(test_mx_shuffle_same_seed_same_order),
 		cmocka_unit_test(test_status_text),
 	};
 

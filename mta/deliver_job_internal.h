@@ -1,0 +1,91 @@
+/*
+ * The state of a running delivery job, and the steps deliver_job.c and
+ * deliver_mx.c offer each other. Used by those two files only.
+ */
+#ifndef TERN_DELIVER_JOB_INTERNAL_H
+#define TERN_DELIVER_JOB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "deliver_job.h"
+
+/*
+ * A DNS lookup in flight. An aborted job stops waiting for it: run is
+ * set to NULL, and the callback then only frees the token.
+ */
+struct lookup_token {
+	struct deliver_job_run *run;
+};
+
+struct deliver_job_run {
+	struct deliver_job *job;
+	struct deliver_env env;
+	deliver_job_cb done;
+	uv_timer_t close_handle;      /* closed to call done from the loop */
+	bool finishing;
+	bool aborting;                /* deliver_job_abort was called */
+	char domain[300];             /* escaped, for messages */
+	int tls_level;                /* enum tls_level of the destination */
+	uint64_t cache_generation;    /* deliver_cache_generation at start */
+
+	struct dns_mx hosts[DNS_MAX_MX];
+	size_t host_count;
+	size_t host_index;
+	bool implicit_mx;
+	bool literal;                 /* the domain is "[address]" */
+	struct sockaddr_storage literal_address;
+
+	struct sockaddr_storage addresses[DNS_MAX_ADDRESSES];
+	size_t address_count;
+	size_t address_index;
+	bool plain_retry;             /* this address again, without TLS */
+	int connections;
+
+	struct lookup_token *lookup;
+	struct smtp_client *client;
+	struct smtp_client_params params;
+
+	/* The session in use: its host and address (params points here),
+	 * and the transactions it finished before the current one. */
+	char session_host[256];
+	struct sockaddr_storage session_address;
+	bool reused;                  /* taken from the cache */
+	int transactions;
+
+	/* Session results, for the destination's verdict. */
+	bool tried;
+	bool reached;
+	bool throttled;
+
+	/* Failure reasons, for the deferral when no host is left. */
+	bool any_address;             /* some MX host had an address */
+	char unusable[512];           /* "mx1.example.org: NXDOMAIN, ..." */
+	char tls_error[SMTP_CLIENT_TEXT_MAX];
+	char last_dsn[SMTP_CLIENT_DSN_MAX];
+	char last_error[SMTP_CLIENT_TEXT_MAX];
+};
+
+/* deliver_job.c: outcomes, the end of the job, and sessions. */
+void job_settle_all(struct deliver_job_run *run,
+    enum queue_outcome outcome, const char *dsn, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void job_remember_error(struct deliver_job_run *run,
+    const char *dsn, const char *error);
+/* Logs the outcomes and calls done from the loop, once. */
+void job_finish(struct deliver_job_run *run);
+/* Every host was tried: defers with the most telling reason. */
+void job_hosts_exhausted(struct deliver_job_run *run);
+/* Defers every recipient with 4.4.6: the mail would come back to us. */
+void job_defer_loop(struct deliver_job_run *run);
+/* Connects to the current host's current address. */
+void job_try_address(struct deliver_job_run *run);
+
+/* deliver_mx.c: mail exchangers and their addresses. */
+/* Looks up the domain's MX records (or takes its address literal) and
+ * starts on the first host. */
+void mx_start_lookup(struct deliver_job_run *run);
+/* Moves on to the next MX host. */
+void mx_next_host(struct deliver_job_run *run);
+
+#endif
