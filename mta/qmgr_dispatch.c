@@ -1,23 +1,33 @@
 /*
- * qmgr's scheduler: scan, group, dispatch, record.
+ * qmgr's scheduler: group, queue per destination, dispatch.
  *
- * A scan reads due recipients (queue_fetch_due, passing over those in
- * flight), groups them into jobs of one message and one domain with at
- * most QMGR_JOB_RECIPIENTS_MAX recipients, and sends each job to the
- * deliver with the most free capacity. The jobs in flight never exceed
- * the sum of the delivers' capacities. Results are collected and
- * written in one transaction per batch, so many results cost one fsync.
+ * A scan (qmgr_db.c) reads due recipients. qmgr_take_rows() groups them
+ * into jobs of one message and one domain, each with at most the
+ * destination's recipient limit (delivery.recipient_limit or its
+ * destinations entry), and appends each job to its destination's
+ * waiting list in scan order, oldest first. Jobs are then sent round
+ * robin over the destinations with room in their window (qmgr_dest.c),
+ * each to the deliver with the most free capacity, so one destination
+ * with a long backlog cannot take every deliver slot. A destination
+ * whose waiting list is full is left out of the next scans, so its due
+ * rows do not crowd out the others.
  *
- * Database work runs on libuv's thread pool, one operation at a time:
- * the queue handle is used by a single thread at once, and recording
- * outcomes comes before scanning. A recipient counts as in flight from
- * dispatch until its outcome is committed, so a scan cannot send it
- * twice.
+ * A suspended destination takes nothing. Rows that became due for it
+ * anyway (new mail, or the end of a message's lifetime) are moved to
+ * the end of its suspension again by a repeated
+ * queue_suspend_destination(), or given up when their message has
+ * outlived its lifetime.
  *
- * Outcomes reported by deliver are turned into queue results in
- * qmgr_outcome.c.
+ * NOTE: a repeated suspension also moves rows whose next attempt was
+ * capped at their message's give-up time, so such a recipient expires
+ * when the suspension ends, up to one backoff after its lifetime.
  *
- * Known limit: no per-destination concurrency or backoff yet.
+ * A recipient counts as held from the scan that read it until its
+ * outcome is committed, so a scan cannot read it twice. Results are
+ * handled in qmgr_outcome.c, database work in qmgr_db.c.
+ *
+ * Runs inside qmgr on the loop thread, with the privileges of the
+ * queue's owner.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,43 +38,8 @@
 #include "../lib/tern_error.h"
 #include "qmgr_internal.h"
 
-#define QMGR_SCAN_ROWS_MAX 2000     /* recipients read by one scan */
-#define QMGR_WAKE_MAX_MS 60000      /* maximum time between scans */
-#define QMGR_BUSY_POLL_MS 1000      /* rescan while due ones are in flight */
-#define QMGR_DB_RETRY_MS 5000       /* wait after a failed database call */
-
-/* One due recipient copied out of queue_fetch_due(). */
-struct qmgr_row {
-	struct queue_due due;           /* strings owned by the row */
-};
-
-enum qmgr_op_kind {
-	QMGR_OP_SCAN,
-	QMGR_OP_RECORD,
-};
-
-/* One database operation on the thread pool. */
-struct qmgr_op {
-	uv_work_t req;
-	struct qmgr *qm;
-	enum qmgr_op_kind kind;
-	int rc;
-
-	/* QMGR_OP_SCAN */
-	int64_t now;
-	size_t limit;
-	int64_t *skip;
-	size_t skip_count;
-	struct qmgr_row *rows;
-	size_t row_count;
-	int next_rc;
-	int64_t next_due;
-
-	/* QMGR_OP_RECORD */
-	struct qmgr_batch batch;
-	char (*removed)[QUEUE_ID_SIZE];
-	size_t removed_count;
-};
+/* Seconds between warnings about a full destination table. */
+#define QMGR_TABLE_WARNING_INTERVAL 60
 
 /* Jobs */
 
@@ -73,10 +48,13 @@ job_free(struct qmgr_job *job)
 {
 	size_t i;
 
-	for (i = 0; i < job->count; i++)
+	for (i = 0; i < job->count; i++) {
 		free(job->rcpts[i].address);
+		free(job->rcpts[i].orcpt);
+	}
 	free(job->sender);
 	free(job->domain);
+	free(job->envid);
 	free(job);
 }
 
@@ -91,9 +69,42 @@ job_link(struct qmgr *qm, struct qmgr_job *job)
 	qm->job_recipients += job->count;
 }
 
+/* Ends a job's stay at its deliver, if it reached one. */
+static void
+unsend(struct qmgr *qm, struct qmgr_job *job)
+{
+	struct qmgr_deliver *d = job->deliver;
+
+	qm->jobs_sent--;
+	if (d == NULL)
+		return;
+	if (job->sent_prev != NULL)
+		job->sent_prev->sent_next = job->sent_next;
+	else
+		d->jobs = job->sent_next;
+	if (job->sent_next != NULL)
+		job->sent_next->sent_prev = job->sent_prev;
+	job->sent_prev = job->sent_next = NULL;
+	job->deliver = NULL;
+	d->active--;
+}
+
+void
+qmgr_job_returned(struct qmgr *qm, struct qmgr_job *job)
+{
+	unsend(qm, job);
+	job->state = QMGR_JOB_DONE;
+}
+
 void
 qmgr_job_unlink_free(struct qmgr *qm, struct qmgr_job *job)
 {
+	if (job->state == QMGR_JOB_SENT) {
+		unsend(qm, job);
+		qmgr_dest_job_dropped(&qm->dests, job);
+	} else if (job->state == QMGR_JOB_WAITING && job->dest != NULL) {
+		qmgr_dest_remove_waiting(&qm->dests, job->dest, job);
+	}
 	if (job->prev != NULL)
 		job->prev->next = job->next;
 	else
@@ -104,305 +115,37 @@ qmgr_job_unlink_free(struct qmgr *qm, struct qmgr_job *job)
 	job_free(job);
 }
 
-/* Frees the jobs still out at d; their recipients become due again. */
+/* Frees the jobs out at d; their recipients become due again. */
 static void
-release_jobs(struct qmgr *qm, const struct qmgr_deliver *d)
+release_jobs(struct qmgr *qm, struct qmgr_deliver *d)
 {
-	struct qmgr_job *job = qm->jobs, *next;
-
-	for (; job != NULL; job = next) {
-		next = job->next;
-		if (job->deliver != NULL && (d == NULL || job->deliver == d))
-			qmgr_job_unlink_free(qm, job);
-	}
+	while (d->jobs != NULL)
+		qmgr_job_unlink_free(qm, d->jobs);
 }
 
-static int
-compare_int64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Builds the sorted list of recipient ids in flight, for the scan. */
-static int
-build_skip_list(struct qmgr *qm, int64_t **out, size_t *count)
-{
-	const struct qmgr_job *job;
-	int64_t *ids;
-	size_t n = 0, i;
-
-	*out = NULL;
-	*count = 0;
-	if (qm->job_recipients == 0)
-		return TERN_OK;
-	ids = malloc(qm->job_recipients * sizeof(*ids));
-	if (ids == NULL)
-		return TERN_ENOMEM;
-	for (job = qm->jobs; job != NULL; job = job->next) {
-		for (i = 0; i < job->count; i++)
-			ids[n++] = job->rcpts[i].id;
-	}
-	qsort(ids, n, sizeof(*ids), compare_int64);
-	*out = ids;
-	*count = n;
-	return TERN_OK;
-}
-
-/* Database operations on the thread pool */
-
-static int
-copy_due_row(const struct queue_due *due, void *arg)
-{
-	struct qmgr_op *op = arg;
-	struct queue_due *row = &op->rows[op->row_count].due;
-
-	*row = *due;
-	row->sender = strdup(due->sender);
-	row->address = strdup(due->address);
-	row->domain = strdup(due->domain);
-	op->row_count++;
-	if (row->sender == NULL || row->address == NULL ||
-	    row->domain == NULL) {
-		op->rc = TERN_ENOMEM;
-		return 1;
-	}
-	return 0;
-}
-
-static void
-collect_removed(const char *queue_id, void *arg)
-{
-	struct qmgr_op *op = arg;
-
-	snprintf(op->removed[op->removed_count++], QUEUE_ID_SIZE, "%s",
-	    queue_id);
-}
-
-static void
-scan_work(struct qmgr_op *op)
-{
-	struct queue *q = op->qm->queue;
-
-	op->rows = calloc(op->limit, sizeof(*op->rows));
-	if (op->rows == NULL) {
-		op->rc = TERN_ENOMEM;
-		return;
-	}
-	op->rc = queue_fetch_due(q, op->now, op->limit, op->skip,
-	    op->skip_count, copy_due_row, op);
-	if (op->rc == TERN_OK)
-		op->next_rc = queue_next_due_time(q, &op->next_due);
-}
-
-static void
-record_work(struct qmgr_op *op)
-{
-	struct queue_result *results;
-	size_t i, n = op->batch.count;
-
-	results = malloc(n * sizeof(*results));
-	/* queue_record_results() reports each message at most once, and
-	 * only messages of recipients in the batch, so n entries suffice. */
-	op->removed = malloc(n * sizeof(*op->removed));
-	if (results == NULL || op->removed == NULL) {
-		free(results);
-		op->rc = TERN_ENOMEM;
-		return;
-	}
-	for (i = 0; i < n; i++)
-		results[i] = op->batch.items[i].result;
-	op->rc = queue_record_results(op->qm->queue, results, n,
-	    collect_removed, op);
-	free(results);
-}
-
-static void
-work_cb(uv_work_t *req)
-{
-	struct qmgr_op *op = req->data;
-
-	if (op->kind == QMGR_OP_SCAN)
-		scan_work(op);
-	else
-		record_work(op);
-}
-
-static void
-free_rows(struct qmgr_op *op)
-{
-	size_t i;
-
-	for (i = 0; i < op->row_count; i++) {
-		free(op->rows[i].due.sender);
-		free(op->rows[i].due.address);
-		free(op->rows[i].due.domain);
-	}
-	free(op->rows);
-	op->rows = NULL;
-	op->row_count = 0;
-}
-
-static void scan_done(struct qmgr *qm, struct qmgr_op *op);
-static void record_done(struct qmgr *qm, struct qmgr_op *op);
-
-static void
-after_work_cb(uv_work_t *req, int status)
-{
-	struct qmgr_op *op = req->data;
-	struct qmgr *qm = op->qm;
-
-	(void)status; /* operations are never cancelled */
-	qm->op_running = false;
-	if (op->kind == QMGR_OP_SCAN)
-		scan_done(qm, op);
-	else
-		record_done(qm, op);
-	free_rows(op);
-	free(op->skip);
-	free(op->removed);
-	free(op);
-	qmgr_kick(qm);
-}
-
-static void
-start_op(struct qmgr *qm, struct qmgr_op *op)
-{
-	int rc;
-
-	op->qm = qm;
-	op->req.data = op;
-	rc = uv_queue_work(qm->loop, &op->req, work_cb, after_work_cb);
-	if (rc != 0) {
-		/* libuv 1.44's uv_queue_work() fails only for a NULL
-		 * work callback. */
-		log_error("cannot start queue work: %s", uv_strerror(rc));
-		free(op->skip);
-		free(op);
-		return;
-	}
-	qm->op_running = true;
-}
-
-static size_t
-free_slots(const struct qmgr *qm)
-{
-	const struct qmgr_deliver *d;
-	size_t slots = 0;
-
-	for (d = qm->delivers; d != NULL; d = d->next) {
-		if (!d->channel->closing)
-			slots += d->capacity - d->active;
-	}
-	return slots;
-}
-
-static void
-wake_cb(uv_timer_t *timer)
-{
-	struct qmgr *qm = timer->data;
-
-	qm->scan_requested = true;
-	qmgr_kick(qm);
-}
-
-static void
-start_scan(struct qmgr *qm)
-{
-	struct qmgr_op *op = calloc(1, sizeof(*op));
-	size_t slots = free_slots(qm);
-
-	if (op == NULL || build_skip_list(qm, &op->skip, &op->skip_count) !=
-	    TERN_OK) {
-		log_error("out of memory before a queue scan; retrying in %d s",
-		    QMGR_DB_RETRY_MS / 1000);
-		free(op);
-		uv_timer_start(&qm->wake_timer, wake_cb, QMGR_DB_RETRY_MS, 0);
-		return;
-	}
-	op->kind = QMGR_OP_SCAN;
-	op->now = qmgr_wall_clock();
-	op->limit = slots > QMGR_SCAN_ROWS_MAX / QMGR_JOB_RECIPIENTS_MAX ?
-	    QMGR_SCAN_ROWS_MAX : slots * QMGR_JOB_RECIPIENTS_MAX;
-	qm->scan_requested = false;
-	start_op(qm, op);
-}
-
-static void
-start_record(struct qmgr *qm)
-{
-	struct qmgr_op *op = calloc(1, sizeof(*op));
-
-	if (op == NULL) {
-		log_error("out of memory before recording outcomes");
-		return;
-	}
-	op->kind = QMGR_OP_RECORD;
-	op->batch = qm->pending;
-	memset(&qm->pending, 0, sizeof(qm->pending));
-	start_op(qm, op);
-}
-
-/*
- * Records and scans take turns when both are wanted: results arriving
- * during every record would otherwise hold off scans until the delivers
- * ran dry. Once stopping, outcomes are recorded and the queue closed.
- */
-void
-qmgr_kick(struct qmgr *qm)
-{
-	bool record, scan;
-
-	if (qm->op_running || qm->queue == NULL)
-		return;
-	record = qm->pending.count > 0 &&
-	    (!qm->record_backoff || qm->stopping);
-	scan = !qm->stopping && qm->scan_requested && free_slots(qm) > 0;
-	if (record && (!scan || qm->last_op_was_scan)) {
-		qm->last_op_was_scan = false;
-		start_record(qm);
-	} else if (scan) {
-		qm->last_op_was_scan = true;
-		start_scan(qm);
-	} else if (qm->stopping) {
-		queue_close(qm->queue);
-		qm->queue = NULL;
-	}
-}
-
-static void
-record_timer_cb(uv_timer_t *timer)
-{
-	struct qmgr *qm = timer->data;
-
-	qm->record_backoff = false;
-	qmgr_kick(qm);
-}
-
-/* Dispatch */
+/* Grouping */
 
 /* Orders rows by message and domain, then by their place in the scan. */
 static int
 compare_rows(const void *a, const void *b)
 {
-	const struct qmgr_row *x = *(struct qmgr_row *const *)a;
-	const struct qmgr_row *y = *(struct qmgr_row *const *)b;
+	const struct queue_due *x = *(struct queue_due *const *)a;
+	const struct queue_due *y = *(struct queue_due *const *)b;
 	int c;
 
-	if (x->due.message_id != y->due.message_id)
-		return x->due.message_id < y->due.message_id ? -1 : 1;
-	c = strcmp(x->due.domain, y->due.domain);
+	if (x->message_id != y->message_id)
+		return x->message_id < y->message_id ? -1 : 1;
+	c = strcmp(x->domain, y->domain);
 	if (c != 0)
 		return c;
 	return (x > y) - (x < y);
 }
 
 static bool
-same_job(const struct qmgr_row *a, const struct qmgr_row *b)
+same_job(const struct queue_due *a, const struct queue_due *b)
 {
-	return a->due.message_id == b->due.message_id &&
-	    strcmp(a->due.domain, b->due.domain) == 0;
+	return a->message_id == b->message_id &&
+	    strcmp(a->domain, b->domain) == 0;
 }
 
 /* Orders jobs by the scan position of their first row, oldest first. */
@@ -415,50 +158,77 @@ compare_jobs(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
-/* Makes a job of n rows of one message and domain; the addresses move
+/* Moves a string out of a row. */
+static char *
+take(char **field)
+{
+	char *s = *field;
+
+	*field = NULL;
+	return s;
+}
+
+/* Makes a job of n rows of one message and domain; the strings move
  * from the rows into the job. */
 static struct qmgr_job *
-make_job(struct qmgr *qm, struct qmgr_row **rows, size_t n,
-    const struct qmgr_row *base)
+make_job(struct qmgr *qm, struct queue_due **rows, size_t n,
+    const struct queue_due *base)
 {
-	const struct queue_due *first = &rows[0]->due;
+	struct queue_due *first = rows[0];
 	struct qmgr_job *job;
 	size_t i;
 
 	job = calloc(1, sizeof(*job) + n * sizeof(job->rcpts[0]));
 	if (job == NULL)
 		return NULL;
-	job->sender = strdup(first->sender);
-	job->domain = strdup(first->domain);
-	if (job->sender == NULL || job->domain == NULL) {
-		job_free(job);
-		return NULL;
-	}
+	job->sender = take(&first->sender);
+	job->domain = take(&first->domain);
+	job->envid = take(&first->envid);
 	job->id = ++qm->next_job_id;
 	job->message_id = first->message_id;
 	memcpy(job->queue_id, first->queue_id, sizeof(job->queue_id));
+	job->ret = first->ret;
 	job->arrival = first->arrival;
 	job->size = first->size;
-	job->order = (size_t)(rows[0] - base);
+	job->order = (size_t)(first - base);
 	for (i = 0; i < n; i++) {
-		job->rcpts[i].id = rows[i]->due.recipient_id;
-		job->rcpts[i].attempts = rows[i]->due.attempts;
-		job->rcpts[i].address = rows[i]->due.address;
-		rows[i]->due.address = NULL;
+		struct qmgr_rcpt *rcpt = &job->rcpts[i];
+
+		rcpt->id = rows[i]->recipient_id;
+		rcpt->attempts = rows[i]->attempts;
+		rcpt->notify = rows[i]->notify;
+		rcpt->delay_warned = rows[i]->delay_warned;
+		rcpt->address = take(&rows[i]->address);
+		rcpt->orcpt = take(&rows[i]->orcpt);
 		job->count++;
 	}
 	return job;
 }
 
+/* Returns the number of rows from start that form one job. */
+static size_t
+job_length(const struct qmgr *qm, struct queue_due **sorted, size_t start,
+    size_t n)
+{
+	size_t limit, i = start + 1;
+
+	limit = (size_t)config_destination_recipient_limit(qm->config,
+	    sorted[start]->domain);
+	while (i < n && i - start < limit && same_job(sorted[start],
+	    sorted[i]))
+		i++;
+	return i - start;
+}
+
 /* Groups rows into jobs, returned in scan order; NULL when out of
  * memory. */
 static struct qmgr_job **
-group_rows(struct qmgr *qm, struct qmgr_row *rows, size_t n,
+group_rows(struct qmgr *qm, struct queue_due *rows, size_t n,
     size_t *job_count)
 {
-	struct qmgr_row **sorted;
+	struct queue_due **sorted;
 	struct qmgr_job **jobs;
-	size_t i, start, jobs_made = 0;
+	size_t i, start, len, jobs_made = 0;
 
 	sorted = malloc(n * sizeof(*sorted));
 	jobs = malloc(n * sizeof(*jobs));
@@ -468,12 +238,9 @@ group_rows(struct qmgr *qm, struct qmgr_row *rows, size_t n,
 		sorted[i] = &rows[i];
 	qsort(sorted, n, sizeof(*sorted), compare_rows);
 
-	for (start = 0; start < n; start = i) {
-		i = start + 1;
-		while (i < n && i - start < QMGR_JOB_RECIPIENTS_MAX &&
-		    same_job(sorted[start], sorted[i]))
-			i++;
-		jobs[jobs_made] = make_job(qm, sorted + start, i - start, rows);
+	for (start = 0; start < n; start += len) {
+		len = job_length(qm, sorted, start, n);
+		jobs[jobs_made] = make_job(qm, sorted + start, len, rows);
 		if (jobs[jobs_made] == NULL)
 			goto fail;
 		jobs_made++;
@@ -489,6 +256,110 @@ fail:
 	free(sorted);
 	return NULL;
 }
+
+/* Placing jobs at their destinations */
+
+static void
+warn_table_full(int rc)
+{
+	static int64_t last_warning;
+	int64_t now = qmgr_wall_clock();
+
+	if (now - last_warning < QMGR_TABLE_WARNING_INTERVAL)
+		return;
+	last_warning = now;
+	if (rc == TERN_ETOOBIG)
+		log_warning("%d destinations are in memory already; mail for "
+		    "further destinations stays queued until some finish",
+		    QMGR_DESTS_MAX);
+	else
+		log_error("out of memory for a destination; its mail stays "
+		    "queued");
+}
+
+/*
+ * Handles a job for a suspended destination. It is given up when its
+ * message has outlived its lifetime. Otherwise it is freed, and a
+ * repeated suspension moves its rows to the end of the suspension.
+ * Returns true when the job is held for the record.
+ */
+static bool
+park_job(struct qmgr *qm, struct qmgr_dest *d, struct qmgr_job *job,
+    int64_t now)
+{
+	const char *reason = d->last_error != NULL && d->last_error[0] !=
+	    '\0' ? d->last_error : "destination not reachable";
+
+	if (retry_expired(&qm->retry, job->arrival, job->sender[0] == '\0',
+	    now)) {
+		job_link(qm, job);
+		job->state = QMGR_JOB_DONE;
+		if (qmgr_expire_job(qm, job, reason) == TERN_OK)
+			return true;
+		qmgr_job_unlink_free(qm, job);
+		return false;
+	}
+	if (!d->repark_pending &&
+	    qmgr_queue_dest_op(qm, d, QMGR_DEST_OP_SUSPEND, true) == TERN_OK)
+		d->repark_pending = true;
+	job_free(job);
+	return false;
+}
+
+/* Hands a job to its destination; returns false when it was freed and
+ * its rows stay in the queue. */
+static bool
+place_job(struct qmgr *qm, struct qmgr_job *job, int64_t now)
+{
+	struct qmgr_dest *d;
+	int rc;
+
+	rc = qmgr_dest_get(&qm->dests, job->domain, qm->config, &d);
+	if (rc != TERN_OK) {
+		warn_table_full(rc);
+		job_free(job);
+		return false;
+	}
+	if (qmgr_dest_suspended(d, now)) {
+		if (park_job(qm, d, job, now))
+			return true;
+		qmgr_dest_forget_if_idle(&qm->dests, d);
+		return false;
+	}
+	if (!qmgr_dest_takes_waiting(d)) {
+		/* Cannot be new, so it is not idle. */
+		job_free(job);
+		return false;
+	}
+	job->state = QMGR_JOB_WAITING;
+	qmgr_dest_push_waiting(&qm->dests, d, job);
+	job_link(qm, job);
+	return true;
+}
+
+size_t
+qmgr_take_rows(struct qmgr *qm, struct queue_due *rows, size_t n)
+{
+	struct qmgr_job **jobs;
+	size_t job_count = 0, left = 0, i, count;
+	int64_t now = qmgr_wall_clock();
+
+	jobs = group_rows(qm, rows, n, &job_count);
+	if (jobs == NULL) {
+		log_error("out of memory grouping %zu due recipients", n);
+		return n;
+	}
+	for (i = 0; i < job_count; i++) {
+		count = jobs[i]->count;
+		if (!place_job(qm, jobs[i], now))
+			left += count;
+	}
+	free(jobs);
+	qmgr_dispatch_waiting(qm);
+	return left;
+}
+
+/* Dispatch */
 
 static struct qmgr_deliver *
 pick_deliver(struct qmgr *qm)
@@ -510,6 +381,7 @@ static int
 send_job(struct qmgr *qm, struct qmgr_deliver *d, const struct qmgr_job *job)
 {
 	struct ipc_writer *w = &qm->writer;
+	const struct qmgr_rcpt *rcpt;
 	size_t i;
 
 	if (ipc_writer_begin(w, IPC_JOB) != TERN_OK ||
@@ -520,143 +392,96 @@ send_job(struct qmgr *qm, struct qmgr_deliver *d, const struct qmgr_job *job)
 	    ipc_put_str(w, job->domain) != TERN_OK ||
 	    ipc_put_u64(w, (uint64_t)job->arrival) != TERN_OK ||
 	    ipc_put_u64(w, (uint64_t)job->size) != TERN_OK ||
+	    ipc_put_str(w, job->envid) != TERN_OK ||
+	    ipc_put_u64(w, (uint64_t)job->ret) != TERN_OK ||
 	    ipc_put_u64(w, job->count) != TERN_OK)
 		return TERN_ENOMEM;
 	for (i = 0; i < job->count; i++) {
-		if (ipc_put_u64(w, (uint64_t)job->rcpts[i].id) != TERN_OK ||
-		    ipc_put_str(w, job->rcpts[i].address) != TERN_OK)
+		rcpt = &job->rcpts[i];
+		if (ipc_put_u64(w, (uint64_t)rcpt->id) != TERN_OK ||
+		    ipc_put_str(w, rcpt->address) != TERN_OK ||
+		    ipc_put_u64(w, (uint64_t)rcpt->notify) != TERN_OK ||
+		    ipc_put_str(w, rcpt->orcpt) != TERN_OK)
 			return TERN_ENOMEM;
 	}
 	return ipc_channel_send(d->channel, w, NULL);
 }
 
-/* Sends as many jobs as the delivers take and frees the others;
- * returns how many were left. */
-static size_t
-dispatch_jobs(struct qmgr *qm, struct qmgr_job **jobs, size_t n)
+void
+qmgr_dispatch_waiting(struct qmgr *qm)
 {
+	int64_t now = qmgr_wall_clock();
 	struct qmgr_deliver *d;
-	size_t i, left = 0;
+	struct qmgr_job *job;
 	int rc;
 
-	for (i = 0; i < n; i++) {
-		struct qmgr_job *job = jobs[i];
-
-		d = pick_deliver(qm);
-		if (d == NULL) {
-			job_free(job);
-			left++;
-			continue;
-		}
+	if (qm->stopping)
+		return;
+	while ((d = pick_deliver(qm)) != NULL &&
+	    (job = qmgr_dests_next_job(&qm->dests, now)) != NULL) {
+		job->state = QMGR_JOB_SENT;
+		qm->jobs_sent++;
 		rc = send_job(qm, d, job);
 		if (rc != TERN_OK) {
 			log_warning("%s: cannot send job %llu to deliver: %s",
 			    job->queue_id, (unsigned long long)job->id,
 			    tern_strerror(rc));
-			job_free(job);
-			left++;
+			qmgr_job_unlink_free(qm, job);
 			continue;
 		}
 		job->deliver = d;
+		job->sent_prev = NULL;
+		job->sent_next = d->jobs;
+		if (d->jobs != NULL)
+			d->jobs->sent_prev = job;
+		d->jobs = job;
 		d->active++;
-		job_link(qm, job);
 		log_debug("%s: job %llu: %zu recipient(s) at %s sent to "
 		    "deliver", job->queue_id, (unsigned long long)job->id,
 		    job->count, job->domain[0] != '\0' ? job->domain :
 		    "(no domain)");
 	}
-	return left;
-}
-
-/* Sets the wake-up timer after a scan. */
-static void
-schedule_wake(struct qmgr *qm, const struct qmgr_op *op, size_t left)
-{
-	uint64_t delay_ms = QMGR_WAKE_MAX_MS;
-
-	if (left > 0 || op->row_count >= op->limit) {
-		/* More is due than the delivers take: each result that
-		 * frees capacity starts the next scan. */
-		delay_ms = QMGR_WAKE_MAX_MS;
-	} else if (op->next_rc == TERN_OK && op->next_due <= op->now) {
-		/* The earliest due recipients are in flight, and the index
-		 * cannot tell when the next one after them is due. */
-		delay_ms = QMGR_BUSY_POLL_MS;
-	} else if (op->next_rc == TERN_OK &&
-	    op->next_due - op->now < QMGR_WAKE_MAX_MS / 1000) {
-		delay_ms = (uint64_t)(op->next_due - op->now) * 1000;
-	} else if (op->next_rc != TERN_OK && op->next_rc != TERN_ENOTFOUND) {
-		delay_ms = QMGR_DB_RETRY_MS;
-	}
-	uv_timer_start(&qm->wake_timer, wake_cb, delay_ms, 0);
-}
-
-static void
-scan_done(struct qmgr *qm, struct qmgr_op *op)
-{
-	struct qmgr_job **jobs;
-	size_t job_count = 0, left = 0;
-
-	if (qm->stopping)
-		return;
-	if (op->rc != TERN_OK) {
-		log_error("scan for due recipients failed: %s; retrying in "
-		    "%d s", tern_strerror(op->rc), QMGR_DB_RETRY_MS / 1000);
-		uv_timer_start(&qm->wake_timer, wake_cb, QMGR_DB_RETRY_MS, 0);
-		return;
-	}
-	if (op->row_count > 0) {
-		jobs = group_rows(qm, op->rows, op->row_count, &job_count);
-		if (jobs == NULL) {
-			log_error("out of memory grouping %zu due recipients",
-			    op->row_count);
-			left = op->row_count;
-		} else {
-			left = dispatch_jobs(qm, jobs, job_count);
-			free(jobs);
-		}
-	}
-	schedule_wake(qm, op, left);
-}
-
-static void
-record_done(struct qmgr *qm, struct qmgr_op *op)
-{
-	size_t i;
-
-	if (op->rc == TERN_OK) {
-		for (i = 0; i < op->batch.count; i++)
-			qmgr_log_decision(qm, &op->batch.items[i]);
-		for (i = 0; i < op->removed_count; i++)
-			log_info("%s: removed", op->removed[i]);
-		qmgr_batch_clear(qm, &op->batch);
-		qm->scan_requested = true;
-		return;
-	}
-	if (qm->stopping || qmgr_batch_merge(&op->batch, &qm->pending) !=
-	    TERN_OK) {
-		/* The recipients stay queued as they were, so they are
-		 * tried again: a delivered one may be delivered twice. */
-		log_error("cannot record %zu delivery outcomes: %s; the "
-		    "recipients stay queued", op->batch.count,
-		    tern_strerror(op->rc));
-		qmgr_batch_clear(qm, &op->batch);
-		return;
-	}
-	log_error("cannot record %zu delivery outcomes: %s; retrying in %d s",
-	    op->batch.count, tern_strerror(op->rc), QMGR_DB_RETRY_MS / 1000);
-	qm->pending = op->batch;
-	memset(&op->batch, 0, sizeof(op->batch));
-	qm->record_backoff = true;
-	uv_timer_start(&qm->record_timer, record_timer_cb, QMGR_DB_RETRY_MS,
-	    0);
 }
 
 /* Lifecycle and connections */
 
+static int
+restore_destination(const struct queue_destination *stored, void *arg)
+{
+	struct qmgr *qm = arg;
+	char domain[600];
+	int rc;
+
+	rc = qmgr_dest_restore(&qm->dests, stored->domain, stored->failures,
+	    stored->suspended_until, stored->last_error, qm->config);
+	if (rc != TERN_OK) {
+		log_escape(domain, sizeof(domain), stored->domain,
+		    strlen(stored->domain));
+		log_warning("destination %s: cannot restore its %d "
+		    "failure(s): %s; it starts afresh", domain,
+		    stored->failures, tern_strerror(rc));
+	}
+	return 0;
+}
+
+/* Loads the destinations' stored failures and suspensions. */
+static void
+load_destinations(struct qmgr *qm)
+{
+	int rc;
+
+	rc = queue_load_destinations(qm->queue, restore_destination, qm);
+	if (rc != TERN_OK)
+		log_error("cannot load the destinations' failures: %s; every "
+		    "destination starts afresh", tern_strerror(rc));
+	else if (qm->dests.count > 0)
+		log_info("%zu destination(s) with failures restored",
+		    qm->dests.count);
+}
+
 int
 qmgr_create(uv_loop_t *loop, struct queue *queue,
-    const struct retry_policy *retry, struct qmgr **out)
+    const struct tern_config *config, struct qmgr **out)
 {
 	struct qmgr *qm = calloc(1, sizeof(*qm));
 
@@ -665,12 +490,16 @@ qmgr_create(uv_loop_t *loop, struct queue *queue,
 		return TERN_ENOMEM;
 	qm->loop = loop;
 	qm->queue = queue;
-	qm->retry = *retry;
+	qm->config = config;
+	qm->retry = qmgr_retry_policy(config);
+	qm->random_state = qmgr_random_seed();
+	qmgr_dests_init(&qm->dests, config);
 	qm->scan_requested = true;
 	uv_timer_init(loop, &qm->wake_timer);
 	uv_timer_init(loop, &qm->record_timer);
 	qm->wake_timer.data = qm;
 	qm->record_timer.data = qm;
+	load_destinations(qm);
 	*out = qm;
 	return TERN_OK;
 }
@@ -686,22 +515,25 @@ qmgr_destroy(struct qmgr *qm)
 		qmgr_job_unlink_free(qm, qm->jobs);
 	while (qm->delivers != NULL)
 		qmgr_deliver_remove(qm, qm->delivers);
+	qmgr_free_dest_ops(qm);
+	qmgr_dests_free(&qm->dests);
 	queue_close(qm->queue);
 	ipc_writer_free(&qm->writer);
 	free(qm);
 }
 
 void
-qmgr_set_retry(struct qmgr *qm, const struct retry_policy *retry)
+qmgr_reconfigure(struct qmgr *qm)
 {
-	qm->retry = *retry;
+	qm->retry = qmgr_retry_policy(qm->config);
+	qmgr_dests_configure(&qm->dests, qm->config);
+	qmgr_dispatch_waiting(qm);
 }
 
 void
 qmgr_wake(struct qmgr *qm)
 {
-	qm->scan_requested = true;
-	qmgr_kick(qm);
+	qmgr_wake_in(qm, 0);
 }
 
 int
@@ -723,6 +555,7 @@ qmgr_deliver_add(struct qmgr *qm, struct ipc_channel *channel,
 		qm->delivers->prev = d;
 	qm->delivers = d;
 	*out = d;
+	qmgr_dispatch_waiting(qm);
 	qmgr_wake(qm);
 	return TERN_OK;
 }
@@ -738,16 +571,21 @@ qmgr_deliver_remove(struct qmgr *qm, struct qmgr_deliver *d)
 	if (d->next != NULL)
 		d->next->prev = d->prev;
 	free(d);
-	if (!qm->stopping)
+	if (!qm->stopping) {
+		qmgr_dispatch_waiting(qm);
 		qmgr_wake(qm);
+	}
 }
 
 void
 qmgr_shutdown(struct qmgr *qm)
 {
+	struct qmgr_deliver *d;
+
 	qm->stopping = true;
 	uv_close((uv_handle_t *)&qm->wake_timer, NULL);
 	uv_close((uv_handle_t *)&qm->record_timer, NULL);
-	release_jobs(qm, NULL);
+	for (d = qm->delivers; d != NULL; d = d->next)
+		release_jobs(qm, d);
 	qmgr_kick(qm);
 }

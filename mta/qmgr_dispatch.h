@@ -1,8 +1,9 @@
 /*
  * The queue manager's scheduler: it finds due recipients, groups them
- * into delivery jobs, hands the jobs to connected deliver processes and
- * records what deliver reports. qmgr_main.c owns the pipes and passes
- * each deliver connection and message in through these functions.
+ * into delivery jobs per destination, hands the jobs to connected
+ * deliver processes and records what deliver reports. qmgr_main.c owns
+ * the pipes and passes each deliver connection and message in through
+ * these functions.
  */
 #ifndef TERN_QMGR_DISPATCH_H
 #define TERN_QMGR_DISPATCH_H
@@ -10,12 +11,10 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "../policy/config.h"
 #include "../queue/queue.h"
 #include "../queue/retry.h"
 #include "ipc.h"
-
-/* A job carries at most this many recipients of one message and domain. */
-#define QMGR_JOB_RECIPIENTS_MAX 100
 
 /* A deliver may offer at most this many concurrent jobs. */
 #define QMGR_DELIVER_CAPACITY_MAX 10000
@@ -25,17 +24,21 @@ struct qmgr_deliver;
 
 /*
  * Creates the scheduler for an open read-write queue, which it then
- * owns. Nothing is dispatched until a deliver connects; the first scan
- * then sends everything already due, so the queue survives restarts.
+ * owns, and loads the stored destination failures. config stays the
+ * caller's and must outlive the scheduler, which reads it on each use;
+ * after it changes in place, call qmgr_reconfigure(). Nothing is
+ * dispatched until a deliver connects; the first scan then sends
+ * everything already due, so the queue survives restarts.
  */
 int qmgr_create(uv_loop_t *loop, struct queue *queue,
-    const struct retry_policy *retry, struct qmgr **out);
+    const struct tern_config *config, struct qmgr **out);
 
 /* Frees the scheduler after qmgr_shutdown() and the end of the loop. */
 void qmgr_destroy(struct qmgr *qm);
 
-/* Applies new retry settings to outcomes reported from now on. */
-void qmgr_set_retry(struct qmgr *qm, const struct retry_policy *retry);
+/* Applies a changed configuration: retry settings for outcomes reported
+ * from now on, destination limits at once. */
+void qmgr_reconfigure(struct qmgr *qm);
 
 /* Requests a scan for due recipients (after IPC_QUEUE_NEW). */
 void qmgr_wake(struct qmgr *qm);

@@ -1,7 +1,10 @@
 /*
- * What qmgr_dispatch.c and qmgr_outcome.c share: the scheduler's state,
- * its jobs and the batches of outcomes waiting to be written. Not for
- * use outside qmgr; qmgr_main.c uses only qmgr_dispatch.h.
+ * Declarations shared by qmgr's scheduler files: the scheduler's state,
+ * its jobs, the batches of outcomes waiting to be written and the queued
+ * destination operations. qmgr_dispatch.c groups and sends jobs,
+ * qmgr_db.c runs the database operations, qmgr_outcome.c turns results
+ * into outcomes and qmgr_dest.c keeps the destinations. Not for use
+ * outside qmgr; qmgr_main.c uses only qmgr_dispatch.h.
  */
 #ifndef TERN_QMGR_INTERNAL_H
 #define TERN_QMGR_INTERNAL_H
@@ -11,26 +14,47 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "qmgr_dest.h"
 #include "qmgr_dispatch.h"
 
 #define QMGR_REPLY_MAX 8192         /* reply text in IPC_JOB_RESULT */
+
+/* An enhanced status code such as "5.1.1" has at most 9 bytes
+ * (RFC 3463 2); longer ones are rejected as malformed. */
+#define QMGR_DSN_MAX 32
 
 /* One recipient of a job. */
 struct qmgr_rcpt {
 	int64_t id;
 	char *address;
+	char *orcpt;                    /* RFC 3461 ORCPT as received, or "" */
+	int notify;                     /* DSN_NOTIFY_* bits, 0 when none */
 	int attempts;
+	bool delay_warned;
 };
 
-/* A job from dispatch until its outcomes are committed. */
+enum qmgr_job_state {
+	QMGR_JOB_WAITING,               /* in its destination's waiting list */
+	QMGR_JOB_SENT,                  /* at a deliver, no result yet */
+	QMGR_JOB_DONE,                  /* outcomes wait to be recorded */
+};
+
+/* A job from the scan that read it until its outcomes are committed. */
 struct qmgr_job {
 	uint64_t id;
 	struct qmgr_job *prev, *next;   /* qm->jobs */
-	struct qmgr_deliver *deliver;   /* NULL once its result is in */
+	struct qmgr_job *wait_next;     /* the destination's waiting list */
+	enum qmgr_job_state state;
+	struct qmgr_deliver *deliver;   /* while QMGR_JOB_SENT */
+	struct qmgr_job *sent_prev, *sent_next; /* deliver->jobs */
+	struct qmgr_dest *dest;         /* while waiting or sent */
+	uint64_t dest_epoch;            /* dest->epoch when it was sent */
 	int64_t message_id;
 	char queue_id[QUEUE_ID_SIZE];
 	char *sender;
 	char *domain;
+	char *envid;                    /* RFC 3461 ENVID as received, or "" */
+	enum dsn_ret ret;
 	int64_t arrival;
 	int64_t size;
 	size_t order;                   /* scan position of its first row */
@@ -43,6 +67,7 @@ struct qmgr_deliver {
 	struct ipc_channel *channel;
 	size_t capacity;
 	size_t active;                  /* jobs sent without a result yet */
+	struct qmgr_job *jobs;          /* those jobs */
 	struct qmgr_deliver *prev, *next;
 };
 
@@ -53,9 +78,14 @@ enum qmgr_decision {
 	QMGR_DECIDED_EXPIRED,
 };
 
+/* One recipient's outcome. The strings of result are set from the
+ * owned fields when the batch is recorded, because items move. */
 struct qmgr_outcome {
 	struct queue_result result;
-	char *reply;                    /* owned; result.reply points here */
+	char *reply;                    /* owned */
+	char *remote_mta;               /* owned; "" when none */
+	char *diagnostic;               /* owned; "" when none */
+	char status[QMGR_DSN_MAX];      /* RFC 3463 code */
 	const struct qmgr_job *job;
 	size_t index;                   /* recipient within job */
 	enum qmgr_decision decision;
@@ -71,18 +101,41 @@ struct qmgr_batch {
 	size_t job_count, job_cap;
 };
 
+enum qmgr_dest_op_kind {
+	QMGR_DEST_OP_SUSPEND,           /* queue_suspend_destination() */
+	QMGR_DEST_OP_RELEASE,           /* queue_release_destination() */
+};
+
+/* A destination operation waiting for the database thread. */
+struct qmgr_dest_op {
+	struct qmgr_dest_op *next;
+	enum qmgr_dest_op_kind kind;
+	char *domain;
+	int failures;
+	int64_t until;
+	char *last_error;
+	/* A suspension repeated for recipients that became due while the
+	 * destination was suspended; clears dest->repark_pending. */
+	bool repark;
+};
+
 /* The scheduler state; one per qmgr process. */
 struct qmgr {
 	uv_loop_t *loop;
 	struct queue *queue;            /* NULL once closed */
+	const struct tern_config *config; /* the process's; see qmgr_create */
 	struct retry_policy retry;
+	struct qmgr_dests dests;
+	uint64_t random_state;
 	uv_timer_t wake_timer;          /* next scan */
 	uv_timer_t record_timer;        /* retry of a failed record */
 	struct qmgr_deliver *delivers;
 	struct qmgr_job *jobs;          /* every job not yet recorded */
 	size_t job_recipients;          /* recipients in jobs */
+	size_t jobs_sent;               /* jobs in QMGR_JOB_SENT */
 	uint64_t next_job_id;
 	struct qmgr_batch pending;      /* outcomes for the next record */
+	struct qmgr_dest_op *dest_ops, *dest_ops_tail; /* oldest first */
 	bool op_running;
 	bool last_op_was_scan;          /* records and scans alternate */
 	bool scan_requested;
@@ -90,17 +143,70 @@ struct qmgr {
 	bool stopping;
 	struct ipc_writer writer;
 	char reply[QMGR_REPLY_MAX];
+	char diagnostic[QMGR_REPLY_MAX];
 };
 
-/* Starts the next database operation, if one is needed and none runs. */
+/* qmgr_db.c */
+
+/* Starts the next database operation, if one is needed and none runs:
+ * destination operations first, then records and scans in turn. */
 void qmgr_kick(struct qmgr *qm);
 
-/* Removes a job from qm->jobs and frees it. */
+/* Requests a scan after delay_ms, or at once with 0. */
+void qmgr_wake_in(struct qmgr *qm, uint64_t delay_ms);
+
+/* Queues a suspension of d with its current state, or its release.
+ * Returns TERN_ENOMEM when the operation cannot be queued. */
+int qmgr_queue_dest_op(struct qmgr *qm, const struct qmgr_dest *d,
+    enum qmgr_dest_op_kind kind, bool repark);
+
+/* Frees the queued destination operations. */
+void qmgr_free_dest_ops(struct qmgr *qm);
+
+/* qmgr_dispatch.c */
+
+/* Removes a job from qm->jobs (and its destination) and frees it. */
 void qmgr_job_unlink_free(struct qmgr *qm, struct qmgr_job *job);
+
+/* Takes a sent job back from its deliver when its result is in: it
+ * moves to QMGR_JOB_DONE and stays in qm->jobs. */
+void qmgr_job_returned(struct qmgr *qm, struct qmgr_job *job);
+
+/*
+ * Turns the rows of a scan into jobs and hands them to their
+ * destinations, then sends what the destinations and delivers take.
+ * The rows' strings may be taken over (set to NULL). Returns the number
+ * of rows left in the queue for a later scan.
+ */
+size_t qmgr_take_rows(struct qmgr *qm, struct queue_due *rows, size_t n);
+
+/* Sends waiting jobs while delivers have free slots and destinations
+ * have room in their windows. */
+void qmgr_dispatch_waiting(struct qmgr *qm);
+
+/* qmgr_outcome.c */
 
 /* Returns the wall-clock time in seconds since 1970, as the queue
  * stores it. */
 int64_t qmgr_wall_clock(void);
+
+/* Returns a seed for qmgr's jitter generator from the system's random
+ * source, or from the clock and process id when that fails. */
+uint64_t qmgr_random_seed(void);
+
+/* Returns the next value of qmgr's jitter generator. */
+uint32_t qmgr_random(struct qmgr *qm);
+
+/* Returns the retry settings of a configuration. */
+struct retry_policy qmgr_retry_policy(const struct tern_config *cfg);
+
+/*
+ * Gives up a job of a suspended destination whose message has outlived
+ * its lifetime: adds expiry outcomes with reason as the last reply, and
+ * the job moves to the pending batch. TERN_ENOMEM leaves it unchanged.
+ */
+int qmgr_expire_job(struct qmgr *qm, struct qmgr_job *job,
+    const char *reason);
 
 /* Frees a batch's outcomes and its jobs, which leave qm->jobs. */
 void qmgr_batch_clear(struct qmgr *qm, struct qmgr_batch *b);
@@ -111,5 +217,9 @@ int qmgr_batch_merge(struct qmgr_batch *dst, struct qmgr_batch *src);
 
 /* Logs the decision qmgr made itself for one committed outcome. */
 void qmgr_log_decision(const struct qmgr *qm, const struct qmgr_outcome *o);
+
+/* Logs a report written by queue_record_results() after the commit. */
+void qmgr_log_report(const struct qmgr_batch *b, const char *new_queue_id,
+    const char *queue_id, enum queue_report report);
 
 #endif

@@ -6,7 +6,9 @@
  * ipc_qmgr_pipe_name(). smtpd connects and sends IPC_QUEUE_NEW after each
  * commit; deliver connects, sends IPC_DELIVER_HELLO with its capacity,
  * receives IPC_JOB and sends back IPC_JOB_RESULT. Scheduling lives in
- * qmgr_dispatch.c; this file owns the pipes and checks every frame.
+ * qmgr_dispatch.c; this file owns the pipes and checks every frame. The
+ * scheduler reads the runtime's configuration, which a reload replaces
+ * in place, and on_reload tells it to apply the change.
  *
  * Privileges: the user that owns the queue directory. The pipe is
  * created inside that directory (mode 0700 on Unix), so only that user
@@ -49,18 +51,6 @@ struct qmgr_main {
 	char pipe_name[1024];
 	struct qmgr_conn *conns;
 };
-
-static struct retry_policy
-retry_from_config(const struct tern_config *cfg)
-{
-	struct retry_policy retry = {
-		.first_delay = cfg->retry_first_delay,
-		.max_delay = cfg->retry_max_delay,
-		.lifetime = cfg->retry_lifetime,
-	};
-
-	return retry;
-}
 
 static const char *
 peer_name(const struct qmgr_conn *c)
@@ -279,9 +269,8 @@ static void
 on_reload(struct child_runtime *rt, const struct tern_config *previous)
 {
 	struct qmgr_main *m = rt->data;
-	struct retry_policy retry = retry_from_config(&rt->config);
 
-	qmgr_set_retry(m->qm, &retry);
+	qmgr_reconfigure(m->qm);
 	if (strcmp(previous->queue_directory, rt->config.queue_directory) != 0)
 		log_warning("queue directory changed to %s; qmgr keeps "
 		    "using %s until it is restarted",
@@ -306,7 +295,6 @@ on_stop(struct child_runtime *rt)
 static int
 start(struct qmgr_main *m, struct child_runtime *rt)
 {
-	struct retry_policy retry = retry_from_config(&rt->config);
 	struct queue *queue;
 	int64_t queued = 0;
 	char err[1024];
@@ -324,7 +312,7 @@ start(struct qmgr_main *m, struct child_runtime *rt)
 		    rt->config.queue_directory, (long long)queued);
 	rc = listen_pipe(m);
 	if (rc == TERN_OK)
-		rc = qmgr_create(rt->loop, queue, &retry, &m->qm);
+		rc = qmgr_create(rt->loop, queue, &rt->config, &m->qm);
 	if (rc != TERN_OK) {
 		queue_close(queue);
 		return rc;
