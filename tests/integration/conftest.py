@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from peers import make_certificate  # noqa: E402
+from peers import CertificateAuthority, make_certificate  # noqa: E402
 from tern_instance import Lab  # noqa: E402
 
 
@@ -33,6 +33,12 @@ def certificate(tmp_path_factory):
     return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A CertificateAuthority made with openssl for this test session."""
+    return CertificateAuthority(tmp_path_factory.mktemp("ca"))
+
+
 @pytest.fixture
 def lab(request, certificate):
     """A Lab whose processes are all stopped when the test ends."""
@@ -45,4 +51,5 @@ def lab(request, certificate):
     if failed:
         for tern in lab.terns:
             print(tern.diagnostics(lines=200))
+        print("--- peers ---\n" + lab.describe_peers())
     lab.close(keep=failed or os.environ.get("TERN_TEST_KEEP") == "1")

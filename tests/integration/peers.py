@@ -1,15 +1,22 @@
 """Real peers for tern's integration tests, all on loopback addresses.
 
-- Dnsmasq: a dnsmasq process that serves the MX, A and AAAA records one test
-  needs and returns NXDOMAIN or NODATA for every other name in .test.
+- Dnsmasq: a dnsmasq process that serves the MX, A, AAAA and CNAME records
+  one test needs and returns NXDOMAIN or NODATA for every other name in
+  .test.
+- StubDns: a DNS server that answers every query with one error RCODE
+  (SERVFAIL) or never answers.
+- CertificateAuthority: a test CA made with openssl at test time, which
+  signs server certificates for chosen host names.
 - Receiver: an aiosmtpd server that records each message's bytes as they
   arrived (after dot-unstuffing), and can answer 451 a number of times
   before it accepts, or offer STARTTLS.
 - WireReceiver: a minimal SMTP server on a plain socket that records the raw
   DATA bytes on the wire, so tests can see dot-stuffing.
-- ScriptedReceiver: a WireReceiver whose replies the test chooses (greeting,
-  EHLO, each RCPT, the final dot), which can hold back pipelined replies or
-  drop the connection in the middle of the message data.
+- ScriptedReceiver (in scripted_receiver.py): a WireReceiver whose
+  replies the test chooses (greeting, EHLO, MAIL, each RCPT, the final
+  dot), which can offer DSN and STARTTLS (working or failing), hold back
+  pipelined replies, stop replying at a chosen stage or drop the
+  connection in the middle of the message data.
 - RawClient: an SMTP client on a plain socket for protocol edge cases.
 
 tern itself and the Lab that ties one test's peers together are in
@@ -145,6 +152,55 @@ def make_certificate(directory):
     return cert, key
 
 
+class CertificateAuthority:
+    """A certificate authority made with openssl for one test session.
+
+    .cert is the CA certificate (for delivery.tls.ca_file); issue() signs
+    a server certificate for some DNS names."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.cert = self.dir / "ca.pem"
+        self.key = self.dir / "ca.key"
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                 str(self.key), "-out", str(self.cert), "-days", "30",
+                 "-subj", "/CN=tern integration test CA",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def issue(self, name, dns_names=None):
+        """Sign a server certificate with common name name and the
+        subjectAltName DNS entries dns_names (default: name); return
+        (certificate path, key path)."""
+        dns_names = dns_names or [name]
+        cert = self.dir / f"{name}.pem"
+        key = self.dir / f"{name}.key"
+        csr = self.dir / f"{name}.csr"
+        ext = self.dir / f"{name}.ext"
+        ext.write_text(
+            "basicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) +
+            "\n")
+        _openssl("req", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                 str(key), "-out", str(csr), "-subj", f"/CN={name}")
+        _openssl("x509", "-req", "-in", str(csr), "-CA", str(self.cert),
+                 "-CAkey", str(self.key), "-CAcreateserial", "-days", "30",
+                 "-extfile", str(ext), "-out", str(cert))
+        return cert, key
+
+
+def _openssl(*args):
+    done = subprocess.run([OPENSSL, *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed: "
+                           f"{done.stderr.decode(errors='replace')}")
+
+
 def server_tls_context(cert, key):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert), str(key))
@@ -166,15 +222,20 @@ class Dnsmasq:
 
     mx maps a domain to [(preference, host), ...]; a host of "." makes a
     null MX (RFC 7505). hosts maps a name to its addresses (IPv4 and IPv6
-    mixed). Names under .test, localhost and the reverse zones that have no
-    record get NXDOMAIN or an empty answer (NODATA), never REFUSED, as
-    from a real authoritative server.
+    mixed). cnames maps an alias to its target, which must be a name in
+    hosts, because dnsmasq ignores a CNAME whose target it has no record
+    for. Names without records under .test, localhost, the reverse zones
+    and the extra zones in local_zones get NXDOMAIN or NODATA, never
+    REFUSED, as from a real authoritative server.
     """
 
-    def __init__(self, workdir, mx=None, hosts=None):
+    def __init__(self, workdir, mx=None, hosts=None, cnames=None,
+                 local_zones=()):
         self.workdir = Path(workdir)
         self.mx = mx or {}
         self.hosts = hosts or {}
+        self.cnames = cnames or {}
+        self.local_zones = list(local_zones)
         self.port = None
         self.proc = None
         self.log_path = self.workdir / "dnsmasq.log"
@@ -186,11 +247,15 @@ class Dnsmasq:
                 "--pid-file=", "--log-queries", "--log-facility=-",
                 "--local=/test/", "--local=/localhost/",
                 "--local=/in-addr.arpa/", "--local=/ip6.arpa/"]
+        for zone in self.local_zones:
+            args.append(f"--local=/{zone}/")
         for domain, records in self.mx.items():
             for preference, host in records:
                 args.append(f"--mx-host={domain},{host},{preference}")
         for name, addresses in self.hosts.items():
             args.append(f"--host-record={name},{','.join(addresses)}")
+        for alias, target in self.cnames.items():
+            args.append(f"--cname={alias},{target}")
         return args
 
     def start(self):
@@ -211,6 +276,69 @@ class Dnsmasq:
     @property
     def server(self):
         return f"127.0.0.1:{self.port}"
+
+    def describe(self):
+        try:
+            log = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            log = []
+        return (f"dnsmasq on {self.server} (last lines of its log):\n" +
+                "\n".join(log[-20:]))
+
+
+class StubDns:
+    """A UDP DNS server on 127.0.0.1:port that answers every query with
+    one RCODE and no records (2 is SERVFAIL), or never answers when rcode
+    is None. .queries counts the queries received."""
+
+    def __init__(self, port, rcode=None):
+        self.port = port
+        self.rcode = rcode
+        self.queries = 0
+        self.sock = None
+        self.running = False
+        self.thread = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        while self.running:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            if self.rcode is None or len(query) < 12:
+                continue
+            # The query's id, opcode, RD bit and question; QR=1, RA=1 and
+            # the RCODE; no answer, authority or additional records.
+            flags = bytes([0x80 | (query[2] & 0x79), 0x80 | self.rcode])
+            counts = query[4:6] + b"\0\0\0\0\0\0"
+            self.sock.sendto(query[:2] + flags + counts + query[12:], peer)
+
+    def stop(self):
+        self.running = False
+        if self.thread is not None:
+            self.thread.join(5)
+        if self.sock is not None:
+            self.sock.close()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def describe(self):
+        return (f"StubDns on {self.server}, rcode {self.rcode}: "
+                f"{self.queries} queries")
 
 
 # ---------------------------------------------------------------- receivers
@@ -341,6 +469,12 @@ class Receiver:
     def wait(self, count=1, timeout=20):
         return self.mailbox.wait(count, timeout)
 
+    def describe(self):
+        return (f"Receiver {self.address}:{self.port} "
+                f"connections={self.connections} "
+                f"data_attempts={self.data_attempts} "
+                f"messages={self.messages!r}")
+
 
 class WireReceiver:
     """SMTP receiver on a plain socket that records the raw DATA bytes.
@@ -358,10 +492,17 @@ class WireReceiver:
         self.sock = None
         self.stopping = False
         self.threads = []
+        # SO_RCVBUF for accepted connections; None keeps the kernel's
+        # automatic sizing.
+        self.receive_buffer = None
 
     def start(self):
         self.sock = socket.socket(_family(self.address), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.receive_buffer is not None:
+            # Set before listen() so accepted sockets inherit it.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                 self.receive_buffer)
         self.sock.bind((self.address, self.port))
         self.sock.listen(16)
         self.sock.settimeout(0.2)
@@ -389,6 +530,11 @@ class WireReceiver:
 
     def wait(self, count=1, timeout=20):
         return self.mailbox.wait(count, timeout)
+
+    def describe(self):
+        return (f"WireReceiver {self.address}:{self.port} "
+                f"connections={self.connections} "
+                f"messages={len(self.messages)}")
 
     def _accept_loop(self):
         while not self.stopping:
@@ -504,206 +650,14 @@ def unstuff(wire):
     return b"\r\n".join(out)
 
 
-class ScriptedReceiver(WireReceiver):
-    """SMTP receiver on a plain socket whose replies the test chooses, for
-    server behaviour that aiosmtpd cannot produce.
-
-    greeting: the first reply. After a 4xx greeting the receiver closes
-        the connection (RFC 5321 3.1 allows that for 421); after any other
-        code but 220 it replies 503 to everything but QUIT.
-    ehlo_reply: the reply to EHLO, or None for a 250 that lists the
-        extensions. HELO is always accepted.
-    pipelining: offer PIPELINING (RFC 2920) in the EHLO reply.
-    withhold: hold the replies to MAIL and RCPT back until the DATA
-        command arrives, then send them together with the reply to DATA.
-        When DATA has not arrived withhold_deadline seconds after MAIL,
-        the receiver counts a missed deadline and closes the connection.
-    rcpt_replies: the reply for some recipient addresses, or a list of
-        replies used one per RCPT in order, the last one repeating; other
-        addresses get 250. Only recipients that got a 2xx are in the
-        recorded envelope.
-    dot_replies: the replies to the final dot, one per message in order;
-        the last one repeats. Only a message that got a 2xx is recorded.
-    drop_data: how many sessions, the first ones that get as far as the
-        message data, read drop_after bytes of it and then close the
-        connection.
-
-    .sessions holds the command lines of each session in order,
-    .dot_attempts counts final dots received and .deadlines_missed the
-    sessions closed by the withhold deadline.
-    """
-
-    def __init__(self, address, port, greeting=b"220 scripted.test ESMTP",
-                 ehlo_reply=None, pipelining=False, withhold=False,
-                 withhold_deadline=3.0, rcpt_replies=None,
-                 dot_replies=(b"250 2.0.0 Ok: recorded",), drop_data=0,
-                 drop_after=65536):
-        super().__init__(address, port)
-        self.greeting = greeting
-        self.ehlo_reply = ehlo_reply
-        self.pipelining = pipelining
-        self.withhold = withhold
-        self.withhold_deadline = withhold_deadline
-        self.rcpt_replies = {address: list(reply) if isinstance(
-            reply, (list, tuple)) else reply
-            for address, reply in (rcpt_replies or {}).items()}
-        self.dot_replies = list(dot_replies)
-        self.drop_data = drop_data
-        self.drop_after = drop_after
-        self.sessions = []
-        self.dot_attempts = 0
-        self.deadlines_missed = 0
-
-    def commands(self, verb=None):
-        """Every command line received, only those of verb when given."""
-        with self.mailbox.cond:
-            lines = [ln for s in self.sessions for ln in s]
-        if verb is None:
-            return lines
-        return [ln for ln in lines if ln[:len(verb)].upper() == verb]
-
-    def _session(self, conn, peer):
-        conn.settimeout(30)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        commands = []
-        with self.mailbox.cond:
-            self.sessions.append(commands)
-        try:
-            self._converse(conn, _LineReader(conn), peer, commands)
-        except OSError:
-            return
-        finally:
-            conn.close()
-
-    def _ehlo_lines(self):
-        if self.ehlo_reply is not None:
-            return self.ehlo_reply + b"\r\n"
-        keywords = [b"scripted.test", b"8BITMIME", b"SIZE 100000000"]
-        if self.pipelining:
-            keywords.append(b"PIPELINING")
-        lines = [b"250-" + k for k in keywords[:-1]]
-        lines.append(b"250 " + keywords[-1])
-        return b"\r\n".join(lines) + b"\r\n"
-
-    def _rcpt_reply(self, address):
-        with self.mailbox.cond:
-            reply = self.rcpt_replies.get(address, b"250 2.1.5 Ok")
-            if isinstance(reply, list):
-                return reply.pop(0) if len(reply) > 1 else reply[0]
-            return reply
-
-    def _next_dot_reply(self):
-        with self.mailbox.cond:
-            self.dot_attempts += 1
-            if len(self.dot_replies) > 1:
-                return self.dot_replies.pop(0)
-            return self.dot_replies[0]
-
-    def _take_drop(self):
-        with self.mailbox.cond:
-            if self.drop_data <= 0:
-                return False
-            self.drop_data -= 1
-            return True
-
-    def _read_line(self, conn, reader, deadline):
-        """The next command line; None at the end of the connection or
-        when the withhold deadline passes first."""
-        if deadline is None:
-            conn.settimeout(30)
-            return reader.line()
-        left = deadline - time.monotonic()
-        if left > 0:
-            conn.settimeout(left)
-            try:
-                return reader.line()
-            except socket.timeout:
-                pass
-        with self.mailbox.cond:
-            self.deadlines_missed += 1
-        return None
-
-    def _converse(self, conn, reader, peer, commands):
-        conn.sendall(self.greeting + b"\r\n")
-        if self.greeting.startswith(b"4"):
-            return
-        rejecting = not self.greeting.startswith(b"220")
-        mail_from, rcpts, held_replies, deadline = None, [], [], None
-
-        def send_reply(reply):
-            conn.sendall(reply + b"\r\n")
-
-        while not self.stopping:
-            line = self._read_line(conn, reader, deadline)
-            if line is None:
-                return
-            with self.mailbox.cond:
-                commands.append(line)
-            verb = line[:4].upper()
-            if verb == b"QUIT":
-                send_reply(b"221 2.0.0 Bye")
-                return
-            if rejecting:
-                send_reply(b"503 5.5.1 Error: no service")
-            elif verb == b"EHLO":
-                conn.sendall(self._ehlo_lines())
-            elif verb == b"HELO":
-                send_reply(b"250 scripted.test")
-            elif verb == b"MAIL":
-                mail_from, rcpts = _angle_address(line), []
-                if self.withhold:
-                    held_replies.append(b"250 2.1.0 Ok")
-                    deadline = time.monotonic() + self.withhold_deadline
-                else:
-                    send_reply(b"250 2.1.0 Ok")
-            elif verb == b"RCPT":
-                address = _angle_address(line)
-                reply = self._rcpt_reply(address)
-                if reply.startswith(b"2"):
-                    rcpts.append(address)
-                if self.withhold:
-                    held_replies.append(reply)
-                else:
-                    send_reply(reply)
-            elif verb == b"DATA":
-                # RFC 2920 3.1: the held replies go out in order, then
-                # the reply to DATA.
-                for reply in held_replies:
-                    send_reply(reply)
-                held_replies, deadline = [], None
-                if not rcpts:
-                    send_reply(b"554 5.5.1 Error: no valid recipients")
-                    continue
-                send_reply(b"354 End data with <CR><LF>.<CR><LF>")
-                if self._take_drop():
-                    reader.read_at_least(self.drop_after)
-                    return
-                wire = reader.until_final_dot()
-                if wire is None:
-                    return
-                reply = self._next_dot_reply()
-                if reply.startswith(b"2"):
-                    message = Delivered(mail_from, rcpts, unstuff(wire),
-                                        peer, False)
-                    message.wire = wire
-                    self.mailbox.add(message)
-                send_reply(reply)
-            elif verb == b"RSET":
-                mail_from, rcpts = None, []
-                send_reply(b"250 2.0.0 Ok")
-            elif verb == b"NOOP":
-                send_reply(b"250 2.0.0 Ok")
-            else:
-                send_reply(b"502 5.5.2 Command not implemented")
-
-
-def _angle_address(line):
-    """The address between < and > in a MAIL or RCPT command line."""
-    start = line.find(b"<")
-    end = line.find(b">", start + 1)
-    if start < 0 or end < 0:
-        return ""
-    return line[start + 1:end].decode("utf-8", "replace")
+def __getattr__(name):
+    """Load ScriptedReceiver from its own module on first use (PEP 562),
+    so "from peers import ScriptedReceiver" works without an import
+    cycle: that module builds on WireReceiver here."""
+    if name == "ScriptedReceiver":
+        from scripted_receiver import ScriptedReceiver
+        return ScriptedReceiver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- clients

@@ -6,6 +6,7 @@ one test's peers (see peers.py) and tern, and stops all of them by process
 id.
 """
 
+import datetime
 import inspect
 import json
 import os
@@ -16,11 +17,14 @@ import smtplib
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from peers import (Dnsmasq, RawClient, Receiver, WireReceiver, pick_port,
-                   pid_alive, proc_cmdline, server_tls_context, wait_for)
+from peers import (Dnsmasq, RawClient, Receiver, StubDns, WireReceiver,
+                   pick_port, pid_alive, proc_cmdline, server_tls_context,
+                   wait_for)
+from scripted_receiver import ScriptedReceiver
 
 BUILD_DIR = Path(os.environ.get("TERN_BUILD_DIR",
                                 Path(__file__).resolve().parents[2]))
@@ -303,6 +307,27 @@ class Tern:
         return [ln for ln in self.log_text()[since:].splitlines()
                 if regex.search(ln)]
 
+    def wait_log_line(self, pattern, timeout=20, since=0):
+        """Wait for a log line matching pattern (see wait_log) and return
+        the whole line, with its time stamp."""
+        m = self.wait_log(pattern, timeout, since)
+        text = self.log_text()
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        return text[start:end if end >= 0 else len(text)]
+
+    @staticmethod
+    def log_time(line):
+        """The time stamp of a log line ("2026-12-04T19:04:53.438Z ...")
+        as seconds since the epoch."""
+        stamp = line.split(" ", 1)[0]
+        parsed = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+        return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+    def tail(self, lines=40):
+        """The last lines of the log, for assertion messages."""
+        return "\n" + self.diagnostics(lines)
+
     def diagnostics(self, lines=80):
         log = self.log_text().splitlines()[-lines:]
         out = self.output().splitlines()[-lines:]
@@ -339,15 +364,49 @@ class Tern:
 
     def recipients(self):
         """Every queued recipient row as a dict, for assertion messages."""
+        return self.rows("SELECT * FROM recipients")
+
+    def rows(self, sql, params=()):
+        """Run a read-only query on queue.db and return its rows as dicts;
+        [] when the database does not exist."""
         db = self.queue_dir / "queue.db"
         if not db.exists():
             return []
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        con.row_factory = sqlite3.Row
+        for _ in range(100):
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            con.row_factory = sqlite3.Row
+            try:
+                return [dict(r) for r in con.execute(sql, params)]
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+            finally:
+                con.close()
+            time.sleep(0.1)
+        raise RuntimeError(f"{db} stayed locked for: {sql}")
+
+    def messages(self):
+        """Every queued message row as a dict, without its content."""
+        rows = self.rows("SELECT * FROM messages")
+        for row in rows:
+            row.pop("content", None)
+        return rows
+
+    def recipients_of(self, queue_id):
+        """The queued recipient rows of the message queue_id."""
+        return self.rows(
+            "SELECT r.* FROM recipients r JOIN messages m "
+            "ON r.message_id = m.id WHERE m.queue_id = ?", (queue_id,))
+
+    def destinations(self):
+        """The rows of the destinations table (backoff and suspension
+        state), or [] when the table does not exist yet."""
         try:
-            return [dict(r) for r in con.execute("SELECT * FROM recipients")]
-        finally:
-            con.close()
+            return self.rows("SELECT * FROM destinations")
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            raise
 
     def wait_queue_empty(self, timeout=20):
         empty = wait_for(lambda: self.queue_counts() == (0, 0), timeout,
@@ -362,26 +421,66 @@ class Tern:
         return RawClient(self.address, self.port, source=source,
                          timeout=timeout)
 
-    def send(self, sender, rcpts, content, source=None):
+    def send(self, sender, rcpts, content, source=None, mail_options=(),
+             rcpt_options=None):
         """Submit content with smtplib, check that every reply is a
         success and return the queue id that smtpd logged for the sender
-        (so the sender must be unique within the test)."""
+        (so the sender must be unique within the test). mail_options are
+        MAIL parameters ("RET=HDRS"); rcpt_options maps a recipient to its
+        RCPT parameters (["NOTIFY=NEVER"])."""
         since = self.log_size()
         with smtplib.SMTP(self.address, self.port, local_hostname="client.test",
                           timeout=15, source_address=(source, 0)
                           if source else None) as s:
-            code, text = s.ehlo()
-            assert code == 250, f"EHLO got {code} {text!r}"
-            code, text = s.mail(sender)
-            assert code == 250, f"MAIL FROM:<{sender}> got {code} {text!r}"
-            for rcpt in rcpts:
-                code, text = s.rcpt(rcpt)
-                assert code == 250, f"RCPT TO:<{rcpt}> got {code} {text!r}"
-            code, text = s.data(content)
-            assert code == 250, f"end of DATA got {code} {text!r}"
+            self._transaction(s, sender, rcpts, content, mail_options,
+                              rcpt_options or {})
         m = self.wait_log(rf"(\S+): from=<{re.escape(sender)}>, size=", 10,
                           since)
         return m.group(1)
+
+    @staticmethod
+    def _transaction(s, sender, rcpts, content, mail_options=(),
+                     rcpt_options=None):
+        if s.ehlo_resp is None:
+            code, text = s.ehlo()
+            assert code == 250, f"EHLO got {code} {text!r}"
+        code, text = s.mail(sender, list(mail_options))
+        assert code == 250, (f"MAIL FROM:<{sender}> {' '.join(mail_options)}"
+                             f" got {code} {text!r}")
+        for rcpt in rcpts:
+            options = (rcpt_options or {}).get(rcpt, [])
+            code, text = s.rcpt(rcpt, options)
+            assert code == 250, (f"RCPT TO:<{rcpt}> {' '.join(options)} "
+                                 f"got {code} {text!r}")
+        code, text = s.data(content)
+        assert code == 250, f"end of DATA got {code} {text!r}"
+
+    def send_many(self, messages, sessions=4):
+        """Submit messages, a list of (sender, recipients, content), over
+        sessions parallel SMTP connections. Each connection sends its
+        share one transaction after another, and every reply must be a
+        success."""
+        errors = []
+
+        def submit(share):
+            try:
+                with smtplib.SMTP(self.address, self.port,
+                                  local_hostname="client.test",
+                                  timeout=60) as s:
+                    for sender, rcpts, content in share:
+                        self._transaction(s, sender, rcpts, content)
+            except Exception as e:  # reported by the assert below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=submit,
+                                    args=(messages[i::sessions],))
+                   for i in range(sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, f"submitting {len(messages)} messages failed: " \
+            f"{errors[:3]}{self.tail()}"
 
 
 # ---------------------------------------------------------------- lab
@@ -406,17 +505,48 @@ class Lab:
         self.terns = []
         self.peers = []
 
-    def dns(self, mx=None, hosts=None):
-        """Start the test's DNS server; call before tern()."""
+    def dns(self, mx=None, hosts=None, cnames=None, local_zones=()):
+        """Start the test's DNS server; call before tern(). See Dnsmasq
+        for the arguments."""
         assert self.dnsmasq is None, "one DNS server per test"
-        self.dnsmasq = Dnsmasq(self.dir, mx, hosts).start()
+        self.dnsmasq = Dnsmasq(self.dir, mx, hosts, cnames,
+                               local_zones).start()
         return self.dnsmasq
 
-    def receiver(self, address, temp_failures=0, tls=False):
-        ctx = server_tls_context(*self.certificate) if tls else None
+    def receiver(self, address, temp_failures=0, tls=False,
+                 tls_context=None):
+        """An aiosmtpd Receiver on address at the delivery port. tls offers
+        STARTTLS with the test's self-signed certificate, tls_context with
+        another one."""
+        ctx = tls_context
+        if ctx is None and tls:
+            ctx = server_tls_context(*self.certificate)
         r = Receiver(address, self.port, temp_failures, ctx).start()
         self.peers.append(r)
         return r
+
+    def scripted(self, address, **behaviour):
+        """A ScriptedReceiver on address at the delivery port; behaviour
+        is passed to its constructor."""
+        r = ScriptedReceiver(address, self.port, **behaviour).start()
+        self.peers.append(r)
+        return r
+
+    def stub_dns(self, rcode=None):
+        """A StubDns on a free port of 127.0.0.1 that replies with rcode,
+        or never when rcode is None. Point tern's resolver at .server."""
+        port = pick_port(["127.0.0.1"], udp=True)
+        r = StubDns(port, rcode).start()
+        self.peers.append(r)
+        return r
+
+    def describe_peers(self):
+        """One paragraph per peer, for the report of a failed test."""
+        peers = list(self.peers)
+        if self.dnsmasq is not None:
+            peers.append(self.dnsmasq)
+        return "\n".join(p.describe() for p in peers
+                         if hasattr(p, "describe"))
 
     def wire_receiver(self, address):
         r = WireReceiver(address, self.port).start()
