@@ -430,6 +430,27 @@ count_failure(struct qmgr_dest *d, const struct qmgr_job *job,
 	return QMGR_DEST_SUSPENDED;
 }
 
+/*
+ * Additive increase: one more job in flight after a window's worth of
+ * jobs reached the destination, only while jobs wait for a slot, and
+ * at most once a second.
+ */
+static void
+grow_window(struct qmgr_dest *d, int64_t now)
+{
+	if (d->waiting == 0) {
+		d->grow_credit = 0;
+		return;
+	}
+	if (d->grow_credit < INT32_MAX)
+		d->grow_credit++;
+	if (d->grow_credit < d->window || now <= d->grown_at)
+		return;
+	d->window = clamp_window(d->window + 1, d->limit);
+	d->grow_credit = 0;
+	d->grown_at = now;
+}
+
 enum qmgr_dest_change
 qmgr_dest_job_result(struct qmgr_dests *t, struct qmgr_dest *d,
     const struct qmgr_job *job, enum ipc_destination_state state,
@@ -440,7 +461,7 @@ qmgr_dest_job_result(struct qmgr_dests *t, struct qmgr_dest *d,
 	switch (state) {
 	case IPC_DEST_REACHED:
 		if (d->failures == 0 && d->suspended_until == 0) {
-			d->window = clamp_window(d->window + 1, d->limit);
+			grow_window(d, now);
 			return QMGR_DEST_UNCHANGED;
 		}
 		d->failures = 0;

@@ -6,8 +6,11 @@
  * or its destinations entry), a window of jobs it may have in flight,
  * jobs in flight, jobs waiting (read from the queue, not sent yet),
  * consecutive failures and a suspension. The window starts at
- * delivery.initial_concurrency and grows by one for each job that
- * reached the destination, up to the limit (slow start). A failure to
+ * delivery.initial_concurrency and grows by one, up to the limit, after
+ * a window's worth of jobs reached the destination while others were
+ * waiting, at most once a second. Mail that the open connections carry
+ * away quickly so opens no more of them, and a busy destination gains
+ * connections gradually, as receivers that count them expect. A failure to
  * reach it suspends it for a backoff. When the suspension ends, one job
  * goes out as a probe (window 1). The first job that reaches the
  * destination again ends the failures and restores the initial window.
@@ -46,6 +49,8 @@ struct qmgr_dest {
 	struct qmgr_dest *ring_prev, *ring_next; /* while jobs wait */
 	int limit;                      /* concurrency limit, jobs */
 	int window;                     /* jobs allowed in flight now */
+	int grow_credit;                /* jobs reached since it grew */
+	int64_t grown_at;               /* second of the last growth */
 	int in_flight;                  /* jobs sent, no result yet */
 	struct qmgr_job *wait_head, *wait_tail; /* oldest first */
 	size_t waiting;                 /* jobs in the waiting list */

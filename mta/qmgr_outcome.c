@@ -44,8 +44,9 @@
 /* Bounds of the strings of an IPC_JOB_RESULT entry. */
 #define QMGR_REMOTE_MTA_MAX 1024
 
-/* RFC 3463 3.5: X.4.7, delivery time expired; permanent for a report. */
-#define QMGR_EXPIRED_STATUS "5.4.7"
+/* RFC 3463 3.5: X.4.7, delivery time expired, "useful only as a
+ * persistent transient error", so class 4 with Action: failed. */
+#define QMGR_EXPIRED_STATUS "4.4.7"
 
 int64_t
 qmgr_wall_clock(void)

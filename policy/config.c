@@ -731,13 +731,6 @@ check_consistency(struct load_state *st, const config_t *lc)
 		    "retry.first_delay"), "retry.max_delay (%d s) is shorter "
 		    "than retry.first_delay (%d s)", cfg->retry_max_delay,
 		    cfg->retry_first_delay);
-	if (cfg->initial_concurrency > cfg->destination_concurrency)
-		return setting_error(st, locate(lc,
-		    "delivery.initial_concurrency",
-		    "delivery.destination_concurrency"),
-		    "delivery.initial_concurrency (%d) is higher than "
-		    "delivery.destination_concurrency (%d)",
-		    cfg->initial_concurrency, cfg->destination_concurrency);
 	if (cfg->bounce_copy_to[0] != '\0' &&
 	    !address_valid(cfg->bounce_copy_to))
 		return setting_error(st, locate(lc,

@@ -110,7 +110,8 @@ struct tern_config {
 	char tls_ca_file[1024];      /* empty: the system's CA store */
 	int destination_concurrency; /* connections per destination */
 	int initial_concurrency;     /* a destination starts with this many
-	                              * and gains one per delivery */
+	                              * (at most its concurrency limit) and
+	                              * gains more while mail waits */
 	int transaction_recipient_limit; /* RCPTs per outbound transaction */
 	int connection_reuse_limit;  /* transactions per connection */
 	int connection_idle_timeout; /* seconds an idle connection is kept */

@@ -268,8 +268,6 @@ delivery_engine_errors(void **state)
 	(void)state;
 	expect_error("delivery = {\n tls = { level = \"always\"; };\n};\n",
 	    2, "unknown TLS level");
-	expect_error("delivery = { initial_concurrency = 30; };\n", 1,
-	    "higher than delivery.destination_concurrency");
 	expect_error("bounce = { copy_failed_bounces_to = \"postmaster\"; };"
 	    "\n", 1, "is not a mail address");
 	expect_error("bounce = { copy_failed_bounces_to = \"a b@c\"; };\n", 1,

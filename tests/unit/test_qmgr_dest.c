@@ -134,24 +134,49 @@ window_grows_per_reached_job(void **state)
 {
 	struct fixture *f = *state;
 	struct qmgr_dest *d = get(f, "example.com");
-	struct qmgr_job *a, *b, *c;
+	struct qmgr_job *a, *b, *c, *e;
 
 	push_jobs(f, d, 8);
 	a = qmgr_dests_next_job(&f->table, 1000);
 	b = qmgr_dests_next_job(&f->table, 1000);
-	assert_int_equal(finish(f, d, a, IPC_DEST_REACHED, 1000, 0),
-	    QMGR_DEST_UNCHANGED);
-	assert_int_equal(d->window, 3);
-	/* In flight: b; the window of 3 takes two more. */
-	assert_non_null(qmgr_dests_next_job(&f->table, 1000));
+	/* One reached job of a window of two: not yet. */
+	finish(f, d, a, IPC_DEST_REACHED, 1000, 0);
+	assert_int_equal(d->window, 2);
 	c = qmgr_dests_next_job(&f->table, 1000);
-	assert_non_null(c);
 	assert_null(qmgr_dests_next_job(&f->table, 1000));
 	assert_int_equal(finish(f, d, b, IPC_DEST_REACHED, 1000, 0),
 	    QMGR_DEST_UNCHANGED);
-	assert_int_equal(finish(f, d, c, IPC_DEST_REACHED, 1000, 0),
-	    QMGR_DEST_UNCHANGED);
+	assert_int_equal(d->window, 3);
+	/* In flight: c; the window of 3 takes two more. */
+	e = qmgr_dests_next_job(&f->table, 1000);
+	assert_non_null(e);
+	assert_non_null(qmgr_dests_next_job(&f->table, 1000));
+	assert_null(qmgr_dests_next_job(&f->table, 1000));
+	/* Three more in the same second: no growth until the next one. */
+	finish(f, d, c, IPC_DEST_REACHED, 1000, 0);
+	finish(f, d, e, IPC_DEST_REACHED, 1000, 0);
+	assert_int_equal(d->window, 3);
+	e = qmgr_dests_next_job(&f->table, 1000);
+	finish(f, d, e, IPC_DEST_REACHED, 1001, 0);
 	assert_int_equal(d->window, 4);
+}
+
+static void
+window_stays_without_waiting_jobs(void **state)
+{
+	struct fixture *f = *state;
+	struct qmgr_dest *d = get(f, "example.com");
+	struct qmgr_job *job;
+	int i;
+
+	/* Jobs come one at a time, so the open connections suffice. */
+	for (i = 0; i < 6; i++) {
+		push_jobs(f, d, 1);
+		job = qmgr_dests_next_job(&f->table, 1000 + i);
+		assert_non_null(job);
+		finish(f, d, job, IPC_DEST_REACHED, 1000 + i, 0);
+	}
+	assert_int_equal(d->window, 2);
 }
 
 static void
@@ -162,11 +187,13 @@ window_stops_at_limit(void **state)
 	struct qmgr_job *job;
 	int i;
 
+	/* One job a second, with others always waiting. */
 	push_jobs(f, d, 8);
-	for (i = 0; i < 8; i++) {
-		job = qmgr_dests_next_job(&f->table, 1000);
+	for (i = 0; i < 12; i++) {
+		job = qmgr_dests_next_job(&f->table, 1000 + i);
 		assert_non_null(job);
-		finish(f, d, job, IPC_DEST_REACHED, 1000, 0);
+		finish(f, d, job, IPC_DEST_REACHED, 1000 + i, 0);
+		push_jobs(f, d, 1);
 	}
 	assert_int_equal(d->window, 4);
 	assert_int_equal(d->in_flight, 0);
@@ -537,10 +564,10 @@ reconfigure_clamps_window(void **state)
 	struct qmgr_job *job;
 	int i;
 
-	push_jobs(f, d, 4);
-	for (i = 0; i < 4; i++) {
-		job = qmgr_dests_next_job(&f->table, 1000);
-		finish(f, d, job, IPC_DEST_REACHED, 1000, 0);
+	push_jobs(f, d, 8);
+	for (i = 0; i < 6; i++) {
+		job = qmgr_dests_next_job(&f->table, 1000 + i);
+		finish(f, d, job, IPC_DEST_REACHED, 1000 + i, 0);
 	}
 	assert_int_equal(d->window, 4);
 	f->cfg.destination_concurrency = 3;
@@ -580,6 +607,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(window_starts_at_initial),
 		T(window_grows_per_reached_job),
+		T(window_stays_without_waiting_jobs),
 		T(window_stops_at_limit),
 		T(unknown_state_changes_nothing),
 		T(per_domain_limit),
