@@ -77,27 +77,6 @@ is_atext(unsigned char c)
 	    c) != NULL);
 }
 
-static unsigned char
-to_upper(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
-}
-
-/* Compares n bytes with an upper-case ASCII word, ignoring case. */
-static bool
-equal_nocase(const unsigned char *p, size_t n, const char *word)
-{
-	size_t i;
-
-	if (strlen(word) != n)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (to_upper(p[i]) != (unsigned char)word[i])
-			return false;
-	}
-	return true;
-}
-
 enum smtp_line_status
 smtp_line_next(struct smtp_line_reader *reader, const unsigned char *data,
     size_t len, size_t *line_len, size_t *consumed)
@@ -276,7 +255,7 @@ smtp_address_literal_valid(const char *text, size_t len)
 	p++;
 	len -= 2;
 
-	if (len >= 5 && equal_nocase(p, 5, "IPV6:"))
+	if (len >= 5 && smtp_keyword_equal(p, 5, "IPV6:"))
 		return ipv6_valid(p + 5, len - 5);
 	if (ipv4_valid(p, len))
 		return true;
@@ -423,7 +402,7 @@ parse_path(struct cursor *c, struct smtp_command *cmd,
 	local_end = c->pos;
 
 	if (!is_mail && peek(c) == '>' &&
-	    equal_nocase(c->p + box_start, local_end - box_start,
+	    smtp_keyword_equal(c->p + box_start, local_end - box_start,
 	    "POSTMASTER")) {
 		/* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
 		cmd->postmaster = true;
@@ -483,9 +462,9 @@ parse_body_value(const unsigned char *value, size_t len,
 {
 	if (cmd->body != SMTP_BODY_UNSPECIFIED)
 		return SMTP_PARSE_PARAM_DUPLICATE;
-	if (equal_nocase(value, len, "7BIT"))
+	if (smtp_keyword_equal(value, len, "7BIT"))
 		cmd->body = SMTP_BODY_7BIT;
-	else if (equal_nocase(value, len, "8BITMIME"))
+	else if (smtp_keyword_equal(value, len, "8BITMIME"))
 		cmd->body = SMTP_BODY_8BITMIME;
 	else
 		return SMTP_PARSE_PARAM_SYNTAX;
@@ -595,7 +574,7 @@ parse_param(struct cursor *c, struct smtp_command *cmd)
 
 	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
 		if (params[i].verb == cmd->verb &&
-		    equal_nocase(c->p + key, key_len, params[i].keyword))
+		    smtp_keyword_equal(c->p + key, key_len, params[i].keyword))
 			return params[i].parse(c->p + value, value_len, cmd);
 	}
 	return SMTP_PARSE_PARAM_UNKNOWN;
@@ -632,7 +611,7 @@ parse_mail_rcpt(struct cursor *c, struct smtp_command *cmd)
 	enum smtp_parse_error error;
 
 	if (c->len - c->pos < keyword_len ||
-	    !equal_nocase(c->p + c->pos, keyword_len, keyword))
+	    !smtp_keyword_equal(c->p + c->pos, keyword_len, keyword))
 		return SMTP_PARSE_SYNTAX;
 	c->pos += keyword_len;
 
@@ -681,7 +660,7 @@ lookup_verb(const unsigned char *p, size_t len)
 	size_t i;
 
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		if (equal_nocase(p, len, verbs[i].name))
+		if (smtp_keyword_equal(p, len, verbs[i].name))
 			return verbs[i].verb;
 	}
 	return SMTP_VERB_UNKNOWN;

@@ -19,9 +19,8 @@ to_upper(unsigned char c)
 	return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
 }
 
-/* Compares n bytes with an upper-case ASCII word, ignoring case. */
-static bool
-equal_nocase(const unsigned char *p, size_t n, const char *word)
+bool
+smtp_keyword_equal(const unsigned char *p, size_t n, const char *word)
 {
 	size_t i;
 
@@ -89,13 +88,13 @@ smtp_dsn_notify_parse(const unsigned char *value, size_t len, int *bits)
 		for (end = start; end < len && value[end] != ','; end++)
 			;
 		n = end - start;
-		if (equal_nocase(element, n, "SUCCESS"))
+		if (smtp_keyword_equal(element, n, "SUCCESS"))
 			found |= DSN_NOTIFY_SUCCESS;
-		else if (equal_nocase(element, n, "FAILURE"))
+		else if (smtp_keyword_equal(element, n, "FAILURE"))
 			found |= DSN_NOTIFY_FAILURE;
-		else if (equal_nocase(element, n, "DELAY"))
+		else if (smtp_keyword_equal(element, n, "DELAY"))
 			found |= DSN_NOTIFY_DELAY;
-		else if (equal_nocase(element, n, "NEVER"))
+		else if (smtp_keyword_equal(element, n, "NEVER"))
 			found |= DSN_NOTIFY_NEVER;
 		else
 			return false;  /* unknown keyword or empty element */
@@ -146,9 +145,9 @@ bool
 smtp_dsn_ret_parse(const unsigned char *value, size_t len,
     enum dsn_ret *ret)
 {
-	if (equal_nocase(value, len, "FULL"))
+	if (smtp_keyword_equal(value, len, "FULL"))
 		*ret = DSN_RET_FULL;
-	else if (equal_nocase(value, len, "HDRS"))
+	else if (smtp_keyword_equal(value, len, "HDRS"))
 		*ret = DSN_RET_HDRS;
 	else
 		return false;

@@ -15,6 +15,10 @@
 
 #include "../queue/queue.h"
 
+/* Compares n bytes with an upper-case ASCII keyword, ignoring case
+ * (SMTP keywords and verbs, RFC 5321 2.4). */
+bool smtp_keyword_equal(const unsigned char *p, size_t n, const char *word);
+
 /*
  * Checks len bytes against RFC 3461 4: xtext = *( xchar / hexchar ),
  * xchar is "!" to "~" except "+" and "=", hexchar is "+" and two
