@@ -94,17 +94,37 @@ deliver_job_log(const struct deliver_job *job)
 	}
 }
 
+/* True when a server gave a recipient its final answer (delivered or
+ * rejected), which shows the destination works. */
+static bool
+server_decided_any(const struct deliver_job *job)
+{
+	const struct smtp_client_rcpt *rcpt;
+	size_t i;
+
+	for (i = 0; i < job->rcpt_count; i++) {
+		rcpt = &job->rcpts[i];
+		if (rcpt->final && rcpt->outcome != QUEUE_DEFERRED &&
+		    rcpt->remote_mta[0] != '\0')
+			return true;
+	}
+	return false;
+}
+
 /*
- * The job's verdict on its destination: a 421 from any server counts
- * most, since the receiver asked us to slow down (RFC 5321 3.8), even
- * when another host took part of the mail; then a server that replied
- * to MAIL. Hosts tried without either mean the destination could not
- * be reached, and a job that never started a session (DNS failure,
- * loop) says nothing about it.
+ * The job's verdict on its destination. A server that delivered or
+ * rejected a recipient shows that the destination works, even when
+ * another host or an earlier session replied 421. Otherwise a 421 from
+ * any server (RFC 5321 3.8: it asks us to slow down) counts, also after
+ * MAIL, then a server that replied to MAIL. Hosts tried without either
+ * mean the destination could not be reached, and a job that never
+ * started a session (DNS failure, loop) says nothing about it.
  */
 static enum ipc_destination_state
 destination_state(const struct deliver_job_run *run)
 {
+	if (server_decided_any(run->job))
+		return IPC_DEST_REACHED;
 	if (run->throttled)
 		return IPC_DEST_THROTTLED;
 	if (run->reached)

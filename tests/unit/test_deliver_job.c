@@ -518,8 +518,8 @@ test_tls_required_without_context(void **state)
 	deliver_job_free(job);
 }
 
-/* The destination's verdict from how its sessions ended; a 421
- * outranks everything else. */
+/* The destination's verdict from how its sessions ended: a 421 counts
+ * unless a server delivered or rejected a recipient. */
 static void
 test_destination_states(void **state)
 {
@@ -536,6 +536,9 @@ test_destination_states(void **state)
 		/* A 421 after MAIL: reached, but asked to slow down. */
 		{{SMTP_CLIENT_DONE, true, true, false, QUEUE_DEFERRED, NULL},
 		    IPC_DEST_THROTTLED},
+		/* A 421 earlier in the job, but the mail was delivered. */
+		{{SMTP_CLIENT_DONE, true, true, false, QUEUE_DELIVERED, NULL},
+		    IPC_DEST_REACHED},
 		{{SMTP_CLIENT_DONE, true, false, false, QUEUE_FAILED, NULL},
 		    IPC_DEST_REACHED},
 	};
