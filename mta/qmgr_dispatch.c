@@ -278,10 +278,11 @@ warn_table_full(int rc)
 }
 
 /*
- * Handles a job for a suspended destination. It is given up when its
- * message has outlived its lifetime. Otherwise it is freed, and a
- * repeated suspension moves its rows to the end of the suspension.
- * Returns true when the job is held for the record.
+ * Handles a job for a suspended or failing destination. It is given up
+ * when its message has outlived its lifetime, and deferred without an
+ * attempt when a delay notice is due. Otherwise (only while suspended)
+ * it is freed, and a repeated suspension moves its rows to the end of
+ * the suspension. Returns true when the job is held for the record.
  */
 static bool
 park_job(struct qmgr *qm, struct qmgr_dest *d, struct qmgr_job *job,
@@ -295,6 +296,15 @@ park_job(struct qmgr *qm, struct qmgr_dest *d, struct qmgr_job *job,
 		job_link(qm, job);
 		job->state = QMGR_JOB_DONE;
 		if (qmgr_expire_job(qm, job, reason) == TERN_OK)
+			return true;
+		qmgr_job_unlink_free(qm, job);
+		return false;
+	}
+	if (qmgr_delay_notice_due(qm, job, now)) {
+		job_link(qm, job);
+		job->state = QMGR_JOB_DONE;
+		if (qmgr_hold_job(qm, job, reason, d->suspended_until) ==
+		    TERN_OK)
 			return true;
 		qmgr_job_unlink_free(qm, job);
 		return false;
@@ -320,7 +330,12 @@ place_job(struct qmgr *qm, struct qmgr_job *job, int64_t now)
 		job_free(job);
 		return false;
 	}
-	if (qmgr_dest_suspended(d, now)) {
+	/* While the destination fails, mail that outlived its lifetime is
+	 * given up and delay notices go out at once, rather than one job
+	 * per probe. */
+	if (qmgr_dest_suspended(d, now) || (d->failures > 0 &&
+	    (retry_expired(&qm->retry, job->arrival, job->sender[0] == '\0',
+	    now) || qmgr_delay_notice_due(qm, job, now)))) {
 		if (park_job(qm, d, job, now))
 			return true;
 		qmgr_dest_forget_if_idle(&qm->dests, d);

@@ -208,6 +208,21 @@ struct retry_policy qmgr_retry_policy(const struct tern_config *cfg);
 int qmgr_expire_job(struct qmgr *qm, struct qmgr_job *job,
     const char *reason);
 
+/* True when a recipient of a job held back by its destination is due a
+ * delay notice now (retry.delay_warning, RFC 3461 NOTIFY=DELAY). */
+bool qmgr_delay_notice_due(const struct qmgr *qm, const struct qmgr_job *job,
+    int64_t now);
+
+/*
+ * Defers a job that its failing destination holds back, without an
+ * attempt, so that the delay notices due for it go out: each recipient
+ * waits for the destination until until (or its own backoff when until
+ * is not in the future), with reason as the last reply. The job moves
+ * to the pending batch; TERN_ENOMEM leaves it unchanged.
+ */
+int qmgr_hold_job(struct qmgr *qm, struct qmgr_job *job, const char *reason,
+    int64_t until);
+
 /* Frees a batch's outcomes and its jobs, which leave qm->jobs. */
 void qmgr_batch_clear(struct qmgr *qm, struct qmgr_batch *b);
 

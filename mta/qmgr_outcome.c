@@ -561,6 +561,61 @@ fail:
 	return TERN_ENOMEM;
 }
 
+bool
+qmgr_delay_notice_due(const struct qmgr *qm, const struct qmgr_job *job,
+    int64_t now)
+{
+	int warning = qm->config->delay_warning, notify;
+	size_t i;
+
+	if (warning <= 0 || job->sender[0] == '\0' ||
+	    now - job->arrival < warning)
+		return false;
+	for (i = 0; i < job->count; i++) {
+		notify = job->rcpts[i].notify;
+		if (!job->rcpts[i].delay_warned && (notify == 0 ||
+		    (notify & DSN_NOTIFY_DELAY) != 0))
+			return true;
+	}
+	return false;
+}
+
+int
+qmgr_hold_job(struct qmgr *qm, struct qmgr_job *job, const char *reason,
+    int64_t until)
+{
+	size_t start = qm->pending.count, i;
+	int64_t now = qmgr_wall_clock();
+	struct qmgr_outcome *o;
+
+	if (batch_reserve(&qm->pending, job->count, 1) != TERN_OK)
+		return TERN_ENOMEM;
+	for (i = 0; i < job->count; i++) {
+		o = &qm->pending.items[qm->pending.count++];
+		memset(o, 0, sizeof(*o));
+		o->job = job;
+		o->index = i;
+		o->result.recipient_id = job->rcpts[i].id;
+		o->result.outcome = QUEUE_DEFERRED;
+		snprintf(o->status, sizeof(o->status), "4.4.1");
+		o->reply = strdup(reason);
+		o->remote_mta = strdup("");
+		o->diagnostic = strdup("");
+		if (o->reply == NULL || o->remote_mta == NULL ||
+		    o->diagnostic == NULL ||
+		    decide_deferral(qm, job, o, now, true, until) != TERN_OK)
+			goto fail;
+		o->result.report = choose_report(qm, job, o, 0, now);
+	}
+	qm->pending.jobs[qm->pending.job_count++] = job;
+	qmgr_kick(qm);
+	return TERN_OK;
+fail:
+	while (qm->pending.count > start)
+		outcome_free(&qm->pending.items[--qm->pending.count]);
+	return TERN_ENOMEM;
+}
+
 /* Destinations */
 
 /* Makes the pending deferrals for a destination that works again due at
