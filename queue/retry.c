@@ -100,6 +100,10 @@ retry_next_attempt(const struct retry_policy *policy, int failed_attempts,
 	int64_t delay, deadline;
 
 	delay = retry_jitter(retry_delay(policy, failed_attempts), random);
+	/* The jitter spreads retries out but never past max_delay, which
+	 * the administrator set as the longest wait. */
+	if (policy->max_delay > 0 && delay > policy->max_delay)
+		delay = policy->max_delay;
 	deadline = retry_give_up_time(policy, arrival, null_sender);
 	if (now >= deadline || delay >= deadline - now)
 		return deadline > now ? deadline : now;

@@ -46,7 +46,8 @@ bool retry_expired(const struct retry_policy *policy, int64_t arrival,
 
 /*
  * The time of the next attempt after failed_attempts failures at now:
- * now + the jittered retry_delay(), but no later than the give-up time,
+ * now + the jittered retry_delay(), at most max_delay, and no later
+ * than the give-up time,
  * so the last attempt happens when the lifetime ends.
  */
 int64_t retry_next_attempt(const struct retry_policy *policy,

@@ -188,6 +188,20 @@ next_attempt_jittered(void **state)
 }
 
 static void
+next_attempt_never_past_max_delay(void **state)
+{
+	const int64_t arrival = 1700000000, now = arrival + 3600;
+
+	(void)state;
+	/* Ninth failure: the delay is at max_delay (4000 s) already, so
+	 * the jitter may shorten it but never lengthen it. */
+	assert_int_equal(retry_next_attempt(&policy, 9, arrival, false, now,
+	    UINT32_MAX), now + 4000);
+	assert_int_equal(retry_next_attempt(&policy, 9, arrival, false, now,
+	    0), now + 3600);
+}
+
+static void
 next_attempt_capped_at_give_up(void **state)
 {
 	const int64_t arrival = 1700000000;
@@ -220,6 +234,7 @@ main(void)
 		cmocka_unit_test(jitter_spreads_values),
 		cmocka_unit_test(jitter_small_and_negative),
 		cmocka_unit_test(next_attempt_jittered),
+		cmocka_unit_test(next_attempt_never_past_max_delay),
 		cmocka_unit_test(next_attempt_capped_at_give_up),
 	};
 
