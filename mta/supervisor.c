@@ -85,6 +85,15 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		}
 		tls_context_free(tls);
 	}
+	/* deliver would otherwise start without outbound TLS and send in
+	 * plain what level may could have encrypted. */
+	if (tls_client_context_new(cfg->tls_ca_file, &tls, reason,
+	    sizeof(reason)) != TERN_OK) {
+		snprintf(err, err_size, "%s: delivery.tls: %s", cfg->path,
+		    reason);
+		return TERN_ECONFIG;
+	}
+	tls_context_free(tls);
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
 		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);

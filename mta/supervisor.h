@@ -57,7 +57,8 @@ struct supervisor {
 
 /*
  * Checks what loading the file cannot: that the TLS certificate and key
- * load and match, and that the log file can be opened. On failure writes
+ * load and match, that the outbound CA file loads, and that the log file
+ * can be opened. On failure writes
  * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
  */
 int supervisor_check_config(const struct tern_config *cfg, char *err,

@@ -204,6 +204,30 @@ def test_missing_tls_certificate_rejected(lab, tmp_path):
     assert_mail_flows(running, rcv, "after-tls-reload")
 
 
+def test_missing_outbound_ca_file_rejected(lab, tmp_path):
+    """A CA file for outbound TLS that cannot be loaded stops ternd -t,
+    start-up and a reload: deliver would otherwise run without TLS."""
+    missing = {"delivery": {"tls": {"ca_file": str(tmp_path / "ca.pem")}}}
+    rcv, running = deliverable_lab(lab)
+    checked = lab.tern(start=False, name="checked", **missing)
+    checked.write_config()
+    for extra in (["-t"], []):
+        done = subprocess.run(checked.command() + extra, capture_output=True,
+                              text=True, timeout=20, cwd=checked.dir)
+        assert done.returncode != 0, f"ternd {extra} accepted the file"
+        assert "delivery.tls" in done.stderr, \
+            f"the error does not name delivery.tls:\n{done.stderr}"
+        assert "ca.pem" in done.stderr, \
+            f"the error does not name the file:\n{done.stderr}"
+
+    running.write_config(merge(running.settings, missing))
+    since = running.log_size()
+    running.send_signal(signal.SIGHUP)
+    running.wait_log(r"reload rejected.*delivery\.tls", since=since,
+                     timeout=15)
+    assert_mail_flows(running, rcv, "after-ca-reload")
+
+
 def test_unwritable_log_file_rejected(lab, tmp_path):
     bad = str(tmp_path / "missing-folder" / "tern.log")
     tern = lab.tern(start=False, log={"file": bad})
