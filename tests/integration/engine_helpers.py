@@ -140,8 +140,14 @@ def assert_no_report(tern, receiver, qid, wait=QUIET_WINDOW):
 
 def assert_still_queued(tern, qid, rcpts):
     """Every address in rcpts is still queued for qid, with at least one
-    attempt made, and no other recipient of qid is."""
+    attempt made, and no other recipient of qid is. deliver logs an
+    outcome before qmgr records it, so the rows get a few seconds."""
+    deadline = time.time() + 10
     rows = tern.recipients_of(qid)
+    while time.time() < deadline and not (
+            rows and all(r["attempts"] >= 1 for r in rows)):
+        time.sleep(0.1)
+        rows = tern.recipients_of(qid)
     queued = sorted(r["address"] for r in rows)
     assert queued == sorted(rcpts), \
         f"queued recipients of {qid}: {queued}, expected {sorted(rcpts)}; " \

@@ -55,6 +55,52 @@ def test_greeting_421_defers_and_suspends(lab):
     assert_still_queued(tern, qid, [rcpt])
 
 
+def test_greeting_421_at_one_mx_does_not_suspend(lab):
+    # mx1 answers 421, mx2 takes the mail: the destination works, so it
+    # must not be suspended and later mail must not wait.
+    lab.scripted("127.0.0.2", greeting=b"421 4.3.2 mx1.example.test busy")
+    good = lab.scripted("127.0.0.3")
+    start_dns(lab, *example_mx("127.0.0.2", "127.0.0.3"))
+    tern = lab.tern(retry={"first_delay": 60, "max_delay": 60})
+    rcpt = "user@example.test"
+
+    for i in range(3):
+        qid = tern.send(f"split{i}@origin.test", [rcpt],
+                        message_bytes(f"split {i}"))
+        wait_outcome(tern, qid, rcpt, "sent")
+
+    assert len(good.messages) == 3, f"{good.describe()}"
+    assert tern.log_lines(suspension_pattern("example.test")) == [], \
+        f"example.test was suspended although mx2 took the mail" \
+        f"{tern.tail()}"
+
+
+def test_held_mail_expires_together(lab):
+    # Ten messages wait for a destination that refuses every session.
+    # When their lifetime ends they are all returned within one
+    # suspension, not one per probe.
+    lab.scripted("127.0.0.2", greeting=b"421 4.3.2 mx1.example.test down")
+    origin = start_dns(lab, *example_mx("127.0.0.2"))
+    tern = lab.tern(retry={"first_delay": 4, "max_delay": 4,
+                           "lifetime": 6})
+    batch = [(f"held{i}@origin.test", [f"user{i}@example.test"],
+              message_bytes(f"held {i}")) for i in range(10)]
+
+    tern.send_many(batch)
+
+    expired = wait_for(lambda: len(tern.log_lines(
+        r"status=expired, returned to sender")) >= 10, 30, interval=0.2)
+    assert expired, f"only {len(tern.log_lines(r'status=expired'))} of 10 " \
+        f"held messages expired{tern.tail()}"
+    times = [tern.log_time(line) for line in
+             tern.log_lines(r"status=expired, returned to sender")]
+    assert max(times) - min(times) < 6, \
+        f"the held messages expired over {max(times) - min(times):.1f} s, " \
+        f"one probe at a time{tern.tail()}"
+    tern.wait_queue_empty(timeout=20)
+    assert len(reports_at(origin)) == 10, f"{origin.describe()}"
+
+
 # ------------------------------------------------------------ RCPT
 
 def test_mixed_rcpt_replies(lab):
