@@ -94,8 +94,8 @@ deliver_job_log(const struct deliver_job *job)
 	}
 }
 
-/* True when a server gave a recipient its final answer (delivered or
- * rejected), which shows the destination works. */
+/* True when a server delivered or rejected a recipient, which shows
+ * that the destination works. */
 static bool
 server_decided_any(const struct deliver_job *job)
 {
@@ -117,8 +117,9 @@ server_decided_any(const struct deliver_job *job)
  * another host or an earlier session replied 421. Otherwise a 421 from
  * any server (RFC 5321 3.8: it asks us to slow down) counts, also after
  * MAIL, then a server that replied to MAIL. Hosts tried without either
- * mean the destination could not be reached, and a job that never
- * started a session (DNS failure, loop) says nothing about it.
+ * mean the destination could not be reached. A job that never started
+ * a session (DNS failure, loop) leaves the destination's state as it
+ * is.
  */
 static enum ipc_destination_state
 destination_state(const struct deliver_job_run *run)
@@ -346,6 +347,58 @@ reused_session_failed(struct deliver_job_run *run,
 	mx_start_lookup(run);
 }
 
+static void on_session_done(void *arg,
+    const struct smtp_client_report *received);
+
+/*
+ * RFC 5321 4.5.3.1.10: a server that reaches its limit of recipients
+ * replies 452 to the others, and the client should send those in a new
+ * transaction. Reopens the recipients deferred with 452 and sends them
+ * over the same session, as long as each transaction delivered at
+ * least one recipient more, so a server that takes none cannot keep
+ * the job going. Returns true when the next transaction started.
+ */
+static bool
+send_rest_again(struct deliver_job_run *run, struct smtp_client *client)
+{
+	struct deliver_job *job = run->job;
+	size_t i, delivered = 0, reopened = 0;
+
+	for (i = 0; i < job->rcpt_count; i++) {
+		if (job->rcpts[i].final &&
+		    job->rcpts[i].outcome == QUEUE_DELIVERED)
+			delivered++;
+	}
+	if (delivered <= run->delivered || run->aborting)
+		return false;
+	run->delivered = delivered;
+	for (i = 0; i < job->rcpt_count; i++) {
+		struct smtp_client_rcpt *rcpt = &job->rcpts[i];
+
+		if (rcpt->final && rcpt->outcome == QUEUE_DEFERRED &&
+		    strncmp(rcpt->diagnostic, "452", 3) == 0) {
+			rcpt->final = false;
+			reopened++;
+		}
+	}
+	if (reopened == 0)
+		return false;
+	log_debug("%s: sending %zu recipient(s) that got 452 in a new "
+	    "transaction", job->queue_id, reopened);
+	run->client = client;
+	if (smtp_client_next(client, &run->params, on_session_done, run) ==
+	    TERN_OK)
+		return true;
+	/* Not sent: they stay deferred with their 452. */
+	run->client = NULL;
+	for (i = 0; i < job->rcpt_count; i++) {
+		if (!job->rcpts[i].final &&
+		    strncmp(job->rcpts[i].diagnostic, "452", 3) == 0)
+			job->rcpts[i].final = true;
+	}
+	return false;
+}
+
 static void
 on_session_done(void *arg, const struct smtp_client_report *received)
 {
@@ -364,6 +417,8 @@ on_session_done(void *arg, const struct smtp_client_report *received)
 	run->throttled |= report->throttled;
 	if (report->result == SMTP_CLIENT_DONE) {
 		run->tried = true;
+		if (report->reusable && send_rest_again(run, client))
+			return;
 		if (report->reusable)
 			keep_or_quit(run, client);
 		job_finish(run);

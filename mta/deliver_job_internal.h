@@ -52,6 +52,8 @@ struct deliver_job_run {
 	struct sockaddr_storage session_address;
 	bool reused;                  /* taken from the cache */
 	int transactions;
+	size_t delivered;             /* recipients delivered so far, to
+	                               * see progress between transactions */
 
 	/* Session results, for the destination's verdict. */
 	bool tried;

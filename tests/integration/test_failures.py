@@ -104,8 +104,10 @@ def test_held_mail_expires_together(lab):
 # ------------------------------------------------------------ RCPT
 
 def test_mixed_rcpt_replies(lab):
-    # One transaction: ok@ is accepted, busy@ gets 452 (and 250 on the
-    # retry), gone@ gets 550. Only gone@ is reported, with its ORCPT.
+    # ok@ is accepted, busy@ gets 452 ("too many recipients") and goes
+    # again in a second transaction on the same connection (RFC 5321
+    # 4.5.3.1.10), where it gets 250; gone@ gets 550. Only gone@ is
+    # reported, with its ORCPT.
     rejection = (b"550 5.1.1 <gone@example.test>: Recipient address "
                  b"rejected: User unknown")
     rcv = lab.scripted("127.0.0.2", rcpt_replies={
@@ -127,9 +129,6 @@ def test_mixed_rcpt_replies(lab):
 
     wait_outcome(tern, qid, "ok@example.test", "sent", dsn=r"2\.0\.0",
                  relay=mx1(lab))
-    line = wait_outcome(tern, qid, "busy@example.test", "deferred",
-                        dsn=r"4\.5\.3", relay=mx1(lab))
-    assert "452" in line, f"busy@ deferral: {line}"
     line = wait_outcome(tern, qid, "gone@example.test", "bounced",
                         dsn=r"5\.1\.1", relay=mx1(lab))
     assert "User unknown" in line, f"gone@ bounce: {line}"
@@ -151,11 +150,33 @@ def test_mixed_rcpt_replies(lab):
     assert envelopes == [["ok@example.test"], ["busy@example.test"]], \
         f"transactions at the receiver: {envelopes}{tern.tail()}"
     assert outcomes(tern, qid, "ok@example.test") == ["sent"]
-    assert outcomes(tern, qid, "busy@example.test") == ["deferred", "sent"]
+    assert outcomes(tern, qid, "busy@example.test") == ["sent"]
+    assert len(rcv.sessions) == 1, \
+        f"the second transaction used a new connection: {rcv.sessions}"
     assert outcomes(tern, qid, "gone@example.test") == ["bounced"]
     time.sleep(QUIET_WINDOW)
     assert len(reports_at(origin)) == 1, \
         f"more than one report: {reports_at(origin)}{tern.tail()}"
+
+
+def test_repeated_452_stops_after_no_progress(lab):
+    # busy@ gets 452 every time: it goes again once, beside nothing
+    # else, and then waits for its retry instead of looping.
+    rcv = lab.scripted("127.0.0.2", rcpt_replies={
+        "busy@example.test": [b"452 4.5.3 Error: too many recipients"]})
+    start_dns(lab, *example_mx("127.0.0.2"))
+    tern = lab.tern(retry={"first_delay": 60, "max_delay": 60})
+    rcpts = ["ok@example.test", "busy@example.test"]
+
+    qid = tern.send("busy452@origin.test", rcpts, message_bytes("452"))
+
+    wait_outcome(tern, qid, "busy@example.test", "deferred",
+                 dsn=r"4\.5\.3")
+    assert outcomes(tern, qid, "ok@example.test") == ["sent"]
+    tries = [ln for ln in rcv.commands(b"RCPT") if b"<busy@" in ln]
+    assert len(tries) == 2, f"busy@ was offered {len(tries)} times: " \
+        f"{rcv.sessions}{tern.tail()}"
+    assert_still_queued(tern, qid, ["busy@example.test"])
 
 
 # ------------------------------------------------------------ after DATA
