@@ -264,13 +264,27 @@ qmgr_log_report(const struct qmgr_batch *b, const char *new_queue_id,
 
 /* Decisions */
 
+/* True when recipient index of job is due its one delay notice at now:
+ * retry.delay_warning is on and has passed, and NOTIFY allows DELAY. */
+static bool
+delay_notice_due(const struct qmgr *qm, const struct qmgr_job *job,
+    size_t index, int64_t now)
+{
+	const struct qmgr_rcpt *rcpt = &job->rcpts[index];
+	int warning = qm->config->delay_warning;
+
+	if (warning <= 0 || rcpt->delay_warned || now - job->arrival < warning)
+		return false;
+	return rcpt->notify == 0 || (rcpt->notify & DSN_NOTIFY_DELAY) != 0;
+}
+
 /* Chooses the report due for a recipient's outcome (RFC 3461 4.1). */
 static enum queue_report
 choose_report(const struct qmgr *qm, const struct qmgr_job *job,
     const struct qmgr_outcome *o, uint64_t flags, int64_t now)
 {
 	const struct qmgr_rcpt *rcpt = &job->rcpts[o->index];
-	int notify = rcpt->notify, warning = qm->config->delay_warning;
+	int notify = rcpt->notify;
 
 	switch (o->result.outcome) {
 	case QUEUE_FAILED:
@@ -285,12 +299,8 @@ choose_report(const struct qmgr *qm, const struct qmgr_job *job,
 			return QUEUE_REPORT_NONE;
 		return QUEUE_REPORT_FAILED;
 	case QUEUE_DEFERRED:
-		if (warning <= 0 || rcpt->delay_warned ||
-		    now - job->arrival < warning)
-			return QUEUE_REPORT_NONE;
-		if (notify != 0 && (notify & DSN_NOTIFY_DELAY) == 0)
-			return QUEUE_REPORT_NONE;
-		return QUEUE_REPORT_DELAYED;
+		return delay_notice_due(qm, job, o->index, now) ?
+		    QUEUE_REPORT_DELAYED : QUEUE_REPORT_NONE;
 	case QUEUE_DELIVERED:
 		if ((notify & DSN_NOTIFY_SUCCESS) == 0 ||
 		    (flags & IPC_RCPT_DSN_RELAYED) != 0)
@@ -528,11 +538,20 @@ fail:
 	return TERN_ENOMEM;
 }
 
-int
-qmgr_expire_job(struct qmgr *qm, struct qmgr_job *job, const char *reason)
+/*
+ * Adds an outcome for every recipient of a job that gets no attempt:
+ * given up (until < 0), or deferred until until with destination_wait.
+ * reason becomes the last reply. The job moves to the pending batch;
+ * TERN_ENOMEM leaves it unchanged.
+ */
+static int
+settle_without_attempt(struct qmgr *qm, struct qmgr_job *job,
+    const char *reason, int64_t until)
 {
 	size_t start = qm->pending.count, i;
+	int64_t now = qmgr_wall_clock();
 	struct qmgr_outcome *o;
+	int rc;
 
 	if (batch_reserve(&qm->pending, job->count, 1) != TERN_OK)
 		return TERN_ENOMEM;
@@ -547,63 +566,16 @@ qmgr_expire_job(struct qmgr *qm, struct qmgr_job *job, const char *reason)
 		o->remote_mta = strdup("");
 		o->diagnostic = strdup("");
 		if (o->reply == NULL || o->remote_mta == NULL ||
-		    o->diagnostic == NULL || expire(qm, job, o) != TERN_OK)
+		    o->diagnostic == NULL)
 			goto fail;
-		o->result.report = choose_report(qm, job, o, 0,
-		    qmgr_wall_clock());
-	}
-	qm->pending.jobs[qm->pending.job_count++] = job;
-	qmgr_kick(qm);
-	return TERN_OK;
-fail:
-	while (qm->pending.count > start)
-		outcome_free(&qm->pending.items[--qm->pending.count]);
-	return TERN_ENOMEM;
-}
-
-bool
-qmgr_delay_notice_due(const struct qmgr *qm, const struct qmgr_job *job,
-    int64_t now)
-{
-	int warning = qm->config->delay_warning, notify;
-	size_t i;
-
-	if (warning <= 0 || job->sender[0] == '\0' ||
-	    now - job->arrival < warning)
-		return false;
-	for (i = 0; i < job->count; i++) {
-		notify = job->rcpts[i].notify;
-		if (!job->rcpts[i].delay_warned && (notify == 0 ||
-		    (notify & DSN_NOTIFY_DELAY) != 0))
-			return true;
-	}
-	return false;
-}
-
-int
-qmgr_hold_job(struct qmgr *qm, struct qmgr_job *job, const char *reason,
-    int64_t until)
-{
-	size_t start = qm->pending.count, i;
-	int64_t now = qmgr_wall_clock();
-	struct qmgr_outcome *o;
-
-	if (batch_reserve(&qm->pending, job->count, 1) != TERN_OK)
-		return TERN_ENOMEM;
-	for (i = 0; i < job->count; i++) {
-		o = &qm->pending.items[qm->pending.count++];
-		memset(o, 0, sizeof(*o));
-		o->job = job;
-		o->index = i;
-		o->result.recipient_id = job->rcpts[i].id;
-		o->result.outcome = QUEUE_DEFERRED;
-		snprintf(o->status, sizeof(o->status), "4.4.1");
-		o->reply = strdup(reason);
-		o->remote_mta = strdup("");
-		o->diagnostic = strdup("");
-		if (o->reply == NULL || o->remote_mta == NULL ||
-		    o->diagnostic == NULL ||
-		    decide_deferral(qm, job, o, now, true, until) != TERN_OK)
+		if (until < 0) {
+			rc = expire(qm, job, o);
+		} else {
+			o->result.outcome = QUEUE_DEFERRED;
+			snprintf(o->status, sizeof(o->status), "4.4.1");
+			rc = decide_deferral(qm, job, o, now, true, until);
+		}
+		if (rc != TERN_OK)
 			goto fail;
 		o->result.report = choose_report(qm, job, o, 0, now);
 	}
@@ -614,6 +586,35 @@ fail:
 	while (qm->pending.count > start)
 		outcome_free(&qm->pending.items[--qm->pending.count]);
 	return TERN_ENOMEM;
+}
+
+int
+qmgr_expire_job(struct qmgr *qm, struct qmgr_job *job, const char *reason)
+{
+	return settle_without_attempt(qm, job, reason, -1);
+}
+
+bool
+qmgr_delay_notice_due(const struct qmgr *qm, const struct qmgr_job *job,
+    int64_t now)
+{
+	size_t i;
+
+	/* A null-sender message never gets a delay notice. */
+	if (job->sender[0] == '\0')
+		return false;
+	for (i = 0; i < job->count; i++) {
+		if (delay_notice_due(qm, job, i, now))
+			return true;
+	}
+	return false;
+}
+
+int
+qmgr_hold_job(struct qmgr *qm, struct qmgr_job *job, const char *reason,
+    int64_t until)
+{
+	return settle_without_attempt(qm, job, reason, until < 0 ? 0 : until);
 }
 
 /* Destinations */
