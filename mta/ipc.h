@@ -75,8 +75,8 @@ enum ipc_type {
 };
 
 /*
- * What a job's result says about its destination as a whole, for qmgr's
- * suspension and throttling. A job reached its destination when a server
+ * The state of a job's destination as a whole, reported in its result
+ * for qmgr's suspension and throttling. A job reached its destination when a server
  * took part in a transaction, whatever it replied to the recipients.
  */
 enum ipc_destination_state {
@@ -89,8 +89,8 @@ enum ipc_destination_state {
 	 * (RFC 5321 3.8): it is shutting down or asks us to slow down.
 	 * This outranks IPC_DEST_REACHED. */
 	IPC_DEST_THROTTLED = 2,
-	/* The job ended before any server was asked (DNS failure, loop,
-	 * invalid addresses): says nothing about the servers. */
+	/* The job ended before any server was contacted (DNS failure,
+	 * loop, invalid addresses), so the servers' state is unknown. */
 	IPC_DEST_UNKNOWN = 3,
 };
 

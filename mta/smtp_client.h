@@ -78,7 +78,7 @@ enum smtp_client_result {
 	SMTP_CLIENT_TLS_REQUIRED = 4,
 };
 
-/* How a session ended, passed to the callback. */
+/* The end of a session, passed to the callback. */
 struct smtp_client_report {
 	enum smtp_client_result result;
 	/* For results other than SMTP_CLIENT_DONE: why another address or

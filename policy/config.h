@@ -44,7 +44,7 @@ struct sockaddr_storage;
 #define CONFIG_MAX_NETWORKS 256
 #define CONFIG_MAX_DESTINATIONS 256
 
-/* How an outbound connection uses TLS; the order is one of strictness. */
+/* TLS use of an outbound connection, in order of strictness. */
 enum tls_level {
 	TLS_LEVEL_NONE = 0,     /* never STARTTLS */
 	TLS_LEVEL_MAY = 1,      /* STARTTLS when offered; plain if it fails */

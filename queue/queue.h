@@ -137,7 +137,7 @@ enum queue_outcome {
 	QUEUE_FAILED = 2,     /* permanent failure: remove the recipient */
 };
 
-/* The delivery status notification (RFC 3464) a result asks for. */
+/* The delivery status notification (RFC 3464) a result requests. */
 enum queue_report {
 	QUEUE_REPORT_NONE = 0,
 	QUEUE_REPORT_FAILED = 1,    /* Action: failed (a bounce) */
@@ -161,7 +161,7 @@ struct queue_result {
 	const char *diagnostic;       /* the server's reply, or "" */
 };
 
-/* What queue_record_results() needs to write reports. */
+/* Settings that queue_record_results() writes reports with. */
 struct queue_report_settings {
 	const char *reporting_mta;    /* our host name */
 	int64_t size_limit;           /* larger originals: headers only */
@@ -212,8 +212,8 @@ int queue_suspend_destination(struct queue *q, const char *domain,
     int failures, int64_t until, const char *last_error, int64_t *moved);
 
 /*
- * The destination works again: forgets its failures and makes every
- * recipient that waits for it due at now, in one statement.
+ * Marks a destination as working again: clears its failures and makes
+ * every recipient that waits for it due at now, in one statement.
  * *released (may be NULL) gets their number.
  */
 int queue_release_destination(struct queue *q, const char *domain,
