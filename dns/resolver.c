@@ -30,13 +30,12 @@
 
 #include "../lib/buf.h"
 #include "../lib/tern_error.h"
+#include "dns_answer.h"
 #include "resolver.h"
 
 /* Tries per server for one query. */
 #define RESOLVER_TRIES 3
 
-/* Maximum length of the server list given to c-ares, "ADDR:PORT,...". */
-#define RESOLVER_SERVERS_MAX 1024
 
 /* A socket that c-ares asked us to watch. */
 struct dns_socket {
@@ -108,28 +107,6 @@ dns_status_text(enum dns_status status)
 		return "cancelled";
 	}
 	return "unknown status";
-}
-
-/* Maps a c-ares status to the statuses callers branch on. */
-static enum dns_status
-map_ares_status(int status)
-{
-	switch (status) {
-	case ARES_SUCCESS:
-		return DNS_OK;
-	case ARES_ENOTFOUND:
-		return DNS_NXDOMAIN;
-	case ARES_ENODATA:
-		return DNS_NODATA;
-	case ARES_EBADRESP:
-		return DNS_MALFORMED;
-	case ARES_ECANCELLED:
-	case ARES_EDESTRUCTION:
-		return DNS_CANCELLED;
-	default:
-		/* ETIMEOUT, ESERVFAIL, EREFUSED, ECONNREFUSED, ENOMEM, ... */
-		return DNS_TEMPFAIL;
-	}
 }
 
 /*
@@ -318,53 +295,6 @@ on_socket_state(void *data, ares_socket_t fd, int readable, int writable)
 	uv_poll_start(&s->poll, events, on_socket_event);
 }
 
-/* Joins the server strings into c-ares' "a,b,c" form. */
-static int
-join_servers(const char *const *servers, size_t count, struct buf *out,
-    char *err, size_t err_size)
-{
-	size_t i;
-
-	for (i = 0; i < count; i++) {
-		if (servers[i][0] == '\0' || strchr(servers[i], ',') != NULL) {
-			snprintf(err, err_size, "invalid resolver address "
-			    "\"%s\"", servers[i]);
-			return TERN_EINVAL;
-		}
-		if ((i > 0 && buf_append_str(out, ",") != 0) ||
-		    buf_append_str(out, servers[i]) != 0) {
-			snprintf(err, err_size, "resolver list is longer "
-			    "than %d bytes", RESOLVER_SERVERS_MAX);
-			return TERN_ETOOBIG;
-		}
-	}
-	return TERN_OK;
-}
-
-static int
-set_servers(struct dns_resolver *r, const char *const *servers,
-    size_t count, char *err, size_t err_size)
-{
-	struct buf list;
-	int rc, status;
-
-	if (count == 0)
-		return TERN_OK; /* keep the system configuration */
-	buf_init(&list, RESOLVER_SERVERS_MAX);
-	rc = join_servers(servers, count, &list, err, err_size);
-	if (rc != TERN_OK)
-		goto done;
-	status = ares_set_servers_ports_csv(r->channel, buf_str(&list));
-	if (status != ARES_SUCCESS) {
-		snprintf(err, err_size, "invalid resolver list \"%s\": %s",
-		    buf_str(&list), ares_strerror(status));
-		rc = TERN_EINVAL;
-	}
-done:
-	buf_free(&list);
-	return rc;
-}
-
 static int
 init_channel(struct dns_resolver *r, int timeout, char *err,
     size_t err_size)
@@ -418,7 +348,7 @@ dns_resolver_new(uv_loop_t *loop, const char *const *servers, size_t count,
 		ares_library_cleanup();
 		return rc;
 	}
-	rc = set_servers(r, servers, count, err, err_size);
+	rc = dns_set_servers(r->channel, servers, count, err, err_size);
 	if (rc != TERN_OK) {
 		ares_destroy(r->channel);
 		free(r);
@@ -492,80 +422,6 @@ ended_before_start(struct dns_query *q, int status)
 	return true;
 }
 
-/*
- * Inserts rec into the sorted array, after every record of equal or
- * lower preference, so equal preferences keep the response's order.
- * When the array is full, the record with the highest preference is
- * dropped.
- */
-static void
-insert_mx(struct dns_mx *records, size_t *count, const struct dns_mx *rec)
-{
-	size_t pos = *count;
-
-	while (pos > 0 && records[pos - 1].preference > rec->preference)
-		pos--;
-	if (pos == DNS_MAX_MX)
-		return;
-	if (*count == DNS_MAX_MX)
-		(*count)--;
-	memmove(&records[pos + 1], &records[pos],
-	    (*count - pos) * sizeof(records[0]));
-	records[pos] = *rec;
-	(*count)++;
-}
-
-/*
- * True for a response whose RCODE (RFC 1035 4.1.1) is neither NOERROR
- * nor NXDOMAIN. c-ares 1.18 maps the common error codes itself but passes
- * others (NOTAUTH, for one) as success, and their empty answer would read
- * as "no data", a permanent failure. An unexpected code is a server
- * problem, so it must be temporary.
- */
-static bool
-unexpected_rcode(const unsigned char *abuf, int alen)
-{
-	int rcode;
-
-	if (alen < 4)
-		return false;
-	rcode = abuf[3] & 0x0f;
-	return rcode != 0 && rcode != 3;
-}
-
-/*
- * Parses an MX response. c-ares 1.18 expands the root name of a null MX
- * (RFC 7505: "MX 0 .") to "", which resolver.h promises; a trailing dot
- * is removed in case a library version keeps it.
- */
-static enum dns_status
-parse_mx(const unsigned char *abuf, int alen, struct dns_mx *records,
-    size_t *count)
-{
-	struct ares_mx_reply *replies, *m;
-	struct dns_mx rec;
-	size_t len;
-	int status;
-
-	*count = 0;
-	status = ares_parse_mx_reply(abuf, alen, &replies);
-	if (status != ARES_SUCCESS)
-		return map_ares_status(status);
-	for (m = replies; m != NULL; m = m->next) {
-		len = strlen(m->host);
-		if (len > 0 && m->host[len - 1] == '.')
-			len--;
-		if (len >= sizeof(rec.host))
-			continue; /* not a valid domain name */
-		memcpy(rec.host, m->host, len);
-		rec.host[len] = '\0';
-		rec.preference = m->priority;
-		insert_mx(records, count, &rec);
-	}
-	ares_free_data(replies);
-	return *count > 0 ? DNS_OK : DNS_NODATA;
-}
-
 static void
 on_mx_answer(void *arg, int status, int timeouts, unsigned char *abuf,
     int alen)
@@ -578,12 +434,12 @@ on_mx_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	(void)timeouts;
 	if (ended_before_start(&l->query, status))
 		return;
-	if (status == ARES_SUCCESS && unexpected_rcode(abuf, alen))
+	if (status == ARES_SUCCESS && dns_answer_rcode_unexpected(abuf, alen))
 		result = DNS_TEMPFAIL;
 	else if (status == ARES_SUCCESS)
-		result = parse_mx(abuf, alen, records, &count);
+		result = dns_answer_mx(abuf, alen, records, &count);
 	else
-		result = map_ares_status(status);
+		result = dns_answer_status(status);
 	l->cb(l->arg, result, count > 0 ? records : NULL, count);
 	free(l);
 }
@@ -611,40 +467,15 @@ dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_cb cb,
 static enum dns_status
 parse_aaaa(const unsigned char *abuf, int alen, struct addr_lookup *l)
 {
-	struct ares_addr6ttl ttls[DNS_MAX_ADDRESSES];
-	struct sockaddr_in6 *sin6;
-	int n = DNS_MAX_ADDRESSES, i, status;
-
-	status = ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n);
-	if (status != ARES_SUCCESS)
-		return map_ares_status(status);
-	for (i = 0; i < n; i++) {
-		sin6 = (struct sockaddr_in6 *)&l->v6[l->v6_count++];
-		memset(sin6, 0, sizeof(*sin6));
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, &ttls[i].ip6addr,
-		    sizeof(sin6->sin6_addr));
-	}
-	return n > 0 ? DNS_OK : DNS_NODATA;
+	return dns_answer_addresses(abuf, alen, AF_INET6, l->v6,
+	    DNS_MAX_ADDRESSES, &l->v6_count);
 }
 
 static enum dns_status
 parse_a(const unsigned char *abuf, int alen, struct addr_lookup *l)
 {
-	struct ares_addrttl ttls[DNS_MAX_ADDRESSES];
-	struct sockaddr_in *sin;
-	int n = DNS_MAX_ADDRESSES, i, status;
-
-	status = ares_parse_a_reply(abuf, alen, NULL, ttls, &n);
-	if (status != ARES_SUCCESS)
-		return map_ares_status(status);
-	for (i = 0; i < n; i++) {
-		sin = (struct sockaddr_in *)&l->v4[l->v4_count++];
-		memset(sin, 0, sizeof(*sin));
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, &ttls[i].ipaddr, sizeof(sin->sin_addr));
-	}
-	return n > 0 ? DNS_OK : DNS_NODATA;
+	return dns_answer_addresses(abuf, alen, AF_INET, l->v4,
+	    DNS_MAX_ADDRESSES, &l->v4_count);
 }
 
 /* The status of a lookup whose queries both failed (see resolver.h). */
@@ -701,8 +532,8 @@ on_addr_answer(struct addr_lookup *l, struct dns_query *q, int status,
 	if (ended_before_start(q, status))
 		return;
 	if (status != ARES_SUCCESS)
-		result = map_ares_status(status);
-	else if (unexpected_rcode(abuf, alen))
+		result = dns_answer_status(status);
+	else if (dns_answer_rcode_unexpected(abuf, alen))
 		result = DNS_TEMPFAIL;
 	else if (v6)
 		result = parse_aaaa(abuf, alen, l);

@@ -19,6 +19,7 @@
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "config.h"
+#include "config_internal.h"
 #include "duration.h"
 
 enum setting_type {
@@ -30,6 +31,8 @@ enum setting_type {
 	SETTING_LEVEL,    /* log level name */
 	SETTING_HOSTNAME, /* fully written DNS name */
 	SETTING_TLS_LEVEL, /* none, may, encrypt or verify */
+	SETTING_CHOICE,   /* one of the names in choices; stored as index */
+	SETTING_BOOL,     /* true or false */
 };
 
 struct setting {
@@ -40,13 +43,26 @@ struct setting {
 	int64_t min, max;
 	int64_t default_number;
 	const char *default_text;
+	const char *const *choices; /* SETTING_CHOICE: NULL-terminated */
 };
 
 #define NUMBER(p, t, field, def, lo, hi) \
-	{ p, t, offsetof(struct tern_config, field), 0, lo, hi, def, NULL }
+	{ p, t, offsetof(struct tern_config, field), 0, lo, hi, def, NULL, \
+	  NULL }
 #define TEXT(p, t, field, def) \
 	{ p, t, offsetof(struct tern_config, field), \
-	  sizeof(((struct tern_config *)0)->field), 0, 0, 0, def }
+	  sizeof(((struct tern_config *)0)->field), 0, 0, 0, def, NULL }
+#define CHOICE(p, field, def, names) \
+	{ p, SETTING_CHOICE, offsetof(struct tern_config, field), 0, 0, 0, \
+	  def, NULL, names }
+#define BOOL(p, field, def) \
+	{ p, SETTING_BOOL, offsetof(struct tern_config, field), 0, 0, 1, def, \
+	  NULL, NULL }
+
+/* Names of enum values, in enum order. */
+static const char *const rdns_policy_names[] = { "warn", "refuse", NULL };
+static const char *const spf_self_check_names[] = {
+	"deliver", "defer", "smart_host", "off", NULL };
 
 static const struct setting settings[] = {
 	TEXT("hostname", SETTING_HOSTNAME, hostname, ""),
@@ -95,6 +111,19 @@ static const struct setting settings[] = {
 	    connection_reuse_limit, 100, 1, 100000),
 	NUMBER("delivery.connection_idle_timeout", SETTING_DURATION,
 	    connection_idle_timeout, 5, 0, 300),
+	CHOICE("delivery.rdns_misaligned", rdns_policy, RDNS_POLICY_WARN,
+	    rdns_policy_names),
+	CHOICE("delivery.spf_self_check", spf_self_check,
+	    SPF_SELF_CHECK_DELIVER, spf_self_check_names),
+	TEXT("delivery.smart_host", SETTING_STRING, smart_host, ""),
+	BOOL("delivery.mta_sts.enabled", mta_sts_enabled, 1),
+	TEXT("delivery.mta_sts.ca_file", SETTING_PATH, mta_sts_ca_file, ""),
+	NUMBER("delivery.mta_sts.port", SETTING_INT, mta_sts_port, 443, 1,
+	    65535),
+	NUMBER("delivery.mta_sts.timeout", SETTING_DURATION, mta_sts_timeout,
+	    10, 1, 300),
+	TEXT("dkim.canonicalization", SETTING_STRING, dkim_canonicalization,
+	    "relaxed/relaxed"),
 	NUMBER("retry.first_delay", SETTING_DURATION, retry_first_delay, 300,
 	    1, 86400),
 	NUMBER("retry.max_delay", SETTING_DURATION, retry_max_delay, 4000, 1,
@@ -116,21 +145,11 @@ static const char *const container_paths[] = {
 	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery",
 	"delivery.tls", "retry", "bounce", "resolver.servers",
 	"smtpd.listeners", "smtpd.relay_networks", "destinations",
+	"delivery.mta_sts", "delivery.source_addresses", "dkim", "dkim.keys",
+	"dkim.headers",
 };
 
-struct load_state {
-	struct tern_config *cfg;
-	char base_dir[1024];   /* folder of the main file, for PATH values */
-	char *err;
-	size_t err_size;
-};
-
-/* Writes "FILE:LINE: reason" for a setting into the error buffer. */
-static int
-setting_error(struct load_state *st, const config_setting_t *s,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
+int
 setting_error(struct load_state *st, const config_setting_t *s,
     const char *fmt, ...)
 {
@@ -177,6 +196,12 @@ tern_config_defaults(struct tern_config *cfg)
 		case SETTING_TLS_LEVEL:
 			*(int *)field = tls_level_parse(s->default_text);
 			break;
+		case SETTING_CHOICE:
+			*(int *)field = (int)s->default_number;
+			break;
+		case SETTING_BOOL:
+			*(bool *)field = s->default_number != 0;
+			break;
 		case SETTING_STRING:
 		case SETTING_HOSTNAME:
 		case SETTING_PATH:
@@ -184,7 +209,10 @@ tern_config_defaults(struct tern_config *cfg)
 			break;
 		}
 	}
+	snprintf(cfg->dkim_headers, sizeof(cfg->dkim_headers), "%s",
+	    CONFIG_DKIM_DEFAULT_HEADERS);
 	cfg->listeners[0].port = 25;
+	cfg->listeners[0].spf = SPF_INBOUND_CHECK;
 	snprintf(cfg->listeners[0].address, sizeof(cfg->listeners[0].address),
 	    "127.0.0.1");
 	cfg->listener_count = 1;
@@ -194,7 +222,7 @@ tern_config_defaults(struct tern_config *cfg)
 }
 
 /* Stores a path, relative ones joined to the configuration's folder. */
-static int
+int
 store_path(struct load_state *st, const config_setting_t *s, char *field,
     size_t size, const char *value)
 {
@@ -245,7 +273,7 @@ load_number(struct load_state *st, const struct setting *def,
  * of a label, at most 253 octets (RFC 1035 2.3.1, RFC 1123 2.1). The name
  * goes into greetings and headers, so nothing else may pass.
  */
-static bool
+bool
 hostname_valid(const char *name)
 {
 	size_t i, label = 0, len = strlen(name);
@@ -272,6 +300,28 @@ hostname_valid(const char *name)
 	return label > 0 && name[len - 1] != '-';
 }
 
+/* Stores the index of text in def->choices, or names them all. */
+static int
+load_choice(struct load_state *st, const struct setting *def,
+    const config_setting_t *s, const char *text)
+{
+	char names[256] = "";
+	size_t i, used = 0;
+
+	for (i = 0; def->choices[i] != NULL; i++) {
+		if (strcmp(text, def->choices[i]) == 0) {
+			*(int *)((char *)st->cfg + def->offset) = (int)i;
+			return TERN_OK;
+		}
+		used += (size_t)snprintf(names + used, sizeof(names) - used,
+		    "%s%s", i > 0 ? ", " : "", def->choices[i]);
+		if (used >= sizeof(names))
+			break;
+	}
+	return setting_error(st, s, "%s: unknown value \"%s\" (expected "
+	    "one of: %s)", def->path, text, names);
+}
+
 /* Checks and stores one scalar setting described by def. */
 static int
 load_setting(struct load_state *st, const struct setting *def,
@@ -295,10 +345,19 @@ load_setting(struct load_state *st, const struct setting *def,
 		return TERN_OK;
 	}
 
+	if (def->type == SETTING_BOOL) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return setting_error(st, s, "%s: expected true or "
+			    "false", def->path);
+		*(bool *)field = config_setting_get_bool(s) != 0;
+		return TERN_OK;
+	}
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return setting_error(st, s, "%s: expected a string",
 		    def->path);
 	text = config_setting_get_string(s);
+	if (def->type == SETTING_CHOICE)
+		return load_choice(st, def, s, text);
 	if (def->type == SETTING_LEVEL) {
 		int level = log_level_parse(text);
 
@@ -465,14 +524,23 @@ load_listener(struct load_state *st, const config_setting_t *g,
 	if (!config_setting_is_group(g))
 		return setting_error(st, g, "smtpd.listeners: each entry must "
 		    "be a group like { address = \"127.0.0.1\"; port = 25; }");
+	out->spf = SPF_INBOUND_CHECK;
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(e);
 
-		if (strcmp(name, "address") != 0 && strcmp(name, "port") != 0)
+		if (strcmp(name, "spf") == 0) {
+			int rc = load_listener_spf(st, e, &out->spf);
+
+			if (rc != TERN_OK)
+				return rc;
+		} else if (strcmp(name, "address") != 0 &&
+		    strcmp(name, "port") != 0) {
 			return setting_error(st, e, "smtpd.listeners: unknown "
-			    "key \"%s\" (expected address and port)", name);
+			    "key \"%s\" (expected address, port and spf)",
+			    name);
+		}
 	}
 
 	address = config_setting_get_member(g, "address");
@@ -675,6 +743,12 @@ load_group(struct load_state *st, const config_setting_t *g,
 			rc = load_resolvers(st, s);
 		else if (strcmp(path, "destinations") == 0)
 			rc = load_destinations(st, s);
+		else if (strcmp(path, "dkim.keys") == 0)
+			rc = load_dkim_keys(st, s);
+		else if (strcmp(path, "dkim.headers") == 0)
+			rc = load_dkim_headers(st, s);
+		else if (strcmp(path, "delivery.source_addresses") == 0)
+			rc = load_sources(st, s);
 		else if (is_container(path) && config_setting_is_group(s))
 			rc = load_group(st, s, path);
 		else if (is_container(path))
@@ -740,7 +814,7 @@ check_consistency(struct load_state *st, const config_t *lc)
 	if (cfg->queue_directory[0] == '\0')
 		return setting_error(st, locate(lc, "queue.directory", NULL),
 		    "queue.directory must not be empty");
-	return TERN_OK;
+	return check_deliverability(st, lc);
 }
 
 /* Writes path into out, joined to the current folder when relative, so

@@ -43,6 +43,8 @@ struct sockaddr_storage;
 #define CONFIG_MAX_RESOLVERS 8
 #define CONFIG_MAX_NETWORKS 256
 #define CONFIG_MAX_DESTINATIONS 256
+#define CONFIG_MAX_DKIM_KEYS 64
+#define CONFIG_MAX_SOURCES 32
 
 /* TLS use of an outbound connection, in order of strictness. */
 enum tls_level {
@@ -66,9 +68,74 @@ struct config_destination {
 	int tls_level;          /* -1: delivery.tls.level */
 };
 
+/* What smtpd does with SPF (RFC 7208) for clients outside the relay
+ * networks on one listener. */
+enum spf_inbound {
+	SPF_INBOUND_OFF = 0,         /* no check, no header */
+	SPF_INBOUND_CHECK = 1,       /* evaluate, add Received-SPF and
+	                              * Authentication-Results */
+	SPF_INBOUND_REJECT_FAIL = 2, /* as check, and "fail" gets 550 5.7.23 */
+};
+
 struct config_listener {
 	char address[64];      /* numeric IPv4 or IPv6 address */
 	int port;
+	int spf;               /* enum spf_inbound; "check" by default */
+};
+
+/* DKIM signature algorithms (RFC 6376, RFC 8463). */
+enum dkim_algorithm {
+	DKIM_ALG_RSA_SHA256 = 0,
+	DKIM_ALG_ED25519_SHA256 = 1,
+};
+
+/*
+ * One DKIM signing key. A message is signed with every key whose domain
+ * matches the domain of its From header: "example.com" matches that
+ * domain, ".example.com" every subdomain of it. Two entries for one
+ * domain with different algorithms give two signatures.
+ */
+struct config_dkim_key {
+	char domain[256];          /* From domain, or ".suffix" */
+	char signing_domain[256];  /* the d= tag; empty: the From domain */
+	char selector[64];         /* the s= tag */
+	char key_file[1024];       /* PEM private key, absolute */
+	int algorithm;             /* enum dkim_algorithm */
+	/* Both are filled from dkim.canonicalization and dkim.headers when
+	 * the entry does not set them. */
+	char canonicalization[32]; /* "header/body": "relaxed/simple" */
+	char headers[1024];        /* "from:to:subject", lower case */
+};
+
+/* The headers signed when dkim.headers is not set (RFC 6376 5.4.1's
+ * list); a header in the list that a message lacks is left out. */
+#define CONFIG_DKIM_DEFAULT_HEADERS \
+	"from:reply-to:subject:date:to:cc:message-id:in-reply-to:" \
+	"references:mime-version:content-type:content-transfer-encoding:" \
+	"content-id:content-description:resent-date:resent-from:resent-to:" \
+	"resent-cc:list-id:list-help:list-unsubscribe:list-subscribe:" \
+	"list-post:list-owner:list-archive:list-unsubscribe-post"
+
+/* An address deliver sends from, and the name it gives in EHLO there. */
+struct config_source {
+	char address[64];          /* numeric IPv4 or IPv6 address */
+	char ehlo_name[256];       /* empty: hostname */
+};
+
+/* What deliver does when a source address's reverse DNS does not match
+ * its EHLO name. */
+enum rdns_policy {
+	RDNS_POLICY_WARN = 0,      /* log at start-up and reload, send */
+	RDNS_POLICY_REFUSE = 1,    /* no direct delivery from that address */
+};
+
+/* What deliver does when the sender domain's SPF record does not permit
+ * the source address ("fail" or "softfail"). */
+enum spf_self_check {
+	SPF_SELF_CHECK_DELIVER = 0,    /* send, warn once per domain and hour */
+	SPF_SELF_CHECK_DEFER = 1,      /* defer the recipients */
+	SPF_SELF_CHECK_SMART_HOST = 2, /* send through delivery.smart_host */
+	SPF_SELF_CHECK_OFF = 3,        /* no check */
 };
 
 struct tern_config {
@@ -127,6 +194,28 @@ struct tern_config {
 
 	struct config_destination destinations[CONFIG_MAX_DESTINATIONS];
 	size_t destination_count;
+
+	/* Source addresses: a connection to an IPv4 (IPv6) address leaves
+	 * from the first IPv4 (IPv6) entry; none: the system chooses. */
+	struct config_source sources[CONFIG_MAX_SOURCES];
+	size_t source_count;
+	int rdns_policy;             /* enum rdns_policy */
+	int spf_self_check;          /* enum spf_self_check */
+	/* "host", "host:port", "[address]" or "[address]:port"; empty:
+	 * none. Brackets skip the MX lookup, as in Postfix's relayhost. */
+	char smart_host[300];
+
+	/* MTA-STS (RFC 8461) for direct deliveries. */
+	bool mta_sts_enabled;
+	char mta_sts_ca_file[1024];  /* for policy fetches; empty: system */
+	int mta_sts_port;            /* HTTPS port of policy hosts, 443 */
+	int mta_sts_timeout;         /* seconds for one policy fetch */
+
+	/* DKIM signing in deliver. */
+	char dkim_canonicalization[32]; /* "header/body", relaxed/relaxed */
+	char dkim_headers[1024];        /* colon-separated, lower case */
+	struct config_dkim_key dkim_keys[CONFIG_MAX_DKIM_KEYS];
+	size_t dkim_key_count;
 };
 
 /*
@@ -157,6 +246,21 @@ int config_destination_recipient_limit(const struct tern_config *cfg,
     const char *domain);
 int config_destination_tls_level(const struct tern_config *cfg,
     const char *domain);
+
+/* The source address entry for a destination address's family; NULL
+ * when none is configured for that family. */
+const struct config_source *config_source_for(const struct tern_config *cfg,
+    int family);
+
+/* The EHLO name to use from a source (NULL: the system's choice). */
+const char *config_ehlo_name(const struct tern_config *cfg,
+    const struct config_source *source);
+
+/* Splits a smart_host value into host (brackets removed), port (the
+ * delivery port when none is given) and whether it was bracketed.
+ * Returns 0, or TERN_EINVAL when the value is malformed. */
+int config_smart_host_parse(const char *value, int default_port,
+    char *host, size_t host_size, int *port, bool *bracketed);
 
 /* Fills cfg with the built-in defaults. */
 void tern_config_defaults(struct tern_config *cfg);

@@ -81,12 +81,33 @@
 	" suspended_until INTEGER NOT NULL," \
 	" last_error TEXT NOT NULL DEFAULT '');"
 
-static const char schema_v2[] =
+/*
+ * Added in version 3. dkim_signatures keeps the DKIM-Signature fields
+ * deliver computed for a message, so a retry sends the same signature;
+ * signature is "" for a message that was looked at and not signed. It
+ * is a table of its own, not a messages column, so that reading it does
+ * not go through the content's pages. mta_sts_policies is the MTA-STS
+ * (RFC 8461) cache: the policy text as fetched, with its TXT id.
+ */
+#define TABLES_V3 \
+	"CREATE TABLE dkim_signatures (" \
+	" message_id INTEGER PRIMARY KEY" \
+	"  REFERENCES messages(id) ON DELETE CASCADE," \
+	" signature TEXT NOT NULL);" \
+	"CREATE TABLE mta_sts_policies (" \
+	" domain TEXT PRIMARY KEY," \
+	" id TEXT NOT NULL," \
+	" policy BLOB NOT NULL," \
+	" fetched INTEGER NOT NULL," \
+	" expires INTEGER NOT NULL);"
+
+static const char schema_v3[] =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (2);"
+	"INSERT INTO schema_version (version) VALUES (3);"
 	"CREATE TABLE messages" MESSAGES_V2_COLUMNS
 	"CREATE TABLE recipients" RECIPIENTS_V2_COLUMNS("messages")
-	INDEXES_AND_DESTINATIONS_V2;
+	INDEXES_AND_DESTINATIONS_V2
+	TABLES_V3;
 
 /*
  * Version 1 to 2. ALTER TABLE ADD COLUMN would put the new message
@@ -126,8 +147,11 @@ struct queue_migration {
 	const char *sql;
 };
 
+static const char migrate_v2_to_v3[] = TABLES_V3;
+
 static const struct queue_migration queue_migrations[] = {
 	{1, migrate_v1_to_v2},
+	{2, migrate_v2_to_v3},
 	{0, NULL},
 };
 
@@ -365,7 +389,7 @@ check_unversioned(struct queue *q, char *err, size_t err_size)
 		    "tern-qmgr or tern-smtpd creates them", q->path);
 		return TERN_ENOTFOUND;
 	}
-	return queue_exec(q, schema_v2, err, err_size);
+	return queue_exec(q, schema_v3, err, err_size);
 }
 
 /* Checks a file's schema version and migrates an older one. */

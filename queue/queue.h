@@ -5,10 +5,13 @@
  * Tables: messages (envelope sender, arrival time, client, ENVID, RET,
  * origin, content), recipients (address, domain, attempts, next attempt
  * time, last reply, ORCPT, NOTIFY, destination and delay flags),
- * destinations (failing destinations) and schema_version. smtpd
- * inserts; qmgr reads due recipients, records outcomes, queues reports
- * and keeps destination state; deliver opens the database read-only to
- * stream a message's content. Delivered and failed recipients are
+ * destinations (failing destinations), dkim_signatures (each message's
+ * DKIM signature once computed), mta_sts_policies (the MTA-STS cache) and
+ * schema_version. smtpd inserts; qmgr reads due recipients, records
+ * outcomes, queues reports, keeps destination state and stores the
+ * signatures deliver reports; deliver opens the database read-only to
+ * stream a message's content and its signature, and read-write for the
+ * MTA-STS cache only. Delivered and failed recipients are
  * deleted, and a message is deleted with its last recipient.
  *
  * None of these functions touches an event loop: they block on SQLite,
@@ -28,7 +31,7 @@
 #define QUEUE_ID_SIZE 17
 
 /* Current schema version; queue_open migrates older files. */
-#define QUEUE_SCHEMA_VERSION 2
+#define QUEUE_SCHEMA_VERSION 3
 
 /* RFC 3461 4.1 NOTIFY, as bits; 0 means the client gave no NOTIFY,
  * which reports failures and delays (RFC 3461 4.1, last paragraph). */
@@ -233,6 +236,38 @@ int queue_read_content(struct queue *q, int64_t message_id, size_t chunk,
 
 /* Reads a message's whole content into out (bounded by out->max). */
 int queue_load_content(struct queue *q, int64_t message_id, struct buf *out);
+
+/*
+ * The DKIM-Signature fields stored for a message (queue_dkim.c).
+ * *signature is malloc'd: "" when the message was looked at and is not
+ * to be signed; NULL when nothing is stored yet. Returns 0 or an error.
+ */
+int queue_load_dkim_signature(struct queue *q, int64_t message_id,
+    char **signature);
+
+/* Stores a message's signature ("" for "not signed") unless one is
+ * stored already, so every attempt sends the first one. A message that
+ * is gone is not an error. */
+int queue_store_dkim_signature(struct queue *q, int64_t message_id,
+    const char *signature);
+
+/* One cached MTA-STS policy (queue_sts.c). */
+struct queue_sts_policy {
+	char id[64];            /* the TXT record's id when fetched */
+	unsigned char *text;    /* the policy file as fetched, malloc'd */
+	size_t text_len;
+	int64_t fetched;        /* seconds since the epoch */
+	int64_t expires;        /* fetched + max_age */
+};
+
+/* Reads the cached policy of domain (lower case). TERN_ENOTFOUND when
+ * none is cached. Free out->text. */
+int queue_sts_get(struct queue *q, const char *domain,
+    struct queue_sts_policy *out);
+
+/* Stores or replaces the cached policy of domain. */
+int queue_sts_put(struct queue *q, const char *domain,
+    const struct queue_sts_policy *policy);
 
 /* Number of recipients still queued, for logs and tests. */
 int queue_count_recipients(struct queue *q, int64_t *count);

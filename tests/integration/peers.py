@@ -217,6 +217,14 @@ def client_tls_context():
 
 # ---------------------------------------------------------------- DNS
 
+def _dnsmasq_quote(text):
+    """One TXT character-string for dnsmasq's command line, which takes
+    quotes and backslashes literally and always splits at a comma."""
+    if "," in text:
+        raise ValueError(f"dnsmasq cannot serve a comma in TXT: {text!r}")
+    return text
+
+
 class Dnsmasq:
     """dnsmasq on 127.0.0.1:port serving fixed records.
 
@@ -224,17 +232,25 @@ class Dnsmasq:
     null MX (RFC 7505). hosts maps a name to its addresses (IPv4 and IPv6
     mixed). cnames maps an alias to its target, which must be a name in
     hosts, because dnsmasq ignores a CNAME whose target it has no record
-    for. Names without records under .test, localhost, the reverse zones
-    and the extra zones in local_zones get NXDOMAIN or NODATA, never
-    REFUSED, as from a real authoritative server.
+    for. txt maps a name to its TXT records; a record is a string, or a
+    list of strings for one record of several character-strings (each
+    at most 255 bytes, without commas). ptr maps a reverse name ("5.0.0.127.in-addr.arpa")
+    to its target. forward maps a domain to "127.0.0.1#PORT": queries
+    under it go to that server, which may be one that never answers.
+    Names without records under .test, localhost, the reverse zones and
+    the extra zones in local_zones get NXDOMAIN or NODATA, never REFUSED,
+    as from a real authoritative server.
     """
 
     def __init__(self, workdir, mx=None, hosts=None, cnames=None,
-                 local_zones=()):
+                 local_zones=(), txt=None, ptr=None, forward=None):
         self.workdir = Path(workdir)
         self.mx = mx or {}
         self.hosts = hosts or {}
         self.cnames = cnames or {}
+        self.txt = txt or {}
+        self.ptr = ptr or {}
+        self.forward = forward or {}
         self.local_zones = list(local_zones)
         self.port = None
         self.proc = None
@@ -256,6 +272,15 @@ class Dnsmasq:
             args.append(f"--host-record={name},{','.join(addresses)}")
         for alias, target in self.cnames.items():
             args.append(f"--cname={alias},{target}")
+        for name, records in self.txt.items():
+            for record in records:
+                parts = [record] if isinstance(record, str) else record
+                args.append(f"--txt-record={name}," +
+                            ",".join(_dnsmasq_quote(p) for p in parts))
+        for name, target in self.ptr.items():
+            args.append(f"--ptr-record={name},{target}")
+        for domain, server in self.forward.items():
+            args.append(f"--server=/{domain}/{server}")
         return args
 
     def start(self):

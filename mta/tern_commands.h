@@ -1,0 +1,17 @@
+/*
+ * The subcommands of the tern command line program. Each gets the
+ * arguments after its own name (argv[0] is that name) and the
+ * configuration file chosen with -c, and returns the exit status:
+ * 0 success, 1 a failure it reports, 2 wrong usage.
+ */
+#ifndef TERN_COMMANDS_H
+#define TERN_COMMANDS_H
+
+/* tern doctor DOMAIN [--json]: mta/tern_doctor.c */
+int tern_cmd_doctor(const char *config_path, int argc, char **argv);
+
+/* tern dkim keygen --domain D --selector S [--algorithm rsa|ed25519]
+ * [--output FILE]: mta/tern_dkim.c */
+int tern_cmd_dkim(const char *config_path, int argc, char **argv);
+
+#endif

@@ -1,0 +1,13 @@
+/* Placeholder until the doctor command is written; never merged as is. */
+#include <stdio.h>
+
+#include "tern_commands.h"
+
+int
+tern_cmd_doctor(const char *config_path, int argc, char **argv)
+{
+	(void)config_path;
+	(void)argc;
+	fprintf(stderr, "tern: %s is not written yet\n", argv[0]);
+	return 1;
+}

@@ -1,0 +1,73 @@
+/*
+ * tern: the command line for operators. "tern [-c CONFIG] COMMAND ..."
+ * runs one subcommand (tern_commands.h) and exits with its status.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tern_autoconf.h"
+
+#include "tern_commands.h"
+
+#define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
+
+struct command {
+	const char *name;
+	int (*run)(const char *config_path, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"doctor", tern_cmd_doctor,
+	    "doctor DOMAIN [--json]   check what receivers will check"},
+	{"dkim", tern_cmd_dkim,
+	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
+	    "                         [--output FILE]   make a signing key"},
+};
+
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: tern [-c CONFIG] COMMAND [ARGUMENTS]\n"
+	    "  -c CONFIG  configuration file (default %s)\n"
+	    "commands:\n", DEFAULT_CONFIG);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s\n", commands[i].summary);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = DEFAULT_CONFIG;
+	int i = 1;
+	size_t c;
+
+	if (i < argc && strcmp(argv[i], "-c") == 0) {
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tern: -c needs a configuration file "
+			    "name\n");
+			usage(stderr);
+			return 2;
+		}
+		config_path = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ||
+	    strcmp(argv[i], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].name) == 0)
+			return commands[c].run(config_path, argc - i, argv + i);
+	}
+	fprintf(stderr, "tern: unknown command \"%s\"\n", argv[i]);
+	usage(stderr);
+	return 2;
+}

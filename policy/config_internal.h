@@ -1,0 +1,44 @@
+/*
+ * What config.c shares with the files that load its lists (listeners'
+ * options, DKIM keys, source addresses). Used by policy/config*.c only.
+ */
+#ifndef TERN_CONFIG_INTERNAL_H
+#define TERN_CONFIG_INTERNAL_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct load_state {
+	struct tern_config *cfg;
+	char base_dir[1024];   /* folder of the main file, for PATH values */
+	char *err;
+	size_t err_size;
+};
+
+/* Writes "FILE:LINE: reason" for a setting into the error buffer and
+ * returns TERN_ECONFIG. */
+int setting_error(struct load_state *st, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Stores a path, relative ones joined to the configuration's folder. */
+int store_path(struct load_state *st, const config_setting_t *s,
+    char *field, size_t size, const char *value);
+
+/* True for a DNS host name fit for greetings and headers. */
+bool hostname_valid(const char *name);
+
+/* policy/config_deliverability.c */
+int load_dkim_keys(struct load_state *st, const config_setting_t *s);
+int load_dkim_headers(struct load_state *st, const config_setting_t *s);
+int load_sources(struct load_state *st, const config_setting_t *s);
+/* Parses a listener's spf option into *out (enum spf_inbound). */
+int load_listener_spf(struct load_state *st, const config_setting_t *s,
+    int *out);
+/* Checks the deliverability settings against each other and fills the
+ * DKIM keys' defaults. */
+int check_deliverability(struct load_state *st, const config_t *lc);
+
+#endif
