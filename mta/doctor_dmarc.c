@@ -79,7 +79,7 @@ report_record(struct doctor_context *ctx, const char *record)
 void
 doctor_check_dmarc(struct doctor_context *ctx)
 {
-	char record[1024], org[256], err[256], shown[300];
+	char record[4096], org[256], err[256], shown[300];
 	struct doctor_check *c;
 	enum dns_status status;
 	size_t found;

@@ -25,6 +25,11 @@ append_addresses(struct dns_sync *dns, const char *host, char *out,
 	struct sockaddr_storage addrs[DNS_MAX_ADDRESSES];
 	size_t count = 0, i, used;
 
+	/* The root, as in a null MX listed among other records. */
+	if (host[0] == '\0') {
+		*status = DNS_NODATA;
+		return -1;
+	}
 	*status = dns_sync_addresses(dns, host, addrs, DNS_MAX_ADDRESSES,
 	    &count);
 	if (*status != DNS_OK)

@@ -64,6 +64,7 @@ check_source_spf(struct doctor_context *ctx, const struct config_source *src)
 	struct sockaddr_storage addr;
 	struct spf_check check;
 	char mail_from[300], reason[300];
+	struct doctor_check *c;
 	enum doctor_status status;
 
 	/* Any local part does: SPF checks the domain (RFC 7208 4.1). */
@@ -87,16 +88,19 @@ check_source_spf(struct doctor_context *ctx, const struct config_source *src)
 		    spf_result_name(check.result), mail_from, reason);
 		return;
 	}
-	doctor_add(ctx->report, "spf-source", src->address, status,
-	    check.result == SPF_RESULT_TEMPERROR ? "Check the resolver "
-	    "setting and the domain's name servers." : NULL,
+	c = doctor_add(ctx->report, "spf-source", src->address, status, NULL,
 	    "SPF %s for MAIL FROM %s: %s.", spf_result_name(check.result),
 	    mail_from, reason);
-	if (check.result != SPF_RESULT_TEMPERROR)
-		doctor_add_fix(&ctx->report->checks[ctx->report->count - 1],
-		    "Add \"%s:%s\" to the SPF record of %s before its all "
-		    "term.", strchr(src->address, ':') != NULL ? "ip6" : "ip4",
-		    src->address, ctx->domain);
+	if (check.result == SPF_RESULT_TEMPERROR)
+		doctor_add_fix(c, "Check the resolver setting and the "
+		    "domain's name servers.");
+	else if (check.result == SPF_RESULT_PERMERROR)
+		doctor_add_fix(c, "Correct the SPF record of %s (RFC 7208).",
+		    ctx->domain);
+	else
+		doctor_add_fix(c, "Add \"%s:%s\" to the SPF record of %s "
+		    "before its all term.", strchr(src->address, ':') != NULL ?
+		    "ip6" : "ip4", src->address, ctx->domain);
 }
 
 void
