@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/mta_sts.h"
 #include "../dns/dns_sync.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
@@ -147,6 +148,11 @@ tern_cmd_doctor(const char *config_path, int argc, char **argv)
 	ctx.report = &report;
 	if (open_resolver(&cfg, &ctx.dns) != 0)
 		return 2;
+	if (mta_sts_global_init() != TERN_OK) {
+		fprintf(stderr, "tern doctor: cannot initialise libcurl\n");
+		dns_sync_free(ctx.dns);
+		return 1;
+	}
 	run_checks(&ctx);
 	dns_sync_free(ctx.dns);
 

@@ -2,23 +2,21 @@
 
 The good zone passes every check; each broken zone changes one thing
 and the test expects exit status 1 with exactly the checks that defect
-makes fail. The MTA-STS policy is served by a small HTTPS server on
+makes fail. The MTA-STS policy is served by nginx (https_peer.py) on
 127.0.0.6 with a certificate from the session's test CA. DKIM keys are
 made with openssl.
 """
 
 import base64
-import http.server
 import json
 import shutil
-import ssl
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
+from https_peer import PolicyServer
 from peers import Dnsmasq, pick_port
 from tern_instance import BUILD_DIR, libconfig_text
 
@@ -74,51 +72,6 @@ def dkim_record(p, algorithm):
     return [text[i:i + 255] for i in range(0, len(text), 255)]
 
 
-# ---------------------------------------------------------------- HTTPS
-
-class PolicyServer:
-    """An HTTPS server on POLICY_ADDRESS that serves one MTA-STS policy
-    at /.well-known/mta-sts.txt as text/plain."""
-
-    def __init__(self, cert, key, policy):
-        body = policy.encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path != "/.well-known/mta-sts.txt":
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.port = pick_port([POLICY_ADDRESS])
-        self.httpd = http.server.ThreadingHTTPServer(
-            (POLICY_ADDRESS, self.port), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(cert), str(key))
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
-                                            server_side=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def policy_certificate(test_ca):
-    return test_ca.issue(f"mta-sts.{DOMAIN}")
-
-
 # ---------------------------------------------------------------- zones
 
 def good_zone(keys):
@@ -159,11 +112,10 @@ class DoctorLab:
     """One test's DNS server, policy server and configuration; run()
     calls tern doctor with them."""
 
-    def __init__(self, keys, ca, policy_certificate):
+    def __init__(self, keys, ca):
         self.dir = Path(tempfile.mkdtemp(prefix="tern-doctor-", dir="/tmp"))
         self.keys = keys
         self.ca = ca
-        self.policy_certificate = policy_certificate
         self.dns = None
         self.policy_server = None
         self.conf = self.dir / "tern.conf"
@@ -175,9 +127,10 @@ class DoctorLab:
                            hosts=zone.get("hosts"), txt=zone.get("txt"),
                            ptr=zone.get("ptr")).start()
         if policy is not None:
-            self.policy_server = PolicyServer(*self.policy_certificate,
-                                              policy)
-            port = self.policy_server.port
+            self.policy_server = PolicyServer(self.dir, self.ca,
+                                              address=POLICY_ADDRESS)
+            self.policy_server.add_domain(DOMAIN, policy)
+            port = self.policy_server.start().port
         else:
             port = pick_port([POLICY_ADDRESS])
         delivery = {"mta_sts": {"ca_file": str(self.ca.cert), "port": port,
@@ -224,8 +177,8 @@ class DoctorLab:
 
 
 @pytest.fixture
-def doctor(request, keys, test_ca, policy_certificate):
-    lab = DoctorLab(keys, test_ca, policy_certificate)
+def doctor(request, keys, test_ca):
+    lab = DoctorLab(keys, test_ca)
     yield lab
     report = getattr(request.node, "rep_call", None)
     failed = report is None or report.failed
@@ -233,6 +186,8 @@ def doctor(request, keys, test_ca, policy_certificate):
         print(f"\ntest directory kept: {lab.dir}")
         if lab.dns is not None:
             print(lab.dns.describe())
+        if lab.policy_server is not None:
+            print(lab.policy_server.describe())
     lab.close(keep=failed)
 
 
