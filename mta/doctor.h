@@ -83,7 +83,7 @@ struct doctor_check *doctor_add(struct doctor_report *r, const char *name,
     const char *subject, enum doctor_status status, const char *fix,
     const char *detail_fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Appends formatted text to a check's fix. */
+/* Appends a formatted sentence to a check's fix. */
 void doctor_add_fix(struct doctor_check *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

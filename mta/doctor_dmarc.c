@@ -69,7 +69,7 @@ report_record(struct doctor_context *ctx, const char *record)
 	if (d->policy_defaulted)
 		doctor_add_fix(c, "The p= tag is missing or invalid, so "
 		    "receivers read the record as p=none: set p=none, "
-		    "quarantine or reject. ");
+		    "quarantine or reject.");
 	if (d->pct < 100)
 		doctor_add_fix(c, "pct=%d applies the policy to part of the "
 		    "failing mail only: raise it to 100 once reports are "

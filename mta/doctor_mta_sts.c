@@ -131,7 +131,7 @@ report_policy(struct doctor_context *ctx, const char *url,
     const struct mta_sts_policy *policy)
 {
 	enum doctor_status status = DOCTOR_OK;
-	char unmatched[600] = "";
+	char unmatched[600] = "", patterns[600] = "";
 	struct doctor_check *c;
 	size_t i, used, misses = 0;
 
@@ -149,9 +149,17 @@ report_policy(struct doctor_context *ctx, const char *url,
 	else if (misses > 0 || policy->max_age < POLICY_MAX_AGE_LOW)
 		status = DOCTOR_WARN;
 
+	for (i = 0; i < policy->mx_count; i++) {
+		char shown[100];
+
+		used = strlen(patterns);
+		snprintf(patterns + used, sizeof(patterns) - used, "%s%s",
+		    i > 0 ? " " : ", mx ", doctor_escape(shown, sizeof(shown),
+		    policy->mx[i], 80));
+	}
 	c = doctor_add(ctx->report, "mta-sts-policy", url, status, NULL,
-	    "mode %s, max_age %lld, %zu mx patterns", mta_sts_mode_name(
-	    policy->mode), (long long)policy->max_age, policy->mx_count);
+	    "mode %s, max_age %lld%s", mta_sts_mode_name(policy->mode),
+	    (long long)policy->max_age, patterns);
 	if (misses > 0) {
 		size_t len = strlen(c->detail);
 
@@ -160,7 +168,7 @@ report_policy(struct doctor_context *ctx, const char *url,
 		    policy->mode == MTA_STS_ENFORCE ? ", so senders that "
 		    "enforce the policy defer mail for them" : "");
 		doctor_add_fix(c, "Add the MX hosts to the policy's mx lines "
-		    "and change the id in the TXT record. ");
+		    "and change the id in the TXT record.");
 	}
 	if (policy->max_age < POLICY_MAX_AGE_LOW)
 		doctor_add_fix(c, "Raise max_age to a week (604800) or more.");

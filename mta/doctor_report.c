@@ -62,6 +62,11 @@ doctor_add_fix(struct doctor_check *c, const char *fmt, ...)
 	size_t used = strlen(c->fix);
 	va_list ap;
 
+	/* Sentences added one after another get a space between them. */
+	if (used > 0 && used + 1 < sizeof(c->fix)) {
+		c->fix[used++] = ' ';
+		c->fix[used] = '\0';
+	}
 	va_start(ap, fmt);
 	vsnprintf(c->fix + used, sizeof(c->fix) - used, fmt, ap);
 	va_end(ap);

@@ -105,6 +105,20 @@ test_json_escapes(void **state)
 }
 
 static void
+test_fix_sentences_joined(void **state)
+{
+	struct doctor_check *c;
+
+	(void)state;
+	c = doctor_add(&report, "dmarc-record", "example.com", DOCTOR_WARN,
+	    NULL, "pct=50.");
+	assert_string_equal(c->fix, "");
+	doctor_add_fix(c, "Set p=%s.", "reject");
+	doctor_add_fix(c, "Raise pct to %d.", 100);
+	assert_string_equal(c->fix, "Set p=reject. Raise pct to 100.");
+}
+
+static void
 test_json_empty_report(void **state)
 {
 	char *text;
@@ -137,6 +151,7 @@ main(void)
 		cmocka_unit_test_setup(test_escape_dns_text, reset),
 		cmocka_unit_test_setup(test_text_one_line_per_check, reset),
 		cmocka_unit_test_setup(test_json_escapes, reset),
+		cmocka_unit_test_setup(test_fix_sentences_joined, reset),
 		cmocka_unit_test_setup(test_json_empty_report, reset),
 		cmocka_unit_test_setup(test_overflow_counts_as_failure, reset),
 	};
