@@ -67,8 +67,9 @@ report_mx_failure(struct doctor_context *ctx, enum dns_status status)
 		    "Publish an MX record naming the host that receives "
 		    "replies and bounces for the domain.",
 		    "the domain has no MX record, so replies and bounces "
-		    "have no declared destination and receivers that verify "
-		    "the sender domain reject its mail.");
+		    "depend on the implicit MX of an address record (RFC "
+		    "5321 5.1) and receivers that check the sender domain "
+		    "may reject its mail.");
 	} else {
 		doctor_add(ctx->report, "mx", ctx->domain, DOCTOR_FAIL,
 		    "Check the resolver setting and the domain's name "
