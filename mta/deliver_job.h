@@ -23,8 +23,10 @@
 #include "../lib/buf.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "deliver_align.h"
 #include "deliver_cache.h"
 #include "deliver_sts.h"
+#include "deliver_spf.h"
 #include "ipc.h"
 #include "smtp_client.h"
 
@@ -36,6 +38,8 @@ struct deliver_env {
 	struct tls_context *tls;          /* NULL: no STARTTLS */
 	struct deliver_cache *cache;      /* idle sessions; NULL: no reuse */
 	struct deliver_sts *sts;          /* MTA-STS cache; NULL: no MTA-STS */
+	struct deliver_align *align;      /* rDNS results; NULL: no check */
+	struct deliver_spf *spf;          /* SPF self-check; NULL: none */
 };
 
 struct deliver_job;
