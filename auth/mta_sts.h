@@ -42,9 +42,12 @@ int mta_sts_parse_txt(const char *txt, char *id, size_t id_size);
 
 /*
  * Parses a policy file (section 3.2): "key: value" lines ended by CRLF
- * or LF alone; version must be STSv1 and come first; mode, max_age and,
- * unless mode is none, at least one valid mx are required; unknown keys
- * are ignored. Returns 0, or TERN_EINVAL with the reason in err.
+ * or LF alone. version (STSv1), mode and max_age are required in any
+ * order, and unless mode is none at least one valid mx pattern, so an
+ * enforce or testing policy whose mx lines are all invalid is invalid.
+ * Invalid mx patterns, unknown keys, blank lines and repeats of fields
+ * other than mx are ignored; a max_age above MTA_STS_MAX_AGE_MAX is cut
+ * to it. Returns 0, or TERN_EINVAL with the reason in err.
  */
 int mta_sts_parse_policy(const char *text, size_t len,
     struct mta_sts_policy *out, char *err, size_t err_size);
@@ -54,6 +57,10 @@ int mta_sts_parse_policy(const char *text, size_t len,
  * label (section 4.1). Case is ignored. */
 bool mta_sts_mx_matches(const struct mta_sts_policy *policy,
     const char *host);
+
+/* Initialises libcurl for the whole process; call once, before any
+ * thread calls mta_sts_fetch(). Returns 0 or TERN_ENOMEM. */
+int mta_sts_global_init(void);
 
 struct mta_sts_fetch_params {
 	const char *domain;          /* the policy domain */

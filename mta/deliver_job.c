@@ -143,6 +143,7 @@ on_run_closed(uv_handle_t *handle)
 	deliver_job_cb done = run->done;
 
 	job->run = NULL;
+	free(run->sts);
 	free(run);
 	done(job);
 }
@@ -322,8 +323,9 @@ tls_required_failed(struct deliver_job_run *run,
 
 	address_text(&run->session_address, address, sizeof(address));
 	snprintf(run->tls_error, sizeof(run->tls_error), "TLS is required "
-	    "for %s but %s[%s] could not provide it: %s", run->domain,
-	    run->session_host, address, report->error[0] != '\0' ?
+	    "for %s%s but %s[%s] could not provide it: %s", run->domain,
+	    deliver_sts_tls_source(run), run->session_host, address,
+	    report->error[0] != '\0' ?
 	    report->error : "no reason given");
 	log_warning("%s: %s", run->job->queue_id, run->tls_error);
 	job_remember_error(run, "4.7.5", run->tls_error);
@@ -417,6 +419,7 @@ on_session_done(void *arg, const struct smtp_client_report *received)
 	run->throttled |= report->throttled;
 	if (report->result == SMTP_CLIENT_DONE) {
 		run->tried = true;
+		deliver_sts_session_done(run);
 		if (report->reusable && send_rest_again(run, client))
 			return;
 		if (report->reusable)
@@ -588,6 +591,13 @@ tls_unavailable(struct deliver_job_run *run)
 	return true;
 }
 
+void
+job_start_delivery(struct deliver_job_run *run)
+{
+	if (!tls_unavailable(run) && !resume_idle_session(run))
+		mx_start_lookup(run);
+}
+
 int
 deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
     deliver_job_cb done)
@@ -619,8 +629,8 @@ deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
 
 	if (!check_addresses(run))
 		job_finish(run);
-	else if (!tls_unavailable(run) && !resume_idle_session(run))
-		mx_start_lookup(run);
+	else if (!deliver_sts_start(run))
+		job_start_delivery(run);
 	return TERN_OK;
 }
 

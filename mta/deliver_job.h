@@ -24,6 +24,7 @@
 #include "../policy/config.h"
 #include "../queue/queue.h"
 #include "deliver_cache.h"
+#include "deliver_sts.h"
 #include "ipc.h"
 #include "smtp_client.h"
 
@@ -34,6 +35,7 @@ struct deliver_env {
 	struct dns_resolver *resolver;
 	struct tls_context *tls;          /* NULL: no STARTTLS */
 	struct deliver_cache *cache;      /* idle sessions; NULL: no reuse */
+	struct deliver_sts *sts;          /* MTA-STS cache; NULL: no MTA-STS */
 };
 
 struct deliver_job;

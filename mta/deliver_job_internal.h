@@ -66,6 +66,9 @@ struct deliver_job_run {
 	char tls_error[SMTP_CLIENT_TEXT_MAX];
 	char last_dsn[SMTP_CLIENT_DSN_MAX];
 	char last_error[SMTP_CLIENT_TEXT_MAX];
+
+	/* The MTA-STS policy applied (deliver_sts.c); NULL: none. */
+	struct deliver_sts_job *sts;
 };
 
 /* deliver_job.c: outcomes, the end of the job, and sessions. */
@@ -82,6 +85,8 @@ void job_hosts_exhausted(struct deliver_job_run *run);
 void job_defer_loop(struct deliver_job_run *run);
 /* Connects to the current host's current address. */
 void job_try_address(struct deliver_job_run *run);
+/* Starts the delivery proper: an idle session, or the MX lookup. */
+void job_start_delivery(struct deliver_job_run *run);
 
 /* deliver_mx.c: mail exchangers and their addresses. */
 /* Looks up the domain's MX records (or takes its address literal) and

@@ -17,7 +17,8 @@
  * so results of jobs that outlive their connection are dropped (and
  * logged), and those recipients are tried again.
  *
- * Privileges: deliver reads the queue, makes outbound connections and
+ * Privileges: deliver reads the queue, writes only its MTA-STS policy
+ * cache there (deliver_sts_lookup.c), makes outbound connections and
  * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
  * that loads a job's content). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
@@ -75,6 +76,7 @@ struct deliver {
 	struct child_runtime rt;
 	struct env_ref *env;          /* for new jobs */
 	struct deliver_cache *cache;
+	struct deliver_sts *sts;      /* the MTA-STS policy cache */
 	char pipe_name[1024];
 
 	struct ipc_channel *channel;  /* NULL while not connected */
@@ -298,6 +300,7 @@ content_loaded(uv_work_t *req, int status)
 	env.resolver = slot->env->dns;
 	env.tls = slot->env->tls;
 	env.cache = d->cache;
+	env.sts = d->sts;
 	if (deliver_job_start(slot->job, &env, on_job_done) != TERN_OK) {
 		deliver_job_settle(slot->job, QUEUE_DEFERRED, "4.3.0",
 		    "out of memory");
@@ -572,6 +575,8 @@ shut_down(struct deliver *d)
 	d->env = NULL;
 	deliver_cache_free(d->cache);
 	d->cache = NULL;
+	deliver_sts_free(d->sts);
+	d->sts = NULL;
 	for (i = 0; i < d->queue_count; i++)
 		queue_close(d->queues[i]);
 	d->queue_count = 0;
@@ -637,6 +642,10 @@ open_resources(struct deliver *d)
 	if (deliver_cache_new(d->rt.loop, (size_t)cfg->max_deliveries,
 	    &d->cache) != TERN_OK) {
 		log_error("cannot create the connection cache: out of memory");
+		return 1;
+	}
+	if (deliver_sts_new(&d->sts) != TERN_OK) {
+		log_error("cannot set up MTA-STS: out of memory");
 		return 1;
 	}
 	/* qmgr creates the queue; until it has, each job tries again. */

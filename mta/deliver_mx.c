@@ -303,6 +303,8 @@ on_mx(void *arg, enum dns_status status, const struct dns_mx *records,
 			job_defer_loop(run);
 			return;
 		}
+		if (!deliver_sts_filter_hosts(run))
+			return;
 	} else if (count == 1 && records[0].host[0] == '\0') {
 		/* RFC 7505 3: the domain accepts no mail. */
 		job_settle_all(run, QUEUE_FAILED, "5.1.10", "550 5.1.10 "
@@ -311,6 +313,8 @@ on_mx(void *arg, enum dns_status status, const struct dns_mx *records,
 		return;
 	} else if (!choose_hosts(run, records, count)) {
 		job_defer_loop(run);
+		return;
+	} else if (!deliver_sts_filter_hosts(run)) {
 		return;
 	}
 	run->host_index = 0;

@@ -2,11 +2,13 @@
  * defaults, and errors that name the file, the line and the reason. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -361,6 +363,180 @@ missing_file_is_reported(void **state)
 	assert_non_null(strstr(err, "cannot read"));
 }
 
+static void
+deliverability_settings_load(void **state)
+{
+	struct tern_config cfg;
+	char err[1024];
+	const char *path = write_file("deliverability.conf",
+	    "smtpd = { listeners = (\n"
+	    "  { address = \"127.0.0.1\"; port = 25; spf = \"reject_fail\"; },\n"
+	    "  { address = \"::1\"; port = 587; spf = \"off\"; },\n"
+	    "  { address = \"127.0.0.2\"; port = 25; }\n"
+	    "); };\n"
+	    "delivery = {\n"
+	    "  source_addresses = (\n"
+	    "    { address = \"192.0.2.7\"; ehlo_name = \"out.example.test\"; },\n"
+	    "    { address = \"2001:db8::7\"; }\n"
+	    "  );\n"
+	    "  rdns_misaligned = \"refuse\"; spf_self_check = \"smart_host\";\n"
+	    "  smart_host = \"[192.0.2.9]:2525\";\n"
+	    "  mta_sts = { enabled = false; port = 8443; timeout = \"20s\";\n"
+	    "    ca_file = \"sts-ca.pem\"; };\n"
+	    "};\n"
+	    "dkim = {\n"
+	    "  canonicalization = \"relaxed\";\n"
+	    "  headers = [ \"From\", \"Subject\", \"Date\" ];\n"
+	    "  keys = (\n"
+	    "    { domain = \"example.test\"; selector = \"s1\";\n"
+	    "      key_file = \"s1.key\"; },\n"
+	    "    { domain = \"example.test\"; selector = \"e1\";\n"
+	    "      key_file = \"/keys/e1.key\"; algorithm = \"ed25519-sha256\";\n"
+	    "      canonicalization = \"simple/simple\"; },\n"
+	    "    { domain = \".example.test\"; selector = \"sub\";\n"
+	    "      key_file = \"sub.key\"; signing_domain = \"example.test\";\n"
+	    "      headers = [ \"from\", \"to\" ]; }\n"
+	    "  );\n"
+	    "};\n");
+	const struct config_source *source;
+
+	(void)state;
+	assert_int_equal(tern_config_load(path, &cfg, err, sizeof(err)),
+	    TERN_OK);
+	assert_int_equal(cfg.listeners[0].spf, SPF_INBOUND_REJECT_FAIL);
+	assert_int_equal(cfg.listeners[1].spf, SPF_INBOUND_OFF);
+	assert_int_equal(cfg.listeners[2].spf, SPF_INBOUND_CHECK);
+
+	assert_int_equal(cfg.source_count, 2);
+	source = config_source_for(&cfg, AF_INET);
+	assert_non_null(source);
+	assert_string_equal(source->address, "192.0.2.7");
+	assert_string_equal(config_ehlo_name(&cfg, source), "out.example.test");
+	source = config_source_for(&cfg, AF_INET6);
+	assert_non_null(source);
+	assert_string_equal(config_ehlo_name(&cfg, source), cfg.hostname);
+	assert_int_equal(cfg.rdns_policy, RDNS_POLICY_REFUSE);
+	assert_int_equal(cfg.spf_self_check, SPF_SELF_CHECK_SMART_HOST);
+	assert_string_equal(cfg.smart_host, "[192.0.2.9]:2525");
+	assert_false(cfg.mta_sts_enabled);
+	assert_int_equal(cfg.mta_sts_port, 8443);
+	assert_int_equal(cfg.mta_sts_timeout, 20);
+	assert_non_null(strstr(cfg.mta_sts_ca_file, "/sts-ca.pem"));
+
+	/* A single word names the header canonicalization; the body's is
+	 * then simple (RFC 6376 3.5). Keys inherit what they leave out. */
+	assert_string_equal(cfg.dkim_canonicalization, "relaxed/simple");
+	assert_string_equal(cfg.dkim_headers, "from:subject:date");
+	assert_int_equal(cfg.dkim_key_count, 3);
+	assert_int_equal(cfg.dkim_keys[0].algorithm, DKIM_ALG_RSA_SHA256);
+	assert_non_null(strstr(cfg.dkim_keys[0].key_file, "/s1.key"));
+	assert_string_equal(cfg.dkim_keys[0].canonicalization,
+	    "relaxed/simple");
+	assert_string_equal(cfg.dkim_keys[0].headers, "from:subject:date");
+	assert_int_equal(cfg.dkim_keys[1].algorithm, DKIM_ALG_ED25519_SHA256);
+	assert_string_equal(cfg.dkim_keys[1].key_file, "/keys/e1.key");
+	assert_string_equal(cfg.dkim_keys[1].canonicalization, "simple/simple");
+	assert_string_equal(cfg.dkim_keys[2].signing_domain, "example.test");
+	assert_string_equal(cfg.dkim_keys[2].headers, "from:to");
+}
+
+static void
+deliverability_defaults(void **state)
+{
+	struct tern_config cfg;
+
+	(void)state;
+	tern_config_defaults(&cfg);
+	assert_int_equal(cfg.listeners[0].spf, SPF_INBOUND_CHECK);
+	assert_int_equal(cfg.source_count, 0);
+	assert_null(config_source_for(&cfg, AF_INET));
+	assert_int_equal(cfg.rdns_policy, RDNS_POLICY_WARN);
+	assert_int_equal(cfg.spf_self_check, SPF_SELF_CHECK_DELIVER);
+	assert_true(cfg.mta_sts_enabled);
+	assert_int_equal(cfg.mta_sts_port, 443);
+	assert_string_equal(cfg.dkim_canonicalization, "relaxed/relaxed");
+	assert_string_equal(cfg.dkim_headers, CONFIG_DKIM_DEFAULT_HEADERS);
+	assert_int_equal(cfg.dkim_key_count, 0);
+}
+
+static void
+deliverability_errors(void **state)
+{
+	(void)state;
+	expect_error("smtpd = { listeners = ( { address = \"127.0.0.1\";\n"
+	    "port = 25; spf = \"reject\"; } ); };\n", 2,
+	    "spf must be \"off\", \"check\" or \"reject_fail\"");
+	expect_error("delivery = {\nrdns_misaligned = \"ignore\"; };\n", 2,
+	    "expected one of: warn, refuse");
+	expect_error("delivery = {\nmta_sts = { enabled = 1; }; };\n", 2,
+	    "expected true or false");
+	expect_error("delivery = {\nspf_self_check = \"smart_host\"; };\n", 2,
+	    "delivery.smart_host is not set");
+	expect_error("delivery = {\nsmart_host = \"[mail.example.test]\"; };\n",
+	    2, "delivery.smart_host");
+	expect_error("delivery = {\nsmart_host = \"relay.test:99999\"; };\n",
+	    2, "delivery.smart_host");
+	expect_error("delivery = { source_addresses = (\n"
+	    "{ address = \"mail.example.test\"; } ); };\n", 2,
+	    "numeric IPv4 or IPv6");
+	expect_error("delivery = { source_addresses = (\n"
+	    "{ address = \"192.0.2.1\"; },\n{ address = \"192.0.2.1\"; } ); };\n",
+	    3, "listed twice");
+	expect_error("delivery = { source_addresses = (\n"
+	    "{ address = \"192.0.2.1\"; ehlo = \"x.test\"; } ); };\n", 2,
+	    "unknown key \"ehlo\"");
+	expect_error("dkim = { keys = (\n{ domain = \"example.test\";\n"
+	    "selector = \"s1\"; } ); };\n", 2, "needs a domain, a selector");
+	expect_error("dkim = { keys = ( { domain = \"example.test\";\n"
+	    "selector = \"s1\"; key_file = \"k\"; algorithm = \"rsa-sha1\"; }"
+	    " ); };\n", 2, "algorithm must be");
+	expect_error("dkim = { keys = (\n"
+	    "{ domain = \"a.test\"; selector = \"s1\"; key_file = \"k\"; },\n"
+	    "{ domain = \"A.test\"; selector = \"s2\"; key_file = \"j\"; }"
+	    " ); };\n", 3, "two keys of one algorithm");
+	expect_error("dkim = { keys = ( { domain = \"a.test\";\n"
+	    "selector = \"bad selector\"; key_file = \"k\"; } ); };\n", 2,
+	    "selector");
+	expect_error("dkim = {\nheaders = [ \"Subject\", \"To\" ]; };\n", 2,
+	    "must include From");
+	expect_error("dkim = {\nheaders = [ \"From\", \"Bad:Name\" ]; };\n", 2,
+	    "not a header name");
+	expect_error("dkim = {\ncanonicalization = \"relaxed/nofws\"; };\n", 2,
+	    "dkim.canonicalization");
+}
+
+static void
+smart_host_forms_parse(void **state)
+{
+	char host[300];
+	bool bracketed;
+	int port;
+
+	(void)state;
+	assert_int_equal(config_smart_host_parse("relay.example.test", 25, host,
+	    sizeof(host), &port, &bracketed), TERN_OK);
+	assert_string_equal(host, "relay.example.test");
+	assert_int_equal(port, 25);
+	assert_false(bracketed);
+	assert_int_equal(config_smart_host_parse("relay.example.test:587", 25,
+	    host, sizeof(host), &port, &bracketed), TERN_OK);
+	assert_int_equal(port, 587);
+	assert_int_equal(config_smart_host_parse("[2001:db8::1]:2525", 25,
+	    host, sizeof(host), &port, &bracketed), TERN_OK);
+	assert_string_equal(host, "2001:db8::1");
+	assert_int_equal(port, 2525);
+	assert_true(bracketed);
+	assert_int_equal(config_smart_host_parse("[192.0.2.1]", 25, host,
+	    sizeof(host), &port, &bracketed), TERN_OK);
+	assert_int_equal(port, 25);
+	assert_int_equal(config_smart_host_parse("[192.0.2.1]x", 25, host,
+	    sizeof(host), &port, &bracketed), TERN_EINVAL);
+	assert_int_equal(config_smart_host_parse("relay.test:", 25, host,
+	    sizeof(host), &port, &bracketed), TERN_EINVAL);
+	assert_int_equal(config_smart_host_parse("", 25, host, sizeof(host),
+	    &port, &bracketed), TERN_EINVAL);
+}
+
 int
 main(void)
 {
@@ -371,6 +547,10 @@ main(void)
 		cmocka_unit_test(delivery_engine_settings_load),
 		cmocka_unit_test(delivery_engine_defaults),
 		cmocka_unit_test(delivery_engine_errors),
+		cmocka_unit_test(deliverability_settings_load),
+		cmocka_unit_test(deliverability_defaults),
+		cmocka_unit_test(deliverability_errors),
+		cmocka_unit_test(smart_host_forms_parse),
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(error_in_included_file_names_it),
 		cmocka_unit_test(relative_path_is_made_absolute),
