@@ -733,6 +733,7 @@ deliver_job_free(struct deliver_job *job)
 	free(job->sender);
 	free(job->domain);
 	free(job->envid);
+	free(job->dkim_signature);
 	buf_free(&job->content);
 	free(job);
 }

@@ -56,6 +56,10 @@ struct deliver_job {
 	char *envid;                      /* RFC 3461 ENVID, or "" */
 	enum dsn_ret ret;                 /* RFC 3461 RET */
 	struct buf content;               /* filled by the caller */
+	/* DKIM-Signature fields made for this attempt, for qmgr to store
+	 * ("" when the message is not to be signed); NULL when none were
+	 * made (stored ones were used, or signing is off or failed). */
+	char *dkim_signature;
 
 	size_t rcpt_count;
 	int64_t *rcpt_ids;

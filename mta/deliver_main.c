@@ -22,8 +22,9 @@
  * reload (deliver_spf.c).
  *
  * Privileges: deliver reads the queue, writes only its MTA-STS policy
- * cache there (deliver_sts_lookup.c), and makes outbound connections;
- * it has no secret yet. Known limits: the whole content of a message
+ * cache there (deliver_sts_lookup.c), makes outbound connections and
+ * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
+ * that loads a job's content). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
  */
 #include <stdio.h>
@@ -38,9 +39,11 @@
 #include "child.h"
 #include "deliver_align.h"
 #include "deliver_cache.h"
+#include "deliver_dkim.h"
 #include "deliver_ipc.h"
 #include "deliver_job.h"
 #include "deliver_spf.h"
+#include "dkim_keys.h"
 #include "ipc.h"
 
 /* Pause before connecting to qmgr's pipe again. */
@@ -52,11 +55,12 @@
 #define DELIVER_CONTENT_SLACK (64 * 1024)
 /* Queue handles kept open for content loads. */
 #define DELIVER_QUEUE_POOL 8
-/* The DNS resolver and TLS client context shared by the jobs started
- * while they were current. */
+/* The DNS resolver, TLS client context and DKIM signer shared by the
+ * jobs started while they were current. */
 struct env_ref {
 	struct dns_resolver *dns;
 	struct tls_context *tls;          /* NULL: outbound TLS is off */
+	struct dkim_signer *dkim;         /* used in worker threads */
 	int refs;
 };
 
@@ -141,6 +145,15 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		    "with TLS level encrypt or verify is deferred", err);
 		ref->tls = NULL;
 	}
+	/* ternd checked the keys before starting deliver or sending it a
+	 * reload, so a failure here is worth stopping for. */
+	if (dkim_keys_load(cfg, &ref->dkim, err, sizeof(err)) != TERN_OK) {
+		log_error("cannot load the DKIM keys: %s", err);
+		dns_resolver_free(ref->dns);
+		tls_context_free(ref->tls);
+		free(ref);
+		return NULL;
+	}
 	ref->refs = 1;
 	return ref;
 }
@@ -151,6 +164,7 @@ env_ref_release(struct env_ref *ref)
 	if (ref != NULL && --ref->refs == 0) {
 		dns_resolver_free(ref->dns);
 		tls_context_free(ref->tls);
+		dkim_signer_free(ref->dkim);
 		free(ref);
 	}
 }
@@ -238,6 +252,8 @@ load_content(uv_work_t *req)
 	if (slot->load_rc == TERN_OK)
 		slot->load_rc = queue_load_content(slot->queue,
 		    slot->job->message_id, &slot->job->content);
+	if (slot->load_rc == TERN_OK)
+		deliver_dkim_prepare(slot->env->dkim, slot->queue, slot->job);
 	if (slot->load_rc != TERN_OK && slot->load_error[0] == '\0')
 		snprintf(slot->load_error, sizeof(slot->load_error), "%s",
 		    tern_strerror(slot->load_rc));
