@@ -9,8 +9,11 @@
  * the message has it, so a From added on the way breaks the signature.
  * A message with no From header or more than one is not signed.
  *
+ * A From domain with keys named for it exactly is signed with those;
+ * otherwise the keys of the longest ".suffix" entry that ends it apply.
+ *
  * Signing needs no DNS. dkim_sign_message() may run in several threads
- * at once on one signer.
+ * at once on one signer; adding keys may not.
  */
 #ifndef TERN_DKIM_SIGN_H
 #define TERN_DKIM_SIGN_H
@@ -18,6 +21,11 @@
 #include <stddef.h>
 
 #include "../lib/buf.h"
+
+/* Maximum number of keys in one signer. */
+#define DKIM_SIGN_KEYS_MAX 64
+/* Bytes of the DKIM-Signature fields made for one message, at most. */
+#define DKIM_SIGN_FIELDS_MAX (32 * 1024)
 
 /* Algorithms; the same numbers as enum dkim_algorithm in config.h. */
 #define DKIM_SIGN_RSA_SHA256 0
@@ -32,8 +40,9 @@ struct dkim_key_spec {
 	const char *key_file;        /* PEM: PKCS#1 or PKCS#8 RSA, or an
 	                              * Ed25519 key in PKCS#8 */
 	int algorithm;               /* DKIM_SIGN_* */
-	const char *canonicalization; /* "relaxed/relaxed" */
-	const char *headers;         /* "from:to:subject" */
+	const char *canonicalization; /* "relaxed/relaxed"; NULL or "":
+	                              * relaxed/relaxed */
+	const char *headers;         /* "from:to:subject"; NULL or "": from */
 };
 
 struct dkim_signer;
@@ -59,8 +68,9 @@ size_t dkim_signer_key_count(const struct dkim_signer *s);
 enum dkim_sign_status {
 	DKIM_SIGN_OK = 0,        /* *headers holds the signatures */
 	DKIM_SIGN_NO_KEY = 1,    /* no key for the From domain */
-	DKIM_SIGN_REFUSED = 2,   /* no From header, two of them, or one
-	                          * without a domain: not signed */
+	DKIM_SIGN_REFUSED = 2,   /* no From header, two of them, one
+	                          * without a domain, or a header line
+	                          * without a colon: not signed */
 	DKIM_SIGN_ERROR = 3,     /* libopendkim failed; see why */
 };
 

@@ -31,18 +31,24 @@ const char *spf_result_name(enum spf_result result);
 
 struct spf_check {
 	enum spf_result result;
-	char domain[256];        /* the domain checked (MAIL FROM's or HELO) */
-	char identity[8];        /* "mailfrom" or "helo" (RFC 7208 9.1) */
+	/* The domain checked (MAIL FROM's or HELO), without a final dot;
+	 * "" when the client gave no valid domain. */
+	char domain[256];
+	char identity[16];       /* "mailfrom" or "helo" (RFC 7208 9.1) */
 	/* Why, in words, for logs and the header comment: "domain of
-	 * example.com does not designate 192.0.2.1 as permitted sender". */
-	char reason[256];
+	 * example.com does not designate 192.0.2.1 as permitted sender".
+	 * Printable ASCII; long domains and problems are cut. */
+	char reason[512];
 };
 
 /*
  * Evaluates SPF for a client address, its HELO name and the MAIL FROM
  * address (the reverse path without brackets; "" for the null sender,
- * when the HELO name is checked instead, RFC 7208 2.4). Returns 0 with
- * out filled, or TERN_ENOMEM.
+ * when the HELO name is checked instead, RFC 7208 2.4). A loopback
+ * client is checked like any other. A domain that is not a valid
+ * multi-label name gives none with domain "" (RFC 7208 4.3). Returns 0
+ * with out filled, TERN_EINVAL for a client that is neither AF_INET nor
+ * AF_INET6, or TERN_ENOMEM.
  */
 int spf_evaluate(struct dns_sync *dns, const struct sockaddr *client,
     const char *helo, const char *mail_from, struct spf_check *out);
@@ -58,7 +64,9 @@ int spf_evaluate(struct dns_sync *dns, const struct sockaddr *client,
  *    spf=pass smtp.mailfrom=example.com
  * receiver is our host name (the authserv-id of RFC 8601). Text from the
  * client is quoted or left out where it could break the header. Returns
- * the length written, or TERN_ENOSPACE when out is too small.
+ * the length written (out is NUL-terminated), TERN_EINVAL when receiver
+ * is not a dot-atom or client is neither AF_INET nor AF_INET6, or
+ * TERN_ETOOBIG when out is too small.
  */
 int spf_format_headers(const struct spf_check *check,
     const struct sockaddr *client, const char *helo, const char *mail_from,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "../lib/buf.h"
@@ -39,6 +40,7 @@ struct dns_sync {
 /* One query in flight: what the callback leaves for the caller. */
 struct sync_query {
 	bool done;
+	bool timed_out;           /* cancelled at the deadline */
 	int status;               /* c-ares status */
 	unsigned char *answer;    /* malloc'd copy */
 	size_t answer_len;
@@ -117,7 +119,9 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	(void)timeouts;
 	q->done = true;
 	q->status = status;
-	if (status == ARES_SUCCESS && abuf != NULL && alen > 0) {
+	/* ares_query() hands over the answer with ARES_ENOTFOUND and
+	 * ARES_ENODATA too, and the caller may want it then. */
+	if (abuf != NULL && alen > 0) {
 		q->answer = malloc((size_t)alen);
 		if (q->answer == NULL) {
 			q->status = ARES_ENOMEM;
@@ -146,7 +150,10 @@ wait_for(struct dns_sync *d, struct sync_query *q, uint64_t deadline)
 		int bits, n = 0, i, wait_ms, ready;
 
 		if (now >= deadline) {
-			ares_cancel(d->channel); /* the callback runs */
+			/* The callback runs with ARES_ECANCELLED, which is the
+			 * caller's timeout here, not a cancellation. */
+			q->timed_out = true;
+			ares_cancel(d->channel);
 			break;
 		}
 		bits = ares_getsock(d->channel, socks, ARES_GETSOCK_MAXNUM);
@@ -211,7 +218,7 @@ enum dns_status
 dns_sync_query(struct dns_sync *d, const char *name, int type,
     unsigned char **answer, size_t *answer_len)
 {
-	struct sync_query q = {false, 0, NULL, 0};
+	struct sync_query q = {false, false, 0, NULL, 0};
 	enum dns_status status;
 
 	if (answer != NULL) {
@@ -222,8 +229,10 @@ dns_sync_query(struct dns_sync *d, const char *name, int type,
 		return DNS_MALFORMED;
 	ares_query(d->channel, name, C_IN, type, on_answer, &q);
 	wait_for(d, &q, now_ms() + (uint64_t)d->timeout * 1000);
-	if (!q.done)
+	if (!q.done || q.timed_out) {
+		free(q.answer);
 		return DNS_TEMPFAIL;
+	}
 	status = classify(&q);
 	if (answer != NULL && q.answer != NULL &&
 	    (status == DNS_OK || status == DNS_NODATA ||
@@ -269,6 +278,18 @@ strings_add(char ***list, size_t *count, const char *text, size_t len)
 	return TERN_OK;
 }
 
+/* True when list contains text[0..len), compared without case. */
+static bool
+strings_contain(char **list, size_t count, const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (strlen(list[i]) == len && strncasecmp(list[i], text, len) == 0)
+			return true;
+	return false;
+}
+
 enum dns_status
 dns_sync_txt(struct dns_sync *d, const char *name, char ***records,
     size_t *count)
@@ -278,7 +299,7 @@ dns_sync_txt(struct dns_sync *d, const char *name, char ***records,
 	size_t answer_len;
 	enum dns_status status;
 	struct buf joined;
-	int rc = TERN_OK;
+	int parsed, rc = TERN_OK;
 
 	*records = NULL;
 	*count = 0;
@@ -287,12 +308,13 @@ dns_sync_txt(struct dns_sync *d, const char *name, char ***records,
 		free(answer);
 		return status;
 	}
-	if (ares_parse_txt_reply_ext(answer, (int)answer_len, &txt) !=
-	    ARES_SUCCESS) {
-		free(answer);
-		return DNS_MALFORMED;
-	}
+	parsed = ares_parse_txt_reply_ext(answer, (int)answer_len, &txt);
 	free(answer);
+	/* An answer of only a CNAME whose target has no TXT record. */
+	if (parsed == ARES_ENODATA)
+		return DNS_NODATA;
+	if (parsed != ARES_SUCCESS)
+		return DNS_MALFORMED;
 	/* A record's strings follow one another; record_start marks the
 	 * first of each. */
 	buf_init(&joined, DNS_SYNC_ANSWER_MAX);
@@ -363,7 +385,7 @@ dns_sync_ptr(struct dns_sync *d, const struct sockaddr *addr, char ***names,
 	size_t answer_len, len;
 	enum dns_status status;
 	char name[80];
-	int i, rc = TERN_OK;
+	int i, parsed, rc = TERN_OK;
 
 	*names = NULL;
 	*count = 0;
@@ -374,14 +396,15 @@ dns_sync_ptr(struct dns_sync *d, const struct sockaddr *addr, char ***names,
 		free(answer);
 		return status;
 	}
-	if (ares_parse_ptr_reply(answer, (int)answer_len, NULL, 0,
-	    addr->sa_family, &host) != ARES_SUCCESS) {
-		free(answer);
-		return DNS_MALFORMED;
-	}
+	parsed = ares_parse_ptr_reply(answer, (int)answer_len, NULL, 0,
+	    addr->sa_family, &host);
 	free(answer);
-	/* c-ares puts the first PTR name in h_name and the rest in
-	 * h_aliases. */
+	if (parsed == ARES_ENODATA)
+		return DNS_NODATA;
+	if (parsed != ARES_SUCCESS)
+		return DNS_MALFORMED;
+	/* c-ares 1.18 puts the first PTR name in h_name and every name,
+	 * the first included, in h_aliases: keep each name once. */
 	for (i = -1; rc == TERN_OK; i++) {
 		const char *n = i < 0 ? host->h_name : host->h_aliases[i];
 
@@ -390,7 +413,8 @@ dns_sync_ptr(struct dns_sync *d, const struct sockaddr *addr, char ***names,
 		len = strlen(n);
 		if (len > 0 && n[len - 1] == '.')
 			len--;
-		rc = strings_add(names, count, n, len);
+		if (!strings_contain(*names, *count, n, len))
+			rc = strings_add(names, count, n, len);
 	}
 	ares_free_hostent(host);
 	if (rc != TERN_OK) {

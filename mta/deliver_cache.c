@@ -6,9 +6,9 @@
  * list is no longer than the capacity (max_deliveries), so linear scans
  * are cheap. One timer fires at the earliest idle deadline.
  *
- * Privileges: none. Known limits: a session is matched by domain and TLS
- * level only, so two domains served by the same MX host do not share
- * connections.
+ * Privileges: none. Known limits: a session is matched by domain, TLS
+ * level and the caller's test (its source address), so two domains
+ * served by the same MX host do not share connections.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,12 +234,22 @@ bool
 deliver_cache_take(struct deliver_cache *cache, const char *domain,
     int tls_level, uint64_t now, struct deliver_cache_session *out)
 {
+	return deliver_cache_take_if(cache, domain, tls_level, now, NULL,
+	    NULL, out);
+}
+
+bool
+deliver_cache_take_if(struct deliver_cache *cache, const char *domain,
+    int tls_level, uint64_t now, deliver_cache_match match, void *arg,
+    struct deliver_cache_session *out)
+{
 	struct cache_entry *e;
 
 	deliver_cache_expire(cache, now);
 	for (e = cache->tail; e != NULL; e = e->prev) {
 		if (e->tls_level == tls_level &&
-		    strcasecmp(e->domain, domain) == 0)
+		    strcasecmp(e->domain, domain) == 0 &&
+		    (match == NULL || match(&e->session, arg)))
 			break;
 	}
 	if (e == NULL)

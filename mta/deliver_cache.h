@@ -31,7 +31,13 @@ struct deliver_cache_session {
 	char host[256];                   /* the MX host it was opened to */
 	struct sockaddr_storage address;  /* with the port */
 	int transactions;                 /* finished on this connection */
+	char source[64];                  /* local address, numeric; "" when
+	                                   * unknown */
 };
+
+/* Tells deliver_cache_take_if() whether a job can use session. */
+typedef bool (*deliver_cache_match)(const struct deliver_cache_session *s,
+    void *arg);
 
 struct deliver_cache;
 
@@ -72,6 +78,15 @@ void deliver_cache_park(struct deliver_cache *cache, const char *domain,
  */
 bool deliver_cache_take(struct deliver_cache *cache, const char *domain,
     int tls_level, uint64_t now, struct deliver_cache_session *out);
+
+/*
+ * As deliver_cache_take(), but takes only a session for which
+ * match(session, arg) returns true, such as one bound to the source
+ * address the job would use. match may be NULL (any session).
+ */
+bool deliver_cache_take_if(struct deliver_cache *cache, const char *domain,
+    int tls_level, uint64_t now, deliver_cache_match match, void *arg,
+    struct deliver_cache_session *out);
 
 /* QUITs every session whose idle timeout has passed at now. */
 void deliver_cache_expire(struct deliver_cache *cache, uint64_t now);

@@ -129,7 +129,8 @@ deliver_ipc_read_job(struct ipc_reader *r, size_t content_max,
 static size_t
 text_budget(const struct deliver_job *job)
 {
-	size_t fixed = 64 + job->rcpt_count * RESULT_FIXED_PER_RCPT;
+	size_t fixed = 64 + job->rcpt_count * RESULT_FIXED_PER_RCPT +
+	    (job->dkim_signature != NULL ? strlen(job->dkim_signature) : 0);
 	size_t budget;
 
 	if (fixed >= IPC_FRAME_MAX)
@@ -189,5 +190,10 @@ deliver_ipc_write_result(struct ipc_writer *w, const struct deliver_job *job)
 		rc = ipc_put_u64(w, job->rcpt_count);
 	for (i = 0; rc == TERN_OK && i < job->rcpt_count; i++)
 		rc = write_rcpt_result(w, job, i, budget);
+	if (rc == TERN_OK)
+		rc = ipc_put_u64(w, job->dkim_signature != NULL ? 1 : 0);
+	if (rc == TERN_OK)
+		rc = ipc_put_str(w, job->dkim_signature != NULL ?
+		    job->dkim_signature : "");
 	return rc;
 }

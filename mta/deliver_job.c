@@ -8,6 +8,10 @@
  * cannot provide TLS is passed over, and the message is never sent in
  * clear: when no host works, the recipients are deferred with 4.7.5.
  *
+ * Before a direct connection, deliver_gate.c checks its source address
+ * (rDNS policy, SPF self-check), which may defer it or move the job to
+ * the smart host.
+ *
  * Connection reuse: a job first looks in the cache for an idle session
  * to its domain at its TLS level. If that session turns out to be closed,
  * the job runs as if there had been none. After a transaction the
@@ -186,7 +190,9 @@ job_hosts_exhausted(struct deliver_job_run *run)
 {
 	char reason[SMTP_CLIENT_TEXT_MAX];
 
-	if (run->tls_error[0] != '\0') {
+	if (run->policy_error[0] != '\0') {
+		job_remember_error(run, run->policy_dsn, run->policy_error);
+	} else if (run->tls_error[0] != '\0') {
 		job_remember_error(run, "4.7.5", run->tls_error);
 	} else if (!run->any_address && !run->implicit_mx && !run->literal &&
 	    run->unusable[0] != '\0') {
@@ -230,7 +236,9 @@ want_reuse(const struct deliver_job_run *run)
 {
 	const struct tern_config *cfg = run->env.config;
 
-	return run->env.cache != NULL &&
+	/* Sessions through the smart host are not kept: the cache holds
+	 * direct sessions to the job's domain. */
+	return run->env.cache != NULL && !run->smart_host &&
 	    deliver_cache_accepting(run->env.cache) &&
 	    cfg->connection_idle_timeout > 0 &&
 	    run->transactions + 1 < cfg->connection_reuse_limit;
@@ -255,6 +263,9 @@ fill_params(struct deliver_job_run *run)
 	p->queue_id = job->queue_id;
 	p->host = run->session_host;
 	p->address = (const struct sockaddr *)&run->session_address;
+	p->source = run->source.entry != NULL ?
+	    (const struct sockaddr *)&run->source.address : NULL;
+	p->ehlo_name = run->source.ehlo_name;
 	p->sender = job->sender;
 	p->envid = job->envid != NULL ? job->envid : "";
 	p->ret = job->ret;
@@ -280,6 +291,8 @@ keep_or_quit(struct deliver_job_run *run, struct smtp_client *client)
 	snprintf(s.host, sizeof(s.host), "%s", run->session_host);
 	s.address = run->session_address;
 	s.transactions = run->transactions + 1;
+	if (smtp_client_local_address(client, s.source, sizeof(s.source)) != 0)
+		s.source[0] = '\0';
 	if (s.transactions >= cfg->connection_reuse_limit) {
 		log_debug("%s: closing the connection to %s after %d "
 		    "transaction(s), its limit", run->job->queue_id, s.host,
@@ -475,11 +488,14 @@ resume_idle_session(struct deliver_job_run *run)
 	struct deliver_cache_session s;
 	char address[64];
 
-	if (run->env.cache == NULL || !deliver_cache_take(run->env.cache,
-	    run->job->domain, run->tls_level, uv_now(run->env.loop), &s))
+	if (run->env.cache == NULL || !deliver_cache_take_if(run->env.cache,
+	    run->job->domain, run->tls_level, uv_now(run->env.loop),
+	    gate_session_usable, run, &s))
 		return false;
 	snprintf(run->session_host, sizeof(run->session_host), "%s", s.host);
 	run->session_address = s.address;
+	deliver_source_for(run->env.config,
+	    (const struct sockaddr *)&s.address, &run->source);
 	run->transactions = s.transactions;
 	run->reused = true;
 	fill_params(run);
@@ -502,6 +518,13 @@ resume_idle_session(struct deliver_job_run *run)
 }
 
 void
+job_start_route(struct deliver_job_run *run)
+{
+	if (!resume_idle_session(run) && !gate_wait_for_idle(run))
+		mx_start_lookup(run);
+}
+
+void
 job_try_address(struct deliver_job_run *run)
 {
 	struct deliver_job *job = run->job;
@@ -516,12 +539,25 @@ job_try_address(struct deliver_job_run *run)
 		job_hosts_exhausted(run);
 		return;
 	}
-	run->connections++;
 	snprintf(run->session_host, sizeof(run->session_host), "%s",
 	    run->hosts[run->host_index].host);
 	run->session_address = run->addresses[run->address_index];
 	run->reused = false;
 	run->transactions = 0;
+	if (run->smart_host) {
+		deliver_source_for(run->env.config,
+		    (const struct sockaddr *)&run->session_address,
+		    &run->source);
+		job_connect(run);
+		return;
+	}
+	gate_check_address(run);
+}
+
+void
+job_connect(struct deliver_job_run *run)
+{
+	run->connections++;
 	fill_params(run);
 	/* The plain retry has no TLS, so it cannot end in
 	 * SMTP_CLIENT_TLS_FAILED and ask for another retry. */
@@ -594,8 +630,8 @@ tls_unavailable(struct deliver_job_run *run)
 void
 job_start_delivery(struct deliver_job_run *run)
 {
-	if (!tls_unavailable(run) && !resume_idle_session(run))
-		mx_start_lookup(run);
+	if (!tls_unavailable(run))
+		job_start_route(run);
 }
 
 int
@@ -617,6 +653,7 @@ deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
 	    strlen(job->domain));
 	run->tls_level = config_destination_tls_level(env->config,
 	    job->domain);
+	run->port = env->config->delivery_port;
 	if (env->cache != NULL)
 		run->cache_generation = deliver_cache_generation(env->cache);
 	job->run = run;
@@ -696,6 +733,7 @@ deliver_job_free(struct deliver_job *job)
 	free(job->sender);
 	free(job->domain);
 	free(job->envid);
+	free(job->dkim_signature);
 	buf_free(&job->content);
 	free(job);
 }

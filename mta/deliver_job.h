@@ -23,8 +23,10 @@
 #include "../lib/buf.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "deliver_align.h"
 #include "deliver_cache.h"
 #include "deliver_sts.h"
+#include "deliver_spf.h"
 #include "ipc.h"
 #include "smtp_client.h"
 
@@ -36,6 +38,8 @@ struct deliver_env {
 	struct tls_context *tls;          /* NULL: no STARTTLS */
 	struct deliver_cache *cache;      /* idle sessions; NULL: no reuse */
 	struct deliver_sts *sts;          /* MTA-STS cache; NULL: no MTA-STS */
+	struct deliver_align *align;      /* rDNS results; NULL: no check */
+	struct deliver_spf *spf;          /* SPF self-check; NULL: none */
 };
 
 struct deliver_job;
@@ -52,6 +56,10 @@ struct deliver_job {
 	char *envid;                      /* RFC 3461 ENVID, or "" */
 	enum dsn_ret ret;                 /* RFC 3461 RET */
 	struct buf content;               /* filled by the caller */
+	/* DKIM-Signature fields made for this attempt, for qmgr to store
+	 * ("" when the message is not to be signed); NULL when none were
+	 * made (stored ones were used, or signing is off or failed). */
+	char *dkim_signature;
 
 	size_t rcpt_count;
 	int64_t *rcpt_ids;

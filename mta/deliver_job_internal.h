@@ -1,6 +1,7 @@
 /*
- * The state of a running delivery job, and the steps deliver_job.c and
- * deliver_mx.c offer each other. Used by those two files only.
+ * The state of a running delivery job, and the steps deliver_job.c,
+ * deliver_mx.c and deliver_gate.c offer each other. Used by those files
+ * only.
  */
 #ifndef TERN_DELIVER_JOB_INTERNAL_H
 #define TERN_DELIVER_JOB_INTERNAL_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "deliver_job.h"
+#include "deliver_source.h"
 
 /*
  * A DNS lookup in flight. An aborted job stops waiting for it: run is
@@ -42,7 +44,23 @@ struct deliver_job_run {
 	bool plain_retry;             /* this address again, without TLS */
 	int connections;
 
-	struct lookup_token *lookup;
+	/* The route: the domain's mail exchangers, or delivery.smart_host
+	 * (its name in smart_host_name), on port. */
+	bool smart_host;
+	char smart_host_name[256];
+	int port;
+	/* The source of the current session (deliver_source.h). */
+	struct deliver_source source;
+	/* An idle session whose SPF self-check was not cached: its
+	 * source, and whether the job waited for that check once. */
+	char idle_source[64];
+	bool idle_waited;
+	/* A direct delivery the rDNS or SPF policy refused, for the
+	 * deferral when no host is left. */
+	char policy_dsn[SMTP_CLIENT_DSN_MAX];
+	char policy_error[SMTP_CLIENT_TEXT_MAX];
+
+	struct lookup_token *lookup;  /* DNS lookup or SPF check */
 	struct smtp_client *client;
 	struct smtp_client_params params;
 
@@ -83,10 +101,15 @@ void job_finish(struct deliver_job_run *run);
 void job_hosts_exhausted(struct deliver_job_run *run);
 /* Defers every recipient with 4.4.6: the mail would come back to us. */
 void job_defer_loop(struct deliver_job_run *run);
-/* Connects to the current host's current address. */
+/* Connects to the current host's current address, after the checks
+ * of deliver_gate.c. */
 void job_try_address(struct deliver_job_run *run);
 /* Starts the delivery proper: an idle session, or the MX lookup. */
 void job_start_delivery(struct deliver_job_run *run);
+/* Connects to session_address from run->source, checks done. */
+void job_connect(struct deliver_job_run *run);
+/* Goes on with an idle session, or looks up the mail exchangers. */
+void job_start_route(struct deliver_job_run *run);
 
 /* deliver_mx.c: mail exchangers and their addresses. */
 /* Looks up the domain's MX records (or takes its address literal) and
@@ -94,5 +117,21 @@ void job_start_delivery(struct deliver_job_run *run);
 void mx_start_lookup(struct deliver_job_run *run);
 /* Moves on to the next MX host. */
 void mx_next_host(struct deliver_job_run *run);
+/* Sends the job through delivery.smart_host instead: the host's MX
+ * records, else its addresses; a bracketed address as it is. */
+void mx_start_smart_host(struct deliver_job_run *run);
+
+/* deliver_gate.c: checks before a direct delivery, by source address:
+ * delivery.rdns_misaligned and delivery.spf_self_check. */
+/* Checks session_address's source, then connects (job_connect), moves
+ * on to the next address, or takes the smart-host route. */
+void gate_check_address(struct deliver_job_run *run);
+/* deliver_cache_take_if's test: an idle session the job may use. */
+bool gate_session_usable(const struct deliver_cache_session *s,
+    void *arg);
+/* Waits once for the SPF check of an idle session's source, then
+ * calls job_start_route again. Returns false when there is nothing to
+ * wait for. */
+bool gate_wait_for_idle(struct deliver_job_run *run);
 
 #endif

@@ -17,9 +17,14 @@
  * so results of jobs that outlive their connection are dropped (and
  * logged), and those recipients are tried again.
  *
+ * The source addresses' reverse DNS is checked at start and on each
+ * reload (deliver_align.c); the SPF self-check results are forgotten on
+ * reload (deliver_spf.c).
+ *
  * Privileges: deliver reads the queue, writes only its MTA-STS policy
- * cache there (deliver_sts_lookup.c), and makes outbound connections;
- * it has no secret yet. Known limits: the whole content of a message
+ * cache there (deliver_sts_lookup.c), makes outbound connections and
+ * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
+ * that loads a job's content). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
  */
 #include <stdio.h>
@@ -32,9 +37,13 @@
 #include "../lib/tern_error.h"
 #include "../queue/queue.h"
 #include "child.h"
+#include "deliver_align.h"
 #include "deliver_cache.h"
+#include "deliver_dkim.h"
 #include "deliver_ipc.h"
 #include "deliver_job.h"
+#include "deliver_spf.h"
+#include "dkim_keys.h"
 #include "ipc.h"
 
 /* Pause before connecting to qmgr's pipe again. */
@@ -46,11 +55,12 @@
 #define DELIVER_CONTENT_SLACK (64 * 1024)
 /* Queue handles kept open for content loads. */
 #define DELIVER_QUEUE_POOL 8
-/* The DNS resolver and TLS client context shared by the jobs started
- * while they were current. */
+/* The DNS resolver, TLS client context and DKIM signer shared by the
+ * jobs started while they were current. */
 struct env_ref {
 	struct dns_resolver *dns;
 	struct tls_context *tls;          /* NULL: outbound TLS is off */
+	struct dkim_signer *dkim;         /* used in worker threads */
 	int refs;
 };
 
@@ -73,6 +83,8 @@ struct deliver {
 	struct env_ref *env;          /* for new jobs */
 	struct deliver_cache *cache;
 	struct deliver_sts *sts;      /* the MTA-STS policy cache */
+	struct deliver_align *align;  /* rDNS of the source addresses */
+	struct deliver_spf *spf;      /* SPF self-check results */
 	char pipe_name[1024];
 
 	struct ipc_channel *channel;  /* NULL while not connected */
@@ -133,6 +145,15 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		    "with TLS level encrypt or verify is deferred", err);
 		ref->tls = NULL;
 	}
+	/* ternd checked the keys before starting deliver or sending it a
+	 * reload, so a failure here is worth stopping for. */
+	if (dkim_keys_load(cfg, &ref->dkim, err, sizeof(err)) != TERN_OK) {
+		log_error("cannot load the DKIM keys: %s", err);
+		dns_resolver_free(ref->dns);
+		tls_context_free(ref->tls);
+		free(ref);
+		return NULL;
+	}
 	ref->refs = 1;
 	return ref;
 }
@@ -143,6 +164,7 @@ env_ref_release(struct env_ref *ref)
 	if (ref != NULL && --ref->refs == 0) {
 		dns_resolver_free(ref->dns);
 		tls_context_free(ref->tls);
+		dkim_signer_free(ref->dkim);
 		free(ref);
 	}
 }
@@ -230,6 +252,8 @@ load_content(uv_work_t *req)
 	if (slot->load_rc == TERN_OK)
 		slot->load_rc = queue_load_content(slot->queue,
 		    slot->job->message_id, &slot->job->content);
+	if (slot->load_rc == TERN_OK)
+		deliver_dkim_prepare(slot->env->dkim, slot->queue, slot->job);
 	if (slot->load_rc != TERN_OK && slot->load_error[0] == '\0')
 		snprintf(slot->load_error, sizeof(slot->load_error), "%s",
 		    tern_strerror(slot->load_rc));
@@ -285,6 +309,8 @@ content_loaded(uv_work_t *req, int status)
 	env.tls = slot->env->tls;
 	env.cache = d->cache;
 	env.sts = d->sts;
+	env.align = d->align;
+	env.spf = d->spf;
 	if (deliver_job_start(slot->job, &env, on_job_done) != TERN_OK) {
 		deliver_job_settle(slot->job, QUEUE_DEFERRED, "4.3.0",
 		    "out of memory");
@@ -500,6 +526,8 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 	/* Idle sessions were opened with the previous settings. */
 	deliver_cache_quit_all(d->cache);
 	deliver_cache_set_capacity(d->cache, (size_t)rt->config.max_deliveries);
+	deliver_align_start(d->align, &rt->config);
+	deliver_spf_reset(d->spf);
 
 	/* Running jobs keep the resolver and TLS context they started
 	 * with. */
@@ -561,6 +589,10 @@ shut_down(struct deliver *d)
 	d->cache = NULL;
 	deliver_sts_free(d->sts);
 	d->sts = NULL;
+	deliver_align_free(d->align);
+	d->align = NULL;
+	deliver_spf_free(d->spf);
+	d->spf = NULL;
 	for (i = 0; i < d->queue_count; i++)
 		queue_close(d->queues[i]);
 	d->queue_count = 0;
@@ -632,6 +664,13 @@ open_resources(struct deliver *d)
 		log_error("cannot set up MTA-STS: out of memory");
 		return 1;
 	}
+	if (deliver_align_new(d->rt.loop, &d->align) != TERN_OK ||
+	    deliver_spf_new(d->rt.loop, cfg, &d->spf) != TERN_OK) {
+		log_error("cannot create the source address checks: out of "
+		    "memory");
+		return 1;
+	}
+	deliver_align_start(d->align, cfg);
 	/* qmgr creates the queue; until it has, each job tries again. */
 	if (queue_open(cfg->queue_directory, QUEUE_READ_ONLY, &q, err,
 	    sizeof(err)) == TERN_OK)

@@ -17,6 +17,10 @@
  * accepts, is ourselves. Hosts from there on are not tried, and when no
  * better host took the message, the recipients are deferred with 4.4.6.
  *
+ * The smart-host route (mx_start_smart_host) takes the same path with
+ * the smart host's name in place of the domain. Its DNS failures defer,
+ * because only the setting can be wrong, not the recipients.
+ *
  * Privileges: none.
  */
 #include <stdio.h>
@@ -36,7 +40,7 @@ static void
 use_addresses(struct deliver_job_run *run,
     const struct sockaddr_storage *addresses, size_t count)
 {
-	uint16_t port = htons((uint16_t)run->env.config->delivery_port);
+	uint16_t port = htons((uint16_t)run->port);
 	struct sockaddr *sa;
 	size_t i;
 
@@ -132,8 +136,9 @@ on_addresses(void *arg, enum dns_status status,
 		use_addresses(run, addresses, count);
 		return;
 	}
-	/* RFC 5321 5.1: an implicit MX without an address is an error. */
-	if (run->implicit_mx && (status == DNS_NXDOMAIN ||
+	/* RFC 5321 5.1: an implicit MX without an address is an error,
+	 * but a smart host without one is a setting to fix: defer. */
+	if (run->implicit_mx && !run->smart_host && (status == DNS_NXDOMAIN ||
 	    status == DNS_NODATA)) {
 		job_settle_all(run, QUEUE_FAILED, "5.1.2", "Host or domain "
 		    "name not found. Name service error for name=%s type=A: %s",
@@ -247,7 +252,7 @@ set_implicit_mx(struct deliver_job_run *run)
 {
 	run->implicit_mx = true;
 	snprintf(run->hosts[0].host, sizeof(run->hosts[0].host), "%s",
-	    run->job->domain);
+	    run->smart_host ? run->smart_host_name : run->job->domain);
 	run->hosts[0].preference = 0;
 	run->host_count = 1;
 }
@@ -257,6 +262,14 @@ set_implicit_mx(struct deliver_job_run *run)
 static bool
 mx_failure(struct deliver_job_run *run, enum dns_status status)
 {
+	if (run->smart_host && status != DNS_OK && status != DNS_NODATA) {
+		job_settle_all(run, QUEUE_DEFERRED, "4.4.3", "Host or domain "
+		    "name not found. Name service error for smart host "
+		    "name=%s type=MX: %s", run->smart_host_name,
+		    dns_status_text(status));
+		job_finish(run);
+		return true;
+	}
 	switch (status) {
 	case DNS_OK:
 	case DNS_NODATA:
@@ -305,6 +318,13 @@ on_mx(void *arg, enum dns_status status, const struct dns_mx *records,
 		}
 		if (!deliver_sts_filter_hosts(run))
 			return;
+	} else if (count == 1 && records[0].host[0] == '\0' &&
+	    run->smart_host) {
+		job_settle_all(run, QUEUE_DEFERRED, "4.4.4", "smart host %s "
+		    "has a null MX record and accepts no mail",
+		    run->smart_host_name);
+		job_finish(run);
+		return;
 	} else if (count == 1 && records[0].host[0] == '\0') {
 		/* RFC 7505 3: the domain accepts no mail. */
 		job_settle_all(run, QUEUE_FAILED, "5.1.10", "550 5.1.10 "
@@ -373,6 +393,88 @@ lookup_not_started(struct deliver_job_run *run, int rc)
 		    "service error for name=%s type=MX: %s", run->domain,
 		    lookup_error_text(rc));
 	job_finish(run);
+}
+
+/* Forgets the hosts found so far, for a new route. */
+static void
+reset_hosts(struct deliver_job_run *run)
+{
+	run->host_count = 0;
+	run->host_index = 0;
+	run->implicit_mx = false;
+	run->literal = false;
+	run->address_count = 0;
+	run->address_index = 0;
+	run->any_address = false;
+	run->unusable[0] = '\0';
+}
+
+/*
+ * Like Postfix's relayhost: "[address]" is used as it is, and a name is
+ * looked up as a mail domain, its MX hosts first, then its own
+ * addresses when it has no MX record (RFC 5321 5.1).
+ */
+void
+mx_start_smart_host(struct deliver_job_run *run)
+{
+	const struct tern_config *cfg = run->env.config;
+	struct lookup_token *token;
+	bool bracketed;
+	int rc, port;
+
+	reset_hosts(run);
+	run->smart_host = true;
+	/* An MTA-STS policy names the domain's own MX hosts; it does not
+	 * cover the relay this configuration chose instead. */
+	free(run->sts);
+	run->sts = NULL;
+	run->tls_level = config_destination_tls_level(cfg, run->job->domain);
+	if (config_smart_host_parse(cfg->smart_host, cfg->delivery_port,
+	    run->smart_host_name, sizeof(run->smart_host_name), &port,
+	    &bracketed) != TERN_OK) {
+		job_settle_all(run, QUEUE_DEFERRED, "4.3.5", "delivery."
+		    "smart_host is not set or not valid");
+		job_finish(run);
+		return;
+	}
+	run->port = port;
+	if (bracketed) {
+		char literal[300];
+
+		snprintf(literal, sizeof(literal), "[%s%s]",
+		    strchr(run->smart_host_name, ':') != NULL ? "IPv6:" : "",
+		    run->smart_host_name);
+		if (!parse_literal(literal, &run->literal_address,
+		    run->hosts[0].host, sizeof(run->hosts[0].host))) {
+			job_settle_all(run, QUEUE_DEFERRED, "4.3.5", "delivery."
+			    "smart_host is not a valid address");
+			job_finish(run);
+			return;
+		}
+		run->literal = true;
+		run->host_count = 1;
+		start_host(run);
+		return;
+	}
+	token = calloc(1, sizeof(*token));
+	if (token == NULL) {
+		job_settle_all(run, QUEUE_DEFERRED, "4.3.0", "out of memory");
+		job_finish(run);
+		return;
+	}
+	token->run = run;
+	run->lookup = token;
+	rc = dns_lookup_mx(run->env.resolver, run->smart_host_name, on_mx,
+	    token);
+	if (rc != TERN_OK) {
+		free(token);
+		run->lookup = NULL;
+		job_settle_all(run, QUEUE_DEFERRED, rc == TERN_ENOMEM ?
+		    "4.3.0" : "4.4.3", "Host or domain name not found. Name "
+		    "service error for smart host name=%s type=MX: %s",
+		    run->smart_host_name, lookup_error_text(rc));
+		job_finish(run);
+	}
 }
 
 void

@@ -70,7 +70,10 @@ enum ipc_type {
 	 * str remote_mta (host name of the server that gave the outcome,
 	 * "" when none), str diagnostic (that server's reply, "550 5.1.1
 	 * No such user", "" when the outcome is not a server's reply),
-	 * u64 flags (IPC_RCPT_* bits).
+	 * u64 flags (IPC_RCPT_* bits); after the recipients: u64 1 and
+	 * str the DKIM-Signature fields deliver made for the message ("" for
+	 * a message not to be signed), for qmgr to store, or u64 0 and ""
+	 * when it made none (at most DKIM_SIGN_FIELDS_MAX bytes).
 	 */
 };
 

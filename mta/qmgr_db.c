@@ -217,6 +217,7 @@ record_work(struct qmgr_op *op)
 		results[i].remote_mta = o->remote_mta;
 		results[i].diagnostic = o->diagnostic;
 	}
+	qmgr_dkim_store(op->qm->queue, &op->batch);
 	op->rc = queue_record_results(op->qm->queue, results, n, &settings,
 	    collect_removed, collect_report, op);
 	free(results);

@@ -55,6 +55,7 @@ job_free(struct qmgr_job *job)
 	free(job->sender);
 	free(job->domain);
 	free(job->envid);
+	free(job->dkim_signature);
 	free(job);
 }
 

@@ -58,6 +58,9 @@ struct qmgr_job {
 	int64_t arrival;
 	int64_t size;
 	size_t order;                   /* scan position of its first row */
+	/* DKIM-Signature fields from deliver's result, to store with the
+	 * outcomes; NULL when there is nothing to store. */
+	char *dkim_signature;
 	size_t count;
 	struct qmgr_rcpt rcpts[];
 };
@@ -236,5 +239,19 @@ void qmgr_log_decision(const struct qmgr *qm, const struct qmgr_outcome *o);
 /* Logs a report written by queue_record_results() after the commit. */
 void qmgr_log_report(const struct qmgr_batch *b, const char *new_queue_id,
     const char *queue_id, enum queue_report report);
+
+/* qmgr_dkim.c */
+
+/* Reads the DKIM signature at the end of IPC_JOB_RESULT: *signature is
+ * malloc'd, or NULL when deliver made none. TERN_EINVAL or ENOMEM. */
+int qmgr_dkim_read(struct ipc_reader *r, char **signature);
+
+/* Drops the job's signature unless one of its recipients is to be
+ * retried; call right after its outcomes joined qm->pending. */
+void qmgr_dkim_keep_if_retried(const struct qmgr *qm, struct qmgr_job *job);
+
+/* Stores the signatures of the batch's jobs; runs on the thread pool
+ * before their outcomes are recorded. */
+void qmgr_dkim_store(struct queue *q, const struct qmgr_batch *b);
 
 #endif

@@ -424,7 +424,7 @@ read_entries(struct qmgr *qm, struct ipc_reader *r,
 		    e->diagnostic == NULL)
 			return TERN_ENOMEM;
 	}
-	return ipc_reader_finish(r);
+	return TERN_OK;
 }
 
 static struct qmgr_job *
@@ -723,7 +723,7 @@ apply_destination(struct qmgr *qm, struct qmgr_job *job,
 static int
 read_result(struct qmgr *qm, struct ipc_reader *r, uint64_t *job_id,
     enum ipc_destination_state *state,
-    struct qmgr_rcpt_result **entries, size_t *count)
+    struct qmgr_rcpt_result **entries, size_t *count, char **signature)
 {
 	uint64_t dest_state, n;
 	int rc;
@@ -742,7 +742,13 @@ read_result(struct qmgr *qm, struct ipc_reader *r, uint64_t *job_id,
 		return TERN_ENOMEM;
 	*count = (size_t)n;
 	rc = read_entries(qm, r, *entries, *count);
+	if (rc == TERN_OK)
+		rc = qmgr_dkim_read(r, signature);
+	if (rc == TERN_OK)
+		rc = ipc_reader_finish(r);
 	if (rc != TERN_OK) {
+		free(*signature);
+		*signature = NULL;
 		free_entries(*entries, *count);
 		*entries = NULL;
 		*count = 0;
@@ -758,11 +764,13 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	struct qmgr_dest_verdict verdict;
 	enum ipc_destination_state state = IPC_DEST_UNKNOWN;
 	struct qmgr_job *job;
+	char *signature = NULL;
 	uint64_t job_id;
 	size_t count, i;
 	int rc;
 
-	rc = read_result(qm, r, &job_id, &state, &entries, &count);
+	rc = read_result(qm, r, &job_id, &state, &entries, &count,
+	    &signature);
 	if (rc != TERN_OK)
 		return rc;
 	job = find_job(d, job_id);
@@ -770,12 +778,16 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 		log_warning("deliver reported a result for unknown job %llu; "
 		    "ignored", (unsigned long long)job_id);
 		free_entries(entries, count);
+		free(signature);
 		return TERN_OK;
 	}
+	job->dkim_signature = signature;
 	qmgr_job_returned(qm, job);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);
 	rc = decide_job(qm, job, entries, count, &verdict);
+	if (rc == TERN_OK)
+		qmgr_dkim_keep_if_retried(qm, job);
 	for (i = 0; i < count && rc == TERN_OK; i++) {
 		if (!entries[i].used)
 			log_warning("%s: job %llu: deliver reported recipient "

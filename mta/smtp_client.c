@@ -377,12 +377,20 @@ client_throttled(struct smtp_client *c, const char *command)
 
 /* ---- Greeting, EHLO and STARTTLS ---- */
 
+/* The name given in EHLO and HELO: the source address's own, or ours. */
+static const char *
+ehlo_name(const struct smtp_client *c)
+{
+	return c->p.ehlo_name != NULL ? c->p.ehlo_name :
+	    c->p.config->hostname;
+}
+
 static void
 send_ehlo(struct smtp_client *c)
 {
 	c->extensions = 0;
 	c->size_limit = 0;
-	send_command(c, ST_EHLO, "EHLO %s\r\n", c->p.config->hostname);
+	send_command(c, ST_EHLO, "EHLO %s\r\n", ehlo_name(c));
 }
 
 static void
@@ -493,8 +501,7 @@ on_ehlo_reply(struct smtp_client *c)
 
 	if (class == 5 && c->state == ST_EHLO && !c->tls_active) {
 		/* RFC 5321 4.1.4: a server without EHLO gets HELO. */
-		send_command(c, ST_HELO, "HELO %s\r\n",
-		    c->p.config->hostname);
+		send_command(c, ST_HELO, "HELO %s\r\n", ehlo_name(c));
 		return;
 	}
 	if (class != 2) {
@@ -700,11 +707,24 @@ describe_peer(struct smtp_client *c)
 	snprintf(c->relay, sizeof(c->relay), "%s:%d", c->peer, port);
 }
 
+/* The numeric form of a source address, for messages. */
+static const char *
+source_text(const struct sockaddr *sa, char *out, size_t size)
+{
+	snprintf(out, size, "?");
+	if (sa->sa_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)sa, out, size);
+	else if (sa->sa_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)sa, out, size);
+	return out;
+}
+
 int
 smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
     smtp_client_cb cb, void *arg, struct smtp_client **out)
 {
 	struct smtp_client *c;
+	char source[64];
 	int rc;
 
 	*out = NULL;
@@ -732,15 +752,26 @@ smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
 	c->timer.data = c;
 	client_enter(c, ST_CONNECTING);
 
-	rc = conn_connect(&c->conn, p->address, NULL, on_connected);
+	rc = conn_connect(&c->conn, p->address, p->source, on_connected);
 	if (rc < 0) {
-		snprintf(c->error, sizeof(c->error), "connect to %s: %s",
-		    c->relay, uv_strerror(rc));
+		snprintf(c->error, sizeof(c->error), "connect to %s%s%s: %s",
+		    c->relay, p->source != NULL ? " from " : "",
+		    p->source != NULL ? source_text(p->source, source,
+		    sizeof(source)) : "", uv_strerror(rc));
 		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
 		client_close(c);
 	}
 	*out = c;
 	return TERN_OK;
+}
+
+int
+smtp_client_local_address(struct smtp_client *c, char *out,
+    size_t out_size)
+{
+	int port;
+
+	return conn_local_address(&c->conn, out, out_size, &port);
 }
 
 /* True when the session's TLS satisfies the level the params ask for. */

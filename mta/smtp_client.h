@@ -106,6 +106,10 @@ struct smtp_client_params {
 	const char *queue_id;               /* for logs */
 	const char *host;                   /* MX host: SNI, name check */
 	const struct sockaddr *address;     /* with the destination port */
+	/* The local address to bind before connecting (port 0); NULL: the
+	 * system chooses. */
+	const struct sockaddr *source;
+	const char *ehlo_name;              /* NULL: config->hostname */
 	const char *sender;                 /* "" for the null sender */
 	const char *envid;                  /* RFC 3461 ENVID, or "" */
 	enum dsn_ret ret;                   /* RFC 3461 RET */
@@ -161,6 +165,11 @@ void smtp_client_keep_idle(struct smtp_client *c,
 
 /* Sends QUIT on an idle session and closes it; no callback follows. */
 void smtp_client_quit(struct smtp_client *c);
+
+/* Writes the numeric local address of the connection ("127.0.0.6")
+ * into out. Returns 0, or a libuv error when it is not connected. */
+int smtp_client_local_address(struct smtp_client *c, char *out,
+    size_t out_size);
 
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384/verified" for the session, or
  * "none"; valid while the client is. */

@@ -30,6 +30,7 @@ struct smtpd {
 	struct child_runtime rt;
 	struct smtpd_server server;
 	uv_tcp_t *listeners[CONFIG_MAX_LISTENERS];
+	size_t listener_indexes[CONFIG_MAX_LISTENERS]; /* in smtpd.listeners */
 	size_t listener_count;
 };
 
@@ -43,6 +44,7 @@ static void
 on_connection(uv_stream_t *listener, int status)
 {
 	struct smtpd *d = listener->data;
+	size_t i, index = 0;
 	int rc;
 
 	if (status < 0) {
@@ -52,7 +54,11 @@ on_connection(uv_stream_t *listener, int status)
 	}
 	if (d->server.stopping)
 		return;
-	rc = smtpd_session_accept(&d->server, listener);
+	for (i = 0; i < d->listener_count; i++) {
+		if ((uv_stream_t *)d->listeners[i] == listener)
+			index = d->listener_indexes[i];
+	}
+	rc = smtpd_session_accept(&d->server, listener, index);
 	if (rc < 0)
 		log_warning("cannot accept a connection: %s", uv_strerror(rc));
 }
@@ -80,9 +86,10 @@ describe_listener(uv_tcp_t *tcp, char *out, size_t out_size)
 	    addr, port);
 }
 
-/* Starts accepting on tcp, which this process then owns (malloc'ed). */
+/* Starts accepting on tcp, which this process then owns (malloc'ed);
+ * index is its entry in smtpd.listeners. */
 static int
-start_listener(struct smtpd *d, uv_tcp_t *tcp)
+start_listener(struct smtpd *d, uv_tcp_t *tcp, size_t index)
 {
 	char where[96];
 	int rc;
@@ -101,7 +108,8 @@ start_listener(struct smtpd *d, uv_tcp_t *tcp)
 		uv_close((uv_handle_t *)tcp, free_handle);
 		return rc;
 	}
-	d->listeners[d->listener_count++] = tcp;
+	d->listeners[d->listener_count] = tcp;
+	d->listener_indexes[d->listener_count++] = index;
 	/* Under ternd, ternd logs this once smtpd reports IPC_LISTENING. */
 	if (d->rt.standalone)
 		log_info("listening on %s", where);
@@ -118,7 +126,7 @@ on_listener(struct child_runtime *rt, size_t index, uv_tcp_t *server)
 		uv_close((uv_handle_t *)server, free_handle);
 		return;
 	}
-	if (start_listener(d, server) != 0)
+	if (start_listener(d, server, index) != 0)
 		log_error("listener %zu from ternd is not used", index);
 }
 
@@ -147,7 +155,7 @@ bind_listeners(struct smtpd *d)
 		}
 		rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
 		if (rc == 0)
-			rc = start_listener(d, tcp);
+			rc = start_listener(d, tcp, i);
 		else
 			uv_close((uv_handle_t *)tcp, free_handle);
 		if (rc != 0) {

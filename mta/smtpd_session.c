@@ -50,6 +50,10 @@ smtpd_settings_new(const struct tern_config *cfg, char *err, size_t err_size)
 	settings->relay_network_count = cfg->relay_network_count;
 	memcpy(settings->relay_networks, cfg->relay_networks,
 	    cfg->relay_network_count * sizeof(cfg->relay_networks[0]));
+	settings->relay_domain_count = cfg->relay_domain_count;
+	memcpy(settings->relay_domains, cfg->relay_domains,
+	    cfg->relay_domain_count * sizeof(cfg->relay_domains[0]));
+	smtpd_spf_settings_init(&settings->spf, cfg);
 
 	/* ternd checked the files, but they can change before a restart or
 	 * reload. Refusing all mail for that would be worse than going on
@@ -143,6 +147,7 @@ smtpd_transaction_reset(struct smtpd_session *s)
 	s->ret = DSN_RET_UNSPECIFIED;
 	s->envid[0] = '\0';
 	s->queue_id[0] = '\0';
+	buf_free(&s->spf_fields);
 	buf_free(&s->content);
 }
 
@@ -283,6 +288,10 @@ smtpd_session_continue(struct smtpd_session *s)
 		smtpd_session_release(s);
 		return;
 	}
+	/* The reply that ended the wait can close the session (too many
+	 * errors); on_close then finishes it. */
+	if (s->state == SMTPD_CLOSING)
+		return;
 	s->state = SMTPD_READY;
 	if (s->shutting_down) {
 		smtpd_reply(s, "421 4.3.2 Service shutting down");
@@ -480,6 +489,7 @@ session_new(struct smtpd_server *server)
 	snprintf(s->client_addr, sizeof(s->client_addr), "unknown");
 	buf_init(&s->in, SMTPD_INPUT_MAX);
 	buf_init(&s->out, SMTPD_OUTPUT_MAX);
+	buf_init(&s->spf_fields, SMTPD_SPF_FIELDS_MAX);
 	buf_init(&s->content, 0);
 
 	s->next = server->sessions;
@@ -491,13 +501,15 @@ session_new(struct smtpd_server *server)
 }
 
 int
-smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener)
+smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
+    size_t listener_index)
 {
 	struct smtpd_session *s = session_new(server);
 	int rc;
 
 	if (s == NULL)
 		return UV_ENOMEM;
+	s->listener = listener_index;
 	uv_timer_init(server->loop, &s->idle_timer);
 	s->idle_timer.data = s;
 	s->state = SMTPD_CLOSING;

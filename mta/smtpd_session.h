@@ -17,6 +17,7 @@
 #include "../auth/tls.h"
 #include "../policy/config.h"
 #include "smtpd_commit.h"
+#include "smtpd_spf.h"
 
 /* Configuration values used by sessions; reference-counted. */
 struct smtpd_settings {
@@ -26,7 +27,10 @@ struct smtpd_settings {
 	size_t recipient_limit;          /* RCPT per transaction */
 	struct netrange relay_networks[CONFIG_MAX_NETWORKS];
 	size_t relay_network_count;
+	char relay_domains[CONFIG_MAX_RELAY_DOMAINS][256];
+	size_t relay_domain_count;
 	struct tls_context *tls;         /* NULL: STARTTLS not offered */
+	struct smtpd_spf_settings spf;
 };
 
 /*
@@ -57,11 +61,12 @@ struct smtpd_server {
 };
 
 /*
- * Accepts one connection from listener and starts its session with the
- * greeting. Returns 0 or a libuv error when the connection could not be
- * accepted.
+ * Accepts one connection from listener, the entry listener_index of
+ * smtpd.listeners, and starts its session with the greeting. Returns 0
+ * or a libuv error when the connection could not be accepted.
  */
-int smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener);
+int smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
+    size_t listener_index);
 
 /*
  * Sets server->stopping and ends every session with "421 4.3.2 Service

@@ -1,7 +1,8 @@
 /*
  * The session structure shared by smtpd_session.c (connection, input,
- * replies, lifetime) and smtpd_verbs.c (what each SMTP command does).
- * Nothing outside those two files includes this header.
+ * replies, lifetime), smtpd_verbs.c (what each SMTP command does) and
+ * smtpd_spf.c (inbound SPF). Nothing outside those files includes this
+ * header.
  */
 #ifndef TERN_SMTPD_SESSION_INTERNAL_H
 #define TERN_SMTPD_SESSION_INTERNAL_H
@@ -17,6 +18,7 @@
 #include "smtp_data.h"
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
+#include "smtpd_spf.h"
 
 /* RFC 5321 4.5.3.2.7: wait at least 5 minutes for the next command.
  * Tests may build with a shorter value. */
@@ -30,7 +32,8 @@ enum smtpd_state {
 	SMTPD_GREETED = 0,   /* greeting sent, no EHLO/HELO yet */
 	SMTPD_READY,         /* EHLO/HELO done; a transaction may be open */
 	SMTPD_DATA,          /* reading the message after 354 */
-	SMTPD_COMMIT,        /* waiting for the queue to store the message */
+	SMTPD_COMMIT,        /* waiting for the queue to store the message
+	                      * or for the SPF result of MAIL FROM */
 	SMTPD_TLS,           /* STARTTLS handshake in progress */
 	SMTPD_CLOSING,       /* no more input is processed */
 };
@@ -46,12 +49,13 @@ struct smtpd_session {
 	bool esmtp;                      /* EHLO rather than HELO */
 	bool tls_active;
 	bool conn_closed;                /* conn's on_close has run */
-	bool commit_pending;             /* commit is submitted */
+	bool commit_pending;             /* commit or SPF check in flight */
 	bool timer_closed;
 	bool shutting_down;              /* send 421 after the commit */
 	bool processing;                 /* inside session_process */
 
 	struct sockaddr_storage peer;
+	size_t listener;                 /* index in smtpd.listeners */
 	char client_addr[64];            /* numeric, for logs and headers */
 	char client_label[72];           /* "[addr]", stored with messages */
 	char helo[SMTP_PATH_MAX + 1];    /* "" until EHLO/HELO */
@@ -78,7 +82,9 @@ struct smtpd_session {
 	size_t recipient_cap;
 	size_t recipients_tried;         /* RCPT commands, accepted or not */
 	char queue_id[QUEUE_ID_SIZE];
-	struct buf content;              /* Received header + message */
+	struct buf spf_fields;           /* Received-SPF and
+	                                  * Authentication-Results, or "" */
+	struct buf content;              /* trace fields + message */
 	struct smtp_data_reader reader;
 	struct smtpd_commit_request commit;
 
@@ -100,7 +106,8 @@ void smtpd_session_close(struct smtpd_session *s);
 void smtpd_transaction_reset(struct smtpd_session *s);
 /* "ESMTP" or "SMTP", for logs. */
 const char *smtpd_protocol(const struct smtpd_session *s);
-/* Stops reading and the idle timer while the queue stores a message. */
+/* Stops reading and the idle timer while the queue stores a message or
+ * SPF is evaluated. */
 void smtpd_session_wait(struct smtpd_session *s);
 /* Resumes reading and processes input that arrived meanwhile. */
 void smtpd_session_continue(struct smtpd_session *s);

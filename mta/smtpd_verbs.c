@@ -4,16 +4,17 @@
  * command or NULL, and an action that runs once the command is allowed
  * and well formed. The end of DATA, the hop limit that stops mail
  * loops, the Received header and the hand-over to the queue are here
- * too.
+ * too. SPF is evaluated in smtpd_spf.c; the reply to MAIL waits for it.
  *
  * Privileges: smtpd's. Everything from the client reaches this file
  * already parsed by smtp_command.c or smtp_data.c.
  * Standards: RFC 5321 (commands, replies, Received), RFC 3463 and 5248
  * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3461
  * (DSN parameters, kept with the message for reports), RFC 3848 (the
- * "with" keywords of Received).
+ * "with" keywords of Received), RFC 7372 (5.7.23 for an SPF fail).
  * Known limits: there are no local domains, so every recipient is
- * relayed, and only clients in relay_networks may give any.
+ * relayed: to any domain for clients in relay_networks, and only to the
+ * relay_domains for other clients.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,33 @@ act_helo(struct smtpd_session *s, const struct smtp_command *cmd)
 	smtpd_reply(s, "250 %s", s->settings->hostname);
 }
 
+/* Ends the wait for the SPF result of MAIL FROM with the reply. */
+static void
+mail_spf_done(struct smtpd_session *s, const struct spf_check *check)
+{
+	char reply[sizeof(check->domain) + sizeof(s->client_addr) + 80];
+
+	if (check->result == SPF_RESULT_FAIL &&
+	    smtpd_spf_mode(s) == SPF_INBOUND_REJECT_FAIL) {
+		snprintf(reply, sizeof(reply), "550 5.7.23 SPF validation "
+		    "failed: %s is not a permitted sender for %s",
+		    s->client_addr, check->domain);
+		reject(s, "MAIL", s->sender, NULL, reply);
+		smtpd_transaction_reset(s);
+		count_error(s);
+	} else {
+		/* Without its trace fields the message would still be
+		 * accepted, so a formatting failure is only logged. */
+		if (smtpd_spf_store_fields(s, check) != TERN_OK)
+			log_warning("[%s]: SPF result %s not recorded in the "
+			    "message: header fields too long", s->client_addr,
+			    spf_result_name(check->result));
+		smtpd_reply(s, "250 2.1.0 Ok");
+		s->verb_accepted[SMTP_VERB_MAIL]++;
+	}
+	smtpd_session_continue(s);
+}
+
 static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -179,15 +207,29 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 	s->ret = cmd->ret;
 	snprintf(s->envid, sizeof(s->envid), "%s", cmd->envid);
 	s->has_sender = true;
-	smtpd_reply(s, "250 2.1.0 Ok");
+	if (smtpd_spf_mode(s) == SPF_INBOUND_OFF) {
+		smtpd_reply(s, "250 2.1.0 Ok");
+		return;
+	}
+	/* mail_spf_done() replies once the result is known. */
+	if (smtpd_spf_start(s, mail_spf_done) != TERN_OK) {
+		s->has_sender = false;
+		smtpd_reply(s, "451 4.3.0 Error: cannot check SPF now; try "
+		    "again later");
+	}
 }
 
 static bool
-relay_allowed(const struct smtpd_session *s)
+relay_allowed(const struct smtpd_session *s, const char *recipient)
 {
-	return netrange_list_contains(s->settings->relay_networks,
-	    s->settings->relay_network_count,
-	    (const struct sockaddr *)&s->peer);
+	const struct smtpd_settings *settings = s->settings;
+	const char *at = strrchr(recipient, '@');
+
+	if (netrange_list_contains(settings->relay_networks,
+	    settings->relay_network_count, (const struct sockaddr *)&s->peer))
+		return true;
+	return at != NULL && config_relay_domain_listed(
+	    settings->relay_domains, settings->relay_domain_count, at + 1);
 }
 
 /* Doubles the room of the three recipient arrays. */
@@ -262,7 +304,7 @@ act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 		reject(s, "RCPT", s->sender, cmd->argument, reply);
 		return;
 	}
-	if (!relay_allowed(s)) {
+	if (!relay_allowed(s, cmd->argument)) {
 		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
 		    "denied", cmd->argument);
 		reject(s, "RCPT", s->sender, cmd->argument, reply);
@@ -349,8 +391,12 @@ act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 	(void)cmd;
 	queue_id_generate(s->queue_id);
 	buf_free(&s->content);
-	buf_init(&s->content, RECEIVED_MAX + limit);
-	if (build_received(s, now_seconds(), &s->content) != TERN_OK) {
+	buf_init(&s->content, SMTPD_SPF_FIELDS_MAX + RECEIVED_MAX + limit);
+	/* RFC 7208 9.1 and RFC 8601 5: the SPF result goes on top, above
+	 * the Received field of this hop. */
+	if (buf_append(&s->content, s->spf_fields.data, s->spf_fields.len) !=
+	    TERN_OK ||
+	    build_received(s, now_seconds(), &s->content) != TERN_OK) {
 		buf_free(&s->content);
 		s->queue_id[0] = '\0';
 		smtpd_reply(s, "452 4.3.1 Insufficient system storage");
@@ -455,6 +501,9 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
 	}
 
 	handler->act(s, &cmd);
+	/* A reply that waits for a result (SPF) is counted when sent. */
+	if (s->state == SMTPD_COMMIT)
+		return;
 	if (s->last_code < 400) {
 		/* DATA counts as accepted once the message is queued. */
 		if (cmd.verb != SMTP_VERB_DATA)
@@ -540,6 +589,7 @@ smtpd_data_finished(struct smtpd_session *s)
 		return;
 	}
 
+	smtpd_spf_remove_forged(s);
 	memset(m, 0, sizeof(*m));
 	memcpy(m->queue_id, s->queue_id, sizeof(m->queue_id));
 	m->sender = s->sender;

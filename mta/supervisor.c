@@ -12,6 +12,7 @@
 #include "../lib/log.h"
 #include "../auth/tls.h"
 #include "../lib/tern_error.h"
+#include "dkim_keys.h"
 #include "supervisor.h"
 
 #ifdef _WIN32
@@ -72,6 +73,7 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
     size_t err_size)
 {
 	struct tls_context *tls;
+	struct dkim_signer *dkim;
 	uv_fs_t req;
 	char reason[768];
 	int fd;
@@ -94,6 +96,12 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	}
 	tls_context_free(tls);
+	/* deliver loads the same keys; a bad one stops start-up here. */
+	if (dkim_keys_load(cfg, &dkim, reason, sizeof(reason)) != TERN_OK) {
+		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		return TERN_ECONFIG;
+	}
+	dkim_signer_free(dkim);
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
 		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);

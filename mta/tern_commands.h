@@ -14,4 +14,8 @@ int tern_cmd_doctor(const char *config_path, int argc, char **argv);
  * [--output FILE]: mta/tern_dkim.c */
 int tern_cmd_dkim(const char *config_path, int argc, char **argv);
 
+/* tern spf check --ip ADDRESS --sender ADDRESS [--helo NAME] [--json]:
+ * mta/tern_spf.c */
+int tern_cmd_spf(const char *config_path, int argc, char **argv);
+
 #endif

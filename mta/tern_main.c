@@ -20,6 +20,9 @@ struct command {
 static const struct command commands[] = {
 	{"doctor", tern_cmd_doctor,
 	    "doctor DOMAIN [--json]   check what receivers will check"},
+	{"spf", tern_cmd_spf,
+	    "spf check --ip ADDRESS --sender ADDRESS [--helo NAME] [--json]\n"
+	    "                         evaluate SPF as smtpd would"},
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},

@@ -144,7 +144,8 @@ static const struct setting settings[] = {
 static const char *const container_paths[] = {
 	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery",
 	"delivery.tls", "retry", "bounce", "resolver.servers",
-	"smtpd.listeners", "smtpd.relay_networks", "destinations",
+	"smtpd.listeners", "smtpd.relay_networks", "smtpd.relay_domains",
+	"destinations",
 	"delivery.mta_sts", "delivery.source_addresses", "dkim", "dkim.keys",
 	"dkim.headers",
 };
@@ -392,8 +393,7 @@ load_setting(struct load_state *st, const struct setting *def,
 	return TERN_OK;
 }
 
-/* Returns the string elements of an array setting, checking each. */
-static int
+int
 check_string_array(struct load_state *st, const config_setting_t *s,
     const char *path, size_t max_count)
 {
@@ -739,6 +739,8 @@ load_group(struct load_state *st, const config_setting_t *g,
 			rc = load_listeners(st, s);
 		else if (strcmp(path, "smtpd.relay_networks") == 0)
 			rc = load_relay_networks(st, s);
+		else if (strcmp(path, "smtpd.relay_domains") == 0)
+			rc = load_relay_domains(st, s);
 		else if (strcmp(path, "resolver.servers") == 0)
 			rc = load_resolvers(st, s);
 		else if (strcmp(path, "destinations") == 0)

@@ -12,6 +12,7 @@
  *   smtpd = {
  *     listeners = ( { address = "127.0.0.1"; port = 2525; } );
  *     relay_networks = [ "127.0.0.0/8", "::1/128" ];
+ *     relay_domains = [ "example.com", ".example.com" ];
  *     message_size_limit = 10240000;
  *     recipient_limit = 1000;
  *     tls = { certificate = "cert.pem"; key = "key.pem"; };
@@ -45,6 +46,7 @@ struct sockaddr_storage;
 #define CONFIG_MAX_DESTINATIONS 256
 #define CONFIG_MAX_DKIM_KEYS 64
 #define CONFIG_MAX_SOURCES 32
+#define CONFIG_MAX_RELAY_DOMAINS 256
 
 /* TLS use of an outbound connection, in order of strictness. */
 enum tls_level {
@@ -156,6 +158,10 @@ struct tern_config {
 	size_t listener_count;
 	struct netrange relay_networks[CONFIG_MAX_NETWORKS];
 	size_t relay_network_count;
+	/* Recipient domains any client may send to: "example.com", or
+	 * ".example.com" for every subdomain of example.com. */
+	char relay_domains[CONFIG_MAX_RELAY_DOMAINS][256];
+	size_t relay_domain_count;
 	int64_t message_size_limit;  /* bytes, advertised in EHLO SIZE */
 	int recipient_limit;         /* RCPT commands per transaction */
 	char tls_certificate[1024];  /* empty: no STARTTLS offered */
@@ -246,6 +252,11 @@ int config_destination_recipient_limit(const struct tern_config *cfg,
     const char *domain);
 int config_destination_tls_level(const struct tern_config *cfg,
     const char *domain);
+
+/* True when domain is in the relay_domains list of count entries, as
+ * an exact entry or under a ".suffix" entry; case is ignored. */
+bool config_relay_domain_listed(const char (*relay_domains)[256],
+    size_t count, const char *domain);
 
 /* The source address entry for a destination address's family; NULL
  * when none is configured for that family. */

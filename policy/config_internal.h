@@ -30,6 +30,13 @@ int store_path(struct load_state *st, const config_setting_t *s,
 /* True for a DNS host name fit for greetings and headers. */
 bool hostname_valid(const char *name);
 
+/* Checks that s is an array or list of at most max_count strings. */
+int check_string_array(struct load_state *st, const config_setting_t *s,
+    const char *path, size_t max_count);
+
+/* policy/relay_domains.c */
+int load_relay_domains(struct load_state *st, const config_setting_t *s);
+
 /* policy/config_deliverability.c */
 int load_dkim_keys(struct load_state *st, const config_setting_t *s);
 int load_dkim_headers(struct load_state *st, const config_setting_t *s);

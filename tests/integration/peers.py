@@ -8,7 +8,8 @@
 - CertificateAuthority: a test CA made with openssl at test time, which
   signs server certificates for chosen host names.
 - Receiver: an aiosmtpd server that records each message's bytes as they
-  arrived (after dot-unstuffing), and can answer 451 a number of times
+  arrived (after dot-unstuffing), the client's address and EHLO name, and
+  can answer 451 a number of times
   before it accepts, or offer STARTTLS.
 - WireReceiver: a minimal SMTP server on a plain socket that records the raw
   DATA bytes on the wire, so tests can see dot-stuffing.
@@ -371,12 +372,13 @@ class StubDns:
 class Delivered:
     """One message a receiver accepted."""
 
-    def __init__(self, mail_from, rcpt_tos, content, peer, tls):
+    def __init__(self, mail_from, rcpt_tos, content, peer, tls, ehlo=None):
         self.mail_from = mail_from
         self.rcpt_tos = list(rcpt_tos)
         self.content = content
-        self.peer = peer
+        self.peer = peer          # the client's (address, port)
         self.tls = tls
+        self.ehlo = ehlo          # the name the client gave in EHLO/HELO
 
     def __repr__(self):
         return (f"Delivered(from={self.mail_from!r}, to={self.rcpt_tos!r}, "
@@ -429,7 +431,8 @@ class RecordingHandler:
             return "451 4.3.0 Test receiver: try again later"
         self.mailbox.add(Delivered(envelope.mail_from, envelope.rcpt_tos,
                                    envelope.original_content, session.peer,
-                                   session.ssl is not None))
+                                   session.ssl is not None,
+                                   session.host_name))
         return "250 2.0.0 Accepted by test receiver"
 
 

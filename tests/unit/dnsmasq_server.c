@@ -13,7 +13,7 @@
 #include "dnsmasq_server.h"
 
 #define DNSMASQ_PATH "/usr/sbin/dnsmasq"
-#define DNSMASQ_MAX_ARGS 64
+#define DNSMASQ_MAX_ARGS 256
 
 static void
 on_server_exit(uv_process_t *process, int64_t status, int signal)

@@ -220,3 +220,12 @@ smtp_client_tls_summary(const struct smtp_client *c)
 	(void)c;
 	return "none";
 }
+
+int
+smtp_client_local_address(struct smtp_client *c, char *out,
+    size_t out_size)
+{
+	(void)c;
+	snprintf(out, out_size, "127.0.0.1");
+	return 0;
+}

@@ -141,6 +141,40 @@ test_take_matches_domain_and_level(void **state)
 	assert_ptr_equal(out.client, &f->clients[0]);
 }
 
+/* Matches a session whose source address is the string arg. */
+static bool
+source_is(const struct deliver_cache_session *s, void *arg)
+{
+	return strcmp(s->source, arg) == 0;
+}
+
+/* A job takes only a session bound to the source it would use. */
+static void
+test_take_if_matches_source(void **state)
+{
+	struct fixture *f = *state;
+	struct deliver_cache_session s, out;
+
+	s = session_of(f, 0, 1);
+	snprintf(s.source, sizeof(s.source), "127.0.0.6");
+	deliver_cache_park(f->cache, "example.org", TLS_LEVEL_MAY, &s,
+	    deliver_cache_generation(f->cache), 5000, 1000);
+	s = session_of(f, 1, 1);
+	snprintf(s.source, sizeof(s.source), "127.0.0.7");
+	deliver_cache_park(f->cache, "example.org", TLS_LEVEL_MAY, &s,
+	    deliver_cache_generation(f->cache), 5000, 1000);
+
+	assert_false(deliver_cache_take_if(f->cache, "example.org",
+	    TLS_LEVEL_MAY, 1100, source_is, "127.0.0.8", &out));
+	assert_int_equal(deliver_cache_count(f->cache), 2);
+	assert_true(deliver_cache_take_if(f->cache, "example.org",
+	    TLS_LEVEL_MAY, 1100, source_is, "127.0.0.6", &out));
+	assert_ptr_equal(out.client, &f->clients[0]);
+	assert_string_equal(out.source, "127.0.0.6");
+	assert_int_equal(deliver_cache_count(f->cache), 1);
+	assert_int_equal(f->clients[1].quit_calls, 0);
+}
+
 static void
 test_take_most_recent_first(void **state)
 {
@@ -305,6 +339,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_take_matches_domain_and_level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_if_matches_source,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_most_recent_first,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout_quits, setup,

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "auth/dkim_sign.h"
 #include "lib/tern_error.h"
 #include "mta/deliver_ipc.h"
 
@@ -234,6 +235,7 @@ test_write_result_layout(void **state)
 	size_t i;
 
 	(void)state;
+	job->dkim_signature = strdup("DKIM-Signature: v=1; a=rsa-sha256\r\n");
 	assert_int_equal(deliver_ipc_write_result(&w, job), 0);
 	assert_int_equal(w.frame.data[4] * 256 + w.frame.data[5],
 	    IPC_JOB_RESULT);
@@ -257,6 +259,9 @@ test_write_result_layout(void **state)
 		assert_int_equal(ipc_get_u64(&r), i == 0 ?
 		    IPC_RCPT_DSN_RELAYED : 0);
 	}
+	assert_int_equal(ipc_get_u64(&r), 1);
+	assert_string_equal(ipc_get_str(&r, text, sizeof(text)),
+	    "DKIM-Signature: v=1; a=rsa-sha256\r\n");
 	assert_int_equal(ipc_reader_finish(&r), 0);
 	ipc_writer_free(&w);
 	deliver_job_free(job);
@@ -279,6 +284,10 @@ test_write_result_fits_frame(void **state)
 		memset(job->rcpts[i].diagnostic, 'd',
 		    SMTP_CLIENT_TEXT_MAX - 1);
 	}
+	/* The largest signature deliver may report takes its room too. */
+	job->dkim_signature = calloc(1, DKIM_SIGN_FIELDS_MAX + 1);
+	assert_non_null(job->dkim_signature);
+	memset(job->dkim_signature, 's', DKIM_SIGN_FIELDS_MAX);
 	assert_int_equal(deliver_ipc_write_result(&w, job), 0);
 	assert_true(w.frame.len - 4 <= IPC_FRAME_MAX);
 	r = reader_of(&w);
@@ -293,6 +302,15 @@ test_write_result_fits_frame(void **state)
 		ipc_get_str(&r, text, sizeof(text));
 		assert_true(strlen(ipc_get_str(&r, text, sizeof(text))) > 100);
 		ipc_get_u64(&r);
+	}
+	assert_int_equal(ipc_get_u64(&r), 1);
+	{
+		char *signature = malloc(DKIM_SIGN_FIELDS_MAX + 1);
+
+		assert_non_null(signature);
+		ipc_get_str(&r, signature, DKIM_SIGN_FIELDS_MAX + 1);
+		assert_int_equal(strlen(signature), DKIM_SIGN_FIELDS_MAX);
+		free(signature);
 	}
 	assert_int_equal(ipc_reader_finish(&r), 0);
 	ipc_writer_free(&w);

@@ -1,0 +1,55 @@
+/*
+ * A libspf2 DNS layer (SPF_dns_server_t) that answers from dns_sync, so
+ * SPF lookups go to the configured resolver, and that enforces the
+ * limits of RFC 7208 4.6.4 across the whole evaluation, includes and
+ * redirects included. Used by auth/spf_libspf2.c only.
+ *
+ * One layer serves one evaluation: it counts lookups, so make a new one
+ * (and a new SPF_server_t) for each. It blocks in dns_sync.
+ */
+#ifndef TERN_SPF_DNS_H
+#define TERN_SPF_DNS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+
+#include <spf2/spf.h>
+
+#include "../dns/dns_sync.h"
+
+/* RFC 7208 4.6.4: terms that query DNS (include, a, mx, ptr, exists,
+ * redirect, and the %{p} macro), and lookups of those terms that return
+ * no records or NXDOMAIN. One more of either is a permerror. */
+#define SPF_MAX_DNS_TERMS 10
+#define SPF_MAX_VOID_LOOKUPS 2
+/* RFC 7208 4.6.4: address lookups per "mx" or "ptr" term. */
+#define SPF_MAX_TERM_ADDRESS_LOOKUPS 10
+
+/* Counts and problems the layer records during one evaluation. */
+struct spf_dns_stats {
+	int terms;                 /* DNS-querying terms looked up */
+	int void_lookups;          /* of those, lookups with no records */
+	bool terms_exceeded;       /* a lookup was not sent: limit reached */
+	bool voids_exceeded;
+	/* The first name whose lookup failed temporarily, for the reason. */
+	char temp_failure[256];
+	/* Why a record fetched for the domain, an include or a redirect
+	 * is unusable (printable ASCII), empty when none was. */
+	char problem[256];
+};
+
+/* Makes a layer on top of dns, which must outlive it. libspf2 frees the
+ * layer with the SPF_server_t it is given to. Returns NULL when out of
+ * memory. */
+SPF_dns_server_t *spf_dns_layer_new(struct dns_sync *dns);
+
+/* The counts and problems of the evaluation so far. */
+const struct spf_dns_stats *spf_dns_layer_stats(
+    const SPF_dns_server_t *layer);
+
+#endif

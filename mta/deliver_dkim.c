@@ -1,0 +1,109 @@
+/*
+ * DKIM signing of a job's content in deliver; see deliver_dkim.h.
+ *
+ * Log lines: "QUEUEID: dkim: signed d=... s=... a=..." (info) for a new
+ * signature, "QUEUEID: dkim: not signed: REASON" (info when no key
+ * matches the From domain, warning otherwise). A signature read back
+ * from the queue is logged at debug level only, since its first attempt
+ * logged it already.
+ *
+ * Privileges: uses the private keys that the signer holds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/tern_error.h"
+#include "deliver_dkim.h"
+
+/* Replaces the content with fields followed by the content. */
+static int
+prepend_fields(struct deliver_job *job, const char *fields)
+{
+	size_t len = strlen(fields);
+	struct buf signed_content;
+	int rc;
+
+	buf_init(&signed_content, job->content.max + len);
+	rc = buf_append(&signed_content, fields, len);
+	if (rc == TERN_OK && job->content.len > 0)
+		rc = buf_append(&signed_content, job->content.data,
+		    job->content.len);
+	if (rc != TERN_OK) {
+		buf_free(&signed_content);
+		return rc;
+	}
+	buf_free(&job->content);
+	job->content = signed_content;
+	return TERN_OK;
+}
+
+/* Signs the content; returns the fields to send (malloc'd, maybe "") or
+ * NULL when signing failed. */
+static char *
+sign_new(struct dkim_signer *signer, struct deliver_job *job)
+{
+	char why[1024], *fields = NULL;
+	enum dkim_sign_status status;
+
+	status = dkim_sign_message(signer, &job->content, &fields, why,
+	    sizeof(why));
+	switch (status) {
+	case DKIM_SIGN_OK:
+		log_info("%s: dkim: %s", job->queue_id, why);
+		break;
+	case DKIM_SIGN_NO_KEY:
+		log_info("%s: dkim: not signed: %s", job->queue_id, why);
+		fields = strdup("");
+		break;
+	case DKIM_SIGN_REFUSED:
+		log_warning("%s: dkim: not signed: %s", job->queue_id, why);
+		fields = strdup("");
+		break;
+	case DKIM_SIGN_ERROR:
+		/* Not stored: the next attempt tries again. */
+		log_warning("%s: dkim: not signed: %s; sending it unsigned",
+		    job->queue_id, why);
+		return NULL;
+	}
+	if (fields == NULL)
+		return NULL;
+	job->dkim_signature = strdup(fields);
+	if (job->dkim_signature == NULL)
+		log_warning("%s: dkim: out of memory keeping the signature; "
+		    "the next attempt signs again", job->queue_id);
+	return fields;
+}
+
+void
+deliver_dkim_prepare(struct dkim_signer *signer, struct queue *q,
+    struct deliver_job *job)
+{
+	char *fields = NULL;
+	int rc;
+
+	if (dkim_signer_key_count(signer) == 0)
+		return;
+	rc = queue_load_dkim_signature(q, job->message_id, &fields);
+	if (rc != TERN_OK)
+		log_warning("%s: dkim: cannot read the stored signature: %s; "
+		    "signing again", job->queue_id, tern_strerror(rc));
+	if (fields != NULL)
+		log_debug("%s: dkim: using the stored signature",
+		    job->queue_id);
+	else
+		fields = sign_new(signer, job);
+	if (fields == NULL || fields[0] == '\0') {
+		free(fields);
+		return;
+	}
+	rc = prepend_fields(job, fields);
+	if (rc != TERN_OK) {
+		/* Nothing is stored, so the next attempt signs again. */
+		log_warning("%s: dkim: cannot add the signature: %s; sending "
+		    "the message unsigned", job->queue_id, tern_strerror(rc));
+		free(job->dkim_signature);
+		job->dkim_signature = NULL;
+	}
+	free(fields);
+}

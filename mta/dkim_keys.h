@@ -1,0 +1,22 @@
+/*
+ * The DKIM signer of a configuration: every dkim.keys entry loaded and
+ * checked. ternd's configuration check and deliver both make it, so a
+ * key that deliver could not use stops start-up and reload instead.
+ */
+#ifndef TERN_DKIM_KEYS_H
+#define TERN_DKIM_KEYS_H
+
+#include <stddef.h>
+
+#include "../auth/dkim_sign.h"
+#include "../policy/config.h"
+
+/*
+ * Makes a signer with cfg's keys. Returns 0, or the error of the first
+ * key that fails with "dkim.keys: FILE: reason" in err. A configuration
+ * without keys gives a signer without keys.
+ */
+int dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
+    char *err, size_t err_size);
+
+#endif
