@@ -12,6 +12,7 @@
 #include "../auth/spf.h"
 #include "../dns/rdns_check.h"
 #include "../lib/log.h"
+#include "../lib/tern_error.h"
 #include "doctor.h"
 
 static void
@@ -63,19 +64,21 @@ check_source_spf(struct doctor_context *ctx, const struct config_source *src)
 	const char *ehlo = config_ehlo_name(ctx->cfg, src);
 	struct sockaddr_storage addr;
 	struct spf_check check;
-	char mail_from[300], reason[300];
+	char mail_from[300], reason[520];
 	struct doctor_check *c;
 	enum doctor_status status;
+	int rc = TERN_EINVAL;
 
 	/* Any local part does: SPF checks the domain (RFC 7208 4.1). */
 	snprintf(mail_from, sizeof(mail_from), "postmaster@%s", ctx->domain);
-	if (!source_sockaddr(src->address, &addr) ||
-	    spf_evaluate(ctx->dns, (const struct sockaddr *)&addr, ehlo,
-	    mail_from, &check) != 0) {
+	if (source_sockaddr(src->address, &addr))
+		rc = spf_evaluate(ctx->dns, (const struct sockaddr *)&addr,
+		    ehlo, mail_from, &check);
+	if (rc != TERN_OK) {
 		ctx->spf_state = DOCTOR_SPF_NOT_PASS;
 		doctor_add(ctx->report, "spf-source", src->address,
-		    DOCTOR_FAIL, NULL, "SPF could not be evaluated (out of "
-		    "memory).");
+		    DOCTOR_FAIL, NULL, "SPF could not be evaluated: %s.",
+		    tern_strerror(rc));
 		return;
 	}
 	status = spf_status(check.result);
@@ -141,8 +144,9 @@ doctor_check_rdns(struct doctor_context *ctx)
 			    sizeof(shown), result.ptr_name, 255));
 			continue;
 		}
+		/* The problem names the EHLO name and what to change. */
 		doctor_add(ctx->report, "rdns", src->address, DOCTOR_FAIL,
-		    NULL, "%s (EHLO name %s).", doctor_escape(shown,
-		    sizeof(shown), result.problem, 383), ehlo);
+		    NULL, "%s.", doctor_escape(shown, sizeof(shown),
+		    result.problem, 383));
 	}
 }
