@@ -31,7 +31,7 @@ CHECK_KEYS = {"name", "subject", "status", "detail", "fix"}
 
 # ---------------------------------------------------------------- keys
 
-def _openssl(*args, output=None):
+def _openssl(*args):
     done = subprocess.run(["openssl", *args], capture_output=True,
                           check=True)
     return done.stdout
