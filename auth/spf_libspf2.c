@@ -132,7 +132,8 @@ spf_libspf2_check(struct dns_sync *dns, const struct sockaddr *client,
 	layer = spf_dns_layer_new(dns);
 	if (layer == NULL)
 		return TERN_ENOMEM;
-	/* The server owns the layer from here and frees it. */
+	/* SPF_server_new_dns() leaves the layer to its caller: libspf2
+	 * 1.2.10 marks it as not to be destroyed with the server. */
 	server = SPF_server_new_dns(layer, 0);
 	if (server == NULL) {
 		layer->destroy(layer);
@@ -177,5 +178,6 @@ done:
 	if (request != NULL)
 		SPF_request_free(request);
 	SPF_server_free(server);
+	layer->destroy(layer);
 	return rc;
 }

@@ -138,6 +138,23 @@ now_ms(void)
 	return uv_hrtime() / 1000000;
 }
 
+/*
+ * ares_getsock()'s bit mask, read without c-ares' ARES_GETSOCK_WRITABLE
+ * macro: for the last socket it shifts a signed 1 into the sign bit,
+ * which is undefined behaviour in C.
+ */
+static bool
+socket_readable(int bits, int i)
+{
+	return ((unsigned int)bits >> i) & 1u;
+}
+
+static bool
+socket_writable(int bits, int i)
+{
+	return ((unsigned int)bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u;
+}
+
 /* Drives the channel until q is done or deadline (ms) has passed. */
 static void
 wait_for(struct dns_sync *d, struct sync_query *q, uint64_t deadline)
@@ -158,13 +175,14 @@ wait_for(struct dns_sync *d, struct sync_query *q, uint64_t deadline)
 		}
 		bits = ares_getsock(d->channel, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) &&
-			    !ARES_GETSOCK_WRITABLE(bits, i))
+			bool readable = socket_readable(bits, i);
+			bool writable = socket_writable(bits, i);
+
+			if (!readable && !writable)
 				continue;
 			fds[n].fd = socks[i];
 			fds[n].events = (short)(
-			    (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			    (readable ? POLLIN : 0) | (writable ? POLLOUT : 0));
 			fds[n].revents = 0;
 			n++;
 		}
