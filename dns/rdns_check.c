@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <uv.h>
 
 #include "rdns_check.h"
@@ -47,19 +46,6 @@ same_address(const struct sockaddr_storage *a,
 	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
 	    &((const struct sockaddr_in6 *)b)->sin6_addr,
 	    sizeof(struct in6_addr)) == 0;
-}
-
-/* Compares two host names, ignoring case and one final dot on each. */
-static bool
-same_name(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > 0 && a[la - 1] == '.')
-		la--;
-	if (lb > 0 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
 }
 
 /* Looks name up and returns whether one of its addresses is address;
@@ -187,7 +173,7 @@ rdns_check(struct dns_sync *dns, const char *address,
 		struct candidate *c = &candidates[i];
 
 		c->name = names[i];
-		c->matches = same_name(names[i], ehlo_name);
+		c->matches = dns_names_equal(names[i], ehlo_name);
 		c->confirmed = resolves_to(dns, names[i], &ss,
 		    &c->forward_status);
 		if (best == NULL || rank(c) > rank(best))

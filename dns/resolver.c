@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/buf.h"
 #include "../lib/tern_error.h"
@@ -650,4 +651,16 @@ dns_mx_shuffle(struct dns_mx *records, size_t count, uint64_t seed)
 		shuffle_run(records + start, end - start, &state);
 		start = end;
 	}
+}
+
+bool
+dns_names_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 0 && a[la - 1] == '.')
+		la--;
+	if (lb > 0 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
 }

@@ -10,6 +10,7 @@
 #ifndef TERN_RESOLVER_H
 #define TERN_RESOLVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -71,6 +72,10 @@ typedef void (*dns_addr_cb)(void *arg, enum dns_status status,
     const struct sockaddr_storage *addresses, size_t count);
 int dns_lookup_addresses(struct dns_resolver *r, const char *host,
     dns_addr_cb cb, void *arg);
+
+/* True when a and b name the same host: case is ignored, and so is one
+ * final dot on each ("Mail.Example.com." and "mail.example.com"). */
+bool dns_names_equal(const char *a, const char *b);
 
 /*
  * Puts each run of MX records of equal preference into random order, as

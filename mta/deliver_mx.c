@@ -375,6 +375,27 @@ parse_literal(const char *domain, struct sockaddr_storage *out,
 	return true;
 }
 
+/* Starts the MX query for name; on_mx follows unless this returns an
+ * error (TERN_ENOMEM, or the resolver's). */
+static int
+start_mx_query(struct deliver_job_run *run, const char *name)
+{
+	struct lookup_token *token;
+	int rc;
+
+	token = calloc(1, sizeof(*token));
+	if (token == NULL)
+		return TERN_ENOMEM;
+	token->run = run;
+	run->lookup = token;
+	rc = dns_lookup_mx(run->env.resolver, name, on_mx, token);
+	if (rc != TERN_OK) {
+		free(token);
+		run->lookup = NULL;
+	}
+	return rc;
+}
+
 /*
  * Settles the job when the MX query could not be sent. Only a name that
  * no query can be sent for fails the recipients. A resolver that cannot
@@ -418,7 +439,6 @@ void
 mx_start_smart_host(struct deliver_job_run *run)
 {
 	const struct tern_config *cfg = run->env.config;
-	struct lookup_token *token;
 	bool bracketed;
 	int rc, port;
 
@@ -456,19 +476,8 @@ mx_start_smart_host(struct deliver_job_run *run)
 		start_host(run);
 		return;
 	}
-	token = calloc(1, sizeof(*token));
-	if (token == NULL) {
-		job_settle_all(run, QUEUE_DEFERRED, "4.3.0", "out of memory");
-		job_finish(run);
-		return;
-	}
-	token->run = run;
-	run->lookup = token;
-	rc = dns_lookup_mx(run->env.resolver, run->smart_host_name, on_mx,
-	    token);
+	rc = start_mx_query(run, run->smart_host_name);
 	if (rc != TERN_OK) {
-		free(token);
-		run->lookup = NULL;
 		job_settle_all(run, QUEUE_DEFERRED, rc == TERN_ENOMEM ?
 		    "4.3.0" : "4.4.3", "Host or domain name not found. Name "
 		    "service error for smart host name=%s type=MX: %s",
@@ -480,7 +489,6 @@ mx_start_smart_host(struct deliver_job_run *run)
 void
 mx_start_lookup(struct deliver_job_run *run)
 {
-	struct lookup_token *token;
 	int rc;
 
 	if (parse_literal(run->job->domain, &run->literal_address,
@@ -491,18 +499,7 @@ mx_start_lookup(struct deliver_job_run *run)
 		start_host(run);
 		return;
 	}
-	token = calloc(1, sizeof(*token));
-	if (token == NULL) {
-		job_settle_all(run, QUEUE_DEFERRED, "4.3.0", "out of memory");
-		job_finish(run);
-		return;
-	}
-	token->run = run;
-	run->lookup = token;
-	rc = dns_lookup_mx(run->env.resolver, run->job->domain, on_mx, token);
-	if (rc != TERN_OK) {
-		free(token);
-		run->lookup = NULL;
+	rc = start_mx_query(run, run->job->domain);
+	if (rc != TERN_OK)
 		lookup_not_started(run, rc);
-	}
 }

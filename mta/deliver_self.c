@@ -6,29 +6,16 @@
  * hostname check catches it, when the MX name is our hostname.
  */
 #include <string.h>
-#include <strings.h>
 #include <uv.h>
 
+#include "../dns/resolver.h"
 #include "deliver_self.h"
-
-/* Compares two host names, ignoring case and one trailing dot. */
-static bool
-same_host_name(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > 0 && a[la - 1] == '.')
-		la--;
-	if (lb > 0 && b[lb - 1] == '.')
-		lb--;
-	return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
-}
 
 bool
 deliver_is_self_name(const struct tern_config *cfg, const char *host)
 {
-	return same_host_name(host, "localhost") ||
-	    same_host_name(host, cfg->hostname);
+	return dns_names_equal(host, "localhost") ||
+	    dns_names_equal(host, cfg->hostname);
 }
 
 /* The address bytes of an AF_INET or AF_INET6 sockaddr; an IPv4-mapped
