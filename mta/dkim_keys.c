@@ -38,7 +38,8 @@ dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
 		spec.headers = key->headers;
 		rc = dkim_signer_add_key(signer, &spec, reason, sizeof(reason));
 		if (rc != TERN_OK) {
-			snprintf(err, err_size, "dkim.keys: %s", reason);
+			snprintf(err, err_size, "%s: dkim.keys: %s",
+			    key->where, reason);
 			dkim_signer_free(signer);
 			return rc;
 		}

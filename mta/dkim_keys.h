@@ -13,8 +13,8 @@
 
 /*
  * Makes a signer with cfg's keys. Returns 0, or the error of the first
- * key that fails with "dkim.keys: FILE: reason" in err. A configuration
- * without keys gives a signer without keys.
+ * key that fails with "CONFIG:LINE: dkim.keys: FILE: reason" in err. A
+ * configuration without keys gives a signer without keys.
  */
 int dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
     char *err, size_t err_size);

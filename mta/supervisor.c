@@ -68,6 +68,57 @@ find_program(const char *name, char *out, size_t out_size)
 	return TERN_ENOTFOUND;
 }
 
+/*
+ * Binds a socket to each source address, so an address this host does
+ * not have stops start-up instead of failing every delivery later.
+ */
+static int
+check_source_addresses(const struct tern_config *cfg, char *err,
+    size_t err_size)
+{
+	struct sockaddr_storage ss;
+	uv_loop_t loop;
+	uv_tcp_t tcp;
+	size_t i;
+	int rc = TERN_OK, status;
+
+	if (cfg->source_count == 0)
+		return TERN_OK;
+	if (uv_loop_init(&loop) != 0) {
+		snprintf(err, err_size, "%s: cannot check "
+		    "delivery.source_addresses: out of memory", cfg->path);
+		return TERN_ENOMEM;
+	}
+	for (i = 0; i < cfg->source_count && rc == TERN_OK; i++) {
+		const struct config_source *src = &cfg->sources[i];
+
+		memset(&ss, 0, sizeof(ss));
+		if (strchr(src->address, ':') != NULL)
+			status = uv_ip6_addr(src->address, 0,
+			    (struct sockaddr_in6 *)&ss);
+		else
+			status = uv_ip4_addr(src->address, 0,
+			    (struct sockaddr_in *)&ss);
+		if (status == 0)
+			status = uv_tcp_init(&loop, &tcp);
+		if (status == 0) {
+			status = uv_tcp_bind(&tcp, (struct sockaddr *)&ss, 0);
+			uv_close((uv_handle_t *)&tcp, NULL);
+			uv_run(&loop, UV_RUN_NOWAIT);
+		}
+		if (status != 0) {
+			snprintf(err, err_size, "%s: delivery.source_addresses: "
+			    "cannot send from %s: %s (is it an address of "
+			    "this host?)", src->where, src->address,
+			    uv_strerror(status));
+			rc = TERN_ECONFIG;
+		}
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return rc;
+}
+
 int
 supervisor_check_config(const struct tern_config *cfg, char *err,
     size_t err_size)
@@ -96,12 +147,23 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	}
 	tls_context_free(tls);
+	if (cfg->mta_sts_ca_file[0] != '\0') {
+		if (tls_client_context_new(cfg->mta_sts_ca_file, &tls, reason,
+		    sizeof(reason)) != TERN_OK) {
+			snprintf(err, err_size, "%s: delivery.mta_sts.ca_file: "
+			    "%s", cfg->path, reason);
+			return TERN_ECONFIG;
+		}
+		tls_context_free(tls);
+	}
 	/* deliver loads the same keys; a bad one stops start-up here. */
 	if (dkim_keys_load(cfg, &dkim, reason, sizeof(reason)) != TERN_OK) {
-		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		snprintf(err, err_size, "%s", reason);
 		return TERN_ECONFIG;
 	}
 	dkim_signer_free(dkim);
+	if (check_source_addresses(cfg, err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
 		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);

@@ -150,26 +150,35 @@ static const char *const container_paths[] = {
 	"dkim.headers",
 };
 
+void
+setting_location(struct load_state *st, const config_setting_t *s,
+    char *out, size_t out_size)
+{
+	const char *file = config_setting_source_file(s);
+
+	if (file == NULL)
+		file = st->cfg->path;
+	/* libconfig names an @include'd file as it was written. */
+	if (file[0] != '/')
+		snprintf(out, out_size, "%s/%s:%u", st->base_dir, file,
+		    config_setting_source_line(s));
+	else
+		snprintf(out, out_size, "%s:%u", file,
+		    config_setting_source_line(s));
+}
+
 int
 setting_error(struct load_state *st, const config_setting_t *s,
     const char *fmt, ...)
 {
-	const char *file = config_setting_source_file(s);
-	char reason[512];
+	char reason[512], where[1100];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if (file == NULL)
-		file = st->cfg->path;
-	/* libconfig names an @include'd file as it was written. */
-	if (file[0] != '/')
-		snprintf(st->err, st->err_size, "%s/%s:%u: %s", st->base_dir,
-		    file, config_setting_source_line(s), reason);
-	else
-		snprintf(st->err, st->err_size, "%s:%u: %s", file,
-		    config_setting_source_line(s), reason);
+	setting_location(st, s, where, sizeof(where));
+	snprintf(st->err, st->err_size, "%s: %s", where, reason);
 	return TERN_ECONFIG;
 }
 

@@ -107,6 +107,8 @@ struct config_dkim_key {
 	 * the entry does not set them. */
 	char canonicalization[32]; /* "header/body": "relaxed/simple" */
 	char headers[1024];        /* "from:to:subject", lower case */
+	char where[1100];          /* "FILE:LINE" of the entry, for errors
+	                            * found after loading */
 };
 
 /* The headers signed when dkim.headers is not set (RFC 6376 5.4.1's
@@ -122,6 +124,7 @@ struct config_dkim_key {
 struct config_source {
 	char address[64];          /* numeric IPv4 or IPv6 address */
 	char ehlo_name[256];       /* empty: hostname */
+	char where[1100];          /* "FILE:LINE" of the entry */
 };
 
 /* What deliver does when a source address's reverse DNS does not match

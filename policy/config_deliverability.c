@@ -268,6 +268,7 @@ load_dkim_key(struct load_state *st, const config_setting_t *g,
 	    key->key_file[0] == '\0')
 		return setting_error(st, g, "dkim.keys: each entry needs a "
 		    "domain, a selector and a key_file");
+	setting_location(st, g, key->where, sizeof(key->where));
 	return TERN_OK;
 }
 
@@ -310,6 +311,27 @@ load_dkim_keys(struct load_state *st, const config_setting_t *s)
 
 /* ---- Source addresses ---- */
 
+/* The first 12 bytes of an IPv4-mapped IPv6 address (RFC 4291 2.5.5.2). */
+static const unsigned char ipv4_mapped_prefix[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+};
+
+/* False for addresses a connection cannot leave from as a sender:
+ * unspecified, multicast, IPv4 broadcast and IPv4-mapped IPv6. */
+static bool
+source_address_usable(const char *text)
+{
+	static const unsigned char unspecified[16];
+	unsigned char b[16];
+
+	if (uv_inet_pton(AF_INET, text, b) == 0)
+		return b[0] != 0 && b[0] < 224;
+	if (uv_inet_pton(AF_INET6, text, b) != 0)
+		return false;
+	return b[0] != 0xff && memcmp(b, unspecified, 16) != 0 &&
+	    memcmp(b, ipv4_mapped_prefix, 12) != 0;
+}
+
 static int
 load_source(struct load_state *st, const config_setting_t *g,
     struct config_source *out)
@@ -332,8 +354,15 @@ load_source(struct load_state *st, const config_setting_t *g,
 			if (text == NULL || strlen(text) >= sizeof(out->address)
 			    || !numeric_address(text))
 				return setting_error(st, e, "delivery."
-				    "source_addresses: address must be a "
-				    "numeric IPv4 or IPv6 address in quotes");
+				    "source_addresses: address \"%s\" is not a "
+				    "numeric IPv4 or IPv6 address",
+				    text != NULL ? text : "");
+			if (!source_address_usable(text))
+				return setting_error(st, e, "delivery."
+				    "source_addresses: %s cannot be a source "
+				    "address: give one of this host's unicast "
+				    "addresses (no 0.0.0.0, ::, multicast or "
+				    "IPv4-mapped IPv6)", text);
 			snprintf(out->address, sizeof(out->address), "%s",
 			    text);
 		} else if (strcmp(name, "ehlo_name") == 0) {
@@ -353,6 +382,7 @@ load_source(struct load_state *st, const config_setting_t *g,
 	if (out->address[0] == '\0')
 		return setting_error(st, g, "delivery.source_addresses: each "
 		    "entry needs an address");
+	setting_location(st, g, out->where, sizeof(out->where));
 	return TERN_OK;
 }
 
@@ -383,6 +413,17 @@ load_sources(struct load_state *st, const config_setting_t *s)
 				return setting_error(st, g, "delivery."
 				    "source_addresses: address %s is listed "
 				    "twice", cfg->sources[i].address);
+			/* deliver takes the first entry of a family, so a
+			 * second would never be used. */
+			if ((strchr(cfg->sources[j].address, ':') == NULL) ==
+			    (strchr(cfg->sources[i].address, ':') == NULL))
+				return setting_error(st, g, "delivery."
+				    "source_addresses: %s would never be used: "
+				    "deliver sends from the first address of "
+				    "each family (here %s), so list at most one "
+				    "IPv4 and one IPv6 address",
+				    cfg->sources[i].address,
+				    cfg->sources[j].address);
 		}
 	}
 	cfg->source_count = (size_t)n;

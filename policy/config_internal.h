@@ -23,6 +23,10 @@ struct load_state {
 int setting_error(struct load_state *st, const config_setting_t *s,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Writes "FILE:LINE" of setting s, as setting_error() names it. */
+void setting_location(struct load_state *st, const config_setting_t *s,
+    char *out, size_t out_size);
+
 /* Stores a path, relative ones joined to the configuration's folder. */
 int store_path(struct load_state *st, const config_setting_t *s,
     char *field, size_t size, const char *value);

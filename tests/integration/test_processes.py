@@ -221,6 +221,29 @@ def test_missing_outbound_ca_file_rejected(lab, tmp_path):
                                     "after-ca-reload")
 
 
+def test_missing_mta_sts_ca_file_rejected(lab, tmp_path):
+    """A CA file for MTA-STS policy fetches that cannot be loaded is
+    rejected, instead of failing every policy fetch later."""
+    missing = {"delivery": {"mta_sts": {"ca_file": str(tmp_path /
+                                                     "sts-ca.pem")}}}
+    assert_unloadable_file_rejected(lab, missing, "delivery.mta_sts.ca_file",
+                                    "sts-ca.pem", "after-sts-ca-reload")
+
+
+def test_foreign_source_address_rejected(lab):
+    """A source address this host does not have stops ternd -t with the
+    line of the entry, instead of failing every delivery from it."""
+    tern = lab.tern(start=False, name="foreign-source", delivery={
+        "source_addresses": [{"address": "192.0.2.10"}]})
+    tern.write_config()
+    done = subprocess.run(tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=20, cwd=tern.dir)
+    assert done.returncode != 0
+    assert "delivery.source_addresses" in done.stderr, done.stderr
+    assert "cannot send from 192.0.2.10" in done.stderr, done.stderr
+    assert f"{tern.conf_path}:" in done.stderr, done.stderr
+
+
 def test_unwritable_log_file_rejected(lab, tmp_path):
     bad = str(tmp_path / "missing-folder" / "tern.log")
     tern = lab.tern(start=False, log={"file": bad})
