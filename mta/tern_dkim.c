@@ -45,7 +45,9 @@ keygen_usage(FILE *out)
 	    "SELECTOR [--algorithm rsa|ed25519] [--output FILE]\n"
 	    "  --domain     the signing domain (d=), such as example.com\n"
 	    "  --selector   the selector (s=), such as s2026\n"
-	    "  --algorithm  rsa (2048 bits, the default) or ed25519\n"
+	    "  --algorithm  rsa (2048 bits, the default) or ed25519; "
+	    "rsa-sha256 and\n"
+	    "               ed25519-sha256 are accepted too\n"
 	    "  --output     private key file to create (default "
 	    "SELECTOR.DOMAIN.key); an existing file is never overwritten\n");
 }
@@ -75,6 +77,34 @@ dns_name_valid(const char *name)
 	return label > 0;
 }
 
+/* Checks one name argument and says which one is wrong, and why when
+ * the cause is a final dot (the record and the d= tag take the name
+ * without it). */
+static bool
+name_argument_valid(const char *option, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (dns_name_valid(name))
+		return true;
+	if (len > 1 && name[len - 1] == '.' && name[len - 2] != '.') {
+		char *trimmed = strndup(name, len - 1);
+		bool only_dot = trimmed != NULL && dns_name_valid(trimmed);
+
+		free(trimmed);
+		if (only_dot) {
+			fprintf(stderr, "tern dkim keygen: %s \"%s\": drop the "
+			    "final dot (write \"%.*s\")\n", option, name,
+			    (int)(len - 1), name);
+			return false;
+		}
+	}
+	fprintf(stderr, "tern dkim keygen: %s \"%s\" is not a domain name "
+	    "(dot-separated labels of letters, digits, '-' and '_')\n",
+	    option, name);
+	return false;
+}
+
 static int
 parse_options(int argc, char **argv, struct keygen_options *opt)
 {
@@ -85,6 +115,9 @@ parse_options(int argc, char **argv, struct keygen_options *opt)
 	for (i = 2; i < argc; i++) {
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return -1;
 		if (value == NULL) {
 			fprintf(stderr, "tern dkim keygen: %s needs a value\n",
 			    argv[i]);
@@ -96,11 +129,15 @@ parse_options(int argc, char **argv, struct keygen_options *opt)
 			opt->selector = value;
 		else if (strcmp(argv[i], "--output") == 0)
 			opt->output = value;
+		/* The long names are the ones the printed dkim.keys entry
+		 * uses, so both forms are accepted. */
 		else if (strcmp(argv[i], "--algorithm") == 0 &&
-		    strcmp(value, "rsa") == 0)
+		    (strcmp(value, "rsa") == 0 ||
+		    strcmp(value, "rsa-sha256") == 0))
 			opt->algorithm = DKIM_SIGN_RSA_SHA256;
 		else if (strcmp(argv[i], "--algorithm") == 0 &&
-		    strcmp(value, "ed25519") == 0)
+		    (strcmp(value, "ed25519") == 0 ||
+		    strcmp(value, "ed25519-sha256") == 0))
 			opt->algorithm = DKIM_SIGN_ED25519_SHA256;
 		else {
 			fprintf(stderr, "tern dkim keygen: unknown option or "
@@ -114,11 +151,9 @@ parse_options(int argc, char **argv, struct keygen_options *opt)
 		    "required\n");
 		return 2;
 	}
-	if (!dns_name_valid(opt->domain) || !dns_name_valid(opt->selector)) {
-		fprintf(stderr, "tern dkim keygen: \"%s\" or \"%s\" is not a "
-		    "domain name\n", opt->domain, opt->selector);
+	if (!name_argument_valid("--domain", opt->domain) ||
+	    !name_argument_valid("--selector", opt->selector))
 		return 2;
-	}
 	return 0;
 }
 
@@ -215,6 +250,10 @@ keygen(int argc, char **argv)
 	int rc;
 
 	rc = parse_options(argc, argv, &opt);
+	if (rc < 0) {
+		keygen_usage(stdout);
+		return 0;
+	}
 	if (rc != 0) {
 		keygen_usage(stderr);
 		return rc;

@@ -494,6 +494,39 @@ config_smart_host_parse(const char *value, int default_port, char *host,
 	return TERN_OK;
 }
 
+/*
+ * libopendkim 2.11 makes Ed25519 signatures that verifiers reject when
+ * the header canonicalization is simple (RSA ones with simple verify,
+ * and so do Ed25519 ones with relaxed), so such a key is refused here
+ * rather than sending mail whose signature fails. The error points at
+ * the setting that chose simple.
+ */
+static int
+check_ed25519_canonicalization(struct load_state *st, const config_t *lc,
+    size_t i)
+{
+	const struct config_dkim_key *key = &st->cfg->dkim_keys[i];
+	const config_setting_t *entry, *s;
+
+	if (key->algorithm != DKIM_ALG_ED25519_SHA256 ||
+	    strncmp(key->canonicalization, "simple/", 7) != 0)
+		return TERN_OK;
+	entry = config_setting_get_elem(config_lookup(lc, "dkim.keys"),
+	    (unsigned)i);
+	s = entry != NULL ? config_setting_get_member(entry,
+	    "canonicalization") : NULL;
+	if (s == NULL)
+		s = config_lookup(lc, "dkim.canonicalization");
+	if (s == NULL)
+		s = entry != NULL ? entry : config_root_setting(lc);
+	return setting_error(st, s, "dkim.keys: the ed25519-sha256 key for "
+	    "\"%s\" (selector \"%s\") has canonicalization \"%s\", but "
+	    "libopendkim makes Ed25519 signatures that do not verify with "
+	    "simple header canonicalization; set canonicalization = "
+	    "\"relaxed/%s\" in this key's entry", key->domain, key->selector,
+	    key->canonicalization, key->canonicalization + 7);
+}
+
 int
 check_deliverability(struct load_state *st, const config_t *lc)
 {
@@ -519,6 +552,8 @@ check_deliverability(struct load_state *st, const config_t *lc)
 		if (key->headers[0] == '\0')
 			snprintf(key->headers, sizeof(key->headers), "%s",
 			    cfg->dkim_headers);
+		if (check_ed25519_canonicalization(st, lc, i) != TERN_OK)
+			return TERN_ECONFIG;
 	}
 
 	s = config_lookup(lc, "delivery.smart_host");

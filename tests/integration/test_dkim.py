@@ -421,3 +421,52 @@ def test_keygen_output_verifies(lab, tmp_path):
               message_bytes("keygen"))
     got = rcv.wait(1)
     assert verify_all(got[0], dnsmasq.server) == 2
+
+
+def run_keygen(*args):
+    return subprocess.run([str(BUILD_DIR / "tern"), "dkim", "keygen",
+                           *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_keygen_help_and_argument_errors(tmp_path):
+    shown = run_keygen("--help")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: tern dkim keygen")
+    bad = run_keygen("--domain", "bad domain", "--selector", "s")
+    assert bad.returncode == 2
+    assert '--domain "bad domain" is not a domain name' in bad.stderr
+    assert '"s"' not in bad.stderr
+    dot = run_keygen("--domain", "origin.test", "--selector", "s1.")
+    assert dot.returncode == 2
+    assert '--selector "s1.": drop the final dot' in dot.stderr
+    for name, record in (("ed25519-sha256", "k=ed25519"),
+                         ("rsa-sha256", "k=rsa")):
+        made = run_keygen("--domain", "origin.test", "--selector", "l1",
+                          "--algorithm", name, "--output",
+                          str(tmp_path / f"{name}.key"))
+        assert made.returncode == 0, made.stderr
+        assert record in made.stdout
+        assert f'algorithm = "{name}"' in made.stdout
+
+
+@pytest.mark.parametrize("where,canonicalization", [
+    ("key", "simple/simple"), ("key", "simple/relaxed"),
+    ("dkim", "simple/relaxed")])
+def test_ed25519_simple_header_canonicalization_refused(
+        lab, keys, where, canonicalization):
+    """libopendkim's Ed25519 signatures with simple header
+    canonicalization fail dkimpy, so such a key stops the start."""
+    entry = key_entry("origin.test", "e1", keys["ed"][0], "ed25519-sha256")
+    dkim_settings = {"keys": [entry]}
+    if where == "key":
+        entry["canonicalization"] = canonicalization
+    else:
+        dkim_settings["canonicalization"] = canonicalization
+    tern = lab.tern(start=False, dkim=dkim_settings)
+    lines = tern.conf_path.read_text().splitlines()
+    setting = (f'canonicalization = "{canonicalization}"')
+    number = next(i + 1 for i, line in enumerate(lines) if setting in line)
+    start_fails(lab, tern, [
+        f"{tern.conf_path}:{number}:", "ed25519-sha256",
+        f'canonicalization = "relaxed/{canonicalization.split("/")[1]}"'])

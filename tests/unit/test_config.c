@@ -392,7 +392,7 @@ deliverability_settings_load(void **state)
 	    "      key_file = \"s1.key\"; },\n"
 	    "    { domain = \"example.test\"; selector = \"e1\";\n"
 	    "      key_file = \"/keys/e1.key\"; algorithm = \"ed25519-sha256\";\n"
-	    "      canonicalization = \"simple/simple\"; },\n"
+	    "      canonicalization = \"relaxed/relaxed\"; },\n"
 	    "    { domain = \".example.test\"; selector = \"sub\";\n"
 	    "      key_file = \"sub.key\"; signing_domain = \"example.test\";\n"
 	    "      headers = [ \"from\", \"to\" ]; }\n"
@@ -435,7 +435,8 @@ deliverability_settings_load(void **state)
 	assert_string_equal(cfg.dkim_keys[0].headers, "from:subject:date");
 	assert_int_equal(cfg.dkim_keys[1].algorithm, DKIM_ALG_ED25519_SHA256);
 	assert_string_equal(cfg.dkim_keys[1].key_file, "/keys/e1.key");
-	assert_string_equal(cfg.dkim_keys[1].canonicalization, "simple/simple");
+	assert_string_equal(cfg.dkim_keys[1].canonicalization,
+	    "relaxed/relaxed");
 	assert_string_equal(cfg.dkim_keys[2].signing_domain, "example.test");
 	assert_string_equal(cfg.dkim_keys[2].headers, "from:to");
 }
@@ -512,6 +513,17 @@ deliverability_errors(void **state)
 	    "not a header name");
 	expect_error("dkim = {\ncanonicalization = \"relaxed/nofws\"; };\n", 2,
 	    "dkim.canonicalization");
+	/* Ed25519 with simple header canonicalization, set on the key or
+	 * inherited from dkim.canonicalization; RSA keys may use it. */
+	expect_error("dkim = { keys = ( { domain = \"a.test\";\n"
+	    "selector = \"e1\"; key_file = \"k\"; algorithm = "
+	    "\"ed25519-sha256\";\ncanonicalization = \"simple/simple\"; } );"
+	    " };\n", 3, "canonicalization = \"relaxed/simple\"");
+	expect_error("dkim = {\ncanonicalization = \"simple/relaxed\";\n"
+	    "keys = ( { domain = \"a.test\"; selector = \"r1\"; key_file = "
+	    "\"k\"; },\n{ domain = \"a.test\"; selector = \"e1\"; key_file "
+	    "= \"k\";\nalgorithm = \"ed25519-sha256\"; } ); };\n", 2,
+	    "canonicalization = \"relaxed/relaxed\"");
 }
 
 static void
