@@ -81,7 +81,8 @@ rank(const struct candidate *c)
 	return (c->confirmed ? 2 : 0) + (c->matches ? 1 : 0);
 }
 
-/* Writes out->problem; a long host name may cut its end off. */
+/* Writes out->finding and joins it with out->fix into out->problem; a
+ * long host name may cut their ends off. */
 static void set_problem(struct rdns_alignment *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -91,7 +92,23 @@ set_problem(struct rdns_alignment *out, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(out->problem, sizeof(out->problem), fmt, ap);
+	vsnprintf(out->finding, sizeof(out->finding), fmt, ap);
+	va_end(ap);
+	snprintf(out->problem, sizeof(out->problem), "%s%s%s", out->finding,
+	    out->fix[0] != '\0' ? ": " : "", out->fix);
+}
+
+/* Writes out->fix; call before set_problem. */
+static void set_fix(struct rdns_alignment *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+set_fix(struct rdns_alignment *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out->fix, sizeof(out->fix), fmt, ap);
 	va_end(ap);
 }
 
@@ -108,21 +125,25 @@ describe_problem(struct rdns_alignment *out, const struct candidate *best)
 		snprintf(forward, sizeof(forward), "its A/AAAA lookup "
 		    "returned %s", dns_status_text(best->forward_status));
 
-	if (!best->confirmed && !best->matches)
+	if (!best->confirmed && !best->matches) {
+		set_fix(out, "point the PTR record at %s and give %s an "
+		    "A/AAAA record for %s", out->ehlo_name, out->ehlo_name,
+		    out->address);
 		set_problem(out, "PTR name %s does not resolve back to %s "
-		    "(%s) and differs from the EHLO name %s: point the PTR "
-		    "record at %s and give %s an A/AAAA record for %s",
-		    best->name, out->address, forward, out->ehlo_name,
-		    out->ehlo_name, out->ehlo_name, out->address);
-	else if (!best->confirmed)
+		    "(%s) and differs from the EHLO name %s", best->name,
+		    out->address, forward, out->ehlo_name);
+	} else if (!best->confirmed) {
+		set_fix(out, "add an A/AAAA record for %s with %s",
+		    best->name, out->address);
 		set_problem(out, "PTR name %s does not resolve back to %s "
-		    "(%s): add an A/AAAA record for %s with %s", best->name,
-		    out->address, forward, best->name, out->address);
-	else
-		set_problem(out, "PTR name %s differs from the EHLO name %s: "
-		    "set ehlo_name = \"%s\" for this address in "
+		    "(%s)", best->name, out->address, forward);
+	} else {
+		set_fix(out, "set ehlo_name = \"%s\" for this address in "
 		    "delivery.source_addresses, or point the PTR record at %s",
-		    best->name, out->ehlo_name, best->name, out->ehlo_name);
+		    best->name, out->ehlo_name);
+		set_problem(out, "PTR name %s differs from the EHLO name %s",
+		    best->name, out->ehlo_name);
+	}
 }
 
 /* Writes the problem of a PTR lookup that found no name. */
@@ -131,10 +152,12 @@ describe_no_ptr(struct rdns_alignment *out)
 {
 	const char *status = dns_status_text(out->ptr_status);
 
-	if (out->ptr_status == DNS_NXDOMAIN || out->ptr_status == DNS_NODATA)
-		set_problem(out, "%s has no PTR record (%s): publish one "
-		    "naming %s", out->address, status, out->ehlo_name);
-	else
+	if (out->ptr_status == DNS_NXDOMAIN ||
+	    out->ptr_status == DNS_NODATA) {
+		set_fix(out, "publish one naming %s", out->ehlo_name);
+		set_problem(out, "%s has no PTR record (%s)", out->address,
+		    status);
+	} else
 		set_problem(out, "the PTR lookup for %s failed (%s), so its "
 		    "alignment is unknown", out->address, status);
 }
@@ -164,6 +187,7 @@ rdns_check(struct dns_sync *dns, const char *address,
 		if (out->ptr_status == DNS_OK)
 			out->ptr_status = DNS_NODATA;
 		dns_sync_strings_free(names, count);
+		out->dns_failed = out->ptr_status == DNS_TEMPFAIL;
 		describe_no_ptr(out);
 		return false;
 	}
@@ -184,8 +208,15 @@ rdns_check(struct dns_sync *dns, const char *address,
 	out->forward_confirmed = best->confirmed;
 	out->matches_ehlo = best->matches;
 	out->aligned = best->confirmed && best->matches;
-	if (!out->aligned)
+	if (!out->aligned) {
+		/* Any name whose A/AAAA lookup failed might have been the
+		 * aligned one. */
+		for (i = 0; i < checked; i++) {
+			if (candidates[i].forward_status == DNS_TEMPFAIL)
+				out->dns_failed = true;
+		}
 		describe_problem(out, best);
+	}
 	dns_sync_strings_free(names, count);
 	return out->aligned;
 }

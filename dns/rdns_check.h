@@ -22,17 +22,24 @@ struct rdns_alignment {
 	bool matches_ehlo;       /* ptr_name equals ehlo_name (ignoring case
 	                          * and a final dot) */
 	bool aligned;            /* all three hold */
+	/* Not aligned only because a lookup failed temporarily (timeout,
+	 * SERVFAIL, no server reachable), so a later check may differ. */
+	bool dns_failed;
 	/* "" when aligned; otherwise what is wrong and what to change, for
 	 * an administrator: "127.0.0.5 has no PTR record (NXDOMAIN):
 	 * publish one naming out.example.com". */
-	char problem[384];
+	char problem[800];
+	/* problem in two parts for a report: what is wrong, and what to
+	 * change ("" when there is nothing to publish or change). */
+	char finding[384];
+	char fix[384];
 };
 
 /*
  * Checks address (numeric IPv4 or IPv6) against ehlo_name. With several
  * PTR names, one that is forward-confirmed and equals ehlo_name wins.
  * Returns true when aligned; out is filled either way. A temporary DNS
- * failure is not aligned and says so in problem.
+ * failure is not aligned, says so in problem and sets dns_failed.
  */
 bool rdns_check(struct dns_sync *dns, const char *address,
     const char *ehlo_name, struct rdns_alignment *out);

@@ -4,8 +4,11 @@
  * Each check is a task of its own in the libuv thread pool, with copies
  * of the addresses, EHLO names and resolver settings, so a reload can
  * replace the configuration while it runs. Tasks are numbered; only the
- * newest one's results are kept and logged. A check that fails to reach
- * DNS counts as misaligned, and the next reload checks again.
+ * newest one's results are kept and logged. An address whose check
+ * failed on DNS (timeout, SERVFAIL, no resolver reachable) is unknown
+ * and is checked again every ALIGN_RECHECK_SECONDS until a check gets
+ * an answer. A definite result, aligned or not, stays until the next
+ * reload.
  *
  * Privileges: none; looks up public DNS records only.
  */
@@ -18,17 +21,27 @@
 #include "../lib/tern_error.h"
 #include "deliver_align.h"
 
+/*
+ * Seconds between checks of an address whose check failed on DNS. A
+ * resolver that comes up after tern (a common boot order) is then seen
+ * within this time, and held mail moves without a reload. Each try costs
+ * one PTR lookup and a few A/AAAA lookups per such address.
+ */
+#define ALIGN_RECHECK_SECONDS 30
+
 enum align_state {
 	ALIGN_UNCHECKED = 0,
 	ALIGN_ALIGNED,
 	ALIGN_MISALIGNED,
+	ALIGN_DNS_FAILED,           /* unknown: checked again on a timer */
 };
 
 struct align_entry {
 	char address[64];
 	char ehlo_name[256];
 	enum align_state state;
-	char problem[384];
+	char problem[800];
+	char dns_error[256];        /* ALIGN_DNS_FAILED: what DNS returned */
 };
 
 struct deliver_align {
@@ -37,14 +50,24 @@ struct deliver_align {
 	size_t count;
 	uint64_t generation;        /* of the newest task */
 	int running;                /* tasks not finished */
+	bool rechecking;            /* a timer's task is running */
 	bool freeing;
+	bool timer_closed;
+	uv_timer_t recheck_timer;
+
+	/* The resolver settings of the last deliver_align_start(), for
+	 * the checks the timer starts. */
+	char resolvers[CONFIG_MAX_RESOLVERS][80];
+	size_t resolver_count;
+	int timeout;
 };
 
-/* One check of every source address, run in a worker thread. */
+/* One check of some source addresses, run in a worker thread. */
 struct align_task {
 	uv_work_t work;
 	struct deliver_align *align;
 	uint64_t generation;
+	bool recheck;               /* started by the timer */
 	char resolvers[CONFIG_MAX_RESOLVERS][80];
 	size_t resolver_count;
 	int timeout;
@@ -63,6 +86,11 @@ deliver_align_new(uv_loop_t *loop, struct deliver_align **out)
 	if (a == NULL)
 		return TERN_ENOMEM;
 	a->loop = loop;
+	if (uv_timer_init(loop, &a->recheck_timer) != 0) {
+		free(a);
+		return TERN_ENOMEM;
+	}
+	a->recheck_timer.data = a;
 	*out = a;
 	return TERN_OK;
 }
@@ -130,20 +158,46 @@ run_checks(uv_work_t *work)
 	dns_sync_free(dns);
 }
 
+/* Stores a check that failed on DNS. A failure like the entry's last one
+ * is not logged again, so a resolver that stays down logs once. */
+static void
+record_dns_failure(struct align_entry *e, const char *problem,
+    const char *dns_error)
+{
+	bool repeated = e->state == ALIGN_DNS_FAILED &&
+	    strcmp(e->problem, problem) == 0;
+
+	e->state = ALIGN_DNS_FAILED;
+	snprintf(e->problem, sizeof(e->problem), "%s", problem);
+	snprintf(e->dns_error, sizeof(e->dns_error), "%s", dns_error);
+	if (!repeated)
+		log_warning("rdns: %s: %s; checking again every %d s until "
+		    "DNS answers", e->address, e->problem,
+		    ALIGN_RECHECK_SECONDS);
+}
+
 /* Logs one result and stores it in the table. */
 static void
 record_result(struct deliver_align *a, const struct rdns_alignment *r,
     const char *error)
 {
 	struct align_entry *e = find_entry(a, r->address, r->ehlo_name);
+	char problem[sizeof(e->problem)];
 
 	if (e == NULL)
 		return;
 	if (error[0] != '\0') {
-		e->state = ALIGN_MISALIGNED;
-		snprintf(e->problem, sizeof(e->problem), "cannot check the "
-		    "reverse DNS: %s", error);
-	} else if (r->aligned) {
+		snprintf(problem, sizeof(problem), "cannot check the reverse "
+		    "DNS: %s", error);
+		record_dns_failure(e, problem, error);
+		return;
+	}
+	if (r->dns_failed) {
+		record_dns_failure(e, r->problem,
+		    dns_status_text(DNS_TEMPFAIL));
+		return;
+	}
+	if (r->aligned) {
 		e->state = ALIGN_ALIGNED;
 		e->problem[0] = '\0';
 		log_info("rdns: %s: aligned: PTR name %s resolves back to it "
@@ -159,9 +213,32 @@ record_result(struct deliver_align *a, const struct rdns_alignment *r,
 static void
 free_if_done(struct deliver_align *a)
 {
-	if (a->freeing && a->running == 0)
+	if (a->freeing && a->running == 0 && a->timer_closed)
 		free(a);
 }
+
+static void
+on_timer_closed(uv_handle_t *handle)
+{
+	struct deliver_align *a = handle->data;
+
+	a->timer_closed = true;
+	free_if_done(a);
+}
+
+static bool
+any_dns_failed(const struct deliver_align *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->count; i++) {
+		if (a->entries[i].state == ALIGN_DNS_FAILED)
+			return true;
+	}
+	return false;
+}
+
+static void on_recheck_timer(uv_timer_t *timer);
 
 static void
 checks_done(uv_work_t *work, int status)
@@ -171,24 +248,27 @@ checks_done(uv_work_t *work, int status)
 	size_t i;
 
 	a->running--;
+	if (t->recheck)
+		a->rechecking = false;
 	if (status == 0 && !a->freeing && t->generation == a->generation) {
 		for (i = 0; i < t->count; i++)
 			record_result(a, &t->results[i], t->error);
+		if (any_dns_failed(a))
+			uv_timer_start(&a->recheck_timer, on_recheck_timer,
+			    ALIGN_RECHECK_SECONDS * 1000ULL, 0);
 	}
 	free(t);
 	free_if_done(a);
 }
 
-void
-deliver_align_start(struct deliver_align *a, const struct tern_config *cfg)
+/* Starts a task for the table's entries, or with only_dns_failed for
+ * those whose last check failed on DNS. */
+static void
+queue_checks(struct deliver_align *a, bool only_dns_failed)
 {
 	struct align_task *t;
 	size_t i;
 
-	take_sources(a, cfg);
-	a->generation++;
-	if (a->count == 0)
-		return;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		log_error("rdns: cannot check the source addresses: out of "
@@ -197,19 +277,21 @@ deliver_align_start(struct deliver_align *a, const struct tern_config *cfg)
 	}
 	t->align = a;
 	t->generation = a->generation;
-	for (i = 0; i < cfg->resolver_count; i++)
-		snprintf(t->resolvers[i], sizeof(t->resolvers[i]), "%s",
-		    cfg->resolvers[i]);
-	t->resolver_count = cfg->resolver_count;
-	t->timeout = cfg->resolver_timeout;
+	t->recheck = only_dns_failed;
+	memcpy(t->resolvers, a->resolvers, sizeof(t->resolvers));
+	t->resolver_count = a->resolver_count;
+	t->timeout = a->timeout;
 	for (i = 0; i < a->count; i++) {
-		snprintf(t->results[i].address, sizeof(t->results[i].address),
-		    "%s", a->entries[i].address);
-		snprintf(t->results[i].ehlo_name,
-		    sizeof(t->results[i].ehlo_name), "%s",
+		struct rdns_alignment *r = &t->results[t->count];
+
+		if (only_dns_failed && a->entries[i].state != ALIGN_DNS_FAILED)
+			continue;
+		snprintf(r->address, sizeof(r->address), "%s",
+		    a->entries[i].address);
+		snprintf(r->ehlo_name, sizeof(r->ehlo_name), "%s",
 		    a->entries[i].ehlo_name);
+		t->count++;
 	}
-	t->count = a->count;
 	t->work.data = t;
 	if (uv_queue_work(a->loop, &t->work, run_checks, checks_done) != 0) {
 		log_error("rdns: cannot check the source addresses: no "
@@ -218,6 +300,70 @@ deliver_align_start(struct deliver_align *a, const struct tern_config *cfg)
 		return;
 	}
 	a->running++;
+	a->rechecking = only_dns_failed;
+}
+
+static void
+on_recheck_timer(uv_timer_t *timer)
+{
+	struct deliver_align *a = timer->data;
+
+	if (!a->freeing && any_dns_failed(a))
+		queue_checks(a, true);
+}
+
+/* Names the source addresses no connection leaves from yet: deliver
+ * sends from the first address of each family. Their rDNS is still
+ * checked, so they can be readied before they are used. */
+static void
+warn_unused_sources(const struct tern_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->source_count; i++) {
+		const struct config_source *src = &cfg->sources[i];
+		const struct config_source *used = config_source_for(cfg,
+		    strchr(src->address, ':') != NULL ? AF_INET6 : AF_INET);
+
+		if (used != src)
+			log_warning("source %s is not used for sending: deliver "
+			    "sends from the first address of each family, "
+			    "here %s", src->address, used->address);
+	}
+}
+
+void
+deliver_align_start(struct deliver_align *a, const struct tern_config *cfg)
+{
+	size_t i;
+
+	uv_timer_stop(&a->recheck_timer);
+	warn_unused_sources(cfg);
+	take_sources(a, cfg);
+	a->generation++;
+	memset(a->resolvers, 0, sizeof(a->resolvers));
+	for (i = 0; i < cfg->resolver_count; i++)
+		snprintf(a->resolvers[i], sizeof(a->resolvers[i]), "%s",
+		    cfg->resolvers[i]);
+	a->resolver_count = cfg->resolver_count;
+	a->timeout = cfg->resolver_timeout;
+	if (a->count == 0)
+		return;
+	queue_checks(a, false);
+}
+
+/* Writes when the next check of an unknown address starts. */
+static void
+describe_next_check(const struct deliver_align *a, char *out,
+    size_t out_size)
+{
+	uint64_t due_ms = uv_timer_get_due_in(&a->recheck_timer);
+
+	if (a->rechecking || due_ms == 0)
+		snprintf(out, out_size, "checking again now");
+	else
+		snprintf(out, out_size, "checking again in %llu s",
+		    (unsigned long long)((due_ms + 999) / 1000));
 }
 
 bool
@@ -237,16 +383,25 @@ deliver_align_refuses(const struct deliver_align *a,
 			continue;
 		if (e->state == ALIGN_ALIGNED)
 			return false;
-		if (e->state == ALIGN_UNCHECKED)
+		if (e->state == ALIGN_UNCHECKED) {
 			snprintf(reason, reason_size, "direct delivery from %s "
 			    "is refused until its reverse DNS has been "
 			    "checked (delivery.rdns_misaligned is \"refuse\")",
 			    e->address);
-		else
+		} else if (e->state == ALIGN_DNS_FAILED) {
+			char next[64];
+
+			describe_next_check(a, next, sizeof(next));
+			snprintf(reason, reason_size, "direct delivery from %s "
+			    "is refused because its reverse DNS could not be "
+			    "checked (DNS %s); %s (delivery.rdns_misaligned "
+			    "is \"refuse\")", e->address, e->dns_error, next);
+		} else {
 			snprintf(reason, reason_size, "direct delivery from %s "
 			    "is refused because its reverse DNS is not aligned "
 			    "(delivery.rdns_misaligned is \"refuse\"): %s",
 			    e->address, e->problem);
+		}
 		return true;
 	}
 	snprintf(reason, reason_size, "direct delivery from %s is refused "
@@ -261,5 +416,5 @@ deliver_align_free(struct deliver_align *a)
 	if (a == NULL)
 		return;
 	a->freeing = true;
-	free_if_done(a);
+	uv_close((uv_handle_t *)&a->recheck_timer, on_timer_closed);
 }

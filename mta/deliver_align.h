@@ -2,6 +2,7 @@
  * Reverse DNS alignment of deliver's source addresses (rdns_check.h),
  * checked in a worker thread at start-up and on every reload, logged as
  * "rdns: ADDRESS: ..." and kept for the delivery.rdns_misaligned policy.
+ * An address whose check failed on DNS is checked again on a timer.
  * Used by deliver only.
  */
 #ifndef TERN_DELIVER_ALIGN_H
@@ -33,7 +34,8 @@ void deliver_align_start(struct deliver_align *a,
  * Returns true when cfg's delivery.rdns_misaligned policy refuses direct
  * delivery from the configured source entry, with the reason in reason.
  * Under "refuse" an address is refused until a check has found it
- * aligned, so mail waits for the first check after start-up.
+ * aligned, so mail waits for the first check after start-up, and after
+ * a DNS failure for the timed check that gets an answer.
  * NOTE: entry NULL (the system chooses the address) is never refused,
  * because only configured addresses are checked.
  */

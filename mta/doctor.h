@@ -68,6 +68,10 @@ struct doctor_context {
 	 * selector record matches the key. */
 	bool dkim_applies[CONFIG_MAX_DKIM_KEYS];
 	bool dkim_verifies[CONFIG_MAX_DKIM_KEYS];
+	/* A lookup behind spf_state or dkim_verifies failed (temperror,
+	 * resolver unreachable), so the alignment checks cannot judge. */
+	bool spf_dns_failed;
+	bool dkim_dns_failed;
 
 	bool dmarc_found;
 	struct dmarc_record dmarc;

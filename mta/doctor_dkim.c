@@ -102,6 +102,7 @@ check_record(struct doctor_context *ctx, const char *record_name,
 		    NULL, "verifiers cannot use the record: %s.", shown);
 		break;
 	case DKIM_RECORD_DNS_ERROR:
+		ctx->dkim_dns_failed = true;
 		doctor_add(ctx->report, "dkim", record_name, DOCTOR_FAIL,
 		    "Check the resolver setting and the domain's name "
 		    "servers.", "the lookup failed, so verifiers return "

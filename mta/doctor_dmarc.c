@@ -141,6 +141,13 @@ check_spf_alignment(struct doctor_context *ctx, enum dmarc_alignment mode)
 		    NULL, "MAIL FROM addresses in %s are aligned with the "
 		    "From domain (aspf=%s) and pass SPF from every source "
 		    "address.", ctx->domain, m);
+	else if (ctx->spf_dns_failed)
+		doctor_add(ctx->report, "dmarc-spf", ctx->domain, DOCTOR_FAIL,
+		    "Check resolver.servers and the domain's name servers, "
+		    "then run tern doctor again.",
+		    "the SPF lookups failed (see spf-source), so whether SPF "
+		    "gives DMARC an aligned identifier (aspf=%s) is unknown.",
+		    m);
 	else if (ctx->spf_state == DOCTOR_SPF_UNKNOWN)
 		doctor_add(ctx->report, "dmarc-spf", ctx->domain, DOCTOR_WARN,
 		    "List the addresses in delivery.source_addresses.",
@@ -196,6 +203,13 @@ check_dkim_alignment(struct doctor_context *ctx, enum dmarc_alignment mode)
 		    "Configure a DKIM key for the domain (see dkim).",
 		    "mail from %s is not signed, so DKIM gives DMARC no "
 		    "aligned identifier.", ctx->domain);
+	else if (unverified != NULL && ctx->dkim_dns_failed)
+		doctor_add(ctx->report, "dmarc-dkim", ctx->domain, DOCTOR_FAIL,
+		    "Check resolver.servers and the domain's name servers, "
+		    "then run tern doctor again.",
+		    "signatures with d=%s would be aligned (adkim=%s), but "
+		    "the selector record lookup failed (see dkim), so "
+		    "whether they verify is unknown.", unverified, m);
 	else if (unverified != NULL)
 		doctor_add(ctx->report, "dmarc-dkim", ctx->domain, DOCTOR_FAIL,
 		    "Publish the selector record that matches the key (see "

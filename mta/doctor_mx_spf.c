@@ -54,6 +54,20 @@ append_addresses(struct dns_sync *dns, const char *host, char *out,
 	return (int)count;
 }
 
+/* Returns whether the domain has an A or AAAA record, which is its
+ * implicit MX (RFC 5321 5.1); a failed lookup counts as one, so the
+ * message stays the cautious one. */
+static bool
+domain_has_address(struct doctor_context *ctx)
+{
+	struct sockaddr_storage found[1];
+	size_t count = 0;
+	enum dns_status status;
+
+	status = dns_sync_addresses(ctx->dns, ctx->domain, found, 1, &count);
+	return status != DNS_NXDOMAIN && status != DNS_NODATA;
+}
+
 static void
 report_mx_failure(struct doctor_context *ctx, enum dns_status status)
 {
@@ -62,6 +76,14 @@ report_mx_failure(struct doctor_context *ctx, enum dns_status status)
 		    "Register the domain or send from one that exists.",
 		    "the domain does not exist (NXDOMAIN), so receivers "
 		    "reject mail from it.");
+	} else if (status == DNS_NODATA && !domain_has_address(ctx)) {
+		doctor_add(ctx->report, "mx", ctx->domain, DOCTOR_FAIL,
+		    "Publish an MX record naming the host that receives "
+		    "replies and bounces for the domain.",
+		    "the domain has no MX record and no A/AAAA record, so no "
+		    "mail can be delivered to it: replies and bounces are "
+		    "lost, and receivers that check the sender domain may "
+		    "reject its mail.");
 	} else if (status == DNS_NODATA) {
 		doctor_add(ctx->report, "mx", ctx->domain, DOCTOR_FAIL,
 		    "Publish an MX record naming the host that receives "

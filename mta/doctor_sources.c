@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,8 @@ check_source_spf(struct doctor_context *ctx, const struct config_source *src)
 	    "SPF %s for MAIL FROM %s: %s.", spf_result_name(check.result),
 	    mail_from, reason);
 	if (check.result == SPF_RESULT_TEMPERROR)
+		ctx->spf_dns_failed = true;
+	if (check.result == SPF_RESULT_TEMPERROR)
 		doctor_add_fix(c, "Check the resolver setting and the "
 		    "domain's name servers.");
 	else if (check.result == SPF_RESULT_PERMERROR)
@@ -124,6 +127,7 @@ void
 doctor_check_rdns(struct doctor_context *ctx)
 {
 	struct rdns_alignment result;
+	struct doctor_check *c;
 	size_t i;
 
 	if (ctx->cfg->source_count == 0) {
@@ -144,9 +148,17 @@ doctor_check_rdns(struct doctor_context *ctx)
 			    sizeof(shown), result.ptr_name, 255));
 			continue;
 		}
-		/* The problem names the EHLO name and what to change. */
-		doctor_add(ctx->report, "rdns", src->address, DOCTOR_FAIL,
+		/* The finding may name the EHLO name and PTR names. */
+		c = doctor_add(ctx->report, "rdns", src->address, DOCTOR_FAIL,
 		    NULL, "%s.", doctor_escape(shown, sizeof(shown),
-		    result.problem, 383));
+		    result.finding, 383));
+		if (result.dns_failed)
+			doctor_add_fix(c, "Check resolver.servers and the name "
+			    "servers of the reverse zone, then run tern doctor "
+			    "again.");
+		else if (result.fix[0] != '\0')
+			doctor_add_fix(c, "%c%s.", toupper((unsigned char)
+			    result.fix[0]), doctor_escape(shown,
+			    sizeof(shown), result.fix + 1, 383));
 	}
 }

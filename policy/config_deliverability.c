@@ -413,17 +413,6 @@ load_sources(struct load_state *st, const config_setting_t *s)
 				return setting_error(st, g, "delivery."
 				    "source_addresses: address %s is listed "
 				    "twice", cfg->sources[i].address);
-			/* deliver takes the first entry of a family, so a
-			 * second would never be used. */
-			if ((strchr(cfg->sources[j].address, ':') == NULL) ==
-			    (strchr(cfg->sources[i].address, ':') == NULL))
-				return setting_error(st, g, "delivery."
-				    "source_addresses: %s would never be used: "
-				    "deliver sends from the first address of "
-				    "each family (here %s), so list at most one "
-				    "IPv4 and one IPv6 address",
-				    cfg->sources[i].address,
-				    cfg->sources[j].address);
 		}
 	}
 	cfg->source_count = (size_t)n;

@@ -284,8 +284,9 @@ class Dnsmasq:
             args.append(f"--server=/{domain}/{server}")
         return args
 
-    def start(self):
-        self.port = pick_port(["127.0.0.1"], udp=True)
+    def start(self, port=None):
+        """Start on port, or on a free port when port is None."""
+        self.port = port or pick_port(["127.0.0.1"], udp=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT)

@@ -263,7 +263,36 @@ def test_doctor_no_mx(doctor, keys):
     zone = good_zone(keys)
     del zone["mx"]
     doctor.start(zone)
-    expect_defect(doctor, ["mx"], ["no MX record"])
+    report = expect_defect(doctor, ["mx"],
+                           ["no MX record and no A/AAAA record"])
+    mx = checks_named(report, "mx")[0]
+    assert "implicit MX" not in mx["detail"], mx
+
+
+def test_doctor_no_mx_with_address(doctor, keys):
+    zone = good_zone(keys)
+    del zone["mx"]
+    zone["hosts"][DOMAIN] = ["127.0.0.2"]
+    doctor.start(zone)
+    report = expect_defect(doctor, ["mx"], ["implicit MX"])
+    mx = checks_named(report, "mx")[0]
+    assert "no A/AAAA record" not in mx["detail"], mx
+
+
+def test_doctor_resolver_unreachable(doctor, keys):
+    doctor.start(good_zone(keys))
+    doctor.dns.stop()   # nothing answers at resolver.servers now
+    status, report = doctor.report()
+    shown = json.dumps(report, indent=1)
+    assert status == 1, shown
+    for name in ("dmarc-spf", "dmarc-dkim", "rdns"):
+        check = checks_named(report, name)[0]
+        assert check["status"] == "fail", shown
+        assert "resolver.servers" in check["fix"], shown
+        assert "Publish" not in check["fix"], shown
+    assert "lookup" in checks_named(report, "dmarc-spf")[0]["detail"], shown
+    assert "lookup failed" in \
+        checks_named(report, "dmarc-dkim")[0]["detail"], shown
 
 
 def test_doctor_null_mx(doctor, keys):
@@ -368,7 +397,10 @@ def test_doctor_ptr_misaligned(doctor, keys):
     zone["ptr"] = {"5.0.0.127.in-addr.arpa": "other.example.test"}
     zone["hosts"]["other.example.test"] = [SOURCE]
     doctor.start(zone)
-    expect_defect(doctor, ["rdns"], ["other.example.test"])
+    report = expect_defect(doctor, ["rdns"], ["other.example.test"])
+    rdns = checks_named(report, "rdns")[0]
+    assert rdns["fix"].startswith("Set ehlo_name = "), rdns
+    assert "ehlo_name =" not in rdns["detail"], rdns
 
 
 def test_doctor_without_source_addresses(doctor, keys):

@@ -13,7 +13,7 @@ import re
 import signal
 
 from engine_helpers import assert_never_sent, wait_outcome
-from peers import Dnsmasq, message_bytes
+from peers import Dnsmasq, message_bytes, pick_port
 from tern_instance import merge
 
 MX_ADDRESS = "127.0.0.2"
@@ -76,6 +76,9 @@ def test_alignment_logged_at_start(lab):
     assert "PTR name elsewhere.example.test does not resolve back to " \
         f"{MISALIGNED}" in bad, bad
     assert "differs from the EHLO name out7.example.test" in bad, bad
+    unused = tern.wait_log_line(rf"source {re.escape(MISALIGNED)} is not "
+                                "used for sending")
+    assert f"here {ALIGNED}" in unused, unused
 
 
 def test_alignment_logged_again_on_reload(lab):
@@ -140,5 +143,39 @@ def test_refuse_sends_from_aligned_source(lab):
     qid = tern.send("aligned@origin.test", [rcpt], message_bytes("aligned"))
 
     wait_outcome(tern, qid, rcpt, "sent")
+    got = rcv.wait(1)
+    assert got[0].peer[0] == ALIGNED, f"came from {got[0].peer}"
+
+
+def test_refuse_rechecks_after_dns_failure(lab):
+    """ternd starts before its resolver: the check fails on DNS, mail to
+    an address literal is deferred as unknown rather than misaligned,
+    and once dnsmasq answers on the configured port a timed check finds
+    the address aligned and the mail goes out without a reload."""
+    rcv = lab.receiver(MX_ADDRESS)
+    port = pick_port(["127.0.0.1"], udp=True)
+    lab.dnsmasq = Dnsmasq(lab.dir, hosts={"out6.example.test": [ALIGNED]})
+    lab.dnsmasq.port = port   # nothing listens there yet
+    tern = lab.tern(delivery={
+        "rdns_misaligned": "refuse",
+        "source_addresses": sources((ALIGNED, "out6.example.test"))})
+    failed = tern.wait_log_line(rf"rdns: {re.escape(ALIGNED)}: ")
+    assert "warning" in failed, failed
+    assert "checking again every" in failed, failed
+    rcpt = f"user@[{MX_ADDRESS}]"
+
+    qid = tern.send("early@origin.test", [rcpt], message_bytes("early"))
+
+    line = wait_outcome(tern, qid, rcpt, "deferred", dsn=r"4\.7\.0")
+    assert "reverse DNS could not be checked (DNS temporary failure); " \
+        "checking again" in line, line
+    assert "not aligned" not in line, line
+    assert rcv.connections == 0, rcv.describe()
+
+    lab.dnsmasq.start(port)
+    aligned = tern.wait_log_line(rf"rdns: {re.escape(ALIGNED)}: aligned",
+                                 timeout=90)
+    assert "info" in aligned, aligned
+    wait_outcome(tern, qid, rcpt, "sent", timeout=30)
     got = rcv.wait(1)
     assert got[0].peer[0] == ALIGNED, f"came from {got[0].peer}"
