@@ -38,11 +38,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "spf_dns.h"
 
+
+
 struct layer {
 	struct dns_sync *dns;
+	uint64_t deadline_ms;      /* uv_hrtime() in ms when DNS time ends */
 	struct spf_dns_stats stats;
 	int record_fetches;        /* get_spf calls so far */
 	/* Names whose address lookups follow the last MX or PTR answer. */
@@ -210,6 +214,38 @@ rr_finish(struct layer *l, SPF_dns_rr_t *rr, int parsed)
 	return rr;
 }
 
+/* True once the evaluation has used its DNS time. */
+static bool
+out_of_time(const struct layer *l)
+{
+	return uv_hrtime() / 1000000 >= l->deadline_ms;
+}
+
+/* dns_sync_query, or a temporary failure once the time is used. */
+static enum dns_status
+layer_query(struct layer *l, const char *name, int type,
+    unsigned char **answer, size_t *answer_len)
+{
+	if (out_of_time(l)) {
+		*answer = NULL;
+		*answer_len = 0;
+		return DNS_TEMPFAIL;
+	}
+	return dns_sync_query(l->dns, name, type, answer, answer_len);
+}
+
+/* dns_sync_txt, or a temporary failure once the time is used. */
+static enum dns_status
+layer_txt(struct layer *l, const char *name, char ***records, size_t *count)
+{
+	if (out_of_time(l)) {
+		*records = NULL;
+		*count = 0;
+		return DNS_TEMPFAIL;
+	}
+	return dns_sync_txt(l->dns, name, records, count);
+}
+
 static SPF_dns_rr_t *
 lookup_addresses(struct layer *l, SPF_dns_server_t *server,
     const char *name, ns_type type)
@@ -223,7 +259,7 @@ lookup_addresses(struct layer *l, SPF_dns_server_t *server,
 	    sizeof(struct in6_addr);
 	int parsed, i;
 
-	status = dns_sync_query(l->dns, name, type == ns_t_a ? DNS_TYPE_A :
+	status = layer_query(l, name, type == ns_t_a ? DNS_TYPE_A :
 	    DNS_TYPE_AAAA, &answer, &answer_len);
 	if (status != DNS_OK) {
 		free(answer);
@@ -266,7 +302,7 @@ lookup_mx(struct layer *l, SPF_dns_server_t *server, const char *name)
 	SPF_dns_rr_t *rr;
 	int parsed;
 
-	status = dns_sync_query(l->dns, name, DNS_TYPE_MX, &answer,
+	status = layer_query(l, name, DNS_TYPE_MX, &answer,
 	    &answer_len);
 	if (status != DNS_OK) {
 		free(answer);
@@ -307,7 +343,7 @@ lookup_ptr(struct layer *l, SPF_dns_server_t *server, const char *name)
 	SPF_dns_rr_t *rr;
 	int parsed, i, j;
 
-	status = dns_sync_query(l->dns, name, DNS_TYPE_PTR, &answer,
+	status = layer_query(l, name, DNS_TYPE_PTR, &answer,
 	    &answer_len);
 	if (status != DNS_OK) {
 		free(answer);
@@ -358,7 +394,7 @@ lookup_txt(struct layer *l, SPF_dns_server_t *server, const char *name)
 	size_t count, i;
 	int parsed = ARES_SUCCESS;
 
-	status = dns_sync_txt(l->dns, name, &records, &count);
+	status = layer_txt(l, name, &records, &count);
 	if (status != DNS_OK)
 		return rr_for_status(l, server, name, ns_t_txt, status);
 	rr = rr_new(server, name, ns_t_txt, NETDB_SUCCESS);
@@ -510,7 +546,7 @@ layer_get_spf(SPF_server_t *spf_server, SPF_request_t *request,
 	if (domain == NULL || !name_queryable(domain))
 		status = DNS_NXDOMAIN;
 	else
-		status = dns_sync_txt(l->dns, domain, &records, &count);
+		status = layer_txt(l, domain, &records, &count);
 	switch (status) {
 	case DNS_OK:
 		err = compile_record(l, spf_server, response, domain, records,
@@ -563,7 +599,7 @@ layer_destroy(SPF_dns_server_t *server)
 }
 
 SPF_dns_server_t *
-spf_dns_layer_new(struct dns_sync *dns)
+spf_dns_layer_new(struct dns_sync *dns, int time_limit_ms)
 {
 	SPF_dns_server_t *server;
 	struct layer *l;
@@ -576,6 +612,8 @@ spf_dns_layer_new(struct dns_sync *dns)
 		return NULL;
 	}
 	l->dns = dns;
+	l->deadline_ms = uv_hrtime() / 1000000 +
+	    (uint64_t)(time_limit_ms > 0 ? time_limit_ms : 0);
 	server->destroy = layer_destroy;
 	server->lookup = layer_lookup;
 	server->get_spf = layer_get_spf;

@@ -43,10 +43,23 @@ struct spf_dns_stats {
 	char problem[256];
 };
 
-/* Makes a layer on top of dns, which must outlive it. libspf2 frees the
- * layer with the SPF_server_t it is given to. Returns NULL when out of
- * memory. */
-SPF_dns_server_t *spf_dns_layer_new(struct dns_sync *dns);
+/*
+ * Longest time one evaluation may spend on DNS, in milliseconds. Each
+ * query has its own timeout, and an evaluation can make 30 or more, so
+ * a sender whose DNS server never answers could otherwise hold a check
+ * for minutes. RFC 7208 4.6.4 lets a checker limit the total time, to
+ * no less than 20 seconds.
+ */
+#define SPF_EVALUATION_TIME_MAX_MS 20000
+
+/*
+ * Makes a layer on top of dns, which must outlive it. Once time_limit_ms
+ * have passed, every lookup is a temporary failure without a query. The
+ * caller frees the layer with its destroy function after the
+ * SPF_server_t it was given to (libspf2 1.2.10 does not free it).
+ * Returns NULL when out of memory.
+ */
+SPF_dns_server_t *spf_dns_layer_new(struct dns_sync *dns, int time_limit_ms);
 
 /* The counts and problems of the evaluation so far. */
 const struct spf_dns_stats *spf_dns_layer_stats(

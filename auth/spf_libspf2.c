@@ -129,7 +129,7 @@ spf_libspf2_check(struct dns_sync *dns, const struct sockaddr *client,
 
 	memset(out, 0, sizeof(*out));
 	uv_once(&handlers_once, set_handlers);
-	layer = spf_dns_layer_new(dns);
+	layer = spf_dns_layer_new(dns, SPF_EVALUATION_TIME_MAX_MS);
 	if (layer == NULL)
 		return TERN_ENOMEM;
 	/* SPF_server_new_dns() leaves the layer to its caller: libspf2
