@@ -51,6 +51,8 @@ struct signer_key {
 	char *header_text;        /* the names below point into it */
 	const char *header_names[HEADER_NAMES_MAX + 1];
 	DKIM_LIB *lib;
+	char *unusable;           /* why the key could not be loaded; NULL
+	                           * for a key that signs */
 };
 
 struct dkim_signer {
@@ -89,6 +91,7 @@ key_free(struct signer_key *k)
 	free(k->signing_domain);
 	free(k->selector);
 	free(k->header_text);
+	free(k->unusable);
 	dkim_key_text_free(&k->key);
 }
 
@@ -298,6 +301,32 @@ dkim_signer_add_key(struct dkim_signer *s, const struct dkim_key_spec *spec,
 	return TERN_OK;
 }
 
+int
+dkim_signer_add_unusable(struct dkim_signer *s,
+    const struct dkim_key_spec *spec, const char *reason)
+{
+	struct signer_key k, *grown;
+
+	if (s->count == DKIM_SIGN_KEYS_MAX || spec->domain == NULL ||
+	    spec->selector == NULL || spec->key_file == NULL)
+		return TERN_EINVAL;
+	memset(&k, 0, sizeof(k));
+	k.algorithm = spec->algorithm;
+	k.unusable = strdup(reason);
+	if (k.unusable == NULL || copy_spec(&k, spec) != TERN_OK) {
+		key_free(&k);
+		return TERN_ENOMEM;
+	}
+	grown = realloc(s->keys, (s->count + 1) * sizeof(*s->keys));
+	if (grown == NULL) {
+		key_free(&k);
+		return TERN_ENOMEM;
+	}
+	s->keys = grown;
+	s->keys[s->count++] = k;
+	return TERN_OK;
+}
+
 /* ---- Signing ---- */
 
 /* The facts about a message's header section that signing needs. */
@@ -306,6 +335,7 @@ struct message_view {
 	size_t len;
 	bool has_separator;       /* an empty line ends the header */
 	bool malformed;           /* a header line without a colon */
+	bool has_nul;             /* a NUL byte in the header section */
 	size_t from_count;
 	size_t from_start;        /* the From field's value, folded */
 	size_t from_end;
@@ -352,6 +382,8 @@ scan_header(const unsigned char *data, size_t len, struct message_view *v)
 			v->has_separator = true;
 			return;
 		}
+		if (memchr(data + pos, '\0', next - pos) != NULL)
+			v->has_nul = true;
 		if (data[pos] == ' ' || data[pos] == '\t') {
 			/* A continuation line (RFC 5322 2.2.3, folding). */
 			if (in_from && v->from_count == 1)
@@ -592,6 +624,12 @@ dkim_sign_message(struct dkim_signer *s, const struct buf *content,
 		snprintf(why, why_size, "a header line has no colon");
 		return DKIM_SIGN_REFUSED;
 	}
+	/* libopendkim stops reading a field at a NUL byte, so its signature
+	 * would not match the field a receiver sees. */
+	if (v.has_nul) {
+		snprintf(why, why_size, "a header field contains a NUL byte");
+		return DKIM_SIGN_REFUSED;
+	}
 	if (!from_domain(&v, domain, sizeof(domain))) {
 		snprintf(why, why_size, "the From header has no valid domain");
 		return DKIM_SIGN_REFUSED;
@@ -601,6 +639,14 @@ dkim_sign_message(struct dkim_signer *s, const struct buf *content,
 		snprintf(why, why_size, "no key for the From domain %s",
 		    domain);
 		return DKIM_SIGN_NO_KEY;
+	}
+	for (i = 0; i < n; i++) {
+		if (chosen[i]->unusable != NULL) {
+			snprintf(why, why_size, "the key for %s (selector %s) "
+			    "cannot be used: %s", domain, chosen[i]->selector,
+			    chosen[i]->unusable);
+			return DKIM_SIGN_KEY_UNUSABLE;
+		}
 	}
 	buf_init(&out, DKIM_SIGN_FIELDS_MAX);
 	for (i = 0; i < n && status == DKIM_SIGN_OK; i++)

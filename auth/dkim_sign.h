@@ -62,7 +62,15 @@ void dkim_signer_free(struct dkim_signer *s);
 int dkim_signer_add_key(struct dkim_signer *s,
     const struct dkim_key_spec *spec, char *err, size_t err_size);
 
-/* How many keys the signer holds. */
+/*
+ * Records a key that could not be loaded, with the reason, so that mail
+ * it should sign is held (DKIM_SIGN_KEY_UNUSABLE) instead of being sent
+ * unsigned. Returns 0, TERN_EINVAL or TERN_ENOMEM.
+ */
+int dkim_signer_add_unusable(struct dkim_signer *s,
+    const struct dkim_key_spec *spec, const char *reason);
+
+/* How many keys the signer holds, unusable ones included. */
 size_t dkim_signer_key_count(const struct dkim_signer *s);
 
 enum dkim_sign_status {
@@ -72,6 +80,8 @@ enum dkim_sign_status {
 	                          * without a domain, or a header line
 	                          * without a colon: not signed */
 	DKIM_SIGN_ERROR = 3,     /* libopendkim failed; see why */
+	DKIM_SIGN_KEY_UNUSABLE = 4, /* a key for the From domain could not
+	                             * be loaded (dkim_signer_add_unusable) */
 };
 
 /*

@@ -39,9 +39,11 @@ prepend_fields(struct deliver_job *job, const char *fields)
 }
 
 /* Signs the content; returns the fields to send (malloc'd, maybe "") or
- * NULL when signing failed. */
+ * NULL when signing failed. *held is set when a key for the From domain
+ * could not be loaded, with the reason in hold_reason. */
 static char *
-sign_new(struct dkim_signer *signer, struct deliver_job *job)
+sign_new(struct dkim_signer *signer, struct deliver_job *job, bool *held,
+    char *hold_reason, size_t hold_size)
 {
 	char why[1024], *fields = NULL;
 	enum dkim_sign_status status;
@@ -60,6 +62,13 @@ sign_new(struct dkim_signer *signer, struct deliver_job *job)
 		log_warning("%s: dkim: not signed: %s", job->queue_id, why);
 		fields = strdup("");
 		break;
+	case DKIM_SIGN_KEY_UNUSABLE:
+		/* Sending it unsigned could fail the domain's DMARC policy. */
+		log_warning("%s: dkim: not signed: %s; the message waits",
+		    job->queue_id, why);
+		snprintf(hold_reason, hold_size, "DKIM signing held: %s", why);
+		*held = true;
+		return NULL;
 	case DKIM_SIGN_ERROR:
 		/* Not stored: the next attempt tries again. */
 		log_warning("%s: dkim: not signed: %s; sending it unsigned",
@@ -75,15 +84,16 @@ sign_new(struct dkim_signer *signer, struct deliver_job *job)
 	return fields;
 }
 
-void
+bool
 deliver_dkim_prepare(struct dkim_signer *signer, struct queue *q,
-    struct deliver_job *job)
+    struct deliver_job *job, char *hold_reason, size_t hold_size)
 {
 	char *fields = NULL;
+	bool held = false;
 	int rc;
 
 	if (dkim_signer_key_count(signer) == 0)
-		return;
+		return true;
 	rc = queue_load_dkim_signature(q, job->message_id, &fields);
 	if (rc != TERN_OK)
 		log_warning("%s: dkim: cannot read the stored signature: %s; "
@@ -92,10 +102,12 @@ deliver_dkim_prepare(struct dkim_signer *signer, struct queue *q,
 		log_debug("%s: dkim: using the stored signature",
 		    job->queue_id);
 	else
-		fields = sign_new(signer, job);
+		fields = sign_new(signer, job, &held, hold_reason, hold_size);
+	if (held)
+		return false;
 	if (fields == NULL || fields[0] == '\0') {
 		free(fields);
-		return;
+		return true;
 	}
 	rc = prepend_fields(job, fields);
 	if (rc != TERN_OK) {
@@ -106,4 +118,5 @@ deliver_dkim_prepare(struct dkim_signer *signer, struct queue *q,
 		job->dkim_signature = NULL;
 	}
 	free(fields);
+	return true;
 }

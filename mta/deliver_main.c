@@ -75,6 +75,7 @@ struct job_slot {
 	struct queue *queue;          /* during the load */
 	int load_rc;
 	char load_error[256];
+	char hold_reason[1200];       /* set when DKIM signing holds the job */
 	struct job_slot *prev, *next;
 };
 
@@ -145,9 +146,10 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		    "with TLS level encrypt or verify is deferred", err);
 		ref->tls = NULL;
 	}
-	/* ternd checked the keys before starting deliver or sending it a
-	 * reload, so a failure here is worth stopping for. */
-	if (dkim_keys_load(cfg, &ref->dkim, err, sizeof(err)) != TERN_OK) {
+	/* ternd checked the keys, but a file can change on disk before a
+	 * restarted deliver reads it: such a key holds its mail instead. */
+	if (dkim_keys_load(cfg, true, &ref->dkim, err, sizeof(err)) !=
+	    TERN_OK) {
 		log_error("cannot load the DKIM keys: %s", err);
 		dns_resolver_free(ref->dns);
 		tls_context_free(ref->tls);
@@ -252,8 +254,10 @@ load_content(uv_work_t *req)
 	if (slot->load_rc == TERN_OK)
 		slot->load_rc = queue_load_content(slot->queue,
 		    slot->job->message_id, &slot->job->content);
-	if (slot->load_rc == TERN_OK)
-		deliver_dkim_prepare(slot->env->dkim, slot->queue, slot->job);
+	if (slot->load_rc == TERN_OK && !deliver_dkim_prepare(slot->env->dkim,
+	    slot->queue, slot->job, slot->hold_reason,
+	    sizeof(slot->hold_reason)))
+		slot->load_rc = TERN_ETEMP;
 	if (slot->load_rc != TERN_OK && slot->load_error[0] == '\0')
 		snprintf(slot->load_error, sizeof(slot->load_error), "%s",
 		    tern_strerror(slot->load_rc));
@@ -296,6 +300,14 @@ content_loaded(uv_work_t *req, int status)
 		/* Not started: qmgr releases it when the pipe closes. */
 		slot_unlink_free(d, slot);
 		maybe_shut_down(d);
+		return;
+	}
+	if (slot->hold_reason[0] != '\0') {
+		/* 4.3.5: the system is not configured right (RFC 3463). */
+		deliver_job_settle(slot->job, QUEUE_DEFERRED, "4.3.5",
+		    slot->hold_reason);
+		deliver_job_log(slot->job);
+		on_job_done(slot->job);
 		return;
 	}
 	if (slot->load_rc != TERN_OK) {

@@ -6,12 +6,13 @@
  */
 #include <stdio.h>
 
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "dkim_keys.h"
 
 int
-dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
-    char *err, size_t err_size)
+dkim_keys_load(const struct tern_config *cfg, bool hold_unusable,
+    struct dkim_signer **out, char *err, size_t err_size)
 {
 	struct dkim_signer *signer;
 	struct dkim_key_spec spec;
@@ -37,6 +38,12 @@ dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
 		spec.canonicalization = key->canonicalization;
 		spec.headers = key->headers;
 		rc = dkim_signer_add_key(signer, &spec, reason, sizeof(reason));
+		if (rc != TERN_OK && hold_unusable) {
+			log_error("%s: dkim.keys: %s; mail from %s is held until "
+			    "the key file is fixed", key->where, reason,
+			    key->domain);
+			rc = dkim_signer_add_unusable(signer, &spec, reason);
+		}
 		if (rc != TERN_OK) {
 			snprintf(err, err_size, "%s: dkim.keys: %s",
 			    key->where, reason);

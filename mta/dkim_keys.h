@@ -6,6 +6,7 @@
 #ifndef TERN_DKIM_KEYS_H
 #define TERN_DKIM_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../auth/dkim_sign.h"
@@ -15,8 +16,14 @@
  * Makes a signer with cfg's keys. Returns 0, or the error of the first
  * key that fails with "CONFIG:LINE: dkim.keys: FILE: reason" in err. A
  * configuration without keys gives a signer without keys.
+ *
+ * With hold_unusable, a key that fails is logged and kept as unusable
+ * instead (dkim_signer_add_unusable), so the mail it should sign waits.
+ * deliver loads this way: ternd accepted the files, but a restarted
+ * deliver reads them again and must not stop all delivery because one
+ * changed on disk since.
  */
-int dkim_keys_load(const struct tern_config *cfg, struct dkim_signer **out,
-    char *err, size_t err_size);
+int dkim_keys_load(const struct tern_config *cfg, bool hold_unusable,
+    struct dkim_signer **out, char *err, size_t err_size);
 
 #endif

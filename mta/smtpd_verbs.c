@@ -563,6 +563,21 @@ count_hops(const struct smtpd_session *s)
 	    s->content.len - start);
 }
 
+/*
+ * True when the client's message starts with white space. RFC 5322
+ * 2.2.3 reads such a line as the continuation of the field before it,
+ * which would be tern's own Received field, so the client could write
+ * into tern's trace information.
+ */
+static bool
+starts_folded(const struct smtpd_session *s)
+{
+	size_t start = s->reader.start;
+
+	return s->content.len > start && (s->content.data[start] == ' ' ||
+	    s->content.data[start] == '\t');
+}
+
 void
 smtpd_data_finished(struct smtpd_session *s)
 {
@@ -572,6 +587,9 @@ smtpd_data_finished(struct smtpd_session *s)
 	size_t hops;
 
 	s->state = SMTPD_READY;
+	if (rejection == NULL && starts_folded(s))
+		rejection = "550 5.6.0 Message starts with a folded line; "
+		    "the header must begin with a field name";
 	if (rejection == NULL) {
 		hops = count_hops(s);
 		/* RFC 3463 3.5: X.4.6 is a routing loop. */

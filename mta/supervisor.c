@@ -157,7 +157,7 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		tls_context_free(tls);
 	}
 	/* deliver loads the same keys; a bad one stops start-up here. */
-	if (dkim_keys_load(cfg, &dkim, reason, sizeof(reason)) != TERN_OK) {
+	if (dkim_keys_load(cfg, false, &dkim, reason, sizeof(reason)) != TERN_OK) {
 		snprintf(err, err_size, "%s", reason);
 		return TERN_ECONFIG;
 	}

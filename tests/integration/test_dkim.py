@@ -14,6 +14,8 @@ import base64
 import glob
 import os
 import re
+import shutil
+import signal
 import subprocess
 import threading
 from email import message_from_bytes
@@ -327,6 +329,40 @@ def test_no_key_for_from_domain(lab, keys):
     got = rcv.wait(2)
     assert [signature_count(m) for m in got] == [0, 0]
     assert verify_all(got[0], dnsmasq.server) == 0
+
+
+def test_key_broken_after_start_holds_its_mail(lab, keys, tmp_path):
+    """A key file that breaks after ternd accepted it does not stop a
+    restarted deliver: the mail that key signs waits, other mail goes."""
+    start_dns(lab, {"rsa1._domainkey.origin.test":
+                    [key_record("rsa", keys["rsa"][1])]})
+    rcv = Receiver(lab)
+    live = tmp_path / "live.key"
+    shutil.copy(keys["rsa"][0], live)
+    os.chmod(live, 0o600)
+    tern = lab.tern(dkim={"keys": [
+        key_entry("origin.test", "rsa1", live, "rsa-sha256")]})
+    rcpt = "user@example.test"
+
+    live.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                    "-----END PRIVATE KEY-----\n")
+    os.kill(tern.child_pid("tern-deliver"), signal.SIGKILL)
+    tern.wait_log(r"dkim\.keys: .*live\.key.*; mail from origin\.test is "
+                  r"held until the key file is fixed")
+    restarted = tern.child_pid("tern-deliver")
+
+    held = tern.send("a@origin.test", [rcpt], message_bytes("held"))
+    tern.wait_log(rf"{held}: to=<{re.escape(rcpt)}>, relay=none, .*"
+                  rf"dsn=4\.3\.5, status=deferred \(DKIM signing held: "
+                  rf"the key for origin\.test \(selector rsa1\) cannot be "
+                  rf"used")
+    other = tern.send("b@other.test", [rcpt],
+                      message_bytes("other", sender="b@other.test"))
+    wait_outcome(tern, other, rcpt, "sent",
+                 relay=relay("mx1.example.test", MX_ADDRESS, lab.port))
+    assert len(rcv.wait(1)) == 1
+    assert tern.child_pid("tern-deliver") == restarted
+    assert "exited with status" not in tern.log_text()
 
 
 # ------------------------------------------------------------ start-up

@@ -66,6 +66,21 @@ def test_bare_lf_in_data_rejected(lab):
     assert_nothing_stored(tern, rcv, "barelf@origin.test")
 
 
+def test_message_starting_folded_rejected(lab):
+    """A first line with leading white space would continue tern's own
+    Received field, so the client could write into it."""
+    rcv, tern = deliverable_lab(lab)
+
+    with session(tern) as c:
+        reply = c.transaction(
+            "folded@origin.test", ["user@example.test"],
+            b" injected: text\r\nSubject: folded\r\n\r\nbody\r\n.\r\n")
+
+    assert reply.code == 550, f"a message starting folded got {reply}"
+    assert reply.lines[0].startswith("5.6.0"), reply
+    assert_nothing_stored(tern, rcv, "folded@origin.test", wait=0.5)
+
+
 SMUGGLED = (b"MAIL FROM:<smuggler@origin.test>\r\n"
             b"RCPT TO:<victim@example.test>\r\n"
             b"DATA\r\n"

@@ -293,6 +293,54 @@ test_two_from_refused(void **state)
 }
 
 static void
+test_nul_in_header_refused(void **state)
+{
+	struct dkim_signer *s = signer_with("example.test", rsa_path,
+	    DKIM_SIGN_RSA_SHA256, NULL, NULL);
+	static const char message[] = HEAD "X-Odd: a\0b\r\n\r\nbody\r\n";
+	struct buf content;
+	char why[256], *fields = NULL;
+
+	(void)state;
+	buf_init(&content, 1 << 20);
+	assert_int_equal(buf_append(&content, message, sizeof(message) - 1),
+	    TERN_OK);
+	assert_int_equal(dkim_sign_message(s, &content, &fields, why,
+	    sizeof(why)), DKIM_SIGN_REFUSED);
+	assert_null(fields);
+	assert_string_equal(why, "a header field contains a NUL byte");
+	buf_free(&content);
+	dkim_signer_free(s);
+}
+
+static void
+test_unusable_key_holds(void **state)
+{
+	struct dkim_key_spec spec = {
+		.domain = "example.test", .selector = "s1",
+		.key_file = "/nonexistent/s1.key",
+		.algorithm = DKIM_SIGN_RSA_SHA256,
+		.canonicalization = "relaxed/relaxed", .headers = "from",
+	};
+	struct dkim_signer *s;
+	char err[256], why[512];
+
+	(void)state;
+	assert_int_equal(dkim_signer_new(&s, err, sizeof(err)), TERN_OK);
+	assert_int_equal(dkim_signer_add_unusable(s, &spec,
+	    "cannot read the file"), TERN_OK);
+	assert_int_equal(dkim_signer_key_count(s), 1);
+	assert_int_equal(sign_status(s, HEAD "\r\nbody\r\n", why,
+	    sizeof(why)), DKIM_SIGN_KEY_UNUSABLE);
+	assert_string_equal(why, "the key for example.test (selector s1) "
+	    "cannot be used: cannot read the file");
+	/* Other domains are not held by it. */
+	assert_int_equal(sign_status(s, "From: a@other.test\r\n\r\nb\r\n",
+	    why, sizeof(why)), DKIM_SIGN_NO_KEY);
+	dkim_signer_free(s);
+}
+
+static void
 test_domain_matching(void **state)
 {
 	struct dkim_signer *exact = signer_with("example.test", rsa_path,
@@ -512,6 +560,8 @@ main(void)
 		cmocka_unit_test(test_from_oversigned),
 		cmocka_unit_test(test_fields_folded_with_crlf),
 		cmocka_unit_test(test_two_from_refused),
+		cmocka_unit_test(test_nul_in_header_refused),
+		cmocka_unit_test(test_unusable_key_holds),
 		cmocka_unit_test(test_domain_matching),
 		cmocka_unit_test(test_rsa_and_ed25519),
 		cmocka_unit_test(test_bad_key_files),
