@@ -32,6 +32,15 @@
  */
 #define SPF_RUNNING_MAX 2
 
+/*
+ * Maximum evaluations one client address may have waiting for a thread.
+ * smtpd stops reading a session while its check runs, so it does not see
+ * a client hang up: without this bound, one client could queue checks
+ * of domains whose DNS never answers and delay every other client's.
+ * Past it, the check ends at once in temperror.
+ */
+#define SPF_WAITING_PER_CLIENT_MAX 4
+
 /* One evaluation; the worker thread reads only this, never the session. */
 struct spf_task {
 	uv_work_t work;
@@ -212,6 +221,36 @@ evaluated(uv_work_t *work, int status)
 	run_waiting(loop);
 }
 
+/* True when a and b hold the same IP address (ports are ignored). */
+static bool
+same_address(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((const struct sockaddr_in *)b)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr,
+	    sizeof(struct in6_addr)) == 0;
+}
+
+/* How many waiting evaluations are for the client address of t. */
+static size_t
+waiting_for_client(const struct spf_task *t)
+{
+	const struct spf_task *w;
+	size_t n = 0;
+
+	for (w = waiting_head; w != NULL; w = w->next) {
+		if (same_address(&w->client, &t->client))
+			n++;
+	}
+	return n;
+}
+
 int
 smtpd_spf_start(struct smtpd_session *s, smtpd_spf_cb done)
 {
@@ -227,6 +266,16 @@ smtpd_spf_start(struct smtpd_session *s, smtpd_spf_cb done)
 	snprintf(t->helo, sizeof(t->helo), "%s", s->helo);
 	snprintf(t->sender, sizeof(t->sender), "%s", s->sender);
 
+	if (waiting_for_client(t) >= SPF_WAITING_PER_CLIENT_MAX) {
+		fail_locally(t);
+		snprintf(t->check.reason, sizeof(t->check.reason), "%d SPF "
+		    "checks for this client are waiting already",
+		    SPF_WAITING_PER_CLIENT_MAX);
+		smtpd_session_wait(s);
+		running++;  /* evaluated() counts the task as finished */
+		evaluated(&t->work, 0);
+		return TERN_OK;
+	}
 	if (waiting_tail != NULL)
 		waiting_tail->next = t;
 	else

@@ -295,6 +295,35 @@ def test_spf_timeout_does_not_block_others(lab):
         "the timed-out check is not logged as temperror"
 
 
+def test_spf_waiting_checks_bounded_per_client(lab):
+    """One client cannot queue more than 4 checks behind the 2 that run:
+    the next one ends at once in temperror, so others are not held."""
+    _, silent = start_peers(lab)
+    tern = spf_tern(lab, resolver_timeout=6)
+    clients = []
+    try:
+        for i in range(7):
+            c = RawClient(tern.address, tern.port, source=OUTSIDE,
+                          timeout=30)
+            clients.append(c)
+            c.greeting()
+            c.expect("EHLO client.test", 250)
+            c.send(f"MAIL FROM:<s{i}@{SLOW_DOMAIN}>\r\n".encode())
+            if i == 1:
+                # Both threads' lookups are in flight: the rest wait.
+                assert wait_for(lambda: silent.queries >= 2, 10), \
+                    "the two running SPF lookups never reached DNS"
+        seventh = clients[6].reply()
+        assert seventh.code == 250, f"MAIL past the bound got {seventh}"
+        lines = tern.log_lines(rf"spf: temperror domain={SLOW_DOMAIN} .*"
+                               r"\(4 SPF checks for this client are "
+                               r"waiting already\)")
+        assert len(lines) == 1, lines
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_spf_pipelined_replies_in_order(lab):
     rcv, _ = start_peers(lab)
     tern = spf_tern(lab, spf="reject_fail")
