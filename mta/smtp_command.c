@@ -629,9 +629,12 @@ parse_mail_rcpt(struct cursor *c, struct smtp_command *cmd)
  * "EHLO" SP ( Domain / address-literal ), the same for HELO. RFC 5321
  * 4.1.4 forbids refusing mail because the name does not match the client,
  * and printers and Windows hosts often send NetBIOS names ("PRINTER_01")
- * or a trailing dot, so any single word of visible ASCII up to 255 octets
- * is taken as given. Only an address literal ("[...]") is checked, since
- * its form is fixed.
+ * or a trailing dot, so a single word of visible ASCII up to 255 octets
+ * is taken as given. It must not contain ( ) < > " or \, which no host
+ * name has and which would open a comment or quoted string in tern's
+ * Received field (RFC 5322 3.2.2) that the rest of the field falls into.
+ * An address literal ("[...]") is checked in full, since its form is
+ * fixed.
  */
 static enum smtp_parse_error
 parse_helo(struct cursor *c, struct smtp_command *cmd)
@@ -644,7 +647,8 @@ parse_helo(struct cursor *c, struct smtp_command *cmd)
 	if (len > SMTP_DOMAIN_MAX)
 		return SMTP_PARSE_HELO_SYNTAX;
 	for (i = 0; i < len; i++) {
-		if (arg[i] < 0x21 || arg[i] > 0x7e)
+		if (arg[i] < 0x21 || arg[i] > 0x7e ||
+		    strchr("()<>\"\\", arg[i]) != NULL)
 			return SMTP_PARSE_HELO_SYNTAX;
 	}
 	if (arg[0] == '[' && !smtp_address_literal_valid(arg, len))

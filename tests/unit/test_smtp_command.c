@@ -72,6 +72,12 @@ static const struct parse_case parse_cases[] = {
 	ACCEPT("EHLO PRINTER_01", EHLO, "PRINTER_01"),
 	REJECT("EHLO a.example extra", HELO_SYNTAX, EHLO),
 	REJECT("EHLO [300.1.1.1]", HELO_SYNTAX, EHLO),
+	/* These would open a comment or quoted string in Received. */
+	REJECT("EHLO a(b", HELO_SYNTAX, EHLO),
+	REJECT("EHLO a)b", HELO_SYNTAX, EHLO),
+	REJECT("HELO \"host\"", HELO_SYNTAX, HELO),
+	REJECT("EHLO a<b>", HELO_SYNTAX, EHLO),
+	REJECT("EHLO a\\b", HELO_SYNTAX, EHLO),
 	ACCEPT("HELO example.com.", HELO, "example.com."),
 
 	/* MAIL paths */
