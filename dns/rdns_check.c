@@ -33,21 +33,6 @@ parse_address(const char *text, struct sockaddr_storage *out)
 	return uv_ip4_addr(text, 0, (struct sockaddr_in *)out) == 0;
 }
 
-static bool
-same_address(const struct sockaddr_storage *a,
-    const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-		    &((const struct sockaddr_in *)b)->sin_addr,
-		    sizeof(struct in_addr)) == 0;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	    &((const struct sockaddr_in6 *)b)->sin6_addr,
-	    sizeof(struct in6_addr)) == 0;
-}
-
 /* Looks name up and returns whether one of its addresses is address;
  * *status is the lookup's status. */
 static bool
@@ -60,7 +45,7 @@ resolves_to(struct dns_sync *dns, const char *name,
 	*status = dns_sync_addresses(dns, name, found, RDNS_MAX_ADDRESSES,
 	    &count);
 	for (i = 0; i < count; i++) {
-		if (same_address(&found[i], address))
+		if (dns_addresses_equal(&found[i], address))
 			return true;
 	}
 	return false;

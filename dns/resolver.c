@@ -22,6 +22,7 @@
  */
 #include <ares.h>
 #include <ares_nameser.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -663,4 +664,19 @@ dns_names_equal(const char *a, const char *b)
 	if (lb > 0 && b[lb - 1] == '.')
 		lb--;
 	return la == lb && la > 0 && strncasecmp(a, b, la) == 0;
+}
+
+bool
+dns_addresses_equal(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((const struct sockaddr_in *)b)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr,
+	    sizeof(struct in6_addr)) == 0;
 }

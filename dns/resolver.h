@@ -77,6 +77,11 @@ int dns_lookup_addresses(struct dns_resolver *r, const char *host,
  * final dot on each ("Mail.Example.com." and "mail.example.com"). */
 bool dns_names_equal(const char *a, const char *b);
 
+/* True when a and b hold the same IPv4 or IPv6 address; ports are
+ * ignored. */
+bool dns_addresses_equal(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b);
+
 /*
  * Puts each run of MX records of equal preference into random order, as
  * RFC 5321 5.1 requires of a client, so that equal hosts share the load.

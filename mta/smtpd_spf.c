@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../auth/auth_results.h"
+#include "../dns/resolver.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "../policy/netaddr.h"
@@ -221,22 +222,6 @@ evaluated(uv_work_t *work, int status)
 	run_waiting(loop);
 }
 
-/* True when a and b hold the same IP address (ports are ignored). */
-static bool
-same_address(const struct sockaddr_storage *a,
-    const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-		    &((const struct sockaddr_in *)b)->sin_addr,
-		    sizeof(struct in_addr)) == 0;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	    &((const struct sockaddr_in6 *)b)->sin6_addr,
-	    sizeof(struct in6_addr)) == 0;
-}
-
 /* How many waiting evaluations are for the client address of t. */
 static size_t
 waiting_for_client(const struct spf_task *t)
@@ -245,7 +230,7 @@ waiting_for_client(const struct spf_task *t)
 	size_t n = 0;
 
 	for (w = waiting_head; w != NULL; w = w->next) {
-		if (same_address(&w->client, &t->client))
+		if (dns_addresses_equal(&w->client, &t->client))
 			n++;
 	}
 	return n;
