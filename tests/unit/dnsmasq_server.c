@@ -192,3 +192,30 @@ dnsmasq_server_stop(struct dnsmasq_server *s)
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&s->loop);
 }
+
+int
+silent_dns_open(struct silent_dns *s)
+{
+	struct sockaddr_in addr;
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+
+	memset(s, 0, sizeof(*s));
+	if (uv_loop_init(&s->loop) != 0)
+		return -1;
+	uv_ip4_addr("127.0.0.1", 0, &addr);
+	if (uv_udp_init(&s->loop, &s->udp) != 0 ||
+	    uv_udp_bind(&s->udp, (struct sockaddr *)&addr, 0) != 0 ||
+	    uv_udp_getsockname(&s->udp, (struct sockaddr *)&bound, &len) != 0)
+		return -1;
+	s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	return 0;
+}
+
+void
+silent_dns_close(struct silent_dns *s)
+{
+	uv_close((uv_handle_t *)&s->udp, NULL);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&s->loop);
+}

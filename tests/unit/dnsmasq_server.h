@@ -37,6 +37,21 @@ int dnsmasq_server_start(struct dnsmasq_server *s,
 /* Stops dnsmasq by its process id and waits for it to exit. */
 void dnsmasq_server_stop(struct dnsmasq_server *s);
 
+/*
+ * A DNS server that never answers: a UDP socket on 127.0.0.1 that is
+ * bound but never read, so queries to it end only by timeout (no ICMP
+ * port-unreachable ends them early).
+ */
+struct silent_dns {
+	uv_loop_t loop;
+	uv_udp_t udp;
+	int port;
+};
+
+/* Binds the socket on a free port. Returns 0 or -1. */
+int silent_dns_open(struct silent_dns *s);
+void silent_dns_close(struct silent_dns *s);
+
 /* Returns a loopback port free for both UDP and TCP, or -1. */
 int dnsmasq_free_port(void);
 

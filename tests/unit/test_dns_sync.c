@@ -36,8 +36,7 @@ static struct dnsmasq_server server;
 
 /* A bound UDP socket that never answers, and dnsmasq forwards
  * slow.test to it. */
-static uv_loop_t silent_loop;
-static uv_udp_t silent;
+static struct silent_dns silent;
 static char silent_address[64];
 static char slow_forward[96];
 
@@ -46,21 +45,12 @@ static char big_records[BIG_TXT_COUNT][96];
 static int
 bind_silent_port(void)
 {
-	struct sockaddr_in addr;
-	struct sockaddr_storage bound;
-	int len = sizeof(bound), port;
-
-	uv_loop_init(&silent_loop);
-	uv_ip4_addr("127.0.0.1", 0, &addr);
-	if (uv_udp_init(&silent_loop, &silent) != 0 ||
-	    uv_udp_bind(&silent, (struct sockaddr *)&addr, 0) != 0 ||
-	    uv_udp_getsockname(&silent, (struct sockaddr *)&bound, &len) != 0)
+	if (silent_dns_open(&silent) != 0)
 		return -1;
-	port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	snprintf(silent_address, sizeof(silent_address), "127.0.0.1:%d",
-	    port);
+	    silent.port);
 	snprintf(slow_forward, sizeof(slow_forward),
-	    "--server=/slow.test/127.0.0.1#%d", port);
+	    "--server=/slow.test/127.0.0.1#%d", silent.port);
 	return 0;
 }
 
@@ -112,9 +102,7 @@ stop_server(void **state)
 {
 	(void)state;
 	dnsmasq_server_stop(&server);
-	uv_close((uv_handle_t *)&silent, NULL);
-	uv_run(&silent_loop, UV_RUN_DEFAULT);
-	uv_loop_close(&silent_loop);
+	silent_dns_close(&silent);
 	return 0;
 }
 
