@@ -64,8 +64,8 @@ int mta_sts_global_init(void);
 
 struct mta_sts_fetch_params {
 	const char *domain;          /* the policy domain */
-	/* Where mta-sts.<domain> is: the addresses deliver's resolver
-	 * found for it (libcurl does no lookup of its own), port set. */
+	/* The addresses of mta-sts.<domain>, as tern's resolver found
+	 * them, with the port set; libcurl does no lookup of its own. */
 	const struct sockaddr_storage *addresses;
 	size_t address_count;
 	int port;                    /* 443, or a test port */

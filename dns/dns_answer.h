@@ -1,6 +1,6 @@
 /*
- * What the event-loop resolver (resolver.c) and the blocking one
- * (dns_sync.c) share: the server list, c-ares statuses in tern's terms,
+ * Code shared by the event-loop resolver (resolver.c) and the blocking
+ * one (dns_sync.c): the server list, c-ares statuses in tern's terms,
  * and parsers of raw DNS answers. Used by dns/ only.
  */
 #ifndef TERN_DNS_ANSWER_H

@@ -176,8 +176,9 @@ run_waiting(uv_loop_t *loop)
 			waiting_tail = NULL;
 		running++;
 		rc = uv_queue_work(loop, &t->work, evaluate, evaluated);
-		/* uv_queue_work() fails only without a work callback
-		 * (libuv 1.44), but a session must never be left waiting. */
+		/* libuv 1.44 fails uv_queue_work() only without a work
+		 * callback. Should that change, the session still gets its
+		 * result instead of waiting forever. */
 		if (rc != 0)
 			evaluated(&t->work, rc);
 	}

@@ -70,8 +70,8 @@ struct config_destination {
 	int tls_level;          /* -1: delivery.tls.level */
 };
 
-/* What smtpd does with SPF (RFC 7208) for clients outside the relay
- * networks on one listener. */
+/* The SPF (RFC 7208) handling of one listener, for clients outside the
+ * relay networks. */
 enum spf_inbound {
 	SPF_INBOUND_OFF = 0,         /* no check, no header */
 	SPF_INBOUND_CHECK = 1,       /* evaluate, add Received-SPF and
@@ -127,15 +127,15 @@ struct config_source {
 	char where[1100];          /* "FILE:LINE" of the entry */
 };
 
-/* What deliver does when a source address's reverse DNS does not match
- * its EHLO name. */
+/* The action for a source address whose reverse DNS does not match its
+ * EHLO name. */
 enum rdns_policy {
 	RDNS_POLICY_WARN = 0,      /* log at start-up and reload, send */
 	RDNS_POLICY_REFUSE = 1,    /* no direct delivery from that address */
 };
 
-/* What deliver does when the sender domain's SPF record does not permit
- * the source address ("fail" or "softfail"). */
+/* The action when the sender domain's SPF record does not permit the
+ * source address ("fail" or "softfail"). */
 enum spf_self_check {
 	SPF_SELF_CHECK_DELIVER = 0,    /* send, warn once per domain and hour */
 	SPF_SELF_CHECK_DEFER = 1,      /* defer the recipients */
