@@ -23,7 +23,7 @@
 #include "../lib/buf.h"
 
 /* A frame may not pass this size; a larger one closes the pipe. */
-#define IPC_FRAME_MAX (1024 * 1024)
+#define IPC_FRAME_MAX (4 * 1024 * 1024)
 
 enum ipc_type {
 	/* ternd -> child */
@@ -58,6 +58,15 @@ enum ipc_type {
 	 * u64 recipient count, then per recipient: u64 recipient id,
 	 * str address, u64 notify (DSN_NOTIFY_* bits, 0 when not given),
 	 * str orcpt (RFC 3461 ORCPT as received, "addr-type;xtext", or "").
+	 * Then the route qmgr chose from the policy (policy/policy.h):
+	 * str smart host (the name of a policy smart host; "" for the
+	 * domain's mail exchangers), str source address (numeric; "" for
+	 * delivery.source_addresses or the system's choice), str EHLO name
+	 * for it ("" for the default), u64 TLS level (enum tls_level, for
+	 * the mail exchangers), u64 messages per connection (0 for
+	 * delivery.connection_reuse_limit), str DKIM selector ("" for every
+	 * key of the From domain, "none" for no signature, else only the
+	 * keys with that selector).
 	 */
 
 	/* deliver -> qmgr */
@@ -74,6 +83,11 @@ enum ipc_type {
 	 * str the DKIM-Signature fields deliver made for the message ("" for
 	 * a message not to be signed), for qmgr to store, or u64 0 and ""
 	 * when it made none (at most DKIM_SIGN_FIELDS_MAX bytes).
+	 * Last: str the source address the sessions left from ("" when
+	 * none connected), and str the reply of a server that concerned the
+	 * session rather than one recipient, when it was 4xx or 5xx (the
+	 * greeting, EHLO, MAIL, DATA, or a 421 at any point; "" when none),
+	 * for qmgr's throttling rules.
 	 */
 };
 

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "netaddr.h"
+#include "policy.h"
 
 struct sockaddr_storage;
 
@@ -145,6 +146,11 @@ enum spf_self_check {
 
 struct tern_config {
 	char path[1024];             /* the file this was loaded from, absolute */
+	/* policy_file and secrets_file; "" when not set. The policy is
+	 * loaded into policy; the secrets only by deliver (secrets.h). */
+	char policy_file[1024];
+	char secrets_file[1024];
+	struct tern_policy policy;
 	char hostname[256];          /* EHLO name, Received header, banner */
 
 	int log_level;               /* enum log_level */

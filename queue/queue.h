@@ -31,7 +31,7 @@
 #define QUEUE_ID_SIZE 17
 
 /* Current schema version; queue_open migrates older files. */
-#define QUEUE_SCHEMA_VERSION 3
+#define QUEUE_SCHEMA_VERSION 4
 
 /* RFC 3461 4.1 NOTIFY, as bits; 0 means the client gave no NOTIFY,
  * which reports failures and delays (RFC 3461 4.1, last paragraph). */
@@ -268,6 +268,31 @@ int queue_sts_get(struct queue *q, const char *domain,
 /* Stores or replaces the cached policy of domain. */
 int queue_sts_put(struct queue *q, const char *domain,
     const struct queue_sts_policy *policy);
+
+/*
+ * Warmup counters of source addresses (queue_warmup.c, schema 4): one
+ * row per (address, group), group "" for every other domain. qmgr
+ * writes them as it charges messages, so a restart keeps the day's
+ * count; `tern warmup status` reads them.
+ */
+struct queue_warmup_row {
+	char address[64];
+	char group[64];
+	int64_t day;            /* curve day of sent */
+	int64_t sent;           /* messages charged that day */
+	double tokens;          /* the bucket at updated */
+	int64_t updated;        /* epoch seconds (lib/clock.h) */
+};
+
+/* Calls fn for every stored counter; the row is valid during the call
+ * only. */
+int queue_warmup_load(struct queue *q,
+    int (*fn)(const struct queue_warmup_row *row, void *arg), void *arg);
+
+/* Stores the rows, replacing those with the same address and group, in
+ * one transaction. */
+int queue_warmup_save(struct queue *q, const struct queue_warmup_row *rows,
+    size_t count);
 
 /* Number of recipients still queued, for logs and tests. */
 int queue_count_recipients(struct queue *q, int64_t *count);

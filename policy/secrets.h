@@ -1,0 +1,48 @@
+/*
+ * The secrets file: credentials for smart hosts, kept out of the policy
+ * file so the policy can live in version control. Only deliver reads it
+ * (ternd checks it at start and reload). It must be owned by the user
+ * that reads it and give no access to group or others; tern refuses to
+ * start otherwise. A secret never reaches a log line or an error
+ * message.
+ *
+ *   credentials = (
+ *     { name = "relay"; username = "app@example.com";
+ *       password = "..."; }
+ *   );
+ */
+#ifndef TERN_SECRETS_H
+#define TERN_SECRETS_H
+
+#include <stddef.h>
+
+#define SECRETS_MAX 16
+
+struct secret_credentials {
+	char name[64];                  /* what a smart host's credentials
+	                                 * setting names */
+	char username[256];
+	char password[256];
+};
+
+struct tern_secrets {
+	struct secret_credentials credentials[SECRETS_MAX];
+	size_t count;
+};
+
+/*
+ * Reads path into s after checking its permissions. On failure returns
+ * TERN_ECONFIG (syntax, "FILE:LINE: REASON") or TERN_EPERM (readable
+ * by group or others), with the reason in err.
+ */
+int secrets_load(const char *path, struct tern_secrets *s, char *err,
+    size_t err_size);
+
+/* The entry called name, or NULL. */
+const struct secret_credentials *secrets_find(const struct tern_secrets *s,
+    const char *name);
+
+/* Overwrites every secret in s before the memory is reused or freed. */
+void secrets_wipe(struct tern_secrets *s);
+
+#endif
