@@ -101,13 +101,30 @@
 	" fetched INTEGER NOT NULL," \
 	" expires INTEGER NOT NULL);"
 
-static const char schema_v3[] =
+/*
+ * Added in version 4. warmup_counters holds each source address's
+ * warmup count for the current curve day per destination group ("" for
+ * every other domain), and its token bucket, so a restart neither
+ * forgets what was sent today nor grants a fresh allowance.
+ */
+#define TABLES_V4 \
+	"CREATE TABLE warmup_counters (" \
+	" address TEXT NOT NULL," \
+	" grp TEXT NOT NULL," \
+	" day INTEGER NOT NULL," \
+	" sent INTEGER NOT NULL," \
+	" tokens REAL NOT NULL," \
+	" updated INTEGER NOT NULL," \
+	" PRIMARY KEY (address, grp));"
+
+static const char schema_v4[] =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (3);"
+	"INSERT INTO schema_version (version) VALUES (4);"
 	"CREATE TABLE messages" MESSAGES_V2_COLUMNS
 	"CREATE TABLE recipients" RECIPIENTS_V2_COLUMNS("messages")
 	INDEXES_AND_DESTINATIONS_V2
-	TABLES_V3;
+	TABLES_V3
+	TABLES_V4;
 
 /*
  * Version 1 to 2. ALTER TABLE ADD COLUMN would put the new message
@@ -148,10 +165,12 @@ struct queue_migration {
 };
 
 static const char migrate_v2_to_v3[] = TABLES_V3;
+static const char migrate_v3_to_v4[] = TABLES_V4;
 
 static const struct queue_migration queue_migrations[] = {
 	{1, migrate_v1_to_v2},
 	{2, migrate_v2_to_v3},
+	{3, migrate_v3_to_v4},
 	{0, NULL},
 };
 
@@ -389,7 +408,7 @@ check_unversioned(struct queue *q, char *err, size_t err_size)
 		    "tern-qmgr or tern-smtpd creates them", q->path);
 		return TERN_ENOTFOUND;
 	}
-	return queue_exec(q, schema_v3, err, err_size);
+	return queue_exec(q, schema_v4, err, err_size);
 }
 
 /* Checks a file's schema version and migrates an older one. */
