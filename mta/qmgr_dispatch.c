@@ -56,6 +56,7 @@ job_free(struct qmgr_job *job)
 	free(job->domain);
 	free(job->envid);
 	free(job->dkim_signature);
+	free(job->session_reply);
 	free(job);
 }
 
@@ -420,6 +421,8 @@ send_job(struct qmgr *qm, struct qmgr_deliver *d, const struct qmgr_job *job)
 		    ipc_put_str(w, rcpt->orcpt) != TERN_OK)
 			return TERN_ENOMEM;
 	}
+	if (job_route_write(w, &job->route) != TERN_OK)
+		return TERN_ENOMEM;
 	return ipc_channel_send(d->channel, w, NULL);
 }
 
@@ -437,6 +440,7 @@ qmgr_dispatch_waiting(struct qmgr *qm)
 	    (job = qmgr_dests_next_job(&qm->dests, now)) != NULL) {
 		job->state = QMGR_JOB_SENT;
 		qm->jobs_sent++;
+		qmgr_route_job(qm, job);
 		rc = send_job(qm, d, job);
 		if (rc != TERN_OK) {
 			log_warning("%s: cannot send job %llu to deliver: %s",
