@@ -430,6 +430,7 @@ void
 qmgr_dispatch_waiting(struct qmgr *qm)
 {
 	int64_t now = qmgr_wall_clock();
+	int64_t retry_at;
 	struct qmgr_deliver *d;
 	struct qmgr_job *job;
 	int rc;
@@ -440,7 +441,9 @@ qmgr_dispatch_waiting(struct qmgr *qm)
 	    (job = qmgr_dests_next_job(&qm->dests, now)) != NULL) {
 		job->state = QMGR_JOB_SENT;
 		qm->jobs_sent++;
-		qmgr_route_job(qm, job);
+		/* NOTE: the routing cannot refuse a job yet; once pools and
+		 * warmup can, the job goes back to its destination. */
+		(void)qmgr_route_job(qm, job, now, &retry_at);
 		rc = send_job(qm, d, job);
 		if (rc != TERN_OK) {
 			log_warning("%s: cannot send job %llu to deliver: %s",

@@ -197,8 +197,16 @@ void qmgr_dispatch_waiting(struct qmgr *qm);
 
 /* qmgr_route.c */
 
-/* Fills job->route from the policy for a job about to be sent. */
-void qmgr_route_job(struct qmgr *qm, struct qmgr_job *job);
+/*
+ * Fills job->route from the policy for a job about to be sent: the
+ * smart host or the mail exchangers, and a source address of the
+ * destination's pool with capacity (warmup, throttling), charging its
+ * warmup counter, or the overflow the policy names. Returns false when
+ * the job cannot go now (its pool has no capacity and the policy says
+ * wait); *retry_at then says when to try again.
+ */
+bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
+    int64_t *retry_at);
 
 /* qmgr_outcome.c */
 
