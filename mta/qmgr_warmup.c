@@ -176,13 +176,11 @@ find(struct qmgr_warmup *w, const struct tern_policy *p, int source,
 }
 
 int
-qmgr_warmup_restore(struct qmgr_warmup *w, const struct queue_warmup_row *row,
-    const struct tern_policy *policy)
+qmgr_warmup_restore(struct qmgr_warmup *w, const struct queue_warmup_row *row)
 {
 	struct warmup_entry *e;
 	long at;
 
-	(void)policy;
 	if (memchr(row->address, '\0', sizeof(row->address)) == NULL ||
 	    memchr(row->group, '\0', sizeof(row->group)) == NULL ||
 	    strlen(row->group) >= POLICY_NAME_MAX)
@@ -378,23 +376,23 @@ qmgr_warmup_next(struct qmgr_warmup *w, const struct tern_policy *policy,
 	return view.next;
 }
 
-size_t
-qmgr_warmup_take_dirty(struct qmgr_warmup *w,
-    const struct tern_policy *policy, struct queue_warmup_row **rows)
+int
+qmgr_warmup_take_dirty(struct qmgr_warmup *w, struct queue_warmup_row **rows,
+    size_t *count)
 {
 	struct queue_warmup_row *out;
 	size_t i, n = 0;
 
-	(void)policy;
 	*rows = NULL;
+	*count = 0;
 	for (i = 0; i < w->count; i++)
 		if (w->entries[i].dirty)
 			n++;
 	if (n == 0)
-		return 0;
+		return TERN_OK;
 	out = calloc(n, sizeof(*out));
 	if (out == NULL)
-		return 0;
+		return TERN_ENOMEM;
 
 	n = 0;
 	for (i = 0; i < w->count; i++) {
@@ -413,7 +411,8 @@ qmgr_warmup_take_dirty(struct qmgr_warmup *w,
 		n++;
 	}
 	*rows = out;
-	return n;
+	*count = n;
+	return TERN_OK;
 }
 
 void

@@ -135,7 +135,7 @@ collect_row(const struct queue_warmup_row *row, void *arg)
 static int
 restore_row(const struct queue_warmup_row *row, void *arg)
 {
-	return qmgr_warmup_restore(arg, row, &policy) == TERN_OK ? 0 : 1;
+	return qmgr_warmup_restore(arg, row) == TERN_OK ? 0 : 1;
 }
 
 /* Closes the queue and opens it again, as a restart of qmgr does. */
@@ -160,7 +160,7 @@ take_and_save(struct fixture *f, struct qmgr_warmup *w, int group, int n,
 	for (i = 0; i < n; i++)
 		assert_true(qmgr_warmup_take(w, &policy, 0, group,
 		    start + (int64_t)i * TOKEN_SECONDS));
-	count = qmgr_warmup_take_dirty(w, &policy, &rows);
+	assert_int_equal(qmgr_warmup_take_dirty(w, &rows, &count), TERN_OK);
 	assert_true(count > 0);
 	assert_int_equal(queue_warmup_save(f->q, rows, count), TERN_OK);
 	free(rows);
@@ -295,7 +295,7 @@ restart_keeps_bucket(void **state)
 	assert_true(qmgr_warmup_take(w, &policy, 0, -1, T0));
 	assert_true(qmgr_warmup_take(w, &policy, 0, -1, T0));
 	assert_false(qmgr_warmup_take(w, &policy, 0, -1, T0));
-	count = qmgr_warmup_take_dirty(w, &policy, &rows);
+	assert_int_equal(qmgr_warmup_take_dirty(w, &rows, &count), TERN_OK);
 	assert_int_equal(count, 1);
 	assert_int_equal(queue_warmup_save(f->q, rows, count), TERN_OK);
 	free(rows);
