@@ -209,21 +209,6 @@ qmgr_warmup_restore(struct qmgr_warmup *w, const struct queue_warmup_row *row)
 	return TERN_OK;
 }
 
-/* True when day is past the end of every curve source follows. */
-static bool
-curve_ended(const struct tern_policy *p, const struct policy_source *source,
-    int64_t day)
-{
-	int g;
-
-	if (warmup_limit(p, source, -1, day) != WARMUP_UNLIMITED)
-		return false;
-	for (g = 0; (size_t)g < p->group_count && g < POLICY_MAX_GROUPS; g++)
-		if (warmup_limit(p, source, g, day) != WARMUP_UNLIMITED)
-			return false;
-	return true;
-}
-
 /* Logs the curve day of source once each time it changes. */
 static void
 log_day(struct qmgr_warmup *w, const struct tern_policy *p,
@@ -253,7 +238,7 @@ log_day(struct qmgr_warmup *w, const struct tern_policy *p,
 	if (d->day == day)
 		return;
 	d->day = day;
-	if (curve_ended(p, source, day))
+	if (warmup_curves_ended(p, source, day))
 		log_info("warmup: %s: day %lld, past the end of its curve, "
 		    "not limited", source->address, (long long)day);
 	else

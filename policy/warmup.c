@@ -59,8 +59,24 @@ warmup_limit(const struct tern_policy *p, const struct policy_source *source,
 	if (day > (int64_t)curve->day_count)
 		return WARMUP_UNLIMITED;
 	limit = curve->days[day - 1];
-	/* A negative day limit stands for "unlimited" within the curve. */
+	/* A negative day limit means "unlimited" within the curve. */
 	return limit < 0 ? WARMUP_UNLIMITED : limit;
+}
+
+bool
+warmup_curves_ended(const struct tern_policy *p,
+    const struct policy_source *source, int64_t day)
+{
+	int g;
+
+	if (!source->warmup || day < 1)
+		return false;
+	if (warmup_limit(p, source, -1, day) != WARMUP_UNLIMITED)
+		return false;
+	for (g = 0; (size_t)g < p->group_count && g < POLICY_MAX_GROUPS; g++)
+		if (warmup_limit(p, source, g, day) != WARMUP_UNLIMITED)
+			return false;
+	return true;
 }
 
 /* The bucket's capacity for a daily limit: one hour's share, at
