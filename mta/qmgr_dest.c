@@ -127,6 +127,9 @@ configure_dest(struct qmgr_dest *d, const struct tern_config *cfg)
 	retry->first_delay = setting_or(s.retry_first_delay,
 	    cfg->retry_first_delay);
 	retry->max_delay = setting_or(s.retry_max_delay, cfg->retry_max_delay);
+	/* A first delay from the policy is not cut by the server's ceiling. */
+	if (retry->max_delay < retry->first_delay)
+		retry->max_delay = retry->first_delay;
 	retry->lifetime = setting_or(s.retry_lifetime, cfg->retry_lifetime);
 	/* A null-sender message never outlives the others. */
 	retry->bounce_lifetime = cfg->retry_bounce_lifetime < retry->lifetime ?

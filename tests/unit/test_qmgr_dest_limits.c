@@ -74,6 +74,8 @@ setup(void **state)
 	s->retry_first_delay = 60;
 	s->retry_max_delay = 600;
 	s->retry_lifetime = 3600;
+	s = add_section(&f->cfg, "slow.example");
+	s->retry_first_delay = 7200;
 
 	qmgr_dests_init(&f->table, &f->cfg);
 	*state = f;
@@ -444,6 +446,16 @@ retry_overrides_from_policy(void **state)
 }
 
 static void
+retry_first_delay_raises_max(void **state)
+{
+	struct fixture *f = *state;
+	struct qmgr_dest *d = get(f, "slow.example", T0);
+
+	assert_int_equal(d->retry.first_delay, 7200);
+	assert_int_equal(d->retry.max_delay, 7200);
+}
+
+static void
 retry_override_suspends(void **state)
 {
 	struct fixture *f = *state;
@@ -503,6 +515,7 @@ main(void)
 		T(rate_keeps_idle_destination),
 		T(unrated_destination_freed),
 		T(retry_overrides_from_policy),
+		T(retry_first_delay_raises_max),
 		T(retry_override_suspends),
 		T(reconfigure_updates_limits),
 #undef T
