@@ -13,7 +13,9 @@
  * Results are written in one transaction per batch, so many results
  * cost one fsync. Decisions, removed messages and the delivery status
  * notifications that queue_record_results() wrote are logged after the
- * commit, and a scan follows so the new messages go out.
+ * commit, and a scan follows so the new messages go out. The warmup
+ * counters that changed are saved every few seconds, with a record when
+ * one is due or on their own, and once more at stop (qmgr_warmup_db.c).
  *
  * Runs inside qmgr, with the privileges of the queue's owner.
  */
@@ -37,6 +39,7 @@ enum qmgr_op_kind {
 	QMGR_OP_SCAN,
 	QMGR_OP_RECORD,
 	QMGR_OP_DEST,
+	QMGR_OP_WARMUP,
 };
 
 /* A report written by queue_record_results(), for the log. */
@@ -79,6 +82,11 @@ struct qmgr_op {
 	/* QMGR_OP_DEST */
 	struct qmgr_dest_op *dest_op;
 	int64_t moved;                  /* recipients moved or released */
+
+	/* QMGR_OP_WARMUP, and QMGR_OP_RECORD when a save is due */
+	struct queue_warmup_row *warmup_rows;
+	size_t warmup_count;
+	int warmup_rc;
 };
 
 static int
@@ -251,7 +259,11 @@ work_cb(uv_work_t *req)
 	case QMGR_OP_DEST:
 		dest_work(op);
 		break;
+	case QMGR_OP_WARMUP:
+		break;
 	}
+	op->warmup_rc = qmgr_warmup_db_save(op->qm->queue, op->warmup_rows,
+	    op->warmup_count);
 }
 
 /* Completion on the loop thread */
@@ -294,6 +306,7 @@ op_free(struct qmgr_op *op)
 	free(op->removed);
 	free(op->reports);
 	dest_op_free(op->dest_op);
+	free(op->warmup_rows);
 	free(op);
 }
 
@@ -455,7 +468,10 @@ after_work_cb(uv_work_t *req, int status)
 	case QMGR_OP_DEST:
 		dest_done(qm, op);
 		break;
+	case QMGR_OP_WARMUP:
+		break;
 	}
+	qmgr_warmup_db_saved(op->warmup_count, op->warmup_rc);
 	op_free(op);
 	qmgr_kick(qm);
 }
@@ -549,7 +565,31 @@ start_record(struct qmgr *qm)
 	op->retry_lifetime = cfg->retry_lifetime;
 	op->batch = qm->pending;
 	memset(&qm->pending, 0, sizeof(qm->pending));
+	if (qm->warmup_save_due || qm->stopping)
+		qmgr_warmup_db_take(qm, &op->warmup_rows, &op->warmup_count);
 	start_op(qm, op);
+}
+
+/* Starts a save of the changed warmup counters; false when none
+ * changed. */
+static bool
+start_warmup_save(struct qmgr *qm)
+{
+	struct qmgr_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		log_error("out of memory before saving warmup counters");
+		return false;
+	}
+	qmgr_warmup_db_take(qm, &op->warmup_rows, &op->warmup_count);
+	if (op->warmup_count == 0) {
+		op_free(op);
+		return false;
+	}
+	op->kind = QMGR_OP_WARMUP;
+	op->now = qmgr_wall_clock();
+	start_op(qm, op);
+	return qm->op_running;
 }
 
 static void
@@ -598,6 +638,9 @@ qmgr_kick(struct qmgr *qm)
 	} else if (scan) {
 		qm->last_op_was_scan = true;
 		start_scan(qm);
+	} else if ((qm->warmup_save_due || qm->stopping) &&
+	    start_warmup_save(qm)) {
+		return;
 	} else if (qm->stopping) {
 		/* Only an allocation failure leaves operations queued. */
 		qmgr_free_dest_ops(qm);

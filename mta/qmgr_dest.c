@@ -6,6 +6,8 @@
  * eight buckets, so its size follows the number of destinations with
  * work or failures. The destinations with waiting
  * jobs also form a ring, which qmgr_dests_next_job() walks round robin.
+ * Destinations whose rate bucket refills stay in the table until
+ * qmgr_dests_sweep() finds them full.
  *
  * Runs inside qmgr on the loop thread only; it does no I/O.
  */
@@ -17,6 +19,14 @@
 #include "qmgr_internal.h"
 
 #define QMGR_DEST_BUCKETS_MIN 64
+
+/* A rate's bucket holds this share of its count per period, so the
+ * count is spread over the period. */
+#define QMGR_DEST_RATE_BURST_DIVISOR 10
+
+/* The period of a rate that throttling imposes on a destination that
+ * has none configured, for the size of its bucket. */
+#define QMGR_DEST_DEFAULT_RATE_PERIOD 60
 
 /* FNV-1a over the domain, ASCII folded to lower case. */
 static uint64_t
@@ -92,6 +102,42 @@ qmgr_dests_free(struct qmgr_dests *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The value a policy sets (> 0), else the configuration's. */
+static int
+setting_or(int value, int fallback)
+{
+	return value > 0 ? value : fallback;
+}
+
+/* Reads d's limit, rate and retry settings from the policy, falling
+ * back to the server configuration, and sets its limit to the
+ * configured one. */
+static void
+configure_dest(struct qmgr_dest *d, const struct tern_config *cfg)
+{
+	struct policy_settings s;
+	struct retry_policy *retry = &d->retry;
+
+	policy_resolve(cfg, d->domain, &s);
+	d->max_connections = setting_or(s.max_connections,
+	    config_destination_concurrency(cfg, d->domain));
+	d->rate_count = s.rate_count > 0 && s.rate_period > 0 ?
+	    s.rate_count : 0;
+	d->rate_period = d->rate_count > 0 ? s.rate_period : 0;
+	retry->first_delay = setting_or(s.retry_first_delay,
+	    cfg->retry_first_delay);
+	retry->max_delay = setting_or(s.retry_max_delay, cfg->retry_max_delay);
+	/* A first delay from the policy is not cut by the server's ceiling. */
+	if (retry->max_delay < retry->first_delay)
+		retry->max_delay = retry->first_delay;
+	retry->lifetime = setting_or(s.retry_lifetime, cfg->retry_lifetime);
+	/* A null-sender message never outlives the others. */
+	retry->bounce_lifetime = cfg->retry_bounce_lifetime < retry->lifetime ?
+	    cfg->retry_bounce_lifetime : retry->lifetime;
+	d->limit = d->max_connections > 0 ? d->max_connections : 1;
+	d->window = clamp_window(d->window, d->limit);
+}
+
 void
 qmgr_dests_configure(struct qmgr_dests *t, const struct tern_config *cfg)
 {
@@ -100,11 +146,8 @@ qmgr_dests_configure(struct qmgr_dests *t, const struct tern_config *cfg)
 
 	t->initial_window = cfg->initial_concurrency;
 	for (i = 0; i < t->bucket_count; i++) {
-		for (d = t->buckets[i]; d != NULL; d = d->hash_next) {
-			d->limit = config_destination_concurrency(cfg,
-			    d->domain);
-			d->window = clamp_window(d->window, d->limit);
-		}
+		for (d = t->buckets[i]; d != NULL; d = d->hash_next)
+			configure_dest(d, cfg);
 	}
 }
 
@@ -184,8 +227,8 @@ qmgr_dest_get(struct qmgr_dests *t, const char *domain,
 		free(d);
 		return TERN_ENOMEM;
 	}
-	d->limit = config_destination_concurrency(cfg, domain);
-	d->window = clamp_window(t->initial_window, d->limit);
+	d->window = t->initial_window;
+	configure_dest(d, cfg);
 	slot = hash_domain(domain) & (t->bucket_count - 1);
 	d->hash_next = t->buckets[slot];
 	t->buckets[slot] = d;
@@ -210,7 +253,8 @@ void
 qmgr_dest_forget_if_idle(struct qmgr_dests *t, struct qmgr_dest *d)
 {
 	if (d->waiting > 0 || d->in_flight > 0 || d->failures > 0 ||
-	    d->suspended_until > 0 || d->repark_pending)
+	    d->suspended_until > 0 || d->repark_pending ||
+	    d->linger_until > 0)
 		return;
 	unlink_from_table(t, d);
 	dest_free(d);
@@ -261,6 +305,8 @@ qmgr_dest_suspended(const struct qmgr_dest *d, int64_t now)
 size_t
 qmgr_dest_waiting_max(const struct qmgr_dest *d)
 {
+	if (d->hold_trimmed)
+		return 1;
 	return (size_t)clamp_window(d->window, d->limit) *
 	    QMGR_DEST_WAITING_PER_WINDOW;
 }
@@ -377,24 +423,218 @@ has_room(const struct qmgr_dest *d, int64_t now)
 	    d->in_flight < clamp_window(d->window, d->limit);
 }
 
+static void
+note_earliest(int64_t *earliest, int64_t at)
+{
+	if (at < *earliest)
+		*earliest = at;
+}
+
+/*
+ * True when d may send a job at policy_now: not held, and a rate token
+ * taken when it has a rate. Otherwise notes in *next_at when it may.
+ */
+static bool
+admit(struct qmgr_dest *d, int64_t policy_now, int64_t *next_at)
+{
+	if (d->held_until > policy_now) {
+		note_earliest(next_at, d->held_until);
+		return false;
+	}
+	if (d->held_until != 0)
+		qmgr_dest_unhold(d);
+	if (d->rate_per_hour <= 0)
+		return true;
+	if (!token_bucket_take(&d->bucket, policy_now)) {
+		note_earliest(next_at, token_bucket_next(&d->bucket,
+		    policy_now));
+		return false;
+	}
+	/* Kept in memory until the bucket is full again. */
+	d->linger_until = policy_now + 1 + (int64_t)((d->bucket.capacity -
+	    d->bucket.tokens) / d->bucket.rate);
+	return true;
+}
+
 struct qmgr_job *
-qmgr_dests_next_job(struct qmgr_dests *t, int64_t now)
+qmgr_dests_next_job_at(struct qmgr_dests *t, int64_t now, int64_t policy_now,
+    int64_t *next_at)
 {
 	struct qmgr_dest *d = t->ring;
 	struct qmgr_job *job;
+	int64_t earliest = INT64_MAX;
 	size_t i;
 
 	for (i = 0; i < t->ring_count; i++, d = d->ring_next) {
-		if (!has_room(d, now))
+		if (!has_room(d, now) || !admit(d, policy_now, &earliest))
 			continue;
 		/* The next call starts after d, whether or not d stays. */
 		t->ring = d->ring_next;
 		job = pop_waiting(t, d);
 		d->in_flight++;
 		job->dest_epoch = d->epoch;
+		if (next_at != NULL)
+			*next_at = earliest;
 		return job;
 	}
+	if (next_at != NULL)
+		*next_at = earliest;
 	return NULL;
+}
+
+struct qmgr_job *
+qmgr_dests_next_job(struct qmgr_dests *t, int64_t now)
+{
+	return qmgr_dests_next_job_at(t, now, now, NULL);
+}
+
+/* Rates and holds */
+
+double
+qmgr_dest_configured_rate(const struct qmgr_dest *d)
+{
+	if (d->rate_count <= 0 || d->rate_period <= 0)
+		return 0;
+	return (double)d->rate_count * 3600.0 / (double)d->rate_period;
+}
+
+/* The bucket capacity for a rate: a tenth of its count per period, at
+ * least one message. */
+static double
+rate_capacity(const struct qmgr_dest *d, double rate_per_hour)
+{
+	int64_t period = d->rate_period > 0 ? d->rate_period :
+	    QMGR_DEST_DEFAULT_RATE_PERIOD;
+	double capacity;
+
+	capacity = (double)(int64_t)(rate_per_hour * (double)period / 3600.0 /
+	    QMGR_DEST_RATE_BURST_DIVISOR);
+	return capacity >= 1 ? capacity : 1;
+}
+
+void
+qmgr_dest_set_limits(struct qmgr_dest *d, int connections,
+    double rate_per_hour, int64_t now)
+{
+	double capacity, tokens;
+
+	d->limit = connections >= 1 ? connections : 1;
+	d->window = clamp_window(d->window, d->limit);
+	if (!(rate_per_hour > 0)) {
+		d->rate_per_hour = 0;
+		memset(&d->bucket, 0, sizeof(d->bucket));
+		d->linger_until = 0;
+		return;
+	}
+	if (rate_per_hour == d->rate_per_hour)
+		return;
+	capacity = rate_capacity(d, rate_per_hour);
+	tokens = capacity;
+	if (d->rate_per_hour > 0) {
+		/* What accrued at the old rate stays, up to the new size. */
+		token_bucket_refill(&d->bucket, now);
+		if (d->bucket.tokens < tokens)
+			tokens = d->bucket.tokens;
+	}
+	token_bucket_init(&d->bucket, capacity, rate_per_hour / 3600.0,
+	    tokens, now);
+	d->rate_per_hour = rate_per_hour;
+}
+
+/* Removes every waiting job but the head; returns them as a list. */
+static struct qmgr_job *
+trim_waiting(struct qmgr_dest *d)
+{
+	struct qmgr_job *head = d->wait_head, *list, *job;
+
+	if (head == NULL || head->wait_next == NULL)
+		return NULL;
+	list = head->wait_next;
+	for (job = list; job != NULL; job = job->wait_next)
+		job->dest = NULL;
+	head->wait_next = NULL;
+	d->wait_tail = head;
+	d->waiting = 1;
+	return list;
+}
+
+struct qmgr_job *
+qmgr_dest_hold(struct qmgr_dests *t, struct qmgr_dest *d, int64_t until,
+    int64_t now)
+{
+	(void)t;
+	if (until <= now)
+		return NULL;
+	if (until > d->held_until)
+		d->held_until = until;
+	if (d->held_until - now <= QMGR_DEST_HOLD_TRIM_AFTER)
+		return NULL;
+	d->hold_trimmed = true;
+	return trim_waiting(d);
+}
+
+void
+qmgr_dest_unhold(struct qmgr_dest *d)
+{
+	d->held_until = 0;
+	d->hold_trimmed = false;
+}
+
+static void
+push_head(struct qmgr_dests *t, struct qmgr_dest *d, struct qmgr_job *job)
+{
+	job->dest = d;
+	job->wait_next = d->wait_head;
+	d->wait_head = job;
+	if (d->wait_tail == NULL)
+		d->wait_tail = job;
+	if (d->waiting++ == 0)
+		ring_insert(t, d);
+}
+
+struct qmgr_job *
+qmgr_dest_put_back(struct qmgr_dests *t, struct qmgr_job *job,
+    int64_t retry_at, int64_t now)
+{
+	struct qmgr_dest *d = job->dest;
+
+	d->in_flight--;
+	if (d->rate_per_hour > 0)
+		token_bucket_refund(&d->bucket);
+	push_head(t, d, job);
+	return qmgr_dest_hold(t, d, retry_at > now ? retry_at : now + 1, now);
+}
+
+int64_t
+qmgr_dests_sweep(struct qmgr_dests *t, int64_t now)
+{
+	struct qmgr_dest *d, *next, **lingering;
+	int64_t earliest = INT64_MAX;
+	size_t i, n = 0;
+
+	if (t->count == 0)
+		return INT64_MAX;
+	/* Collected first: freeing may resize the table under the walk. */
+	lingering = malloc(t->count * sizeof(*lingering));
+	if (lingering == NULL)
+		return now + 1;
+	for (i = 0; i < t->bucket_count; i++) {
+		for (d = t->buckets[i]; d != NULL; d = next) {
+			next = d->hash_next;
+			if (d->linger_until == 0)
+				continue;
+			if (d->linger_until > now)
+				note_earliest(&earliest, d->linger_until);
+			else
+				lingering[n++] = d;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		lingering[i]->linger_until = 0;
+		qmgr_dest_forget_if_idle(t, lingering[i]);
+	}
+	free(lingering);
+	return earliest;
 }
 
 void

@@ -15,9 +15,23 @@
  * goes out as a probe (window 1). The first job that reaches the
  * destination again ends the failures and restores the initial window.
  *
- * The table holds only destinations with jobs or failures: the others
- * are freed, so its size follows the work in memory. The queue stores
- * the failures and suspensions (queue_suspend_destination()), and qmgr
+ * The policy (policy_resolve()) may set a destination's connection
+ * limit (max_connections), a rate (rate_count messages per rate_period
+ * seconds) and retry settings of its own. Throttling may lower the limit
+ * and the rate while it lasts (qmgr_dest_set_limits()). A rate is a
+ * token bucket refilled continuously, holding at most a tenth of the
+ * count (at least one message), so a rate is spread over its period
+ * instead of being spent in a burst. A destination can also be held:
+ * passed over until a time without counting a failure, when it has no
+ * token, when routing finds no capacity for its job, or while throttling
+ * suspends it. Rates and holds run on the policy clock (lib/clock.h),
+ * suspensions on the wall clock that the queue stores.
+ *
+ * The table contains only destinations with jobs or failures, and those
+ * whose rate bucket is still refilling, so that a destination freed and
+ * made again cannot start with a fresh allowance. The others are freed,
+ * so the table's size follows the work in memory. The queue stores the
+ * failures and suspensions (queue_suspend_destination()), and qmgr
  * reloads them at start.
  */
 #ifndef TERN_QMGR_DEST_H
@@ -28,6 +42,7 @@
 #include <stdint.h>
 
 #include "../policy/config.h"
+#include "../policy/token_bucket.h"
 #include "../queue/retry.h"
 #include "ipc.h"
 
@@ -40,6 +55,12 @@
  * NOTE: a chosen bound, not a measured one: an entry with a long last
  * error takes some hundred bytes, so a full table is several MB. */
 #define QMGR_DESTS_MAX 20000
+
+/* A destination held for longer than this (seconds) keeps only the job
+ * at the head of its waiting list: the rows of the others stay due in
+ * the queue, so long holds of many destinations cannot fill qmgr's
+ * memory bound and starve the destinations that can take mail. */
+#define QMGR_DEST_HOLD_TRIM_AFTER 60
 
 struct qmgr_job;
 
@@ -60,6 +81,19 @@ struct qmgr_dest {
 	                                 * qmgr_dest_job_result() */
 	char *last_error;               /* NULL when none */
 	bool repark_pending;            /* a repeated suspension is queued */
+
+	/* From the policy or the configuration (qmgr_dests_configure). */
+	int max_connections;            /* limit before throttling */
+	int64_t rate_count, rate_period; /* count per period in seconds;
+	                                 * 0: no rate */
+	struct retry_policy retry;      /* retry settings of its mail */
+
+	/* In force now (qmgr_dest_set_limits); times on the policy clock. */
+	double rate_per_hour;           /* 0: no rate limit */
+	struct token_bucket bucket;     /* while rate_per_hour > 0 */
+	int64_t linger_until;           /* kept until its bucket is full */
+	int64_t held_until;             /* passed over until then; 0: not */
+	bool hold_trimmed;              /* held long: keeps its head job */
 };
 
 /* The table of destinations. */
@@ -86,8 +120,10 @@ void qmgr_dests_init(struct qmgr_dests *t, const struct tern_config *cfg);
  * them before. */
 void qmgr_dests_free(struct qmgr_dests *t);
 
-/* Applies a new configuration: each destination's limit, and windows
- * above a lowered limit shrink to it. */
+/* Applies a new configuration: each destination's limit, rate and
+ * retry settings from the policy, and windows above a lowered limit
+ * shrink to it. Jobs waiting and in flight stay. The rates take effect
+ * with the next qmgr_dest_set_limits(). */
 void qmgr_dests_configure(struct qmgr_dests *t, const struct tern_config *cfg);
 
 /* The destination of domain (any case), or NULL when none is in memory. */
@@ -100,7 +136,50 @@ struct qmgr_dest *qmgr_dest_find(struct qmgr_dests *t, const char *domain);
 int qmgr_dest_get(struct qmgr_dests *t, const char *domain,
     const struct tern_config *cfg, struct qmgr_dest **out);
 
-/* Frees d when it has no jobs, no failures and no suspension. */
+/* The configured rate of d in messages per hour; 0 when it has none. */
+double qmgr_dest_configured_rate(const struct qmgr_dest *d);
+
+/*
+ * Sets the connection limit (at least 1) and the rate (messages per
+ * hour, 0: none) in force at now, as throttling leaves the configured
+ * ones. A window above the limit shrinks to it. A changed rate keeps the
+ * tokens that accrued, up to the new capacity; a new bucket starts full.
+ */
+void qmgr_dest_set_limits(struct qmgr_dest *d, int connections,
+    double rate_per_hour, int64_t now);
+
+/*
+ * Holds d until until (it is passed over until then; a later hold
+ * wins). A hold longer than QMGR_DEST_HOLD_TRIM_AFTER keeps only the
+ * head of the waiting list: the other jobs are returned, linked by
+ * wait_next with job->dest cleared, for the caller to free. NULL when
+ * none was removed.
+ */
+struct qmgr_job *qmgr_dest_hold(struct qmgr_dests *t, struct qmgr_dest *d,
+    int64_t until, int64_t now);
+
+/* Ends d's hold, as when its time has come. */
+void qmgr_dest_unhold(struct qmgr_dest *d);
+
+/*
+ * Takes back a job that qmgr_dests_next_job() returned but that cannot
+ * go now: it leaves the jobs in flight, returns its rate token, goes
+ * back to the head of its waiting list and holds its destination until
+ * retry_at (at least one second after now, so the loop cannot spin).
+ * Returns the jobs the hold trimmed, as qmgr_dest_hold() does.
+ */
+struct qmgr_job *qmgr_dest_put_back(struct qmgr_dests *t,
+    struct qmgr_job *job, int64_t retry_at, int64_t now);
+
+/*
+ * Frees the idle destinations whose rate bucket has refilled by now.
+ * Returns the earliest time another one will have refilled, INT64_MAX
+ * when none lingers.
+ */
+int64_t qmgr_dests_sweep(struct qmgr_dests *t, int64_t now);
+
+/* Frees d when it has no jobs, no failures, no suspension and no rate
+ * bucket refilling. */
 void qmgr_dest_forget_if_idle(struct qmgr_dests *t, struct qmgr_dest *d);
 
 /*
@@ -138,12 +217,20 @@ struct qmgr_job *qmgr_dest_take_waiting(struct qmgr_dests *t,
 
 /*
  * Picks the next job to send, round robin over the destinations with
- * waiting jobs that are not suspended and have room in their window, so
- * a destination with a long backlog cannot take every free slot. The
- * job is the oldest of its destination; it leaves the waiting list and
- * counts as in flight, and job->dest_epoch records the destination's
- * epoch. NULL when no destination can take a job now.
+ * waiting jobs that are not suspended (at now, wall clock) or held, have
+ * room in their window and a rate token (at policy_now, policy clock),
+ * so a destination with a long backlog cannot take every free slot. The
+ * job is the oldest of its destination; it leaves the waiting list,
+ * counts as in flight and has taken its token, and job->dest_epoch
+ * records the destination's epoch. NULL when no destination can take a
+ * job now. *next_at (may be NULL) gets the earliest policy time at which
+ * a destination passed over for a hold or a token can go again,
+ * INT64_MAX when none was.
  */
+struct qmgr_job *qmgr_dests_next_job_at(struct qmgr_dests *t, int64_t now,
+    int64_t policy_now, int64_t *next_at);
+
+/* qmgr_dests_next_job_at() with one clock for both. */
 struct qmgr_job *qmgr_dests_next_job(struct qmgr_dests *t, int64_t now);
 
 /*

@@ -12,6 +12,12 @@
  * whose waiting list is full is left out of the next scans, so its due
  * rows do not crowd out the others.
  *
+ * A destination is held when it has no rate token, when routing refuses
+ * its job for lack of capacity, or while throttling suspends it. A held
+ * destination is passed over until its time without counting a failed
+ * attempt, and a refused job goes back to the head of its waiting list
+ * (qmgr_limits.c).
+ *
  * A suspended destination takes nothing. Rows that became due for it
  * anyway (new mail, or the end of a message's lifetime) are moved to
  * the end of its suspension again by a repeated
@@ -34,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/clock.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "qmgr_internal.h"
@@ -293,7 +300,7 @@ park_job(struct qmgr *qm, struct qmgr_dest *d, struct qmgr_job *job,
 	const char *reason = d->last_error != NULL && d->last_error[0] !=
 	    '\0' ? d->last_error : "destination not reachable";
 
-	if (retry_expired(&qm->retry, job->arrival, job->sender[0] == '\0',
+	if (retry_expired(&job->retry, job->arrival, job->sender[0] == '\0',
 	    now)) {
 		job_link(qm, job);
 		job->state = QMGR_JOB_DONE;
@@ -332,11 +339,14 @@ place_job(struct qmgr *qm, struct qmgr_job *job, int64_t now)
 		job_free(job);
 		return false;
 	}
+	if (d->waiting == 0 && d->in_flight == 0)
+		qmgr_limits_refresh(qm, d, tern_clock_now());
+	job->retry = d->retry;
 	/* While the destination fails, mail that outlived its lifetime is
 	 * given up and delay notices go out at once, rather than one job
 	 * per probe. */
 	if (qmgr_dest_suspended(d, now) || (d->failures > 0 &&
-	    (retry_expired(&qm->retry, job->arrival, job->sender[0] == '\0',
+	    (retry_expired(&job->retry, job->arrival, job->sender[0] == '\0',
 	    now) || qmgr_delay_notice_due(qm, job, now)))) {
 		if (park_job(qm, d, job, now))
 			return true;
@@ -426,44 +436,64 @@ send_job(struct qmgr *qm, struct qmgr_deliver *d, const struct qmgr_job *job)
 	return ipc_channel_send(d->channel, w, NULL);
 }
 
+/* Hands a routed job to deliver d; false when it could not be sent
+ * and was freed. */
+static bool
+hand_over(struct qmgr *qm, struct qmgr_deliver *d, struct qmgr_job *job)
+{
+	int rc;
+
+	job->state = QMGR_JOB_SENT;
+	qm->jobs_sent++;
+	rc = send_job(qm, d, job);
+	if (rc != TERN_OK) {
+		log_warning("%s: cannot send job %llu to deliver: %s",
+		    job->queue_id, (unsigned long long)job->id,
+		    tern_strerror(rc));
+		qmgr_job_unlink_free(qm, job);
+		return false;
+	}
+	job->deliver = d;
+	job->sent_prev = NULL;
+	job->sent_next = d->jobs;
+	if (d->jobs != NULL)
+		d->jobs->sent_prev = job;
+	d->jobs = job;
+	d->active++;
+	log_debug("%s: job %llu: %zu recipient(s) at %s sent to deliver",
+	    job->queue_id, (unsigned long long)job->id, job->count,
+	    job->domain[0] != '\0' ? job->domain : "(no domain)");
+	return true;
+}
+
 void
 qmgr_dispatch_waiting(struct qmgr *qm)
 {
 	int64_t now = qmgr_wall_clock();
-	int64_t retry_at;
+	int64_t policy_now = tern_clock_now();
+	int64_t next_at = INT64_MAX, retry_at;
 	struct qmgr_deliver *d;
-	struct qmgr_job *job;
-	int rc;
+	struct qmgr_job *job = NULL;
 
 	if (qm->stopping)
 		return;
-	while ((d = pick_deliver(qm)) != NULL &&
-	    (job = qmgr_dests_next_job(&qm->dests, now)) != NULL) {
-		job->state = QMGR_JOB_SENT;
-		qm->jobs_sent++;
-		/* NOTE: the routing cannot refuse a job yet; once pools and
-		 * warmup can, the job goes back to its destination. */
-		(void)qmgr_route_job(qm, job, now, &retry_at);
-		rc = send_job(qm, d, job);
-		if (rc != TERN_OK) {
-			log_warning("%s: cannot send job %llu to deliver: %s",
-			    job->queue_id, (unsigned long long)job->id,
-			    tern_strerror(rc));
-			qmgr_job_unlink_free(qm, job);
+	while ((d = pick_deliver(qm)) != NULL) {
+		job = qmgr_dests_next_job_at(&qm->dests, now, policy_now,
+		    &next_at);
+		if (job == NULL)
+			break;
+		/* A refused job holds its destination, so the next turn
+		 * of the loop passes it over: it cannot spin. */
+		if (!qmgr_route_job(qm, job, policy_now, &retry_at)) {
+			qmgr_limits_hold_back(qm, job, retry_at, policy_now);
 			continue;
 		}
-		job->deliver = d;
-		job->sent_prev = NULL;
-		job->sent_next = d->jobs;
-		if (d->jobs != NULL)
-			d->jobs->sent_prev = job;
-		d->jobs = job;
-		d->active++;
-		log_debug("%s: job %llu: %zu recipient(s) at %s sent to "
-		    "deliver", job->queue_id, (unsigned long long)job->id,
-		    job->count, job->domain[0] != '\0' ? job->domain :
-		    "(no domain)");
+		(void)hand_over(qm, d, job);
 	}
+	/* Without a free deliver slot, a result calls this again; next_at
+	 * covers every destination only when the walk found none. */
+	qmgr_limits_schedule(qm, job == NULL ? next_at : INT64_MAX,
+	    policy_now);
 }
 
 /* Lifecycle and connections */
@@ -514,6 +544,11 @@ qmgr_create(uv_loop_t *loop, struct queue *queue,
 	qm->loop = loop;
 	qm->queue = queue;
 	qm->config = config;
+	if (qmgr_limits_create(qm) != TERN_OK) {
+		qmgr_limits_free(qm);
+		free(qm);
+		return TERN_ENOMEM;
+	}
 	qm->retry = qmgr_retry_policy(config);
 	qm->random_state = qmgr_random_seed();
 	qmgr_dests_init(&qm->dests, config);
@@ -523,6 +558,7 @@ qmgr_create(uv_loop_t *loop, struct queue *queue,
 	qm->wake_timer.data = qm;
 	qm->record_timer.data = qm;
 	load_destinations(qm);
+	qmgr_warmup_db_load(qm);
 	*out = qm;
 	return TERN_OK;
 }
@@ -540,6 +576,7 @@ qmgr_destroy(struct qmgr *qm)
 		qmgr_deliver_remove(qm, qm->delivers);
 	qmgr_free_dest_ops(qm);
 	qmgr_dests_free(&qm->dests);
+	qmgr_limits_free(qm);
 	queue_close(qm->queue);
 	ipc_writer_free(&qm->writer);
 	free(qm);
@@ -549,7 +586,7 @@ void
 qmgr_reconfigure(struct qmgr *qm)
 {
 	qm->retry = qmgr_retry_policy(qm->config);
-	qmgr_dests_configure(&qm->dests, qm->config);
+	qmgr_limits_configure(qm);
 	qmgr_dispatch_waiting(qm);
 }
 
@@ -608,6 +645,7 @@ qmgr_shutdown(struct qmgr *qm)
 	qm->stopping = true;
 	uv_close((uv_handle_t *)&qm->wake_timer, NULL);
 	uv_close((uv_handle_t *)&qm->record_timer, NULL);
+	qmgr_limits_close(qm);
 	for (d = qm->delivers; d != NULL; d = d->next)
 		release_jobs(qm, d);
 	qmgr_kick(qm);

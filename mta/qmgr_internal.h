@@ -17,6 +17,9 @@
 #include "job_route.h"
 #include "qmgr_dest.h"
 #include "qmgr_dispatch.h"
+#include "qmgr_groups.h"
+#include "qmgr_throttle.h"
+#include "qmgr_warmup.h"
 
 #define QMGR_REPLY_MAX 8192         /* reply text in IPC_JOB_RESULT */
 
@@ -59,6 +62,9 @@ struct qmgr_job {
 	int64_t arrival;
 	int64_t size;
 	size_t order;                   /* scan position of its first row */
+	/* Its destination's retry settings when it was read, so a reload
+	 * leaves the jobs in hand as they were. */
+	struct retry_policy retry;
 	/* DKIM-Signature fields from deliver's result, to store with the
 	 * outcomes; NULL when there is nothing to store. */
 	char *dkim_signature;
@@ -155,6 +161,15 @@ struct qmgr {
 	struct ipc_writer writer;
 	char reply[QMGR_REPLY_MAX];
 	char diagnostic[QMGR_REPLY_MAX];
+
+	struct qmgr_throttle *throttle; /* throttling by destination domain */
+	struct qmgr_warmup *warmup;     /* warmup counters of the sources */
+	struct qmgr_groups *groups;     /* destination groups found by MX */
+	uv_timer_t pace_timer;          /* resumes held destinations */
+	int64_t pace_at;                /* policy time pace_timer waits for */
+	int64_t throttle_change_at;     /* next change throttling makes */
+	uv_timer_t warmup_timer;        /* marks warmup_save_due */
+	bool warmup_save_due;           /* save changed counters next */
 };
 
 /* qmgr_db.c */
@@ -194,6 +209,81 @@ size_t qmgr_take_rows(struct qmgr *qm, struct queue_due *rows, size_t n);
 /* Sends waiting jobs while delivers have free slots and destinations
  * have room in their windows. */
 void qmgr_dispatch_waiting(struct qmgr *qm);
+
+/* qmgr_limits.c */
+
+/* Applies what throttling makes of d's configured limits at policy_now:
+ * its connection limit, its rate and a suspension, which holds d. */
+void qmgr_limits_refresh(struct qmgr *qm, struct qmgr_dest *d,
+    int64_t policy_now);
+
+/* qmgr_limits_refresh() for domain's destination, if it is in memory;
+ * call after a job's replies went through qmgr_throttle_observe(). */
+void qmgr_limits_refresh_domain(struct qmgr *qm, const char *domain);
+
+/* Applies a new configuration to the throttling rules and to every
+ * destination's limits, rate and retry settings at once. */
+void qmgr_limits_configure(struct qmgr *qm);
+
+/*
+ * Takes back a job that routing refused: its destination is passed
+ * over until retry_at (policy clock) without counting a failure, and
+ * the job goes back to the head of its waiting list.
+ */
+void qmgr_limits_hold_back(struct qmgr *qm, struct qmgr_job *job,
+    int64_t retry_at, int64_t policy_now);
+
+/*
+ * Sets the timer that resumes dispatching at the earliest of next_at
+ * (a held destination's time, INT64_MAX: none) and the next change
+ * throttling makes, checking at least once a minute for destinations
+ * whose rate bucket has refilled.
+ */
+void qmgr_limits_schedule(struct qmgr *qm, int64_t next_at,
+    int64_t policy_now);
+
+/* Creates the throttling and warmup tables and the timers; the policy
+ * clock's test override is logged. */
+int qmgr_limits_create(struct qmgr *qm);
+
+/* Closes the timers (at shutdown). */
+void qmgr_limits_close(struct qmgr *qm);
+
+/* Frees the tables after the loop ended. */
+void qmgr_limits_free(struct qmgr *qm);
+
+/* qmgr_warmup_db.c */
+
+/* Loads the stored warmup counters into qm->warmup at start. */
+void qmgr_warmup_db_load(struct qmgr *qm);
+
+/*
+ * Takes the warmup counters changed since the last save, for an
+ * operation that saves them on the database thread: *rows (free() it)
+ * and *count, 0 when none changed or memory ran out (logged).
+ */
+void qmgr_warmup_db_take(struct qmgr *qm, struct queue_warmup_row **rows,
+    size_t *count);
+
+/* Saves rows on the database thread; logs nothing, returns the error. */
+int qmgr_warmup_db_save(struct queue *q, const struct queue_warmup_row *rows,
+    size_t count);
+
+/* Logs the result of a save on the loop thread. */
+void qmgr_warmup_db_saved(size_t count, int rc);
+
+/* qmgr_groups.c */
+
+/*
+ * The destination group (index into the policy's groups) of domain for
+ * warmup: by the policy's domains lists, else by its MX hosts when some
+ * group has mx patterns; -1 for every other domain. MX hosts are looked
+ * up on qmgr's loop and kept for an hour. While the lookup runs,
+ * *pending is true and -1 is returned: the job should wait, and the
+ * answer ends the hold of domain's destination. A failed lookup counts
+ * as -1 for a few minutes.
+ */
+int qmgr_domain_group(struct qmgr *qm, const char *domain, bool *pending);
 
 /* qmgr_route.c */
 

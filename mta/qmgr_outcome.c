@@ -8,7 +8,8 @@
  * Retry (RFC 5321 4.5.4.1): a deferred recipient is retried after
  * retry_delay() for its attempt count with a random jitter, but never
  * later than the end of its message's lifetime (retry.lifetime, or
- * retry.bounce_lifetime for the null sender). A failure at or after
+ * retry.bounce_lifetime for the null sender). The policy's retry
+ * overrides for the destination replace these settings (job->retry). A failure at or after
  * that absolute time expires it. A recipient of a destination that
  * could not be reached waits for the end of the destination's
  * suspension instead, marked so that the destination's recovery makes
@@ -313,14 +314,13 @@ choose_report(const struct qmgr *qm, const struct qmgr_job *job,
 /* Turns an outcome into an expiry: the recipient is given up, with
  * "delivery time expired" before its last reply. */
 static int
-expire(const struct qmgr *qm, const struct qmgr_job *job,
-    struct qmgr_outcome *o)
+expire(const struct qmgr_job *job, struct qmgr_outcome *o)
 {
 	bool null_sender = job->sender[0] == '\0';
 	char lifetime[32], *reply;
 	size_t size;
 
-	format_duration(retry_lifetime(&qm->retry, null_sender), lifetime,
+	format_duration(retry_lifetime(&job->retry, null_sender), lifetime,
 	    sizeof(lifetime));
 	size = strlen(o->reply) + sizeof(lifetime) + 64;
 	reply = malloc(size);
@@ -353,14 +353,14 @@ decide_deferral(struct qmgr *qm, const struct qmgr_job *job,
 
 	o->attempt = attempts < 0 ? 1 : attempts < INT_MAX ? attempts + 1 :
 	    INT_MAX;
-	if (retry_expired(&qm->retry, job->arrival, null_sender, now))
-		return expire(qm, job, o);
+	if (retry_expired(&job->retry, job->arrival, null_sender, now))
+		return expire(job, o);
 	if (wait_until > now) {
-		give_up = retry_give_up_time(&qm->retry, job->arrival,
+		give_up = retry_give_up_time(&job->retry, job->arrival,
 		    null_sender);
 		next = wait_until < give_up ? wait_until : give_up;
 	} else {
-		next = retry_next_attempt(&qm->retry, o->attempt,
+		next = retry_next_attempt(&job->retry, o->attempt,
 		    job->arrival, null_sender, now, qmgr_random(qm));
 	}
 	o->result.next_attempt = next;
@@ -569,7 +569,7 @@ settle_without_attempt(struct qmgr *qm, struct qmgr_job *job,
 		    o->diagnostic == NULL)
 			goto fail;
 		if (until < 0) {
-			rc = expire(qm, job, o);
+			rc = expire(job, o);
 		} else {
 			o->result.outcome = QUEUE_DEFERRED;
 			snprintf(o->status, sizeof(o->status), "4.4.1");
@@ -702,7 +702,7 @@ apply_destination(struct qmgr *qm, struct qmgr_job *job,
 	if (d == NULL)
 		return;
 	change = qmgr_dest_job_result(&qm->dests, d, job, state, reason, now,
-	    &qm->retry, qmgr_random(qm));
+	    &d->retry, qmgr_random(qm));
 	if (state == IPC_DEST_UNREACHABLE || state == IPC_DEST_THROTTLED) {
 		verdict->destination_wait = true;
 		if (qmgr_dest_suspended(d, now))
@@ -819,6 +819,8 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	qmgr_job_returned(qm, job);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);
+	/* After qmgr_throttle_observe(), so its actions apply at once. */
+	qmgr_limits_refresh_domain(qm, job->domain);
 	rc = decide_job(qm, job, entries, count, &verdict);
 	if (rc == TERN_OK)
 		qmgr_dkim_keep_if_retried(qm, job);
