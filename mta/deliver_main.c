@@ -24,7 +24,9 @@
  * Privileges: deliver reads the queue, writes only its MTA-STS policy
  * cache there (deliver_sts_lookup.c), makes outbound connections and
  * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
- * that loads a job's content). Known limits: the whole content of a message
+ * that loads a job's content) and the smart-host credentials of the
+ * secrets file, read at start and with each configuration
+ * (deliver_smarthost.c). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
  */
 #include <stdio.h>

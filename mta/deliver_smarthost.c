@@ -5,7 +5,7 @@
  * The route: the smart host's name is looked up by A and AAAA, never MX,
  * and a numeric host is used as it is, on the smart host's port. TLS is
  * implicit (the handshake before the greeting) or STARTTLS, and required
- * unless the smart host says "may" or "none". The certificate is checked
+ * unless the smart host's tls setting is "may" or "none". The certificate is checked
  * against the smart host's ca_file, else delivery.tls.ca_file, else the
  * system's store, and against the host setting, unless verify is false.
  * The relay is the sender's own choice, so no MTA-STS policy, rDNS check
@@ -277,11 +277,26 @@ void
 smarthost_auth_failed(struct deliver_job_run *run,
     const struct smtp_client_report *report)
 {
+	struct deliver_job *job = run->job;
+	char address[64] = "?", relay[SMTP_CLIENT_RELAY_MAX];
+	size_t i;
+
 	if (run->smarthost != NULL)
 		hold(run, report->dsn, report->error);
 	else
-		log_warning("%s: %s", run->job->queue_id, report->error);
-	job_settle_all(run, QUEUE_DEFERRED, report->dsn, "%s", report->error);
+		log_warning("%s: %s", job->queue_id, report->error);
+	/* relay= names the server that rejected the credentials. */
+	if (run->session_address.ss_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)&run->session_address,
+		    address, sizeof(address));
+	else if (run->session_address.ss_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)&run->session_address,
+		    address, sizeof(address));
+	snprintf(relay, sizeof(relay), "%s[%s]:%d", run->session_host, address,
+	    run->port);
+	for (i = 0; i < job->rcpt_count; i++)
+		smtp_client_rcpt_set(&job->rcpts[i], QUEUE_DEFERRED,
+		    report->dsn, relay, "%s", report->error);
 	job_finish(run);
 }
 
