@@ -236,9 +236,10 @@ want_reuse(const struct deliver_job_run *run)
 {
 	const struct tern_config *cfg = run->env.config;
 
-	/* Sessions through the smart host are not kept: the cache holds
-	 * direct sessions to the job's domain. */
-	return run->env.cache != NULL && !run->smart_host &&
+	/* Sessions through delivery.smart_host are not kept: the cache
+	 * holds sessions by domain or by policy smart host. */
+	return run->env.cache != NULL &&
+	    (!run->smart_host || run->smarthost != NULL) &&
 	    deliver_cache_accepting(run->env.cache) &&
 	    cfg->connection_idle_timeout > 0 &&
 	    run->transactions + 1 < cfg->connection_reuse_limit;
@@ -273,6 +274,7 @@ fill_params(struct deliver_job_run *run)
 	p->rcpts = job->rcpts;
 	p->rcpt_count = job->rcpt_count;
 	p->keep_open = want_reuse(run);
+	smarthost_fill_params(run, p);
 }
 
 /* Parks a session that finished its transaction, or ends it. */
@@ -300,7 +302,8 @@ keep_or_quit(struct deliver_job_run *run, struct smtp_client *client)
 		smtp_client_quit(client);
 		return;
 	}
-	deliver_cache_park(run->env.cache, run->job->domain, run->tls_level,
+	deliver_cache_park(run->env.cache, smarthost_cache_key(run),
+	    run->tls_level,
 	    &s, run->cache_generation,
 	    (uint64_t)cfg->connection_idle_timeout * 1000,
 	    uv_now(run->env.loop));
@@ -355,11 +358,14 @@ reused_session_failed(struct deliver_job_run *run,
     const struct smtp_client_report *report)
 {
 	log_debug("%s: the idle connection to %s failed: %s; looking up the "
-	    "mail exchangers of %s", run->job->queue_id, run->session_host,
+	    "hosts for %s", run->job->queue_id, run->session_host,
 	    report->error, run->domain);
 	run->reused = false;
 	run->transactions = 0;
-	mx_start_lookup(run);
+	if (run->smarthost != NULL)
+		smarthost_lookup(run);
+	else
+		mx_start_lookup(run);
 }
 
 static void on_session_done(void *arg,
@@ -433,6 +439,7 @@ on_session_done(void *arg, const struct smtp_client_report *received)
 	if (report->result == SMTP_CLIENT_DONE) {
 		run->tried = true;
 		deliver_sts_session_done(run);
+		smarthost_session_done(run);
 		if (report->reusable && send_rest_again(run, client))
 			return;
 		if (report->reusable)
@@ -472,7 +479,11 @@ on_session_done(void *arg, const struct smtp_client_report *received)
 			tls_required_failed(run, report);
 		break;
 	case SMTP_CLIENT_TLS_REQUIRED:
+		smarthost_tls_failed(run, report);
 		tls_required_failed(run, report);
+		break;
+	case SMTP_CLIENT_AUTH_FAILED:
+		smarthost_auth_failed(run, report);
 		break;
 	}
 }
@@ -489,7 +500,8 @@ resume_idle_session(struct deliver_job_run *run)
 	char address[64];
 
 	if (run->env.cache == NULL || !deliver_cache_take_if(run->env.cache,
-	    run->job->domain, run->tls_level, uv_now(run->env.loop),
+	    smarthost_cache_key(run), run->tls_level, uv_now(run->env.loop),
+	    run->smarthost != NULL ? smarthost_session_usable :
 	    gate_session_usable, run, &s))
 		return false;
 	snprintf(run->session_host, sizeof(run->session_host), "%s", s.host);
@@ -522,7 +534,11 @@ resume_idle_session(struct deliver_job_run *run)
 void
 job_start_route(struct deliver_job_run *run)
 {
-	if (!resume_idle_session(run) && !gate_wait_for_idle(run))
+	if (resume_idle_session(run))
+		return;
+	if (run->smarthost != NULL)
+		smarthost_lookup(run);
+	else if (!gate_wait_for_idle(run))
 		mx_start_lookup(run);
 }
 
@@ -546,6 +562,8 @@ job_try_address(struct deliver_job_run *run)
 	run->session_address = run->addresses[run->address_index];
 	run->reused = false;
 	run->transactions = 0;
+	if (smarthost_defer_if_held(run))
+		return;
 	if (run->smart_host) {
 		deliver_source_for(run->env.config,
 		    (const struct sockaddr *)&run->session_address,
@@ -670,6 +688,8 @@ deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
 
 	if (!check_addresses(run))
 		job_finish(run);
+	else if (job->route.smart_host[0] != '\0')
+		smarthost_start(run);
 	else if (!deliver_sts_start(run))
 		job_start_delivery(run);
 	return TERN_OK;

@@ -25,6 +25,7 @@
 #include "../queue/queue.h"
 #include "deliver_align.h"
 #include "deliver_cache.h"
+#include "deliver_smarthost.h"
 #include "deliver_sts.h"
 #include "deliver_spf.h"
 #include "ipc.h"
@@ -41,6 +42,8 @@ struct deliver_env {
 	struct deliver_sts *sts;          /* MTA-STS cache; NULL: no MTA-STS */
 	struct deliver_align *align;      /* rDNS results; NULL: no check */
 	struct deliver_spf *spf;          /* SPF self-check; NULL: none */
+	/* The policy's smart hosts with their credentials; NULL: none. */
+	struct deliver_smarthosts *smarthosts;
 };
 
 struct deliver_job;

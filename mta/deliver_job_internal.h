@@ -44,11 +44,14 @@ struct deliver_job_run {
 	bool plain_retry;             /* this address again, without TLS */
 	int connections;
 
-	/* The route: the domain's mail exchangers, or delivery.smart_host
-	 * (its name in smart_host_name), on port. */
+	/* The route: the domain's mail exchangers, or a smart host (its
+	 * host in smart_host_name), on port. smarthost is the policy's
+	 * smart host (deliver_smarthost.c), NULL for delivery.smart_host
+	 * and the mail exchangers. */
 	bool smart_host;
 	char smart_host_name[256];
 	int port;
+	struct smarthost_entry *smarthost;
 	/* The source of the current session (deliver_source.h). */
 	struct deliver_source source;
 	/* An idle session whose SPF self-check was not cached: its
@@ -120,6 +123,37 @@ void mx_next_host(struct deliver_job_run *run);
 /* Sends the job through delivery.smart_host instead: the host's MX
  * records, else its addresses; a bracketed address as it is. */
 void mx_start_smart_host(struct deliver_job_run *run);
+
+/* Starts on one host by its A and AAAA records, never MX; a numeric
+ * host is used as it is. */
+void mx_start_host(struct deliver_job_run *run, const char *host, int port);
+
+/* deliver_smarthost.c: the route through a smart host of the policy. */
+/* Starts a job whose route names a smart host. */
+void smarthost_start(struct deliver_job_run *run);
+/* Looks up the smart host's addresses and starts on them. */
+void smarthost_lookup(struct deliver_job_run *run);
+/* Defers the job at once while its smart host is held; returns true
+ * when it did. */
+bool smarthost_defer_if_held(struct deliver_job_run *run);
+/* The client params of a smart-host session: TLS context, implicit
+ * TLS and credentials. Does nothing for other routes. */
+void smarthost_fill_params(const struct deliver_job_run *run,
+    struct smtp_client_params *p);
+/* SMTP_CLIENT_AUTH_FAILED: holds the smart host, defers and finishes. */
+void smarthost_auth_failed(struct deliver_job_run *run,
+    const struct smtp_client_report *report);
+/* SMTP_CLIENT_TLS_REQUIRED on a smart-host route: holds it. */
+void smarthost_tls_failed(struct deliver_job_run *run,
+    const struct smtp_client_report *report);
+/* A finished session: a server that answered MAIL lifts the hold. */
+void smarthost_session_done(struct deliver_job_run *run);
+/* The cache key of the job's idle sessions: the smart host's, shared
+ * by every domain routed through it, or the job's domain. */
+const char *smarthost_cache_key(const struct deliver_job_run *run);
+/* deliver_cache_take_if's test for smart-host sessions. */
+bool smarthost_session_usable(const struct deliver_cache_session *s,
+    void *arg);
 
 /* deliver_gate.c: checks before a direct delivery, by source address:
  * delivery.rdns_misaligned and delivery.spf_self_check. */

@@ -24,7 +24,9 @@
  * Privileges: deliver reads the queue, writes only its MTA-STS policy
  * cache there (deliver_sts_lookup.c), makes outbound connections and
  * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
- * that loads a job's content). Known limits: the whole content of a message
+ * that loads a job's content) and the smart-host credentials of the
+ * secrets file, read at start and with each configuration
+ * (deliver_smarthost.c). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
  */
 #include <stdio.h>
@@ -61,6 +63,7 @@ struct env_ref {
 	struct dns_resolver *dns;
 	struct tls_context *tls;          /* NULL: outbound TLS is off */
 	struct dkim_signer *dkim;         /* used in worker threads */
+	struct deliver_smarthosts *smarthosts; /* holds the credentials */
 	int refs;
 };
 
@@ -156,6 +159,16 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		free(ref);
 		return NULL;
 	}
+	/* The secrets file is read again with each configuration. */
+	if (deliver_smarthosts_new(cfg, ref->tls, !tls_optional,
+	    &ref->smarthosts, err, sizeof(err)) != TERN_OK) {
+		log_error("cannot set up the smart hosts: %s", err);
+		dns_resolver_free(ref->dns);
+		tls_context_free(ref->tls);
+		dkim_signer_free(ref->dkim);
+		free(ref);
+		return NULL;
+	}
 	ref->refs = 1;
 	return ref;
 }
@@ -167,6 +180,8 @@ env_ref_release(struct env_ref *ref)
 		dns_resolver_free(ref->dns);
 		tls_context_free(ref->tls);
 		dkim_signer_free(ref->dkim);
+		/* Wipes the credentials of this configuration. */
+		deliver_smarthosts_free(ref->smarthosts);
 		free(ref);
 	}
 }
@@ -323,6 +338,7 @@ content_loaded(uv_work_t *req, int status)
 	env.sts = d->sts;
 	env.align = d->align;
 	env.spf = d->spf;
+	env.smarthosts = slot->env->smarthosts;
 	if (deliver_job_start(slot->job, &env, on_job_done) != TERN_OK) {
 		deliver_job_settle(slot->job, QUEUE_DEFERRED, "4.3.0",
 		    "out of memory");
@@ -545,8 +561,8 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 	 * with. */
 	fresh = env_ref_new(d, false);
 	if (fresh == NULL) {
-		log_error("keeping the previous DNS resolver and outbound TLS "
-		    "settings");
+		log_error("keeping the previous DNS resolver, outbound TLS "
+		    "settings and smart-host credentials");
 		return;
 	}
 	env_ref_release(d->env);

@@ -19,7 +19,9 @@
  *
  * The smart-host route (mx_start_smart_host) takes the same path with
  * the smart host's name in place of the domain. Its DNS failures defer,
- * because only the setting can be wrong, not the recipients.
+ * because only the setting can be wrong, not the recipients. A smart
+ * host of the policy file (mx_start_host) is looked up by its A and
+ * AAAA records only.
  *
  * Privileges: none.
  */
@@ -486,6 +488,28 @@ mx_start_smart_host(struct deliver_job_run *run)
 		    run->smart_host_name, lookup_error_text(rc));
 		job_finish(run);
 	}
+}
+
+void
+mx_start_host(struct deliver_job_run *run, const char *host, int port)
+{
+	char literal[300];
+
+	reset_hosts(run);
+	run->port = port;
+	run->host_count = 1;
+	snprintf(literal, sizeof(literal), "[%s%s]",
+	    strchr(host, ':') != NULL ? "IPv6:" : "", host);
+	if (parse_literal(literal, &run->literal_address, run->hosts[0].host,
+	    sizeof(run->hosts[0].host))) {
+		run->literal = true;
+		start_host(run);
+		return;
+	}
+	/* A name: its own A and AAAA records, as for an implicit MX. */
+	run->implicit_mx = true;
+	snprintf(run->hosts[0].host, sizeof(run->hosts[0].host), "%s", host);
+	start_host(run);
 }
 
 void

@@ -2,6 +2,7 @@
  * The route of each job qmgr sends (job_route.h): what the policy says
  * for its destination domain.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "qmgr_internal.h"
@@ -11,11 +12,17 @@ qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
     int64_t *retry_at)
 {
 	struct job_route *route = &job->route;
+	struct policy_settings settings;
 
 	(void)now;
 	*retry_at = 0;
 	memset(route, 0, sizeof(*route));
 	route->tls_level = config_destination_tls_level(qm->config,
 	    job->domain);
+	policy_resolve(qm->config, job->domain, &settings);
+	if (settings.route == POLICY_ROUTE_SMART_HOST &&
+	    settings.smart_host >= 0)
+		snprintf(route->smart_host, sizeof(route->smart_host), "%s",
+		    qm->config->policy.smart_hosts[settings.smart_host].name);
 	return true;
 }

@@ -20,6 +20,11 @@
  * starts with "HOST[ADDRESS]" and names the failure, for example
  * "mx.example[192.0.2.1] did not offer STARTTLS".
  *
+ * Implicit TLS (smart hosts on port 465) starts the handshake once
+ * connected and reads the greeting over TLS; it counts as level encrypt
+ * at least and cannot fall back to plain. AUTH follows EHLO in
+ * smtp_client_auth.c.
+ *
  * RFC 5321 3.8: a 421 reply at any point ends the session at once; the
  * recipients that are not final are deferred and report.throttled is
  * set.
@@ -40,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/sasl_client.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "smtp_client_internal.h"
@@ -57,6 +63,9 @@ static const char *const state_command[] = {
 	[ST_HELO] = "HELO",
 	[ST_STARTTLS] = "STARTTLS",
 	[ST_TLS_HANDSHAKE] = "the TLS handshake",
+	[ST_AUTH] = "AUTH",
+	[ST_AUTH_USER] = "AUTH",
+	[ST_AUTH_PASSWORD] = "AUTH",
 	[ST_RSET] = "RSET",
 	[ST_MAIL] = "MAIL FROM",
 	[ST_RCPT] = "RCPT TO",
@@ -339,6 +348,12 @@ send_quit(struct smtp_client *c)
 }
 
 void
+client_send_quit(struct smtp_client *c)
+{
+	send_quit(c);
+}
+
+void
 client_end_transaction(struct smtp_client *c)
 {
 	client_settle(c, SMTP_CLIENT_DONE, "");
@@ -390,6 +405,7 @@ send_ehlo(struct smtp_client *c)
 {
 	c->extensions = 0;
 	c->size_limit = 0;
+	c->auth_offered = 0;
 	send_command(c, ST_EHLO, "EHLO %s\r\n", ehlo_name(c));
 }
 
@@ -462,6 +478,11 @@ on_tls_done(struct conn *conn, int status)
 		    "verify: %s", tls_session_verify_error(c->conn.tls));
 		return;
 	}
+	/* RFC 8314 3.3: with implicit TLS the greeting comes now. */
+	if (c->p.implicit_tls) {
+		client_wait_reply(c, ST_GREETING);
+		return;
+	}
 	/* RFC 3207 4.2: discard the EHLO reply received before TLS. */
 	send_ehlo(c);
 }
@@ -491,7 +512,7 @@ on_starttls_reply(struct smtp_client *c)
 	}
 	log_info("%s: host %s offered STARTTLS but replied: %s; continuing "
 	    "without TLS", c->p.queue_id, c->peer, c->reply.text);
-	txn_start(c);
+	auth_begin(c);
 }
 
 static void
@@ -513,7 +534,7 @@ on_ehlo_reply(struct smtp_client *c)
 	if (c->state == ST_HELO)
 		c->extensions = 0;
 	if (c->tls_active || c->p.tls_level <= TLS_LEVEL_NONE) {
-		txn_start(c);
+		auth_begin(c);
 		return;
 	}
 	if (c->p.tls != NULL && (c->extensions & SMTP_EXT_STARTTLS)) {
@@ -521,7 +542,7 @@ on_ehlo_reply(struct smtp_client *c)
 		return;
 	}
 	if (!tls_required(c))
-		txn_start(c);
+		auth_begin(c);
 	else if (c->p.tls == NULL)
 		tls_not_possible(c, "was not tried with TLS: no TLS client "
 		    "context is available");
@@ -567,6 +588,11 @@ dispatch_reply(struct smtp_client *c)
 	case ST_STARTTLS:
 		on_starttls_reply(c);
 		break;
+	case ST_AUTH:
+	case ST_AUTH_USER:
+	case ST_AUTH_PASSWORD:
+		auth_on_reply(c);
+		break;
 	case ST_RSET:
 		on_rset_reply(c);
 		break;
@@ -607,9 +633,12 @@ take_line(struct smtp_client *c, size_t len)
 		end--;
 	rc = smtp_reply_add_line(&c->reply, c->in.data, end);
 	/* RFC 5321 4.1.1.1: EHLO keywords follow the first line. */
-	if (rc >= 0 && c->state == ST_EHLO && c->reply.lines > 1 && end > 4)
+	if (rc >= 0 && c->state == ST_EHLO && c->reply.lines > 1 && end > 4) {
 		smtp_ehlo_parse_line(c->in.data + 4, end - 4, &c->extensions,
 		    &c->size_limit);
+		c->auth_offered |= sasl_parse_ehlo_auth(c->in.data + 4,
+		    end - 4);
+	}
 	buf_consume(&c->in, len);
 	if (rc == TERN_EINVAL) {
 		client_fail(c, "malformed reply line from");
@@ -667,6 +696,23 @@ on_read(struct conn *conn, const unsigned char *data, size_t len)
 	process_input(c);
 }
 
+/* RFC 8314 3.3: the handshake starts as soon as the connection is up,
+ * and the server's greeting comes over TLS. */
+static void
+start_implicit_tls(struct smtp_client *c)
+{
+	if (conn_start(&c->conn, on_read, on_conn_closed) != 0)
+		return; /* on_conn_closed follows */
+	if (c->p.tls == NULL) {
+		snprintf(c->error, sizeof(c->error), "%s was not tried with "
+		    "TLS: no TLS client context is available", c->peer);
+		client_settle(c, SMTP_CLIENT_TLS_REQUIRED, "4.7.5");
+		client_close(c);
+		return;
+	}
+	start_handshake(c);
+}
+
 static void
 on_connected(struct conn *conn, int status)
 {
@@ -677,6 +723,10 @@ on_connected(struct conn *conn, int status)
 		    c->relay, uv_strerror(status));
 		client_settle(c, SMTP_CLIENT_CONNECT_FAILED, "4.4.1");
 		client_close(c);
+		return;
+	}
+	if (c->p.implicit_tls) {
+		start_implicit_tls(c);
 		return;
 	}
 	client_wait_reply(c, ST_GREETING);
@@ -732,6 +782,9 @@ smtp_client_start(uv_loop_t *loop, const struct smtp_client_params *p,
 	if (c == NULL)
 		return TERN_ENOMEM;
 	c->p = *p;
+	/* Implicit TLS cannot fall back to plain. */
+	if (c->p.implicit_tls && c->p.tls_level < TLS_LEVEL_ENCRYPT)
+		c->p.tls_level = TLS_LEVEL_ENCRYPT;
 	c->cb = cb;
 	c->arg = arg;
 	buf_init(&c->in, CLIENT_INPUT_MAX);

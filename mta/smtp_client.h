@@ -1,8 +1,10 @@
 /*
- * One outbound SMTP session (RFC 5321) to one address of one MX host.
- * The session runs greeting, EHLO (HELO as fallback), STARTTLS (RFC 3207)
- * as the TLS level asks, MAIL, RCPT for each recipient, DATA, and QUIT
- * or RSET for the next transaction. It uses PIPELINING (RFC 2920), SIZE
+ * One outbound SMTP session (RFC 5321) to one address of one MX host or
+ * smart host. The session runs greeting, EHLO (HELO as fallback),
+ * STARTTLS (RFC 3207) as the TLS level asks, AUTH (RFC 4954) when given
+ * credentials, MAIL, RCPT for each recipient, DATA, and QUIT or RSET for
+ * the next transaction. With implicit TLS (RFC 8314) the handshake comes
+ * before the greeting. It uses PIPELINING (RFC 2920), SIZE
  * (RFC 1870), 8BITMIME (RFC 6152) and DSN (RFC 3461) when the server
  * offers them.
  *
@@ -76,6 +78,12 @@ enum smtp_client_result {
 	 * host; no byte of the message was sent. No recipient was
 	 * changed. */
 	SMTP_CLIENT_TLS_REQUIRED = 4,
+	/* The session had credentials and did not authenticate: the
+	 * server rejected AUTH (535, 534, 538, 454...), offered no
+	 * mechanism tern uses, or TLS was not up, because AUTH is never
+	 * sent in clear. No MAIL was sent and no recipient was changed.
+	 * The error contains the server's reply when there was one. */
+	SMTP_CLIENT_AUTH_FAILED = 5,
 };
 
 /* The end of a session, passed to the callback. */
@@ -119,6 +127,16 @@ struct smtp_client_params {
 	/* Keep the session open after a successful transaction, so the
 	 * owner can send another message on it (report.reusable). */
 	bool keep_open;
+	/* TLS from the first byte (RFC 8314 3.3, port 465) instead of
+	 * STARTTLS. The TLS level then counts as encrypt at least. */
+	bool implicit_tls;
+	/* SMTP AUTH (RFC 4954) after EHLO with PLAIN, else LOGIN, as the
+	 * server offers; NULL: no AUTH. Sent only over TLS, and with
+	 * auth_needs_verified only when the certificate verified. Both
+	 * strings must stay valid until the first callback. */
+	const char *auth_user;
+	const char *auth_password;
+	bool auth_needs_verified;
 };
 
 struct smtp_client;

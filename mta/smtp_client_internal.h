@@ -25,6 +25,9 @@ enum client_state {
 	ST_HELO,
 	ST_STARTTLS,
 	ST_TLS_HANDSHAKE,
+	ST_AUTH,         /* the reply to AUTH PLAIN or AUTH LOGIN */
+	ST_AUTH_USER,    /* the reply to LOGIN's user name */
+	ST_AUTH_PASSWORD, /* the reply to LOGIN's password */
 	ST_RSET,
 	ST_MAIL,
 	ST_RCPT,
@@ -67,6 +70,8 @@ struct smtp_client {
 	struct smtp_reply reply;
 	unsigned int extensions;
 	int64_t size_limit;
+	unsigned int auth_offered;   /* enum sasl_mechanism bits of EHLO */
+	unsigned int auth_mechanism; /* the one in use, 0 before AUTH */
 	bool tls_active;
 
 	/* The transaction: indices of the recipients sent, their RCPT
@@ -119,6 +124,18 @@ void client_end_transaction(struct smtp_client *c);
 
 /* Ends the session after a 421 (RFC 5321 3.8). */
 void client_throttled(struct smtp_client *c, const char *command);
+
+/* Sends QUIT and closes the connection after its reply. */
+void client_send_quit(struct smtp_client *c);
+
+/* ---- smtp_client_auth.c ---- */
+
+/* After EHLO: AUTH when the params have credentials, then the
+ * transaction. */
+void auth_begin(struct smtp_client *c);
+
+/* Handles the reply in ST_AUTH, ST_AUTH_USER or ST_AUTH_PASSWORD. */
+void auth_on_reply(struct smtp_client *c);
 
 /* ---- smtp_client_txn.c ---- */
 

@@ -72,6 +72,7 @@ struct test {
 	const char *greeting;
 	const char *ehlo;
 	bool close_in_data;              /* close on the first content */
+	bool implicit_tls;               /* TLS from the first byte */
 	const char *(*hook)(struct test *t, const char *line);
 	int counter;                     /* for the hook */
 	struct server_session sessions[MAX_SESSIONS];
@@ -349,6 +350,16 @@ server_read(struct conn *c, const unsigned char *data, size_t len)
 	buf_consume(&s->in, pos);
 }
 
+/* Implicit TLS: the greeting follows the handshake. */
+static void
+server_tls_done(struct conn *c, int status)
+{
+	struct server_session *s = (struct server_session *)c;
+
+	if (status == 0)
+		server_send(s, s->t->greeting);
+}
+
 static void
 server_accept(uv_stream_t *listener, int status)
 {
@@ -367,6 +378,11 @@ server_accept(uv_stream_t *listener, int status)
 	conn_accepted(&s->conn);
 	assert_int_equal(conn_start(&s->conn, server_read, server_closed), 0);
 	stop_listening(t);
+	if (t->implicit_tls) {
+		assert_int_equal(conn_start_tls(&s->conn, server_ctx, true,
+		    NULL, server_tls_done), 0);
+		return;
+	}
 	if (strcmp(t->greeting, "!hang") != 0)
 		server_send(s, t->greeting);
 }
@@ -1430,6 +1446,198 @@ test_tls_level_none_never_starttls(void **state)
 	case_free(t);
 }
 
+/* ---- AUTH and implicit TLS ---- */
+
+#define AUTH_USER "user@example.com"
+#define AUTH_PASSWORD "secret pass"
+/* Base64 of NUL AUTH_USER NUL AUTH_PASSWORD, and of each alone. */
+#define AUTH_PLAIN_B64 "AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0IHBhc3M="
+#define AUTH_USER_B64 "dXNlckBleGFtcGxlLmNvbQ=="
+#define AUTH_PASSWORD_B64 "c2VjcmV0IHBhc3M="
+
+static const char *const ehlo_starttls_auth = "250-" SERVER_HOST
+    "\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH LOGIN PLAIN";
+
+static const char *
+accept_auth(struct test *t, const char *line)
+{
+	(void)t;
+	if (strncmp(line, "AUTH PLAIN ", 11) == 0)
+		return "235 2.7.0 Authentication successful";
+	return NULL;
+}
+
+static void
+auth_params(struct test *t)
+{
+	t->params.tls = ca_client_ctx;
+	t->params.tls_level = TLS_LEVEL_VERIFY;
+	t->params.auth_user = AUTH_USER;
+	t->params.auth_password = AUTH_PASSWORD;
+	t->params.auth_needs_verified = true;
+}
+
+static void
+test_auth_plain_after_starttls(void **state)
+{
+	struct test *t = case_new();
+	const char *log;
+
+	(void)state;
+	t->ehlo = ehlo_starttls_auth;
+	t->hook = accept_auth;
+	auth_params(t);
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_DONE);
+	assert_outcome(&t->rcpts[0], QUEUE_DELIVERED, "2.0.0");
+	/* PLAIN is chosen over LOGIN, with its initial response. */
+	assert_true(logged(t, "AUTH PLAIN " AUTH_PLAIN_B64));
+	log = buf_str(&t->log);
+	assert_non_null(strstr(log, "STARTTLS\nEHLO client.test\nAUTH PLAIN "
+	    AUTH_PLAIN_B64 "\nMAIL"));
+	case_free(t);
+}
+
+static const char *
+login_exchange(struct test *t, const char *line)
+{
+	if (strcmp(line, "AUTH LOGIN") == 0) {
+		t->counter = 1;
+		return "334 VXNlcm5hbWU6";
+	}
+	if (t->counter == 1) {
+		t->counter = 2;
+		return strcmp(line, AUTH_USER_B64) == 0 ? "334 UGFzc3dvcmQ6" :
+		    "535 5.7.8 wrong user";
+	}
+	if (t->counter == 2) {
+		t->counter = 3;
+		return strcmp(line, AUTH_PASSWORD_B64) == 0 ?
+		    "235 2.7.0 Authentication successful" :
+		    "535 5.7.8 wrong password";
+	}
+	return NULL;
+}
+
+static void
+test_auth_login_exchange(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->ehlo = "250-" SERVER_HOST "\r\n250-STARTTLS\r\n250 AUTH LOGIN";
+	t->hook = login_exchange;
+	auth_params(t);
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_DONE);
+	assert_outcome(&t->rcpts[0], QUEUE_DELIVERED, "2.0.0");
+	assert_int_equal(t->counter, 3);
+	assert_non_null(strstr(buf_str(&t->log), "AUTH LOGIN\n" AUTH_USER_B64
+	    "\n" AUTH_PASSWORD_B64 "\nMAIL"));
+	case_free(t);
+}
+
+/* A server that offers AUTH but not STARTTLS never sees the
+ * credentials, even at TLS level may. */
+static void
+test_auth_never_in_clear(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->ehlo = "250-" SERVER_HOST "\r\n250 AUTH PLAIN LOGIN";
+	t->hook = accept_auth;
+	auth_params(t);
+	t->params.tls_level = TLS_LEVEL_MAY;
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_AUTH_FAILED);
+	assert_string_equal(t->reports[0].dsn, "4.7.0");
+	assert_non_null(strstr(t->reports[0].error, "never sent without "
+	    "TLS"));
+	assert_false(logged_prefix(t, "AUTH"));
+	assert_false(logged_prefix(t, "MAIL"));
+	assert_false(t->rcpts[0].final);
+	assert_true(logged(t, "QUIT"));
+	case_free(t);
+}
+
+static const char *
+reject_auth(struct test *t, const char *line)
+{
+	(void)t;
+	if (strncmp(line, "AUTH", 4) == 0)
+		return "535 5.7.8 Error: authentication failed";
+	return NULL;
+}
+
+/* 535 ends the session before MAIL, with a class 4 code so that the
+ * caller defers. */
+static void
+test_auth_rejected(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->ehlo = ehlo_starttls_auth;
+	t->hook = reject_auth;
+	auth_params(t);
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_AUTH_FAILED);
+	assert_string_equal(t->reports[0].dsn, "4.7.8");
+	assert_non_null(strstr(t->reports[0].error, "535 5.7.8 Error: "
+	    "authentication failed"));
+	assert_null(strstr(t->reports[0].error, AUTH_PASSWORD));
+	assert_null(strstr(t->reports[0].error, AUTH_PLAIN_B64));
+	assert_false(logged_prefix(t, "MAIL"));
+	assert_false(t->rcpts[0].final);
+	case_free(t);
+}
+
+static void
+test_auth_no_usable_mechanism(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->ehlo = "250-" SERVER_HOST "\r\n250-STARTTLS\r\n250 AUTH CRAM-MD5";
+	auth_params(t);
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_AUTH_FAILED);
+	assert_non_null(strstr(t->reports[0].error, "no AUTH mechanism"));
+	assert_false(logged_prefix(t, "AUTH"));
+	assert_false(logged_prefix(t, "MAIL"));
+	case_free(t);
+}
+
+/* RFC 8314 3.3: the handshake comes first, then the greeting and EHLO,
+ * with no STARTTLS. */
+static void
+test_implicit_tls(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->implicit_tls = true;
+	t->ehlo = "250-" SERVER_HOST "\r\n250 AUTH PLAIN";
+	t->hook = accept_auth;
+	auth_params(t);
+	t->params.implicit_tls = true;
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_DONE);
+	assert_outcome(&t->rcpts[0], QUEUE_DELIVERED, "2.0.0");
+	assert_non_null(strstr(t->rcpts[0].tls, "/verified"));
+	assert_false(logged(t, "STARTTLS"));
+	assert_true(strncmp(buf_str(&t->log), "EHLO client.test\nAUTH PLAIN "
+	    AUTH_PLAIN_B64 "\nMAIL", 50) == 0);
+	case_free(t);
+}
+
 int
 main(void)
 {
@@ -1460,6 +1668,12 @@ main(void)
 		cmocka_unit_test(test_tls_verify_mismatching_host),
 		cmocka_unit_test(test_tls_unverified_levels),
 		cmocka_unit_test(test_tls_level_none_never_starttls),
+		cmocka_unit_test(test_auth_plain_after_starttls),
+		cmocka_unit_test(test_auth_login_exchange),
+		cmocka_unit_test(test_auth_never_in_clear),
+		cmocka_unit_test(test_auth_rejected),
+		cmocka_unit_test(test_auth_no_usable_mechanism),
+		cmocka_unit_test(test_implicit_tls),
 	};
 
 	return cmocka_run_group_tests_name("smtp_client", tests, group_setup,
