@@ -436,6 +436,12 @@ on_session_done(void *arg, const struct smtp_client_report *received)
 	run->client = NULL;
 	run->reached |= report->reached;
 	run->throttled |= report->throttled;
+	/* qmgr's throttling reads the first such reply of the job. */
+	if (report->session_reply != NULL &&
+	    run->job->session_reply[0] == '\0')
+		snprintf(run->job->session_reply,
+		    sizeof(run->job->session_reply), "%s",
+		    report->session_reply);
 	if (report->result == SMTP_CLIENT_DONE) {
 		run->tried = true;
 		deliver_sts_session_done(run);

@@ -114,6 +114,7 @@ report(struct smtp_client *c, bool reusable)
 		.error = done ? "" : c->error,
 		.reached = c->reached,
 		.throttled = c->throttled,
+		.session_reply = c->session_reply,
 		.reusable = reusable,
 	};
 
@@ -566,11 +567,32 @@ on_rset_reply(struct smtp_client *c)
 
 /* ---- Reading replies ---- */
 
+/* Keeps the first reply that speaks about the session rather than one
+ * recipient, for qmgr's throttling rules. A 5xx to EHLO before TLS only
+ * asks for HELO (RFC 5321 4.1.4). */
+static void
+note_session_reply(struct smtp_client *c)
+{
+	int class = c->reply.code / 100;
+	bool session_stage;
+
+	if (c->session_reply[0] != '\0' || (class != 4 && class != 5))
+		return;
+	session_stage = c->state == ST_GREETING || c->state == ST_HELO ||
+	    (c->state == ST_EHLO && (class == 4 || c->tls_active)) ||
+	    c->state == ST_MAIL || c->state == ST_DATA ||
+	    c->state == ST_CONTENT || c->state == ST_DOT;
+	if (session_stage || (c->reply.code == 421 && c->state != ST_QUIT))
+		snprintf(c->session_reply, sizeof(c->session_reply), "%s",
+		    c->reply.text);
+}
+
 static void
 dispatch_reply(struct smtp_client *c)
 {
 	if (c->state == ST_MAIL)
 		c->reached = true;
+	note_session_reply(c);
 	/* RFC 5321 3.8: 421 closes the session whatever was asked, and no
 	 * reply follows it. */
 	if (c->reply.code == 421 && c->state != ST_QUIT) {
@@ -862,6 +884,7 @@ smtp_client_next(struct smtp_client *c, const struct smtp_client_params *p,
 	c->finished = false;
 	c->reached = false;
 	c->throttled = false;
+	c->session_reply[0] = '\0';
 	c->error[0] = '\0';
 	c->error_dsn[0] = '\0';
 

@@ -97,6 +97,11 @@ struct smtp_client_report {
 	const char *error;
 	bool reached;      /* the server answered MAIL FROM (any reply) */
 	bool throttled;    /* the server replied 421 at any point */
+	/* The server's first 4xx or 5xx reply to the greeting, EHLO or
+	 * HELO, MAIL, DATA or the final dot, or its first 421 at any
+	 * point, in this transaction; "" when none. Valid during the
+	 * callback. */
+	const char *session_reply;
 	/* SMTP_CLIENT_DONE only: the session is open and idle after a
 	 * finished transaction, and the owner must call smtp_client_next(),
 	 * smtp_client_keep_idle() or smtp_client_quit(). When false the

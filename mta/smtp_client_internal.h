@@ -59,6 +59,7 @@ struct smtp_client {
 	enum smtp_client_result result;
 	bool reached;
 	bool throttled;
+	char session_reply[SMTP_REPLY_TEXT_MAX]; /* see the report's */
 	char error_dsn[SMTP_CLIENT_DSN_MAX];
 	char error[SMTP_CLIENT_TEXT_MAX];
 

@@ -90,6 +90,7 @@ struct test {
 	struct smtp_client_report reports[MAX_REPORTS];
 	char errors[MAX_REPORTS][SMTP_CLIENT_TEXT_MAX];
 	char dsns[MAX_REPORTS][SMTP_CLIENT_DSN_MAX];
+	char session_replies[MAX_REPORTS][SMTP_CLIENT_TEXT_MAX];
 	char tls_summary[SMTP_CLIENT_TLS_MAX];
 	int report_count;
 	int idle_closed;
@@ -401,6 +402,9 @@ on_report(void *arg, const struct smtp_client_report *r)
 	snprintf(t->dsns[i], sizeof(t->dsns[i]), "%s", r->dsn);
 	t->reports[i].error = t->errors[i];
 	t->reports[i].dsn = t->dsns[i];
+	snprintf(t->session_replies[i], sizeof(t->session_replies[i]), "%s",
+	    r->session_reply);
+	t->reports[i].session_reply = t->session_replies[i];
 	snprintf(t->tls_summary, sizeof(t->tls_summary), "%s",
 	    smtp_client_tls_summary(t->client));
 	t->reported_ms = uv_now(&t->loop);
@@ -601,6 +605,8 @@ test_pipelined_outcomes(void **state)
 	assert_false(t->reports[0].throttled);
 	assert_false(t->reports[0].reusable);
 	assert_string_equal(t->reports[0].error, "");
+	/* A recipient's rejection says nothing about the session. */
+	assert_string_equal(t->reports[0].session_reply, "");
 	assert_outcome(&t->rcpts[0], QUEUE_DELIVERED, "2.0.0");
 	assert_outcome(&t->rcpts[1], QUEUE_FAILED, "5.1.1");
 	assert_outcome(&t->rcpts[2], QUEUE_DELIVERED, "2.0.0");
@@ -645,6 +651,8 @@ test_error_after_dot(void **state)
 	assert_string_equal(t->rcpts[2].diagnostic,
 	    "451 4.3.0 Error: queue file write error");
 	assert_non_null(strstr(t->rcpts[0].reply, "end of data"));
+	assert_string_equal(t->reports[0].session_reply,
+	    "451 4.3.0 Error: queue file write error");
 	case_free(t);
 }
 
@@ -672,6 +680,26 @@ test_error_after_data(void **state)
 	assert_outcome(&t->rcpts[1], QUEUE_FAILED, "5.7.1");
 	assert_non_null(strstr(t->rcpts[0].reply, "in reply to DATA"));
 	assert_true(buf_str(&t->content)[0] == '\0');
+	assert_string_equal(t->reports[0].session_reply,
+	    "554 5.7.1 Error: transaction rejected");
+	case_free(t);
+}
+
+/* RFC 5321 4.1.4: a 5xx to EHLO only asks for HELO, which succeeds, so
+ * the session has no reply to report. */
+static void
+test_ehlo_rejected_then_helo(void **state)
+{
+	struct test *t = case_new();
+
+	(void)state;
+	t->ehlo = "502 5.5.2 Error: command not recognized";
+	case_run(t);
+
+	assert_int_equal(t->reports[0].result, SMTP_CLIENT_DONE);
+	assert_true(logged_prefix(t, "HELO"));
+	assert_outcome(&t->rcpts[0], QUEUE_DELIVERED, "2.0.0");
+	assert_string_equal(t->reports[0].session_reply, "");
 	case_free(t);
 }
 
@@ -916,6 +944,8 @@ test_421_mid_session(void **state)
 	assert_outcome(&t->rcpts[1], QUEUE_DEFERRED, "4.7.0");
 	assert_outcome(&t->rcpts[2], QUEUE_DEFERRED, "4.7.0");
 	assert_non_null(strstr(t->rcpts[2].diagnostic, "421 4.7.0"));
+	/* A 421 speaks about the session even in reply to RCPT. */
+	assert_non_null(strstr(t->reports[0].session_reply, "421 4.7.0"));
 	assert_false(logged(t, "RCPT TO:<r2@example.org>"));
 	assert_false(logged(t, "DATA"));
 	assert_false(logged(t, "QUIT"));
@@ -948,6 +978,8 @@ test_421_pipelined_mail(void **state)
 	assert_outcome(&t->rcpts[0], QUEUE_DEFERRED, "4.3.2");
 	assert_outcome(&t->rcpts[1], QUEUE_DEFERRED, "4.3.2");
 	assert_non_null(strstr(t->rcpts[1].reply, "in reply to MAIL FROM"));
+	assert_string_equal(t->reports[0].session_reply,
+	    "421 4.3.2 System shutting down");
 	case_free(t);
 }
 
@@ -964,6 +996,8 @@ test_421_greeting(void **state)
 	assert_true(t->reports[0].throttled);
 	assert_false(t->reports[0].reached);
 	assert_string_equal(t->reports[0].dsn, "4.3.2");
+	assert_string_equal(t->reports[0].session_reply,
+	    "421 4.3.2 Service not available");
 	assert_false(t->rcpts[0].final);
 	assert_false(logged_prefix(t, "EHLO"));
 	case_free(t);
@@ -1651,6 +1685,7 @@ main(void)
 		cmocka_unit_test(test_keep_idle_peer_closes),
 		cmocka_unit_test(test_reuse_needs_tls_level),
 		cmocka_unit_test(test_no_reuse_without_keep_open),
+		cmocka_unit_test(test_ehlo_rejected_then_helo),
 		cmocka_unit_test(test_421_mid_session),
 		cmocka_unit_test(test_421_pipelined_mail),
 		cmocka_unit_test(test_421_greeting),
