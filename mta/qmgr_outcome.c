@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/clock.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "qmgr_internal.h"
@@ -743,6 +744,25 @@ read_session(struct qmgr *qm, struct ipc_reader *r,
 	return TERN_OK;
 }
 
+/* Shows the job's replies to the throttling rules. */
+static void
+observe_replies(struct qmgr *qm, const struct qmgr_job *job,
+    const struct qmgr_rcpt_result *entries, size_t count)
+{
+	const char **diagnostics = calloc(count > 0 ? count : 1,
+	    sizeof(*diagnostics));
+	size_t i;
+
+	/* Out of memory: the session's reply is still seen. */
+	if (diagnostics == NULL)
+		count = 0;
+	for (i = 0; i < count; i++)
+		diagnostics[i] = entries[i].diagnostic;
+	qmgr_throttle_observe(qm->throttle, job->domain, job->used_source,
+	    job->session_reply, diagnostics, count, tern_clock_now());
+	free(diagnostics);
+}
+
 /* Reads the fixed fields of IPC_JOB_RESULT and its entries. */
 static int
 read_result(struct qmgr *qm, struct ipc_reader *r, uint64_t *job_id,
@@ -817,6 +837,7 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	free(job->session_reply);
 	job->session_reply = session.reply;
 	qmgr_job_returned(qm, job);
+	observe_replies(qm, job, entries, count);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);
 	/* After qmgr_throttle_observe(), so its actions apply at once. */

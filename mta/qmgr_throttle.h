@@ -24,9 +24,11 @@ struct qmgr_throttle;
 struct qmgr_throttle *qmgr_throttle_new(void);
 void qmgr_throttle_free(struct qmgr_throttle *t);
 
-/* Compiles the rules of a new configuration; the state of each domain
+/* Compiles the rules of a new configuration and keeps cfg for the
+ * domains' configured limits (policy_resolve); the state of each domain
  * stays. Returns 0, or TERN_ENOMEM / TERN_ECONFIG (a regex that no
- * longer compiles, which the loader should have caught). */
+ * longer compiles, which the loader should have caught), logged, and
+ * the previous rules stay. */
 int qmgr_throttle_configure(struct qmgr_throttle *t,
     const struct tern_config *cfg);
 
@@ -34,8 +36,9 @@ int qmgr_throttle_configure(struct qmgr_throttle *t,
  * Matches the replies of one job's result against the rules: the
  * session reply (may be NULL) and each recipient's diagnostic
  * (diagnostics[i], "" when none). source is the address the job left
- * from ("" when unknown). Applies each matched rule's action once per
- * job. Returns true when an action was taken.
+ * from ("" when unknown). Each reply goes to the first rule it matches
+ * (4xx and 5xx replies only), and each matched rule acts once per job.
+ * Returns true when an action was taken.
  */
 bool qmgr_throttle_observe(struct qmgr_throttle *t, const char *domain,
     const char *source, const char *session_reply,
@@ -49,7 +52,8 @@ int qmgr_throttle_connection_limit(struct qmgr_throttle *t,
  * The rate of domain now, as messages per hour (0: no limit), from its
  * configured rate (0: none). reduce_rate halves the current rate; a
  * domain without one gets half of the rate it was sending at (counted
- * from qmgr_throttle_observe calls).
+ * from qmgr_throttle_observe calls), and its limit ends when recovery
+ * brings it back to that rate.
  */
 double qmgr_throttle_rate(struct qmgr_throttle *t, const char *domain,
     double configured_per_hour, int64_t now);
@@ -65,7 +69,8 @@ bool qmgr_throttle_source_blocked(struct qmgr_throttle *t,
 
 /* The next time any domain's state changes by itself (a recovery step
  * or the end of a suspension), for qmgr's wake timer; INT64_MAX when
- * none. */
+ * none. Applies and logs the changes due at now first, as every other
+ * function here does for the domain it is given. */
 int64_t qmgr_throttle_next_change(struct qmgr_throttle *t, int64_t now);
 
 #endif
