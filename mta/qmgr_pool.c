@@ -104,3 +104,30 @@ qmgr_pool_choose(struct qmgr_pool_rotation *r, const struct tern_policy *p,
 	}
 	return -1;
 }
+
+enum qmgr_pool_decision
+qmgr_pool_route(struct qmgr_pool_rotation *r, const struct tern_policy *p,
+    const struct policy_settings *ps, const struct qmgr_pool_capacity *cap,
+    int *source, int64_t *next_at)
+{
+	int64_t other_next;
+
+	*source = qmgr_pool_choose(r, p, ps->pool, cap, next_at);
+	if (*source >= 0)
+		return QMGR_POOL_SOURCE;
+	switch (ps->overflow) {
+	case POLICY_OVERFLOW_POOL:
+		*source = qmgr_pool_choose(r, p, ps->overflow_target, cap,
+		    &other_next);
+		if (*source >= 0)
+			return QMGR_POOL_OVERFLOW_POOL;
+		if (other_next < *next_at)
+			*next_at = other_next;
+		break;
+	case POLICY_OVERFLOW_SMART_HOST:
+		return QMGR_POOL_OVERFLOW_SMART_HOST;
+	default:
+		break;
+	}
+	return QMGR_POOL_WAIT;
+}

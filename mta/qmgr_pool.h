@@ -50,4 +50,23 @@ struct qmgr_pool_capacity {
 int qmgr_pool_choose(struct qmgr_pool_rotation *r, const struct tern_policy *p,
     int pool, const struct qmgr_pool_capacity *cap, int64_t *next_at);
 
+/* What qmgr_pool_route decided. */
+enum qmgr_pool_decision {
+	QMGR_POOL_SOURCE,               /* *source of the destination's pool */
+	QMGR_POOL_OVERFLOW_POOL,        /* *source of the overflow pool */
+	QMGR_POOL_OVERFLOW_SMART_HOST,  /* the overflow smart host */
+	QMGR_POOL_WAIT,                 /* no capacity until *next_at */
+};
+
+/*
+ * Chooses a source of ps->pool (which must be set) with
+ * qmgr_pool_choose; when it has no capacity, applies ps->overflow: a
+ * source of the overflow pool, the overflow smart host, or a wait.
+ * *next_at is set for QMGR_POOL_WAIT: the earliest time either pool
+ * has capacity, INT64_MAX when every address is blocked.
+ */
+enum qmgr_pool_decision qmgr_pool_route(struct qmgr_pool_rotation *r,
+    const struct tern_policy *p, const struct policy_settings *ps,
+    const struct qmgr_pool_capacity *cap, int *source, int64_t *next_at);
+
 #endif

@@ -1,8 +1,9 @@
 /* Unit tests for the choice of a source address within a pool
  * (mta/qmgr_pool.c): the spread follows the weights, blocked and
- * exhausted addresses are passed over, and a pool without capacity
- * returns when the first address has some again. The capacity answers
- * come from a table in the test. */
+ * exhausted addresses are passed over, a pool without capacity returns
+ * when the first address has some again, and the overflow goes to
+ * another pool, to a smart host, or waits. The capacity answers come
+ * from a table in the test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -243,6 +244,114 @@ test_reload_reorder_keeps_scores(void **state)
 	assert_string_equal(f->policy.sources[second].address, "127.0.0.3");
 }
 
+/* Settings for a destination of pool main with the given overflow. */
+static struct policy_settings
+settings(int overflow, int target)
+{
+	struct policy_settings ps;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.route = POLICY_ROUTE_MX;
+	ps.pool = 0;
+	ps.smart_host = -1;
+	ps.overflow = overflow;
+	ps.overflow_target = target;
+	return ps;
+}
+
+/* Uses up pool main: .2, .3 and .4 have no capacity left. */
+static void
+exhaust_main(struct fixture *f)
+{
+	f->table.left[0] = 0;
+	f->table.left[2] = 0;
+	f->table.left[3] = 0;
+	f->table.next[0] = 5000;
+	f->table.next[2] = 3000;
+	f->table.next[3] = 4000;
+}
+
+static enum qmgr_pool_decision
+route(struct fixture *f, const struct policy_settings *ps, int *source,
+    int64_t *next_at)
+{
+	return qmgr_pool_route(&f->rotation, &f->policy, ps, &f->cap, source,
+	    next_at);
+}
+
+static void
+test_route_pool_with_capacity(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_settings ps = settings(POLICY_OVERFLOW_SMART_HOST, 0);
+	int64_t next_at;
+	int source = -1;
+
+	assert_int_equal(route(f, &ps, &source, &next_at), QMGR_POOL_SOURCE);
+	assert_int_equal(source, 0);
+	assert_int_equal(f->table.takes[0], 1);
+}
+
+static void
+test_overflow_to_other_pool(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_settings ps = settings(POLICY_OVERFLOW_POOL, 1);
+	int64_t next_at;
+	int source = -1;
+
+	exhaust_main(f);
+	assert_int_equal(route(f, &ps, &source, &next_at),
+	    QMGR_POOL_OVERFLOW_POOL);
+	assert_int_equal(source, 1);
+	assert_int_equal(f->table.takes[1], 1);
+}
+
+static void
+test_overflow_pool_exhausted_waits(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_settings ps = settings(POLICY_OVERFLOW_POOL, 1);
+	int64_t next_at = 0;
+	int source;
+
+	/* The second pool's only address has capacity first. */
+	exhaust_main(f);
+	f->table.left[1] = 0;
+	f->table.next[1] = 2000;
+	assert_int_equal(route(f, &ps, &source, &next_at), QMGR_POOL_WAIT);
+	assert_int_equal(next_at, 2000);
+}
+
+static void
+test_overflow_to_smart_host(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_settings ps = settings(POLICY_OVERFLOW_SMART_HOST, 0);
+	int64_t next_at;
+	int source;
+
+	exhaust_main(f);
+	assert_int_equal(route(f, &ps, &source, &next_at),
+	    QMGR_POOL_OVERFLOW_SMART_HOST);
+	assert_int_equal(f->table.takes[1], 0);
+}
+
+static void
+test_overflow_wait_retry_at(void **state)
+{
+	struct fixture *f = *state;
+	struct policy_settings ps = settings(POLICY_OVERFLOW_WAIT, 0);
+	int64_t next_at = 0;
+	int source;
+
+	/* The other pool has capacity, but the policy says wait. */
+	exhaust_main(f);
+	assert_int_equal(route(f, &ps, &source, &next_at), QMGR_POOL_WAIT);
+	assert_int_equal(next_at, 3000);
+	assert_int_equal(f->table.takes[1], 0);
+}
+
 int
 main(void)
 {
@@ -261,6 +370,16 @@ main(void)
 		    test_failed_charge_keeps_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reload_reorder_keeps_scores, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_route_pool_with_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_to_other_pool,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_overflow_pool_exhausted_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_to_smart_host,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_wait_retry_at,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
