@@ -45,7 +45,7 @@ bool deliver_align_refuses(const struct deliver_align *a,
     char *reason, size_t reason_size);
 
 /* As deliver_align_refuses, for an address (of delivery.source_addresses
- * or of a pool) with the EHLO name said from it. */
+ * or of a pool) and the EHLO name sent from it. */
 bool deliver_align_refuses_address(const struct deliver_align *a,
     const struct tern_config *cfg, const char *address,
     const char *ehlo_name, char *reason, size_t reason_size);

@@ -2,10 +2,10 @@
  * DKIM signing of a job's content in deliver; see deliver_dkim.h.
  *
  * A job whose route names a DKIM selector (a policy override) is signed
- * afresh with that selector's keys on every attempt: the signature
- * stored for its message is neither sent to it nor replaced by its own,
- * because the stored one belongs to the destinations without override.
- * A route with the selector "none" is sent unsigned.
+ * afresh with that selector's keys on every attempt. The signature
+ * stored for its message is neither sent with it nor replaced by its
+ * own, because the stored one belongs to the destinations without an
+ * override. A route with the selector "none" is sent unsigned.
  *
  * Log lines: "QUEUEID: dkim: signed d=... s=... a=..." (info) for a new
  * signature, "QUEUEID: dkim: not signed: REASON" (info when no key

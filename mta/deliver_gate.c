@@ -12,9 +12,9 @@
  * to the smart host.
  *
  * An idle session from the cache is used only when its source is the
- * one the job would bind (a session bound to a pool address only by
- * jobs routed from that address), that source is not refused, and its
- * SPF result is cached. When the result is not cached, the job waits for
+ * one the job would bind, that source is not refused, and its SPF
+ * result is cached. So a session bound to a pool address goes only to
+ * jobs routed from that address. When the result is not cached, the job waits for
  * that check once and then looks again.
  *
  * Privileges: none.

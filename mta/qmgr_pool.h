@@ -50,7 +50,7 @@ struct qmgr_pool_capacity {
 int qmgr_pool_choose(struct qmgr_pool_rotation *r, const struct tern_policy *p,
     int pool, const struct qmgr_pool_capacity *cap, int64_t *next_at);
 
-/* What qmgr_pool_route decided. */
+/* The decision of qmgr_pool_route. */
 enum qmgr_pool_decision {
 	QMGR_POOL_SOURCE,               /* *source of the destination's pool */
 	QMGR_POOL_OVERFLOW_POOL,        /* *source of the overflow pool */

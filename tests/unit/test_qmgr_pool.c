@@ -1,7 +1,7 @@
 /* Unit tests for the choice of a source address within a pool
- * (mta/qmgr_pool.c): the spread follows the weights, blocked and
- * exhausted addresses are passed over, a pool without capacity returns
- * when the first address has some again, and the overflow goes to
+ * (mta/qmgr_pool.c). The spread follows the weights, and blocked and
+ * exhausted addresses are passed over. A pool without capacity returns
+ * when its first address has some again, and the overflow goes to
  * another pool, to a smart host, or waits. The capacity answers come
  * from a table in the test. */
 #include <setjmp.h>
@@ -122,7 +122,7 @@ test_spread_follows_weights(void **state)
 	int64_t next_at;
 	int i, window[POLICY_MAX_SOURCES];
 
-	/* Every run of four picks holds .2 twice and .3 and .4 once, so
+	/* Every run of four picks contains .2 twice and .3 and .4 once, so
 	 * the spread is even at any point, not only in the total. */
 	for (i = 0; i < 400; i++) {
 		if (i % 4 == 0)
@@ -345,7 +345,7 @@ test_overflow_wait_retry_at(void **state)
 	int64_t next_at = 0;
 	int source;
 
-	/* The other pool has capacity, but the policy says wait. */
+	/* The other pool has capacity, but the overflow is to wait. */
 	exhaust_main(f);
 	assert_int_equal(route(f, &ps, &source, &next_at), QMGR_POOL_WAIT);
 	assert_int_equal(next_at, 3000);
