@@ -18,4 +18,7 @@ int tern_cmd_dkim(const char *config_path, int argc, char **argv);
  * mta/tern_spf.c */
 int tern_cmd_spf(const char *config_path, int argc, char **argv);
 
+/* tern warmup status [--json]: mta/tern_warmup.c */
+int tern_cmd_warmup(const char *config_path, int argc, char **argv);
+
 #endif

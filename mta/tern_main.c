@@ -23,6 +23,9 @@ static const struct command commands[] = {
 	{"spf", tern_cmd_spf,
 	    "spf check --ip ADDRESS --sender ADDRESS [--helo NAME] [--json]\n"
 	    "                         evaluate SPF as smtpd would"},
+	{"warmup", tern_cmd_warmup,
+	    "warmup status [--json]   each source address's warmup day, limits\n"
+	    "                         and remaining capacity"},
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},

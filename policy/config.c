@@ -66,6 +66,8 @@ static const char *const spf_self_check_names[] = {
 
 static const struct setting settings[] = {
 	TEXT("hostname", SETTING_HOSTNAME, hostname, ""),
+	TEXT("policy_file", SETTING_PATH, policy_file, ""),
+	TEXT("secrets_file", SETTING_PATH, secrets_file, ""),
 	TEXT("log.level", SETTING_LEVEL, log_level, "info"),
 	TEXT("log.file", SETTING_PATH, log_file, ""),
 	TEXT("queue.directory", SETTING_PATH, queue_directory,
@@ -229,6 +231,7 @@ tern_config_defaults(struct tern_config *cfg)
 	netrange_parse("127.0.0.0/8", &cfg->relay_networks[0]);
 	netrange_parse("::1/128", &cfg->relay_networks[1]);
 	cfg->relay_network_count = 2;
+	policy_defaults(&cfg->policy);
 }
 
 /* Stores a path, relative ones joined to the configuration's folder. */
@@ -947,5 +950,7 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 	config_destroy(&lc);
 	if (rc == TERN_OK)
 		rc = default_hostname(&st);
+	if (rc == TERN_OK)
+		rc = load_policy_file(&st);
 	return rc;
 }

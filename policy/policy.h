@@ -276,6 +276,7 @@ bool policy_groups_use_mx(const struct tern_policy *p);
 int policy_smart_host_index(const struct tern_policy *p, const char *name);
 int policy_pool_index(const struct tern_policy *p, const char *name);
 int policy_group_index(const struct tern_policy *p, const char *name);
+int policy_curve_index(const struct tern_policy *p, const char *name);
 
 /* The source entry of an address, or NULL. */
 const struct policy_source *policy_source_find(const struct tern_policy *p,

@@ -45,4 +45,18 @@ const struct secret_credentials *secrets_find(const struct tern_secrets *s,
 /* Overwrites every secret in s before the memory is reused or freed. */
 void secrets_wipe(struct tern_secrets *s);
 
+struct tern_config;
+
+/*
+ * Checks the secrets file of cfg against its policy, for ternd (at
+ * start, with -t and on reload) and `tern config check`: loads
+ * secrets_file when set (permissions included) and checks that every
+ * credentials name a smart host uses is defined there, or that no
+ * smart host uses credentials when secrets_file is not set. Returns
+ * TERN_OK, TERN_EPERM or TERN_ECONFIG with every problem in err, one
+ * "FILE:LINE: REASON" a line. The secrets are wiped before it returns.
+ */
+int secrets_check_config(const struct tern_config *cfg, char *err,
+    size_t err_size);
+
 #endif
