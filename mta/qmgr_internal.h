@@ -17,6 +17,10 @@
 #include "job_route.h"
 #include "qmgr_dest.h"
 #include "qmgr_dispatch.h"
+#include "qmgr_pool.h"
+
+struct qmgr_throttle;
+struct qmgr_warmup;
 
 #define QMGR_REPLY_MAX 8192         /* reply text in IPC_JOB_RESULT */
 
@@ -62,8 +66,12 @@ struct qmgr_job {
 	/* DKIM-Signature fields from deliver's result, to store with the
 	 * outcomes; NULL when there is nothing to store. */
 	char *dkim_signature;
-	/* The route it was sent with (qmgr_route.c). */
+	/* The route it was sent with (qmgr_route.c), and whether the
+	 * warmup counter of route.source was charged for the group named
+	 * warmup_group ("": every other domain). */
 	struct job_route route;
+	bool warmup_charged;
+	char warmup_group[POLICY_NAME_MAX];
 	/* From deliver's result: the source address its sessions left
 	 * from ("" when none connected), and a server's 4xx or 5xx reply
 	 * about the session as a whole (NULL when none). */
@@ -137,6 +145,10 @@ struct qmgr {
 	const struct tern_config *config; /* the process's; see qmgr_create */
 	struct retry_policy retry;
 	struct qmgr_dests dests;
+	/* Warmup counters and throttling state; NULL: not limited. */
+	struct qmgr_warmup *warmup;
+	struct qmgr_throttle *throttle;
+	struct qmgr_pool_rotation rotation; /* source choice (qmgr_route.c) */
 	uint64_t random_state;
 	uv_timer_t wake_timer;          /* next scan */
 	uv_timer_t record_timer;        /* retry of a failed record */
@@ -207,6 +219,10 @@ void qmgr_dispatch_waiting(struct qmgr *qm);
  */
 bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
     int64_t *retry_at);
+
+/* Gives back the warmup charge of a job that no server took (its
+ * result shows the destination unreachable or never tried). */
+void qmgr_route_refund(struct qmgr *qm, struct qmgr_job *job);
 
 /* qmgr_outcome.c */
 
