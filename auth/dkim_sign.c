@@ -451,19 +451,28 @@ from_domain(const struct message_view *v, char *out, size_t out_size)
 	return domain_chars_valid(out);
 }
 
+/* True when key k may sign: any key without a selector filter, else
+ * only keys of that selector. */
+static bool
+selector_allows(const struct signer_key *k, const char *selector)
+{
+	return selector == NULL || strcmp(k->selector, selector) == 0;
+}
+
 /*
- * Chooses the keys for a From domain: those named for exactly that
- * domain, or else those of the longest ".suffix" entry that ends it.
- * Returns how many were stored in chosen.
+ * Chooses the keys for a From domain among those selector allows:
+ * those named for exactly that domain, or else those of the longest
+ * ".suffix" entry that ends it. Returns how many were stored in chosen.
  */
 static size_t
 choose_keys(const struct dkim_signer *s, const char *domain,
-    const struct signer_key **chosen)
+    const char *selector, const struct signer_key **chosen)
 {
 	size_t i, n = 0, best = 0, dl = strlen(domain), kl;
 
 	for (i = 0; i < s->count; i++) {
-		if (strcmp(s->keys[i].domain, domain) == 0)
+		if (strcmp(s->keys[i].domain, domain) == 0 &&
+		    selector_allows(&s->keys[i], selector))
 			chosen[n++] = &s->keys[i];
 	}
 	if (n > 0)
@@ -472,12 +481,13 @@ choose_keys(const struct dkim_signer *s, const char *domain,
 		kl = strlen(s->keys[i].domain);
 		if (s->keys[i].domain[0] == '.' && dl > kl &&
 		    strcmp(domain + dl - kl, s->keys[i].domain) == 0 &&
-		    kl > best)
+		    selector_allows(&s->keys[i], selector) && kl > best)
 			best = kl;
 	}
 	for (i = 0; best > 0 && i < s->count; i++) {
 		if (strlen(s->keys[i].domain) == best &&
-		    strcmp(domain + dl - best, s->keys[i].domain) == 0)
+		    strcmp(domain + dl - best, s->keys[i].domain) == 0 &&
+		    selector_allows(&s->keys[i], selector))
 			chosen[n++] = &s->keys[i];
 	}
 	return n;
@@ -605,6 +615,14 @@ enum dkim_sign_status
 dkim_sign_message(struct dkim_signer *s, const struct buf *content,
     char **headers, char *why, size_t why_size)
 {
+	return dkim_sign_message_selector(s, content, NULL, headers, why,
+	    why_size);
+}
+
+enum dkim_sign_status
+dkim_sign_message_selector(struct dkim_signer *s, const struct buf *content,
+    const char *selector, char **headers, char *why, size_t why_size)
+{
 	const struct signer_key *chosen[DKIM_SIGN_KEYS_MAX];
 	char domain[256];
 	struct message_view v;
@@ -634,7 +652,12 @@ dkim_sign_message(struct dkim_signer *s, const struct buf *content,
 		snprintf(why, why_size, "the From header has no valid domain");
 		return DKIM_SIGN_REFUSED;
 	}
-	n = choose_keys(s, domain, chosen);
+	n = choose_keys(s, domain, selector, chosen);
+	if (n == 0 && selector != NULL) {
+		snprintf(why, why_size, "no key with selector %s for the From "
+		    "domain %s", selector, domain);
+		return DKIM_SIGN_NO_KEY;
+	}
 	if (n == 0) {
 		snprintf(why, why_size, "no key for the From domain %s",
 		    domain);

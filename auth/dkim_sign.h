@@ -96,6 +96,13 @@ enum dkim_sign_status {
 enum dkim_sign_status dkim_sign_message(struct dkim_signer *s,
     const struct buf *content, char **headers, char *why, size_t why_size);
 
+/* As dkim_sign_message, with only the keys whose selector is selector
+ * (NULL: every key). Returns DKIM_SIGN_NO_KEY when no key of that
+ * selector covers the From domain. */
+enum dkim_sign_status dkim_sign_message_selector(struct dkim_signer *s,
+    const struct buf *content, const char *selector, char **headers,
+    char *why, size_t why_size);
+
 /*
  * The public key of a private key file in the form of a DNS TXT record's
  * p= tag (base64 of the SubjectPublicKeyInfo for RSA, of the raw 32

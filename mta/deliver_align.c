@@ -29,6 +29,9 @@
  */
 #define ALIGN_RECHECK_SECONDS 30
 
+/* delivery.source_addresses and the addresses of the policy's pools. */
+#define ALIGN_MAX_SOURCES (CONFIG_MAX_SOURCES + POLICY_MAX_SOURCES)
+
 enum align_state {
 	ALIGN_UNCHECKED = 0,
 	ALIGN_ALIGNED,
@@ -46,7 +49,7 @@ struct align_entry {
 
 struct deliver_align {
 	uv_loop_t *loop;
-	struct align_entry entries[CONFIG_MAX_SOURCES];
+	struct align_entry entries[ALIGN_MAX_SOURCES];
 	size_t count;
 	uint64_t generation;        /* of the newest task */
 	int running;                /* tasks not finished */
@@ -71,7 +74,7 @@ struct align_task {
 	char resolvers[CONFIG_MAX_RESOLVERS][80];
 	size_t resolver_count;
 	int timeout;
-	struct rdns_alignment results[CONFIG_MAX_SOURCES];
+	struct rdns_alignment results[ALIGN_MAX_SOURCES];
 	size_t count;
 	char error[256];            /* the DNS client could not be made */
 };
@@ -109,28 +112,58 @@ find_entry(struct deliver_align *a, const char *address,
 	return NULL;
 }
 
-/* Replaces the table with cfg's sources, keeping the results of pairs
- * of address and EHLO name that did not change. */
+/* Adds a pair of address and EHLO name to fresh unless it is there,
+ * with the result old has for it. */
+static void
+add_source(struct deliver_align *a, struct align_entry *fresh,
+    size_t *count, const char *address, const char *ehlo_name)
+{
+	const struct align_entry *old;
+	struct align_entry *e;
+	size_t i;
+
+	for (i = 0; i < *count; i++) {
+		if (strcmp(fresh[i].address, address) == 0 &&
+		    strcmp(fresh[i].ehlo_name, ehlo_name) == 0)
+			return;
+	}
+	if (*count >= ALIGN_MAX_SOURCES)
+		return;
+	e = &fresh[(*count)++];
+	snprintf(e->address, sizeof(e->address), "%s", address);
+	snprintf(e->ehlo_name, sizeof(e->ehlo_name), "%s", ehlo_name);
+	old = find_entry(a, e->address, e->ehlo_name);
+	if (old != NULL)
+		*e = *old;
+}
+
+/* Replaces the table with cfg's sources and the policy's pool
+ * addresses, keeping the results of pairs of address and EHLO name that
+ * did not change. */
 static void
 take_sources(struct deliver_align *a, const struct tern_config *cfg)
 {
-	struct align_entry fresh[CONFIG_MAX_SOURCES], *old;
-	size_t i;
+	struct align_entry *fresh;
+	size_t i, count = 0;
 
-	memset(fresh, 0, sizeof(fresh));
-	for (i = 0; i < cfg->source_count; i++) {
-		const struct config_source *s = &cfg->sources[i];
-
-		snprintf(fresh[i].address, sizeof(fresh[i].address), "%s",
-		    s->address);
-		snprintf(fresh[i].ehlo_name, sizeof(fresh[i].ehlo_name), "%s",
-		    config_ehlo_name(cfg, s));
-		old = find_entry(a, fresh[i].address, fresh[i].ehlo_name);
-		if (old != NULL)
-			fresh[i] = *old;
+	fresh = calloc(ALIGN_MAX_SOURCES, sizeof(*fresh));
+	if (fresh == NULL) {
+		log_error("rdns: cannot take the new source addresses: out of "
+		    "memory; the previous ones stay");
+		return;
 	}
-	memcpy(a->entries, fresh, sizeof(fresh));
-	a->count = cfg->source_count;
+	for (i = 0; i < cfg->source_count; i++)
+		add_source(a, fresh, &count, cfg->sources[i].address,
+		    config_ehlo_name(cfg, &cfg->sources[i]));
+	for (i = 0; i < cfg->policy.source_count; i++) {
+		const struct policy_source *s = &cfg->policy.sources[i];
+
+		add_source(a, fresh, &count, s->address,
+		    s->ehlo_name[0] != '\0' ? s->ehlo_name : cfg->hostname);
+	}
+	memcpy(a->entries, fresh, sizeof(a->entries));
+	a->count = count;
+	free(fresh);
 }
 
 static void
@@ -371,15 +404,26 @@ deliver_align_refuses(const struct deliver_align *a,
     const struct tern_config *cfg, const struct config_source *entry,
     char *reason, size_t reason_size)
 {
+	if (entry == NULL)
+		return false;
+	return deliver_align_refuses_address(a, cfg, entry->address,
+	    config_ehlo_name(cfg, entry), reason, reason_size);
+}
+
+bool
+deliver_align_refuses_address(const struct deliver_align *a,
+    const struct tern_config *cfg, const char *address,
+    const char *ehlo_name, char *reason, size_t reason_size)
+{
 	size_t i;
 
-	if (cfg->rdns_policy != RDNS_POLICY_REFUSE || entry == NULL)
+	if (cfg->rdns_policy != RDNS_POLICY_REFUSE)
 		return false;
 	for (i = 0; i < a->count; i++) {
 		const struct align_entry *e = &a->entries[i];
 
-		if (strcmp(e->address, entry->address) != 0 ||
-		    strcmp(e->ehlo_name, config_ehlo_name(cfg, entry)) != 0)
+		if (strcmp(e->address, address) != 0 ||
+		    strcmp(e->ehlo_name, ehlo_name) != 0)
 			continue;
 		if (e->state == ALIGN_ALIGNED)
 			return false;
@@ -406,7 +450,7 @@ deliver_align_refuses(const struct deliver_align *a,
 	}
 	snprintf(reason, reason_size, "direct delivery from %s is refused "
 	    "until its reverse DNS has been checked "
-	    "(delivery.rdns_misaligned is \"refuse\")", entry->address);
+	    "(delivery.rdns_misaligned is \"refuse\")", address);
 	return true;
 }
 

@@ -1,6 +1,12 @@
 /*
  * DKIM signing of a job's content in deliver; see deliver_dkim.h.
  *
+ * A job whose route names a DKIM selector (a policy override) is signed
+ * afresh with that selector's keys on every attempt. The signature
+ * stored for its message is neither sent with it nor replaced by its
+ * own, because the stored one belongs to the destinations without an
+ * override. A route with the selector "none" is sent unsigned.
+ *
  * Log lines: "QUEUEID: dkim: signed d=... s=... a=..." (info) for a new
  * signature, "QUEUEID: dkim: not signed: REASON" (info when no key
  * matches the From domain, warning otherwise). A signature read back
@@ -45,11 +51,12 @@ static char *
 sign_new(struct dkim_signer *signer, struct deliver_job *job, bool *held,
     char *hold_reason, size_t hold_size)
 {
+	const char *selector = job->route.dkim_selector;
 	char why[1024], *fields = NULL;
 	enum dkim_sign_status status;
 
-	status = dkim_sign_message(signer, &job->content, &fields, why,
-	    sizeof(why));
+	status = dkim_sign_message_selector(signer, &job->content,
+	    selector[0] != '\0' ? selector : NULL, &fields, why, sizeof(why));
 	switch (status) {
 	case DKIM_SIGN_OK:
 		log_info("%s: dkim: %s", job->queue_id, why);
@@ -75,8 +82,8 @@ sign_new(struct dkim_signer *signer, struct deliver_job *job, bool *held,
 		    job->queue_id, why);
 		return NULL;
 	}
-	if (fields == NULL)
-		return NULL;
+	if (fields == NULL || selector[0] != '\0')
+		return fields;  /* an override's signature is not stored */
 	job->dkim_signature = strdup(fields);
 	if (job->dkim_signature == NULL)
 		log_warning("%s: dkim: out of memory keeping the signature; "
@@ -94,7 +101,15 @@ deliver_dkim_prepare(struct dkim_signer *signer, struct queue *q,
 
 	if (dkim_signer_key_count(signer) == 0)
 		return true;
-	rc = queue_load_dkim_signature(q, job->message_id, &fields);
+	if (strcmp(job->route.dkim_selector, "none") == 0) {
+		log_info("%s: dkim: not signed: the policy's dkim_selector "
+		    "for this destination is \"none\"", job->queue_id);
+		return true;
+	}
+	if (job->route.dkim_selector[0] != '\0')
+		rc = TERN_OK;  /* the stored signature is not for this route */
+	else
+		rc = queue_load_dkim_signature(q, job->message_id, &fields);
 	if (rc != TERN_OK)
 		log_warning("%s: dkim: cannot read the stored signature: %s; "
 		    "signing again", job->queue_id, tern_strerror(rc));

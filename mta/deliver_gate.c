@@ -1,6 +1,7 @@
 /*
  * Checks before a direct delivery, by the source address a connection
- * would leave from (deliver_source.h): delivery.rdns_misaligned
+ * would leave from (deliver_source.h: the job's pool address or the
+ * configured one): delivery.rdns_misaligned
  * (deliver_align.h) and delivery.spf_self_check (deliver_spf.h). Part
  * of deliver_job.c's job; deliveries through the smart host skip both.
  *
@@ -12,7 +13,8 @@
  *
  * An idle session from the cache is used only when its source is the
  * one the job would bind, that source is not refused, and its SPF
- * result is cached. When the result is not cached, the job waits for
+ * result is cached. So a session bound to a pool address goes only to
+ * jobs routed from that address. When the result is not cached, the job waits for
  * that check once and then looks again.
  *
  * Privileges: none.
@@ -24,6 +26,34 @@
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "deliver_job_internal.h"
+
+/* True when the rDNS policy refuses source, with the reason. */
+static bool
+align_refuses(const struct deliver_job_run *run,
+    const struct deliver_source *source, char *reason, size_t size)
+{
+	return run->env.align != NULL && source->bound &&
+	    deliver_align_refuses_address(run->env.align, run->env.config,
+	    source->text, source->ehlo_name, reason, size);
+}
+
+/* Passes over an address of the family the job's pool address does not
+ * have. */
+static void
+skip_other_family(struct deliver_job_run *run)
+{
+	char reason[SMTP_CLIENT_TEXT_MAX];
+
+	snprintf(reason, sizeof(reason), "the source address %s cannot "
+	    "reach %s over IPv%d", run->job->route.source,
+	    run->session_host,
+	    run->session_address.ss_family == AF_INET6 ? 6 : 4);
+	log_debug("%s: %s", run->job->queue_id, reason);
+	if (run->last_error[0] == '\0')
+		job_remember_error(run, "4.4.1", reason);
+	run->address_index++;
+	job_try_address(run);
+}
 
 /* Passes over the current address for a policy reason. */
 static void
@@ -109,13 +139,17 @@ gate_check_address(struct deliver_job_run *run)
 	char reason[SMTP_CLIENT_TEXT_MAX];
 	int rc;
 
-	if (!deliver_source_for(cfg, destination, &run->source) &&
-	    run->env.spf != NULL && cfg->spf_self_check != SPF_SELF_CHECK_OFF &&
+	if (!deliver_source_for(cfg, &run->job->route, destination,
+	    &run->source) && run->source.wrong_family) {
+		skip_other_family(run);
+		return;
+	}
+	if (!run->source.bound && run->env.spf != NULL &&
+	    cfg->spf_self_check != SPF_SELF_CHECK_OFF &&
 	    deliver_source_probe(run->env.loop, destination, &run->source) != 0)
 		run->source.text[0] = '\0';  /* the SPF check is skipped */
 
-	if (run->env.align != NULL && deliver_align_refuses(run->env.align,
-	    cfg, run->source.entry, reason, sizeof(reason))) {
+	if (align_refuses(run, &run->source, reason, sizeof(reason))) {
 		refuse_address(run, reason);
 		return;
 	}
@@ -145,13 +179,18 @@ gate_session_usable(const struct deliver_cache_session *s, void *arg)
 	char reason[SMTP_CLIENT_TEXT_MAX];
 	int rc;
 
-	/* A session bound elsewhere (the configuration named another
-	 * source when it was opened) is not this job's. */
-	if (deliver_source_for(cfg, (const struct sockaddr *)&s->address,
-	    &source) && strcmp(source.text, s->source) != 0)
+	/* A session bound elsewhere (another pool address, or the
+	 * configuration named another source when it was opened) is not
+	 * this job's. */
+	if (deliver_source_for(cfg, &run->job->route,
+	    (const struct sockaddr *)&s->address, &source) &&
+	    strcmp(source.text, s->source) != 0)
 		return false;
-	if (run->env.align != NULL && deliver_align_refuses(run->env.align,
-	    cfg, source.entry, reason, sizeof(reason)))
+	if (source.wrong_family)
+		return false;
+	if (!source.bound && deliver_source_in_pool(cfg, s->source))
+		return false;
+	if (align_refuses(run, &source, reason, sizeof(reason)))
 		return false;
 	if (run->env.spf == NULL)
 		return true;
@@ -194,6 +233,9 @@ gate_wait_for_idle(struct deliver_job_run *run)
 		if (strcmp(e->address, run->idle_source) == 0)
 			ehlo_name = config_ehlo_name(run->env.config, e);
 	}
+	if (strcmp(run->job->route.source, run->idle_source) == 0 &&
+	    run->job->route.ehlo_name[0] != '\0')
+		ehlo_name = run->job->route.ehlo_name;
 	return check_spf(run, run->idle_source, ehlo_name, &verdict,
 	    on_idle_verdict) == 0;
 }

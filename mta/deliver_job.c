@@ -230,6 +230,15 @@ address_text(const struct sockaddr_storage *ss, char *out, size_t size)
 	return out;
 }
 
+/* The transactions one connection may carry. */
+static int
+reuse_limit(const struct deliver_job_run *run)
+{
+	if (run->job->route.max_messages > 0)
+		return run->job->route.max_messages;
+	return run->env.config->connection_reuse_limit;
+}
+
 /* True when the session should stay open for another job. */
 static bool
 want_reuse(const struct deliver_job_run *run)
@@ -242,7 +251,7 @@ want_reuse(const struct deliver_job_run *run)
 	    (!run->smart_host || run->smarthost != NULL) &&
 	    deliver_cache_accepting(run->env.cache) &&
 	    cfg->connection_idle_timeout > 0 &&
-	    run->transactions + 1 < cfg->connection_reuse_limit;
+	    run->transactions + 1 < reuse_limit(run);
 }
 
 /* Fills the parameters of a session to session_host and
@@ -264,7 +273,7 @@ fill_params(struct deliver_job_run *run)
 	p->queue_id = job->queue_id;
 	p->host = run->session_host;
 	p->address = (const struct sockaddr *)&run->session_address;
-	p->source = run->source.entry != NULL ?
+	p->source = run->source.bound ?
 	    (const struct sockaddr *)&run->source.address : NULL;
 	p->ehlo_name = run->source.ehlo_name;
 	p->sender = job->sender;
@@ -295,7 +304,7 @@ keep_or_quit(struct deliver_job_run *run, struct smtp_client *client)
 	s.transactions = run->transactions + 1;
 	if (smtp_client_local_address(client, s.source, sizeof(s.source)) != 0)
 		s.source[0] = '\0';
-	if (s.transactions >= cfg->connection_reuse_limit) {
+	if (s.transactions >= reuse_limit(run)) {
 		log_debug("%s: closing the connection to %s after %d "
 		    "transaction(s), its limit", run->job->queue_id, s.host,
 		    s.transactions);
@@ -512,7 +521,7 @@ resume_idle_session(struct deliver_job_run *run)
 		return false;
 	snprintf(run->session_host, sizeof(run->session_host), "%s", s.host);
 	run->session_address = s.address;
-	deliver_source_for(run->env.config,
+	deliver_source_for(run->env.config, &run->job->route,
 	    (const struct sockaddr *)&s.address, &run->source);
 	run->transactions = s.transactions;
 	run->reused = true;
@@ -571,7 +580,7 @@ job_try_address(struct deliver_job_run *run)
 	if (smarthost_defer_if_held(run))
 		return;
 	if (run->smart_host) {
-		deliver_source_for(run->env.config,
+		deliver_source_for(run->env.config, NULL,
 		    (const struct sockaddr *)&run->session_address,
 		    &run->source);
 		job_connect(run);

@@ -27,14 +27,44 @@ numeric(const struct sockaddr_storage *ss, char *out, size_t size)
 		uv_ip4_name((const struct sockaddr_in *)ss, out, size);
 }
 
+/* Fills out with the job's pool address. */
+static bool
+route_source(const struct tern_config *cfg, const struct job_route *route,
+    const struct sockaddr *destination, struct deliver_source *out)
+{
+	int rc;
+
+	out->ehlo_name = route->ehlo_name[0] != '\0' ? route->ehlo_name :
+	    cfg->hostname;
+	if (destination->sa_family == AF_INET6)
+		rc = uv_ip6_addr(route->source, 0,
+		    (struct sockaddr_in6 *)&out->address);
+	else
+		rc = uv_ip4_addr(route->source, 0,
+		    (struct sockaddr_in *)&out->address);
+	/* job_route_read accepted a numeric address, so a failure here
+	 * means the other family. */
+	if (rc != 0) {
+		memset(&out->address, 0, sizeof(out->address));
+		out->wrong_family = true;
+		return false;
+	}
+	numeric(&out->address, out->text, sizeof(out->text));
+	out->bound = true;
+	return true;
+}
+
 bool
 deliver_source_for(const struct tern_config *cfg,
-    const struct sockaddr *destination, struct deliver_source *out)
+    const struct job_route *route, const struct sockaddr *destination,
+    struct deliver_source *out)
 {
 	const struct config_source *entry;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (route != NULL && route->source[0] != '\0')
+		return route_source(cfg, route, destination, out);
 	entry = config_source_for(cfg, destination->sa_family);
 	out->entry = entry;
 	out->ehlo_name = config_ehlo_name(cfg, entry);
@@ -52,7 +82,20 @@ deliver_source_for(const struct tern_config *cfg,
 		return false;
 	}
 	numeric(&out->address, out->text, sizeof(out->text));
+	out->bound = true;
 	return true;
+}
+
+bool
+deliver_source_in_pool(const struct tern_config *cfg, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->policy.source_count; i++) {
+		if (strcmp(cfg->policy.sources[i].address, address) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void

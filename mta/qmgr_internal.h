@@ -20,6 +20,7 @@
 #include "qmgr_groups.h"
 #include "qmgr_throttle.h"
 #include "qmgr_warmup.h"
+#include "qmgr_pool.h"
 
 #define QMGR_REPLY_MAX 8192         /* reply text in IPC_JOB_RESULT */
 
@@ -68,8 +69,12 @@ struct qmgr_job {
 	/* DKIM-Signature fields from deliver's result, to store with the
 	 * outcomes; NULL when there is nothing to store. */
 	char *dkim_signature;
-	/* The route it was sent with (qmgr_route.c). */
+	/* The route it was sent with (qmgr_route.c), and whether the
+	 * warmup counter of route.source was charged for the group named
+	 * warmup_group ("": every other domain). */
 	struct job_route route;
+	bool warmup_charged;
+	char warmup_group[POLICY_NAME_MAX];
 	/* From deliver's result: the source address its sessions left
 	 * from ("" when none connected), and a server's 4xx or 5xx reply
 	 * about the session as a whole (NULL when none). */
@@ -143,6 +148,7 @@ struct qmgr {
 	const struct tern_config *config; /* the process's; see qmgr_create */
 	struct retry_policy retry;
 	struct qmgr_dests dests;
+	struct qmgr_pool_rotation rotation; /* source choice (qmgr_route.c) */
 	uint64_t random_state;
 	uv_timer_t wake_timer;          /* next scan */
 	uv_timer_t record_timer;        /* retry of a failed record */
@@ -297,6 +303,10 @@ int qmgr_domain_group(struct qmgr *qm, const char *domain, bool *pending);
  */
 bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
     int64_t *retry_at);
+
+/* Gives back the warmup charge of a job that no server took (its
+ * result shows the destination unreachable or never tried). */
+void qmgr_route_refund(struct qmgr *qm, struct qmgr_job *job);
 
 /* qmgr_outcome.c */
 

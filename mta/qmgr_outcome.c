@@ -838,6 +838,9 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	job->session_reply = session.reply;
 	qmgr_job_returned(qm, job);
 	observe_replies(qm, job, entries, count);
+	/* No server took the message, so its source sent nothing. */
+	if (state == IPC_DEST_UNREACHABLE || state == IPC_DEST_UNKNOWN)
+		qmgr_route_refund(qm, job);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);
 	/* After qmgr_throttle_observe(), so its actions apply at once. */

@@ -138,6 +138,7 @@ begin_session(struct smtp_client *c, const struct smtp_client_params *p,
     smtp_client_cb cb, void *arg, bool next)
 {
 	struct fake_call *call;
+	int source_port;
 	static const struct fake_step unscripted = {
 		SMTP_CLIENT_CONNECT_FAILED, false, false, false,
 		QUEUE_DEFERRED, "connect to unscripted host: connection "
@@ -155,6 +156,11 @@ begin_session(struct smtp_client *c, const struct smtp_client_params *p,
 	call->with_tls = p->tls != NULL;
 	call->keep_open = p->keep_open;
 	snprintf(call->envid, sizeof(call->envid), "%s", p->envid);
+	if (p->source != NULL)
+		address_of(p->source, call->source, sizeof(call->source),
+		    &source_port);
+	snprintf(call->ehlo_name, sizeof(call->ehlo_name), "%s",
+	    p->ehlo_name != NULL ? p->ehlo_name : "");
 
 	c->p = *p;
 	c->cb = cb;
@@ -225,7 +231,12 @@ int
 smtp_client_local_address(struct smtp_client *c, char *out,
     size_t out_size)
 {
-	(void)c;
-	snprintf(out, out_size, "127.0.0.1");
+	int port;
+
+	/* A bound session leaves from its source, as a real socket does. */
+	if (c->p.source != NULL)
+		address_of(c->p.source, out, out_size, &port);
+	else
+		snprintf(out, out_size, "127.0.0.1");
 	return 0;
 }

@@ -37,6 +37,8 @@ struct fake_call {
 	bool with_tls;                /* a TLS context was passed */
 	bool keep_open;
 	char envid[128];
+	char source[64];              /* bound local address; "" none */
+	char ehlo_name[256];
 };
 
 #define FAKE_MAX_STEPS 16

@@ -205,21 +205,57 @@ on_job_done(struct deliver_job *job)
 	job_done = true;
 }
 
-/* Runs a new job for domain to its end; the caller frees it. */
+/* Runs a new job for domain to its end with route (NULL: none); the
+ * caller frees it. */
 static struct deliver_job *
-run_job(struct fixture *f, const char *domain)
+run_routed_job(struct fixture *f, const char *domain,
+    const struct job_route *route)
 {
 	struct deliver_job *job;
 
 	if (server.missing)
 		skip();
 	job = new_job(domain, 1);
+	if (route != NULL)
+		job->route = *route;
 	job_done = false;
 	assert_int_equal(deliver_job_start(job, &f->env, on_job_done), 0);
 	while (!job_done && uv_loop_alive(&f->loop))
 		uv_run(&f->loop, UV_RUN_ONCE);
 	assert_true(job_done);
 	return job;
+}
+
+/* Runs a new job for domain to its end; the caller frees it. */
+static struct deliver_job *
+run_job(struct fixture *f, const char *domain)
+{
+	return run_routed_job(f, domain, NULL);
+}
+
+/* A route from a pool address with its EHLO name. */
+static struct job_route
+pool_route(const char *source, const char *ehlo_name)
+{
+	struct job_route route;
+
+	memset(&route, 0, sizeof(route));
+	route.tls_level = -1;
+	snprintf(route.source, sizeof(route.source), "%s", source);
+	snprintf(route.ehlo_name, sizeof(route.ehlo_name), "%s", ehlo_name);
+	return route;
+}
+
+/* Adds address to the policy's pool 0. */
+static void
+add_pool_source(struct tern_config *cfg, const char *address)
+{
+	struct policy_source *s =
+	    &cfg->policy.sources[cfg->policy.source_count++];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->address, sizeof(s->address), "%s", address);
+	s->weight = 1;
 }
 
 static const struct fake_step delivered = {
@@ -626,6 +662,108 @@ test_reuse_off_without_idle_timeout(void **state)
 	assert_int_equal(deliver_cache_count(f->env.cache), 0);
 }
 
+/* A job routed from a pool address binds its connection to it and
+ * gives its EHLO name; without an EHLO name it gives the hostname. */
+static void
+test_route_source_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct job_route route = pool_route("127.0.0.31", "out31.test");
+	struct fake_step steps[2] = {delivered, delivered};
+	struct deliver_job *job;
+
+	fake_script(steps, 2);
+	job = run_routed_job(f, "one.test", &route);
+	assert_int_equal(job->rcpts[0].outcome, QUEUE_DELIVERED);
+	assert_string_equal(job->used_source, "127.0.0.31");
+	deliver_job_free(job);
+	route.ehlo_name[0] = '\0';
+	job = run_routed_job(f, "one.test", &route);
+	deliver_job_free(job);
+
+	assert_int_equal(fake.call_count, 2);
+	assert_string_equal(fake.calls[0].source, "127.0.0.31");
+	assert_string_equal(fake.calls[0].ehlo_name, "out31.test");
+	assert_string_equal(fake.calls[1].source, "127.0.0.31");
+	assert_string_equal(fake.calls[1].ehlo_name, "mx.self.test");
+}
+
+/* A pool address of the other family cannot reach an address: the job
+ * goes on with the next one. */
+static void
+test_route_source_other_family(void **state)
+{
+	struct fixture *f = *state;
+	struct job_route route = pool_route("127.0.0.31", "out31.test");
+	struct deliver_job *job;
+
+	fake_script(&delivered, 1);
+	job = run_routed_job(f, "dual.test", &route);
+	assert_int_equal(job->rcpts[0].outcome, QUEUE_DELIVERED);
+	assert_int_equal(fake.call_count, 1);
+	assert_string_equal(fake.calls[0].address, "127.0.0.5");
+	assert_string_equal(fake.calls[0].source, "127.0.0.31");
+	deliver_job_free(job);
+}
+
+/* An idle connection bound to a pool address goes only to a job routed
+ * from that address. */
+static void
+test_route_reuse_by_source(void **state)
+{
+	struct fixture *f = *state;
+	struct job_route first = pool_route("127.0.0.31", "out31.test");
+	struct job_route second = pool_route("127.0.0.32", "out32.test");
+	struct fake_step steps[4] = {delivered_reusable, delivered_reusable,
+		delivered_reusable, delivered_reusable};
+	struct deliver_job *job;
+
+	add_pool_source(&f->config, "127.0.0.31");
+	add_pool_source(&f->config, "127.0.0.32");
+	fake_script(steps, 4);
+	job = run_routed_job(f, "one.test", &first);
+	deliver_job_free(job);
+	job = run_routed_job(f, "one.test", &second);
+	deliver_job_free(job);
+	job = run_routed_job(f, "one.test", &first);
+	deliver_job_free(job);
+	job = run_routed_job(f, "one.test", NULL);
+	deliver_job_free(job);
+
+	assert_int_equal(fake.call_count, 4);
+	assert_false(fake.calls[1].next);        /* not .31's session */
+	assert_string_equal(fake.calls[1].source, "127.0.0.32");
+	assert_true(fake.calls[2].next);         /* .31's session again */
+	assert_string_equal(fake.calls[2].ehlo_name, "out31.test");
+	assert_false(fake.calls[3].next);        /* no pool session */
+	assert_string_equal(fake.calls[3].source, "");
+}
+
+/* The route's messages per connection replace connection_reuse_limit
+ * (3 here). */
+static void
+test_route_max_messages(void **state)
+{
+	struct fixture *f = *state;
+	struct job_route route = pool_route("127.0.0.31", "out31.test");
+	struct fake_step steps[3] = {delivered_reusable, delivered_reusable,
+		delivered_reusable};
+	struct deliver_job *job;
+	size_t i;
+
+	route.max_messages = 2;
+	fake_script(steps, 3);
+	for (i = 0; i < 3; i++) {
+		job = run_routed_job(f, "one.test", &route);
+		deliver_job_free(job);
+	}
+	assert_int_equal(fake.call_count, 3);
+	assert_true(fake.calls[0].keep_open);
+	assert_true(fake.calls[1].next);
+	assert_false(fake.calls[1].keep_open);   /* the second transaction */
+	assert_false(fake.calls[2].next);        /* a new connection */
+}
+
 #define JOB_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -650,6 +788,10 @@ main(void)
 		JOB_TEST(test_reuse_until_limit),
 		JOB_TEST(test_reuse_closed_falls_back),
 		JOB_TEST(test_reuse_off_without_idle_timeout),
+		JOB_TEST(test_route_source_bound),
+		JOB_TEST(test_route_source_other_family),
+		JOB_TEST(test_route_reuse_by_source),
+		JOB_TEST(test_route_max_messages),
 	};
 
 	return cmocka_run_group_tests(tests, start_server, stop_server);

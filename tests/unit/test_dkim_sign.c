@@ -407,6 +407,46 @@ test_rsa_and_ed25519(void **state)
 	dkim_signer_free(s);
 }
 
+/* A selector signs with that selector's keys only. */
+static void
+test_selector_filter(void **state)
+{
+	struct dkim_key_spec rsa = {
+		.domain = "example.test", .selector = "r1",
+		.key_file = rsa_path, .algorithm = DKIM_SIGN_RSA_SHA256,
+	};
+	struct dkim_key_spec ed = {
+		.domain = "example.test", .selector = "e1", .key_file = ed_path,
+		.algorithm = DKIM_SIGN_ED25519_SHA256,
+	};
+	struct dkim_signer *s;
+	char err[512], why[512], *fields = NULL;
+	struct buf content;
+
+	(void)state;
+	assert_int_equal(dkim_signer_new(&s, err, sizeof(err)), TERN_OK);
+	assert_int_equal(dkim_signer_add_key(s, &rsa, err, sizeof(err)), 0);
+	assert_int_equal(dkim_signer_add_key(s, &ed, err, sizeof(err)), 0);
+	buf_init(&content, 4096);
+	assert_int_equal(buf_append_str(&content, HEAD "\r\nbody\r\n"), 0);
+
+	assert_int_equal(dkim_sign_message_selector(s, &content, "e1", &fields,
+	    why, sizeof(why)), DKIM_SIGN_OK);
+	assert_string_equal(why, "signed d=example.test s=e1 "
+	    "a=ed25519-sha256");
+	assert_null(strstr(fields, "a=rsa-sha256"));
+	free(fields);
+	fields = NULL;
+
+	assert_int_equal(dkim_sign_message_selector(s, &content, "other",
+	    &fields, why, sizeof(why)), DKIM_SIGN_NO_KEY);
+	assert_null(fields);
+	assert_string_equal(why, "no key with selector other for the From "
+	    "domain example.test");
+	buf_free(&content);
+	dkim_signer_free(s);
+}
+
 static int
 add_key_error(const char *path, int algorithm, char *err, size_t err_size)
 {
@@ -564,6 +604,7 @@ main(void)
 		cmocka_unit_test(test_unusable_key_holds),
 		cmocka_unit_test(test_domain_matching),
 		cmocka_unit_test(test_rsa_and_ed25519),
+		cmocka_unit_test(test_selector_filter),
 		cmocka_unit_test(test_bad_key_files),
 		cmocka_unit_test(test_concurrent_signing),
 		cmocka_unit_test(test_public_key_of),
