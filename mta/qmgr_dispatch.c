@@ -450,6 +450,7 @@ hand_over(struct qmgr *qm, struct qmgr_deliver *d, struct qmgr_job *job)
 		log_warning("%s: cannot send job %llu to deliver: %s",
 		    job->queue_id, (unsigned long long)job->id,
 		    tern_strerror(rc));
+		qmgr_route_refund(qm, job);
 		qmgr_job_unlink_free(qm, job);
 		return false;
 	}
