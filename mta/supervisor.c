@@ -597,6 +597,10 @@ supervisor_reload(struct supervisor *sv)
 			log_error("reload rejected, the running configuration "
 			    "stays in force: %s", line);
 		}
+		if (sv->config.policy.loaded)
+			log_info("policy: keeping %s as loaded before (%zu "
+			    "destination sections)", sv->config.policy.path,
+			    sv->config.policy.destination_count);
 		free(fresh);
 		return;
 	}
