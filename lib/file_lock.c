@@ -84,8 +84,8 @@ file_lock_holder(const char *path, int *pid)
 		OVERLAPPED whole = {0};
 		HANDLE h = (HANDLE)_get_osfhandle(fd);
 
-		/* Windows has no query: a lock taken and given back at once
-		 * says the file was free. */
+		/* Windows has no query, so the lock is taken and given back
+		 * at once to learn whether the file was free. */
 		if (LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK |
 		    LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &whole)) {
 			UnlockFileEx(h, 0, 1, 0, &whole);

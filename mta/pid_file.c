@@ -44,7 +44,7 @@ pid_file_remove(const char *queue_directory)
 	uv_fs_req_cleanup(&req);
 }
 
-/* Reads a decimal pid from path; 0 when it holds none. */
+/* Reads a decimal pid from path; 0 when the file has none. */
 static int
 read_pid(const char *path)
 {

@@ -1,8 +1,8 @@
 /*
  * ternd's process id file, QUEUE/ternd.pid beside ternd.lock, so that
  * `tern reload` can find the running ternd. The lock on ternd.lock, not
- * this file, tells whether ternd runs: a file left by a crash is never
- * trusted alone.
+ * this file, shows whether ternd runs, so a file left by a crash is
+ * never trusted alone.
  */
 #ifndef TERN_PID_FILE_H
 #define TERN_PID_FILE_H

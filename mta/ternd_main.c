@@ -206,7 +206,7 @@ main(int argc, char **argv)
 
 	if (lock_queue(&cfg, &queue_lock) != TERN_OK)
 		return 1;
-	/* For `tern reload`; the lock above says whether it is current. */
+	/* For `tern reload`, which trusts it only while the lock is held. */
 	if (pid_file_write(cfg.queue_directory) != TERN_OK)
 		log_warning("cannot write %s/ternd.pid; tern reload will not "
 		    "find this ternd (send SIGHUP instead)",
