@@ -45,6 +45,8 @@ read_recipients(struct ipc_reader *r, struct deliver_job *job)
 		if (job->addresses[i] == NULL || job->orcpts[i] == NULL)
 			return TERN_ENOMEM;
 	}
+	if (job_route_read(r, &job->route) != TERN_OK)
+		return TERN_EINVAL;
 	return ipc_reader_finish(r);
 }
 
@@ -129,7 +131,8 @@ deliver_ipc_read_job(struct ipc_reader *r, size_t content_max,
 static size_t
 text_budget(const struct deliver_job *job)
 {
-	size_t fixed = 64 + job->rcpt_count * RESULT_FIXED_PER_RCPT +
+	size_t fixed = 64 + sizeof(job->used_source) +
+	    sizeof(job->session_reply) + job->rcpt_count * RESULT_FIXED_PER_RCPT +
 	    (job->dkim_signature != NULL ? strlen(job->dkim_signature) : 0);
 	size_t budget;
 
@@ -195,5 +198,9 @@ deliver_ipc_write_result(struct ipc_writer *w, const struct deliver_job *job)
 	if (rc == TERN_OK)
 		rc = ipc_put_str(w, job->dkim_signature != NULL ?
 		    job->dkim_signature : "");
+	if (rc == TERN_OK)
+		rc = ipc_put_str(w, job->used_source);
+	if (rc == TERN_OK)
+		rc = ipc_put_str(w, job->session_reply);
 	return rc;
 }

@@ -498,6 +498,8 @@ resume_idle_session(struct deliver_job_run *run)
 	    (const struct sockaddr *)&s.address, &run->source);
 	run->transactions = s.transactions;
 	run->reused = true;
+	snprintf(run->job->used_source, sizeof(run->job->used_source), "%s",
+	    run->source.text);
 	fill_params(run);
 	log_debug("%s: reusing the connection to %s[%s] for %s after %d "
 	    "transaction(s)", run->job->queue_id, s.host,
@@ -558,6 +560,8 @@ void
 job_connect(struct deliver_job_run *run)
 {
 	run->connections++;
+	snprintf(run->job->used_source, sizeof(run->job->used_source), "%s",
+	    run->source.text);
 	fill_params(run);
 	/* The plain retry has no TLS, so it cannot end in
 	 * SMTP_CLIENT_TLS_FAILED and ask for another retry. */
@@ -651,8 +655,8 @@ deliver_job_start(struct deliver_job *job, const struct deliver_env *env,
 	run->close_handle.data = run;
 	log_escape(run->domain, sizeof(run->domain), job->domain,
 	    strlen(job->domain));
-	run->tls_level = config_destination_tls_level(env->config,
-	    job->domain);
+	run->tls_level = job->route.tls_level >= 0 ? job->route.tls_level :
+	    config_destination_tls_level(env->config, job->domain);
 	run->port = env->config->delivery_port;
 	if (env->cache != NULL)
 		run->cache_generation = deliver_cache_generation(env->cache);
@@ -702,6 +706,7 @@ deliver_job_new(size_t rcpt_count, size_t content_max)
 	if (job == NULL)
 		return NULL;
 	job->rcpt_count = rcpt_count;
+	job->route.tls_level = -1;
 	job->rcpt_ids = calloc(n, sizeof(*job->rcpt_ids));
 	job->addresses = calloc(n, sizeof(*job->addresses));
 	job->orcpts = calloc(n, sizeof(*job->orcpts));

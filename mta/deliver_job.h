@@ -28,6 +28,7 @@
 #include "deliver_sts.h"
 #include "deliver_spf.h"
 #include "ipc.h"
+#include "job_route.h"
 #include "smtp_client.h"
 
 /* The resources a job runs with, which must outlive the job. */
@@ -61,6 +62,9 @@ struct deliver_job {
 	 * made (stored ones were used, or signing is off or failed). */
 	char *dkim_signature;
 
+	/* The route qmgr chose (job_route.h); deliver_job_new sets its TLS
+	 * level to -1, the configured level of the domain. */
+	struct job_route route;
 	size_t rcpt_count;
 	int64_t *rcpt_ids;
 	char **addresses;
@@ -69,8 +73,13 @@ struct deliver_job {
 	 * deliver_job_start() points address and orcpt at the arrays
 	 * above. */
 	struct smtp_client_rcpt *rcpts;
-	/* Set when done: what the job found out about the destination. */
+	/* Set when done: what the job found out about the destination,
+	 * the source address of its last session ("" when none connected
+	 * or the system chose), and a server's 4xx or 5xx reply about the
+	 * session as a whole ("" when none; see IPC_JOB_RESULT). */
 	enum ipc_destination_state destination;
+	char used_source[64];
+	char session_reply[SMTP_CLIENT_TEXT_MAX];
 
 	void *data;                       /* owner's pointer */
 	struct deliver_job_run *run;      /* private to deliver_job.c */

@@ -448,7 +448,9 @@ mx_start_smart_host(struct deliver_job_run *run)
 	 * cover the relay this configuration chose instead. */
 	free(run->sts);
 	run->sts = NULL;
-	run->tls_level = config_destination_tls_level(cfg, run->job->domain);
+	run->tls_level = run->job->route.tls_level >= 0 ?
+	    run->job->route.tls_level :
+	    config_destination_tls_level(cfg, run->job->domain);
 	if (config_smart_host_parse(cfg->smart_host, cfg->delivery_port,
 	    run->smart_host_name, sizeof(run->smart_host_name), &port,
 	    &bracketed) != TERN_OK) {

@@ -56,6 +56,7 @@ job_free(struct qmgr_job *job)
 	free(job->domain);
 	free(job->envid);
 	free(job->dkim_signature);
+	free(job->session_reply);
 	free(job);
 }
 
@@ -420,6 +421,8 @@ send_job(struct qmgr *qm, struct qmgr_deliver *d, const struct qmgr_job *job)
 		    ipc_put_str(w, rcpt->orcpt) != TERN_OK)
 			return TERN_ENOMEM;
 	}
+	if (job_route_write(w, &job->route) != TERN_OK)
+		return TERN_ENOMEM;
 	return ipc_channel_send(d->channel, w, NULL);
 }
 
@@ -427,6 +430,7 @@ void
 qmgr_dispatch_waiting(struct qmgr *qm)
 {
 	int64_t now = qmgr_wall_clock();
+	int64_t retry_at;
 	struct qmgr_deliver *d;
 	struct qmgr_job *job;
 	int rc;
@@ -437,6 +441,9 @@ qmgr_dispatch_waiting(struct qmgr *qm)
 	    (job = qmgr_dests_next_job(&qm->dests, now)) != NULL) {
 		job->state = QMGR_JOB_SENT;
 		qm->jobs_sent++;
+		/* NOTE: the routing cannot refuse a job yet; once pools and
+		 * warmup can, the job goes back to its destination. */
+		(void)qmgr_route_job(qm, job, now, &retry_at);
 		rc = send_job(qm, d, job);
 		if (rc != TERN_OK) {
 			log_warning("%s: cannot send job %llu to deliver: %s",

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "job_route.h"
 #include "qmgr_dest.h"
 #include "qmgr_dispatch.h"
 
@@ -61,6 +62,13 @@ struct qmgr_job {
 	/* DKIM-Signature fields from deliver's result, to store with the
 	 * outcomes; NULL when there is nothing to store. */
 	char *dkim_signature;
+	/* The route it was sent with (qmgr_route.c). */
+	struct job_route route;
+	/* From deliver's result: the source address its sessions left
+	 * from ("" when none connected), and a server's 4xx or 5xx reply
+	 * about the session as a whole (NULL when none). */
+	char used_source[64];
+	char *session_reply;
 	size_t count;
 	struct qmgr_rcpt rcpts[];
 };
@@ -186,6 +194,19 @@ size_t qmgr_take_rows(struct qmgr *qm, struct queue_due *rows, size_t n);
 /* Sends waiting jobs while delivers have free slots and destinations
  * have room in their windows. */
 void qmgr_dispatch_waiting(struct qmgr *qm);
+
+/* qmgr_route.c */
+
+/*
+ * Fills job->route from the policy for a job about to be sent: the
+ * smart host or the mail exchangers, and a source address of the
+ * destination's pool with capacity (warmup, throttling), charging its
+ * warmup counter, or the overflow the policy names. Returns false when
+ * the job cannot go now (its pool has no capacity and the policy says
+ * wait); *retry_at then says when to try again.
+ */
+bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
+    int64_t *retry_at);
 
 /* qmgr_outcome.c */
 

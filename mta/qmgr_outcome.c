@@ -719,11 +719,36 @@ apply_destination(struct qmgr *qm, struct qmgr_job *job,
 	qmgr_dest_forget_if_idle(&qm->dests, d);
 }
 
+/* What a result says about the sessions rather than the recipients. */
+struct result_session {
+	char source[64];                /* "" when none connected */
+	char *reply;                    /* NULL when none */
+};
+
+/* Reads the last fields of IPC_JOB_RESULT: the source address and the
+ * session's reply (layout in ipc.h). */
+static int
+read_session(struct qmgr *qm, struct ipc_reader *r,
+    struct result_session *session)
+{
+	ipc_get_str(r, session->source, sizeof(session->source));
+	ipc_get_str(r, qm->reply, sizeof(qm->reply));
+	if (r->error != 0)
+		return TERN_EINVAL;
+	if (qm->reply[0] != '\0') {
+		session->reply = strdup(qm->reply);
+		if (session->reply == NULL)
+			return TERN_ENOMEM;
+	}
+	return TERN_OK;
+}
+
 /* Reads the fixed fields of IPC_JOB_RESULT and its entries. */
 static int
 read_result(struct qmgr *qm, struct ipc_reader *r, uint64_t *job_id,
     enum ipc_destination_state *state,
-    struct qmgr_rcpt_result **entries, size_t *count, char **signature)
+    struct qmgr_rcpt_result **entries, size_t *count, char **signature,
+    struct result_session *session)
 {
 	uint64_t dest_state, n;
 	int rc;
@@ -745,10 +770,14 @@ read_result(struct qmgr *qm, struct ipc_reader *r, uint64_t *job_id,
 	if (rc == TERN_OK)
 		rc = qmgr_dkim_read(r, signature);
 	if (rc == TERN_OK)
+		rc = read_session(qm, r, session);
+	if (rc == TERN_OK)
 		rc = ipc_reader_finish(r);
 	if (rc != TERN_OK) {
 		free(*signature);
 		*signature = NULL;
+		free(session->reply);
+		session->reply = NULL;
 		free_entries(*entries, *count);
 		*entries = NULL;
 		*count = 0;
@@ -763,6 +792,7 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	struct qmgr_rcpt_result *entries;
 	struct qmgr_dest_verdict verdict;
 	enum ipc_destination_state state = IPC_DEST_UNKNOWN;
+	struct result_session session = { "", NULL };
 	struct qmgr_job *job;
 	char *signature = NULL;
 	uint64_t job_id;
@@ -770,7 +800,7 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	int rc;
 
 	rc = read_result(qm, r, &job_id, &state, &entries, &count,
-	    &signature);
+	    &signature, &session);
 	if (rc != TERN_OK)
 		return rc;
 	job = find_job(d, job_id);
@@ -779,9 +809,13 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 		    "ignored", (unsigned long long)job_id);
 		free_entries(entries, count);
 		free(signature);
+		free(session.reply);
 		return TERN_OK;
 	}
 	job->dkim_signature = signature;
+	memcpy(job->used_source, session.source, sizeof(job->used_source));
+	free(job->session_reply);
+	job->session_reply = session.reply;
 	qmgr_job_returned(qm, job);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);

@@ -31,4 +31,7 @@ struct tern_config;
  * valid, else 1. mta/tern_config_check.c */
 int tern_check_files(const char *config_path, struct tern_config *cfg);
 
+/* tern warmup status [--json]: mta/tern_warmup.c */
+int tern_cmd_warmup(const char *config_path, int argc, char **argv);
+
 #endif

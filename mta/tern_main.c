@@ -30,6 +30,9 @@ static const struct command commands[] = {
 	{"reload", tern_cmd_reload,
 	    "reload                   check the files, then make ternd "
 	    "reload them"},
+	{"warmup", tern_cmd_warmup,
+	    "warmup status [--json]   each source address's warmup day, limits\n"
+	    "                         and remaining capacity"},
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},

@@ -40,6 +40,11 @@ int64_t warmup_day(const struct policy_source *source, int64_t now);
 int64_t warmup_limit(const struct tern_policy *p,
     const struct policy_source *source, int group, int64_t day);
 
+/* True when day is past the end of every curve source follows (its
+ * own and its groups'), so it is no longer limited anywhere. */
+bool warmup_curves_ended(const struct tern_policy *p,
+    const struct policy_source *source, int64_t day);
+
 /* Brings c to now: a new day resets it to that day's limit. */
 void warmup_counter_update(struct warmup_counter *c, int64_t limit,
     int64_t day, int64_t now);

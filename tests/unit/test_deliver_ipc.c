@@ -29,6 +29,7 @@ struct job_frame {
 	uint64_t notify[2];
 	const char *orcpts[2];
 	const char *sender;
+	struct job_route route;
 	bool trailing_byte;
 };
 
@@ -41,6 +42,14 @@ static const struct job_frame good_job = {
 	.notify = {DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, 0},
 	.orcpts = {"rfc822;a+2B1@example.org", ""},
 	.sender = "sender@example.net",
+	.route = {
+		.smart_host = "relay",
+		.source = "127.0.0.7",
+		.ehlo_name = "out7.example.net",
+		.tls_level = TLS_LEVEL_VERIFY,
+		.max_messages = 30,
+		.dkim_selector = "s2026",
+	},
 };
 
 /* A reader over the fields of the frame w built. */
@@ -74,6 +83,8 @@ write_job(struct ipc_writer *w, const struct job_frame *f)
 		ipc_put_u64(w, f->notify[i]);
 		ipc_put_str(w, f->orcpts[i]);
 	}
+	if (f->rcpts == f->count)
+		assert_int_equal(job_route_write(w, &f->route), 0);
 	if (f->trailing_byte)
 		assert_int_equal(ipc_put_bytes(w, "", 0), 0);
 }
@@ -119,6 +130,12 @@ test_read_job_fields(void **state)
 	assert_int_equal(job->rcpts[1].notify, 0);
 	assert_string_equal(job->orcpts[0], "rfc822;a+2B1@example.org");
 	assert_string_equal(job->orcpts[1], "");
+	assert_string_equal(job->route.smart_host, "relay");
+	assert_string_equal(job->route.source, "127.0.0.7");
+	assert_string_equal(job->route.ehlo_name, "out7.example.net");
+	assert_int_equal(job->route.tls_level, TLS_LEVEL_VERIFY);
+	assert_int_equal(job->route.max_messages, 30);
+	assert_string_equal(job->route.dkim_selector, "s2026");
 	deliver_job_free(job);
 }
 
@@ -176,7 +193,7 @@ test_read_job_malformed(void **state)
 {
 	struct deliver_job *job = NULL;
 	char *long_sender = repeat('s', 1024);
-	struct job_frame cases[7];
+	struct job_frame cases[9];
 	size_t i;
 
 	(void)state;
@@ -190,6 +207,10 @@ test_read_job_malformed(void **state)
 	cases[4].count = 1;                     /* fewer: bytes left over */
 	cases[5].trailing_byte = true;
 	cases[6].sender = long_sender;
+	cases[7].route.tls_level = TLS_LEVEL_VERIFY + 1;
+	/* deliver binds to the source: only a numeric address will do. */
+	snprintf(cases[8].route.source, sizeof(cases[8].route.source),
+	    "out.example.net");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		job = NULL;
 		assert_int_equal(read_frame(&cases[i], &job), TERN_EINVAL);
@@ -236,6 +257,9 @@ test_write_result_layout(void **state)
 
 	(void)state;
 	job->dkim_signature = strdup("DKIM-Signature: v=1; a=rsa-sha256\r\n");
+	snprintf(job->used_source, sizeof(job->used_source), "127.0.0.9");
+	snprintf(job->session_reply, sizeof(job->session_reply),
+	    "421 4.7.0 Too many connections");
 	assert_int_equal(deliver_ipc_write_result(&w, job), 0);
 	assert_int_equal(w.frame.data[4] * 256 + w.frame.data[5],
 	    IPC_JOB_RESULT);
@@ -262,6 +286,10 @@ test_write_result_layout(void **state)
 	assert_int_equal(ipc_get_u64(&r), 1);
 	assert_string_equal(ipc_get_str(&r, text, sizeof(text)),
 	    "DKIM-Signature: v=1; a=rsa-sha256\r\n");
+	assert_string_equal(ipc_get_str(&r, text, sizeof(text)),
+	    "127.0.0.9");
+	assert_string_equal(ipc_get_str(&r, text, sizeof(text)),
+	    "421 4.7.0 Too many connections");
 	assert_int_equal(ipc_reader_finish(&r), 0);
 	ipc_writer_free(&w);
 	deliver_job_free(job);
@@ -271,7 +299,7 @@ test_write_result_layout(void **state)
 static void
 test_write_result_fits_frame(void **state)
 {
-	const size_t n = 1000;
+	const size_t n = 5000;
 	struct deliver_job *job = finished_job(n);
 	struct ipc_writer w = {0};
 	struct ipc_reader r;
@@ -312,6 +340,8 @@ test_write_result_fits_frame(void **state)
 		assert_int_equal(strlen(signature), DKIM_SIGN_FIELDS_MAX);
 		free(signature);
 	}
+	ipc_get_str(&r, text, sizeof(text));
+	ipc_get_str(&r, text, sizeof(text));
 	assert_int_equal(ipc_reader_finish(&r), 0);
 	ipc_writer_free(&w);
 	deliver_job_free(job);
