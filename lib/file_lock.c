@@ -69,3 +69,48 @@ file_lock_release(struct file_lock *lock)
 		close(lock->fd);
 	lock->fd = -1;
 }
+
+int
+file_lock_holder(const char *path, int *pid)
+{
+	int fd;
+
+	*pid = 0;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TERN_ENOTFOUND : TERN_EIO;
+#ifdef _WIN32
+	{
+		OVERLAPPED whole = {0};
+		HANDLE h = (HANDLE)_get_osfhandle(fd);
+
+		/* Windows has no query, so the lock is taken and given back
+		 * at once to learn whether the file was free. */
+		if (LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK |
+		    LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &whole)) {
+			UnlockFileEx(h, 0, 1, 0, &whole);
+			close(fd);
+			return TERN_ENOTFOUND;
+		}
+		close(fd);
+		return TERN_OK;
+	}
+#else
+	{
+		struct flock fl;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_GETLK, &fl) != 0) {
+			close(fd);
+			return TERN_EIO;
+		}
+		close(fd);
+		if (fl.l_type == F_UNLCK)
+			return TERN_ENOTFOUND;
+		*pid = (int)fl.l_pid;
+		return TERN_OK;
+	}
+#endif
+}

@@ -16,4 +16,10 @@ int file_lock_acquire(const char *path, struct file_lock *lock);
 
 void file_lock_release(struct file_lock *lock);
 
+/* Finds who holds the lock on path, without taking it. Returns 0 with
+ * the holder's process id in *pid (0 where the system does not say, on
+ * Windows), TERN_ENOTFOUND when no process holds it or path does not
+ * exist, or TERN_EIO. */
+int file_lock_holder(const char *path, int *pid);
+
 #endif

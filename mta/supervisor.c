@@ -12,6 +12,7 @@
 #include "../lib/log.h"
 #include "../auth/tls.h"
 #include "../lib/tern_error.h"
+#include "../policy/secrets.h"
 #include "dkim_keys.h"
 #include "supervisor.h"
 
@@ -68,21 +69,44 @@ find_program(const char *name, char *out, size_t out_size)
 	return TERN_ENOTFOUND;
 }
 
+/* Binds a TCP socket of loop to address (port 0); a libuv status. */
+static int
+try_bind(uv_loop_t *loop, const char *address)
+{
+	struct sockaddr_storage ss;
+	uv_tcp_t tcp;
+	int status;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(address, ':') != NULL)
+		status = uv_ip6_addr(address, 0, (struct sockaddr_in6 *)&ss);
+	else
+		status = uv_ip4_addr(address, 0, (struct sockaddr_in *)&ss);
+	if (status == 0)
+		status = uv_tcp_init(loop, &tcp);
+	if (status == 0) {
+		status = uv_tcp_bind(&tcp, (struct sockaddr *)&ss, 0);
+		uv_close((uv_handle_t *)&tcp, NULL);
+		uv_run(loop, UV_RUN_NOWAIT);
+	}
+	return status;
+}
+
 /*
- * Binds a socket to each source address, so an address this host does
- * not have stops start-up instead of failing every delivery later.
+ * Binds a socket to each source address, of delivery.source_addresses
+ * and of the policy's pools, so an address this host does not have
+ * stops start-up instead of failing every delivery later.
  */
 static int
 check_source_addresses(const struct tern_config *cfg, char *err,
     size_t err_size)
 {
-	struct sockaddr_storage ss;
+	const struct tern_policy *p = &cfg->policy;
 	uv_loop_t loop;
-	uv_tcp_t tcp;
 	size_t i;
 	int rc = TERN_OK, status;
 
-	if (cfg->source_count == 0)
+	if (cfg->source_count == 0 && p->source_count == 0)
 		return TERN_OK;
 	if (uv_loop_init(&loop) != 0) {
 		snprintf(err, err_size, "%s: cannot check "
@@ -92,25 +116,22 @@ check_source_addresses(const struct tern_config *cfg, char *err,
 	for (i = 0; i < cfg->source_count && rc == TERN_OK; i++) {
 		const struct config_source *src = &cfg->sources[i];
 
-		memset(&ss, 0, sizeof(ss));
-		if (strchr(src->address, ':') != NULL)
-			status = uv_ip6_addr(src->address, 0,
-			    (struct sockaddr_in6 *)&ss);
-		else
-			status = uv_ip4_addr(src->address, 0,
-			    (struct sockaddr_in *)&ss);
-		if (status == 0)
-			status = uv_tcp_init(&loop, &tcp);
-		if (status == 0) {
-			status = uv_tcp_bind(&tcp, (struct sockaddr *)&ss, 0);
-			uv_close((uv_handle_t *)&tcp, NULL);
-			uv_run(&loop, UV_RUN_NOWAIT);
-		}
+		status = try_bind(&loop, src->address);
 		if (status != 0) {
 			snprintf(err, err_size, "%s: delivery.source_addresses: "
 			    "cannot send from %s: %s (is it an address of "
 			    "this host?)", src->where, src->address,
 			    uv_strerror(status));
+			rc = TERN_ECONFIG;
+		}
+	}
+	for (i = 0; i < p->source_count && rc == TERN_OK; i++) {
+		status = try_bind(&loop, p->sources[i].address);
+		if (status != 0) {
+			snprintf(err, err_size, "%s:%d: pools: cannot send "
+			    "from %s: %s (is it an address of this host?)",
+			    p->path, p->sources[i].line,
+			    p->sources[i].address, uv_strerror(status));
 			rc = TERN_ECONFIG;
 		}
 	}
@@ -163,6 +184,10 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 	}
 	dkim_signer_free(dkim);
 	if (check_source_addresses(cfg, err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
+	/* deliver reads the secrets; a missing or open file stops start-up
+	 * and reload here, with every problem listed. */
+	if (secrets_check_config(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
@@ -553,7 +578,7 @@ static void
 supervisor_reload(struct supervisor *sv)
 {
 	struct tern_config *fresh = malloc(sizeof(*fresh));
-	char err[1024];
+	char err[8192], *line, *next;
 	size_t i;
 
 	if (fresh == NULL) {
@@ -563,8 +588,19 @@ supervisor_reload(struct supervisor *sv)
 	if (tern_config_load(sv->config.path, fresh, err, sizeof(err)) !=
 	    TERN_OK || supervisor_check_config(fresh, err, sizeof(err)) !=
 	    TERN_OK) {
-		log_error("reload rejected, the running configuration stays in "
-		    "force: %s", err);
+		/* The policy file's loader lists every error: one log line
+		 * each. */
+		for (line = err; line != NULL; line = next) {
+			next = strchr(line, '\n');
+			if (next != NULL)
+				*next++ = '\0';
+			log_error("reload rejected, the running configuration "
+			    "stays in force: %s", line);
+		}
+		if (sv->config.policy.loaded)
+			log_info("policy: keeping %s as loaded before (%zu "
+			    "destination sections)", sv->config.policy.path,
+			    sv->config.policy.destination_count);
 		free(fresh);
 		return;
 	}
@@ -587,6 +623,10 @@ supervisor_reload(struct supervisor *sv)
 	for (i = 0; i < 3; i++)
 		send_config(&sv->children[i]);
 	log_info("configuration reloaded from %s", sv->config.path);
+	if (sv->config.policy.loaded)
+		log_info("policy: loaded %s (%zu destination sections)",
+		    sv->config.policy.path,
+		    sv->config.policy.destination_count);
 }
 
 static void

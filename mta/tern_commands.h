@@ -18,6 +18,19 @@ int tern_cmd_dkim(const char *config_path, int argc, char **argv);
  * mta/tern_spf.c */
 int tern_cmd_spf(const char *config_path, int argc, char **argv);
 
+/* tern config check [--domain DOMAIN]: mta/tern_config_check.c */
+int tern_cmd_config(const char *config_path, int argc, char **argv);
+
+/* tern reload: mta/tern_reload.c */
+int tern_cmd_reload(const char *config_path, int argc, char **argv);
+
+struct tern_config;
+
+/* Loads config_path into cfg and checks its policy and secrets files,
+ * printing every error on standard error. Returns 0 when all are
+ * valid, else 1. mta/tern_config_check.c */
+int tern_check_files(const char *config_path, struct tern_config *cfg);
+
 /* tern warmup status [--json]: mta/tern_warmup.c */
 int tern_cmd_warmup(const char *config_path, int argc, char **argv);
 

@@ -23,6 +23,13 @@ static const struct command commands[] = {
 	{"spf", tern_cmd_spf,
 	    "spf check --ip ADDRESS --sender ADDRESS [--helo NAME] [--json]\n"
 	    "                         evaluate SPF as smtpd would"},
+	{"config", tern_cmd_config,
+	    "config check [--domain DOMAIN]\n"
+	    "                         check the configuration, policy and "
+	    "secrets files"},
+	{"reload", tern_cmd_reload,
+	    "reload                   check the files, then make ternd "
+	    "reload them"},
 	{"warmup", tern_cmd_warmup,
 	    "warmup status [--json]   each source address's warmup day, limits\n"
 	    "                         and remaining capacity"},

@@ -22,6 +22,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "pid_file.h"
 #include "supervisor.h"
 
 #define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
@@ -170,7 +171,7 @@ main(int argc, char **argv)
 	static struct tern_config cfg;
 	static struct file_lock queue_lock;
 	struct options opt;
-	char err[1024];
+	char err[8192], *line, *next;
 	int rc;
 
 	rc = parse_options(argc, argv, &opt);
@@ -183,7 +184,12 @@ main(int argc, char **argv)
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK || supervisor_check_config(&cfg, err, sizeof(err)) !=
 	    TERN_OK) {
-		fprintf(stderr, "ternd: %s\n", err);
+		for (line = err; line != NULL; line = next) {
+			next = strchr(line, '\n');
+			if (next != NULL)
+				*next++ = '\0';
+			fprintf(stderr, "ternd: %s\n", line);
+		}
 		return 1;
 	}
 	if (!opt.foreground && !opt.check_only)
@@ -200,11 +206,22 @@ main(int argc, char **argv)
 
 	if (lock_queue(&cfg, &queue_lock) != TERN_OK)
 		return 1;
+	/* For `tern reload`, which trusts it only while the lock is held. */
+	if (pid_file_write(cfg.queue_directory) != TERN_OK)
+		log_warning("cannot write %s/ternd.pid; tern reload will not "
+		    "find this ternd (send SIGHUP instead)",
+		    cfg.queue_directory);
 	log_info("starting tern %s as %s with configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
-	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0)
+	if (cfg.policy.loaded)
+		log_info("policy: loaded %s (%zu destination sections)",
+		    cfg.policy.path, cfg.policy.destination_count);
+	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0) {
+		pid_file_remove(cfg.queue_directory);
 		return 1;
+	}
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	uv_loop_close(uv_default_loop());
+	pid_file_remove(cfg.queue_directory);
 	return sv.exit_code;
 }

@@ -1,9 +1,9 @@
 /*
  * Loading the destination sections of the policy file and its
  * throttling rules. Smart hosts and pools are loaded before, so the
- * names a section uses are checked here; what depends on the default
- * section (a smart-host route needs a smart host from somewhere) is
- * checked once every section is in.
+ * names a section uses are checked here. A check that depends on the
+ * default section (a smart-host route needs a smart host) runs once
+ * every section is loaded.
  */
 #include <libconfig.h>
 #include <regex.h>

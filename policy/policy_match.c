@@ -31,12 +31,12 @@ static const struct policy_throttle_rule builtin_throttle[] = {
 	/* Too much mail too fast: send more slowly. */
 	{"4xx", "", "rate.?limit|too (many|much) (messages|mail)|too fast|"
 	    "unusual rate|sending rate", THROTTLE_REDUCE_RATE, 0, 0},
-	/* Any other 421 with a policy status (4.7.x), or a 421 that asks
-	 * to come back later: fewer connections first. */
+	/* Any other 421 with a policy status (4.7.x), or a 421 with "try
+	 * again later": fewer connections first. */
 	{"421", "4.7.*", "", THROTTLE_REDUCE_CONNECTIONS, 0, 0},
 	{"421", "", "try (again )?later", THROTTLE_REDUCE_CONNECTIONS, 0, 0},
 	/* 450 and 451 with 4.7.x are often greylisting, which must not
-	 * slow anything down, so only the ones that say why count. */
+	 * slow anything down, so only replies with these words count. */
 	{"45x", "4.7.*", "try (again )?later|throttl|too many",
 	    THROTTLE_REDUCE_RATE, 0, 0},
 };

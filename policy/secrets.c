@@ -5,8 +5,8 @@
  * that open file, so it cannot be swapped between the check and the
  * read. Error messages name settings and line numbers, never a
  * username or password. The copies that libconfig and stdio make while
- * parsing are overwritten before they are freed; a copy the kernel or
- * the allocator made elsewhere is out of reach.
+ * parsing are overwritten before they are freed. NOTE: a copy that the
+ * kernel or the allocator made elsewhere is not wiped.
  */
 #include <errno.h>
 #include <libconfig.h>

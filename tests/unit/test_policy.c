@@ -513,7 +513,7 @@ error_list_stays_bounded(void **state)
 	assert_int_equal(policy_load(path, &policy, err, sizeof(err)),
 	    TERN_ECONFIG);
 	assert_non_null(strstr(err, "more errors not listed"));
-	/* A small buffer holds whole lines only. */
+	/* A small buffer gets whole lines only. */
 	assert_int_equal(policy_load(path, &policy, small, sizeof(small)),
 	    TERN_ECONFIG);
 	assert_true(strlen(small) > 0);
@@ -740,6 +740,17 @@ included_file_errors_name_it(void **state)
 		fail_msg("expected \"%s\" in \"%s\"", prefix, err);
 }
 
+static void
+shipped_example_loads(void **state)
+{
+	(void)state;
+	if (policy_load(TEST_SOURCE_DIR "/contrib/policy.conf", &policy, err,
+	    sizeof(err)) != TERN_OK)
+		fail_msg("contrib/policy.conf: %s", err);
+	assert_true(policy.destination_count > 0);
+	assert_true(policy.throttle_count > 0);
+}
+
 int
 main(void)
 {
@@ -759,6 +770,7 @@ main(void)
 		cmocka_unit_test(config_reports_policy_errors),
 		cmocka_unit_test(groups_by_domain_and_mx),
 		cmocka_unit_test(included_file_errors_name_it),
+		cmocka_unit_test(shipped_example_loads),
 	};
 
 	return cmocka_run_group_tests(tests, make_directory, remove_directory);
