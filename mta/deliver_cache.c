@@ -262,6 +262,20 @@ deliver_cache_take_if(struct deliver_cache *cache, const char *domain,
 }
 
 void
+deliver_cache_quit_domain(struct deliver_cache *cache, const char *domain,
+    const char *why)
+{
+	struct cache_entry *e, *next;
+
+	for (e = cache->head; e != NULL; e = next) {
+		next = e->next;
+		if (strcasecmp(e->domain, domain) == 0)
+			quit_entry(cache, e, why);
+	}
+	rearm(cache);
+}
+
+void
 deliver_cache_expire(struct deliver_cache *cache, uint64_t now)
 {
 	struct cache_entry *e, *next;

@@ -88,6 +88,11 @@ bool deliver_cache_take_if(struct deliver_cache *cache, const char *domain,
     int tls_level, uint64_t now, deliver_cache_match match, void *arg,
     struct deliver_cache_session *out);
 
+/* QUITs every idle session parked under domain (case ignored), at any
+ * TLS level and from any source; why goes to the debug log. */
+void deliver_cache_quit_domain(struct deliver_cache *cache,
+    const char *domain, const char *why);
+
 /* QUITs every session whose idle timeout has passed at now. */
 void deliver_cache_expire(struct deliver_cache *cache, uint64_t now);
 

@@ -551,10 +551,20 @@ job_start_route(struct deliver_job_run *run)
 {
 	if (resume_idle_session(run))
 		return;
-	if (run->smarthost != NULL)
+	if (run->smarthost != NULL) {
 		smarthost_lookup(run);
-	else if (!gate_wait_for_idle(run))
-		mx_start_lookup(run);
+		return;
+	}
+	if (gate_wait_for_idle(run))
+		return;
+	/* A job from a pool address opens a connection of its own; idle
+	 * ones to the domain from the pool's other addresses would count
+	 * against the receiver's connection limit (the policy's
+	 * max_connections) on top of it, so they are closed first. */
+	if (run->env.cache != NULL && run->job->route.source[0] != '\0')
+		deliver_cache_quit_domain(run->env.cache, run->job->domain,
+		    "a connection from another source address opens");
+	mx_start_lookup(run);
 }
 
 void
