@@ -160,6 +160,10 @@ alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
 	out->len = out->base != NULL ? 65536 : 0;
 }
 
+/* Inbox room kept between frames; more is freed once the inbox is
+ * empty. */
+#define IPC_INBOX_KEEP (256 * 1024)
+
 /* Calls on_message for every complete frame in the inbox. */
 static int
 dispatch_frames(struct ipc_channel *ch)
@@ -183,6 +187,14 @@ dispatch_frames(struct ipc_channel *ch)
 		if (ch->closing)
 			break;
 		buf_consume(&ch->inbox, IPC_HEADER_SIZE + (size_t)len);
+	}
+	/* A configuration frame is most of a megabyte and comes rarely;
+	 * the room it took is given back instead of being kept for the
+	 * small frames that follow. */
+	if (!ch->closing && ch->inbox.len == 0 &&
+	    ch->inbox.cap > IPC_INBOX_KEEP) {
+		buf_free(&ch->inbox);
+		buf_init(&ch->inbox, IPC_FRAME_MAX + IPC_HEADER_SIZE);
 	}
 	return TERN_OK;
 }
