@@ -96,7 +96,7 @@ struct qmgr_throttle {
 	                                 * table last had room */
 };
 
-/* What one job's matching reply does to a domain. */
+/* The effect of one job's matching reply on a domain. */
 struct throttle_event {
 	struct qmgr_throttle *t;
 	struct throttle_domain *d;

@@ -66,7 +66,7 @@
 #define POLICY_MAX_DESTINATIONS 512
 #define POLICY_MAX_THROTTLE_RULES 32
 
-/* How a destination is reached. */
+/* The route of a destination. */
 enum policy_route {
 	POLICY_ROUTE_UNSET = 0,
 	POLICY_ROUTE_MX = 1,            /* the domain's mail exchangers */
@@ -134,7 +134,7 @@ struct policy_curve {
 	int line;                       /* in the policy file, for errors */
 };
 
-/* Where a destination's mail goes when its pool has no capacity. */
+/* The fallback for a destination whose pool has no capacity. */
 enum policy_overflow {
 	POLICY_OVERFLOW_UNSET = 0,
 	POLICY_OVERFLOW_WAIT = 1,       /* stays queued, not an attempt */
@@ -165,7 +165,7 @@ struct policy_destination {
 	int line;                       /* in the policy file, for errors */
 };
 
-/* What a throttling rule does. */
+/* The action of a throttling rule. */
 enum throttle_action {
 	THROTTLE_REDUCE_CONNECTIONS = 0, /* halve the connection limit */
 	THROTTLE_REDUCE_RATE = 1,        /* halve the rate */
