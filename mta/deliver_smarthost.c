@@ -294,9 +294,14 @@ smarthost_auth_failed(struct deliver_job_run *run,
 		    address, sizeof(address));
 	snprintf(relay, sizeof(relay), "%s[%s]:%d", run->session_host, address,
 	    run->port);
-	for (i = 0; i < job->rcpt_count; i++)
+	for (i = 0; i < job->rcpt_count; i++) {
 		smtp_client_rcpt_set(&job->rcpts[i], QUEUE_DEFERRED,
 		    report->dsn, relay, "%s", report->error);
+		/* AUTH ran over TLS, so the log line says which. */
+		if (report->tls != NULL)
+			snprintf(job->rcpts[i].tls, sizeof(job->rcpts[i].tls),
+			    "%s", report->tls);
+	}
 	job_finish(run);
 }
 

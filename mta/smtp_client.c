@@ -115,6 +115,7 @@ report(struct smtp_client *c, bool reusable)
 		.reached = c->reached,
 		.throttled = c->throttled,
 		.session_reply = c->session_reply,
+		.tls = c->tls_summary,
 		.reusable = reusable,
 	};
 

@@ -102,6 +102,9 @@ struct smtp_client_report {
 	 * point, in this transaction; "" when none. Valid during the
 	 * callback. */
 	const char *session_reply;
+	/* The session's TLS for the log ("TLSv1.3/CIPHER/verified",
+	 * "none"); "" before a connection. Valid during the callback. */
+	const char *tls;
 	/* SMTP_CLIENT_DONE only: the session is open and idle after a
 	 * finished transaction, and the owner must call smtp_client_next(),
 	 * smtp_client_keep_idle() or smtp_client_quit(). When false the
