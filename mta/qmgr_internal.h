@@ -228,7 +228,8 @@ void qmgr_limits_refresh(struct qmgr *qm, struct qmgr_dest *d,
 void qmgr_limits_refresh_domain(struct qmgr *qm, const char *domain);
 
 /* Applies a new configuration to the throttling rules and to every
- * destination's limits, rate and retry settings at once. */
+ * destination's limits, rate and retry settings at once, and ends
+ * every hold so that held destinations are routed again under it. */
 void qmgr_limits_configure(struct qmgr *qm);
 
 /*
