@@ -124,12 +124,16 @@ qmgr_job_unlink_free(struct qmgr *qm, struct qmgr_job *job)
 	job_free(job);
 }
 
-/* Frees the jobs out at d; their recipients become due again. */
+/* Frees the jobs out at d, whose recipients become due again. No
+ * result shows that a receiver accepted them, so their warmup charges
+ * are given back. */
 static void
 release_jobs(struct qmgr *qm, struct qmgr_deliver *d)
 {
-	while (d->jobs != NULL)
+	while (d->jobs != NULL) {
+		qmgr_route_refund(qm, d->jobs);
 		qmgr_job_unlink_free(qm, d->jobs);
+	}
 }
 
 /* Grouping */

@@ -228,7 +228,8 @@ void qmgr_limits_refresh(struct qmgr *qm, struct qmgr_dest *d,
 void qmgr_limits_refresh_domain(struct qmgr *qm, const char *domain);
 
 /* Applies a new configuration to the throttling rules and to every
- * destination's limits, rate and retry settings at once. */
+ * destination's limits, rate and retry settings at once, and ends
+ * every hold so that held destinations are routed again under it. */
 void qmgr_limits_configure(struct qmgr *qm);
 
 /*
@@ -304,8 +305,8 @@ int qmgr_domain_group(struct qmgr *qm, const char *domain, bool *pending);
 bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
     int64_t *retry_at);
 
-/* Gives back the warmup charge of a job that no server took (its
- * result shows the destination unreachable or never tried). */
+/* Gives back the warmup charge of a job whose message no receiver
+ * accepted: no recipient was delivered, or no result came back. */
 void qmgr_route_refund(struct qmgr *qm, struct qmgr_job *job);
 
 /* qmgr_outcome.c */

@@ -12,7 +12,10 @@
  * throttling next changes by itself, and at least once a minute so that
  * destinations whose rate bucket has refilled can be freed. A held
  * job's message that outlives its lifetime is tried once its hold ends,
- * and expires if that attempt fails, as after a suspension.
+ * and expires if that attempt fails, as after a suspension. A new
+ * configuration ends every hold at once, because the route, pool or
+ * curve that caused it may have changed; throttling's suspensions are
+ * then applied again.
  *
  * Runs inside qmgr on the loop thread.
  */
@@ -102,9 +105,39 @@ refresh_all(struct qmgr *qm, int64_t policy_now)
 	free(all);
 }
 
+/*
+ * Ends the hold of every destination. A hold was computed from the
+ * previous configuration's routes, pools and curves, so the next
+ * dispatch routes each head job again and holds its destination anew
+ * only if it still cannot go. Returns the number of holds ended, and
+ * sets *trimmed when one of them had left rows in the queue that scans
+ * skipped.
+ */
+static size_t
+release_holds(struct qmgr *qm, bool *trimmed)
+{
+	struct qmgr_dest *d;
+	size_t i, released = 0;
+
+	*trimmed = false;
+	for (i = 0; i < qm->dests.bucket_count; i++) {
+		for (d = qm->dests.buckets[i]; d != NULL; d = d->hash_next) {
+			if (d->held_until == 0)
+				continue;
+			if (d->hold_trimmed)
+				*trimmed = true;
+			qmgr_dest_unhold(d);
+			released++;
+		}
+	}
+	return released;
+}
+
 void
 qmgr_limits_configure(struct qmgr *qm)
 {
+	size_t released;
+	bool trimmed;
 	int rc;
 
 	rc = qmgr_throttle_configure(qm->throttle, qm->config);
@@ -114,7 +147,17 @@ qmgr_limits_configure(struct qmgr *qm)
 		    tern_strerror(rc));
 	qmgr_groups_reset(qm->groups);
 	qmgr_dests_configure(&qm->dests, qm->config);
+	/* Before refresh_all(), which holds the destinations that
+	 * throttling still suspends. */
+	released = release_holds(qm, &trimmed);
 	refresh_all(qm, tern_clock_now());
+	if (released > 0)
+		log_info("policy: %zu held destination(s) released to be "
+		    "routed again under the new configuration", released);
+	/* Their trimmed rows are due in the queue, and a full waiting
+	 * list no longer keeps them out of a scan. */
+	if (trimmed)
+		qmgr_wake(qm);
 }
 
 void

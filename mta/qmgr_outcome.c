@@ -453,6 +453,24 @@ find_entry(struct qmgr_rcpt_result *entries, size_t n, int64_t recipient_id)
 	return NULL;
 }
 
+/* True when deliver reported a recipient of job as delivered. */
+static bool
+any_delivered(const struct qmgr_job *job,
+    const struct qmgr_rcpt_result *entries, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (entries[i].outcome != QUEUE_DELIVERED)
+			continue;
+		for (j = 0; j < job->count; j++) {
+			if (job->rcpts[j].id == entries[i].recipient_id)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Fills an outcome from deliver's entry, or a deferral when deliver
  * reported none for the recipient. */
 static int
@@ -838,8 +856,10 @@ qmgr_job_result(struct qmgr *qm, struct qmgr_deliver *d,
 	job->session_reply = session.reply;
 	qmgr_job_returned(qm, job);
 	observe_replies(qm, job, entries, count);
-	/* No server took the message, so its source sent nothing. */
-	if (state == IPC_DEST_UNREACHABLE || state == IPC_DEST_UNKNOWN)
+	/* Warmup counts the messages a receiver accepted, so a job that
+	 * was deferred, rejected or never reached a server gives its
+	 * charge back. */
+	if (!any_delivered(job, entries, count))
 		qmgr_route_refund(qm, job);
 	apply_destination(qm, job, state, count > 0 ? entries[0].reply : "",
 	    &verdict);

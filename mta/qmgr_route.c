@@ -8,9 +8,10 @@
  * warmup capacity for the domain's group; the chosen address's warmup
  * counter is charged. When none has capacity, the policy's overflow
  * applies: another pool (chosen the same way), a smart host, or
- * waiting until the first address has capacity again. A charge is
- * given back when the job's result shows that no server took the
- * message (qmgr_route_refund).
+ * waiting until the first address has capacity again. The charge is
+ * given back unless a receiver accepted the message for at least one
+ * recipient (qmgr_route_refund), so deferred, rejected and unreachable
+ * attempts use up no part of an address's daily limit.
  *
  * Warmup and throttling follow lib/clock.h's clock, which a test may
  * set, while the caller schedules on the wall clock; a wait is passed

@@ -49,7 +49,8 @@ int qmgr_warmup_restore(struct qmgr_warmup *w,
 bool qmgr_warmup_take(struct qmgr_warmup *w, const struct tern_policy *p,
     int source, int group, int64_t now);
 
-/* Gives back a message charged for a job that never reached a server. */
+/* Gives back a message charged for a job whose message no receiver
+ * accepted. */
 void qmgr_warmup_refund(struct qmgr_warmup *w, const struct tern_policy *p,
     int source, int group);
 

@@ -11,7 +11,9 @@
  * address sends its limit and never more, spread evenly. A new day
  * resets the count and the bucket (to its capacity). Days are counted
  * in UTC from the address's start date. Times are epoch seconds from
- * lib/clock.h.
+ * lib/clock.h. qmgr charges a message when it routes it and gives the
+ * charge back when no receiver accepted it, so the count is of
+ * accepted messages and of those still in flight.
  */
 #ifndef TERN_WARMUP_H
 #define TERN_WARMUP_H
@@ -54,8 +56,8 @@ void warmup_counter_update(struct warmup_counter *c, int64_t limit,
 bool warmup_counter_take(struct warmup_counter *c, int64_t limit,
     int64_t now);
 
-/* Gives back a message charged for a connection that never reached
- * the server. */
+/* Gives back a message charged for an attempt that no receiver
+ * accepted. */
 void warmup_counter_refund(struct warmup_counter *c);
 
 /* When c next has capacity: now when it has, else the next token or
