@@ -199,10 +199,13 @@ mx_answered(void *arg, enum dns_status status, const struct dns_mx *records,
 		    QMGR_GROUP_FAILURE_TTL : QMGR_GROUP_TTL);
 		log_answer(e->domain, status, e->group, &qm->config->policy);
 	}
-	/* The job that waits for the answer may go now. */
+	/* The job that waits for the answer may go now, unless throttling
+	 * suspends its destination: the refresh holds it again then. */
 	d = qmgr_dest_find(&qm->dests, lookup->domain);
-	if (d != NULL)
+	if (d != NULL) {
 		qmgr_dest_unhold(d);
+		qmgr_limits_refresh_domain(qm, lookup->domain);
+	}
 	free(lookup);
 	qmgr_dispatch_waiting(qm);
 }
