@@ -14,6 +14,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/secrets.h"
 #include "dkim_keys.h"
+#include "source_check.h"
 #include "supervisor.h"
 
 #ifdef _WIN32
@@ -69,77 +70,6 @@ find_program(const char *name, char *out, size_t out_size)
 	return TERN_ENOTFOUND;
 }
 
-/* Binds a TCP socket of loop to address (port 0); a libuv status. */
-static int
-try_bind(uv_loop_t *loop, const char *address)
-{
-	struct sockaddr_storage ss;
-	uv_tcp_t tcp;
-	int status;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(address, ':') != NULL)
-		status = uv_ip6_addr(address, 0, (struct sockaddr_in6 *)&ss);
-	else
-		status = uv_ip4_addr(address, 0, (struct sockaddr_in *)&ss);
-	if (status == 0)
-		status = uv_tcp_init(loop, &tcp);
-	if (status == 0) {
-		status = uv_tcp_bind(&tcp, (struct sockaddr *)&ss, 0);
-		uv_close((uv_handle_t *)&tcp, NULL);
-		uv_run(loop, UV_RUN_NOWAIT);
-	}
-	return status;
-}
-
-/*
- * Binds a socket to each source address, of delivery.source_addresses
- * and of the policy's pools, so an address this host does not have
- * stops start-up instead of failing every delivery later.
- */
-static int
-check_source_addresses(const struct tern_config *cfg, char *err,
-    size_t err_size)
-{
-	const struct tern_policy *p = &cfg->policy;
-	uv_loop_t loop;
-	size_t i;
-	int rc = TERN_OK, status;
-
-	if (cfg->source_count == 0 && p->source_count == 0)
-		return TERN_OK;
-	if (uv_loop_init(&loop) != 0) {
-		snprintf(err, err_size, "%s: cannot check "
-		    "delivery.source_addresses: out of memory", cfg->path);
-		return TERN_ENOMEM;
-	}
-	for (i = 0; i < cfg->source_count && rc == TERN_OK; i++) {
-		const struct config_source *src = &cfg->sources[i];
-
-		status = try_bind(&loop, src->address);
-		if (status != 0) {
-			snprintf(err, err_size, "%s: delivery.source_addresses: "
-			    "cannot send from %s: %s (is it an address of "
-			    "this host?)", src->where, src->address,
-			    uv_strerror(status));
-			rc = TERN_ECONFIG;
-		}
-	}
-	for (i = 0; i < p->source_count && rc == TERN_OK; i++) {
-		status = try_bind(&loop, p->sources[i].address);
-		if (status != 0) {
-			snprintf(err, err_size, "%s:%d: pools: cannot send "
-			    "from %s: %s (is it an address of this host?)",
-			    p->path, p->sources[i].line,
-			    p->sources[i].address, uv_strerror(status));
-			rc = TERN_ECONFIG;
-		}
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return rc;
-}
-
 int
 supervisor_check_config(const struct tern_config *cfg, char *err,
     size_t err_size)
@@ -183,7 +113,7 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	}
 	dkim_signer_free(dkim);
-	if (check_source_addresses(cfg, err, err_size) != TERN_OK)
+	if (source_check_addresses(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	/* deliver reads the secrets; a missing or open file stops start-up
 	 * and reload here, with every problem listed. */

@@ -26,8 +26,8 @@ int tern_cmd_reload(const char *config_path, int argc, char **argv);
 
 struct tern_config;
 
-/* Loads config_path into cfg and checks its policy and secrets files,
- * printing every error on standard error. Returns 0 when all are
+/* Loads config_path into cfg and checks its policy and secrets files
+ * and its source addresses, printing every error on standard error. Returns 0 when all are
  * valid, else 1. mta/tern_config_check.c */
 int tern_check_files(const char *config_path, struct tern_config *cfg);
 

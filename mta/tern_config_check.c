@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include "../dns/dns_sync.h"
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "../policy/secrets.h"
+#include "source_check.h"
 #include "tern_commands.h"
 
 /* MX hosts read to find a domain's group by the groups' mx lists. */
@@ -55,20 +57,36 @@ print_errors(const char *errors)
 	}
 }
 
+/*
+ * Checks as much as can be checked even after an error. The policy file
+ * is loaded even when the main file has errors (see tern_config_load).
+ * The secrets file is checked against the smart hosts that did load,
+ * and every source address is bound once.
+ */
 int
 tern_check_files(const char *config_path, struct tern_config *cfg)
 {
 	static char err[16384];
+	int status = 0;
 
 	if (tern_config_load(config_path, cfg, err, sizeof(err)) != TERN_OK) {
 		print_errors(err);
-		return 1;
+		status = 1;
+		/* The errors are listed already; this only brings back the
+		 * sections that did load, for the checks below. */
+		if (!cfg->policy.loaded && cfg->policy_file[0] != '\0')
+			(void)policy_load_partial(cfg->policy_file,
+			    &cfg->policy, err, sizeof(err));
 	}
 	if (secrets_check_config(cfg, err, sizeof(err)) != TERN_OK) {
 		print_errors(err);
-		return 1;
+		status = 1;
 	}
-	return 0;
+	if (source_check_addresses(cfg, err, sizeof(err)) != TERN_OK) {
+		print_errors(err);
+		status = 1;
+	}
+	return status;
 }
 
 static const char *
@@ -230,6 +248,7 @@ tern_cmd_config(const char *config_path, int argc, char **argv)
 {
 	static struct tern_config cfg;
 	const char *domain = NULL;
+	char shown[300];
 	int i;
 
 	if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -247,6 +266,13 @@ tern_cmd_config(const char *config_path, int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (domain != NULL && !policy_domain_valid(domain)) {
+		log_escape(shown, sizeof(shown), domain, strlen(domain));
+		fprintf(stderr, "tern: --domain: invalid domain name \"%s\" "
+		    "(expected a name like example.com)\n", shown);
+		usage(stderr);
+		return 2;
 	}
 	if (tern_check_files(config_path, &cfg) != 0)
 		return 1;

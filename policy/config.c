@@ -156,17 +156,30 @@ void
 setting_location(struct load_state *st, const config_setting_t *s,
     char *out, size_t out_size)
 {
-	const char *file = config_setting_source_file(s);
+	const char *file = NULL;
+	unsigned int line = config_setting_source_line(s);
 
+	if (st->text != NULL)
+		config_text_locate(st->text, s, &file, &line);
 	if (file == NULL)
 		file = st->cfg->path;
-	/* libconfig names an @include'd file as it was written. */
-	if (file[0] != '/')
-		snprintf(out, out_size, "%s/%s:%u", st->base_dir, file,
-		    config_setting_source_line(s));
+	snprintf(out, out_size, "%s:%u", file, line);
+}
+
+int
+setting_int(struct load_state *st, const config_setting_t *s,
+    int64_t *value, char *written, size_t written_size)
+{
+	int type = config_setting_type(s);
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+		return TERN_EINVAL;
+	*value = config_setting_get_int64(s);
+	if (st->text != NULL)
+		config_text_integer(st->text, s, written, written_size);
 	else
-		snprintf(out, out_size, "%s:%u", file,
-		    config_setting_source_line(s));
+		snprintf(written, written_size, "%lld", (long long)*value);
+	return TERN_OK;
 }
 
 int
@@ -257,6 +270,7 @@ load_number(struct load_state *st, const struct setting *def,
     const config_setting_t *s, int64_t *value)
 {
 	int type = config_setting_type(s);
+	char written[40] = "";
 
 	if (def->type == SETTING_DURATION && type == CONFIG_TYPE_STRING) {
 		const char *text = config_setting_get_string(s);
@@ -265,18 +279,17 @@ load_number(struct load_state *st, const struct setting *def,
 			return setting_error(st, s, "%s: invalid duration "
 			    "\"%s\" (expected seconds, or a number with s, m, "
 			    "h or d)", def->path, text);
-	} else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-		*value = config_setting_get_int64(s);
-	} else {
+		snprintf(written, sizeof(written), "%lld", (long long)*value);
+	} else if (setting_int(st, s, value, written, sizeof(written)) !=
+	    TERN_OK) {
 		return setting_error(st, s, "%s: expected %s", def->path,
 		    def->type == SETTING_DURATION ?
 		    "a duration (seconds or a string like \"5m\")" :
 		    "an integer");
 	}
 	if (*value < def->min || *value > def->max)
-		return setting_error(st, s, "%s: %lld is out of range "
-		    "(%lld to %lld)", def->path, (long long)*value,
-		    (long long)def->min, (long long)def->max);
+		return setting_error(st, s, "%s: %s is out of range "
+		    "(%lld to %lld)", def->path, written, (long long)def->min, (long long)def->max);
 	return TERN_OK;
 }
 
@@ -531,6 +544,8 @@ load_listener(struct load_state *st, const config_setting_t *g,
 {
 	unsigned char bytes[16];
 	config_setting_t *address, *port;
+	char written[40];
+	int64_t number;
 	int i, n;
 
 	if (!config_setting_is_group(g))
@@ -568,14 +583,16 @@ load_listener(struct load_state *st, const config_setting_t *g,
 	    config_setting_get_string(address), bytes) != 0))
 		return setting_error(st, address, "smtpd.listeners: address "
 		    "must be a numeric IPv4 or IPv6 address in quotes");
-	if (config_setting_type(port) != CONFIG_TYPE_INT ||
-	    config_setting_get_int(port) < 1 ||
-	    config_setting_get_int(port) > 65535)
+	if (setting_int(st, port, &number, written, sizeof(written)) !=
+	    TERN_OK)
 		return setting_error(st, port, "smtpd.listeners: port must be "
 		    "an integer from 1 to 65535");
+	if (number < 1 || number > 65535)
+		return setting_error(st, port, "smtpd.listeners: port %s is "
+		    "out of range (1 to 65535)", written);
 	snprintf(out->address, sizeof(out->address), "%s",
 	    config_setting_get_string(address));
-	out->port = config_setting_get_int(port);
+	out->port = (int)number;
 	return TERN_OK;
 }
 
@@ -613,11 +630,16 @@ static int
 load_destination_int(struct load_state *st, const config_setting_t *e,
     const char *key, int min, int max, int *out)
 {
-	if (config_setting_type(e) != CONFIG_TYPE_INT ||
-	    config_setting_get_int(e) < min || config_setting_get_int(e) > max)
+	char written[40];
+	int64_t number;
+
+	if (setting_int(st, e, &number, written, sizeof(written)) != TERN_OK)
 		return setting_error(st, e, "destinations: %s must be an "
 		    "integer from %d to %d", key, min, max);
-	*out = config_setting_get_int(e);
+	if (number < min || number > max)
+		return setting_error(st, e, "destinations: %s: %s is out of "
+		    "range (%d to %d)", key, written, min, max);
+	*out = (int)number;
 	return TERN_OK;
 }
 
@@ -876,23 +898,6 @@ config_listener_sockaddr(const struct config_listener *listener,
 	    (struct sockaddr_in *)out) == 0 ? TERN_OK : TERN_EINVAL;
 }
 
-/* Writes libconfig's parse error as "FILE:LINE: reason", naming an
- * @include'd file by its full path. */
-static void
-syntax_error(struct load_state *st, const config_t *lc)
-{
-	const char *file = config_error_file(lc);
-
-	if (file == NULL)
-		file = st->cfg->path;
-	if (file[0] != '/')
-		snprintf(st->err, st->err_size, "%s/%s:%d: %s", st->base_dir,
-		    file, config_error_line(lc), config_error_text(lc));
-	else
-		snprintf(st->err, st->err_size, "%s:%d: %s", file,
-		    config_error_line(lc), config_error_text(lc));
-}
-
 /* Fills in the system's host name when the file does not set one. It
  * goes into greetings and headers too, so it gets the same check. */
 static int
@@ -915,11 +920,51 @@ default_hostname(struct load_state *st)
 	return TERN_ECONFIG;
 }
 
+/*
+ * Reads policy_file and secrets_file from the parsed file when loading
+ * stopped at an error before them, then loads the policy file so its
+ * errors are listed after the first one of this file. The policy is
+ * never used, since the caller fails anyway.
+ */
+static void
+check_policy_anyway(struct load_state *st, const config_t *lc)
+{
+	struct tern_config *cfg = st->cfg;
+	struct load_state rest = *st;
+	const config_setting_t *s;
+	size_t used = strlen(st->err);
+
+	if (used + 2 >= st->err_size)
+		return;
+	rest.err = st->err + used + 1;
+	rest.err_size = st->err_size - used - 1;
+	rest.err[0] = '\0';
+	s = config_lookup(lc, "secrets_file");
+	if (cfg->secrets_file[0] == '\0' && s != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING)
+		(void)store_path(&rest, s, cfg->secrets_file,
+		    sizeof(cfg->secrets_file), config_setting_get_string(s));
+	s = config_lookup(lc, "policy_file");
+	if (cfg->policy_file[0] == '\0' && s != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING)
+		(void)store_path(&rest, s, cfg->policy_file,
+		    sizeof(cfg->policy_file), config_setting_get_string(s));
+	rest.err[0] = '\0';
+	/* dkim.keys may not have been read, so the selectors go
+	 * unchecked. */
+	if (cfg->policy_file[0] != '\0')
+		(void)policy_load(cfg->policy_file, &cfg->policy, rest.err,
+		    rest.err_size);
+	if (rest.err[0] != '\0')
+		st->err[used] = '\n';
+}
+
 int
 tern_config_load(const char *path, struct tern_config *cfg, char *err,
     size_t err_size)
 {
-	struct load_state st = {cfg, "", err, err_size};
+	struct load_state st = {cfg, "", err, err_size, NULL};
+	struct config_text text;
 	config_t lc;
 	int rc;
 
@@ -933,23 +978,24 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 	path = cfg->path;
 
 	config_init(&lc);
-	config_set_include_dir(&lc, st.base_dir);
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			snprintf(err, err_size, "%s: cannot read the file",
-			    path);
-		else
-			syntax_error(&st, &lc);
+	if (config_text_load(&text, &lc, path, st.base_dir, "file", err,
+	    err_size) != TERN_OK) {
+		config_text_free(&text);
 		config_destroy(&lc);
 		return TERN_ECONFIG;
 	}
+	st.text = &text;
 
 	rc = load_group(&st, config_root_setting(&lc), "");
 	if (rc == TERN_OK)
 		rc = check_consistency(&st, &lc);
-	config_destroy(&lc);
 	if (rc == TERN_OK)
 		rc = default_hostname(&st);
+	if (rc != TERN_OK)
+		check_policy_anyway(&st, &lc);
+	config_destroy(&lc);
+	config_text_free(&text);
+	st.text = NULL;
 	if (rc == TERN_OK)
 		rc = load_policy_file(&st);
 	return rc;

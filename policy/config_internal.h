@@ -8,14 +8,17 @@
 #include <libconfig.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
+#include "config_text.h"
 
 struct load_state {
 	struct tern_config *cfg;
 	char base_dir[1024];   /* folder of the main file, for PATH values */
 	char *err;
 	size_t err_size;
+	const struct config_text *text; /* the file as parsed, for lines */
 };
 
 /* Writes "FILE:LINE: reason" for a setting into the error buffer and
@@ -33,6 +36,12 @@ int store_path(struct load_state *st, const config_setting_t *s,
 
 /* True for a DNS host name fit for greetings and headers. */
 bool hostname_valid(const char *name);
+
+/* Reads an integer setting s (libconfig's int or int64) into *value.
+ * TERN_EINVAL when it is not an integer; written is s as the file has
+ * it, for messages. */
+int setting_int(struct load_state *st, const config_setting_t *s,
+    int64_t *value, char *written, size_t written_size);
 
 /* Checks that s is an array or list of at most max_count strings. */
 int check_string_array(struct load_state *st, const config_setting_t *s,

@@ -248,6 +248,15 @@ struct tern_config;
 int policy_load(const char *path, struct tern_policy *p, char *err,
     size_t err_size);
 
+/*
+ * Reads the policy file as policy_load() does, but on errors leaves in
+ * p the sections that did load, with loaded false, so that a check can
+ * go on to report the problems that depend on them (credentials missing
+ * from the secrets file). Use such a policy for checks only.
+ */
+int policy_load_partial(const char *path, struct tern_policy *p,
+    char *err, size_t err_size);
+
 /* An empty policy: no sections, the built-in throttling rules. */
 void policy_defaults(struct tern_policy *p);
 
@@ -257,6 +266,10 @@ void policy_throttle_defaults(struct tern_policy *p);
 /* The section for domain (any case): exact, longest "*.suffix", then
  * "default"; -1 when none matches. */
 int policy_find_section(const struct tern_policy *p, const char *domain);
+
+/* True when domain is a valid DNS name (any case, one trailing dot
+ * allowed) that a section can match. */
+bool policy_domain_valid(const char *domain);
 
 /* The settings for domain under cfg and its policy. */
 void policy_resolve(const struct tern_config *cfg, const char *domain,

@@ -30,8 +30,8 @@ int
 policy_error(struct policy_load_state *st, const config_setting_t *s,
     const char *fmt, ...)
 {
-	const char *file = s != NULL ? config_setting_source_file(s) : NULL;
-	unsigned int line = s != NULL ? config_setting_source_line(s) : 0;
+	const char *file = NULL;
+	unsigned int line = 0;
 	char reason[512], where[2100];
 	size_t reserve = st->err_size / 8, room;
 	va_list ap;
@@ -43,14 +43,11 @@ policy_error(struct policy_load_state *st, const config_setting_t *s,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	if (s != NULL && st->text != NULL)
+		config_text_locate(st->text, s, &file, &line);
 	if (file == NULL)
 		file = st->p->path;
-	/* libconfig names an @include'd file as it was written. */
-	if (file[0] != '/')
-		snprintf(where, sizeof(where), "%s/%s:%u", st->base_dir, file,
-		    line);
-	else
-		snprintf(where, sizeof(where), "%s:%u", file, line);
+	snprintf(where, sizeof(where), "%s:%u", file, line);
 
 	/* The last eighth of the buffer is kept for the line that counts
 	 * the errors left out (see finish_errors). */
@@ -109,11 +106,33 @@ policy_get_string(struct policy_load_state *st, const config_setting_t *s,
 	return TERN_OK;
 }
 
+const char *
+policy_written(const struct policy_load_state *st, const config_setting_t *s,
+    char *out, size_t size)
+{
+	if (st->text != NULL)
+		return config_text_integer(st->text, s, out, size);
+	snprintf(out, size, "%lld", (long long)config_setting_get_int64(s));
+	return out;
+}
+
+int
+policy_line(const struct policy_load_state *st, const config_setting_t *s)
+{
+	const char *file;
+	unsigned int line = config_setting_source_line(s);
+
+	if (st->text != NULL)
+		config_text_locate(st->text, s, &file, &line);
+	return (int)line;
+}
+
 int
 policy_get_int(struct policy_load_state *st, const config_setting_t *s,
     const char *what, int64_t min, int64_t max, int64_t *out)
 {
 	int type = config_setting_type(s);
+	char written[40];
 	int64_t value;
 
 	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
@@ -121,9 +140,9 @@ policy_get_int(struct policy_load_state *st, const config_setting_t *s,
 		    "to %lld", what, (long long)min, (long long)max);
 	value = config_setting_get_int64(s);
 	if (value < min || value > max)
-		return policy_error(st, s, "%s: %lld is out of range (%lld to "
-		    "%lld)", what, (long long)value, (long long)min,
-		    (long long)max);
+		return policy_error(st, s, "%s: %s is out of range (%lld to "
+		    "%lld)", what, policy_written(st, s, written,
+		    sizeof(written)), (long long)min, (long long)max);
 	*out = value;
 	return TERN_OK;
 }
@@ -133,6 +152,7 @@ policy_get_duration(struct policy_load_state *st, const config_setting_t *s,
     const char *what, int64_t min, int64_t max, int *out)
 {
 	int type = config_setting_type(s);
+	char written[40];
 	int64_t value;
 
 	if (type == CONFIG_TYPE_STRING) {
@@ -141,15 +161,17 @@ policy_get_duration(struct policy_load_state *st, const config_setting_t *s,
 			return policy_error(st, s, "%s: invalid duration "
 			    "\"%s\" (expected seconds, or a number with s, m, "
 			    "h or d)", what, config_setting_get_string(s));
+		snprintf(written, sizeof(written), "%lld", (long long)value);
 	} else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
 		value = config_setting_get_int64(s);
+		policy_written(st, s, written, sizeof(written));
 	} else {
 		return policy_error(st, s, "%s: expected a duration (seconds "
 		    "or a string like \"5m\")", what);
 	}
 	if (value < min || value > max)
-		return policy_error(st, s, "%s: %lld s is out of range (%lld "
-		    "to %lld s)", what, (long long)value, (long long)min,
+		return policy_error(st, s, "%s: %s s is out of range (%lld "
+		    "to %lld s)", what, written, (long long)min,
 		    (long long)max);
 	*out = (int)value;
 	return TERN_OK;
@@ -218,6 +240,15 @@ policy_normalize_pattern(const char *in, bool wildcard, char *out,
 	return hostname_valid(name);
 }
 
+bool
+policy_domain_valid(const char *domain)
+{
+	char normalized[256];
+
+	return policy_normalize_pattern(domain, false, normalized,
+	    sizeof(normalized));
+}
+
 /* Writes the folder of the absolute path p->path into st->base_dir. */
 static void
 set_base_dir(struct policy_load_state *st)
@@ -279,11 +310,13 @@ load_root(struct policy_load_state *st, const config_t *lc)
 		    &st->p->throttle_recovery);
 }
 
-int
-policy_load(const char *path, struct tern_policy *p, char *err,
-    size_t err_size)
+/* Loads the policy file; on errors p is reset unless keep_partial. */
+static int
+load_file(const char *path, struct tern_policy *p, bool keep_partial,
+    char *err, size_t err_size)
 {
 	struct policy_load_state st;
+	struct config_text text;
 	char cwd[1024];
 	size_t cwd_size = sizeof(cwd);
 	config_t lc;
@@ -312,31 +345,40 @@ policy_load(const char *path, struct tern_policy *p, char *err,
 	set_base_dir(&st);
 
 	config_init(&lc);
-	config_set_include_dir(&lc, st.base_dir);
-	if (config_read_file(&lc, p->path) != CONFIG_TRUE) {
-		const char *file = config_error_file(&lc);
-
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			snprintf(err, err_size, "%s: cannot read the policy "
-			    "file", p->path);
-		else
-			snprintf(err, err_size, "%s%s%s:%d: %s",
-			    file != NULL && file[0] != '/' ? st.base_dir : "",
-			    file != NULL && file[0] != '/' ? "/" : "",
-			    file != NULL ? file : p->path,
-			    config_error_line(&lc), config_error_text(&lc));
+	if (config_text_load(&text, &lc, p->path, st.base_dir, "policy file",
+	    err, err_size) != TERN_OK) {
+		config_text_free(&text);
 		config_destroy(&lc);
 		policy_defaults(p);
 		return TERN_ECONFIG;
 	}
+	st.text = &text;
 	load_root(&st, &lc);
 	config_destroy(&lc);
+	config_text_free(&text);
+	st.text = NULL;
 	if (st.error_count > 0) {
 		finish_errors(&st);
 		/* A half-loaded policy must never be used by mistake. */
-		policy_defaults(p);
+		if (!keep_partial)
+			policy_defaults(p);
+		p->loaded = false;
 		return TERN_ECONFIG;
 	}
 	p->loaded = true;
 	return TERN_OK;
+}
+
+int
+policy_load(const char *path, struct tern_policy *p, char *err,
+    size_t err_size)
+{
+	return load_file(path, p, false, err, err_size);
+}
+
+int
+policy_load_partial(const char *path, struct tern_policy *p, char *err,
+    size_t err_size)
+{
+	return load_file(path, p, true, err, err_size);
 }

@@ -287,7 +287,7 @@ load_destination(struct policy_load_state *st, const config_setting_t *g)
 	d->tls_level = -1;
 	d->pool = -1;
 	d->overflow_target = -1;
-	d->line = (int)config_setting_source_line(g);
+	d->line = policy_line(st, g);
 	usable = load_match(st, g, d);
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++)
@@ -454,7 +454,7 @@ load_throttle_rule(struct policy_load_state *st, const config_setting_t *g)
 		return;
 	}
 	memset(r, 0, sizeof(*r));
-	r->line = (int)config_setting_source_line(g);
+	r->line = policy_line(st, g);
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(g,

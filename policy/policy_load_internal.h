@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_text.h"
 #include "policy.h"
 
 /* Errors listed; the rest are counted in one last line. */
@@ -25,12 +26,23 @@ struct policy_load_state {
 	size_t err_used;
 	int error_count;        /* errors found */
 	int error_lines;        /* errors written into err */
+	const struct config_text *text;  /* the file as parsed, for lines */
 };
 
 /* Appends "FILE:LINE: reason" for setting s to the error list and
  * returns TERN_ECONFIG. Loading goes on after it. */
 int policy_error(struct policy_load_state *st, const config_setting_t *s,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Returns the line of setting s in its own file (an @include'd file
+ * counts its own lines). */
+int policy_line(const struct policy_load_state *st,
+    const config_setting_t *s);
+
+/* Writes integer setting s as the file has it into out (see
+ * config_text_integer) and returns out. */
+const char *policy_written(const struct policy_load_state *st,
+    const config_setting_t *s, char *out, size_t size);
 
 /* Reads a string of at most size - 1 bytes into out. */
 int policy_get_string(struct policy_load_state *st,

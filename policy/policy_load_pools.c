@@ -122,7 +122,7 @@ load_smart_host(struct policy_load_state *st, const config_setting_t *g)
 	memset(h, 0, sizeof(*h));
 	h->verify = true;
 	h->tls = SMART_HOST_STARTTLS;
-	h->line = (int)config_setting_source_line(g);
+	h->line = policy_line(st, g);
 	name = config_setting_get_member(g, "name");
 	if (name == NULL)
 		policy_error(st, g, "smart_hosts: entry has no name");
@@ -170,6 +170,7 @@ static void
 load_curve_days(struct policy_load_state *st, const config_setting_t *s,
     struct policy_curve *c)
 {
+	char written[40];
 	int i, n;
 
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
@@ -188,11 +189,16 @@ load_curve_days(struct policy_load_state *st, const config_setting_t *s,
 		    (unsigned)i);
 		int type = config_setting_type(e);
 
-		if ((type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) ||
-		    config_setting_get_int64(e) < 0 ||
-		    config_setting_get_int64(e) > 1000000000) {
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
 			policy_error(st, e, "curves: days: day %d must be a "
 			    "non-negative integer (at most 1000000000)", i + 1);
+			continue;
+		}
+		if (config_setting_get_int64(e) < 0 ||
+		    config_setting_get_int64(e) > 1000000000) {
+			policy_error(st, e, "curves: days: day %d: %s is out of "
+			    "range (0 to 1000000000)", i + 1,
+			    policy_written(st, e, written, sizeof(written)));
 			continue;
 		}
 		c->days[i] = config_setting_get_int64(e);
@@ -214,7 +220,7 @@ load_curve(struct policy_load_state *st, const config_setting_t *g)
 		return;
 	}
 	memset(c, 0, sizeof(*c));
-	c->line = (int)config_setting_source_line(g);
+	c->line = policy_line(st, g);
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(g,
@@ -315,7 +321,7 @@ load_group(struct policy_load_state *st, const config_setting_t *g)
 		return;
 	}
 	memset(grp, 0, sizeof(*grp));
-	grp->line = (int)config_setting_source_line(g);
+	grp->line = policy_line(st, g);
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(g,
@@ -337,9 +343,13 @@ load_group(struct policy_load_state *st, const config_setting_t *g)
 	    policy_group_index(p, grp->name) >= 0)
 		policy_error(st, name, "groups: name \"%s\" is used twice",
 		    grp->name);
-	if (domains == NULL && mx == NULL)
+	/* An empty list matches nothing, so it counts as none. */
+	if ((domains == NULL || (config_setting_length(domains) == 0 &&
+	    !config_setting_is_scalar(domains))) &&
+	    (mx == NULL || (config_setting_length(mx) == 0 &&
+	    !config_setting_is_scalar(mx))))
 		policy_error(st, g, "groups: \"%s\" needs a domains or an mx "
-		    "list", grp->name);
+		    "list with at least one name", grp->name);
 	if (domains != NULL)
 		load_group_patterns(st, domains, (int)p->group_count, false);
 	if (mx != NULL)

@@ -257,7 +257,7 @@ load_source(struct policy_load_state *st, const config_setting_t *g,
 	src->curve = -1;
 	for (i = 0; i < POLICY_MAX_GROUPS; i++)
 		src->group_curve[i] = -1;
-	src->line = (int)config_setting_source_line(g);
+	src->line = policy_line(st, g);
 
 	address = config_setting_get_member(g, "address");
 	if (address == NULL) {
@@ -287,7 +287,7 @@ load_pool(struct policy_load_state *st, const config_setting_t *g)
 		return;
 	}
 	memset(pool, 0, sizeof(*pool));
-	pool->line = (int)config_setting_source_line(g);
+	pool->line = policy_line(st, g);
 	n = config_setting_length(g);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(g,

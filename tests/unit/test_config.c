@@ -149,6 +149,65 @@ include_is_followed(void **state)
 }
 
 static void
+absolute_include_is_followed(void **state)
+{
+	struct tern_config cfg;
+	char err[1024], text[600];
+	const char *path;
+
+	(void)state;
+	write_file("absolute-part.conf", "delivery = { port = 2701; };\n");
+	snprintf(text, sizeof(text), "@include \"%s/absolute-part.conf\"\n",
+	    directory);
+	path = write_file("absolute-main.conf", text);
+	if (tern_config_load(path, &cfg, err, sizeof(err)) != TERN_OK)
+		fail_msg("tern_config_load failed: %s", err);
+	assert_int_equal(cfg.delivery_port, 2701);
+}
+
+static void
+large_integers_keep_their_value(void **state)
+{
+	(void)state;
+	expect_error("delivery = {\n  port = 4294992399;\n};\n", 2,
+	    "delivery.port: 4294992399 is out of range (1 to 65535)");
+	expect_error("delivery = {\n  port = 2147483648;\n};\n", 2,
+	    "delivery.port: 2147483648 is out of range");
+	expect_error("delivery = { port = 99999999999999999999; };\n", 1,
+	    "delivery.port: 99999999999999999999 is out of range");
+	expect_error("smtpd = { listeners = ( { address = \"127.0.0.1\";\n"
+	    " port = 4294967321; } ); };\n", 2,
+	    "port 4294967321 is out of range (1 to 65535)");
+	expect_error("destinations = (\n { domain = \"x.test\";\n"
+	    "   concurrency = 4294967297; }\n);\n", 3,
+	    "concurrency: 4294967297 is out of range");
+}
+
+static void
+policy_checked_after_config_error(void **state)
+{
+	struct tern_config cfg;
+	char err[2048], expected[600];
+	const char *path;
+
+	(void)state;
+	write_file("after-policy.conf", "destinations = (\n"
+	    " { match = \"a.test\"; rate = \"lots\"; } );\n");
+	path = write_file("after-main.conf", "hostnme = \"x\";\n"
+	    "policy_file = \"after-policy.conf\";\n");
+	assert_int_equal(tern_config_load(path, &cfg, err, sizeof(err)),
+	    TERN_ECONFIG);
+	snprintf(expected, sizeof(expected), "%s:1: unknown setting "
+	    "\"hostnme\"\n", path);
+	if (strncmp(err, expected, strlen(expected)) != 0)
+		fail_msg("expected \"%s...\", got \"%s\"", expected, err);
+	snprintf(expected, sizeof(expected), "%s/after-policy.conf:2: "
+	    "destinations: rate: invalid rate \"lots\"", directory);
+	if (strstr(err, expected) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", expected, err);
+}
+
+static void
 errors_name_file_and_line(void **state)
 {
 	(void)state;
@@ -281,7 +340,7 @@ delivery_engine_errors(void **state)
 	expect_error("destinations = (\n { domain = \"x.test\"; tls = "
 	    "\"maybe\"; }\n);\n", 2, "tls must be");
 	expect_error("destinations = (\n { domain = \"x.test\";\n"
-	    "   concurrency = 0; }\n);\n", 3, "concurrency must be");
+	    "   concurrency = 0; }\n);\n", 3, "concurrency: 0 is out of range");
 	expect_error("destinations = ( { domain = \"x.test\"; },\n"
 	    " { domain = \"X.test\"; } );\n", 2, "listed twice");
 	expect_error("destinations = ( { domain = \"x.test\"; port = 1; } );"
@@ -360,7 +419,8 @@ missing_file_is_reported(void **state)
 	assert_int_equal(tern_config_load("/nonexistent/tern.conf", &cfg, err,
 	    sizeof(err)), TERN_ECONFIG);
 	assert_non_null(strstr(err, "/nonexistent/tern.conf"));
-	assert_non_null(strstr(err, "cannot read"));
+	assert_non_null(strstr(err, "cannot read the file: No such file or "
+	    "directory"));
 }
 
 static void
@@ -562,6 +622,9 @@ main(void)
 		cmocka_unit_test(full_file_loads),
 		cmocka_unit_test(empty_file_gives_defaults),
 		cmocka_unit_test(include_is_followed),
+		cmocka_unit_test(absolute_include_is_followed),
+		cmocka_unit_test(large_integers_keep_their_value),
+		cmocka_unit_test(policy_checked_after_config_error),
 		cmocka_unit_test(delivery_engine_settings_load),
 		cmocka_unit_test(delivery_engine_defaults),
 		cmocka_unit_test(delivery_engine_errors),

@@ -419,7 +419,7 @@ static const struct error_case error_cases[] = {
 	    " }; } ); } );\ncurves = ( { name = \"c\"; days = [ 1 ]; } );\n", 3,
 	    "unknown group \"g\""},
 	{"curves = (\n { name = \"c\"; days = [ 10,\n -1 ]; } );\n", 3,
-	    "day 2 must be a non-negative integer"},
+	    "day 2: -1 is out of range"},
 	{"curves = (\n { name = \"c\"; days = [ ]; } );\n", 2,
 	    "expected 1 to 366 daily limits"},
 	{"curves = (\n { name = \"c\"; } );\n", 2, "has no days"},
@@ -445,6 +445,31 @@ static const struct error_case error_cases[] = {
 	    "duration applies only to the suspend"},
 	{"throttle_recovery = \"soon\";\n", 1, "invalid duration \"soon\""},
 	{"destinations = (\n  { match = ; } );\n", 2, "syntax error"},
+	/* Integers past 32 bits keep their value, so the range check sees
+	 * them as written. */
+	{"pools = ( { name = \"p\"; addresses = (\n"
+	    " { address = \"192.0.2.1\";\n weight = 4294967297; } ); } );\n",
+	    3, "weight: 4294967297 is out of range (1 to 1000)"},
+	{"destinations = (\n { match = \"a.test\";\n"
+	    " max_connections = 2147483648; } );\n", 3,
+	    "max_connections: 2147483648 is out of range (1 to 1000)"},
+	{"destinations = (\n { match = \"a.test\";\n"
+	    " max_connections = 4294967297; } );\n", 3,
+	    "max_connections: 4294967297 is out of range (1 to 1000)"},
+	{"destinations = (\n { match = \"a.test\";\n"
+	    " max_connections = -99999999999999999999; } );\n", 3,
+	    "max_connections: -99999999999999999999 is out of range"},
+	{"curves = (\n { name = \"c\"; days = [ 10,\n 4294967297 ]; } );\n",
+	    3, "day 2: 4294967297 is out of range (0 to 1000000000)"},
+	{"smart_hosts = ( { name = \"s\"; host = \"relay.test\";\n"
+	    " port = 0x100000019; } );\n", 2,
+	    "port: 4294967321 is out of range (1 to 65535)"},
+	{"throttle_recovery = 4294967297;\n", 1,
+	    "4294967297 s is out of range"},
+	{"groups = (\n { name = \"g\"; domains = [ ]; mx = [ ]; } );\n", 2,
+	    "needs a domains or an mx list"},
+	{"groups = (\n { name = \"g\"; domains = [ ]; } );\n", 2,
+	    "needs a domains or an mx list"},
 };
 
 static void
@@ -688,7 +713,7 @@ config_reports_policy_errors(void **state)
 	    "hostname = \"tern.test\";\npolicy_file = \"missing.conf\";\n"),
 	    &cfg, err, sizeof(err)), TERN_ECONFIG);
 	assert_non_null(strstr(err, "missing.conf: cannot read the policy "
-	    "file"));
+	    "file: No such file or directory"));
 }
 
 static void
@@ -741,6 +766,87 @@ included_file_errors_name_it(void **state)
 }
 
 static void
+absolute_include_is_followed(void **state)
+{
+	char text[700], prefix[700];
+
+	(void)state;
+	write_file("pools.conf", "pools = ( { name = \"p\"; addresses = (\n"
+	    " { address = \"192.0.2.1\"; weight = 3; } ); } );\n");
+	snprintf(text, sizeof(text), "# pools live elsewhere\n"
+	    "  @include \"%s/pools.conf\"\n"
+	    "destinations = ( { match = \"a.test\"; pool = \"p\"; } );\n",
+	    directory);
+	load_ok(text);
+	assert_int_equal(policy.source_count, 1);
+	assert_int_equal(policy.sources[0].weight, 3);
+	assert_int_equal(policy.sources[0].line, 2);
+	assert_int_equal(policy.destinations[0].line, 3);
+
+	/* A missing include is named with the system's reason. */
+	snprintf(text, sizeof(text), "\n@include \"%s/none.conf\"\n",
+	    directory);
+	assert_int_equal(policy_load(write_file("main.conf", text), &policy,
+	    err, sizeof(err)), TERN_ECONFIG);
+	snprintf(prefix, sizeof(prefix), "%s/main.conf:2: cannot read the "
+	    "include file %s/none.conf: No such file or directory", directory,
+	    directory);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", prefix, err);
+}
+
+static void
+nested_include_lines_map_back(void **state)
+{
+	char prefix[700];
+
+	(void)state;
+	write_file("inner.conf", "\n/* two\n lines */\n"
+	    "curves = ( { name = \"c\"; days = [ -1 ]; } );\n");
+	write_file("outer.conf", "@include \"inner.conf\"\n"
+	    "groups = ( { name = \"g\"; } );\n");
+	assert_int_equal(policy_load(write_file("main.conf",
+	    "@include \"outer.conf\"\n\ndestinations = (\n"
+	    " { match = \"a.test\"; pool = \"gone\"; } );\n"), &policy, err,
+	    sizeof(err)), TERN_ECONFIG);
+	snprintf(prefix, sizeof(prefix), "%s/inner.conf:4: curves", directory);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", prefix, err);
+	snprintf(prefix, sizeof(prefix), "%s/outer.conf:2: groups", directory);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", prefix, err);
+	snprintf(prefix, sizeof(prefix), "%s/main.conf:4: destinations",
+	    directory);
+	if (strstr(err, prefix) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", prefix, err);
+}
+
+static void
+include_loop_is_an_error(void **state)
+{
+	(void)state;
+	write_file("loop.conf", "@include \"loop.conf\"\n");
+	assert_int_equal(policy_load(write_file("main.conf",
+	    "@include \"loop.conf\"\n"), &policy, err, sizeof(err)),
+	    TERN_ECONFIG);
+	assert_non_null(strstr(err, "includes are nested more than 10 deep"));
+}
+
+static void
+domain_names_validated(void **state)
+{
+	(void)state;
+	assert_true(policy_domain_valid("example.com"));
+	assert_true(policy_domain_valid("Example.COM."));
+	assert_false(policy_domain_valid(""));
+	assert_false(policy_domain_valid("."));
+	assert_false(policy_domain_valid("..."));
+	assert_false(policy_domain_valid("a b"));
+	assert_false(policy_domain_valid("a..b"));
+	assert_false(policy_domain_valid("*.example.com"));
+}
+
+static void
 shipped_example_loads(void **state)
 {
 	(void)state;
@@ -770,6 +876,10 @@ main(void)
 		cmocka_unit_test(config_reports_policy_errors),
 		cmocka_unit_test(groups_by_domain_and_mx),
 		cmocka_unit_test(included_file_errors_name_it),
+		cmocka_unit_test(absolute_include_is_followed),
+		cmocka_unit_test(nested_include_lines_map_back),
+		cmocka_unit_test(include_loop_is_an_error),
+		cmocka_unit_test(domain_names_validated),
 		cmocka_unit_test(shipped_example_loads),
 	};
 
