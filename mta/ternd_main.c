@@ -17,6 +17,7 @@
 
 #include "tern_autoconf.h"
 
+#include "../lib/clock.h"
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
@@ -216,6 +217,10 @@ main(int argc, char **argv)
 	if (cfg.policy.loaded)
 		log_info("policy: loaded %s (%zu destination sections)",
 		    cfg.policy.path, cfg.policy.destination_count);
+	if (tern_clock_is_test())
+		log_warning("TERN_TEST_CLOCK is set: warmup, rates and "
+		    "throttling follow the time in %s, not the real clock; "
+		    "unset it outside tests", getenv("TERN_TEST_CLOCK"));
 	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0) {
 		pid_file_remove(cfg.queue_directory);
 		return 1;

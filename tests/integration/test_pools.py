@@ -152,6 +152,8 @@ def test_warmup_day_limit_and_restart(lab, tmp_path, monkeypatch):
     tern = start_tern(lab, warmup_policy(lab.port, [12, 2400]), clock,
                       monkeypatch)
     send(tern, 20, "warmup")
+    # A test clock must never be in use unnoticed.
+    tern.wait_log(r"TERN_TEST_CLOCK is set: warmup, rates and throttling")
 
     wait_count(rcv, 1, tern)
     # Every 2 hours the address earns one more message.
