@@ -116,6 +116,30 @@ policy_written(const struct policy_load_state *st, const config_setting_t *s,
 	return out;
 }
 
+void
+policy_check_keys(struct policy_load_state *st, const config_setting_t *g,
+    const char *what, const char *const *allowed, const char *expected)
+{
+	const char *key;
+	size_t k;
+	int i, n;
+
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(g,
+		    (unsigned)i);
+
+		key = config_setting_name(e);
+		for (k = 0; allowed[k] != NULL; k++) {
+			if (strcmp(key, allowed[k]) == 0)
+				break;
+		}
+		if (allowed[k] == NULL)
+			policy_error(st, e, "%s: unknown key \"%s\" (expected "
+			    "%s)", what, key, expected);
+	}
+}
+
 int
 policy_line(const struct policy_load_state *st, const config_setting_t *s)
 {

@@ -34,6 +34,13 @@ struct policy_load_state {
 int policy_error(struct policy_load_state *st, const config_setting_t *s,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Reports every member of group g whose name is not in allowed (a
+ * NULL-terminated list), as "WHAT: unknown key "K" (expected
+ * EXPECTED)". */
+void policy_check_keys(struct policy_load_state *st,
+    const config_setting_t *g, const char *what,
+    const char *const *allowed, const char *expected);
+
 /* Returns the line of setting s in its own file (an @include'd file
  * counts its own lines). */
 int policy_line(const struct policy_load_state *st,

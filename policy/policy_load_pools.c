@@ -206,13 +206,14 @@ load_curve_days(struct policy_load_state *st, const config_setting_t *s,
 	c->day_count = (size_t)n;
 }
 
+static const char *const curve_keys[] = {"name", "days", NULL};
+
 static void
 load_curve(struct policy_load_state *st, const config_setting_t *g)
 {
 	struct tern_policy *p = st->p;
 	struct policy_curve *c = &p->curves[p->curve_count];
 	const config_setting_t *name, *days;
-	int i, n;
 
 	if (!config_setting_is_group(g)) {
 		policy_error(st, g, "curves: each entry must be a group like "
@@ -221,16 +222,7 @@ load_curve(struct policy_load_state *st, const config_setting_t *g)
 	}
 	memset(c, 0, sizeof(*c));
 	c->line = policy_line(st, g);
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(g,
-		    (unsigned)i);
-		const char *key = config_setting_name(e);
-
-		if (strcmp(key, "name") != 0 && strcmp(key, "days") != 0)
-			policy_error(st, e, "curves: unknown key \"%s\" "
-			    "(expected name and days)", key);
-	}
+	policy_check_keys(st, g, "curves", curve_keys, "name and days");
 	name = config_setting_get_member(g, "name");
 	days = config_setting_get_member(g, "days");
 	if (name == NULL)
@@ -306,6 +298,8 @@ load_group_patterns(struct policy_load_state *st, const config_setting_t *s,
 	}
 }
 
+static const char *const group_keys[] = {"name", "domains", "mx", NULL};
+
 static void
 load_group(struct policy_load_state *st, const config_setting_t *g)
 {
@@ -313,7 +307,6 @@ load_group(struct policy_load_state *st, const config_setting_t *g)
 	struct policy_group *grp = &p->groups[p->group_count];
 	const config_setting_t *name, *domains, *mx;
 	size_t first_pattern = p->pattern_count;
-	int i, n;
 
 	if (!config_setting_is_group(g)) {
 		policy_error(st, g, "groups: each entry must be a group like "
@@ -322,17 +315,8 @@ load_group(struct policy_load_state *st, const config_setting_t *g)
 	}
 	memset(grp, 0, sizeof(*grp));
 	grp->line = policy_line(st, g);
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(g,
-		    (unsigned)i);
-		const char *key = config_setting_name(e);
-
-		if (strcmp(key, "name") != 0 && strcmp(key, "domains") != 0 &&
-		    strcmp(key, "mx") != 0)
-			policy_error(st, e, "groups: unknown key \"%s\" "
-			    "(expected name, domains and mx)", key);
-	}
+	policy_check_keys(st, g, "groups", group_keys,
+	    "name, domains and mx");
 	name = config_setting_get_member(g, "name");
 	domains = config_setting_get_member(g, "domains");
 	mx = config_setting_get_member(g, "mx");

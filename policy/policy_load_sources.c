@@ -118,6 +118,9 @@ load_group_curve(struct policy_load_state *st, const config_setting_t *g,
 	    "pools: warmup: groups: curve");
 }
 
+static const char *const warmup_keys[] = {"start", "curve", "groups",
+	NULL};
+
 static void
 load_warmup(struct policy_load_state *st, const config_setting_t *g,
     struct policy_source *src)
@@ -131,17 +134,8 @@ load_warmup(struct policy_load_state *st, const config_setting_t *g,
 		    "{ start = \"2026-12-01\"; curve = \"new\"; }");
 		return;
 	}
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(g,
-		    (unsigned)i);
-		const char *key = config_setting_name(e);
-
-		if (strcmp(key, "start") != 0 && strcmp(key, "curve") != 0 &&
-		    strcmp(key, "groups") != 0)
-			policy_error(st, e, "pools: warmup: unknown key \"%s\" "
-			    "(expected start, curve and groups)", key);
-	}
+	policy_check_keys(st, g, "pools: warmup", warmup_keys,
+	    "start, curve and groups");
 	src->warmup = true;
 	start = config_setting_get_member(g, "start");
 	curve = config_setting_get_member(g, "curve");
@@ -273,6 +267,8 @@ load_source(struct policy_load_state *st, const config_setting_t *g,
 	p->source_count++;
 }
 
+static const char *const pool_keys[] = {"name", "addresses", NULL};
+
 static void
 load_pool(struct policy_load_state *st, const config_setting_t *g)
 {
@@ -288,16 +284,7 @@ load_pool(struct policy_load_state *st, const config_setting_t *g)
 	}
 	memset(pool, 0, sizeof(*pool));
 	pool->line = policy_line(st, g);
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(g,
-		    (unsigned)i);
-		const char *key = config_setting_name(e);
-
-		if (strcmp(key, "name") != 0 && strcmp(key, "addresses") != 0)
-			policy_error(st, e, "pools: unknown key \"%s\" "
-			    "(expected name and addresses)", key);
-	}
+	policy_check_keys(st, g, "pools", pool_keys, "name and addresses");
 	name = config_setting_get_member(g, "name");
 	if (name == NULL)
 		policy_error(st, g, "pools: entry has no name");
