@@ -324,6 +324,18 @@ static const struct error_case error_cases[] = {
 	    "unknown key \"speed\""},
 	{"destinations = (\n { match = \"a.test\"; pool = \"none\"; } );\n", 2,
 	    "unknown pool \"none\""},
+	{"curves = (\n { name = \"c\"; days = [ 1 ];\n steps = 2; } );\n", 3,
+	    "curves: unknown key \"steps\" (expected name and days)"},
+	{"groups = (\n { name = \"g\"; domains = [ \"a.test\" ];\n"
+	    " hosts = [ ]; } );\n", 3, "groups: unknown key \"hosts\""},
+	{"pools = (\n { name = \"p\"; size = 2;\n addresses = (\n"
+	    " { address = \"127.0.0.1\"; } ); } );\n", 2,
+	    "pools: unknown key \"size\" (expected name and addresses)"},
+	{"curves = ( { name = \"c\"; days = [ 1 ]; } );\n"
+	    "pools = ( { name = \"p\"; addresses = (\n"
+	    " { address = \"127.0.0.1\"; warmup = { start = \"2026-12-01\";\n"
+	    " curve = \"c\"; end = 3; }; } ); } );\n", 4,
+	    "pools: warmup: unknown key \"end\""},
 	{"destinations = (\n { match = \"a.test\"; route = \"smarthost\";\n"
 	    " smart_host = \"gone\"; } );\n", 3, "unknown smart host \"gone\""},
 	{"destinations = (\n { match = \"a.test\";\n"
