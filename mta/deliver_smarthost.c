@@ -297,7 +297,7 @@ smarthost_auth_failed(struct deliver_job_run *run,
 	for (i = 0; i < job->rcpt_count; i++) {
 		smtp_client_rcpt_set(&job->rcpts[i], QUEUE_DEFERRED,
 		    report->dsn, relay, "%s", report->error);
-		/* AUTH ran over TLS, so the log line says which. */
+		/* AUTH ran over TLS, so the log line names its TLS. */
 		if (report->tls != NULL)
 			snprintf(job->rcpts[i].tls, sizeof(job->rcpts[i].tls),
 			    "%s", report->tls);

@@ -300,7 +300,7 @@ int qmgr_domain_group(struct qmgr *qm, const char *domain, bool *pending);
  * destination's pool with capacity (warmup, throttling), charging its
  * warmup counter, or the overflow the policy names. Returns false when
  * the job cannot go now (its pool has no capacity and the policy says
- * wait); *retry_at then says when to try again.
+ * wait); *retry_at then gives the time to try again.
  */
 bool qmgr_route_job(struct qmgr *qm, struct qmgr_job *job, int64_t now,
     int64_t *retry_at);

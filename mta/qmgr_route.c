@@ -1,5 +1,5 @@
 /*
- * The route of each job qmgr sends (job_route.h): what the policy says
+ * The route of each job qmgr sends (job_route.h): what the policy sets
  * for its destination domain.
  *
  * A destination routed to the mail exchangers with a source pool gets

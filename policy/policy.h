@@ -1,6 +1,6 @@
 /*
  * The delivery policy: a second file in libconfig's format, named by
- * policy_file in the server configuration, that says how each
+ * policy_file in the server configuration, that sets how each
  * destination domain is reached. It is loaded with the configuration
  * (tern_config_load) into struct tern_policy, a part of struct
  * tern_config, so it reaches every process and every reload with it.

@@ -72,29 +72,23 @@ curve_of(struct policy_load_state *st, const config_setting_t *e,
 	return index;
 }
 
+static const char *const group_curve_keys[] = {"group", "curve", NULL};
+
 static void
 load_group_curve(struct policy_load_state *st, const config_setting_t *g,
     struct policy_source *src)
 {
 	const config_setting_t *group, *curve;
 	char name[POLICY_NAME_MAX];
-	int i, n, index;
+	int index;
 
 	if (!config_setting_is_group(g)) {
 		policy_error(st, g, "pools: warmup: groups: each entry must be "
 		    "a group like { group = \"gmail\"; curve = \"slow\"; }");
 		return;
 	}
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(g,
-		    (unsigned)i);
-		const char *key = config_setting_name(e);
-
-		if (strcmp(key, "group") != 0 && strcmp(key, "curve") != 0)
-			policy_error(st, e, "pools: warmup: groups: unknown "
-			    "key \"%s\" (expected group and curve)", key);
-	}
+	policy_check_keys(st, g, "pools: warmup: groups", group_curve_keys,
+	    "group and curve");
 	group = config_setting_get_member(g, "group");
 	curve = config_setting_get_member(g, "curve");
 	if (group == NULL || curve == NULL) {

@@ -154,7 +154,7 @@ def test_wrong_password_defers_and_holds(lab, test_ca):
 
     line = wait_outcome(tern, qid, rcpt, "deferred", dsn=r"4\.7\.8")
     assert "535 5.7.8 Authentication credentials invalid" in line, line
-    # AUTH ran after STARTTLS, and the log line says so.
+    # AUTH ran after STARTTLS, and the log line names its TLS.
     assert re.search(r"tls=TLSv1\.[23]/", line), line
     tern.wait_log(r"smarthost: relay: not connecting for 60 seconds: "
                   r"authentication with PLAIN failed: .*535 5\.7\.8")
