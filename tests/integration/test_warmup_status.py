@@ -13,6 +13,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 
@@ -85,7 +86,15 @@ def warmup_status(tern, now, *args, user=None):
     completed process."""
     clock = tern.dir / "clock"
     clock.write_text(f"{now}\n")
-    command = [str(BUILD_DIR / "tern"), "-c", str(tern.conf_path),
+    program = BUILD_DIR / "tern"
+    if user is not None:
+        # The build tree may sit in a folder only its owner can enter
+        # (a clone in a mktemp -d folder), so the other user runs a
+        # copy kept beside the configuration.
+        program = tern.dir / "tern-copy"
+        shutil.copyfile(BUILD_DIR / "tern", program)
+        program.chmod(0o755)
+    command = [str(program), "-c", str(tern.conf_path),
                "warmup", "status", *args]
     if user is not None:
         command = ["runuser", "-u", user, "--"] + command
