@@ -4,7 +4,8 @@
  *
  * The rows come ordered by message rowid and recipient rowid, which the
  * messages table and the recipients_message_id index deliver without a
- * sort, so SQLite holds no temporary copy of the queue either.
+ * sort, so SQLite keeps no temporary copy of the queue either
+ * (EXPLAIN QUERY PLAN on SQLite 3.40 shows no temporary B-tree).
  */
 #include <stdio.h>
 #include <stdlib.h>
