@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../lib/clock.h"
+#include "../lib/json.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../policy/duration.h"
@@ -108,7 +109,7 @@ print_json_message(const struct queue_list_message *m, void *arg)
 	tern_queue_format_utc(m->arrival, arrival, sizeof(arrival));
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
 	    "\"sender\":", m->queue_id, (long long)m->size, arrival);
-	tern_queue_json_string(stdout, m->sender);
+	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
 	s->messages++;
@@ -126,10 +127,10 @@ print_json_recipient(const struct queue_list_message *m,
 	(void)m;
 	tern_queue_format_utc(r->next_attempt, next, sizeof(next));
 	printf("%s{\"address\":", s->first_recipient ? "" : ",");
-	tern_queue_json_string(stdout, r->address);
+	json_write_string(stdout, r->address);
 	printf(",\"attempts\":%d,\"next_attempt\":\"%s\",\"last_reply\":",
 	    r->attempts, next);
-	tern_queue_json_string(stdout, r->last_reply);
+	json_write_string(stdout, r->last_reply);
 	printf("}");
 	s->first_recipient = false;
 	return 0;

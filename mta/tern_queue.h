@@ -1,6 +1,6 @@
 /*
  * What the files of `tern queue` share (mta/tern_queue*.c): opening the
- * queue read-only and printing queue values as text or JSON.
+ * queue read-only and printing queue values as text.
  */
 #ifndef TERN_QUEUE_CMD_H
 #define TERN_QUEUE_CMD_H
@@ -20,10 +20,6 @@ struct tern_config;
  */
 int tern_queue_open(const char *config_path, struct tern_config *cfg,
     struct queue **q);
-
-/* Prints text as a JSON string, escaping quotes, backslashes, control
- * characters and bytes above 0x7e. */
-void tern_queue_json_string(FILE *out, const char *text);
 
 /* Prints text with control characters replaced by '?', because the text
  * may come from a remote server or client. */

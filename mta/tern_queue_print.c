@@ -60,23 +60,6 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 }
 
 void
-tern_queue_json_string(FILE *out, const char *text)
-{
-	const unsigned char *c;
-
-	fputc('"', out);
-	for (c = (const unsigned char *)text; *c != '\0'; c++) {
-		if (*c == '"' || *c == '\\')
-			fprintf(out, "\\%c", *c);
-		else if (*c < 0x20 || *c >= 0x7f)
-			fprintf(out, "\\u%04x", *c);
-		else
-			fputc(*c, out);
-	}
-	fputc('"', out);
-}
-
-void
 tern_queue_text(FILE *out, const char *text)
 {
 	const unsigned char *c;
