@@ -34,4 +34,7 @@ int tern_check_files(const char *config_path, struct tern_config *cfg);
 /* tern warmup status [--json]: mta/tern_warmup.c */
 int tern_cmd_warmup(const char *config_path, int argc, char **argv);
 
+/* tern queue [list|show ...]: mta/tern_queue.c */
+int tern_cmd_queue(const char *config_path, int argc, char **argv);
+
 #endif

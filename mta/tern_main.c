@@ -18,6 +18,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"queue", tern_cmd_queue,
+	    "queue [list] [--from A] [--to A] [--domain D] [--older-than T]\n"
+	    "                         [--json]   list queued messages, as mailq\n"
+	    "  queue show ID [--body] one message's envelope, recipients and\n"
+	    "                         header"},
 	{"doctor", tern_cmd_doctor,
 	    "doctor DOMAIN [--json]   check what receivers will check"},
 	{"spf", tern_cmd_spf,

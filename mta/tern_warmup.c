@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "../lib/clock.h"
+#include "../lib/json.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../policy/warmup.h"
@@ -198,24 +199,6 @@ print_text_address(const struct tern_config *cfg, const struct qmgr_warmup *w,
 	printf("\n");
 }
 
-/* Prints text as a JSON string. */
-static void
-json_string(const char *text)
-{
-	const unsigned char *c;
-
-	putchar('"');
-	for (c = (const unsigned char *)text; *c != '\0'; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20 || *c >= 0x7f)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
-}
-
 /* Prints a count, or null for unlimited. */
 static void
 json_count(int64_t n)
@@ -235,7 +218,8 @@ print_json_group(const struct tern_policy *p, const struct qmgr_warmup *w,
 
 	qmgr_warmup_view(w, p, index, group, now, &view);
 	printf("{\"group\": ");
-	json_string(group < 0 ? "other" : p->groups[group].name);
+	json_write_string(stdout,
+	    group < 0 ? "other" : p->groups[group].name);
 	printf(", \"limit\": ");
 	json_count(view.limit);
 	printf(", \"sent\": %lld, \"remaining\": ", (long long)view.sent);
@@ -248,7 +232,7 @@ print_json_group(const struct tern_policy *p, const struct qmgr_warmup *w,
 	}
 	qmgr_warmup_format_time(view.next > now ? view.next : now, next,
 	    sizeof(next));
-	json_string(next);
+	json_write_string(stdout, next);
 	printf("}");
 }
 
@@ -264,17 +248,18 @@ print_json_address(const struct tern_config *cfg, const struct qmgr_warmup *w,
 
 	qmgr_warmup_view(w, p, index, -1, now, &view);
 	printf("{\"address\": ");
-	json_string(s->address);
+	json_write_string(stdout, s->address);
 	printf(", \"pool\": ");
-	json_string(pool_name(p, s));
+	json_write_string(stdout, pool_name(p, s));
 	printf(", \"ehlo_name\": ");
-	json_string(s->ehlo_name[0] != '\0' ? s->ehlo_name : cfg->hostname);
+	json_write_string(stdout,
+	    s->ehlo_name[0] != '\0' ? s->ehlo_name : cfg->hostname);
 	printf(", \"state\": ");
-	json_string(address_state(p, s, view.day));
+	json_write_string(stdout, address_state(p, s, view.day));
 	printf(", \"start\": ");
 	if (s->warmup) {
 		format_date(s->warmup_start, start, sizeof(start));
-		json_string(start);
+		json_write_string(stdout, start);
 	} else {
 		printf("null");
 	}

@@ -1,0 +1,259 @@
+/*
+ * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
+ * [--older-than DURATION] [--json], and tern queue show ID [--body].
+ *
+ * The listing reads like Postfix's mailq: queue id, size, arrival time
+ * and sender, then each pending recipient under its last reply, and a
+ * total at the end. --json prints one object per message and line. It
+ * streams the queue (queue_list.h), so memory stays flat.
+ *
+ * The queue is opened read-only, and a listing is one snapshot, so it
+ * works while ternd runs or is stopped.
+ *
+ * TODO: the held and active marks, --status, and the commands that
+ * change the queue (flush, hold, release, delete, bounce, requeue) are
+ * not built yet: held needs a schema change and active needs qmgr to
+ * record what it has in flight.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/clock.h"
+#include "../lib/json.h"
+#include "../lib/tern_error.h"
+#include "../policy/config.h"
+#include "../policy/duration.h"
+#include "../queue/queue.h"
+#include "../queue/queue_list.h"
+#include "tern_commands.h"
+#include "tern_queue.h"
+
+struct list_state {
+	bool json;
+	bool first_recipient;
+	int64_t messages;
+	int64_t bytes;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: tern [-c CONFIG] queue [list] [--from ADDRESS] "
+	    "[--to ADDRESS]\n"
+	    "                  [--domain DOMAIN] [--older-than DURATION] "
+	    "[--json]\n"
+	    "       tern [-c CONFIG] queue show ID [--body]\n"
+	    "  list: the queued messages with their pending recipients;\n"
+	    "    --from, --to: only messages with this sender or recipient\n"
+	    "    --domain: only messages with a recipient in this domain\n"
+	    "    --older-than: only messages that arrived longer ago than\n"
+	    "      DURATION (seconds, or with s, m, h or d: \"4h\")\n"
+	    "    --json: one JSON object per message and line\n"
+	    "  show: one message's envelope, DSN parameters, recipients and\n"
+	    "    header; --body adds the whole message\n");
+}
+
+static int
+print_text_message(const struct queue_list_message *m, void *arg)
+{
+	struct list_state *s = arg;
+	char arrival[64];
+
+	if (s->messages == 0)
+		printf("-Queue ID-        --Size-- ----Arrival Time---- "
+		    "-Sender/Recipient-------\n");
+	tern_queue_format_local(m->arrival, arrival, sizeof(arrival));
+	printf("%-16s %9lld %-20s %s", m->queue_id, (long long)m->size,
+	    arrival, m->sender[0] == '\0' ? "MAILER-DAEMON" : "");
+	tern_queue_text(stdout, m->sender);
+	printf("\n");
+	s->messages++;
+	s->bytes += m->size;
+	return 0;
+}
+
+static int
+print_text_recipient(const struct queue_list_message *m,
+    const struct queue_list_recipient *r, void *arg)
+{
+	(void)m;
+	(void)arg;
+	if (r->last_reply[0] != '\0') {
+		printf("%48s(", "");
+		tern_queue_text(stdout, r->last_reply);
+		printf(")\n");
+	}
+	printf("%48s ", "");
+	tern_queue_text(stdout, r->address);
+	printf("\n");
+	return 0;
+}
+
+static int
+print_text_end(const struct queue_list_message *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	printf("\n");
+	return 0;
+}
+
+static int
+print_json_message(const struct queue_list_message *m, void *arg)
+{
+	struct list_state *s = arg;
+	char arrival[32];
+
+	tern_queue_format_utc(m->arrival, arrival, sizeof(arrival));
+	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
+	    "\"sender\":", m->queue_id, (long long)m->size, arrival);
+	json_write_string(stdout, m->sender);
+	printf(",\"recipients\":[");
+	s->first_recipient = true;
+	s->messages++;
+	s->bytes += m->size;
+	return 0;
+}
+
+static int
+print_json_recipient(const struct queue_list_message *m,
+    const struct queue_list_recipient *r, void *arg)
+{
+	struct list_state *s = arg;
+	char next[32];
+
+	(void)m;
+	tern_queue_format_utc(r->next_attempt, next, sizeof(next));
+	printf("%s{\"address\":", s->first_recipient ? "" : ",");
+	json_write_string(stdout, r->address);
+	printf(",\"attempts\":%d,\"next_attempt\":\"%s\",\"last_reply\":",
+	    r->attempts, next);
+	json_write_string(stdout, r->last_reply);
+	printf("}");
+	s->first_recipient = false;
+	return 0;
+}
+
+static int
+print_json_end(const struct queue_list_message *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	printf("]}\n");
+	return 0;
+}
+
+/* Prints mailq's closing line, in Kbytes rounded up as mailq does. */
+static void
+print_total(const struct list_state *s)
+{
+	if (s->messages == 0) {
+		printf("Mail queue is empty\n");
+		return;
+	}
+	printf("-- %lld Kbytes in %lld Request%s.\n",
+	    (long long)((s->bytes + 1023) / 1024), (long long)s->messages,
+	    s->messages == 1 ? "" : "s");
+}
+
+/* Reads the list options into f and *json; 2 after printing the
+ * problem, else 0. */
+static int
+parse_list_options(int argc, char **argv, struct queue_list_filter *f,
+    bool *json)
+{
+	int64_t age;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(argv[i], "--json") == 0) {
+			*json = true;
+			continue;
+		}
+		if (value == NULL || (strcmp(argv[i], "--from") != 0 &&
+		    strcmp(argv[i], "--to") != 0 &&
+		    strcmp(argv[i], "--domain") != 0 &&
+		    strcmp(argv[i], "--older-than") != 0)) {
+			fprintf(stderr, "tern queue: unexpected argument "
+			    "\"%s\"%s\n", argv[i], value == NULL ?
+			    " or a missing value" : "");
+			usage(stderr);
+			return 2;
+		}
+		if (strcmp(argv[i], "--from") == 0)
+			f->sender = value;
+		else if (strcmp(argv[i], "--to") == 0)
+			f->recipient = value;
+		else if (strcmp(argv[i], "--domain") == 0)
+			f->domain = value;
+		else if (duration_parse(value, &age) != TERN_OK) {
+			fprintf(stderr, "tern queue: invalid --older-than "
+			    "duration \"%s\"; give seconds or a number with "
+			    "s, m, h or d, such as 4h\n", value);
+			return 2;
+		} else {
+			f->arrived_before = tern_clock_now() - age;
+		}
+		i++;
+	}
+	return 0;
+}
+
+static int
+list_queue(const char *config_path, int argc, char **argv)
+{
+	static struct tern_config cfg;
+	struct queue_list_filter filter = {0};
+	struct list_state state = {0};
+	struct queue_list_visitor v;
+	struct queue *q;
+	char err[1024];
+	int rc;
+
+	rc = parse_list_options(argc, argv, &filter, &state.json);
+	if (rc != 0)
+		return rc;
+	rc = tern_queue_open(config_path, &cfg, &q);
+	if (rc != 0)
+		return rc;
+
+	v.message_begin = state.json ? print_json_message : print_text_message;
+	v.recipient = state.json ? print_json_recipient : print_text_recipient;
+	v.message_end = state.json ? print_json_end : print_text_end;
+	v.arg = &state;
+	err[0] = '\0';
+	rc = q == NULL ? TERN_OK : queue_list(q, &filter, &v, err, sizeof(err));
+	queue_close(q);
+	if (rc != TERN_OK) {
+		fprintf(stderr, "tern queue: cannot list the queue in %s: %s\n",
+		    cfg.queue_directory, err[0] != '\0' ? err :
+		    tern_strerror(rc));
+		return 1;
+	}
+	if (!state.json)
+		print_total(&state);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "tern queue: cannot write the listing\n");
+		return 1;
+	}
+	return 0;
+}
+
+int
+tern_cmd_queue(const char *config_path, int argc, char **argv)
+{
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "show") == 0)
+		return tern_queue_show(config_path, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return list_queue(config_path, argc - 2, argv + 2);
+	return list_queue(config_path, argc - 1, argv + 1);
+}

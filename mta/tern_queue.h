@@ -1,0 +1,37 @@
+/*
+ * What the files of `tern queue` share (mta/tern_queue*.c): opening the
+ * queue read-only and printing queue values as text.
+ */
+#ifndef TERN_QUEUE_CMD_H
+#define TERN_QUEUE_CMD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct queue;
+struct tern_config;
+
+/*
+ * Loads the configuration and opens its queue read-only into *q. Sets
+ * *q to NULL when no queue database exists yet, which is an empty queue.
+ * Returns 0, or the exit status after printing why on standard error:
+ * 2 for a configuration that cannot be loaded, 1 for a queue that
+ * cannot be read (naming the queue folder when permission is denied).
+ */
+int tern_queue_open(const char *config_path, struct tern_config *cfg,
+    struct queue **q);
+
+/* Prints text with control characters replaced by '?', because the text
+ * may come from a remote server or client. */
+void tern_queue_text(FILE *out, const char *text);
+
+/* Writes t as local time in the mailq form "Mon Jan  2 15:04:05". */
+void tern_queue_format_local(int64_t t, char *out, size_t out_size);
+
+/* Writes t as UTC in ISO 8601, "2027-01-02T15:04:05Z". */
+void tern_queue_format_utc(int64_t t, char *out, size_t out_size);
+
+/* tern queue show ID [--body]: mta/tern_queue_show.c */
+int tern_queue_show(const char *config_path, int argc, char **argv);
+
+#endif
