@@ -22,7 +22,9 @@ static const struct command commands[] = {
 	    "queue [list] [--from A] [--to A] [--domain D] [--older-than T]\n"
 	    "                         [--json]   list queued messages, as mailq\n"
 	    "  queue show ID [--body] one message's envelope, recipients and\n"
-	    "                         header"},
+	    "                         header\n"
+	    "  queue hold|release ID...\n"
+	    "                         stop or resume delivery of messages"},
 	{"doctor", tern_cmd_doctor,
 	    "doctor DOMAIN [--json]   check what receivers will check"},
 	{"spf", tern_cmd_spf,

@@ -1,18 +1,18 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
- * [--older-than DURATION] [--json], and tern queue show ID [--body].
+ * [--older-than DURATION] [--status held] [--json], tern queue
+ * show ID [--body], and tern queue hold|release ID... (tern_queue_hold.c).
  *
- * The listing reads like Postfix's mailq: queue id, size, arrival time
- * and sender, then each pending recipient under its last reply, and a
+ * The listing reads like Postfix's mailq: queue id ("!" after it for a
+ * held message), size, arrival time and sender, then each pending recipient under its last reply, and a
  * total at the end. --json prints one object per message and line. It
  * streams the queue (queue_list.h), so memory stays flat.
  *
  * The queue is opened read-only, and a listing is one snapshot, so it
  * works while ternd runs or is stopped.
  *
- * TODO: the held and active marks, --status, and the commands that
- * change the queue (flush, hold, release, delete, bounce, requeue) are
- * not built yet: held needs a schema change and active needs qmgr to
+ * TODO: the active mark, --status active, and the commands flush,
+ * delete, bounce and requeue are not built yet: active needs qmgr to
  * record what it has in flight.
  */
 #include <stdbool.h>
@@ -43,29 +43,43 @@ usage(FILE *out)
 	fprintf(out, "usage: tern [-c CONFIG] queue [list] [--from ADDRESS] "
 	    "[--to ADDRESS]\n"
 	    "                  [--domain DOMAIN] [--older-than DURATION] "
-	    "[--json]\n"
+	    "[--status held]\n"
+	    "                  [--json]\n"
 	    "       tern [-c CONFIG] queue show ID [--body]\n"
+	    "       tern [-c CONFIG] queue hold|release ID...\n"
 	    "  list: the queued messages with their pending recipients;\n"
 	    "    --from, --to: only messages with this sender or recipient\n"
 	    "    --domain: only messages with a recipient in this domain\n"
 	    "    --older-than: only messages that arrived longer ago than\n"
 	    "      DURATION (seconds, or with s, m, h or d: \"4h\")\n"
+	    "    --status held: only held messages (marked \"!\" after the\n"
+	    "      id)\n"
 	    "    --json: one JSON object per message and line\n"
 	    "  show: one message's envelope, DSN parameters, recipients and\n"
-	    "    header; --body adds the whole message\n");
+	    "    header; --body adds the whole message\n"
+	    "  hold: stop delivering and expiring the messages with these\n"
+	    "    queue ids until they are released; a recipient that is\n"
+	    "    already being delivered may still be delivered\n"
+	    "  release: deliver held messages again, at the next scan of\n"
+	    "    the queue (within a minute); their age is kept, so a\n"
+	    "    message held past its lifetime expires if the next\n"
+	    "    attempt fails\n"
+	    "  hold and release need write access to the queue (root or\n"
+	    "    the user ternd runs as)\n");
 }
 
 static int
 print_text_message(const struct queue_list_message *m, void *arg)
 {
 	struct list_state *s = arg;
-	char arrival[64];
+	char arrival[64], id[QUEUE_ID_SIZE + 1];
 
 	if (s->messages == 0)
 		printf("-Queue ID-        --Size-- ----Arrival Time---- "
 		    "-Sender/Recipient-------\n");
 	tern_queue_format_local(m->arrival, arrival, sizeof(arrival));
-	printf("%-16s %9lld %-20s %s", m->queue_id, (long long)m->size,
+	snprintf(id, sizeof(id), "%s%s", m->queue_id, m->held ? "!" : "");
+	printf("%-17s%9lld %-20s %s", id, (long long)m->size,
 	    arrival, m->sender[0] == '\0' ? "MAILER-DAEMON" : "");
 	tern_queue_text(stdout, m->sender);
 	printf("\n");
@@ -108,7 +122,8 @@ print_json_message(const struct queue_list_message *m, void *arg)
 
 	tern_queue_format_utc(m->arrival, arrival, sizeof(arrival));
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
-	    "\"sender\":", m->queue_id, (long long)m->size, arrival);
+	    "\"held\":%s,\"sender\":", m->queue_id, (long long)m->size,
+	    arrival, m->held ? "true" : "false");
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
@@ -158,6 +173,21 @@ print_total(const struct list_state *s)
 	    s->messages == 1 ? "" : "s");
 }
 
+/* Reads a --status value into f; 2 after printing the problem, else 0. */
+static int
+parse_status(const char *value, struct queue_list_filter *f)
+{
+	if (strcmp(value, "held") == 0) {
+		f->held = QUEUE_LIST_HELD_ONLY;
+		return 0;
+	}
+	/* TODO: "deferred" and "active" need qmgr to record the messages
+	 * it has in flight where this command can read them. */
+	fprintf(stderr, "tern queue: invalid --status \"%s\"; only held is "
+	    "supported yet (deferred and active are not)\n", value);
+	return 2;
+}
+
 /* Reads the list options into f and *json; 2 after printing the
  * problem, else 0. */
 static int
@@ -177,7 +207,8 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		if (value == NULL || (strcmp(argv[i], "--from") != 0 &&
 		    strcmp(argv[i], "--to") != 0 &&
 		    strcmp(argv[i], "--domain") != 0 &&
-		    strcmp(argv[i], "--older-than") != 0)) {
+		    strcmp(argv[i], "--older-than") != 0 &&
+		    strcmp(argv[i], "--status") != 0)) {
 			fprintf(stderr, "tern queue: unexpected argument "
 			    "\"%s\"%s\n", argv[i], value == NULL ?
 			    " or a missing value" : "");
@@ -190,6 +221,10 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 			f->recipient = value;
 		else if (strcmp(argv[i], "--domain") == 0)
 			f->domain = value;
+		else if (strcmp(argv[i], "--status") == 0) {
+			if (parse_status(value, f) != 0)
+				return 2;
+		}
 		else if (duration_parse(value, &age) != TERN_OK) {
 			fprintf(stderr, "tern queue: invalid --older-than "
 			    "duration \"%s\"; give seconds or a number with "
@@ -253,6 +288,9 @@ tern_cmd_queue(const char *config_path, int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "show") == 0)
 		return tern_queue_show(config_path, argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "hold") == 0 ||
+	    strcmp(argv[1], "release") == 0))
+		return tern_queue_hold(config_path, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
 		return list_queue(config_path, argc - 2, argv + 2);
 	return list_queue(config_path, argc - 1, argv + 1);

@@ -34,4 +34,8 @@ void tern_queue_format_utc(int64_t t, char *out, size_t out_size);
 /* tern queue show ID [--body]: mta/tern_queue_show.c */
 int tern_queue_show(const char *config_path, int argc, char **argv);
 
+/* tern queue hold|release ID...: mta/tern_queue_hold.c; argv[0] is
+ * "hold" or "release". */
+int tern_queue_hold(const char *config_path, int argc, char **argv);
+
 #endif

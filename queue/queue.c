@@ -117,14 +117,30 @@
 	" updated INTEGER NOT NULL," \
 	" PRIMARY KEY (address, grp));"
 
-static const char schema_v4[] =
+/*
+ * Added in version 5. recipients.held is 1 for a recipient whose message
+ * an operator put on hold (queue_hold.c). The flag is on recipients, not
+ * on messages, because the scheduler's two queries read only the
+ * recipients table: with the index on (held, next_attempt), neither the
+ * due scan nor the next due time ever reads a held row, however many
+ * are held. It replaces the index on next_attempt alone.
+ */
+#define TABLES_V5 \
+	"ALTER TABLE recipients ADD COLUMN held INTEGER NOT NULL DEFAULT 0;" \
+	"DROP INDEX recipients_next_attempt;" \
+	"CREATE INDEX recipients_due ON recipients(held, next_attempt);"
+
+/* A new file gets the version 4 tables and then the version 5 changes,
+ * so it has the same layout as a migrated one. */
+static const char schema_v5[] =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (4);"
+	"INSERT INTO schema_version (version) VALUES (5);"
 	"CREATE TABLE messages" MESSAGES_V2_COLUMNS
 	"CREATE TABLE recipients" RECIPIENTS_V2_COLUMNS("messages")
 	INDEXES_AND_DESTINATIONS_V2
 	TABLES_V3
-	TABLES_V4;
+	TABLES_V4
+	TABLES_V5;
 
 /*
  * Version 1 to 2. ALTER TABLE ADD COLUMN would put the new message
@@ -166,11 +182,13 @@ struct queue_migration {
 
 static const char migrate_v2_to_v3[] = TABLES_V3;
 static const char migrate_v3_to_v4[] = TABLES_V4;
+static const char migrate_v4_to_v5[] = TABLES_V5;
 
 static const struct queue_migration queue_migrations[] = {
 	{1, migrate_v1_to_v2},
 	{2, migrate_v2_to_v3},
 	{3, migrate_v3_to_v4},
+	{4, migrate_v4_to_v5},
 	{0, NULL},
 };
 
@@ -184,8 +202,8 @@ static const char *const stmt_sql[QS_COUNT] = {
 	    "INSERT INTO recipients (message_id, address, domain,"
 	    " next_attempt, orcpt, notify) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	/* CROSS JOIN keeps recipients as the outer loop, so the rows come
-	 * straight from the next_attempt index in order and no sort is
-	 * needed. There is no LIMIT: queue_fetch_due() passes over rows in
+	 * straight from the (held, next_attempt) index in order and no sort
+	 * is needed; held recipients are never read. There is no LIMIT: queue_fetch_due() passes over rows in
 	 * C and stops stepping once it has produced enough. */
 	[QS_FETCH_DUE] =
 	    "SELECT r.id, r.message_id, m.queue_id, m.sender, r.address,"
@@ -193,9 +211,10 @@ static const char *const stmt_sql[QS_COUNT] = {
 	    " m.envid, m.ret, r.delay_warned"
 	    " FROM recipients AS r CROSS JOIN messages AS m"
 	    " ON m.id = r.message_id"
-	    " WHERE r.next_attempt <= ?1"
+	    " WHERE r.held = 0 AND r.next_attempt <= ?1"
 	    " ORDER BY r.next_attempt, r.id",
-	[QS_NEXT_DUE] = "SELECT min(next_attempt) FROM recipients",
+	[QS_NEXT_DUE] =
+	    "SELECT min(next_attempt) FROM recipients WHERE held = 0",
 	[QS_DELETE_RECIPIENT] =
 	    "DELETE FROM recipients WHERE id = ?1 RETURNING message_id",
 	[QS_DEFER_RECIPIENT] =
@@ -408,7 +427,7 @@ check_unversioned(struct queue *q, char *err, size_t err_size)
 		    "tern-qmgr or tern-smtpd creates them", q->path);
 		return TERN_ENOTFOUND;
 	}
-	return queue_exec(q, schema_v4, err, err_size);
+	return queue_exec(q, schema_v5, err, err_size);
 }
 
 /* Checks a file's schema version and migrates an older one. */

@@ -4,7 +4,7 @@
  *
  * Tables: messages (envelope sender, arrival time, client, ENVID, RET,
  * origin, content), recipients (address, domain, attempts, next attempt
- * time, last reply, ORCPT, NOTIFY, destination and delay flags),
+ * time, last reply, ORCPT, NOTIFY, destination, delay and hold flags),
  * destinations (failing destinations), dkim_signatures (each message's
  * DKIM signature once computed), mta_sts_policies (the MTA-STS cache) and
  * schema_version. smtpd inserts; qmgr reads due recipients, records
@@ -31,7 +31,7 @@
 #define QUEUE_ID_SIZE 17
 
 /* Current schema version; queue_open migrates older files. */
-#define QUEUE_SCHEMA_VERSION 4
+#define QUEUE_SCHEMA_VERSION 5
 
 /* RFC 3461 4.1 NOTIFY, as bits; 0 means the client gave no NOTIFY,
  * which reports failures and delays (RFC 3461 4.1, last paragraph). */
@@ -117,9 +117,10 @@ struct queue_due {
 };
 
 /*
- * Calls fn for up to limit recipients with next_attempt <= now, oldest
- * first, using the (next_attempt) index so the cost does not depend on
- * the number of recipients waiting for a later time. Recipients whose
+ * Calls fn for up to limit recipients with next_attempt <= now that are
+ * not held, oldest first, using the (held, next_attempt) index so the
+ * cost does not depend on the number of recipients waiting for a later
+ * time or held. Recipients whose
  * ids are in skip (sorted ascending, skip_count long) are passed over:
  * qmgr holds them already. So are recipients whose domain is in
  * skip_domains (sorted by strcmp, lower case): their destination takes
@@ -131,7 +132,8 @@ int queue_fetch_due(struct queue *q, int64_t now, size_t limit,
     const char *const *skip_domains, size_t skip_domain_count,
     int (*fn)(const struct queue_due *due, void *arg), void *arg);
 
-/* Earliest next_attempt of any recipient; TERN_ENOTFOUND when none. */
+/* Earliest next_attempt of any recipient that is not held;
+ * TERN_ENOTFOUND when none. */
 int queue_next_due_time(struct queue *q, int64_t *when);
 
 enum queue_outcome {
@@ -293,6 +295,23 @@ int queue_warmup_load(struct queue *q,
  * one transaction. */
 int queue_warmup_save(struct queue *q, const struct queue_warmup_row *rows,
     size_t count);
+
+/*
+ * Puts the message with this queue id on hold (held true) or releases it
+ * (queue_hold.c). A held message is left out of queue_fetch_due() and
+ * queue_next_due_time(), so qmgr neither delivers nor expires it until it
+ * is released; its next attempt time and arrival time are kept. Every
+ * recipient of the message changes in one statement. *changed (may be
+ * NULL) gets the number of recipients whose state changed: 0 when the
+ * message was already in that state. Returns TERN_ENOTFOUND when no
+ * such message is queued, TERN_EPERM on a read-only handle.
+ *
+ * NOTE: a recipient that qmgr read before the hold (waiting for a
+ * connection or being delivered) may still be delivered or failed; the
+ * hold applies from qmgr's next scan.
+ */
+int queue_set_held(struct queue *q, const char *queue_id, bool held,
+    int64_t *changed);
 
 /* Number of recipients still queued, for logs and tests. */
 int queue_count_recipients(struct queue *q, int64_t *count);

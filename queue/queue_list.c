@@ -19,7 +19,7 @@
 	"SELECT m.id, m.queue_id, m.sender, m.arrival, m.size, m.client," \
 	" m.envid, m.ret, m.origin, r.address, r.orcpt, r.notify," \
 	" r.attempts, r.next_attempt, coalesce(r.last_reply, '')," \
-	" r.destination_wait, r.delay_warned" \
+	" r.destination_wait, r.delay_warned, r.held" \
 	" FROM messages m JOIN recipients r ON r.message_id = m.id" \
 	" WHERE 1"
 #define LIST_ORDER " ORDER BY m.id, r.id"
@@ -32,6 +32,15 @@ enum {
 	P_DOMAIN,
 	P_ARRIVED_BEFORE,
 };
+
+/* queue_set_held() changes every recipient of a message at once, so the
+ * first row's r.held is the message's state and this filter keeps or
+ * drops whole messages. */
+static const char *
+held_condition(enum queue_list_held held)
+{
+	return held == QUEUE_LIST_HELD_ONLY ? " AND r.held = 1" : "";
+}
 
 /* The message of the rows being read, with its own copies of the
  * strings: SQLite's column text dies at the next step, but message_end
@@ -54,7 +63,7 @@ build_sql(const struct queue_list_filter *f, char *sql, size_t sql_size)
 {
 	int n;
 
-	n = snprintf(sql, sql_size, "%s%s%s%s%s%s%s", LIST_SELECT,
+	n = snprintf(sql, sql_size, "%s%s%s%s%s%s%s%s", LIST_SELECT,
 	    is_set(f->queue_id) ? " AND m.queue_id = ?1" : "",
 	    is_set(f->sender) ? " AND m.sender = ?2 COLLATE NOCASE" : "",
 	    is_set(f->recipient) ? " AND EXISTS (SELECT 1 FROM recipients x"
@@ -63,7 +72,7 @@ build_sql(const struct queue_list_filter *f, char *sql, size_t sql_size)
 	    is_set(f->domain) ? " AND EXISTS (SELECT 1 FROM recipients x"
 	    " WHERE x.message_id = m.id AND x.domain = lower(?4))" : "",
 	    f->arrived_before != 0 ? " AND m.arrival < ?5" : "",
-	    LIST_ORDER);
+	    held_condition(f->held), LIST_ORDER);
 	if (n < 0 || (size_t)n >= sql_size)
 		return TERN_ETOOBIG;
 	return TERN_OK;
@@ -120,6 +129,7 @@ current_load(struct current *c, sqlite3_stmt *stmt)
 	c->envid = strdup(column_text(stmt, 6));
 	c->m.ret = (enum dsn_ret)sqlite3_column_int(stmt, 7);
 	c->m.origin = sqlite3_column_int(stmt, 8);
+	c->m.held = sqlite3_column_int(stmt, 17) != 0;
 	if (c->sender == NULL || c->client == NULL || c->envid == NULL) {
 		current_clear(c);
 		return TERN_ENOMEM;

@@ -16,6 +16,12 @@
 
 #include "queue.h"
 
+/* Which messages to list by their hold state (queue_set_held()). */
+enum queue_list_held {
+	QUEUE_LIST_HELD_ANY = 0,
+	QUEUE_LIST_HELD_ONLY,
+};
+
 /* Which messages to list. NULL or "" strings and 0 times select all. A
  * message is listed with all its pending recipients when any one of them
  * matches to and domain. */
@@ -25,6 +31,7 @@ struct queue_list_filter {
 	const char *recipient;        /* a recipient, case-insensitive */
 	const char *domain;           /* a recipient's domain, any case */
 	int64_t arrived_before;       /* arrival earlier than this time */
+	enum queue_list_held held;
 };
 
 /* A message as listed; the strings are valid during the callback only. */
@@ -39,6 +46,7 @@ struct queue_list_message {
 	enum dsn_ret ret;
 	int origin;                   /* 0 received, 1 report, 2 postmaster
 	                               * copy of a failed report */
+	bool held;                    /* on hold until released */
 };
 
 /* A pending recipient; the strings are valid during the callback only. */

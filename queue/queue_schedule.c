@@ -2,11 +2,12 @@
  * Scheduling queries for qmgr: which recipients are due, when the next
  * one will be, and recording the outcome of delivery attempts.
  *
- * queue_fetch_due() walks the recipients_next_attempt index from the
- * oldest entry and stops once it has produced `limit` rows. Its cost
- * depends on the number of due recipients it passes over (in flight or
- * of a destination that takes no more work), not on the size of the
- * queue, because recipients deferred into the future are never read.
+ * queue_fetch_due() walks the recipients_due index (held, next_attempt)
+ * from the oldest entry that is not held and stops once it has produced
+ * `limit` rows. Its cost depends on the number of due recipients it
+ * passes over (in flight or of a destination that takes no more work),
+ * not on the size of the queue, because recipients deferred into the
+ * future or held are never read.
  *
  * These functions have no error buffer in queue.h, so database errors
  * go to the error log, with the file name and SQLite's reason.

@@ -479,7 +479,7 @@ newer_schema_rejected(void **state)
 	assert_null(q);
 	assert_non_null(strstr(err, "queue.db"));
 	assert_non_null(strstr(err, "99"));
-	assert_non_null(strstr(err, "version 4 "));
+	assert_non_null(strstr(err, "version 5 "));
 	assert_int_equal(queue_open(f->directory, QUEUE_READ_ONLY, &q, err,
 	    sizeof(err)), TERN_ESCHEMA);
 }
@@ -840,7 +840,7 @@ migrate_v1_keeps_messages(void **state)
 	assert_int_equal(queue_open(f->directory, QUEUE_READ_WRITE, &f->q,
 	    err, sizeof(err)), TERN_OK);
 	assert_int_equal(query_int(f->directory,
-	    "SELECT version FROM schema_version"), 4);
+	    "SELECT version FROM schema_version"), 5);
 
 	/* The message is still due, with its old fields. */
 	assert_int_equal(fetch(f->q, NOW, 10, NULL, 0, &rows), 1);
@@ -860,6 +860,8 @@ migrate_v1_keeps_messages(void **state)
 	assert_int_equal(message_origin(f->directory, "00000000000000M1"), 0);
 	assert_int_equal(query_int(f->directory, "SELECT destination_wait "
 	    "FROM recipients"), 0);
+	assert_int_equal(query_int(f->directory, "SELECT held FROM "
+	    "recipients"), 0);
 
 	buf_init(&content, 1024);
 	assert_int_equal(queue_load_content(f->q, rows.rows[0].message_id,
@@ -878,7 +880,7 @@ migrate_v1_keeps_messages(void **state)
 	    "pragma_foreign_key_list('recipients') WHERE \"table\" = "
 	    "'messages'"), 1);
 	assert_int_equal(query_int(f->directory, "SELECT count(*) FROM "
-	    "sqlite_master WHERE name IN ('recipients_next_attempt',"
+	    "sqlite_master WHERE name IN ('recipients_due',"
 	    " 'recipients_message_id', 'recipients_domain',"
 	    " 'destinations')"), 4);
 	assert_int_equal(query_int(f->directory, "SELECT count(*) FROM "

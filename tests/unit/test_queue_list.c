@@ -1,6 +1,8 @@
 /* Unit tests for queue_list() (queue/queue_list.c): messages come in
  * queue order, each with all its pending recipients, and the filters
- * select messages by id, sender, recipient, domain and arrival. */
+ * select messages by id, sender, recipient, domain, arrival and hold
+ * state. Also queue_set_held() (queue/queue_hold.c): a held message is
+ * left out of the due scan and the next due time until released. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +283,128 @@ read_only_handle_lists(void **state)
 	queue_close(ro);
 }
 
+/* Collects the recipient addresses queue_fetch_due() returns. */
+static int
+collect_due(const struct queue_due *due, void *arg)
+{
+	char *got = arg;
+
+	if (got[0] != '\0')
+		strcat(got, " ");
+	strcat(got, due->address);
+	return 0;
+}
+
+static void
+assert_due(struct queue *q, const char *addresses)
+{
+	char got[256] = "";
+
+	assert_int_equal(queue_fetch_due(q, T0 + 1000, 10, NULL, 0, NULL, 0,
+	    collect_due, got), TERN_OK);
+	assert_string_equal(got, addresses);
+}
+
+static void
+held_message_not_due(void **state)
+{
+	struct fixture *f = *state;
+	int64_t changed = -1, when = 0;
+
+	assert_due(f->q, "one@a.test two@b.test three@b.test Four@C.test");
+	assert_int_equal(queue_set_held(f->q, "000000000000000A", true,
+	    &changed), TERN_OK);
+	assert_int_equal(changed, 2);
+	assert_due(f->q, "three@b.test Four@C.test");
+	assert_int_equal(queue_next_due_time(f->q, &when), TERN_OK);
+	assert_int_equal(when, T0 + 100);
+
+	assert_int_equal(queue_set_held(f->q, "000000000000000A", false,
+	    &changed), TERN_OK);
+	assert_int_equal(changed, 2);
+	assert_due(f->q, "one@a.test two@b.test three@b.test Four@C.test");
+	assert_int_equal(queue_next_due_time(f->q, &when), TERN_OK);
+	assert_int_equal(when, T0);
+}
+
+static void
+all_held_means_nothing_due(void **state)
+{
+	struct fixture *f = *state;
+	const char *ids[] = {"000000000000000A", "000000000000000B",
+		"000000000000000C"};
+	int64_t when = 0;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(queue_set_held(f->q, ids[i], true, NULL),
+		    TERN_OK);
+	assert_due(f->q, "");
+	assert_int_equal(queue_next_due_time(f->q, &when), TERN_ENOTFOUND);
+}
+
+static void
+hold_reports_unchanged_and_missing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t changed = -1;
+
+	assert_int_equal(queue_set_held(f->q, "000000000000000B", false,
+	    &changed), TERN_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(queue_set_held(f->q, "000000000000000B", true,
+	    &changed), TERN_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(queue_set_held(f->q, "000000000000000B", true,
+	    &changed), TERN_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(queue_set_held(f->q, "00000000000000FF", true,
+	    &changed), TERN_ENOTFOUND);
+	assert_int_equal(changed, 0);
+}
+
+static void
+hold_rejected_on_read_only(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *ro = NULL;
+	char err[256] = "";
+
+	assert_int_equal(queue_open(f->directory, QUEUE_READ_ONLY, &ro, err,
+	    sizeof(err)), TERN_OK);
+	assert_int_equal(queue_set_held(ro, "000000000000000A", true, NULL),
+	    TERN_EPERM);
+	queue_close(ro);
+}
+
+static int
+on_begin_held(const struct queue_list_message *m, void *arg)
+{
+	return record(arg, m->held ? 'H' : 'B', m->queue_id);
+}
+
+static void
+list_marks_and_filters_held(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_list_filter filter = {.held = QUEUE_LIST_HELD_ONLY};
+	struct queue_list_visitor v = {on_begin_held, NULL, NULL, NULL};
+	struct seen s = {0};
+	char err[256] = "";
+
+	assert_int_equal(queue_set_held(f->q, "000000000000000B", true, NULL),
+	    TERN_OK);
+	assert_selects(f->q, &filter, "000000000000000B");
+
+	v.arg = &s;
+	assert_int_equal(queue_list(f->q, NULL, &v, err, sizeof(err)),
+	    TERN_OK);
+	assert_int_equal(s.count, 3);
+	assert_string_equal(s.events[0], "B:000000000000000A");
+	assert_string_equal(s.events[1], "H:000000000000000B");
+	assert_string_equal(s.events[2], "B:000000000000000C");
+}
+
 int
 main(void)
 {
@@ -299,6 +423,16 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(callback_stops_listing, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(held_message_not_due, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(all_held_means_nothing_due,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    hold_reports_unchanged_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(hold_rejected_on_read_only,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(list_marks_and_filters_held,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_handle_lists, setup,
 		    teardown),
 	};
