@@ -25,6 +25,9 @@
 /* A frame may not pass this size; a larger one closes the pipe. */
 #define IPC_FRAME_MAX (4 * 1024 * 1024)
 
+/* Queue ids in one IPC_CONTROL_OP; a longer list takes several. */
+#define IPC_CONTROL_IDS_MAX 10000
+
 enum ipc_type {
 	/* ternd -> child */
 	IPC_CONFIG = 1,        /* bytes: a struct tern_config that
@@ -89,6 +92,38 @@ enum ipc_type {
 	 * greeting, EHLO, MAIL, DATA, or a 421 at any point; "" when none),
 	 * for qmgr's throttling rules.
 	 */
+
+	/*
+	 * tern (the command line) -> qmgr, the control pipe: `tern queue`
+	 * connects to qmgr's pipe to act on messages while ternd runs,
+	 * so that qmgr, which knows what is being delivered, applies each
+	 * operation (queue/queue_admin.h, mta/qmgr_control.c). A
+	 * connection is a control connection from its first message on.
+	 */
+	IPC_CONTROL_OP = 30,
+	/*
+	 * u64 operation (enum queue_admin_op), str domain (FLUSH of a
+	 * destination: "" for none), u64 1 to flush every destination or 0,
+	 * u64 queue id count (at most IPC_CONTROL_IDS_MAX), then each str
+	 * queue id. qmgr answers with one IPC_CONTROL_ITEM per queue id,
+	 * in the order given, once that message is settled, then one
+	 * IPC_CONTROL_DONE. A message in a deliver's hands is settled when
+	 * its result is recorded: the operation then applies to the
+	 * recipients still pending, or the item says QUEUE_ADMIN_DONE_BEFORE.
+	 */
+	IPC_CONTROL_ITEM = 31,
+	/* u64 status (enum queue_admin_status), str queue id,
+	 * u64 recipients changed, str report queue id, str detail */
+	IPC_CONTROL_DONE = 32,
+	/* u64 0 or a TERN_E* code for the request as a whole, str reason
+	 * ("" when none). Ends the answer to IPC_CONTROL_OP or
+	 * IPC_CONTROL_ACTIVE; the connection may send another request. */
+	IPC_CONTROL_ACTIVE = 33,
+	/* No fields: which messages are being delivered now. qmgr answers
+	 * with IPC_CONTROL_ACTIVE_LIST, then IPC_CONTROL_DONE. */
+	IPC_CONTROL_ACTIVE_LIST = 34,
+	/* u64 count, then each str queue id of a message with a job at a
+	 * deliver. */
 };
 
 /*
