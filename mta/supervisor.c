@@ -14,6 +14,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/secrets.h"
 #include "dkim_keys.h"
+#include "pickup_folders.h"
 #include "source_check.h"
 #include "supervisor.h"
 
@@ -23,7 +24,9 @@
 #define PROGRAM_SUFFIX ""
 #endif
 
-static const char *const child_names[] = {"qmgr", "smtpd", "deliver"};
+/* pickup runs only while pickup.directory is set (child_wanted). */
+static const char *const child_names[SUPERVISOR_CHILDREN] = {"qmgr", "smtpd",
+	"deliver", "pickup"};
 
 static void spawn_child(struct supervised_child *ch);
 static void send_listeners(struct supervised_child *ch);
@@ -119,6 +122,8 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 	 * and reload here, with every problem listed. */
 	if (secrets_check_config(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
+	if (pickup_check_folders(cfg, err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
 		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);
@@ -134,12 +139,20 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 	return TERN_OK;
 }
 
+/* True when the configuration asks for the child to run. */
+static bool
+child_wanted(const struct supervisor *sv, const struct supervised_child *ch)
+{
+	return strcmp(ch->name, "pickup") != 0 ||
+	    sv->config.pickup_directory[0] != '\0';
+}
+
 static struct supervised_child *
 child_by_name(struct supervisor *sv, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		if (strcmp(sv->children[i].name, name) == 0)
 			return &sv->children[i];
 	}
@@ -152,13 +165,13 @@ finish_if_all_stopped(struct supervisor *sv)
 {
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		if (sv->children[i].running)
 			return;
 	}
 	for (i = 0; i < sv->listener_count; i++)
 		uv_close((uv_handle_t *)&sv->listeners[i], NULL);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++)
 		uv_close((uv_handle_t *)&sv->children[i].restart_timer, NULL);
 	uv_close((uv_handle_t *)&sv->stop_timer, NULL);
 	uv_close((uv_handle_t *)&sv->sigterm, NULL);
@@ -249,7 +262,7 @@ restart_timer_cb(uv_timer_t *timer)
 {
 	struct supervised_child *ch = timer->data;
 
-	if (!ch->owner->stopping)
+	if (!ch->owner->stopping && child_wanted(ch->owner, ch))
 		spawn_child(ch);
 }
 
@@ -270,6 +283,11 @@ exit_cb(uv_process_t *process, int64_t status, int signal)
 		log_info("%s (pid %d) stopped", ch->name, process->pid);
 		stop_next_children(sv);
 		finish_if_all_stopped(sv);
+		return;
+	}
+	if (!child_wanted(sv, ch)) {
+		log_info("%s (pid %d) stopped: no longer configured", ch->name,
+		    process->pid);
 		return;
 	}
 
@@ -425,7 +443,7 @@ stop_timer_cb(uv_timer_t *timer)
 	struct supervisor *sv = timer->data;
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		if (sv->children[i].running) {
 			log_warning("%s (pid %d) did not stop within %d s; "
 			    "killing it", sv->children[i].name,
@@ -447,7 +465,7 @@ stop_next_children(struct supervisor *sv)
 	struct supervised_child *qmgr = child_by_name(sv, "qmgr");
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		struct supervised_child *ch = &sv->children[i];
 
 		if (ch != qmgr && ch->running)
@@ -468,7 +486,7 @@ supervisor_stop(struct supervisor *sv, const char *reason)
 		return;
 	sv->stopping = true;
 	log_info("stopping (%s)", reason);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		struct supervised_child *ch = &sv->children[i];
 
 		uv_timer_stop(&ch->restart_timer);
@@ -497,6 +515,30 @@ listeners_equal(const struct tern_config *a, const struct tern_config *b)
 			return false;
 	}
 	return true;
+}
+
+/* Starts a child that a reload asks for and stops one it no longer
+ * does (the pickup process). */
+static void
+apply_wanted_children(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		struct supervised_child *ch = &sv->children[i];
+		bool wanted = child_wanted(sv, ch);
+
+		if (wanted && !ch->running &&
+		    !uv_is_active((uv_handle_t *)&ch->restart_timer)) {
+			ch->restart_delay = 0;
+			spawn_child(ch);
+		} else if (!wanted && ch->running && !ch->stop_sent) {
+			ch->stop_sent = true;
+			send_simple(ch, IPC_STOP);
+		} else if (!wanted) {
+			uv_timer_stop(&ch->restart_timer);
+		}
+	}
 }
 
 /*
@@ -550,8 +592,9 @@ supervisor_reload(struct supervisor *sv)
 	free(fresh);
 	log_open("ternd", sv->config.log_file,
 	    (enum log_level)sv->config.log_level, true);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++)
 		send_config(&sv->children[i]);
+	apply_wanted_children(sv);
 	log_info("configuration reloaded from %s", sv->config.path);
 	if (sv->config.policy.loaded)
 		log_info("policy: loaded %s (%zu destination sections)",
@@ -592,7 +635,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	sv->config = *config;
 	sv->foreground = foreground;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		struct supervised_child *ch = &sv->children[i];
 
 		ch->owner = sv;
@@ -615,7 +658,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	start_signal(sv, &sv->sigpipe, SIGPIPE);
 	uv_unref((uv_handle_t *)&sv->sigpipe);
 #endif
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		uv_timer_init(loop, &sv->children[i].restart_timer);
 		sv->children[i].restart_timer.data = &sv->children[i];
 	}
@@ -623,5 +666,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	spawn_child(child_by_name(sv, "qmgr"));
 	spawn_child(child_by_name(sv, "smtpd"));
 	spawn_child(child_by_name(sv, "deliver"));
+	if (child_wanted(sv, child_by_name(sv, "pickup")))
+		spawn_child(child_by_name(sv, "pickup"));
 	return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * ternd's supervision of its children: smtpd, qmgr and deliver.
+ * ternd's supervision of its children: smtpd, qmgr, deliver and, when
+ * pickup.directory is set, pickup.
  *
  * ternd binds the listening sockets (so privileged ports can be bound
  * before privileges are dropped), starts each child with uv_spawn and an
@@ -16,6 +17,9 @@
 
 #include "../policy/config.h"
 #include "ipc.h"
+
+/* qmgr, smtpd, deliver and pickup. */
+#define SUPERVISOR_CHILDREN 4
 
 /* Seconds a child is given to stop after IPC_STOP before it is killed. */
 #define SUPERVISOR_STOP_GRACE 15
@@ -47,7 +51,7 @@ struct supervisor {
 	struct tern_config config;
 	bool foreground;
 	bool stopping;
-	struct supervised_child children[3];
+	struct supervised_child children[SUPERVISOR_CHILDREN];
 	uv_tcp_t listeners[CONFIG_MAX_LISTENERS];
 	size_t listener_count;
 	uv_signal_t sigterm, sigint, sighup, sigpipe;

@@ -140,6 +140,11 @@ static const struct setting settings[] = {
 	    ""),
 	NUMBER("bounce.size_limit", SETTING_SIZE, bounce_size_limit, 1048576,
 	    0, 2147483647),
+	TEXT("pickup.directory", SETTING_PATH, pickup_directory, ""),
+	TEXT("pickup.badmail_directory", SETTING_PATH,
+	    pickup_badmail_directory, ""),
+	NUMBER("pickup.scan_interval", SETTING_DURATION, pickup_scan_interval,
+	    5, 1, 3600),
 };
 
 /* Keys that are groups or lists, handled outside the table. */
@@ -149,7 +154,7 @@ static const char *const container_paths[] = {
 	"smtpd.listeners", "smtpd.relay_networks", "smtpd.relay_domains",
 	"destinations",
 	"delivery.mta_sts", "delivery.source_addresses", "dkim", "dkim.keys",
-	"dkim.headers",
+	"dkim.headers", "pickup",
 };
 
 void
@@ -850,6 +855,8 @@ check_consistency(struct load_state *st, const config_t *lc)
 	if (cfg->queue_directory[0] == '\0')
 		return setting_error(st, locate(lc, "queue.directory", NULL),
 		    "queue.directory must not be empty");
+	if (check_pickup(st, lc) != TERN_OK)
+		return TERN_ECONFIG;
 	return check_deliverability(st, lc);
 }
 

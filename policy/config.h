@@ -231,6 +231,16 @@ struct tern_config {
 	char dkim_headers[1024];        /* colon-separated, lower case */
 	struct config_dkim_key dkim_keys[CONFIG_MAX_DKIM_KEYS];
 	size_t dkim_key_count;
+
+	/* The pickup folder (policy/config_pickup.c); "" when none, and
+	 * then no pickup process runs. Both folders are absolute. */
+	char pickup_directory[1024];
+	char pickup_badmail_directory[1024]; /* default: "badmail" beside
+	                                      * the pickup folder */
+	int pickup_scan_interval;    /* seconds between full scans */
+	char pickup_where[1100];     /* "FILE:LINE" of pickup.directory */
+	char pickup_badmail_where[1100]; /* of badmail_directory, else of
+	                                  * pickup.directory */
 };
 
 /*

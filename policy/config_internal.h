@@ -61,6 +61,10 @@ int load_listener_spf(struct load_state *st, const config_setting_t *s,
  * DKIM keys' defaults. */
 int check_deliverability(struct load_state *st, const config_t *lc);
 
+/* policy/config_pickup.c: checks the pickup settings against each
+ * other, fills in the badmail folder's default and their locations. */
+int check_pickup(struct load_state *st, const config_t *lc);
+
 /* policy/config_policy.c: loads policy_file into cfg->policy (every
  * error of it, one a line, in the error buffer). */
 int load_policy_file(struct load_state *st);

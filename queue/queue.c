@@ -130,17 +130,32 @@
 	"DROP INDEX recipients_next_attempt;" \
 	"CREATE INDEX recipients_due ON recipients(held, next_attempt);"
 
-/* A new file gets the version 4 tables and then the version 5 changes,
- * so it has the same layout as a migrated one. */
-static const char schema_v5[] =
+/*
+ * Added in version 6. pickup_files records each file taken from the
+ * pickup folder (queue_pickup.c), written in the transaction that
+ * queues its message, so a file still there after a crash between that
+ * commit and its deletion is deleted and not queued twice. recorded is
+ * the time of the commit, for pruning old rows.
+ */
+#define TABLES_V6 \
+	"CREATE TABLE pickup_files (" \
+	" identity TEXT PRIMARY KEY," \
+	" queue_id TEXT NOT NULL," \
+	" recorded INTEGER NOT NULL);" \
+	"CREATE INDEX pickup_files_recorded ON pickup_files(recorded);"
+
+/* A new file gets the version 4 tables and then the later changes, so
+ * it has the same layout as a migrated one. */
+static const char schema_v6[] =
 	"CREATE TABLE schema_version (version INTEGER NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (5);"
+	"INSERT INTO schema_version (version) VALUES (6);"
 	"CREATE TABLE messages" MESSAGES_V2_COLUMNS
 	"CREATE TABLE recipients" RECIPIENTS_V2_COLUMNS("messages")
 	INDEXES_AND_DESTINATIONS_V2
 	TABLES_V3
 	TABLES_V4
-	TABLES_V5;
+	TABLES_V5
+	TABLES_V6;
 
 /*
  * Version 1 to 2. ALTER TABLE ADD COLUMN would put the new message
@@ -183,12 +198,14 @@ struct queue_migration {
 static const char migrate_v2_to_v3[] = TABLES_V3;
 static const char migrate_v3_to_v4[] = TABLES_V4;
 static const char migrate_v4_to_v5[] = TABLES_V5;
+static const char migrate_v5_to_v6[] = TABLES_V6;
 
 static const struct queue_migration queue_migrations[] = {
 	{1, migrate_v1_to_v2},
 	{2, migrate_v2_to_v3},
 	{3, migrate_v3_to_v4},
 	{4, migrate_v4_to_v5},
+	{5, migrate_v5_to_v6},
 	{0, NULL},
 };
 
@@ -427,7 +444,7 @@ check_unversioned(struct queue *q, char *err, size_t err_size)
 		    "tern-qmgr or tern-smtpd creates them", q->path);
 		return TERN_ENOTFOUND;
 	}
-	return queue_exec(q, schema_v5, err, err_size);
+	return queue_exec(q, schema_v6, err, err_size);
 }
 
 /* Checks a file's schema version and migrates an older one. */

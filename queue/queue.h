@@ -31,7 +31,7 @@
 #define QUEUE_ID_SIZE 17
 
 /* Current schema version; queue_open migrates older files. */
-#define QUEUE_SCHEMA_VERSION 5
+#define QUEUE_SCHEMA_VERSION 6
 
 /* RFC 3461 4.1 NOTIFY, as bits; 0 means the client gave no NOTIFY,
  * which reports failures and delays (RFC 3461 4.1, last paragraph). */
@@ -87,6 +87,9 @@ struct queue_new_message {
 	size_t content_len;
 	int64_t arrival;              /* seconds since the epoch */
 	const char *client;           /* "host[addr]" for logs, may be "" */
+	/* The pickup file's identity (queue_pickup.h), recorded with the
+	 * message in the same transaction; NULL for other messages. */
+	const char *pickup_identity;
 };
 
 /*

@@ -4,7 +4,8 @@
  * covers them all (group commit). The transaction is all-or-nothing:
  * after any error it is rolled back and nothing of the batch remains.
  *
- * Used by smtpd, which sends 250 only after this returns 0, and by
+ * Used by smtpd, which sends 250 only after this returns 0, by the
+ * pickup process, which deletes a file only after this returns 0, and by
  * queue_record_results(), which queues delivery status notifications
  * through queue_insert_message() inside its own transaction.
  */
@@ -194,6 +195,8 @@ queue_insert_message(struct queue *q, const struct queue_new_message *m,
 		if (rc != TERN_OK)
 			return rc;
 	}
+	if (m->pickup_identity != NULL)
+		return queue_pickup_record(q, m, err, err_size);
 	return TERN_OK;
 }
 

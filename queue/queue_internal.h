@@ -72,6 +72,11 @@ int queue_db_error(struct queue *q, int sqlite_rc, const char *what,
 int queue_insert_message(struct queue *q, const struct queue_new_message *m,
     enum queue_origin origin, char *err, size_t err_size);
 
+/* Records m->pickup_identity inside the caller's open transaction
+ * (queue_pickup.c). */
+int queue_pickup_record(struct queue *q, const struct queue_new_message *m,
+    char *err, size_t err_size);
+
 /* A report queued by queue_record_results(), for its callback. */
 struct queue_report_entry {
 	char queue_id[QUEUE_ID_SIZE];     /* the original message */

@@ -479,7 +479,7 @@ newer_schema_rejected(void **state)
 	assert_null(q);
 	assert_non_null(strstr(err, "queue.db"));
 	assert_non_null(strstr(err, "99"));
-	assert_non_null(strstr(err, "version 5 "));
+	assert_non_null(strstr(err, "version 6 "));
 	assert_int_equal(queue_open(f->directory, QUEUE_READ_ONLY, &q, err,
 	    sizeof(err)), TERN_ESCHEMA);
 }
@@ -840,7 +840,7 @@ migrate_v1_keeps_messages(void **state)
 	assert_int_equal(queue_open(f->directory, QUEUE_READ_WRITE, &f->q,
 	    err, sizeof(err)), TERN_OK);
 	assert_int_equal(query_int(f->directory,
-	    "SELECT version FROM schema_version"), 5);
+	    "SELECT version FROM schema_version"), QUEUE_SCHEMA_VERSION);
 
 	/* The message is still due, with its old fields. */
 	assert_int_equal(fetch(f->q, NOW, 10, NULL, 0, &rows), 1);

@@ -1,0 +1,95 @@
+/*
+ * Checking the pickup folders for ternd; see pickup_folders.h. ternd
+ * and its children run as the same user, so what ternd can do here the
+ * pickup process can do too.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "../lib/tern_error.h"
+#include "pickup_folders.h"
+
+/* Creates path and its missing parents; 0 when it exists already. The
+ * pickup folder gets group write access so that programs in tern's
+ * group can drop files; other parents get 0755. */
+static int
+make_folders(const char *path, int mode)
+{
+	char partial[1024];
+	size_t i, len = strlen(path);
+	uv_fs_t req;
+	int rc = 0;
+
+	if (len >= sizeof(partial))
+		return UV_ENAMETOOLONG;
+	memcpy(partial, path, len + 1);
+	for (i = 1; i <= len && rc == 0; i++) {
+		if (partial[i] != '/' && partial[i] != '\0')
+			continue;
+		partial[i] = '\0';
+		rc = uv_fs_mkdir(NULL, &req, partial, i == len ? mode : 0755,
+		    NULL);
+		uv_fs_req_cleanup(&req);
+		if (rc == UV_EEXIST)
+			rc = 0;
+		if (i < len)
+			partial[i] = '/';
+	}
+	return rc;
+}
+
+static int
+check_folder(const char *cfg_path, const char *where, const char *setting,
+    const char *path, int mode, char *err, size_t err_size)
+{
+	uv_fs_t req;
+	int rc;
+	bool is_folder;
+
+	rc = make_folders(path, mode);
+	if (rc == 0) {
+		rc = uv_fs_stat(NULL, &req, path, NULL);
+		is_folder = rc == 0 && (req.statbuf.st_mode & S_IFMT) ==
+		    S_IFDIR;
+		uv_fs_req_cleanup(&req);
+		if (rc == 0 && !is_folder) {
+			snprintf(err, err_size, "%s: %s: %s is not a folder",
+			    where[0] != '\0' ? where : cfg_path, setting, path);
+			return TERN_ECONFIG;
+		}
+	}
+	if (rc != 0) {
+		snprintf(err, err_size, "%s: %s: cannot create %s: %s",
+		    where[0] != '\0' ? where : cfg_path, setting, path,
+		    uv_strerror(rc));
+		return TERN_ECONFIG;
+	}
+	rc = uv_fs_access(NULL, &req, path, R_OK | W_OK | X_OK, NULL);
+	uv_fs_req_cleanup(&req);
+	if (rc != 0) {
+		snprintf(err, err_size, "%s: %s: %s is not readable and "
+		    "writable by this user: %s",
+		    where[0] != '\0' ? where : cfg_path, setting, path,
+		    uv_strerror(rc));
+		return TERN_ECONFIG;
+	}
+	return TERN_OK;
+}
+
+int
+pickup_check_folders(const struct tern_config *cfg, char *err,
+    size_t err_size)
+{
+	int rc;
+
+	if (cfg->pickup_directory[0] == '\0')
+		return TERN_OK;
+	rc = check_folder(cfg->path, cfg->pickup_where, "pickup.directory",
+	    cfg->pickup_directory, 0770, err, err_size);
+	if (rc == TERN_OK)
+		rc = check_folder(cfg->path, cfg->pickup_badmail_where,
+		    "pickup.badmail_directory",
+		    cfg->pickup_badmail_directory, 0750, err, err_size);
+	return rc;
+}

@@ -1,0 +1,88 @@
+/*
+ * The pickup settings: the folder where local programs drop .eml files
+ * (pickup.directory), the folder that receives the files tern cannot
+ * queue (pickup.badmail_directory) and the time between scans.
+ *
+ * Only what the file itself shows is checked here. Whether the folders
+ * exist or can be created is checked by ternd at start and reload
+ * (mta/pickup_folders.c), which names the setting with the FILE:LINE
+ * recorded here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/tern_error.h"
+#include "config_internal.h"
+
+/* Removes trailing slashes, keeping a lone "/". */
+static void
+strip_trailing_slashes(char *path)
+{
+	size_t len = strlen(path);
+
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+}
+
+/* Writes the folder "badmail" beside pickup (in its parent folder). */
+static int
+default_badmail(const char *pickup, char *out, size_t out_size)
+{
+	const char *slash = strrchr(pickup, '/');
+	int n;
+
+	if (slash == NULL || slash[1] == '\0')
+		return TERN_EINVAL;
+	if (slash == pickup)
+		n = snprintf(out, out_size, "/badmail");
+	else
+		n = snprintf(out, out_size, "%.*s/badmail",
+		    (int)(slash - pickup), pickup);
+	return n > 0 && (size_t)n < out_size ? TERN_OK : TERN_ETOOBIG;
+}
+
+int
+check_pickup(struct load_state *st, const config_t *lc)
+{
+	struct tern_config *cfg = st->cfg;
+	const config_setting_t *dir = config_lookup(lc, "pickup.directory");
+	const config_setting_t *bad = config_lookup(lc,
+	    "pickup.badmail_directory");
+
+	if (dir != NULL)
+		setting_location(st, dir, cfg->pickup_where,
+		    sizeof(cfg->pickup_where));
+	if (bad != NULL)
+		setting_location(st, bad, cfg->pickup_badmail_where,
+		    sizeof(cfg->pickup_badmail_where));
+	if (cfg->pickup_directory[0] == '\0') {
+		if (cfg->pickup_badmail_directory[0] != '\0')
+			return setting_error(st, bad, "pickup.badmail_directory "
+			    "is set but pickup.directory is not; set both or "
+			    "neither");
+		return TERN_OK;
+	}
+
+	strip_trailing_slashes(cfg->pickup_directory);
+	if (strcmp(cfg->pickup_directory, "/") == 0)
+		return setting_error(st, dir, "pickup.directory must not be "
+		    "the root folder");
+	if (cfg->pickup_badmail_directory[0] == '\0') {
+		if (default_badmail(cfg->pickup_directory,
+		    cfg->pickup_badmail_directory,
+		    sizeof(cfg->pickup_badmail_directory)) != TERN_OK)
+			return setting_error(st, dir, "pickup.directory: path "
+			    "is too long for the default badmail folder "
+			    "beside it; set pickup.badmail_directory");
+		snprintf(cfg->pickup_badmail_where,
+		    sizeof(cfg->pickup_badmail_where), "%s",
+		    cfg->pickup_where);
+	}
+	strip_trailing_slashes(cfg->pickup_badmail_directory);
+	/* A file moved to badmail would otherwise be picked up again. */
+	if (strcmp(cfg->pickup_directory, cfg->pickup_badmail_directory) == 0)
+		return setting_error(st, bad != NULL ? bad : dir,
+		    "pickup.badmail_directory must differ from "
+		    "pickup.directory (both are %s)", cfg->pickup_directory);
+	return TERN_OK;
+}
