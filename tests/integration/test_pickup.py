@@ -320,3 +320,39 @@ def test_pickup_recorded_file_not_queued_twice(lab):
     got = receiver.wait(1)
     tern.wait_queue_empty()
     assert [m.mail_from for m in receiver.messages] == ["later@origin.test"]
+
+
+def test_pickup_folder_error_stops_start(lab):
+    tern = lab.tern(start=False, pickup={"directory": "tern.conf/pickup"})
+    tern.start(wait=False)
+    assert tern.proc.wait(20) != 0
+    text = tern.output() + tern.log_text()
+    assert re.search(r"tern\.conf:\d+: pickup\.directory: cannot create "
+                     r"\S*tern\.conf/pickup", text), text
+    assert "tern-pickup" not in tern.children()
+
+
+def test_pickup_reload_moves_folder(lab):
+    tern, receiver, folder = start_pickup_lab(lab)
+    tern.wait_log(r"taking files from", 10)
+    since = tern.log_size()
+    settings = dict(tern.settings)
+    settings["pickup"] = {"directory": "drop2", "scan_interval": 1}
+    tern.write_config(settings)
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"pickup: now taking files from \S*/drop2", 10, since)
+    assert (tern.dir / "drop2").is_dir()
+    drop(tern.dir / "drop2", dotnet_file("moved@origin.test",
+                                         ["one@example.test"]), "m.eml")
+    got = receiver.wait(1)
+    assert [m.mail_from for m in got] == ["moved@origin.test"]
+
+    # Without pickup.directory the pickup process stops and stays down.
+    since = tern.log_size()
+    settings = dict(settings)
+    del settings["pickup"]
+    tern.write_config(settings)
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"pickup \(pid \d+\) stopped: no longer configured", 10,
+                  since)
+    assert wait_for(lambda: "tern-pickup" not in tern.children(), 10)

@@ -615,6 +615,49 @@ smart_host_forms_parse(void **state)
 	    &port, &bracketed), TERN_EINVAL);
 }
 
+static void
+pickup_badmail_defaults_beside_folder(void **state)
+{
+	struct tern_config cfg;
+	char err[1024], expected[600];
+	const char *path;
+
+	(void)state;
+	path = write_file("pickup.conf", "pickup = { directory = "
+	    "\"mail/pickup/\"; scan_interval = \"2s\"; };\n");
+	if (tern_config_load(path, &cfg, err, sizeof(err)) != TERN_OK)
+		fail_msg("tern_config_load failed: %s", err);
+	snprintf(expected, sizeof(expected), "%s/mail/pickup", directory);
+	assert_string_equal(cfg.pickup_directory, expected);
+	snprintf(expected, sizeof(expected), "%s/mail/badmail", directory);
+	assert_string_equal(cfg.pickup_badmail_directory, expected);
+	assert_int_equal(cfg.pickup_scan_interval, 2);
+	snprintf(expected, sizeof(expected), "%s:1", path);
+	assert_string_equal(cfg.pickup_where, expected);
+
+	path = write_file("no-pickup.conf", "hostname = \"a.example\";\n");
+	if (tern_config_load(path, &cfg, err, sizeof(err)) != TERN_OK)
+		fail_msg("tern_config_load failed: %s", err);
+	assert_string_equal(cfg.pickup_directory, "");
+	assert_string_equal(cfg.pickup_badmail_directory, "");
+	assert_int_equal(cfg.pickup_scan_interval, 5);
+}
+
+static void
+pickup_errors_name_line(void **state)
+{
+	(void)state;
+	expect_error("pickup = {\n  directory = \"p\";\n"
+	    "  badmail_directory = \"p/\";\n};\n", 3,
+	    "pickup.badmail_directory must differ from pickup.directory");
+	expect_error("pickup = {\n  badmail_directory = \"b\";\n};\n", 2,
+	    "pickup.directory is not");
+	expect_error("pickup = {\n  directory = \"p\";\n"
+	    "  scan_interval = 0;\n};\n", 3, "out of range");
+	expect_error("pickup = {\n  directory = \"p\";\n  folder = 1;\n};\n",
+	    3, "unknown setting \"pickup.folder\"");
+}
+
 int
 main(void)
 {
@@ -637,6 +680,8 @@ main(void)
 		cmocka_unit_test(relative_path_is_made_absolute),
 		cmocka_unit_test(syntax_error_in_include_names_full_path),
 		cmocka_unit_test(missing_file_is_reported),
+		cmocka_unit_test(pickup_badmail_defaults_beside_folder),
+		cmocka_unit_test(pickup_errors_name_line),
 	};
 
 	return cmocka_run_group_tests(tests, make_directory, remove_directory);
