@@ -380,11 +380,16 @@ take_file(struct pickup_scan *scan, const char *name,
 	rc = local_message_prepare(raw.data, raw.len, &opt, &item->message,
 	    reason, sizeof(reason));
 	buf_free(&raw);
-	if (rc == TERN_ENOMEM)
+	/* Out of memory or of random bytes: the file may do next time. */
+	if (rc == TERN_ENOMEM || rc == TERN_ETEMP)
 		return TERN_OK;
 	if (rc != TERN_OK) {
-		reject_file(scan, name, reason[0] != '\0' ? reason :
-		    "the file is not a message that can be sent");
+		char full[900];
+
+		snprintf(full, sizeof(full), "the file is not a message that "
+		    "can be sent: %s", reason[0] != '\0' ? reason :
+		    "unreadable");
+		reject_file(scan, name, full);
 		return TERN_OK;
 	}
 
