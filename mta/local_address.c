@@ -5,14 +5,14 @@
  *
  * Display names, comments and groups are read and dropped. The obsolete
  * syntax of RFC 5322 4.4 is accepted: source routes (dropped, as RFC 5321
- * Appendix C asks), comments and spaces around the dots of a local part
+ * Appendix C recommends), comments and spaces around the dots of a local part
  * or domain, and empty list elements. A local part comes back in the
  * form SMTP wants: unquoted when it is a Dot-string, quoted otherwise.
  *
  * Leniencies for careless programs: a ';' outside a group separates
  * addresses as ',' does (Outlook users write lists that way), a group
  * left open at the end of the value is closed there, and an RFC 2047
- * encoded word in a display name is passed over whole even when it holds
+ * encoded word in a display name is passed over whole even when it contains
  * a special character that its encoder should have encoded.
  *
  * Known limits: no SMTPUTF8, so an address must be ASCII.
@@ -35,7 +35,7 @@ struct cursor {
 };
 
 /*
- * The words of a display name or local part. text holds them joined as
+ * The words of a display name or local part. text contains them joined as
  * RFC 5322 3.4.1 reads a local part: quoted strings without their quotes
  * and escapes, dots kept, comments and spaces dropped.
  */

@@ -1,7 +1,7 @@
 /*
  * The header fields that a locally submitted message gets when it lacks
  * them: Date, Message-ID and From (RFC 5322 3.6 requires Date and From
- * and recommends Message-ID), written as sendmail always added them.
+ * and recommends Message-ID), written as sendmail writes them.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,8 +53,8 @@ local_field_message_id(struct buf *out, const char *hostname)
 	char text[2 * sizeof(random) + 1];
 	size_t i;
 
-	/* A synchronous uv_random() (no loop) reads the system's CSPRNG,
-	 * so two messages never share an id by chance. */
+	/* A synchronous uv_random() (no loop) reads the system's CSPRNG:
+	 * 128 random bits make a repeated id vanishingly unlikely. */
 	if (uv_random(NULL, NULL, random, sizeof(random), 0, NULL) != 0)
 		return TERN_ETEMP;
 	for (i = 0; i < sizeof(random); i++) {

@@ -6,11 +6,11 @@
  *
  * Lines: a line ends at LF, and any CRs just before the LF belong to the
  * line end, so LF, CRLF and the CRCRLF of a text-mode writer on Windows
- * all read as one line end. A CR elsewhere in a line is a bare CR:
- * rejected in the header section, where it could split a field in two
- * for one reader and not for another, and turned into a line end in the
- * body, so the content never carries a bare CR into SMTP (RFC 5321 2.3.8)
- * while the text keeps its line break. A NUL byte is rejected anywhere.
+ * all read as one line end. A CR elsewhere in a line is a bare CR. It is
+ * rejected in the header section, where one reader could see it split a
+ * field and another not. In the body it becomes a line end, so the
+ * content carries no bare CR into SMTP (RFC 5321 2.3.8) and the text
+ * keeps its line break. A NUL byte is rejected anywhere.
  *
  * The header section ends at the first empty line. An mbox "From " line
  * at the very top, as some scripts write, is dropped.
@@ -618,8 +618,12 @@ write_header(struct parse *ps)
 	size_t i, k;
 	int rc = TERN_OK;
 
-	if (find_field(ps, "Date") == NULL)
+	if (find_field(ps, "Date") == NULL) {
 		rc = local_field_date(out, opt->now);
+		if (rc == TERN_EINVAL)
+			return fail(ps, rc, "invalid time %lld for the Date "
+			    "field", (long long)opt->now);
+	}
 	if (rc == TERN_OK && (find_field(ps, "Message-ID") == NULL ||
 	    (find_field(ps, "From") == NULL && ps->out->sender[0] == '\0')) &&
 	    (opt->hostname == NULL ||

@@ -8,9 +8,9 @@
  * the X-Sender and X-Receiver fields that IIS SMTP and .NET's
  * System.Net.Mail write at the top of a pickup file, or from the
  * header's From, To, Cc and Bcc fields. The content gets CRLF line ends,
- * loses Bcc (and the X-Sender/X-Receiver lines it was told to use), and
- * gains Date, Message-ID and From when they are missing, as RFC 5322
- * 3.6 requires of a message and as sendmail always did.
+ * loses Bcc (and the X-Sender/X-Receiver fields used for the envelope),
+ * and gains Date, Message-ID and From when they are missing, as RFC 5322
+ * 3.6 requires of a message and as sendmail does.
  *
  * The input is untrusted: a local program may be compromised or
  * careless. Every count and length is bounded, and a message that cannot
@@ -33,8 +33,8 @@
 #define LOCAL_MESSAGE_LINE_MAX 998          /* RFC 5322 2.1.1 */
 
 /*
- * Where the envelope recipients come from. The caller's list is used in
- * every case; an address of it or of a field may be a list itself.
+ * Sources of the envelope recipients. The caller's list is used in every
+ * case, and each of its entries may be an address list itself.
  */
 enum local_rcpt_source {
 	LOCAL_RCPT_GIVEN,       /* only the caller's list (sendmail ARGS) */
@@ -52,12 +52,15 @@ struct local_message_options {
 	const char *const *recipients;  /* the caller's; may be NULL */
 	size_t recipient_count;
 	/*
-	 * The envelope sender, the first that applies: the caller's
-	 * (sendmail -f; "" or "<>" for the null sender); the first X-Sender
-	 * field when use_x_sender is set ("<>" for the null sender);
-	 * default_sender when not NULL (sendmail: the user's login at
-	 * hostname); the first address of From (pickup). With use_x_sender
-	 * set, X-Sender fields are removed from the content.
+	 * The envelope sender is the first of these that is given:
+	 * 1. sender, the caller's (sendmail -f), "" or "<>" for the null
+	 *    sender;
+	 * 2. the first X-Sender field when use_x_sender is set, "<>" for
+	 *    the null sender;
+	 * 3. default_sender (sendmail: the user's login at hostname);
+	 * 4. the first address of the first From field (pickup).
+	 * With use_x_sender set, X-Sender fields are removed from the
+	 * content whichever source won.
 	 */
 	const char *sender;             /* NULL when not given */
 	bool use_x_sender;
@@ -92,7 +95,7 @@ struct local_message {
  * header section) with the reason in err; TERN_ETOOBIG over a bound or
  * opt->size_limit, also with the reason in err; TERN_ETEMP when the
  * system gives no random bytes for a Message-ID; TERN_ENOMEM. On failure
- * *out holds nothing to free.
+ * *out has nothing to free.
  *
  * Bare CRs in the body become line ends; the body is otherwise kept byte
  * for byte. Recipients are kept in the order read (the caller's first),
@@ -106,15 +109,18 @@ int local_message_prepare(const unsigned char *raw, size_t len,
 void local_message_free(struct local_message *m);
 
 /*
- * Appends to *out (an array of count strings that grows with realloc;
- * NULL and 0 to start) each address of an RFC 5322 address list (RFC 5322
- * 3.4: display names, quoted strings, comments, groups, angle brackets,
- * source routes) as an RFC 5321 Mailbox alone, with *count never passing
- * max. An address without a domain ("root") is returned as the local
- * part alone. Returns TERN_OK, TERN_EINVAL with the reason in err,
- * TERN_ETOOBIG past max, or TERN_ENOMEM; on failure the list is as it
- * was. The caller frees each string and the array. Exposed for the unit
- * tests and for callers that parse a single field.
+ * Appends each address of an RFC 5322 address list to *out, as an RFC
+ * 5321 Mailbox without display name or brackets. The list may have
+ * display names, quoted strings, comments, groups, angle brackets and
+ * source routes (RFC 5322 3.4 and 4.4). *out is an array of *count
+ * strings that grows with realloc (NULL and 0 to start), and *count
+ * never passes max. An address without a domain ("root") comes back as
+ * the local part alone.
+ *
+ * Returns TERN_OK, TERN_EINVAL with the reason in err, TERN_ETOOBIG past
+ * max, or TERN_ENOMEM. On failure the list is as it was. The caller frees
+ * each string and the array. Exposed for the unit tests and for callers
+ * that parse a single field.
  */
 int local_message_parse_addresses(const char *value, char ***out,
     size_t *count, size_t max, char *err, size_t err_size);

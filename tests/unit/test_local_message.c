@@ -206,6 +206,29 @@ address_unterminated_rejected(void **state)
 }
 
 static void
+address_deep_comments(void **state)
+{
+	size_t depth = 200000, i;
+	char *value = malloc(2 * depth + 32);
+	char **list;
+	size_t count;
+
+	(void)state;
+	assert_non_null(value);
+	strcpy(value, "a@example.test ");
+	for (i = 0; i < depth; i++)
+		strcat(value + 15 + i, "(");
+	expect_invalid(value, "unterminated comment");
+	for (i = 0; i < depth; i++)
+		value[15 + depth + i] = ')';
+	value[15 + 2 * depth] = '\0';
+	assert_int_equal(parse(value, &list, &count), TERN_OK);
+	assert_int_equal(count, 1);
+	free_list(list, count);
+	free(value);
+}
+
+static void
 address_invalid_rejected(void **state)
 {
 	(void)state;
@@ -1141,6 +1164,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(address_local_name_unqualified),
 	cmocka_unit_test(address_lenient_separators),
 	cmocka_unit_test(address_unterminated_rejected),
+	cmocka_unit_test(address_deep_comments),
 	cmocka_unit_test(address_invalid_rejected),
 	cmocka_unit_test(address_length_bounds),
 	cmocka_unit_test(address_count_bound),
