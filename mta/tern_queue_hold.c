@@ -1,6 +1,6 @@
 /*
  * tern queue hold ID... and tern queue release ID...: put messages on
- * hold or release them (queue_set_held()), printing one line per id.
+ * hold or release them (queue_admin_apply()), printing one line per id.
  *
  * A held message is neither delivered nor expired until it is released;
  * release keeps its arrival and next attempt times, so a message held
@@ -24,8 +24,9 @@
 #include <uv.h>
 
 #include "../lib/tern_error.h"
+#include "../lib/clock.h"
 #include "../policy/config.h"
-#include "../queue/queue.h"
+#include "../queue/queue_admin.h"
 #include "tern_queue.h"
 
 /* uv_fs_access() takes the POSIX mode bits, which Windows headers
@@ -101,6 +102,7 @@ static int
 change_one(struct queue *q, const char *command, const char *queue_id,
     bool held)
 {
+	struct queue_admin_item item;
 	int64_t changed = 0;
 	int rc;
 
@@ -109,7 +111,11 @@ change_one(struct queue *q, const char *command, const char *queue_id,
 		    "digits)\n", command, queue_id);
 		return 1;
 	}
-	rc = queue_set_held(q, queue_id, held, &changed);
+	rc = queue_admin_apply(q, held ? QUEUE_ADMIN_HOLD : QUEUE_ADMIN_RELEASE,
+	    queue_id, tern_clock_now(), NULL, NULL, NULL, &item);
+	changed = item.recipients;
+	if (rc == TERN_OK && item.status == QUEUE_ADMIN_NOT_FOUND)
+		rc = TERN_ENOTFOUND;
 	if (rc == TERN_ENOTFOUND) {
 		fprintf(stderr, "tern queue %s: %s: no such message in the "
 		    "queue (delivered, removed or mistyped)\n", command,
