@@ -1,9 +1,13 @@
 /*
  * tern: the command line for operators. "tern [-c CONFIG] COMMAND ..."
  * runs one subcommand (tern_commands.h) and exits with its status.
+ * Installed under the name sendmail or mailq, it runs as that command.
+ * Without -c, the configuration is $TERN_CONFIG when set, so programs
+ * that run sendmail without options (cron, PHP) can choose it too.
  */
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "tern_autoconf.h"
 
@@ -43,6 +47,10 @@ static const struct command commands[] = {
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},
+	{"sendmail", tern_cmd_sendmail,
+	    "sendmail [OPTIONS] [RECIPIENT...]\n"
+	    "                         queue a message as sendmail does "
+	    "(--help)"},
 };
 
 static void
@@ -51,7 +59,8 @@ usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "usage: tern [-c CONFIG] COMMAND [ARGUMENTS]\n"
-	    "  -c CONFIG  configuration file (default %s)\n"
+	    "  -c CONFIG  configuration file (default $TERN_CONFIG, else "
+	    "%s)\n"
 	    "commands:\n", DEFAULT_CONFIG);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].summary);
@@ -60,9 +69,19 @@ usage(FILE *out)
 int
 main(int argc, char **argv)
 {
+	static char from_environment[1024];
+	size_t size = sizeof(from_environment);
 	const char *config_path = DEFAULT_CONFIG;
+	tern_command_fn *as_program;
 	int i = 1;
 	size_t c;
+
+	if (uv_os_getenv("TERN_CONFIG", from_environment, &size) == 0 &&
+	    from_environment[0] != '\0')
+		config_path = from_environment;
+	as_program = argc > 0 ? tern_command_for_program(argv[0]) : NULL;
+	if (as_program != NULL)
+		return as_program(config_path, argc, argv);
 
 	if (i < argc && strcmp(argv[i], "-c") == 0) {
 		if (i + 1 >= argc) {
