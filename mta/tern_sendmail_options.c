@@ -1,10 +1,10 @@
 /*
  * The sendmail command line: the options that cron, PHP's mail(), mutt,
- * git send-email and scripts pass to /usr/sbin/sendmail, in the syntax
- * of Sendmail 8 and Postfix's sendmail: single letters that may be
- * bundled ("-ti"), option values attached or in the next argument
- * ("-fuser" or "-f user"), and options mixed with recipients as GNU
- * getopt allows, until "--".
+ * git send-email and scripts pass to /usr/sbin/sendmail. The syntax is
+ * that of Sendmail 8 and Postfix's sendmail. Single letters may be
+ * bundled ("-ti"), an option's value may be attached or be the next
+ * argument ("-fuser" or "-f user"), and options may be mixed with
+ * recipients as GNU getopt allows, until "--".
  *
  * Options that change nothing in tern are accepted and ignored, so that
  * callers which pass them keep working: -B TYPE, -N DSN, -R RETURN,
@@ -96,7 +96,7 @@ is_interval(const char *text)
 /*
  * Reads -q's attached value. Sendmail's "-q30m" runs the queue every 30
  * minutes as a daemon; qmgr already retries on its own schedule, so the
- * interval only asks for one run now.
+ * interval only requests one run now.
  */
 static int
 parse_flush(const char *value, struct sendmail_options *opt, char *err,

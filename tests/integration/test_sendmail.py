@@ -96,7 +96,8 @@ def test_sendmail_cron_and_php_styles(lab):
         b"To: ops\nSubject: Cron <root@host> backup\n"
         b"Content-Type: text/plain\n\nbackup done\n"))
     assert cron.returncode == 0, cron.stderr
-    assert cron.stdout == b"" and cron.stderr == b""
+    assert cron.stdout == b""
+    assert cron.stderr == b""
     cron_id = queued_id(tern, since, f"{LOGIN}@tern.test")
 
     # PHP's mail(): -t -i and the sender as -fADDRESS; Bcc is removed.
@@ -317,7 +318,7 @@ def test_sendmail_exit_statuses(lab):
 def test_sendmail_unwritable_queue(lab):
     tern = lab.tern()
     tern.stop()
-    # nobody may read the configuration but not write the queue. The
+    # The user nobody may read the configuration but not write the queue. The
     # build tree may sit in a folder only its owner can enter, so
     # nobody runs a copy of the program kept beside the configuration.
     for directory in [tern.dir, *tern.dir.parents]:
