@@ -73,13 +73,20 @@ main(int argc, char **argv)
 	size_t size = sizeof(from_environment);
 	const char *config_path = DEFAULT_CONFIG;
 	tern_command_fn *as_program;
-	int i = 1;
+	int i = 1, rc;
 	size_t c;
 
-	if (uv_os_getenv("TERN_CONFIG", from_environment, &size) == 0 &&
-	    from_environment[0] != '\0')
-		config_path = from_environment;
 	as_program = argc > 0 ? tern_command_for_program(argv[0]) : NULL;
+	rc = uv_os_getenv("TERN_CONFIG", from_environment, &size);
+	if (rc == 0 && from_environment[0] != '\0')
+		config_path = from_environment;
+	if (rc == UV_ENOBUFS) {
+		fprintf(stderr, "tern: TERN_CONFIG is longer than %zu bytes; "
+		    "give a shorter path\n", sizeof(from_environment) - 1);
+		/* 78 is EX_CONFIG of <sysexits.h>, which sendmail's callers
+		 * read. */
+		return as_program != NULL ? 78 : 2;
+	}
 	if (as_program != NULL)
 		return as_program(config_path, argc, argv);
 
