@@ -37,4 +37,17 @@ int tern_cmd_warmup(const char *config_path, int argc, char **argv);
 /* tern queue [list|show ...]: mta/tern_queue.c */
 int tern_cmd_queue(const char *config_path, int argc, char **argv);
 
+/* sendmail [OPTIONS] [RECIPIENT...] and mailq, with sendmail's exit
+ * statuses (<sysexits.h>) instead of the ones above:
+ * mta/tern_sendmail.c */
+int tern_cmd_sendmail(const char *config_path, int argc, char **argv);
+int tern_cmd_mailq(const char *config_path, int argc, char **argv);
+
+typedef int tern_command_fn(const char *config_path, int argc, char **argv);
+
+/* The command that the program runs when its file name (argv0, any
+ * folder) is "sendmail" or "mailq" ("sendmail.exe" in any case on
+ * Windows); NULL for any other name. mta/tern_sendmail.c */
+tern_command_fn *tern_command_for_program(const char *argv0);
+
 #endif

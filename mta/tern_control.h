@@ -14,6 +14,10 @@
 
 struct tern_control;
 
+/* Room for a FLUSH's domain on both ends of the pipe, NUL included
+ * (RFC 1035 2.3.4: a name has at most 255 octets). */
+#define TERN_CONTROL_DOMAIN_SIZE 256
+
 /*
  * Connects to the qmgr serving queue_directory. Returns TERN_OK,
  * TERN_ENOTFOUND when no qmgr listens there (ternd is stopped: act on

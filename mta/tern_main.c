@@ -1,9 +1,13 @@
 /*
  * tern: the command line for operators. "tern [-c CONFIG] COMMAND ..."
  * runs one subcommand (tern_commands.h) and exits with its status.
+ * Installed under the name sendmail or mailq, it runs as that command.
+ * Without -c, the configuration is $TERN_CONFIG when set, so programs
+ * that run sendmail without options (cron, PHP) can choose it too.
  */
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "tern_autoconf.h"
 
@@ -23,8 +27,8 @@ static const struct command commands[] = {
 	    "                         [--json]   list queued messages, as mailq\n"
 	    "  queue show ID [--body] one message's envelope, recipients and\n"
 	    "                         header\n"
-	    "  queue hold|release ID...\n"
-	    "                         stop or resume delivery of messages"},
+	    "  queue flush|hold|release|delete|bounce|requeue ID...|FILTER...\n"
+	    "                         act on messages (queue flush --help)"},
 	{"doctor", tern_cmd_doctor,
 	    "doctor DOMAIN [--json]   check what receivers will check"},
 	{"spf", tern_cmd_spf,
@@ -43,6 +47,10 @@ static const struct command commands[] = {
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},
+	{"sendmail", tern_cmd_sendmail,
+	    "sendmail [OPTIONS] [RECIPIENT...]\n"
+	    "                         queue a message as sendmail does "
+	    "(--help)"},
 };
 
 static void
@@ -51,7 +59,8 @@ usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "usage: tern [-c CONFIG] COMMAND [ARGUMENTS]\n"
-	    "  -c CONFIG  configuration file (default %s)\n"
+	    "  -c CONFIG  configuration file (default $TERN_CONFIG, else "
+	    "%s)\n"
 	    "commands:\n", DEFAULT_CONFIG);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].summary);
@@ -60,9 +69,26 @@ usage(FILE *out)
 int
 main(int argc, char **argv)
 {
+	static char from_environment[1024];
+	size_t size = sizeof(from_environment);
 	const char *config_path = DEFAULT_CONFIG;
-	int i = 1;
+	tern_command_fn *as_program;
+	int i = 1, rc;
 	size_t c;
+
+	as_program = argc > 0 ? tern_command_for_program(argv[0]) : NULL;
+	rc = uv_os_getenv("TERN_CONFIG", from_environment, &size);
+	if (rc == 0 && from_environment[0] != '\0')
+		config_path = from_environment;
+	if (rc == UV_ENOBUFS) {
+		fprintf(stderr, "tern: TERN_CONFIG is longer than %zu bytes; "
+		    "give a shorter path\n", sizeof(from_environment) - 1);
+		/* 78 is EX_CONFIG of <sysexits.h>, which sendmail's callers
+		 * read. */
+		return as_program != NULL ? 78 : 2;
+	}
+	if (as_program != NULL)
+		return as_program(config_path, argc, argv);
 
 	if (i < argc && strcmp(argv[i], "-c") == 0) {
 		if (i + 1 >= argc) {

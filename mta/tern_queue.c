@@ -1,7 +1,8 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
  * [--older-than DURATION] [--status held] [--json], tern queue
- * show ID [--body], and tern queue hold|release ID... (tern_queue_hold.c).
+ * show ID [--body], and the operations tern queue flush|hold|release|
+ * delete|bounce|requeue (tern_queue_ops.c).
  *
  * The listing reads like Postfix's mailq: queue id ("!" after it for a
  * held message), size, arrival time and sender, then each pending recipient under its last reply, and a
@@ -11,9 +12,8 @@
  * The queue is opened read-only, and a listing is one snapshot, so it
  * works while ternd runs or is stopped.
  *
- * TODO: the active mark, --status active, and the commands flush,
- * delete, bounce and requeue are not built yet: active needs qmgr to
- * record what it has in flight.
+ * TODO: the active mark and --status active are not built yet: they
+ * need qmgr to report what it has in flight.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,7 +46,8 @@ usage(FILE *out)
 	    "[--status held]\n"
 	    "                  [--json]\n"
 	    "       tern [-c CONFIG] queue show ID [--body]\n"
-	    "       tern [-c CONFIG] queue hold|release ID...\n"
+	    "       tern [-c CONFIG] queue flush|hold|release|delete|bounce|"
+	    "requeue ...\n"
 	    "  list: the queued messages with their pending recipients;\n"
 	    "    --from, --to: only messages with this sender or recipient\n"
 	    "    --domain: only messages with a recipient in this domain\n"
@@ -57,15 +58,8 @@ usage(FILE *out)
 	    "    --json: one JSON object per message and line\n"
 	    "  show: one message's envelope, DSN parameters, recipients and\n"
 	    "    header; --body adds the whole message\n"
-	    "  hold: stop delivering and expiring the messages with these\n"
-	    "    queue ids until they are released; a recipient that is\n"
-	    "    already being delivered may still be delivered\n"
-	    "  release: deliver held messages again, at the next scan of\n"
-	    "    the queue (within a minute); their age is kept, so a\n"
-	    "    message held past its lifetime expires if the next\n"
-	    "    attempt fails\n"
-	    "  hold and release need write access to the queue (root or\n"
-	    "    the user ternd runs as)\n");
+	    "  flush, hold, release, delete, bounce, requeue: act on\n"
+	    "    messages; \"tern queue hold --help\" says more\n");
 }
 
 static int
@@ -173,9 +167,8 @@ print_total(const struct list_state *s)
 	    s->messages == 1 ? "" : "s");
 }
 
-/* Reads a --status value into f; 2 after printing the problem, else 0. */
-static int
-parse_status(const char *value, struct queue_list_filter *f)
+int
+tern_queue_parse_status(const char *value, struct queue_list_filter *f)
 {
 	if (strcmp(value, "held") == 0) {
 		f->held = QUEUE_LIST_HELD_ONLY;
@@ -222,7 +215,7 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		else if (strcmp(argv[i], "--domain") == 0)
 			f->domain = value;
 		else if (strcmp(argv[i], "--status") == 0) {
-			if (parse_status(value, f) != 0)
+			if (tern_queue_parse_status(value, f) != 0)
 				return 2;
 		}
 		else if (duration_parse(value, &age) != TERN_OK) {
@@ -288,9 +281,8 @@ tern_cmd_queue(const char *config_path, int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "show") == 0)
 		return tern_queue_show(config_path, argc - 1, argv + 1);
-	if (argc >= 2 && (strcmp(argv[1], "hold") == 0 ||
-	    strcmp(argv[1], "release") == 0))
-		return tern_queue_hold(config_path, argc - 1, argv + 1);
+	if (argc >= 2 && tern_queue_is_op(argv[1]))
+		return tern_queue_ops(config_path, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
 		return list_queue(config_path, argc - 2, argv + 2);
 	return list_queue(config_path, argc - 1, argv + 1);

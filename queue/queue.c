@@ -119,7 +119,7 @@
 
 /*
  * Added in version 5. recipients.held is 1 for a recipient whose message
- * an operator put on hold (queue_hold.c). The flag is on recipients, not
+ * an operator put on hold (queue_admin.c). The flag is on recipients, not
  * on messages, because the scheduler's two queries read only the
  * recipients table: with the index on (held, next_attempt), neither the
  * due scan nor the next due time ever reads a held row, however many

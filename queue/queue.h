@@ -299,23 +299,6 @@ int queue_warmup_load(struct queue *q,
 int queue_warmup_save(struct queue *q, const struct queue_warmup_row *rows,
     size_t count);
 
-/*
- * Puts the message with this queue id on hold (held true) or releases it
- * (queue_hold.c). A held message is left out of queue_fetch_due() and
- * queue_next_due_time(), so qmgr neither delivers nor expires it until it
- * is released; its next attempt time and arrival time are kept. Every
- * recipient of the message changes in one statement. *changed (may be
- * NULL) gets the number of recipients whose state changed: 0 when the
- * message was already in that state. Returns TERN_ENOTFOUND when no
- * such message is queued, TERN_EPERM on a read-only handle.
- *
- * NOTE: a recipient that qmgr read before the hold (waiting for a
- * connection or being delivered) may still be delivered or failed; the
- * hold applies from qmgr's next scan.
- */
-int queue_set_held(struct queue *q, const char *queue_id, bool held,
-    int64_t *changed);
-
 /* Number of recipients still queued, for logs and tests. */
 int queue_count_recipients(struct queue *q, int64_t *count);
 

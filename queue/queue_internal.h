@@ -100,6 +100,28 @@ int queue_reports_write(struct queue *q, const struct queue_result *results,
     struct queue_reports *reports);
 void queue_reports_free(struct queue_reports *reports);
 
+/*
+ * The work of queue_record_results(), for callers that need it inside a
+ * transaction of their own (queue_admin.c bounces a message this way).
+ * queue_record_begin() allocates room for n results; after the commit
+ * the caller reads reports and the removed_ids of the first
+ * touched_count entries ("" where the message stays), then calls
+ * queue_record_free(). On error the caller rolls back.
+ */
+struct queue_record {
+	struct queue_reports reports;
+	int64_t *touched;                 /* message ids of deleted recipients */
+	char (*removed_ids)[QUEUE_ID_SIZE];
+	size_t touched_count;
+};
+
+int queue_record_begin(struct queue_record *record, size_t n);
+int queue_record_in_transaction(struct queue *q,
+    const struct queue_result *results, size_t n,
+    const struct queue_report_settings *settings,
+    struct queue_record *record);
+void queue_record_free(struct queue_record *record);
+
 /* Runs one SQL statement without results ("BEGIN IMMEDIATE", ...). */
 int queue_exec(struct queue *q, const char *sql, char *err,
     size_t err_size);

@@ -33,9 +33,9 @@ enum {
 	P_ARRIVED_BEFORE,
 };
 
-/* queue_set_held() changes every recipient of a message at once, so the
- * first row's r.held is the message's state and this filter keeps or
- * drops whole messages. */
+/* Holding and releasing change every recipient of a message at once
+ * (queue_admin.c), so the first row's r.held is the message's state and
+ * this filter keeps or drops whole messages. */
 static const char *
 held_condition(enum queue_list_held held)
 {

@@ -16,7 +16,7 @@
 
 #include "queue.h"
 
-/* Which messages to list by their hold state (queue_set_held()). */
+/* Which messages to list by their hold state (QUEUE_ADMIN_HOLD). */
 enum queue_list_held {
 	QUEUE_LIST_HELD_ANY = 0,
 	QUEUE_LIST_HELD_ONLY,

@@ -283,39 +283,71 @@ delete_empty_messages(struct queue *q, int64_t *touched, size_t count,
 }
 
 int
+queue_record_begin(struct queue_record *record, size_t n)
+{
+	memset(record, 0, sizeof(*record));
+	record->touched = malloc((n > 0 ? n : 1) * sizeof(*record->touched));
+	record->removed_ids = malloc((n > 0 ? n : 1) *
+	    sizeof(*record->removed_ids));
+	if (record->touched == NULL || record->removed_ids == NULL) {
+		queue_record_free(record);
+		return TERN_ENOMEM;
+	}
+	return TERN_OK;
+}
+
+int
+queue_record_in_transaction(struct queue *q,
+    const struct queue_result *results, size_t n,
+    const struct queue_report_settings *settings,
+    struct queue_record *record)
+{
+	int rc;
+
+	/* Reports first: they read the recipients that are deleted next. */
+	rc = queue_reports_write(q, results, n, settings, &record->reports);
+	if (rc == TERN_OK)
+		rc = apply_results(q, results, n, record->touched,
+		    &record->touched_count);
+	if (rc == TERN_OK)
+		rc = delete_empty_messages(q, record->touched,
+		    record->touched_count, record->removed_ids);
+	return rc;
+}
+
+void
+queue_record_free(struct queue_record *record)
+{
+	queue_reports_free(&record->reports);
+	free(record->touched);
+	free(record->removed_ids);
+	memset(record, 0, sizeof(*record));
+}
+
+int
 queue_record_results(struct queue *q, const struct queue_result *results,
     size_t n, const struct queue_report_settings *settings,
     void (*removed)(const char *queue_id, void *arg),
     void (*reported)(const char *new_queue_id, const char *queue_id,
     enum queue_report report, void *arg), void *arg)
 {
-	char (*removed_ids)[QUEUE_ID_SIZE] = NULL;
-	struct queue_reports reports = {0};
-	int64_t *touched = NULL;
-	size_t touched_count = 0, i;
+	const struct queue_report_entry *entry;
+	struct queue_record record;
+	size_t i;
 	int rc;
 
 	if (n == 0)
 		return TERN_OK;
 	if (q->read_only)
 		return TERN_EPERM;
-	touched = malloc(n * sizeof(*touched));
-	removed_ids = malloc(n * sizeof(*removed_ids));
-	if (touched == NULL || removed_ids == NULL) {
-		rc = TERN_ENOMEM;
-		goto done;
-	}
+	rc = queue_record_begin(&record, n);
+	if (rc != TERN_OK)
+		return rc;
 
 	rc = queue_exec(q, "BEGIN IMMEDIATE", NULL, 0);
 	if (rc != TERN_OK)
 		goto done;
-	/* Reports first: they read the recipients that are deleted next. */
-	rc = queue_reports_write(q, results, n, settings, &reports);
-	if (rc == TERN_OK)
-		rc = apply_results(q, results, n, touched, &touched_count);
-	if (rc == TERN_OK)
-		rc = delete_empty_messages(q, touched, touched_count,
-		    removed_ids);
+	rc = queue_record_in_transaction(q, results, n, settings, &record);
 	if (rc == TERN_OK)
 		rc = queue_exec(q, "COMMIT", NULL, 0);
 	if (rc != TERN_OK) {
@@ -323,17 +355,16 @@ queue_record_results(struct queue *q, const struct queue_result *results,
 		goto done;
 	}
 
-	for (i = 0; i < reports.count && reported != NULL; i++)
-		reported(reports.entries[i].new_id, reports.entries[i].queue_id,
-		    reports.entries[i].report, arg);
-	for (i = 0; i < touched_count && removed != NULL; i++) {
-		if (removed_ids[i][0] != '\0')
-			removed(removed_ids[i], arg);
+	for (i = 0; i < record.reports.count && reported != NULL; i++) {
+		entry = &record.reports.entries[i];
+		reported(entry->new_id, entry->queue_id, entry->report, arg);
+	}
+	for (i = 0; i < record.touched_count && removed != NULL; i++) {
+		if (record.removed_ids[i][0] != '\0')
+			removed(record.removed_ids[i], arg);
 	}
 done:
-	queue_reports_free(&reports);
-	free(touched);
-	free(removed_ids);
+	queue_record_free(&record);
 	return rc;
 }
 

@@ -1,8 +1,9 @@
 /* Unit tests for queue_list() (queue/queue_list.c): messages come in
  * queue order, each with all its pending recipients, and the filters
  * select messages by id, sender, recipient, domain, arrival and hold
- * state. Also queue_set_held() (queue/queue_hold.c): a held message is
- * left out of the due scan and the next due time until released. */
+ * state. Also holding through queue_admin_apply() (queue/queue_admin.c):
+ * a held message is left out of the due scan and the next due time until
+ * released. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include "lib/tern_error.h"
 #include "queue/queue.h"
+#include "queue/queue_admin.h"
 #include "queue/queue_list.h"
 
 #define T0 1798761600 /* 2027-01-01T00:00:00Z */
@@ -68,6 +70,23 @@ insert_messages(struct queue *q)
 		return -1;
 	}
 	return 0;
+}
+
+/* Holds or releases a message; *changed (may be NULL) gets the number of
+ * recipients changed. TERN_ENOTFOUND when no such message is queued. */
+static int
+set_held(struct queue *q, const char *queue_id, bool held, int64_t *changed)
+{
+	struct queue_admin_item item;
+	int rc;
+
+	rc = queue_admin_apply(q, held ? QUEUE_ADMIN_HOLD :
+	    QUEUE_ADMIN_RELEASE, queue_id, T0 + 1000, NULL, NULL, NULL, &item);
+	if (changed != NULL)
+		*changed = item.recipients;
+	if (rc == TERN_OK && item.status == QUEUE_ADMIN_NOT_FOUND)
+		return TERN_ENOTFOUND;
+	return rc;
 }
 
 static int
@@ -312,14 +331,14 @@ held_message_not_due(void **state)
 	int64_t changed = -1, when = 0;
 
 	assert_due(f->q, "one@a.test two@b.test three@b.test Four@C.test");
-	assert_int_equal(queue_set_held(f->q, "000000000000000A", true,
+	assert_int_equal(set_held(f->q, "000000000000000A", true,
 	    &changed), TERN_OK);
 	assert_int_equal(changed, 2);
 	assert_due(f->q, "three@b.test Four@C.test");
 	assert_int_equal(queue_next_due_time(f->q, &when), TERN_OK);
 	assert_int_equal(when, T0 + 100);
 
-	assert_int_equal(queue_set_held(f->q, "000000000000000A", false,
+	assert_int_equal(set_held(f->q, "000000000000000A", false,
 	    &changed), TERN_OK);
 	assert_int_equal(changed, 2);
 	assert_due(f->q, "one@a.test two@b.test three@b.test Four@C.test");
@@ -337,7 +356,7 @@ all_held_means_nothing_due(void **state)
 	size_t i;
 
 	for (i = 0; i < 3; i++)
-		assert_int_equal(queue_set_held(f->q, ids[i], true, NULL),
+		assert_int_equal(set_held(f->q, ids[i], true, NULL),
 		    TERN_OK);
 	assert_due(f->q, "");
 	assert_int_equal(queue_next_due_time(f->q, &when), TERN_ENOTFOUND);
@@ -349,16 +368,16 @@ hold_reports_unchanged_and_missing(void **state)
 	struct fixture *f = *state;
 	int64_t changed = -1;
 
-	assert_int_equal(queue_set_held(f->q, "000000000000000B", false,
+	assert_int_equal(set_held(f->q, "000000000000000B", false,
 	    &changed), TERN_OK);
 	assert_int_equal(changed, 0);
-	assert_int_equal(queue_set_held(f->q, "000000000000000B", true,
+	assert_int_equal(set_held(f->q, "000000000000000B", true,
 	    &changed), TERN_OK);
 	assert_int_equal(changed, 1);
-	assert_int_equal(queue_set_held(f->q, "000000000000000B", true,
+	assert_int_equal(set_held(f->q, "000000000000000B", true,
 	    &changed), TERN_OK);
 	assert_int_equal(changed, 0);
-	assert_int_equal(queue_set_held(f->q, "00000000000000FF", true,
+	assert_int_equal(set_held(f->q, "00000000000000FF", true,
 	    &changed), TERN_ENOTFOUND);
 	assert_int_equal(changed, 0);
 }
@@ -372,7 +391,7 @@ hold_rejected_on_read_only(void **state)
 
 	assert_int_equal(queue_open(f->directory, QUEUE_READ_ONLY, &ro, err,
 	    sizeof(err)), TERN_OK);
-	assert_int_equal(queue_set_held(ro, "000000000000000A", true, NULL),
+	assert_int_equal(set_held(ro, "000000000000000A", true, NULL),
 	    TERN_EPERM);
 	queue_close(ro);
 }
@@ -392,7 +411,7 @@ list_marks_and_filters_held(void **state)
 	struct seen s = {0};
 	char err[256] = "";
 
-	assert_int_equal(queue_set_held(f->q, "000000000000000B", true, NULL),
+	assert_int_equal(set_held(f->q, "000000000000000B", true, NULL),
 	    TERN_OK);
 	assert_selects(f->q, &filter, "000000000000000B");
 
