@@ -187,9 +187,9 @@ def test_pickup_badmail_with_reason(lab):
     badmail = tern.dir / "badmail"
 
     for name in ["broken.eml", "norcpt.eml"]:
-        assert wait_for(lambda: (badmail / f"{name}.reason").exists(), 15), \
-            tern.tail()
-        assert (badmail / name).exists()
+        # The reason is written before the file moves, so wait for both.
+        assert wait_for(lambda: (badmail / f"{name}.reason").exists()
+                        and (badmail / name).exists(), 15), tern.tail()
         assert not (folder / name).exists()
     broken = (badmail / "broken.eml.reason").read_text()
     norcpt = (badmail / "norcpt.eml.reason").read_text()
@@ -197,8 +197,10 @@ def test_pickup_badmail_with_reason(lab):
     assert "Reason: the file is not a message" in broken, broken
     assert "header field" in broken, broken
     assert "recipient" in norcpt.lower(), norcpt
-    assert tern.log_lines(r"pickup file broken\.eml: .*moved to")
-    assert tern.log_lines(r"pickup file norcpt\.eml: .*moved to")
+    assert wait_for(lambda: tern.log_lines(
+        r"pickup file broken\.eml: .*moved to"), 15)
+    assert wait_for(lambda: tern.log_lines(
+        r"pickup file norcpt\.eml: .*moved to"), 15)
     # The bad files were rejected; the good one after them still goes.
     drop(folder, dotnet_file("ok@origin.test", ["one@example.test"]))
     got = receiver.wait(1)
