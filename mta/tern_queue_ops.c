@@ -6,8 +6,8 @@
  * summary.
  *
  * A filter is resolved into queue ids here, from one read-only snapshot
- * of the queue; a message that leaves the queue before the operation
- * reaches it is reported as no longer there.
+ * of the queue. A message that leaves the queue before the operation
+ * reaches it is reported as not in the queue.
  *
  * While ternd runs, the operation goes to qmgr over its control pipe
  * (tern_control.h), which applies it without racing its own deliveries.
@@ -106,7 +106,7 @@ tern_queue_is_op(const char *command)
 }
 
 static void
-usage(FILE *out, const char *command)
+usage(FILE *out)
 {
 	fprintf(out, "usage: tern [-c CONFIG] queue flush [ID... | --domain D "
 	    "| --all | FILTER...]\n"
@@ -130,7 +130,6 @@ usage(FILE *out, const char *command)
 	    "  Needs write access to the queue (root, or the user or group\n"
 	    "  that owns it). Exit status: 0 when every message was found\n"
 	    "  and handled, 1 otherwise, 2 for wrong usage.\n");
-	(void)command;
 }
 
 static void
@@ -226,7 +225,7 @@ parse_args(const char *command, int argc, char **argv, struct ops_args *a)
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "tern queue %s: unknown option \"%s\"\n",
 			    command, argv[i]);
-			usage(stderr, command);
+			usage(stderr);
 			return 2;
 		} else {
 			if (a->argv_ids == NULL)
@@ -452,9 +451,9 @@ apply_through_qmgr(struct tern_control *c, const struct ops_request *req,
 }
 
 /*
- * Finds out how to act: through qmgr when it answers, else directly
- * under ternd.lock. Stores the connection in *c or the lock in *lock.
- * Returns 0, or 1 after printing the error.
+ * Finds out how to act: through qmgr when it accepts a connection, else
+ * directly under ternd.lock. Stores the connection in *c or the lock in
+ * *lock. Returns 0, or 1 after printing the error.
  */
 static int
 choose_mode(const struct tern_config *cfg, const char *command,
@@ -545,7 +544,7 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 		return 2;
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
-		usage(stdout, name->command);
+		usage(stdout);
 		return 0;
 	}
 	rc = parse_args(name->command, argc - 1, argv + 1, &a);
@@ -567,7 +566,7 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 	} else if (a.argv_id_count == 0 && !a.filtered && !a.all) {
 		fprintf(stderr, "tern queue %s: give queue ids, filter options "
 		    "or --all\n", name->command);
-		usage(stderr, name->command);
+		usage(stderr);
 		return 2;
 	}
 

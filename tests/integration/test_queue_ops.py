@@ -2,7 +2,7 @@
 ternd is stopped: the command takes the queue lock and changes the
 database itself. Messages are first deferred by a receiver that replies
 451, with retries an hour apart, so only the operation can make one go
-sooner; after ternd starts again an accepting receiver takes the first
+sooner. After ternd starts again, an accepting receiver takes the first
 one's place and shows what each operation did.
 """
 
@@ -276,7 +276,7 @@ def test_queue_ops_need_write_access(lab):
     tern.queue_dir.chmod(0o755)
     (tern.queue_dir / "queue.db").chmod(0o644)
     # The build tree may sit in a folder only its owner can enter, so
-    # nobody runs a copy kept beside the configuration.
+    # the user nobody runs a copy kept beside the configuration.
     program = tern.dir / "tern-copy"
     shutil.copyfile(BUILD_DIR / "tern", program)
     program.chmod(0o755)
