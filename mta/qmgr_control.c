@@ -234,6 +234,9 @@ sweep_jobs(struct qmgr *qm)
 			continue;
 		}
 		b->busy_sweep = ctl->sweep;
+		if (!b->waited)
+			log_info("%s: the queue operation waits for the "
+			    "delivery in progress", job->queue_id);
 		b->waited = true;
 	}
 }
