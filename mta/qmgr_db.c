@@ -40,6 +40,7 @@ enum qmgr_op_kind {
 	QMGR_OP_RECORD,
 	QMGR_OP_DEST,
 	QMGR_OP_WARMUP,
+	QMGR_OP_CONTROL,                /* a queue operation (qmgr_control.c) */
 };
 
 /* A report written by queue_record_results(), for the log. */
@@ -82,6 +83,9 @@ struct qmgr_op {
 	/* QMGR_OP_DEST */
 	struct qmgr_dest_op *dest_op;
 	int64_t moved;                  /* recipients moved or released */
+
+	/* QMGR_OP_CONTROL */
+	struct qmgr_control_work *control;
 
 	/* QMGR_OP_WARMUP, and QMGR_OP_RECORD when a save is due */
 	struct queue_warmup_row *warmup_rows;
@@ -258,6 +262,9 @@ work_cb(uv_work_t *req)
 		break;
 	case QMGR_OP_DEST:
 		dest_work(op);
+		break;
+	case QMGR_OP_CONTROL:
+		qmgr_control_work(op->qm->queue, op->control);
 		break;
 	case QMGR_OP_WARMUP:
 		break;
@@ -468,6 +475,10 @@ after_work_cb(uv_work_t *req, int status)
 	case QMGR_OP_DEST:
 		dest_done(qm, op);
 		break;
+	case QMGR_OP_CONTROL:
+		qmgr_control_done(qm, op->control);
+		op->control = NULL;
+		break;
 	case QMGR_OP_WARMUP:
 		break;
 	}
@@ -490,6 +501,10 @@ start_op(struct qmgr *qm, struct qmgr_op *op)
 		/* libuv 1.44's uv_queue_work() fails only for a NULL
 		 * work callback. */
 		log_error("cannot start queue work: %s", uv_strerror(rc));
+		if (op->kind == QMGR_OP_CONTROL) {
+			qmgr_control_done(qm, op->control);
+			op->control = NULL;
+		}
 		if (op->kind == QMGR_OP_RECORD &&
 		    qmgr_batch_merge(&qm->pending, &op->batch) != TERN_OK)
 			qmgr_batch_clear(qm, &op->batch);
@@ -592,6 +607,30 @@ start_warmup_save(struct qmgr *qm)
 	return qm->op_running;
 }
 
+/* Starts the next queue operation that is ready; false when none is. */
+static bool
+start_control_op(struct qmgr *qm)
+{
+	struct qmgr_control_work *w;
+	struct qmgr_op *op;
+
+	if (qm->control == NULL)
+		return false;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return false;
+	w = qmgr_control_next(qm);
+	if (w == NULL) {
+		free(op);
+		return false;
+	}
+	op->kind = QMGR_OP_CONTROL;
+	op->now = qmgr_wall_clock();
+	op->control = w;
+	start_op(qm, op);
+	return qm->op_running;
+}
+
 static void
 start_dest_op(struct qmgr *qm)
 {
@@ -628,6 +667,10 @@ qmgr_kick(struct qmgr *qm)
 		if (qm->op_running)
 			return;
 	}
+	/* Before records and scans: an operator waits for it, and it is
+	 * ready only when no outcome of its messages is pending. */
+	if (!qm->stopping && start_control_op(qm))
+		return;
 	record = qm->pending.count > 0 &&
 	    (!qm->record_backoff || qm->stopping);
 	scan = !qm->stopping && qm->scan_requested && free_slots(qm) > 0 &&

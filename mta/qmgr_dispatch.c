@@ -382,6 +382,12 @@ qmgr_take_rows(struct qmgr *qm, struct queue_due *rows, size_t n)
 	}
 	for (i = 0; i < job_count; i++) {
 		count = jobs[i]->count;
+		/* A queue operation waits for this message: its rows stay
+		 * for a scan after it (qmgr_control.c). */
+		if (qmgr_control_blocks(qm, jobs[i]->queue_id)) {
+			job_free(jobs[i]);
+			continue;
+		}
 		if (!place_job(qm, jobs[i], now))
 			left += count;
 	}
@@ -580,6 +586,7 @@ qmgr_destroy(struct qmgr *qm)
 	while (qm->delivers != NULL)
 		qmgr_deliver_remove(qm, qm->delivers);
 	qmgr_free_dest_ops(qm);
+	qmgr_control_free(qm);
 	qmgr_dests_free(&qm->dests);
 	qmgr_limits_free(qm);
 	queue_close(qm->queue);

@@ -15,6 +15,7 @@
  * Runs inside qmgr on the loop thread; the lookups go through c-ares on
  * that loop and never block it.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,32 @@ qmgr_groups_reset(struct qmgr_groups *g)
 	dns_resolver_free(g->resolver);
 	g->resolver = NULL;
 	free_entries(g, false, 0);
+}
+
+void
+qmgr_groups_forget(struct qmgr_groups *g, const char *domain)
+{
+	struct group_entry **p, *e;
+	char lower[256];
+	size_t i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; domain[i] != '\0' && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)tolower((unsigned char)domain[i]);
+	lower[i] = '\0';
+	for (p = bucket_of(g, lower); (e = *p) != NULL; p = &e->next) {
+		if (strcmp(e->domain, lower) != 0)
+			continue;
+		/* A running lookup keeps its entry: its answer is fresh. */
+		if (e->pending)
+			return;
+		*p = e->next;
+		free(e->domain);
+		free(e);
+		g->count--;
+		return;
+	}
 }
 
 void

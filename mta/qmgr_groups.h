@@ -18,6 +18,10 @@ struct qmgr_groups *qmgr_groups_new(struct qmgr *qm);
  * may change the groups, their patterns and the resolver. */
 void qmgr_groups_reset(struct qmgr_groups *g);
 
+/* Forgets the group found for domain (any case), so that the next job
+ * for it looks its MX hosts up again. */
+void qmgr_groups_forget(struct qmgr_groups *g, const char *domain);
+
 void qmgr_groups_free(struct qmgr_groups *g);
 
 #endif

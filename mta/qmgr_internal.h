@@ -176,7 +176,35 @@ struct qmgr {
 	int64_t throttle_change_at;     /* next change throttling makes */
 	uv_timer_t warmup_timer;        /* marks warmup_save_due */
 	bool warmup_save_due;           /* save changed counters next */
+	struct qmgr_control *control;   /* queue operations; NULL before
+	                                 * the first (qmgr_control.c) */
 };
+
+/* qmgr_control.c */
+
+struct qmgr_control_work;
+
+/*
+ * Returns the next queue operation ready for the database thread, or
+ * NULL. Drops the waiting jobs of the messages it names; a message with
+ * a job sent or with outcomes not yet committed is not ready. Call only
+ * when no database operation runs.
+ */
+struct qmgr_control_work *qmgr_control_next(struct qmgr *qm);
+
+/* Applies the operation; runs on the database thread. */
+void qmgr_control_work(struct queue *q, struct qmgr_control_work *w);
+
+/* Logs and answers the operation's outcome on the loop thread, resets
+ * the destinations it made due, and frees w. */
+void qmgr_control_done(struct qmgr *qm, struct qmgr_control_work *w);
+
+/* True while a queue operation waits to apply to the message queue_id:
+ * a scan then makes no job of it. */
+bool qmgr_control_blocks(const struct qmgr *qm, const char *queue_id);
+
+/* Frees the queue operations after the loop ended. */
+void qmgr_control_free(struct qmgr *qm);
 
 /* qmgr_db.c */
 
@@ -357,6 +385,10 @@ int qmgr_batch_merge(struct qmgr_batch *dst, struct qmgr_batch *src);
 
 /* Logs the decision qmgr made itself for one committed outcome. */
 void qmgr_log_decision(const struct qmgr *qm, const struct qmgr_outcome *o);
+
+/* Makes the pending deferrals of domain's recipients due at now, for a
+ * destination released before their record. */
+void qmgr_release_pending(struct qmgr *qm, const char *domain, int64_t now);
 
 /* Logs a report written by queue_record_results() after the commit. */
 void qmgr_log_report(const struct qmgr_batch *b, const char *new_queue_id,

@@ -5,7 +5,8 @@
  * It opens the queue read-write and listens on the pipe named by
  * ipc_qmgr_pipe_name(). smtpd connects and sends IPC_QUEUE_NEW after each
  * commit; deliver connects, sends IPC_DELIVER_HELLO with its capacity,
- * receives IPC_JOB and sends back IPC_JOB_RESULT. Scheduling lives in
+ * receives IPC_JOB and sends back IPC_JOB_RESULT. `tern queue` connects
+ * to send queue operations (qmgr_control.c). Scheduling lives in
  * qmgr_dispatch.c; this file owns the pipes and checks every frame. The
  * scheduler reads the runtime's configuration, which a reload replaces
  * in place, and on_reload tells it to apply the change.
@@ -26,6 +27,7 @@
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "child.h"
+#include "qmgr_control.h"
 #include "qmgr_dispatch.h"
 
 #define QMGR_LISTEN_BACKLOG 64
@@ -34,6 +36,7 @@ enum qmgr_peer {
 	QMGR_PEER_NEW,                  /* nothing received yet */
 	QMGR_PEER_SMTPD,
 	QMGR_PEER_DELIVER,
+	QMGR_PEER_CONTROL,              /* `tern queue`, sendmail */
 };
 
 struct qmgr_conn {
@@ -41,6 +44,7 @@ struct qmgr_conn {
 	struct qmgr_main *owner;
 	enum qmgr_peer peer;
 	struct qmgr_deliver *deliver;   /* after IPC_DELIVER_HELLO */
+	struct qmgr_control_client *control; /* after a control message */
 	struct qmgr_conn *prev, *next;
 };
 
@@ -60,6 +64,8 @@ peer_name(const struct qmgr_conn *c)
 		return "smtpd";
 	case QMGR_PEER_DELIVER:
 		return "deliver";
+	case QMGR_PEER_CONTROL:
+		return "control connection";
 	default:
 		return "new connection";
 	}
@@ -77,6 +83,7 @@ conn_closed(struct ipc_channel *ch)
 			log_info("deliver disconnected; its jobs in flight "
 			    "were released");
 	}
+	qmgr_control_closed(m->qm, c->control);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -159,6 +166,30 @@ handle_result(struct qmgr_conn *c, struct ipc_reader *r)
 		log_error("cannot handle a job result: %s", tern_strerror(rc));
 }
 
+/* Control messages come from the command line, on a new connection or
+ * one that sent IPC_QUEUE_NEW after inserting messages itself. */
+static void
+handle_control(struct qmgr_conn *c, enum ipc_type type, struct ipc_reader *r)
+{
+	int rc;
+
+	if (c->peer != QMGR_PEER_NEW && c->peer != QMGR_PEER_SMTPD &&
+	    c->peer != QMGR_PEER_CONTROL) {
+		reject(c, "control message from a deliver", type);
+		return;
+	}
+	c->peer = QMGR_PEER_CONTROL;
+	rc = qmgr_control_message(c->owner->qm, &c->channel, &c->control,
+	    type, r);
+	if (rc == TERN_EINVAL)
+		reject(c, "malformed or unexpected control message", type);
+	else if (rc != TERN_OK) {
+		log_error("control connection: %s; closing it",
+		    tern_strerror(rc));
+		ipc_channel_close(&c->channel);
+	}
+}
+
 static void
 conn_message(struct ipc_channel *ch, enum ipc_type type,
     struct ipc_reader *r)
@@ -174,6 +205,10 @@ conn_message(struct ipc_channel *ch, enum ipc_type type,
 		break;
 	case IPC_JOB_RESULT:
 		handle_result(c, r);
+		break;
+	case IPC_CONTROL_OP:
+	case IPC_CONTROL_ACTIVE:
+		handle_control(c, type, r);
 		break;
 	default:
 		reject(c, "unexpected message", type);

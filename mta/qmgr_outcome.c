@@ -640,8 +640,8 @@ qmgr_hold_job(struct qmgr *qm, struct qmgr_job *job, const char *reason,
 
 /* Makes the pending deferrals for a destination that works again due at
  * once: their record may come after its release. */
-static void
-release_pending(struct qmgr *qm, const char *domain, int64_t now)
+void
+qmgr_release_pending(struct qmgr *qm, const char *domain, int64_t now)
 {
 	struct qmgr_outcome *o;
 	size_t i;
@@ -732,7 +732,7 @@ apply_destination(struct qmgr *qm, struct qmgr_job *job,
 		drop_waiting(qm, d);
 		queue_dest_op(qm, d, QMGR_DEST_OP_SUSPEND);
 	} else if (change == QMGR_DEST_RECOVERED) {
-		release_pending(qm, d->domain, now);
+		qmgr_release_pending(qm, d->domain, now);
 		queue_dest_op(qm, d, QMGR_DEST_OP_RELEASE);
 	}
 	qmgr_dest_forget_if_idle(&qm->dests, d);

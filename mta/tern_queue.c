@@ -1,19 +1,18 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
- * [--older-than DURATION] [--status held] [--json], tern queue
- * show ID [--body], and the operations tern queue flush|hold|release|
- * delete|bounce|requeue (tern_queue_ops.c).
+ * [--older-than DURATION] [--status deferred|held|active] [--json],
+ * tern queue show ID [--body], and the operations tern queue flush|hold|
+ * release|delete|bounce|requeue (tern_queue_ops.c).
  *
- * The listing reads like Postfix's mailq: queue id ("!" after it for a
- * held message), size, arrival time and sender, then each pending recipient under its last reply, and a
+ * The listing reads like Postfix's mailq: queue id ("*" after it for a
+ * message being delivered, "!" for a held one), size, arrival time and
+ * sender, then each pending recipient under its last reply, and a
  * total at the end. --json prints one object per message and line. It
  * streams the queue (queue_list.h), so memory stays flat.
  *
  * The queue is opened read-only, and a listing is one snapshot, so it
- * works while ternd runs or is stopped.
- *
- * TODO: the active mark and --status active are not built yet: they
- * need qmgr to report what it has in flight.
+ * works while ternd runs or is stopped. The messages being delivered
+ * come from the running qmgr (tern_queue_active.c) just before.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,12 +28,16 @@
 #include "../queue/queue_list.h"
 #include "tern_commands.h"
 #include "tern_queue.h"
+#include "tern_queue_active.h"
 
 struct list_state {
 	bool json;
 	bool first_recipient;
 	int64_t messages;
 	int64_t bytes;
+	enum message_status only;       /* --status, or STATUS_ANY */
+	struct tern_queue_active active;
+	bool skipping;                  /* the current message is left out */
 };
 
 static void
@@ -42,9 +45,8 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: tern [-c CONFIG] queue [list] [--from ADDRESS] "
 	    "[--to ADDRESS]\n"
-	    "                  [--domain DOMAIN] [--older-than DURATION] "
-	    "[--status held]\n"
-	    "                  [--json]\n"
+	    "                  [--domain DOMAIN] [--older-than DURATION]\n"
+	    "                  [--status deferred|held|active] [--json]\n"
 	    "       tern [-c CONFIG] queue show ID [--body]\n"
 	    "       tern [-c CONFIG] queue flush|hold|release|delete|bounce|"
 	    "requeue ...\n"
@@ -53,13 +55,49 @@ usage(FILE *out)
 	    "    --domain: only messages with a recipient in this domain\n"
 	    "    --older-than: only messages that arrived longer ago than\n"
 	    "      DURATION (seconds, or with s, m, h or d: \"4h\")\n"
-	    "    --status held: only held messages (marked \"!\" after the\n"
-	    "      id)\n"
+	    "    --status: only messages being delivered now (active, marked\n"
+	    "      \"*\" after the id), held ones (marked \"!\"), or deferred\n"
+	    "      ones (tried at least once, neither held nor active)\n"
 	    "    --json: one JSON object per message and line\n"
 	    "  show: one message's envelope, DSN parameters, recipients and\n"
 	    "    header; --body adds the whole message\n"
 	    "  flush, hold, release, delete, bounce, requeue: act on\n"
 	    "    messages; \"tern queue hold --help\" says more\n");
+}
+
+enum message_status
+tern_queue_message_status(const struct tern_queue_active *active,
+    const struct queue_list_message *m)
+{
+	if (tern_queue_active_has(active, m->queue_id))
+		return STATUS_ACTIVE;
+	if (m->held)
+		return STATUS_HELD;
+	return m->tried ? STATUS_DEFERRED : STATUS_QUEUED;
+}
+
+static const char *
+status_name(enum message_status status)
+{
+	switch (status) {
+	case STATUS_ACTIVE:
+		return "active";
+	case STATUS_HELD:
+		return "held";
+	case STATUS_DEFERRED:
+		return "deferred";
+	default:
+		return "queued";
+	}
+}
+
+/* The mark after the queue id, as mailq's. */
+static const char *
+status_mark(enum message_status status)
+{
+	if (status == STATUS_ACTIVE)
+		return "*";
+	return status == STATUS_HELD ? "!" : "";
 }
 
 static int
@@ -72,7 +110,8 @@ print_text_message(const struct queue_list_message *m, void *arg)
 		printf("-Queue ID-        --Size-- ----Arrival Time---- "
 		    "-Sender/Recipient-------\n");
 	tern_queue_format_local(m->arrival, arrival, sizeof(arrival));
-	snprintf(id, sizeof(id), "%s%s", m->queue_id, m->held ? "!" : "");
+	snprintf(id, sizeof(id), "%s%s", m->queue_id,
+	    status_mark(tern_queue_message_status(&s->active, m)));
 	printf("%-17s%9lld %-20s %s", id, (long long)m->size,
 	    arrival, m->sender[0] == '\0' ? "MAILER-DAEMON" : "");
 	tern_queue_text(stdout, m->sender);
@@ -116,8 +155,9 @@ print_json_message(const struct queue_list_message *m, void *arg)
 
 	tern_queue_format_utc(m->arrival, arrival, sizeof(arrival));
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
-	    "\"held\":%s,\"sender\":", m->queue_id, (long long)m->size,
-	    arrival, m->held ? "true" : "false");
+	    "\"held\":%s,\"status\":\"%s\",\"sender\":", m->queue_id,
+	    (long long)m->size, arrival, m->held ? "true" : "false",
+	    status_name(tern_queue_message_status(&s->active, m)));
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
@@ -154,6 +194,43 @@ print_json_end(const struct queue_list_message *m, void *arg)
 	return 0;
 }
 
+/* The visitor's callbacks: each leaves out the messages --status
+ * excludes, then prints as text or JSON. */
+static int
+visit_message(const struct queue_list_message *m, void *arg)
+{
+	struct list_state *s = arg;
+
+	s->skipping = s->only != STATUS_ANY &&
+	    tern_queue_message_status(&s->active, m) != s->only;
+	if (s->skipping)
+		return 0;
+	return s->json ? print_json_message(m, arg) :
+	    print_text_message(m, arg);
+}
+
+static int
+visit_recipient(const struct queue_list_message *m,
+    const struct queue_list_recipient *r, void *arg)
+{
+	struct list_state *s = arg;
+
+	if (s->skipping)
+		return 0;
+	return s->json ? print_json_recipient(m, r, arg) :
+	    print_text_recipient(m, r, arg);
+}
+
+static int
+visit_end(const struct queue_list_message *m, void *arg)
+{
+	struct list_state *s = arg;
+
+	if (s->skipping)
+		return 0;
+	return s->json ? print_json_end(m, arg) : print_text_end(m, arg);
+}
+
 /* Prints mailq's closing line, in Kbytes rounded up as mailq does. */
 static void
 print_total(const struct list_state *s)
@@ -168,24 +245,29 @@ print_total(const struct list_state *s)
 }
 
 int
-tern_queue_parse_status(const char *value, struct queue_list_filter *f)
+tern_queue_parse_status(const char *value, struct queue_list_filter *f,
+    enum message_status *only)
 {
 	if (strcmp(value, "held") == 0) {
 		f->held = QUEUE_LIST_HELD_ONLY;
-		return 0;
+		*only = STATUS_HELD;
+	} else if (strcmp(value, "deferred") == 0) {
+		*only = STATUS_DEFERRED;
+	} else if (strcmp(value, "active") == 0) {
+		*only = STATUS_ACTIVE;
+	} else {
+		fprintf(stderr, "tern queue: invalid --status \"%s\"; give "
+		    "deferred, held or active\n", value);
+		return 2;
 	}
-	/* TODO: "deferred" and "active" need qmgr to record the messages
-	 * it has in flight where this command can read them. */
-	fprintf(stderr, "tern queue: invalid --status \"%s\"; only held is "
-	    "supported yet (deferred and active are not)\n", value);
-	return 2;
+	return 0;
 }
 
-/* Reads the list options into f and *json; 2 after printing the
+/* Reads the list options into f and s; 2 after printing the
  * problem, else 0. */
 static int
 parse_list_options(int argc, char **argv, struct queue_list_filter *f,
-    bool *json)
+    struct list_state *s)
 {
 	int64_t age;
 	int i;
@@ -194,7 +276,7 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(argv[i], "--json") == 0) {
-			*json = true;
+			s->json = true;
 			continue;
 		}
 		if (value == NULL || (strcmp(argv[i], "--from") != 0 &&
@@ -215,7 +297,7 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		else if (strcmp(argv[i], "--domain") == 0)
 			f->domain = value;
 		else if (strcmp(argv[i], "--status") == 0) {
-			if (tern_queue_parse_status(value, f) != 0)
+			if (tern_queue_parse_status(value, f, &s->only) != 0)
 				return 2;
 		}
 		else if (duration_parse(value, &age) != TERN_OK) {
@@ -242,20 +324,25 @@ list_queue(const char *config_path, int argc, char **argv)
 	char err[1024];
 	int rc;
 
-	rc = parse_list_options(argc, argv, &filter, &state.json);
+	rc = parse_list_options(argc, argv, &filter, &state);
 	if (rc != 0)
 		return rc;
 	rc = tern_queue_open(config_path, &cfg, &q);
 	if (rc != 0)
 		return rc;
+	/* A failure is a warning: the listing goes on without marks. */
+	if (q != NULL)
+		(void)tern_queue_active_load(cfg.queue_directory,
+		    &state.active);
 
-	v.message_begin = state.json ? print_json_message : print_text_message;
-	v.recipient = state.json ? print_json_recipient : print_text_recipient;
-	v.message_end = state.json ? print_json_end : print_text_end;
+	v.message_begin = visit_message;
+	v.recipient = visit_recipient;
+	v.message_end = visit_end;
 	v.arg = &state;
 	err[0] = '\0';
 	rc = q == NULL ? TERN_OK : queue_list(q, &filter, &v, err, sizeof(err));
 	queue_close(q);
+	tern_queue_active_free(&state.active);
 	if (rc != TERN_OK) {
 		fprintf(stderr, "tern queue: cannot list the queue in %s: %s\n",
 		    cfg.queue_directory, err[0] != '\0' ? err :

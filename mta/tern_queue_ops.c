@@ -36,6 +36,7 @@
 #include "../queue/queue_list.h"
 #include "tern_control.h"
 #include "tern_queue.h"
+#include "tern_queue_active.h"
 #include "tern_queue_ops.h"
 
 /* How long to wait for qmgr's control pipe while another process holds
@@ -62,6 +63,7 @@ static const struct op_name op_names[] = {
 /* The command line as parsed. */
 struct ops_args {
 	struct queue_list_filter filter;
+	enum message_status only;       /* --status, or STATUS_ANY */
 	bool filtered;                  /* any filter option given */
 	bool all;
 	char **argv_ids;
@@ -73,6 +75,13 @@ struct id_list {
 	char **ids;
 	size_t count;
 	size_t cap;
+};
+
+/* What collect_listed() needs to apply --status. */
+struct listed_ids {
+	struct id_list *list;
+	enum message_status only;
+	struct tern_queue_active active;
 };
 
 static const struct op_name *
@@ -168,8 +177,9 @@ id_list_add(struct id_list *list, const char *id)
  * else 0. */
 static int
 parse_filter(const char *command, const char *option, const char *value,
-    struct queue_list_filter *f)
+    struct ops_args *a)
 {
+	struct queue_list_filter *f = &a->filter;
 	int64_t age;
 
 	if (strcmp(option, "--from") == 0) {
@@ -179,7 +189,7 @@ parse_filter(const char *command, const char *option, const char *value,
 	} else if (strcmp(option, "--domain") == 0) {
 		f->domain = value;
 	} else if (strcmp(option, "--status") == 0) {
-		if (tern_queue_parse_status(value, f) != 0)
+		if (tern_queue_parse_status(value, f, &a->only) != 0)
 			return 2;
 	} else if (duration_parse(value, &age) != TERN_OK) {
 		fprintf(stderr, "tern queue %s: invalid --older-than duration "
@@ -218,7 +228,7 @@ parse_args(const char *command, int argc, char **argv, struct ops_args *a)
 				return 2;
 			}
 			if (parse_filter(command, argv[i], argv[i + 1],
-			    &a->filter) != 0)
+			    a) != 0)
 				return 2;
 			a->filtered = true;
 			i++;
@@ -300,7 +310,12 @@ collect_argv_ids(const char *command, const struct ops_args *a,
 static int
 collect_listed(const struct queue_list_message *m, void *arg)
 {
-	return id_list_add(arg, m->queue_id) == TERN_OK ? 0 : 1;
+	struct listed_ids *listed = arg;
+
+	if (listed->only != STATUS_ANY &&
+	    tern_queue_message_status(&listed->active, m) != listed->only)
+		return 0;
+	return id_list_add(listed->list, m->queue_id) == TERN_OK ? 0 : 1;
 }
 
 /* Resolves the filter (or --all: every message) into queue ids from a
@@ -309,7 +324,8 @@ static int
 collect_filtered_ids(const char *config_path, struct tern_config *cfg,
     const struct ops_args *a, const char *command, struct id_list *list)
 {
-	struct queue_list_visitor v = {collect_listed, NULL, NULL, list};
+	struct listed_ids listed = {.list = list, .only = a->only};
+	struct queue_list_visitor v = {collect_listed, NULL, NULL, &listed};
 	struct queue *q;
 	char err[1024] = "";
 	int rc;
@@ -317,8 +333,14 @@ collect_filtered_ids(const char *config_path, struct tern_config *cfg,
 	rc = tern_queue_open(config_path, cfg, &q);
 	if (rc != 0 || q == NULL)
 		return rc;
+	/* Active and deferred depend on what qmgr is delivering now; a
+	 * failure to ask is a warning, as in the listing. */
+	if (a->only == STATUS_ACTIVE || a->only == STATUS_DEFERRED)
+		(void)tern_queue_active_load(cfg->queue_directory,
+		    &listed.active);
 	rc = queue_list(q, &a->filter, &v, err, sizeof(err));
 	queue_close(q);
+	tern_queue_active_free(&listed.active);
 	if (rc != TERN_OK) {
 		fprintf(stderr, "tern queue %s: cannot read the queue in %s: "
 		    "%s\n", command, cfg->queue_directory, err[0] != '\0' ?
@@ -561,7 +583,7 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 	} else if (req.op == QUEUE_ADMIN_FLUSH && a.filtered &&
 	    a.filter.domain != NULL && a.filter.sender == NULL &&
 	    a.filter.recipient == NULL && a.filter.arrived_before == 0 &&
-	    a.filter.held == QUEUE_LIST_HELD_ANY) {
+	    a.only == STATUS_ANY) {
 		req.domain = a.filter.domain;
 	} else if (a.argv_id_count == 0 && !a.filtered && !a.all) {
 		fprintf(stderr, "tern queue %s: give queue ids, filter options "

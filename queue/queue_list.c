@@ -15,11 +15,23 @@
 #include "queue_internal.h"
 #include "queue_list.h"
 
+/*
+ * Whether any pending recipient of the message was tried, computed on
+ * the message's first row only (the lowest recipient id, a lookup in
+ * recipients_message_id), so a message of k recipients costs one walk
+ * over them instead of k.
+ */
+#define LIST_TRIED \
+	" CASE WHEN r.id = (SELECT min(x.id) FROM recipients x" \
+	" WHERE x.message_id = m.id) THEN EXISTS (SELECT 1 FROM recipients y" \
+	" WHERE y.message_id = m.id AND y.attempts > 0) ELSE 0 END"
+
 #define LIST_SELECT \
 	"SELECT m.id, m.queue_id, m.sender, m.arrival, m.size, m.client," \
 	" m.envid, m.ret, m.origin, r.address, r.orcpt, r.notify," \
 	" r.attempts, r.next_attempt, coalesce(r.last_reply, '')," \
-	" r.destination_wait, r.delay_warned, r.held" \
+	" r.destination_wait, r.delay_warned, r.held," \
+	LIST_TRIED \
 	" FROM messages m JOIN recipients r ON r.message_id = m.id" \
 	" WHERE 1"
 #define LIST_ORDER " ORDER BY m.id, r.id"
@@ -130,6 +142,7 @@ current_load(struct current *c, sqlite3_stmt *stmt)
 	c->m.ret = (enum dsn_ret)sqlite3_column_int(stmt, 7);
 	c->m.origin = sqlite3_column_int(stmt, 8);
 	c->m.held = sqlite3_column_int(stmt, 17) != 0;
+	c->m.tried = sqlite3_column_int(stmt, 18) != 0;
 	if (c->sender == NULL || c->client == NULL || c->envid == NULL) {
 		current_clear(c);
 		return TERN_ENOMEM;

@@ -47,6 +47,7 @@ struct queue_list_message {
 	int origin;                   /* 0 received, 1 report, 2 postmaster
 	                               * copy of a failed report */
 	bool held;                    /* on hold until released */
+	bool tried;                   /* a pending recipient had an attempt */
 };
 
 /* A pending recipient; the strings are valid during the callback only. */
