@@ -550,6 +550,55 @@ run_request(const struct tern_config *cfg, const struct ops_request *req,
 	return rc;
 }
 
+/*
+ * Chooses the target of the request from the arguments: flush alone
+ * (like postqueue -f) or flush --all flushes every destination, flush
+ * --domain D alone that destination; anything else acts on messages.
+ * Returns 0, or 2 after printing the usage error.
+ */
+static int
+choose_target(const struct ops_args *a, struct ops_request *req)
+{
+	const struct queue_list_filter *f = &a->filter;
+
+	if (req->op == QUEUE_ADMIN_FLUSH && a->argv_id_count == 0 &&
+	    !a->filtered) {
+		req->all_destinations = true;
+	} else if (req->op == QUEUE_ADMIN_FLUSH && a->filtered &&
+	    f->domain != NULL && f->sender == NULL && f->recipient == NULL &&
+	    f->arrived_before == 0 && a->only == STATUS_ANY) {
+		req->domain = f->domain;
+	} else if (a->argv_id_count == 0 && !a->filtered && !a->all) {
+		fprintf(stderr, "tern queue %s: give queue ids, filter options "
+		    "or --all\n", req->command);
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* Loads the configuration and collects the queue ids the request acts
+ * on. Returns 0 or the exit status after printing why. */
+static int
+resolve_request(const char *config_path, struct tern_config *cfg,
+    const struct ops_args *a, const struct ops_request *req,
+    struct id_list *ids, struct ops_tally *tally)
+{
+	char err[1024];
+
+	if (req->domain == NULL && !req->all_destinations &&
+	    a->argv_id_count == 0)
+		return collect_filtered_ids(config_path, cfg, a, req->command,
+		    ids);
+	if (tern_config_load(config_path, cfg, err, sizeof(err)) != TERN_OK) {
+		fprintf(stderr, "tern queue %s: %s\n", req->command, err);
+		return 2;
+	}
+	if (a->argv_id_count > 0)
+		return collect_argv_ids(req->command, a, ids, tally);
+	return 0;
+}
+
 int
 tern_queue_ops(const char *config_path, int argc, char **argv)
 {
@@ -558,8 +607,8 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 	struct ops_request req = {0};
 	struct ops_tally tally = {0};
 	struct id_list ids = {0};
+	bool messages;
 	struct ops_args a;
-	char err[1024];
 	int rc;
 
 	if (name == NULL)
@@ -574,56 +623,24 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 		return rc;
 	req.op = name->op;
 	req.command = name->command;
+	rc = choose_target(&a, &req);
+	if (rc != 0)
+		return rc;
+	messages = req.domain == NULL && !req.all_destinations;
 
-	/* flush alone, like postqueue -f, or flush --all: every
-	 * destination; flush --domain D alone: that destination. */
-	if (req.op == QUEUE_ADMIN_FLUSH && a.argv_id_count == 0 &&
-	    !a.filtered) {
-		req.all_destinations = true;
-	} else if (req.op == QUEUE_ADMIN_FLUSH && a.filtered &&
-	    a.filter.domain != NULL && a.filter.sender == NULL &&
-	    a.filter.recipient == NULL && a.filter.arrived_before == 0 &&
-	    a.only == STATUS_ANY) {
-		req.domain = a.filter.domain;
-	} else if (a.argv_id_count == 0 && !a.filtered && !a.all) {
-		fprintf(stderr, "tern queue %s: give queue ids, filter options "
-		    "or --all\n", name->command);
-		usage(stderr);
-		return 2;
-	}
-
-	if (req.all_destinations || req.domain != NULL) {
-		if (tern_config_load(config_path, &cfg, err, sizeof(err)) !=
-		    TERN_OK) {
-			fprintf(stderr, "tern queue %s: %s\n", name->command,
-			    err);
-			return 2;
-		}
-	} else if (a.argv_id_count > 0) {
-		if (tern_config_load(config_path, &cfg, err, sizeof(err)) !=
-		    TERN_OK) {
-			fprintf(stderr, "tern queue %s: %s\n", name->command,
-			    err);
-			return 2;
-		}
-		rc = collect_argv_ids(name->command, &a, &ids, &tally);
-	} else {
-		rc = collect_filtered_ids(config_path, &cfg, &a, name->command,
-		    &ids);
-	}
+	rc = resolve_request(config_path, &cfg, &a, &req, &ids, &tally);
 	if (rc != 0)
 		goto done;
-
 	req.ids = ids.ids;
 	req.count = ids.count;
-	if (req.domain == NULL && !req.all_destinations && ids.count == 0) {
+	if (messages && ids.count == 0) {
 		/* Nothing matched, or every id given was invalid. */
 		print_summary(&req, &tally);
 		rc = tally.not_found > 0 ? 1 : 0;
 		goto done;
 	}
 	rc = run_request(&cfg, &req, &tally);
-	if (rc == 0 && req.domain == NULL && !req.all_destinations)
+	if (rc == 0 && messages)
 		print_summary(&req, &tally);
 	if (rc == 0 && (tally.not_found > 0 || tally.done_before > 0 ||
 	    tally.failed > 0))
