@@ -283,11 +283,14 @@ request_finished(const struct control_request *req)
 
 /* Answers */
 
+/* Sends the writer's frame; a connection already closing (the command
+ * was interrupted) gets nothing, silently. */
 static void
 send_frame(struct qmgr_control *ctl, struct qmgr_control_client *client)
 {
-	if (client != NULL && ipc_channel_send(client->channel, &ctl->writer,
-	    NULL) != TERN_OK)
+	if (client == NULL || client->channel->closing)
+		return;
+	if (ipc_channel_send(client->channel, &ctl->writer, NULL) != TERN_OK)
 		log_warning("control pipe: cannot send a reply; the "
 		    "command will report a broken connection");
 }
