@@ -658,9 +658,9 @@ qmgr_control_done(struct qmgr *qm, struct qmgr_control_work *w)
 		destination_done(qm, w);
 	else
 		ids_done(qm, w);
-	/* Made due or released: the next scan reads them at once. */
-	if (w->op == QUEUE_ADMIN_FLUSH || w->op == QUEUE_ADMIN_RELEASE ||
-	    w->op == QUEUE_ADMIN_REQUEUE)
+	/* Made due or released, or a bounce's report queued: the next
+	 * scan reads them at once. */
+	if (w->op != QUEUE_ADMIN_HOLD && w->op != QUEUE_ADMIN_DELETE)
 		qm->scan_requested = true;
 	if (req->client == NULL)
 		unblock_rest(ctl, req);

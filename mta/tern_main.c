@@ -23,8 +23,8 @@ static const struct command commands[] = {
 	    "                         [--json]   list queued messages, as mailq\n"
 	    "  queue show ID [--body] one message's envelope, recipients and\n"
 	    "                         header\n"
-	    "  queue hold|release ID...\n"
-	    "                         stop or resume delivery of messages"},
+	    "  queue flush|hold|release|delete|bounce|requeue ID...|FILTER...\n"
+	    "                         act on messages (queue flush --help)"},
 	{"doctor", tern_cmd_doctor,
 	    "doctor DOMAIN [--json]   check what receivers will check"},
 	{"spf", tern_cmd_spf,

@@ -5,6 +5,7 @@
 #ifndef TERN_QUEUE_CMD_H
 #define TERN_QUEUE_CMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -34,8 +35,16 @@ void tern_queue_format_utc(int64_t t, char *out, size_t out_size);
 /* tern queue show ID [--body]: mta/tern_queue_show.c */
 int tern_queue_show(const char *config_path, int argc, char **argv);
 
-/* tern queue hold|release ID...: mta/tern_queue_hold.c; argv[0] is
- * "hold" or "release". */
-int tern_queue_hold(const char *config_path, int argc, char **argv);
+/* Reads a --status value into f; returns 2 after printing why it is
+ * invalid, else 0 (mta/tern_queue.c). */
+struct queue_list_filter;
+int tern_queue_parse_status(const char *value, struct queue_list_filter *f);
+
+/* True for the commands tern_queue_ops() runs. */
+bool tern_queue_is_op(const char *command);
+
+/* tern queue flush|hold|release|delete|bounce|requeue: argv[0] is the
+ * command (mta/tern_queue_ops.c). */
+int tern_queue_ops(const char *config_path, int argc, char **argv);
 
 #endif

@@ -97,6 +97,12 @@ check_queue(const struct tern_config *cfg)
 	return 0;
 }
 
+/* How long ternd waits for ternd.lock held by a process other than a
+ * running ternd: `tern queue` holds it while it changes the queue with
+ * ternd stopped, usually for well under a second. */
+#define TERND_LOCK_WAIT_MS 10000
+#define TERND_LOCK_RETRY_MS 100
+
 /*
  * Locks DIR/ternd.lock for as long as ternd runs. A second ternd on the
  * same queue would dispatch the same recipients twice, so it must stop.
@@ -105,15 +111,27 @@ check_queue(const struct tern_config *cfg)
 static int
 lock_queue(const struct tern_config *cfg, struct file_lock *lock)
 {
-	char path[1100];
-	int rc;
+	char path[1100], err[256];
+	int waited = 0, pid, rc;
 
 	snprintf(path, sizeof(path), "%s/ternd.lock", cfg->queue_directory);
 	rc = file_lock_acquire(path, lock);
+	/* Another ternd has written its pid file naming the holder; any
+	 * other holder is waited for. */
+	while (rc == TERN_ETEMP && waited < TERND_LOCK_WAIT_MS &&
+	    pid_file_find_ternd(cfg->queue_directory, &pid, err,
+	    sizeof(err)) != TERN_OK) {
+		if (waited == 0)
+			log_info("queue %s is locked by a tern command; "
+			    "waiting for it", cfg->queue_directory);
+		uv_sleep(TERND_LOCK_RETRY_MS);
+		waited += TERND_LOCK_RETRY_MS;
+		rc = file_lock_acquire(path, lock);
+	}
 	if (rc == TERN_ETEMP)
-		log_error("queue %s is in use by another running ternd; stop it "
-		    "first or give this one its own queue.directory",
-		    cfg->queue_directory);
+		log_error("queue %s is in use by another running ternd or tern "
+		    "command; stop it first or give this one its own "
+		    "queue.directory", cfg->queue_directory);
 	else if (rc != TERN_OK)
 		log_error("cannot create the lock file %s", path);
 	return rc;

@@ -42,12 +42,12 @@ def test_queue_hold_stops_delivery(lab):
 
     held = run_queue(tern, "hold", qid_a)
     assert held.returncode == 0, held.stderr
-    assert held.stdout == f"{qid_a}: held, 1 recipient\n"
+    assert held.stdout == f"{qid_a}: held, 1 recipient\n1 message: 1 held\n"
     again = run_queue(tern, "hold", qid_a)
-    assert again.stdout == f"{qid_a}: was already held\n"
+    assert again.stdout.startswith(f"{qid_a}: unchanged, already held\n")
     missing = run_queue(tern, "hold", "00000000000000FF")
     assert missing.returncode == 1
-    assert "no such message" in missing.stderr
+    assert "00000000000000FF: not in the queue" in missing.stdout
 
     tern.stop()
     first.stop()
@@ -69,7 +69,7 @@ def test_queue_hold_stops_delivery(lab):
 
     released = run_queue(tern, "release", qid_a)
     assert released.returncode == 0, released.stderr
-    assert released.stdout == f"{qid_a}: released, 1 recipient\n"
+    assert released.stdout.startswith(f"{qid_a}: released, 1 recipient\n")
     # A new message makes qmgr scan at once, instead of within a minute.
     tern.send("carol@origin.test", ["three@example.test"],
               message_bytes("wake message"))
