@@ -1,8 +1,8 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
  * [--older-than DURATION] [--status deferred|held|active] [--json],
- * tern queue show ID [--body], and the operations tern queue flush|hold|
- * release|delete|bounce|requeue (tern_queue_ops.c).
+ * tern queue show ID [--body], and the operations tern queue
+ * flush|hold|release|delete|bounce|requeue (tern_queue_ops.c).
  *
  * The listing reads like Postfix's mailq: queue id ("*" after it for a
  * message being delivered, "!" for a held one), size, arrival time and
@@ -35,9 +35,7 @@ struct list_state {
 	bool first_recipient;
 	int64_t messages;
 	int64_t bytes;
-	enum message_status only;       /* --status, or STATUS_ANY */
 	struct tern_queue_active active;
-	bool skipping;                  /* the current message is left out */
 };
 
 static void
@@ -65,39 +63,24 @@ usage(FILE *out)
 	    "    messages; \"tern queue hold --help\" says more\n");
 }
 
-enum message_status
-tern_queue_message_status(const struct tern_queue_active *active,
-    const struct queue_list_message *m)
-{
-	if (tern_queue_active_has(active, m->queue_id))
-		return STATUS_ACTIVE;
-	if (m->held)
-		return STATUS_HELD;
-	return m->tried ? STATUS_DEFERRED : STATUS_QUEUED;
-}
-
+/* The message's state for --json: "queued" before its first attempt. */
 static const char *
-status_name(enum message_status status)
+status_name(const struct queue_list_message *m)
 {
-	switch (status) {
-	case STATUS_ACTIVE:
+	if (m->active)
 		return "active";
-	case STATUS_HELD:
+	if (m->held)
 		return "held";
-	case STATUS_DEFERRED:
-		return "deferred";
-	default:
-		return "queued";
-	}
+	return m->tried ? "deferred" : "queued";
 }
 
 /* The mark after the queue id, as mailq's. */
 static const char *
-status_mark(enum message_status status)
+status_mark(const struct queue_list_message *m)
 {
-	if (status == STATUS_ACTIVE)
+	if (m->active)
 		return "*";
-	return status == STATUS_HELD ? "!" : "";
+	return m->held ? "!" : "";
 }
 
 static int
@@ -110,8 +93,7 @@ print_text_message(const struct queue_list_message *m, void *arg)
 		printf("-Queue ID-        --Size-- ----Arrival Time---- "
 		    "-Sender/Recipient-------\n");
 	tern_queue_format_local(m->arrival, arrival, sizeof(arrival));
-	snprintf(id, sizeof(id), "%s%s", m->queue_id,
-	    status_mark(tern_queue_message_status(&s->active, m)));
+	snprintf(id, sizeof(id), "%s%s", m->queue_id, status_mark(m));
 	printf("%-17s%9lld %-20s %s", id, (long long)m->size,
 	    arrival, m->sender[0] == '\0' ? "MAILER-DAEMON" : "");
 	tern_queue_text(stdout, m->sender);
@@ -157,7 +139,7 @@ print_json_message(const struct queue_list_message *m, void *arg)
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
 	    "\"held\":%s,\"status\":\"%s\",\"sender\":", m->queue_id,
 	    (long long)m->size, arrival, m->held ? "true" : "false",
-	    status_name(tern_queue_message_status(&s->active, m)));
+	    status_name(m));
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
@@ -194,43 +176,6 @@ print_json_end(const struct queue_list_message *m, void *arg)
 	return 0;
 }
 
-/* The visitor's callbacks: each leaves out the messages --status
- * excludes, then prints as text or JSON. */
-static int
-visit_message(const struct queue_list_message *m, void *arg)
-{
-	struct list_state *s = arg;
-
-	s->skipping = s->only != STATUS_ANY &&
-	    tern_queue_message_status(&s->active, m) != s->only;
-	if (s->skipping)
-		return 0;
-	return s->json ? print_json_message(m, arg) :
-	    print_text_message(m, arg);
-}
-
-static int
-visit_recipient(const struct queue_list_message *m,
-    const struct queue_list_recipient *r, void *arg)
-{
-	struct list_state *s = arg;
-
-	if (s->skipping)
-		return 0;
-	return s->json ? print_json_recipient(m, r, arg) :
-	    print_text_recipient(m, r, arg);
-}
-
-static int
-visit_end(const struct queue_list_message *m, void *arg)
-{
-	struct list_state *s = arg;
-
-	if (s->skipping)
-		return 0;
-	return s->json ? print_json_end(m, arg) : print_text_end(m, arg);
-}
-
 /* Prints mailq's closing line, in Kbytes rounded up as mailq does. */
 static void
 print_total(const struct list_state *s)
@@ -244,17 +189,18 @@ print_total(const struct list_state *s)
 	    s->messages == 1 ? "" : "s");
 }
 
+/* Reads a --status value into f; 2 after printing the problem, else
+ * 0. */
 int
-tern_queue_parse_status(const char *value, struct queue_list_filter *f,
-    enum message_status *only)
+tern_queue_parse_status(const char *value, struct queue_list_filter *f)
 {
 	if (strcmp(value, "held") == 0) {
 		f->held = QUEUE_LIST_HELD_ONLY;
-		*only = STATUS_HELD;
+		f->status = QUEUE_LIST_STATUS_HELD;
 	} else if (strcmp(value, "deferred") == 0) {
-		*only = STATUS_DEFERRED;
+		f->status = QUEUE_LIST_STATUS_DEFERRED;
 	} else if (strcmp(value, "active") == 0) {
-		*only = STATUS_ACTIVE;
+		f->status = QUEUE_LIST_STATUS_ACTIVE;
 	} else {
 		fprintf(stderr, "tern queue: invalid --status \"%s\"; give "
 		    "deferred, held or active\n", value);
@@ -297,7 +243,7 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		else if (strcmp(argv[i], "--domain") == 0)
 			f->domain = value;
 		else if (strcmp(argv[i], "--status") == 0) {
-			if (tern_queue_parse_status(value, f, &s->only) != 0)
+			if (tern_queue_parse_status(value, f) != 0)
 				return 2;
 		}
 		else if (duration_parse(value, &age) != TERN_OK) {
@@ -331,13 +277,16 @@ list_queue(const char *config_path, int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	/* A failure is a warning: the listing goes on without marks. */
-	if (q != NULL)
-		(void)tern_queue_active_load(cfg.queue_directory,
-		    &state.active);
+	if (q != NULL && tern_queue_active_load(cfg.queue_directory,
+	    &state.active, err, sizeof(err)) != TERN_OK)
+		fprintf(stderr, "tern queue: cannot ask qmgr which messages "
+		    "are being delivered: %s; none is marked active\n", err);
+	filter.active = (const char (*)[QUEUE_ID_SIZE])state.active.ids;
+	filter.active_count = state.active.count;
 
-	v.message_begin = visit_message;
-	v.recipient = visit_recipient;
-	v.message_end = visit_end;
+	v.message_begin = state.json ? print_json_message : print_text_message;
+	v.recipient = state.json ? print_json_recipient : print_text_recipient;
+	v.message_end = state.json ? print_json_end : print_text_end;
 	v.arg = &state;
 	err[0] = '\0';
 	rc = q == NULL ? TERN_OK : queue_list(q, &filter, &v, err, sizeof(err));

@@ -35,29 +35,10 @@ void tern_queue_format_utc(int64_t t, char *out, size_t out_size);
 /* tern queue show ID [--body]: mta/tern_queue_show.c */
 int tern_queue_show(const char *config_path, int argc, char **argv);
 
-/* A message's state in the listing, and --status. */
-enum message_status {
-	STATUS_ANY = 0,
-	STATUS_QUEUED,                  /* not tried yet */
-	STATUS_DEFERRED,                /* tried, neither held nor active */
-	STATUS_HELD,
-	STATUS_ACTIVE,                  /* a deliver has it now */
-};
-
+/* Reads a --status value into f; returns 2 after printing why it is
+ * invalid, else 0 (mta/tern_queue.c). */
 struct queue_list_filter;
-struct queue_list_message;
-struct tern_queue_active;
-
-/* Reads a --status value into f and *only; returns 2 after printing the
- * problem, else 0. Held messages are selected by the query itself
- * (mta/tern_queue.c). */
-int tern_queue_parse_status(const char *value, struct queue_list_filter *f,
-    enum message_status *only);
-
-/* The state of a listed message, given the messages being delivered. */
-enum message_status tern_queue_message_status(
-    const struct tern_queue_active *active,
-    const struct queue_list_message *m);
+int tern_queue_parse_status(const char *value, struct queue_list_filter *f);
 
 /* True for the commands tern_queue_ops() runs. */
 bool tern_queue_is_op(const char *command);

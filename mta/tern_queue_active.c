@@ -45,41 +45,29 @@ compare_ids(const void *a, const void *b)
 
 int
 tern_queue_active_load(const char *queue_directory,
-    struct tern_queue_active *a)
+    struct tern_queue_active *a, char *err, size_t err_size)
 {
 	struct tern_control *c;
-	char err[512];
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	rc = tern_control_connect(queue_directory, &c, err, sizeof(err));
+	rc = tern_control_connect(queue_directory, &c, err, err_size);
 	if (rc == TERN_ENOTFOUND)
 		return TERN_OK;
 	if (rc == TERN_OK) {
-		rc = tern_control_active(c, add_id, a, err, sizeof(err));
+		rc = tern_control_active(c, add_id, a, err, err_size);
 		tern_control_close(c);
 	}
 	if (rc == TERN_OK && a->failed) {
 		rc = TERN_ENOMEM;
-		snprintf(err, sizeof(err), "out of memory");
+		snprintf(err, err_size, "out of memory");
 	}
 	if (rc != TERN_OK) {
-		fprintf(stderr, "tern queue: cannot ask qmgr which messages "
-		    "are being delivered: %s; no message is marked active\n",
-		    err);
 		tern_queue_active_free(a);
 		return rc;
 	}
 	qsort(a->ids, a->count, sizeof(*a->ids), compare_ids);
 	return TERN_OK;
-}
-
-bool
-tern_queue_active_has(const struct tern_queue_active *a,
-    const char *queue_id)
-{
-	return a->count > 0 && bsearch(queue_id, a->ids, a->count,
-	    sizeof(*a->ids), compare_ids) != NULL;
 }
 
 void

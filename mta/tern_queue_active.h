@@ -19,15 +19,12 @@ struct tern_queue_active {
 
 /*
  * Asks the qmgr serving queue_directory for the messages it is
- * delivering. The set is empty when ternd is stopped. Any other failure
- * is printed on standard error as a warning, and leaves the set empty;
- * the return value is then its TERN_E* code.
+ * delivering, and sorts them by strcmp() for queue_list_filter.active.
+ * The set is empty when ternd is stopped. Any other failure leaves it
+ * empty and returns its TERN_E* code, with the reason in err.
  */
 int tern_queue_active_load(const char *queue_directory,
-    struct tern_queue_active *a);
-
-bool tern_queue_active_has(const struct tern_queue_active *a,
-    const char *queue_id);
+    struct tern_queue_active *a, char *err, size_t err_size);
 
 void tern_queue_active_free(struct tern_queue_active *a);
 

@@ -63,7 +63,6 @@ static const struct op_name op_names[] = {
 /* The command line as parsed. */
 struct ops_args {
 	struct queue_list_filter filter;
-	enum message_status only;       /* --status, or STATUS_ANY */
 	bool filtered;                  /* any filter option given */
 	bool all;
 	char **argv_ids;
@@ -75,13 +74,6 @@ struct id_list {
 	char **ids;
 	size_t count;
 	size_t cap;
-};
-
-/* What collect_listed() needs to apply --status. */
-struct listed_ids {
-	struct id_list *list;
-	enum message_status only;
-	struct tern_queue_active active;
 };
 
 static const struct op_name *
@@ -177,9 +169,8 @@ id_list_add(struct id_list *list, const char *id)
  * else 0. */
 static int
 parse_filter(const char *command, const char *option, const char *value,
-    struct ops_args *a)
+    struct queue_list_filter *f)
 {
-	struct queue_list_filter *f = &a->filter;
 	int64_t age;
 
 	if (strcmp(option, "--from") == 0) {
@@ -189,7 +180,7 @@ parse_filter(const char *command, const char *option, const char *value,
 	} else if (strcmp(option, "--domain") == 0) {
 		f->domain = value;
 	} else if (strcmp(option, "--status") == 0) {
-		if (tern_queue_parse_status(value, f, &a->only) != 0)
+		if (tern_queue_parse_status(value, f) != 0)
 			return 2;
 	} else if (duration_parse(value, &age) != TERN_OK) {
 		fprintf(stderr, "tern queue %s: invalid --older-than duration "
@@ -228,7 +219,7 @@ parse_args(const char *command, int argc, char **argv, struct ops_args *a)
 				return 2;
 			}
 			if (parse_filter(command, argv[i], argv[i + 1],
-			    a) != 0)
+			    &a->filter) != 0)
 				return 2;
 			a->filtered = true;
 			i++;
@@ -310,12 +301,7 @@ collect_argv_ids(const char *command, const struct ops_args *a,
 static int
 collect_listed(const struct queue_list_message *m, void *arg)
 {
-	struct listed_ids *listed = arg;
-
-	if (listed->only != STATUS_ANY &&
-	    tern_queue_message_status(&listed->active, m) != listed->only)
-		return 0;
-	return id_list_add(listed->list, m->queue_id) == TERN_OK ? 0 : 1;
+	return id_list_add(arg, m->queue_id) == TERN_OK ? 0 : 1;
 }
 
 /* Resolves the filter (or --all: every message) into queue ids from a
@@ -324,8 +310,9 @@ static int
 collect_filtered_ids(const char *config_path, struct tern_config *cfg,
     const struct ops_args *a, const char *command, struct id_list *list)
 {
-	struct listed_ids listed = {.list = list, .only = a->only};
-	struct queue_list_visitor v = {collect_listed, NULL, NULL, &listed};
+	struct queue_list_visitor v = {collect_listed, NULL, NULL, list};
+	struct queue_list_filter filter = a->filter;
+	struct tern_queue_active active = {0};
 	struct queue *q;
 	char err[1024] = "";
 	int rc;
@@ -333,14 +320,22 @@ collect_filtered_ids(const char *config_path, struct tern_config *cfg,
 	rc = tern_queue_open(config_path, cfg, &q);
 	if (rc != 0 || q == NULL)
 		return rc;
-	/* Active and deferred depend on what qmgr is delivering now; a
-	 * failure to ask is a warning, as in the listing. */
-	if (a->only == STATUS_ACTIVE || a->only == STATUS_DEFERRED)
-		(void)tern_queue_active_load(cfg->queue_directory,
-		    &listed.active);
-	rc = queue_list(q, &a->filter, &v, err, sizeof(err));
+	/* Only qmgr knows which messages are active, which --status active
+	 * and deferred need. */
+	if ((filter.status == QUEUE_LIST_STATUS_ACTIVE ||
+	    filter.status == QUEUE_LIST_STATUS_DEFERRED) &&
+	    tern_queue_active_load(cfg->queue_directory, &active, err,
+	    sizeof(err)) != TERN_OK) {
+		fprintf(stderr, "tern queue %s: cannot ask qmgr which messages "
+		    "are being delivered: %s\n", command, err);
+		queue_close(q);
+		return 1;
+	}
+	filter.active = (const char (*)[QUEUE_ID_SIZE])active.ids;
+	filter.active_count = active.count;
+	rc = queue_list(q, &filter, &v, err, sizeof(err));
 	queue_close(q);
-	tern_queue_active_free(&listed.active);
+	tern_queue_active_free(&active);
 	if (rc != TERN_OK) {
 		fprintf(stderr, "tern queue %s: cannot read the queue in %s: "
 		    "%s\n", command, cfg->queue_directory, err[0] != '\0' ?
@@ -566,7 +561,8 @@ choose_target(const struct ops_args *a, struct ops_request *req)
 		req->all_destinations = true;
 	} else if (req->op == QUEUE_ADMIN_FLUSH && a->filtered &&
 	    f->domain != NULL && f->sender == NULL && f->recipient == NULL &&
-	    f->arrived_before == 0 && a->only == STATUS_ANY) {
+	    f->arrived_before == 0 && f->held == QUEUE_LIST_HELD_ANY &&
+	    f->status == QUEUE_LIST_STATUS_ANY) {
 		req->domain = f->domain;
 	} else if (a->argv_id_count == 0 && !a->filtered && !a->all) {
 		fprintf(stderr, "tern queue %s: give queue ids, filter options "
