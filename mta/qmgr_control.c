@@ -234,6 +234,9 @@ sweep_jobs(struct qmgr *qm)
 			continue;
 		}
 		b->busy_sweep = ctl->sweep;
+		if (!b->waited)
+			log_info("%s: the queue operation waits for the "
+			    "delivery in progress", job->queue_id);
 		b->waited = true;
 	}
 }
@@ -280,11 +283,14 @@ request_finished(const struct control_request *req)
 
 /* Answers */
 
+/* Sends the writer's frame; a connection already closing (the command
+ * was interrupted) gets nothing, silently. */
 static void
 send_frame(struct qmgr_control *ctl, struct qmgr_control_client *client)
 {
-	if (client != NULL && ipc_channel_send(client->channel, &ctl->writer,
-	    NULL) != TERN_OK)
+	if (client == NULL || client->channel->closing)
+		return;
+	if (ipc_channel_send(client->channel, &ctl->writer, NULL) != TERN_OK)
 		log_warning("control pipe: cannot send a reply; the "
 		    "command will report a broken connection");
 }
@@ -652,9 +658,9 @@ qmgr_control_done(struct qmgr *qm, struct qmgr_control_work *w)
 		destination_done(qm, w);
 	else
 		ids_done(qm, w);
-	/* Made due or released: the next scan reads them at once. */
-	if (w->op == QUEUE_ADMIN_FLUSH || w->op == QUEUE_ADMIN_RELEASE ||
-	    w->op == QUEUE_ADMIN_REQUEUE)
+	/* Made due or released, or a bounce's report queued: the next
+	 * scan reads them at once. */
+	if (w->op != QUEUE_ADMIN_HOLD && w->op != QUEUE_ADMIN_DELETE)
 		qm->scan_requested = true;
 	if (req->client == NULL)
 		unblock_rest(ctl, req);

@@ -1,19 +1,18 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
- * [--older-than DURATION] [--status held] [--json], tern queue
- * show ID [--body], and the operations tern queue flush|hold|release|
- * delete|bounce|requeue (tern_queue_ops.c).
+ * [--older-than DURATION] [--status deferred|held|active] [--json],
+ * tern queue show ID [--body], and the operations tern queue
+ * flush|hold|release|delete|bounce|requeue (tern_queue_ops.c).
  *
- * The listing reads like Postfix's mailq: queue id ("!" after it for a
- * held message), size, arrival time and sender, then each pending recipient under its last reply, and a
+ * The listing reads like Postfix's mailq: queue id ("*" after it for a
+ * message being delivered, "!" for a held one), size, arrival time and
+ * sender, then each pending recipient under its last reply, and a
  * total at the end. --json prints one object per message and line. It
  * streams the queue (queue_list.h), so memory stays flat.
  *
  * The queue is opened read-only, and a listing is one snapshot, so it
- * works while ternd runs or is stopped.
- *
- * TODO: the active mark and --status active are not built yet: they
- * need qmgr to report what it has in flight.
+ * works while ternd runs or is stopped. The messages being delivered
+ * come from the running qmgr (tern_queue_active.c) just before.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,12 +28,14 @@
 #include "../queue/queue_list.h"
 #include "tern_commands.h"
 #include "tern_queue.h"
+#include "tern_queue_active.h"
 
 struct list_state {
 	bool json;
 	bool first_recipient;
 	int64_t messages;
 	int64_t bytes;
+	struct tern_queue_active active;
 };
 
 static void
@@ -42,9 +43,8 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: tern [-c CONFIG] queue [list] [--from ADDRESS] "
 	    "[--to ADDRESS]\n"
-	    "                  [--domain DOMAIN] [--older-than DURATION] "
-	    "[--status held]\n"
-	    "                  [--json]\n"
+	    "                  [--domain DOMAIN] [--older-than DURATION]\n"
+	    "                  [--status deferred|held|active] [--json]\n"
 	    "       tern [-c CONFIG] queue show ID [--body]\n"
 	    "       tern [-c CONFIG] queue flush|hold|release|delete|bounce|"
 	    "requeue ...\n"
@@ -53,13 +53,34 @@ usage(FILE *out)
 	    "    --domain: only messages with a recipient in this domain\n"
 	    "    --older-than: only messages that arrived longer ago than\n"
 	    "      DURATION (seconds, or with s, m, h or d: \"4h\")\n"
-	    "    --status held: only held messages (marked \"!\" after the\n"
-	    "      id)\n"
+	    "    --status: only messages being delivered now (active, marked\n"
+	    "      \"*\" after the id), held ones (marked \"!\"), or deferred\n"
+	    "      ones (tried at least once, neither held nor active)\n"
 	    "    --json: one JSON object per message and line\n"
 	    "  show: one message's envelope, DSN parameters, recipients and\n"
 	    "    header; --body adds the whole message\n"
 	    "  flush, hold, release, delete, bounce, requeue: act on\n"
 	    "    messages; \"tern queue hold --help\" says more\n");
+}
+
+/* The message's state for --json: "queued" before its first attempt. */
+static const char *
+status_name(const struct queue_list_message *m)
+{
+	if (m->active)
+		return "active";
+	if (m->held)
+		return "held";
+	return m->tried ? "deferred" : "queued";
+}
+
+/* The mark after the queue id, as mailq's. */
+static const char *
+status_mark(const struct queue_list_message *m)
+{
+	if (m->active)
+		return "*";
+	return m->held ? "!" : "";
 }
 
 static int
@@ -72,7 +93,7 @@ print_text_message(const struct queue_list_message *m, void *arg)
 		printf("-Queue ID-        --Size-- ----Arrival Time---- "
 		    "-Sender/Recipient-------\n");
 	tern_queue_format_local(m->arrival, arrival, sizeof(arrival));
-	snprintf(id, sizeof(id), "%s%s", m->queue_id, m->held ? "!" : "");
+	snprintf(id, sizeof(id), "%s%s", m->queue_id, status_mark(m));
 	printf("%-17s%9lld %-20s %s", id, (long long)m->size,
 	    arrival, m->sender[0] == '\0' ? "MAILER-DAEMON" : "");
 	tern_queue_text(stdout, m->sender);
@@ -116,8 +137,9 @@ print_json_message(const struct queue_list_message *m, void *arg)
 
 	tern_queue_format_utc(m->arrival, arrival, sizeof(arrival));
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
-	    "\"held\":%s,\"sender\":", m->queue_id, (long long)m->size,
-	    arrival, m->held ? "true" : "false");
+	    "\"held\":%s,\"status\":\"%s\",\"sender\":", m->queue_id,
+	    (long long)m->size, arrival, m->held ? "true" : "false",
+	    status_name(m));
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
@@ -167,25 +189,31 @@ print_total(const struct list_state *s)
 	    s->messages == 1 ? "" : "s");
 }
 
+/* Reads a --status value into f; 2 after printing the problem, else
+ * 0. */
 int
 tern_queue_parse_status(const char *value, struct queue_list_filter *f)
 {
 	if (strcmp(value, "held") == 0) {
 		f->held = QUEUE_LIST_HELD_ONLY;
-		return 0;
+		f->status = QUEUE_LIST_STATUS_HELD;
+	} else if (strcmp(value, "deferred") == 0) {
+		f->status = QUEUE_LIST_STATUS_DEFERRED;
+	} else if (strcmp(value, "active") == 0) {
+		f->status = QUEUE_LIST_STATUS_ACTIVE;
+	} else {
+		fprintf(stderr, "tern queue: invalid --status \"%s\"; give "
+		    "deferred, held or active\n", value);
+		return 2;
 	}
-	/* TODO: "deferred" and "active" need qmgr to record the messages
-	 * it has in flight where this command can read them. */
-	fprintf(stderr, "tern queue: invalid --status \"%s\"; only held is "
-	    "supported yet (deferred and active are not)\n", value);
-	return 2;
+	return 0;
 }
 
-/* Reads the list options into f and *json; 2 after printing the
+/* Reads the list options into f and s; 2 after printing the
  * problem, else 0. */
 static int
 parse_list_options(int argc, char **argv, struct queue_list_filter *f,
-    bool *json)
+    struct list_state *s)
 {
 	int64_t age;
 	int i;
@@ -194,7 +222,7 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(argv[i], "--json") == 0) {
-			*json = true;
+			s->json = true;
 			continue;
 		}
 		if (value == NULL || (strcmp(argv[i], "--from") != 0 &&
@@ -242,12 +270,19 @@ list_queue(const char *config_path, int argc, char **argv)
 	char err[1024];
 	int rc;
 
-	rc = parse_list_options(argc, argv, &filter, &state.json);
+	rc = parse_list_options(argc, argv, &filter, &state);
 	if (rc != 0)
 		return rc;
 	rc = tern_queue_open(config_path, &cfg, &q);
 	if (rc != 0)
 		return rc;
+	/* A failure is a warning: the listing goes on without marks. */
+	if (q != NULL && tern_queue_active_load(cfg.queue_directory,
+	    &state.active, err, sizeof(err)) != TERN_OK)
+		fprintf(stderr, "tern queue: cannot ask qmgr which messages "
+		    "are being delivered: %s; none is marked active\n", err);
+	filter.active = (const char (*)[QUEUE_ID_SIZE])state.active.ids;
+	filter.active_count = state.active.count;
 
 	v.message_begin = state.json ? print_json_message : print_text_message;
 	v.recipient = state.json ? print_json_recipient : print_text_recipient;
@@ -256,6 +291,7 @@ list_queue(const char *config_path, int argc, char **argv)
 	err[0] = '\0';
 	rc = q == NULL ? TERN_OK : queue_list(q, &filter, &v, err, sizeof(err));
 	queue_close(q);
+	tern_queue_active_free(&state.active);
 	if (rc != TERN_OK) {
 		fprintf(stderr, "tern queue: cannot list the queue in %s: %s\n",
 		    cfg.queue_directory, err[0] != '\0' ? err :

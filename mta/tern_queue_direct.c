@@ -3,8 +3,8 @@
  * stopped: the caller holds QUEUE/ternd.lock, so no qmgr runs and none
  * can start, and the operations go straight to the database through
  * queue_admin.h. Each change is logged to the configured log file with
- * the lines qmgr writes for the same change, so the log tells the same
- * story whichever process acted.
+ * the lines qmgr writes for the same change, so the log reads the same
+ * whichever process acted.
  *
  * Needs write access to the queue folder and queue.db: root or the
  * user or group that owns the queue.
@@ -88,7 +88,7 @@ tern_queue_check_writable(const char *command, const char *directory)
 /*
  * Sends this command's log lines where ternd's go, when log.file is set
  * and exists. Otherwise only warnings and errors are shown, on standard
- * error, because the lines printed for each message say the same. An
+ * error, because the lines printed for each message contain the same. An
  * existing file only, so that root running this command never creates a
  * log file that ternd could not append to.
  */

@@ -6,8 +6,8 @@
  * summary.
  *
  * A filter is resolved into queue ids here, from one read-only snapshot
- * of the queue; a message that leaves the queue before the operation
- * reaches it is reported as no longer there.
+ * of the queue. A message that leaves the queue before the operation
+ * reaches it is reported as not in the queue.
  *
  * While ternd runs, the operation goes to qmgr over its control pipe
  * (tern_control.h), which applies it without racing its own deliveries.
@@ -36,6 +36,7 @@
 #include "../queue/queue_list.h"
 #include "tern_control.h"
 #include "tern_queue.h"
+#include "tern_queue_active.h"
 #include "tern_queue_ops.h"
 
 /* How long to wait for qmgr's control pipe while another process holds
@@ -106,7 +107,7 @@ tern_queue_is_op(const char *command)
 }
 
 static void
-usage(FILE *out, const char *command)
+usage(FILE *out)
 {
 	fprintf(out, "usage: tern [-c CONFIG] queue flush [ID... | --domain D "
 	    "| --all | FILTER...]\n"
@@ -130,7 +131,6 @@ usage(FILE *out, const char *command)
 	    "  Needs write access to the queue (root, or the user or group\n"
 	    "  that owns it). Exit status: 0 when every message was found\n"
 	    "  and handled, 1 otherwise, 2 for wrong usage.\n");
-	(void)command;
 }
 
 static void
@@ -226,7 +226,7 @@ parse_args(const char *command, int argc, char **argv, struct ops_args *a)
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "tern queue %s: unknown option \"%s\"\n",
 			    command, argv[i]);
-			usage(stderr, command);
+			usage(stderr);
 			return 2;
 		} else {
 			if (a->argv_ids == NULL)
@@ -311,6 +311,8 @@ collect_filtered_ids(const char *config_path, struct tern_config *cfg,
     const struct ops_args *a, const char *command, struct id_list *list)
 {
 	struct queue_list_visitor v = {collect_listed, NULL, NULL, list};
+	struct queue_list_filter filter = a->filter;
+	struct tern_queue_active active = {0};
 	struct queue *q;
 	char err[1024] = "";
 	int rc;
@@ -318,8 +320,22 @@ collect_filtered_ids(const char *config_path, struct tern_config *cfg,
 	rc = tern_queue_open(config_path, cfg, &q);
 	if (rc != 0 || q == NULL)
 		return rc;
-	rc = queue_list(q, &a->filter, &v, err, sizeof(err));
+	/* Only qmgr knows which messages are active, which --status active
+	 * and deferred need. */
+	if ((filter.status == QUEUE_LIST_STATUS_ACTIVE ||
+	    filter.status == QUEUE_LIST_STATUS_DEFERRED) &&
+	    tern_queue_active_load(cfg->queue_directory, &active, err,
+	    sizeof(err)) != TERN_OK) {
+		fprintf(stderr, "tern queue %s: cannot ask qmgr which messages "
+		    "are being delivered: %s\n", command, err);
+		queue_close(q);
+		return 1;
+	}
+	filter.active = (const char (*)[QUEUE_ID_SIZE])active.ids;
+	filter.active_count = active.count;
+	rc = queue_list(q, &filter, &v, err, sizeof(err));
 	queue_close(q);
+	tern_queue_active_free(&active);
 	if (rc != TERN_OK) {
 		fprintf(stderr, "tern queue %s: cannot read the queue in %s: "
 		    "%s\n", command, cfg->queue_directory, err[0] != '\0' ?
@@ -452,9 +468,9 @@ apply_through_qmgr(struct tern_control *c, const struct ops_request *req,
 }
 
 /*
- * Finds out how to act: through qmgr when it answers, else directly
- * under ternd.lock. Stores the connection in *c or the lock in *lock.
- * Returns 0, or 1 after printing the error.
+ * Finds out how to act: through qmgr when it accepts a connection, else
+ * directly under ternd.lock. Stores the connection in *c or the lock in
+ * *lock. Returns 0, or 1 after printing the error.
  */
 static int
 choose_mode(const struct tern_config *cfg, const char *command,
@@ -529,6 +545,56 @@ run_request(const struct tern_config *cfg, const struct ops_request *req,
 	return rc;
 }
 
+/*
+ * Chooses the target of the request from the arguments: flush alone
+ * (like postqueue -f) or flush --all flushes every destination, flush
+ * --domain D alone that destination; anything else acts on messages.
+ * Returns 0, or 2 after printing the usage error.
+ */
+static int
+choose_target(const struct ops_args *a, struct ops_request *req)
+{
+	const struct queue_list_filter *f = &a->filter;
+
+	if (req->op == QUEUE_ADMIN_FLUSH && a->argv_id_count == 0 &&
+	    !a->filtered) {
+		req->all_destinations = true;
+	} else if (req->op == QUEUE_ADMIN_FLUSH && a->filtered &&
+	    f->domain != NULL && f->sender == NULL && f->recipient == NULL &&
+	    f->arrived_before == 0 && f->held == QUEUE_LIST_HELD_ANY &&
+	    f->status == QUEUE_LIST_STATUS_ANY) {
+		req->domain = f->domain;
+	} else if (a->argv_id_count == 0 && !a->filtered && !a->all) {
+		fprintf(stderr, "tern queue %s: give queue ids, filter options "
+		    "or --all\n", req->command);
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* Loads the configuration and collects the queue ids the request acts
+ * on. Returns 0 or the exit status after printing why. */
+static int
+resolve_request(const char *config_path, struct tern_config *cfg,
+    const struct ops_args *a, const struct ops_request *req,
+    struct id_list *ids, struct ops_tally *tally)
+{
+	char err[1024];
+
+	if (req->domain == NULL && !req->all_destinations &&
+	    a->argv_id_count == 0)
+		return collect_filtered_ids(config_path, cfg, a, req->command,
+		    ids);
+	if (tern_config_load(config_path, cfg, err, sizeof(err)) != TERN_OK) {
+		fprintf(stderr, "tern queue %s: %s\n", req->command, err);
+		return 2;
+	}
+	if (a->argv_id_count > 0)
+		return collect_argv_ids(req->command, a, ids, tally);
+	return 0;
+}
+
 int
 tern_queue_ops(const char *config_path, int argc, char **argv)
 {
@@ -537,15 +603,15 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 	struct ops_request req = {0};
 	struct ops_tally tally = {0};
 	struct id_list ids = {0};
+	bool messages;
 	struct ops_args a;
-	char err[1024];
 	int rc;
 
 	if (name == NULL)
 		return 2;
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
-		usage(stdout, name->command);
+		usage(stdout);
 		return 0;
 	}
 	rc = parse_args(name->command, argc - 1, argv + 1, &a);
@@ -553,56 +619,24 @@ tern_queue_ops(const char *config_path, int argc, char **argv)
 		return rc;
 	req.op = name->op;
 	req.command = name->command;
+	rc = choose_target(&a, &req);
+	if (rc != 0)
+		return rc;
+	messages = req.domain == NULL && !req.all_destinations;
 
-	/* flush alone, like postqueue -f, or flush --all: every
-	 * destination; flush --domain D alone: that destination. */
-	if (req.op == QUEUE_ADMIN_FLUSH && a.argv_id_count == 0 &&
-	    !a.filtered) {
-		req.all_destinations = true;
-	} else if (req.op == QUEUE_ADMIN_FLUSH && a.filtered &&
-	    a.filter.domain != NULL && a.filter.sender == NULL &&
-	    a.filter.recipient == NULL && a.filter.arrived_before == 0 &&
-	    a.filter.held == QUEUE_LIST_HELD_ANY) {
-		req.domain = a.filter.domain;
-	} else if (a.argv_id_count == 0 && !a.filtered && !a.all) {
-		fprintf(stderr, "tern queue %s: give queue ids, filter options "
-		    "or --all\n", name->command);
-		usage(stderr, name->command);
-		return 2;
-	}
-
-	if (req.all_destinations || req.domain != NULL) {
-		if (tern_config_load(config_path, &cfg, err, sizeof(err)) !=
-		    TERN_OK) {
-			fprintf(stderr, "tern queue %s: %s\n", name->command,
-			    err);
-			return 2;
-		}
-	} else if (a.argv_id_count > 0) {
-		if (tern_config_load(config_path, &cfg, err, sizeof(err)) !=
-		    TERN_OK) {
-			fprintf(stderr, "tern queue %s: %s\n", name->command,
-			    err);
-			return 2;
-		}
-		rc = collect_argv_ids(name->command, &a, &ids, &tally);
-	} else {
-		rc = collect_filtered_ids(config_path, &cfg, &a, name->command,
-		    &ids);
-	}
+	rc = resolve_request(config_path, &cfg, &a, &req, &ids, &tally);
 	if (rc != 0)
 		goto done;
-
 	req.ids = ids.ids;
 	req.count = ids.count;
-	if (req.domain == NULL && !req.all_destinations && ids.count == 0) {
+	if (messages && ids.count == 0) {
 		/* Nothing matched, or every id given was invalid. */
 		print_summary(&req, &tally);
 		rc = tally.not_found > 0 ? 1 : 0;
 		goto done;
 	}
 	rc = run_request(&cfg, &req, &tally);
-	if (rc == 0 && req.domain == NULL && !req.all_destinations)
+	if (rc == 0 && messages)
 		print_summary(&req, &tally);
 	if (rc == 0 && (tally.not_found > 0 || tally.done_before > 0 ||
 	    tally.failed > 0))

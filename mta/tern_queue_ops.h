@@ -25,7 +25,7 @@ struct ops_request {
 	size_t count;
 };
 
-/* What happened to the messages, for the summary and the exit status. */
+/* Counts of the outcomes, for the summary and the exit status. */
 struct ops_tally {
 	int64_t changed;
 	int64_t unchanged;

@@ -15,11 +15,23 @@
 #include "queue_internal.h"
 #include "queue_list.h"
 
+/*
+ * Whether any pending recipient of the message was tried, computed on
+ * the message's first row only (the lowest recipient id, a lookup in
+ * recipients_message_id), so a message of k recipients costs one walk
+ * over them instead of k.
+ */
+#define LIST_TRIED \
+	" CASE WHEN r.id = (SELECT min(x.id) FROM recipients x" \
+	" WHERE x.message_id = m.id) THEN EXISTS (SELECT 1 FROM recipients y" \
+	" WHERE y.message_id = m.id AND y.attempts > 0) ELSE 0 END"
+
 #define LIST_SELECT \
 	"SELECT m.id, m.queue_id, m.sender, m.arrival, m.size, m.client," \
 	" m.envid, m.ret, m.origin, r.address, r.orcpt, r.notify," \
 	" r.attempts, r.next_attempt, coalesce(r.last_reply, '')," \
-	" r.destination_wait, r.delay_warned, r.held" \
+	" r.destination_wait, r.delay_warned, r.held," \
+	LIST_TRIED \
 	" FROM messages m JOIN recipients r ON r.message_id = m.id" \
 	" WHERE 1"
 #define LIST_ORDER " ORDER BY m.id, r.id"
@@ -47,6 +59,7 @@ held_condition(enum queue_list_held held)
  * runs only after the step that shows the message has ended. */
 struct current {
 	bool open;
+	bool skipped;                 /* left out by the status filter */
 	struct queue_list_message m;
 	char *sender, *client, *envid;
 };
@@ -130,6 +143,7 @@ current_load(struct current *c, sqlite3_stmt *stmt)
 	c->m.ret = (enum dsn_ret)sqlite3_column_int(stmt, 7);
 	c->m.origin = sqlite3_column_int(stmt, 8);
 	c->m.held = sqlite3_column_int(stmt, 17) != 0;
+	c->m.tried = sqlite3_column_int(stmt, 18) != 0;
 	if (c->sender == NULL || c->client == NULL || c->envid == NULL) {
 		current_clear(c);
 		return TERN_ENOMEM;
@@ -154,13 +168,37 @@ recipient_load(struct queue_list_recipient *r, sqlite3_stmt *stmt)
 	r->delay_warned = sqlite3_column_int(stmt, 16) != 0;
 }
 
+static int
+compare_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* True when m's state is the one the filter asks for. The state is
+ * known from the message's first row, so the SQL cannot select it. */
+static bool
+status_matches(const struct queue_list_filter *f,
+    const struct queue_list_message *m)
+{
+	switch (f->status) {
+	case QUEUE_LIST_STATUS_DEFERRED:
+		return m->tried && !m->held && !m->active;
+	case QUEUE_LIST_STATUS_HELD:
+		return m->held && !m->active;
+	case QUEUE_LIST_STATUS_ACTIVE:
+		return m->active;
+	default:
+		return true;
+	}
+}
+
 /* Ends the current message, if one is open, through message_end. */
 static int
 current_end(struct current *c, const struct queue_list_visitor *v)
 {
 	int rc = 0;
 
-	if (c->open && v->message_end != NULL)
+	if (c->open && !c->skipped && v->message_end != NULL)
 		rc = v->message_end(&c->m, v->arg);
 	c->open = false;
 	return rc;
@@ -170,7 +208,7 @@ current_end(struct current *c, const struct queue_list_visitor *v)
  * recipient. */
 static int
 visit_row(struct current *c, sqlite3_stmt *stmt,
-    const struct queue_list_visitor *v)
+    const struct queue_list_filter *f, const struct queue_list_visitor *v)
 {
 	struct queue_list_recipient r;
 	int rc;
@@ -182,13 +220,19 @@ visit_row(struct current *c, sqlite3_stmt *stmt,
 		rc = current_load(c, stmt);
 		if (rc != TERN_OK)
 			return rc;
+		c->m.active = f->active_count > 0 && bsearch(c->m.queue_id,
+		    f->active, f->active_count, sizeof(*f->active),
+		    compare_ids) != NULL;
+		c->skipped = !status_matches(f, &c->m);
+		if (c->skipped)
+			return 0;
 		if (v->message_begin != NULL) {
 			rc = v->message_begin(&c->m, v->arg);
 			if (rc != 0)
 				return rc;
 		}
 	}
-	if (v->recipient == NULL)
+	if (v->recipient == NULL || c->skipped)
 		return 0;
 	recipient_load(&r, stmt);
 	return v->recipient(&c->m, &r, v->arg);
@@ -219,7 +263,7 @@ queue_list(struct queue *q, const struct queue_list_filter *filter,
 	bind_filter(stmt, filter);
 
 	while ((sqlite_rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		rc = visit_row(&c, stmt, visitor);
+		rc = visit_row(&c, stmt, filter, visitor);
 		if (rc != 0)
 			goto done;
 	}

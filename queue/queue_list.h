@@ -22,6 +22,15 @@ enum queue_list_held {
 	QUEUE_LIST_HELD_ONLY,
 };
 
+/* Which messages to list by their state (`tern queue --status`). */
+enum queue_list_status {
+	QUEUE_LIST_STATUS_ANY = 0,
+	/* Tried at least once, neither held nor active. */
+	QUEUE_LIST_STATUS_DEFERRED,
+	QUEUE_LIST_STATUS_HELD,
+	QUEUE_LIST_STATUS_ACTIVE,
+};
+
 /* Which messages to list. NULL or "" strings and 0 times select all. A
  * message is listed with all its pending recipients when any one of them
  * matches to and domain. */
@@ -32,6 +41,12 @@ struct queue_list_filter {
 	const char *domain;           /* a recipient's domain, any case */
 	int64_t arrived_before;       /* arrival earlier than this time */
 	enum queue_list_held held;
+	enum queue_list_status status;
+	/* The queue ids of the messages being delivered now, sorted by
+	 * strcmp(), which only qmgr knows (NULL: none), for
+	 * queue_list_message.active and the status filter. */
+	const char (*active)[QUEUE_ID_SIZE];
+	size_t active_count;
 };
 
 /* A message as listed; the strings are valid during the callback only. */
@@ -47,6 +62,8 @@ struct queue_list_message {
 	int origin;                   /* 0 received, 1 report, 2 postmaster
 	                               * copy of a failed report */
 	bool held;                    /* on hold until released */
+	bool tried;                   /* a pending recipient had an attempt */
+	bool active;                  /* in the filter's active list */
 };
 
 /* A pending recipient; the strings are valid during the callback only. */

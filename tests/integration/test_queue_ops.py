@@ -2,7 +2,7 @@
 ternd is stopped: the command takes the queue lock and changes the
 database itself. Messages are first deferred by a receiver that replies
 451, with retries an hour apart, so only the operation can make one go
-sooner; after ternd starts again an accepting receiver takes the first
+sooner. After ternd starts again, an accepting receiver takes the first
 one's place and shows what each operation did.
 """
 
@@ -276,7 +276,7 @@ def test_queue_ops_need_write_access(lab):
     tern.queue_dir.chmod(0o755)
     (tern.queue_dir / "queue.db").chmod(0o644)
     # The build tree may sit in a folder only its owner can enter, so
-    # nobody runs a copy kept beside the configuration.
+    # the user nobody runs a copy kept beside the configuration.
     program = tern.dir / "tern-copy"
     shutil.copyfile(BUILD_DIR / "tern", program)
     program.chmod(0o755)
@@ -328,3 +328,35 @@ def test_queue_ops_report_lock_without_qmgr(lab):
     assert "is locked" in done.stderr, done.stderr
     assert "try again" in done.stderr, done.stderr
     assert len(tern.messages()) == 1
+
+
+def test_queue_ops_flush_delete_running(lab):
+    """With ternd running the same commands go through qmgr."""
+    tern, first, _ = deferring_lab(lab)
+    flushed = send_deferred(tern, "f@origin.test", "f@example.test",
+                            "flush me")
+    deleted = send_deferred(tern, "d@origin.test", "d@example.test",
+                            "delete me")
+    kept = send_deferred(tern, "k@origin.test", "k@example.test",
+                         "keep me")
+    first.stop()
+    receiver = lab.receiver("127.0.0.2")
+
+    done = run_queue(tern, "delete", deleted)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{deleted}: deleted, 1 recipient\n"
+                           "1 message: 1 deleted\n")
+    tern.wait_log(f"{deleted}: removed by the queue administrator")
+    done = run_queue(tern, "flush", flushed)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{flushed}: flushed, 1 recipient\n"
+                           "1 message: 1 flushed\n")
+    wait_outcome(tern, flushed, "f@example.test", "sent")
+    assert subjects(receiver) == ["flush me"]
+    assert tern.recipients_of(deleted) == []
+
+    done = run_queue(tern, "hold", "--status", "deferred", "--from",
+                     "k@origin.test")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{kept}: held, 1 recipient\n1 message: 1 held\n"
+    assert recipient_row(tern, kept)["held"] == 1
