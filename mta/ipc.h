@@ -110,6 +110,8 @@ enum ipc_type {
 	 * IPC_CONTROL_DONE. A message in a deliver's hands is settled when
 	 * its result is recorded: the operation then applies to the
 	 * recipients still pending, or the item says QUEUE_ADMIN_DONE_BEFORE.
+	 * A FLUSH of a destination or of all gets one item first, with
+	 * queue id "" and the number of recipients it made due.
 	 */
 	IPC_CONTROL_ITEM = 31,
 	/* u64 status (enum queue_admin_status), str queue id,

@@ -848,8 +848,10 @@ handle_op(struct qmgr *qm, struct qmgr_control_client *client,
 		refusal = "too many queue operations at once; try again";
 		refusal_rc = TERN_ETEMP;
 	}
-	if (refusal != NULL) {
-		send_done(ctl, client, refusal_rc, refusal);
+	if (refusal != NULL || request_finished(req)) {
+		/* An empty request is done at once. */
+		send_done(ctl, client, refusal != NULL ? refusal_rc : TERN_OK,
+		    refusal != NULL ? refusal : "");
 		free(req->ids);
 		free(req);
 		return TERN_OK;

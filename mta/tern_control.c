@@ -45,7 +45,9 @@ struct tern_control {
 	int status;             /* TERN_OK or the first error of a request */
 	char reason[256];       /* qmgr's reason for a failed request */
 
-	/* Where the current request's answers go. */
+	/* Where the current request's answers go; expect_items tells
+	 * an operation (items) from the active list. */
+	bool expect_items;
 	void (*item_cb)(const struct queue_admin_item *item, void *arg);
 	void (*id_cb)(const char *queue_id, void *arg);
 	void *arg;
@@ -153,12 +155,12 @@ on_message(struct ipc_channel *ch, enum ipc_type type, struct ipc_reader *r)
 	}
 	switch (type) {
 	case IPC_CONTROL_ITEM:
-		if (c->item_cb == NULL)
+		if (!c->expect_items)
 			goto unexpected;
 		read_item(c, r);
 		return;
 	case IPC_CONTROL_ACTIVE_LIST:
-		if (c->id_cb == NULL)
+		if (c->expect_items)
 			goto unexpected;
 		read_active_list(c, r);
 		return;
@@ -389,6 +391,7 @@ tern_control_apply(struct tern_control *c, enum queue_admin_op op,
 		return TERN_EINVAL;
 	}
 	sent = 0;
+	c->expect_items = true;
 	c->item_cb = item_cb;
 	c->id_cb = NULL;
 	c->arg = arg;
@@ -421,6 +424,7 @@ tern_control_active(struct tern_control *c,
 	struct ipc_writer w = {0};
 	int rc;
 
+	c->expect_items = false;
 	c->item_cb = NULL;
 	c->id_cb = id_cb;
 	c->arg = arg;

@@ -14,9 +14,13 @@ makes a deferred message go again within a test.
 """
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import threading
+
+import pytest
 
 from engine_helpers import (start_dns, suspension_pattern, wait_outcome,
                             wait_report_queued, wait_reports)
@@ -122,8 +126,8 @@ def active_race(lab, command, reply):
 
 def flush_then_deliver_another(tern, receiver):
     """Flushes every destination, then sends a second message and waits
-    until the receiver has it: by then a message the flush made due has
-    been tried too."""
+    until the receiver has it: a message the flush made due would have
+    been read by the same scan or an earlier one, and sent with it."""
     status, stdout, stderr = finish(start_queue(tern, "flush"))
     assert status == 0, stdout + stderr
     later = send_one(tern, "two@example.test", "after the flush")
@@ -310,3 +314,29 @@ def test_interrupted_command_leaves_qmgr_working(lab):
     assert tern.recipients_of(qid) == []
     flush_then_deliver_another(tern, receiver)
     assert receiver.dot_attempts == 2, receiver.describe()
+
+
+def test_control_pipe_needs_access(lab):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the command as another user")
+    tern, _, _, qid = deferred_message(lab)
+    # nobody may read the configuration and the queue, but qmgr's pipe
+    # keeps the mode ternd's umask gave it.
+    for path in (tern.dir.parent, tern.dir):
+        path.chmod(0o755)
+    tern.conf_path.chmod(0o644)
+    tern.queue_dir.chmod(0o755)
+    (tern.queue_dir / "queue.db").chmod(0o644)
+    program = tern.dir / "tern-copy"
+    shutil.copyfile(BUILD_DIR / "tern", program)
+    program.chmod(0o755)
+
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         str(program), "-c", str(tern.conf_path), "queue", "delete", qid],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "permission denied" in done.stderr, done.stderr
+    assert "cannot reach qmgr" in done.stderr, done.stderr
+    assert str(tern.queue_dir) in done.stderr, done.stderr
+    assert len(tern.recipients_of(qid)) == 1
