@@ -44,8 +44,8 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
-#include "../queue/queue_list.h"
 #include "qmgr_control.h"
+#include "queue_admin_log.h"
 #include "qmgr_internal.h"
 #include "tern_control.h"
 
@@ -59,10 +59,6 @@
 
 /* Buckets of the table of blocked queue ids (a power of two). */
 #define QMGR_CONTROL_BUCKETS 4096
-
-/* Recipients of a bounced message logged one by one; the rest are
- * counted in one line. */
-#define QMGR_CONTROL_BOUNCE_LOG_MAX 1000
 
 /* Domains whose in-memory state one database operation resets. */
 #define QMGR_CONTROL_DOMAINS_MAX 256
@@ -103,14 +99,6 @@ struct qmgr_control {
 	struct ipc_writer writer;
 };
 
-/* The sender and recipients of a message to bounce, read before the
- * bounce, for the log. */
-struct bounce_log {
-	char *sender;
-	char **addresses;
-	size_t count, total;
-};
-
 /* One database operation: a destination flush or a chunk of ids. */
 struct qmgr_control_work {
 	struct control_request *request;
@@ -131,7 +119,7 @@ struct qmgr_control_work {
 	char ids[QMGR_CONTROL_CHUNK][QUEUE_ID_SIZE];
 	bool waited[QMGR_CONTROL_CHUNK];
 	struct queue_admin_item items[QMGR_CONTROL_CHUNK];
-	struct bounce_log bounces[QMGR_CONTROL_CHUNK];
+	struct queue_admin_envelope bounces[QMGR_CONTROL_CHUNK];
 
 	char *domains[QMGR_CONTROL_DOMAINS_MAX]; /* made due, lower case */
 	size_t domain_count;
@@ -327,51 +315,6 @@ send_item(struct qmgr_control *ctl, struct qmgr_control_client *client,
 
 /* Database work (database thread) */
 
-static int
-bounce_message_cb(const struct queue_list_message *m, void *arg)
-{
-	struct bounce_log *b = arg;
-
-	b->sender = strdup(m->sender);
-	return b->sender == NULL ? 1 : 0;
-}
-
-static int
-bounce_recipient_cb(const struct queue_list_message *m,
-    const struct queue_list_recipient *r, void *arg)
-{
-	struct bounce_log *b = arg;
-	char *address;
-
-	(void)m;
-	b->total++;
-	if (b->count >= QMGR_CONTROL_BOUNCE_LOG_MAX)
-		return 0;
-	address = strdup(r->address);
-	if (address == NULL)
-		return 0;
-	b->addresses[b->count++] = address;
-	return 0;
-}
-
-/* Reads the sender and the recipients a BOUNCE is about to fail. A
- * failure only shortens the log. */
-static void
-read_bounce_log(struct queue *q, const char *queue_id, struct bounce_log *b)
-{
-	struct queue_list_filter filter = { .queue_id = queue_id };
-	struct queue_list_visitor visitor = {
-		bounce_message_cb, bounce_recipient_cb, NULL, b,
-	};
-	char err[256];
-
-	b->addresses = calloc(QMGR_CONTROL_BOUNCE_LOG_MAX,
-	    sizeof(*b->addresses));
-	if (b->addresses == NULL)
-		return;
-	(void)queue_list(q, &filter, &visitor, err, sizeof(err));
-}
-
 static void
 collect_domain(const char *domain, void *arg)
 {
@@ -414,7 +357,8 @@ qmgr_control_work(struct queue *q, struct qmgr_control_work *w)
 	for (i = 0; i < w->count; i++) {
 		item = &w->items[i];
 		if (w->op == QUEUE_ADMIN_BOUNCE)
-			read_bounce_log(q, w->ids[i], &w->bounces[i]);
+			queue_admin_envelope_read(q, w->ids[i],
+			    &w->bounces[i]);
 		if (queue_admin_apply(q, w->op, w->ids[i], w->now, &report,
 		    collect_domain, w, item) != TERN_OK &&
 		    item->status != QUEUE_ADMIN_ERROR) {
@@ -432,104 +376,13 @@ qmgr_control_work(struct queue *q, struct qmgr_control_work *w)
 static void
 work_free(struct qmgr_control_work *w)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < QMGR_CONTROL_CHUNK; i++) {
-		struct bounce_log *b = &w->bounces[i];
-
-		for (j = 0; j < b->count; j++)
-			free(b->addresses[j]);
-		free(b->addresses);
-		free(b->sender);
-	}
+	for (i = 0; i < QMGR_CONTROL_CHUNK; i++)
+		queue_admin_envelope_free(&w->bounces[i]);
 	for (i = 0; i < w->domain_count; i++)
 		free(w->domains[i]);
 	free(w);
-}
-
-static const char *
-op_past_tense(enum queue_admin_op op)
-{
-	switch (op) {
-	case QUEUE_ADMIN_FLUSH:
-		return "flushed";
-	case QUEUE_ADMIN_HOLD:
-		return "held";
-	case QUEUE_ADMIN_RELEASE:
-		return "released";
-	case QUEUE_ADMIN_DELETE:
-		return "removed";
-	case QUEUE_ADMIN_BOUNCE:
-		return "bounced";
-	case QUEUE_ADMIN_REQUEUE:
-		return "requeued";
-	}
-	return "changed";
-}
-
-/* Logs a bounce as deliveries log their failures, then its report. */
-static void
-log_bounce(const struct queue_admin_item *item, const struct bounce_log *b)
-{
-	struct qmgr_job *job;
-	struct qmgr_batch batch;
-	char address[512];
-	size_t i;
-
-	for (i = 0; i < b->count; i++) {
-		log_escape(address, sizeof(address), b->addresses[i],
-		    strlen(b->addresses[i]));
-		log_info("%s: to=<%s>, status=bounced (returned to the sender "
-		    "by the queue administrator)", item->queue_id, address);
-	}
-	if (b->total > b->count)
-		log_info("%s: %zu more recipient(s), status=bounced (returned "
-		    "to the sender by the queue administrator)",
-		    item->queue_id, b->total - b->count);
-	if (b->count == 0 && b->total == 0)
-		log_info("%s: %lld recipient(s), status=bounced (returned to "
-		    "the sender by the queue administrator)", item->queue_id,
-		    (long long)item->recipients);
-	if (item->report_id[0] == '\0' && b->sender != NULL &&
-	    b->sender[0] != '\0') {
-		log_info("%s: no bounce is sent: no recipient asked for one",
-		    item->queue_id);
-		return;
-	}
-	/* qmgr_log_report() finds the sender among a batch's jobs. */
-	job = calloc(1, sizeof(*job));
-	if (job == NULL)
-		return;
-	snprintf(job->queue_id, sizeof(job->queue_id), "%s", item->queue_id);
-	job->sender = b->sender != NULL ? b->sender : "";
-	memset(&batch, 0, sizeof(batch));
-	batch.jobs = &job;
-	batch.job_count = 1;
-	qmgr_log_report(&batch, item->report_id, item->queue_id,
-	    QUEUE_REPORT_FAILED);
-	free(job);
-}
-
-static void
-log_item(enum queue_admin_op op, const struct queue_admin_item *item,
-    const struct bounce_log *b)
-{
-	char detail[512];
-
-	if (item->status == QUEUE_ADMIN_ERROR) {
-		log_escape(detail, sizeof(detail), item->detail,
-		    strlen(item->detail));
-		log_error("%s: queue operation failed: %s", item->queue_id,
-		    detail);
-		return;
-	}
-	if (item->status != QUEUE_ADMIN_CHANGED)
-		return;
-	if (op == QUEUE_ADMIN_BOUNCE)
-		log_bounce(item, b);
-	else
-		log_info("%s: %s by the queue administrator", item->queue_id,
-		    op_past_tense(op));
 }
 
 /*
@@ -635,7 +488,7 @@ ids_done(struct qmgr *qm, struct qmgr_control_work *w)
 		 * settled every recipient first. */
 		if (item->status == QUEUE_ADMIN_NOT_FOUND && w->waited[i])
 			item->status = QUEUE_ADMIN_DONE_BEFORE;
-		log_item(w->op, item, &w->bounces[i]);
+		queue_admin_log_item(w->op, item, &w->bounces[i]);
 		send_item(ctl, req->client, item);
 		unblock_id(ctl, w->ids[i]);
 	}

@@ -23,7 +23,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
-#include "../queue/queue_list.h"
+#include "queue_admin_log.h"
 #include "tern_queue_ops.h"
 
 /* uv_fs_access() takes the POSIX mode bits, which Windows headers may
@@ -31,18 +31,6 @@
 #ifndef W_OK
 #define W_OK 2
 #endif
-
-/* Recipients of a bounced message logged one per line; the rest are
- * counted in one more line. */
-#define DIRECT_BOUNCE_LOG_MAX 100
-
-/* The envelope of a message about to be bounced, for its log lines. */
-struct bounce_log {
-	char sender[1024];
-	char addresses[DIRECT_BOUNCE_LOG_MAX][512];
-	size_t count;
-	size_t total;
-};
 
 static bool
 is_permission_error(int rc)
@@ -116,115 +104,6 @@ wall_clock(void)
 	return tv.tv_sec;
 }
 
-static int
-bounce_message_cb(const struct queue_list_message *m, void *arg)
-{
-	struct bounce_log *b = arg;
-
-	snprintf(b->sender, sizeof(b->sender), "%s", m->sender);
-	return 0;
-}
-
-static int
-bounce_recipient_cb(const struct queue_list_message *m,
-    const struct queue_list_recipient *r, void *arg)
-{
-	struct bounce_log *b = arg;
-
-	(void)m;
-	if (b->count < DIRECT_BOUNCE_LOG_MAX) {
-		log_escape(b->addresses[b->count], sizeof(b->addresses[0]),
-		    r->address, strlen(r->address));
-		b->count++;
-	}
-	b->total++;
-	return 0;
-}
-
-/* Reads the sender and recipients a bounce is about to fail; a failure
- * only shortens the log. */
-static void
-read_bounce_log(struct queue *q, const char *queue_id, struct bounce_log *b)
-{
-	struct queue_list_filter filter = {.queue_id = queue_id};
-	struct queue_list_visitor visitor = {
-		bounce_message_cb, bounce_recipient_cb, NULL, b,
-	};
-	char err[256];
-
-	memset(b, 0, sizeof(*b));
-	(void)queue_list(q, &filter, &visitor, err, sizeof(err));
-}
-
-static void
-log_bounce(const struct queue_admin_item *item, const struct bounce_log *b)
-{
-	size_t i;
-
-	for (i = 0; i < b->count; i++)
-		log_info("%s: to=<%s>, status=bounced (returned to the sender "
-		    "by the queue administrator)", item->queue_id,
-		    b->addresses[i]);
-	if (b->total > b->count)
-		log_info("%s: %zu more recipient(s), status=bounced (returned "
-		    "to the sender by the queue administrator)",
-		    item->queue_id, b->total - b->count);
-	if (item->report_id[0] != '\0' && b->sender[0] == '\0')
-		log_info("%s: postmaster copy of a failed null-sender "
-		    "message: %s", item->queue_id, item->report_id);
-	else if (item->report_id[0] != '\0')
-		log_info("%s: sender non-delivery notification: %s",
-		    item->queue_id, item->report_id);
-	else if (b->sender[0] == '\0')
-		log_info("%s: failure of a null-sender message not reported",
-		    item->queue_id);
-	else
-		log_info("%s: no bounce is sent: no recipient asked for one",
-		    item->queue_id);
-}
-
-static const char *
-op_past_tense(enum queue_admin_op op)
-{
-	switch (op) {
-	case QUEUE_ADMIN_FLUSH:
-		return "flushed";
-	case QUEUE_ADMIN_HOLD:
-		return "held";
-	case QUEUE_ADMIN_RELEASE:
-		return "released";
-	case QUEUE_ADMIN_DELETE:
-		return "removed";
-	case QUEUE_ADMIN_BOUNCE:
-		return "bounced";
-	case QUEUE_ADMIN_REQUEUE:
-		return "requeued";
-	}
-	return "changed";
-}
-
-static void
-log_item(enum queue_admin_op op, const struct queue_admin_item *item,
-    const struct bounce_log *b)
-{
-	char detail[512];
-
-	if (item->status == QUEUE_ADMIN_ERROR) {
-		log_escape(detail, sizeof(detail), item->detail,
-		    strlen(item->detail));
-		log_error("%s: queue operation failed: %s", item->queue_id,
-		    detail);
-		return;
-	}
-	if (item->status != QUEUE_ADMIN_CHANGED)
-		return;
-	if (op == QUEUE_ADMIN_BOUNCE)
-		log_bounce(item, b);
-	else
-		log_info("%s: %s by the queue administrator", item->queue_id,
-		    op_past_tense(op));
-}
-
 /* Flushes one destination or every one, and reports it as one item
  * without a queue id. */
 static void
@@ -269,7 +148,7 @@ tern_queue_direct(const struct tern_config *cfg,
 		 * live for retry.lifetime; qmgr passes the same. */
 		.retry_lifetime = cfg->retry_lifetime,
 	};
-	static struct bounce_log bounce;
+	struct queue_admin_envelope bounce;
 	struct queue_admin_item item;
 	struct queue *q;
 	char err[1024];
@@ -290,11 +169,13 @@ tern_queue_direct(const struct tern_config *cfg,
 		return 0;
 	}
 	for (i = 0; i < req->count; i++) {
+		memset(&bounce, 0, sizeof(bounce));
 		if (req->op == QUEUE_ADMIN_BOUNCE)
-			read_bounce_log(q, req->ids[i], &bounce);
+			queue_admin_envelope_read(q, req->ids[i], &bounce);
 		(void)queue_admin_apply(q, req->op, req->ids[i], now, &report,
 		    NULL, NULL, &item);
-		log_item(req->op, &item, &bounce);
+		queue_admin_log_item(req->op, &item, &bounce);
+		queue_admin_envelope_free(&bounce);
 		tern_queue_ops_report(req, &item, tally);
 	}
 	queue_close(q);

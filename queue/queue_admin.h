@@ -4,11 +4,10 @@
  * message at a time.
  *
  * Each call is one transaction, so a message is changed wholly or not at
- * all. These functions know nothing of deliveries in flight: while ternd
- * runs only qmgr calls them, after it has taken the message's recipients
- * out of its own hands (mta/qmgr_control.c); while ternd is stopped
- * `tern queue` calls them directly, holding the queue lock so that ternd
- * cannot start meanwhile.
+ * all. These functions do not see deliveries in flight. While ternd
+ * runs, only qmgr calls them, once no job of the message is in flight
+ * (mta/qmgr_control.c). While ternd is stopped, `tern queue` calls them
+ * directly and holds the queue lock, so ternd cannot start meanwhile.
  */
 #ifndef TERN_QUEUE_ADMIN_H
 #define TERN_QUEUE_ADMIN_H
