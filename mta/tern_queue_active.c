@@ -66,7 +66,9 @@ tern_queue_active_load(const char *queue_directory,
 		tern_queue_active_free(a);
 		return rc;
 	}
-	qsort(a->ids, a->count, sizeof(*a->ids), compare_ids);
+	/* qsort() must not see the NULL array of an empty list. */
+	if (a->count > 1)
+		qsort(a->ids, a->count, sizeof(*a->ids), compare_ids);
 	return TERN_OK;
 }
 
