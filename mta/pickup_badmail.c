@@ -11,6 +11,7 @@
 #include "../lib/buf.h"
 #include "../lib/tern_error.h"
 #include "pickup_badmail.h"
+#include "pickup_mkdir.h"
 
 #define REASON_MAX 8192
 
@@ -66,12 +67,17 @@ write_new_file(const char *path, const char *text, size_t len)
 	int fd, rc;
 
 	fd = uv_fs_open(NULL, &req, path, UV_FS_O_WRONLY | UV_FS_O_CREAT |
-	    UV_FS_O_EXCL, 0640, NULL);
+	    UV_FS_O_EXCL, PICKUP_REASON_MODE, NULL);
 	uv_fs_req_cleanup(&req);
 	if (fd < 0)
 		return fd;
-	rc = uv_fs_write(NULL, &req, fd, &b, 1, 0, NULL);
+	/* The umask stripped the group's read bit from the new file. */
+	rc = uv_fs_fchmod(NULL, &req, fd, PICKUP_REASON_MODE, NULL);
 	uv_fs_req_cleanup(&req);
+	if (rc == 0) {
+		rc = uv_fs_write(NULL, &req, fd, &b, 1, 0, NULL);
+		uv_fs_req_cleanup(&req);
+	}
 	if (rc >= 0 && (size_t)rc != len)
 		rc = UV_EIO;
 	if (rc >= 0) {
@@ -119,11 +125,9 @@ pickup_badmail_move(const char *directory, const char *badmail,
 {
 	char source[1200], reason_path[1300], when[64];
 	struct buf text;
-	uv_fs_t req;
 	int rc;
 
-	rc = uv_fs_mkdir(NULL, &req, badmail, 0750, NULL);
-	uv_fs_req_cleanup(&req);
+	rc = pickup_mkdir(badmail, PICKUP_BADMAIL_MODE);
 	if (rc != 0 && rc != UV_EEXIST) {
 		snprintf(err, err_size, "cannot create the badmail folder %s: "
 		    "%s", badmail, uv_strerror(rc));

@@ -14,7 +14,8 @@
 #define PICKUP_BADMAIL_NAMES 1000
 
 /*
- * Moves directory/name into the badmail folder (created when missing)
+ * Moves directory/name into the badmail folder (created with
+ * PICKUP_BADMAIL_MODE when missing)
  * under a name not in use there, and writes reason, with the time now,
  * into that name plus ".reason". The reason file is written first, so a
  * file is never in badmail without one. Writes the new path into

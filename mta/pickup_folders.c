@@ -9,16 +9,16 @@
 
 #include "../lib/tern_error.h"
 #include "pickup_folders.h"
+#include "pickup_mkdir.h"
 
-/* Creates path and its missing parents; 0 when it exists already. The
- * pickup folder gets group write access so that programs in tern's
- * group can drop files; other parents get 0755. */
+/* Creates path with mode and its missing parents with 0755; 0 when it
+ * exists already. Only folders created here get those modes: an
+ * existing folder keeps the mode its administrator gave it. */
 static int
 make_folders(const char *path, int mode)
 {
 	char partial[1024];
 	size_t i, len = strlen(path);
-	uv_fs_t req;
 	int rc = 0;
 
 	if (len >= sizeof(partial))
@@ -28,9 +28,7 @@ make_folders(const char *path, int mode)
 		if (partial[i] != '/' && partial[i] != '\0')
 			continue;
 		partial[i] = '\0';
-		rc = uv_fs_mkdir(NULL, &req, partial, i == len ? mode : 0755,
-		    NULL);
-		uv_fs_req_cleanup(&req);
+		rc = pickup_mkdir(partial, i == len ? mode : 0755);
 		if (rc == UV_EEXIST)
 			rc = 0;
 		if (i < len)
@@ -85,11 +83,14 @@ pickup_check_folders(const struct tern_config *cfg, char *err,
 
 	if (cfg->pickup_directory[0] == '\0')
 		return TERN_OK;
+	/* Programs in tern's group drop files into the pickup folder and
+	 * may read badmail's files and reasons. */
 	rc = check_folder(cfg->path, cfg->pickup_where, "pickup.directory",
-	    cfg->pickup_directory, 0770, err, err_size);
+	    cfg->pickup_directory, PICKUP_FOLDER_MODE, err, err_size);
 	if (rc == TERN_OK)
 		rc = check_folder(cfg->path, cfg->pickup_badmail_where,
 		    "pickup.badmail_directory",
-		    cfg->pickup_badmail_directory, 0750, err, err_size);
+		    cfg->pickup_badmail_directory, PICKUP_BADMAIL_MODE, err,
+		    err_size);
 	return rc;
 }

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import signal
+import stat
 import sqlite3
 import time
 import uuid
@@ -359,3 +360,45 @@ def test_pickup_reload_moves_folder(lab):
     tern.wait_log(r"pickup \(pid \d+\) stopped: no longer configured", 10,
                   since)
     assert wait_for(lambda: "tern-pickup" not in tern.children(), 10)
+
+
+def start_with_umask(tern, umask):
+    """Starts ternd from a shell whose umask is umask."""
+    tern.start(prefix=["sh", "-c", f"umask {umask:03o}; exec \"$@\"",
+                       "sh"])
+
+
+def test_pickup_folders_created_with_modes(lab):
+    lab.dns(mx={"example.test": [(10, "mx.example.test")]},
+            hosts={"mx.example.test": ["127.0.0.2"]})
+    lab.receiver("127.0.0.2")
+    tern = lab.tern(start=False, pickup={"directory": "spool/pickup",
+                                         "scan_interval": 1})
+    start_with_umask(tern, 0o077)
+    spool = tern.dir / "spool"
+    assert stat.S_IMODE((spool / "pickup").stat().st_mode) == 0o770
+    assert stat.S_IMODE((spool / "badmail").stat().st_mode) == 0o750
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o755
+
+    # badmail removed while ternd runs is created again, with its mode,
+    # and the .reason file is readable by the group.
+    (spool / "badmail").rmdir()
+    drop(spool / "pickup", b"no header here\r\n", "bad.eml")
+    reason = spool / "badmail" / "bad.eml.reason"
+    assert wait_for(lambda: (spool / "badmail" / "bad.eml").exists(),
+                    15), tern.tail()
+    assert stat.S_IMODE((spool / "badmail").stat().st_mode) == 0o750
+    assert stat.S_IMODE(reason.stat().st_mode) == 0o640
+
+
+def test_pickup_existing_folder_mode_kept(lab):
+    tern = lab.tern(start=False, pickup=PICKUP)
+    folder = tern.dir / "pickup"
+    folder.mkdir(mode=0o700)
+    os.chmod(folder, 0o700)
+    badmail = tern.dir / "badmail"
+    badmail.mkdir()
+    os.chmod(badmail, 0o711)
+    start_with_umask(tern, 0o022)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(badmail.stat().st_mode) == 0o711
