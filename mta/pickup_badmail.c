@@ -48,6 +48,41 @@ choose_target(const char *badmail, const char *name, char *out,
 	return TERN_ETOOBIG;
 }
 
+/*
+ * Copies text into out with control characters (below 0x20, and 0x7f)
+ * and backslash written as \xHH, so that a file name or a quoted line
+ * cannot start a new line in the .reason file. Other bytes, such as
+ * UTF-8 letters, stay as they are so the name remains readable. Cuts
+ * the text, ending it in "...", when out is too small.
+ */
+static void
+escape_controls(char *out, size_t out_size, const char *text)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)text;
+	size_t o = 0;
+
+	for (; *p != '\0'; p++) {
+		bool plain = *p >= 0x20 && *p != 0x7f && *p != '\\';
+		size_t need = plain ? 1 : 4;
+
+		if (o + need + 4 > out_size) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 format_time(int64_t now, char *out, size_t out_size)
 {
@@ -124,6 +159,7 @@ pickup_badmail_move(const char *directory, const char *badmail,
     size_t moved_size, char *err, size_t err_size)
 {
 	char source[1200], reason_path[1300], when[64];
+	char shown_name[1100], shown_reason[REASON_MAX / 2];
 	struct buf text;
 	int rc;
 
@@ -142,11 +178,13 @@ pickup_badmail_move(const char *directory, const char *badmail,
 	snprintf(reason_path, sizeof(reason_path), "%s.reason", moved_to);
 
 	format_time(now, when, sizeof(when));
+	escape_controls(shown_name, sizeof(shown_name), name);
+	escape_controls(shown_reason, sizeof(shown_reason), reason);
 	buf_init(&text, REASON_MAX);
 	rc = buf_printf(&text, "tern could not queue the file %s from the "
 	    "pickup folder %s.\nReason: %s\nMoved here: %s\nThe file is kept "
 	    "here unchanged. To send it, correct it and move it back into "
-	    "the pickup folder.\n", name, directory, reason, when);
+	    "the pickup folder.\n", shown_name, directory, shown_reason, when);
 	if (rc != TERN_OK) {
 		buf_free(&text);
 		snprintf(err, err_size, "reason is too long");

@@ -189,23 +189,32 @@ delete_file(const char *directory, const char *name)
 	return rc == UV_ENOENT ? 0 : rc;
 }
 
-/* Moves a file to badmail and logs it; a failed move is logged too, and
- * the file then stays for the next scan. */
+/*
+ * Moves a file to badmail and logs it; a failed move is logged too, and
+ * the file then stays for the next scan. The name, the reason (which
+ * may quote the file) and the paths built from the name are escaped, so
+ * a file name cannot add lines to the log.
+ */
 static void
 reject_file(struct pickup_scan *scan, const char *name, const char *reason)
 {
-	char shown[300], moved[1400], err[1600];
+	char shown[1100], moved[1400], err[1600];
+	char shown_reason[1600], shown_moved[1200], shown_err[1200];
 
 	log_escape(shown, sizeof(shown), name, strlen(name));
+	log_escape(shown_reason, sizeof(shown_reason), reason, strlen(reason));
 	if (pickup_badmail_move(scan->settings.directory,
 	    scan->settings.badmail, name, reason, wall_seconds(), moved,
 	    sizeof(moved), err, sizeof(err)) != TERN_OK) {
 		log_error("pickup file %s: %s; cannot move it to badmail: %s",
-		    shown, reason, err);
+		    shown, shown_reason,
+		    log_escape(shown_err, sizeof(shown_err), err, strlen(err)));
 		return;
 	}
 	pickup_settle_forget(&scan->settle, name);
-	log_warning("pickup file %s: %s; moved to %s", shown, reason, moved);
+	log_warning("pickup file %s: %s; moved to %s", shown, shown_reason,
+	    log_escape(shown_moved, sizeof(shown_moved), moved,
+	    strlen(moved)));
 }
 
 /* Deletes a file whose message was queued before a crash. */
@@ -213,7 +222,7 @@ static void
 delete_recorded(struct pickup_scan *scan, const char *name,
     const char *queue_id)
 {
-	char shown[300];
+	char shown[1100];
 	int rc;
 
 	log_escape(shown, sizeof(shown), name, strlen(name));
@@ -409,7 +418,7 @@ static void
 finish_item(struct pickup_scan *scan, const struct pickup_item *item,
     const struct queue_new_message *row)
 {
-	char shown[300], sender[400];
+	char shown[1100], sender[400];
 	int rc;
 
 	log_escape(shown, sizeof(shown), item->name, strlen(item->name));
@@ -469,8 +478,11 @@ commit_batch(struct pickup_scan *scan, struct pickup_batch *batch)
 		for (i = 0; i < batch->count; i++)
 			finish_item(scan, &batch->items[i], &batch->rows[i]);
 	} else {
+		char shown_err[1200];
+
 		log_error("pickup: cannot queue %zu files now: %s; they stay "
-		    "for the next scan", batch->count, err);
+		    "for the next scan", batch->count,
+		    log_escape(shown_err, sizeof(shown_err), err, strlen(err)));
 	}
 	batch_clear(batch);
 	return rc;

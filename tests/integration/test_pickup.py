@@ -402,3 +402,32 @@ def test_pickup_existing_folder_mode_kept(lab):
     start_with_umask(tern, 0o022)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE(badmail.stat().st_mode) == 0o711
+
+
+def test_pickup_log_escapes_file_name(lab):
+    tern, receiver, folder = start_pickup_lab(lab)
+    forged = b"1999-01-01T00:00:00Z tern qmgr: info: FAKE"
+    name = b"evil\n" + forged + b"\xff\r.eml"
+    with open(os.path.join(os.fsencode(folder), name), "wb") as f:
+        f.write(b"X-Receiver: <one@example.test>\r\nnot a header\r\n")
+    badmail = os.fsencode(tern.dir / "badmail")
+    assert wait_for(lambda: os.path.exists(os.path.join(badmail, name)),
+                    15), tern.tail()
+    tern.wait_log(r"pickup file evil\\x0a.*; moved to ", 10)
+
+    raw = tern.log_path.read_bytes()
+    assert not any(line.startswith(b"1999-01-01") for line in
+                   raw.split(b"\n")), raw
+    assert b"\r" not in raw
+    assert not any(byte > 0x7e for byte in raw)
+    line = [ln for ln in raw.split(b"\n") if b"moved to" in ln][0]
+    assert line.endswith(b"/badmail/evil\\x0a" + forged +
+                         b"\\xff\\x0d.eml"), line
+
+    # The .reason file keeps one Reason line; the name cannot add one.
+    reason = open(os.path.join(badmail, name + b".reason"), "rb").read()
+    assert b"evil\\x0a" + forged + b"\xff\\x0d.eml" in reason, reason
+    assert b"\r" not in reason
+    lines = reason.split(b"\n")
+    assert not any(ln.startswith(b"1999-01-01") for ln in lines), reason
+    assert len([ln for ln in lines if ln.startswith(b"Reason: ")]) == 1
