@@ -107,13 +107,80 @@ free_names(char **names, size_t count)
 }
 
 /*
+ * True for a name that a writer usually renames or deletes soon: a
+ * dot-file (editors' and copy tools' temporary files) or NAME.tmp, the
+ * name a program writes before renaming it to NAME.eml.
+ */
+static bool
+transient_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return name[0] == '.' ||
+	    (len > 4 && strcasecmp(name + len - 4, ".tmp") == 0);
+}
+
+/*
+ * Logs why the scan leaves an entry alone, once per name while the name
+ * stays in the folder. Transient names go to the debug level, the
+ * others to info, because a file that never leaves the folder needs an
+ * explanation for the administrator.
+ */
+static void
+report_ignored(struct pickup_scan *scan, const char *name, const char *why)
+{
+	char shown[1100];
+
+	switch (pickup_ignored_note(&scan->ignored, name)) {
+	case PICKUP_IGNORED_KNOWN:
+		return;
+	case PICKUP_IGNORED_FULL:
+		log_warning("pickup: more than %d entries of %s are left "
+		    "alone; the others are not logged until some are removed",
+		    PICKUP_IGNORED_MAX, scan->settings.directory);
+		return;
+	case PICKUP_IGNORED_NEW:
+		break;
+	}
+	log_escape(shown, sizeof(shown), name, strlen(name));
+	if (transient_name(name))
+		log_debug("pickup: ignoring %s: %s", shown, why);
+	else
+		log_info("pickup: ignoring %s: %s", shown, why);
+}
+
+/* The reason an entry of the listing is not taken; NULL to take it. */
+static const char *
+ignore_reason(const uv_dirent_t *entry)
+{
+	switch (entry->type) {
+	case UV_DIRENT_FILE:
+	case UV_DIRENT_UNKNOWN:
+		break;
+	case UV_DIRENT_DIR:
+		return "a folder, not a regular file";
+	case UV_DIRENT_LINK:
+		return "a symbolic link, which is never followed";
+	default:
+		return "not a regular file";
+	}
+	if (!pickup_scan_name_wanted(entry->name))
+		return "the name does not end in .eml";
+	return NULL;
+}
+
+/*
  * Lists the wanted names of the folder, sorted, so the oldest-named
  * files of a program that numbers them go first. Links, folders and
- * other entries that are certainly not regular files are left out here.
+ * other entries that are certainly not regular files are left out here
+ * and reported once. Sets complete when every entry was read.
  */
 static int
-list_folder(const char *directory, char ***out, size_t *count, bool *more)
+list_folder(struct pickup_scan *scan, char ***out, size_t *count,
+    bool *complete)
 {
+	const char *directory = scan->settings.directory;
+	const char *why;
 	uv_fs_t req;
 	uv_dirent_t entry;
 	char **names = NULL;
@@ -122,18 +189,20 @@ list_folder(const char *directory, char ***out, size_t *count, bool *more)
 
 	*out = NULL;
 	*count = 0;
+	*complete = false;
 	rc = uv_fs_scandir(NULL, &req, directory, 0, NULL);
 	if (rc < 0) {
 		uv_fs_req_cleanup(&req);
 		return rc;
 	}
-	while (uv_fs_scandir_next(&req, &entry) != UV_EOF) {
-		if ((entry.type != UV_DIRENT_FILE &&
-		    entry.type != UV_DIRENT_UNKNOWN) ||
-		    !pickup_scan_name_wanted(entry.name))
+	while ((rc = uv_fs_scandir_next(&req, &entry)) != UV_EOF) {
+		why = ignore_reason(&entry);
+		if (why != NULL) {
+			report_ignored(scan, entry.name, why);
 			continue;
+		}
 		if (n == PICKUP_LIST_MAX) {
-			*more = true;
+			scan->more = true;
 			break;
 		}
 		if (n == cap) {
@@ -150,6 +219,7 @@ list_folder(const char *directory, char ***out, size_t *count, bool *more)
 			break;
 		n++;
 	}
+	*complete = rc == UV_EOF;
 	uv_fs_req_cleanup(&req);
 	if (n > 0)
 		qsort(names, n, sizeof(*names), compare_names);
@@ -298,7 +368,8 @@ read_file(struct pickup_scan *scan, const char *name, struct pickup_file *f,
 	if (rc == TERN_ETEMP || rc == TERN_ENOTFOUND)
 		return rc;
 	if (rc == TERN_EINVAL) {
-		log_debug("pickup: passing over %s: not a regular file", path);
+		report_ignored(scan, name, "a symbolic link or not a regular "
+		    "file");
 		return TERN_ENOTFOUND;
 	}
 	if (rc != TERN_OK) {
@@ -518,10 +589,14 @@ prepare_queue(struct pickup_scan *scan)
 	return TERN_OK;
 }
 
-/* Takes the listed files in batches until a bound, a stop or an error. */
+/*
+ * Takes the listed files in batches until a bound, a stop or an error.
+ * listed_all is true when the listing contained every entry of the
+ * folder, so the ignored names it lacks are gone and can be forgotten.
+ */
 static int
 take_files(struct pickup_scan *scan, char **names, size_t count,
-    struct pickup_batch *batch)
+    bool listed_all, struct pickup_batch *batch)
 {
 	size_t i;
 	int rc = TERN_OK;
@@ -541,8 +616,11 @@ take_files(struct pickup_scan *scan, char **names, size_t count,
 		rc = commit_batch(scan, batch);
 	else
 		batch_clear(batch);
-	if (rc == TERN_OK && i == count)
+	if (rc == TERN_OK && i == count) {
 		pickup_settle_end(&scan->settle);
+		if (listed_all)
+			pickup_ignored_end(&scan->ignored);
+	}
 	return rc;
 }
 
@@ -552,14 +630,15 @@ pickup_scan_run(struct pickup_scan *scan)
 	struct pickup_batch *batch;
 	char **names = NULL;
 	size_t count = 0;
+	bool listed_all = false;
 	int rc;
 
 	scan->queued = 0;
 	scan->more = false;
 	rc = prepare_queue(scan);
 	if (rc == TERN_OK) {
-		rc = list_folder(scan->settings.directory, &names, &count,
-		    &scan->more);
+		pickup_ignored_begin(&scan->ignored);
+		rc = list_folder(scan, &names, &count, &listed_all);
 		if (rc < 0 && rc != scan->last_status)
 			log_error("pickup: cannot list the folder %s: %s",
 			    scan->settings.directory, uv_strerror(rc));
@@ -569,7 +648,7 @@ pickup_scan_run(struct pickup_scan *scan)
 		rc = TERN_ENOMEM;
 	if (batch != NULL) {
 		pickup_settle_begin(&scan->settle);
-		rc = take_files(scan, names, count, batch);
+		rc = take_files(scan, names, count, listed_all, batch);
 		free(batch);
 	}
 	free_names(names, count);
@@ -583,4 +662,5 @@ pickup_scan_free(struct pickup_scan *scan)
 	queue_close(scan->queue);
 	scan->queue = NULL;
 	pickup_settle_free(&scan->settle);
+	pickup_ignored_free(&scan->ignored);
 }

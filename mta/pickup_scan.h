@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../queue/queue.h"
+#include "pickup_ignored.h"
 #include "pickup_settle.h"
 
 /* Files taken in one scan; a scan that reaches it sets more. */
@@ -51,6 +52,7 @@ struct pickup_scan {
 	/* The worker's own state, kept between scans. */
 	struct queue *queue;         /* opened on first use */
 	struct pickup_settle settle;
+	struct pickup_ignored ignored;   /* entries logged as left alone */
 	int64_t pruned_at;
 	int last_status;             /* for logging a lasting error once */
 

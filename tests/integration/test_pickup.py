@@ -431,3 +431,62 @@ def test_pickup_log_escapes_file_name(lab):
     lines = reason.split(b"\n")
     assert not any(ln.startswith(b"1999-01-01") for ln in lines), reason
     assert len([ln for ln in lines if ln.startswith(b"Reason: ")]) == 1
+
+
+def ignored_lines(tern, name, level="info"):
+    return tern.log_lines(rf"{level}: pickup: ignoring {re.escape(name)}: ")
+
+
+def deliver_one(folder, receiver, subject):
+    """Drops a message and waits for it: a scan ran after this call."""
+    drop(folder, dotnet_file("scan@origin.test", ["one@example.test"],
+                             subject=subject))
+    got = receiver.wait(len(receiver.messages) + 1)
+    assert subject.encode() in got[-1].content
+
+
+def test_pickup_ignored_entries_logged_once(lab):
+    lab.dns(mx={"example.test": [(10, "mx.example.test")]},
+            hosts={"mx.example.test": ["127.0.0.2"]})
+    receiver = lab.receiver("127.0.0.2")
+    tern = lab.tern(start=False, pickup=PICKUP,
+                    log={"level": "debug"})
+    folder = tern.dir / "pickup"
+    folder.mkdir()
+    target = drop(tern.dir, b"Subject: elsewhere\r\n\r\nx\r\n", "out.eml")
+    (folder / "link.eml").symlink_to(target)
+    os.mkfifo(folder / "pipe.eml")
+    (folder / "sub.eml").mkdir()
+    drop(folder, b"Subject: x\r\n\r\nx\r\n", "notes.txt")
+    drop(folder, b"Subject: x\r\n\r\nx\r\n", "next.eml.tmp")
+    drop(folder, b"Subject: x\r\n\r\nx\r\n", ".report.eml.x7Yz3Q")
+    tern.start()
+
+    # Two deliveries: at least two scans saw every entry.
+    deliver_one(folder, receiver, "first")
+    deliver_one(folder, receiver, "second")
+    expected = {
+        "link.eml": "a symbolic link",
+        "pipe.eml": "not a regular file",
+        "sub.eml": "a folder",
+        "notes.txt": "the name does not end in .eml",
+    }
+    for name, why in expected.items():
+        lines = ignored_lines(tern, name)
+        assert len(lines) == 1, (name, lines, tern.tail())
+        assert why in lines[0], lines
+    # A writer's temporary names are logged at debug level only.
+    for name in ["next.eml.tmp", ".report.eml.x7Yz3Q"]:
+        assert ignored_lines(tern, name) == []
+        assert len(ignored_lines(tern, name, "debug")) == 1, tern.tail()
+
+    # A name that leaves the folder is forgotten, and logged again when
+    # it comes back.
+    (folder / "notes.txt").unlink()
+    deliver_one(folder, receiver, "third")
+    drop(folder, b"Subject: x\r\n\r\nx\r\n", "notes.txt")
+    deliver_one(folder, receiver, "fourth")
+    assert len(ignored_lines(tern, "notes.txt")) == 2, tern.tail()
+    assert len(ignored_lines(tern, "link.eml")) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        list(expected) + ["next.eml.tmp", ".report.eml.x7Yz3Q"])

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the pickup folder's logic: the completeness test on a
  * file another descriptor still has open for writing (Linux read
- * lease), the settle rule, file identities, and the identity records in
+ * lease), the settle rule, the names logged once as left alone, file
+ * identities, and the identity records in
  * the queue (schema 6): stored with the message in one transaction,
  * found again, rolled back with a failed batch, pruned by age, and
  * created by the migration from schema 5.
@@ -23,6 +24,7 @@
 #include "lib/tern_error.h"
 #include "mta/pickup_file.h"
 #include "mta/pickup_identity.h"
+#include "mta/pickup_ignored.h"
 #include "mta/pickup_settle.h"
 #include "queue/queue.h"
 #include "queue/queue_pickup.h"
@@ -265,6 +267,88 @@ migration_from_5_adds_table(void **state)
 	queue_close(q);
 }
 
+static void
+ignored_name_logged_once(void **state)
+{
+	struct pickup_ignored s = {0};
+
+	(void)state;
+	pickup_ignored_begin(&s);
+	assert_int_equal(pickup_ignored_note(&s, "notes.txt"),
+	    PICKUP_IGNORED_NEW);
+	assert_int_equal(pickup_ignored_note(&s, "link.eml"),
+	    PICKUP_IGNORED_NEW);
+	assert_int_equal(pickup_ignored_note(&s, "a-folder"),
+	    PICKUP_IGNORED_NEW);
+	pickup_ignored_end(&s);
+	assert_int_equal(s.count, 3);
+
+	/* The next scan sees all three again: none is new. */
+	pickup_ignored_begin(&s);
+	assert_int_equal(pickup_ignored_note(&s, "a-folder"),
+	    PICKUP_IGNORED_KNOWN);
+	assert_int_equal(pickup_ignored_note(&s, "link.eml"),
+	    PICKUP_IGNORED_KNOWN);
+	assert_int_equal(pickup_ignored_note(&s, "notes.txt"),
+	    PICKUP_IGNORED_KNOWN);
+	pickup_ignored_end(&s);
+
+	/* notes.txt went away; when it comes back it is new again. */
+	pickup_ignored_begin(&s);
+	assert_int_equal(pickup_ignored_note(&s, "link.eml"),
+	    PICKUP_IGNORED_KNOWN);
+	assert_int_equal(pickup_ignored_note(&s, "a-folder"),
+	    PICKUP_IGNORED_KNOWN);
+	pickup_ignored_end(&s);
+	assert_int_equal(s.count, 2);
+	pickup_ignored_begin(&s);
+	assert_int_equal(pickup_ignored_note(&s, "notes.txt"),
+	    PICKUP_IGNORED_NEW);
+	pickup_ignored_free(&s);
+	assert_int_equal(s.count, 0);
+}
+
+static void
+ignored_set_bounded(void **state)
+{
+	struct pickup_ignored s = {0};
+	char name[32];
+	size_t j;
+	int i;
+
+	(void)state;
+	pickup_ignored_begin(&s);
+	for (i = PICKUP_IGNORED_MAX - 1; i >= 0; i--) {
+		snprintf(name, sizeof(name), "file-%05d", i);
+		assert_int_equal(pickup_ignored_note(&s, name),
+		    PICKUP_IGNORED_NEW);
+	}
+	assert_int_equal(s.count, PICKUP_IGNORED_MAX);
+	for (j = 1; j < s.count; j++)
+		assert_true(strcmp(s.entries[j - 1].name, s.entries[j].name) <
+		    0);
+
+	/* Full: the overflow is reported once, not per name or per scan. */
+	assert_int_equal(pickup_ignored_note(&s, "extra-1"),
+	    PICKUP_IGNORED_FULL);
+	assert_int_equal(pickup_ignored_note(&s, "extra-2"),
+	    PICKUP_IGNORED_KNOWN);
+	pickup_ignored_end(&s);
+	assert_int_equal(s.count, PICKUP_IGNORED_MAX);
+	pickup_ignored_begin(&s);
+	assert_int_equal(pickup_ignored_note(&s, "extra-1"),
+	    PICKUP_IGNORED_KNOWN);
+	assert_int_equal(pickup_ignored_note(&s, "file-00007"),
+	    PICKUP_IGNORED_KNOWN);
+
+	/* Once names are gone there is room again, and the rest is new. */
+	pickup_ignored_end(&s);
+	assert_int_equal(s.count, 1);
+	assert_int_equal(pickup_ignored_note(&s, "extra-1"),
+	    PICKUP_IGNORED_NEW);
+	pickup_ignored_free(&s);
+}
+
 int
 main(void)
 {
@@ -274,6 +358,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(open_file_rejects_link, setup,
 		    teardown),
 		cmocka_unit_test(settle_needs_unchanged_interval),
+		cmocka_unit_test(ignored_name_logged_once),
+		cmocka_unit_test(ignored_set_bounded),
 		cmocka_unit_test(identity_covers_each_attribute),
 		cmocka_unit_test_setup_teardown(records_follow_transaction,
 		    setup, teardown),
