@@ -5,6 +5,7 @@
 #ifndef TERN_LOCAL_MESSAGE_INTERNAL_H
 #define TERN_LOCAL_MESSAGE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,15 @@
  * from its domain, or strlen(address) when it has no domain.
  */
 size_t local_address_at(const char *address);
+
+/*
+ * local_message_parse_addresses(), which also sets *domain_error when
+ * the address that failed has an invalid domain (so sendmail can exit
+ * EX_NOHOST rather than EX_NOUSER).
+ */
+int local_address_parse_list(const char *value, char ***out,
+    size_t *count, size_t max, char *err, size_t err_size,
+    bool *domain_error);
 
 /* Returns whether text[0..len) is a valid RFC 5321 Domain. */
 bool local_domain_valid(const char *text, size_t len);

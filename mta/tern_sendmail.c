@@ -27,6 +27,7 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "local_message.h"
+#include "local_message_internal.h"
 #include "smtp_command.h"
 #include "tern_commands.h"
 #include "tern_sendmail.h"
@@ -161,18 +162,22 @@ add_argument(struct envelope *e, const char *arg, const char *hostname)
 {
 	char **list = NULL, err[256];
 	size_t count = 0, i;
+	bool domain_error = false;
 	int rc, status = SENDMAIL_EX_OK;
 
-	rc = local_message_parse_addresses(arg, &list, &count,
-	    LOCAL_MESSAGE_RECIPIENTS_MAX, err, sizeof(err));
+	rc = local_address_parse_list(arg, &list, &count,
+	    LOCAL_MESSAGE_RECIPIENTS_MAX, err, sizeof(err), &domain_error);
 	if (rc == TERN_ENOMEM)
 		return SENDMAIL_EX_TEMPFAIL;
 	if (rc != TERN_OK) {
 		fprintf(stderr, "sendmail: invalid recipient \"%s\": %s\n", arg,
 		    err);
 		free_list(list, count);
-		return rc == TERN_ETOOBIG ? SENDMAIL_EX_USAGE :
-		    SENDMAIL_EX_DATAERR;
+		/* <sysexits.h>: EX_NOHOST for a host name that does not
+		 * exist, EX_NOUSER for an addressee that does not. */
+		if (rc == TERN_ETOOBIG)
+			return SENDMAIL_EX_USAGE;
+		return domain_error ? SENDMAIL_EX_NOHOST : SENDMAIL_EX_NOUSER;
 	}
 	for (i = 0; i < count && status == SENDMAIL_EX_OK; i++) {
 		char *address = sendmail_qualify(list[i], hostname);

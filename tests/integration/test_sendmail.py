@@ -15,7 +15,8 @@ import subprocess
 
 from tern_instance import BUILD_DIR
 
-EX_USAGE, EX_DATAERR, EX_UNAVAILABLE = 64, 65, 69
+EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST = 64, 65, 67, 68
+EX_UNAVAILABLE = 69
 EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
 
 LOGIN = pwd.getpwuid(os.geteuid()).pw_name
@@ -307,6 +308,14 @@ def test_sendmail_exit_statuses(lab):
                    stdin=b"Subject: big\n\n" + (b"x" * 70 + b"\n") * 100)
     assert big.returncode == EX_UNAVAILABLE, big.stderr
     assert b"message_size_limit" in big.stderr
+
+    local_part = sendmail(tern, "-i", "bad address@@example.test",
+                          stdin=b"Subject: x\n\nx\n")
+    assert local_part.returncode == EX_NOUSER, local_part.stderr
+    assert b"'bad address' is not a valid local part" in local_part.stderr
+    domain = sendmail(tern, "-i", "a@-bad-.test", stdin=b"Subject: x\n\nx\n")
+    assert domain.returncode == EX_NOHOST, domain.stderr
+    assert b"invalid domain '-bad-.test'" in domain.stderr
 
     missing = run_as(tern, "sendmail", "-i", "a@example.test",
                      env={"TERN_CONFIG": str(tern.dir / "absent.conf")})

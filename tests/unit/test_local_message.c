@@ -12,6 +12,7 @@
 
 #include "lib/tern_error.h"
 #include "mta/local_message.h"
+#include "mta/local_message_internal.h"
 
 /* 2024-02-29 13:14:15 UTC, a Thursday. */
 #define TEST_NOW 1709212455
@@ -245,6 +246,32 @@ address_invalid_rejected(void **state)
 	expect_invalid("a>b@example.test", "unexpected '>'");
 	expect_invalid("a\x01@example.test", "unexpected byte 0x01");
 	expect_invalid("caf\xc3\xa9@example.test", "invalid byte 0xc3");
+}
+
+/* The reason quotes the words as written, spaces and all, and says
+ * whether the domain was at fault. */
+static void
+address_error_as_written(void **state)
+{
+	char **list = NULL;
+	size_t count = 0;
+	bool domain_error = true;
+
+	(void)state;
+	expect_invalid("bad address@@example.test",
+	    "'bad address' is not a valid local part");
+	expect_invalid("Joe  (x) Smith, b@example.test",
+	    "'Joe  (x) Smith' is not an address");
+	assert_int_equal(local_address_parse_list("bad address@example.test",
+	    &list, &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_false(domain_error);
+	assert_int_equal(local_address_parse_list("a@-bad-.test", &list,
+	    &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_true(domain_error);
+	assert_int_equal(local_address_parse_list("<@-x.test:a@b.test>",
+	    &list, &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_true(domain_error);
+	assert_null(list);
 }
 
 static void
@@ -1166,6 +1193,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(address_unterminated_rejected),
 	cmocka_unit_test(address_deep_comments),
 	cmocka_unit_test(address_invalid_rejected),
+	cmocka_unit_test(address_error_as_written),
 	cmocka_unit_test(address_length_bounds),
 	cmocka_unit_test(address_count_bound),
 	cmocka_unit_test(address_appends_to_list),
