@@ -195,9 +195,9 @@ read_header_line(struct parse *ps, size_t start, size_t len, size_t number)
 	const unsigned char *p = ps->raw + start;
 	size_t name_len, value_start;
 
-	if (len > LOCAL_MESSAGE_LINE_MAX)
+	if (len > LOCAL_MESSAGE_INPUT_LINE_MAX)
 		return fail(ps, TERN_EINVAL, "line %zu is longer than %d "
-		    "octets", number, LOCAL_MESSAGE_LINE_MAX);
+		    "octets", number, LOCAL_MESSAGE_INPUT_LINE_MAX);
 	if (memchr(p, '\r', len) != NULL)
 		return fail(ps, TERN_EINVAL, "line %zu contains a bare CR in "
 		    "the header section", number);
@@ -608,6 +608,55 @@ choose_sender(struct parse *ps)
 	return rc;
 }
 
+static bool
+is_wsp(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/*
+ * Appends p[0..n) and CRLF, broken into lines of at most
+ * LOCAL_MESSAGE_LINE_MAX octets as local_message.h describes. With
+ * fold set (a header line), a break goes before the last space or tab
+ * that fits, when the text before it ends with another character, so
+ * that unfolding gives the field back unchanged.
+ */
+static int
+append_line(struct buf *out, const unsigned char *p, size_t n, bool fold)
+{
+	size_t used = 0;   /* octets already on the output line */
+	int rc = TERN_OK;
+
+	while (rc == TERN_OK && used + n > LOCAL_MESSAGE_LINE_MAX) {
+		size_t room = LOCAL_MESSAGE_LINE_MAX - used, cut = 0, k;
+
+		/* used + n > room + used, so p[room] exists. */
+		for (k = room; fold && k > 0 && cut == 0; k--) {
+			if (is_wsp(p[k]) && !is_wsp(p[k - 1]))
+				cut = k;
+		}
+		if (cut > 0) {
+			rc = buf_append(out, p, cut);
+			if (rc == TERN_OK)
+				rc = buf_append(out, "\r\n", 2);
+			used = 0;
+		} else {
+			cut = room;
+			rc = buf_append(out, p, cut);
+			if (rc == TERN_OK)
+				rc = buf_append(out, "\r\n ", 3);
+			used = 1;
+		}
+		p += cut;
+		n -= cut;
+	}
+	if (rc == TERN_OK)
+		rc = buf_append(out, p, n);
+	if (rc == TERN_OK)
+		rc = buf_append(out, "\r\n", 2);
+	return rc;
+}
+
 /* Appends the fields the message lacks, then the header lines kept. */
 static int
 write_header(struct parse *ps)
@@ -659,9 +708,8 @@ write_header(struct parse *ps)
 			const struct header_line *line =
 			    &ps->lines[f->first_line + k];
 
-			rc = buf_append(out, ps->raw + line->start, line->len);
-			if (rc == TERN_OK)
-				rc = buf_append(out, "\r\n", 2);
+			rc = append_line(out, ps->raw + line->start,
+			    line->len, true);
 		}
 	}
 	if (rc == TERN_OK && ps->has_body)
@@ -686,13 +734,11 @@ write_body(struct parse *ps, struct reader *r)
 			const unsigned char *cr = memchr(p, '\r', len);
 			size_t n = cr != NULL ? (size_t)(cr - p) : len;
 
-			if (n > LOCAL_MESSAGE_LINE_MAX)
+			if (n > LOCAL_MESSAGE_INPUT_LINE_MAX)
 				return fail(ps, TERN_EINVAL, "line %zu is "
 				    "longer than %d octets", r->number,
-				    LOCAL_MESSAGE_LINE_MAX);
-			rc = buf_append(out, p, n);
-			if (rc == TERN_OK)
-				rc = buf_append(out, "\r\n", 2);
+				    LOCAL_MESSAGE_INPUT_LINE_MAX);
+			rc = append_line(out, p, n, false);
 			if (cr == NULL)
 				break;
 			p += n + 1;

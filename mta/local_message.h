@@ -31,6 +31,10 @@
 #define LOCAL_MESSAGE_ADDRESS_MAX 320       /* octets, as smtpd's paths */
 #define LOCAL_MESSAGE_HEADER_MAX (1024 * 1024) /* header section, bytes */
 #define LOCAL_MESSAGE_LINE_MAX 998          /* RFC 5322 2.1.1 */
+/* A longer input line is accepted up to this bound and broken into
+ * lines of at most LOCAL_MESSAGE_LINE_MAX octets (see
+ * local_message_prepare()). */
+#define LOCAL_MESSAGE_INPUT_LINE_MAX (64 * 1024)
 
 /*
  * Sources of the envelope recipients. The caller's list is used in every
@@ -91,14 +95,19 @@ struct local_message {
  * Reads raw[0..len) under opt into *out. Returns TERN_OK; TERN_EINVAL
  * for a message that cannot be read (a header line that is neither a
  * field nor a continuation, an address that is not one, no recipient at
- * all, a line over LOCAL_MESSAGE_LINE_MAX, a NUL byte, a bare CR in the
+ * all, a line over LOCAL_MESSAGE_INPUT_LINE_MAX, a NUL byte, a bare CR in the
  * header section) with the reason in err; TERN_ETOOBIG over a bound or
  * opt->size_limit, also with the reason in err; TERN_ETEMP when the
  * system gives no random bytes for a Message-ID; TERN_ENOMEM. On failure
  * *out has nothing to free.
  *
  * Bare CRs in the body become line ends; the body is otherwise kept byte
- * for byte. Recipients are kept in the order read (the caller's first),
+ * for byte, but for lines over LOCAL_MESSAGE_LINE_MAX octets, which are
+ * broken as Postfix's SMTP client breaks them (smtp_line_length_limit):
+ * CRLF and a space are inserted after 998 octets, so the queued content
+ * never has a longer line. In the header section a field is folded
+ * before a space or tab when there is one, else the same insertion
+ * makes a continuation line, so the field stays valid. Recipients are kept in the order read (the caller's first),
  * each once: two addresses are the same when their local parts are equal
  * and their domains are equal ignoring case.
  */

@@ -349,3 +349,23 @@ def test_sendmail_unwritable_queue(lab):
     assert "permission denied" in message
     assert f"only root and the user {LOGIN}" in message
     assert tern.queue_counts() == (0, 0)
+
+
+def test_sendmail_long_lines_broken(lab):
+    # PHP and cron send HTML and logs with lines far over 998 octets.
+    receiver, tern = mail_lab(lab)
+    subject = "long" + " word" * 300
+    done = sendmail(tern, "-i", "long@example.test", stdin=(
+        f"Subject: {subject}\n\n".encode() + b"y" * 5000 + b"\nend\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    lines = got.content.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    # The field folds before its space and unfolds unchanged; the body
+    # line gets CRLF SP inserted after 998 octets, as Postfix does.
+    assert field_values(got.content, "Subject") == [subject]
+    assert body_of(got.content) == (
+        b"y" * 998 + b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 +
+        b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 + b"\r\n " +
+        b"y" * 14 + b"\r\nend\r\n")
+    tern.wait_queue_empty()

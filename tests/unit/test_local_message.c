@@ -499,37 +499,78 @@ repeated(const char *prefix, char fill, size_t n, const char *suffix)
 	return text;
 }
 
+/* Returns the length of the longest line of s, CRLF not counted. */
+static size_t
+longest_line(const char *s)
+{
+	size_t longest = 0;
+
+	while (*s != '\0') {
+		const char *end = strstr(s, "\r\n");
+		size_t n = end != NULL ? (size_t)(end - s) : strlen(s);
+
+		if (n > longest)
+			longest = n;
+		s += n + (end != NULL ? 2 : 0);
+	}
+	return longest;
+}
+
 static void
-prepare_long_line_rejected(void **state)
+prepare_long_lines_broken(void **state)
 {
 	struct local_message_options opt = options(LOCAL_RCPT_HEADERS);
 	struct local_message m;
 	const char *head = "From: a@example.test\nTo: b@example.test\n\n";
-	char *text;
+	char *text, *expected;
 
 	(void)state;
-	/* 998 octets pass; 999 do not, in the body and in the header. */
+	/* 998 octets stay as they are. */
 	text = repeated(head, 'x', 998, "\r\n");
 	prepare_ok(text, &opt, &m);
+	expected = repeated("\r\n\r\n", 'x', 998, "\r\n");
+	assert_string_equal(strstr(content(&m), "\r\n\r\n"), expected);
 	local_message_free(&m);
+	free(expected);
 	free(text);
 
-	text = repeated("From: a@example.test\nTo: b@example.test\n\nok\n",
-	    'x', 999, "\n");
-	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 5 is longer than 998 octets");
+	/* 2500 octets of body: 998, then CRLF SP and 997, then the rest. */
+	text = repeated(head, 'y', 2500, "\nend\n");
+	prepare_ok(text, &opt, &m);
+	assert_int_equal(longest_line(content(&m)), 998);
+	expected = malloc(4000);
+	assert_non_null(expected);
+	snprintf(expected, 4000, "\r\n\r\n%.998s\r\n %.997s\r\n %.505s"
+	    "\r\nend\r\n", text + strlen(head), text + strlen(head),
+	    text + strlen(head));
+	assert_string_equal(strstr(content(&m), "\r\n\r\n"), expected);
+	local_message_free(&m);
+	free(expected);
 	free(text);
 
-	/* The last line, without a line end. */
-	text = repeated(head, 'x', 999, "");
-	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 4 is longer than 998 octets");
-	free(text);
-
+	/* A header field folds before a space when there is one, so it
+	 * unfolds unchanged; a word longer than a line is cut. */
 	text = repeated("From: a@example.test\nTo: b@example.test\n"
-	    "Subject: ", 'x', 990, "\n\nbody\n");
+	    "Subject: ", 'x', 985, " tail\nX-Long: ");
+	expected = repeated(text, 'z', 1500, "\n\nbody\n");
+	prepare_ok(expected, &opt, &m);
+	assert_int_equal(longest_line(content(&m)), 998);
+	assert_non_null(strstr(content(&m), "xxxxx\r\n tail\r\n"));
+	assert_non_null(strstr(content(&m), "zzz\r\n zzz"));
+	assert_non_null(strstr(content(&m), "\r\n\r\nbody\r\n"));
+	local_message_free(&m);
+	free(expected);
+	free(text);
+
+	/* The bound on an input line remains. */
+	text = repeated(head, 'x', LOCAL_MESSAGE_INPUT_LINE_MAX + 1, "\n");
 	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 3 is longer than 998 octets");
+	    "line 4 is longer than 65536 octets");
+	free(text);
+	text = repeated("From: a@example.test\nTo: b@example.test\n"
+	    "Subject: ", 'x', LOCAL_MESSAGE_INPUT_LINE_MAX, "\n\nbody\n");
+	expect_rejected(text, &opt, TERN_EINVAL,
+	    "line 3 is longer than 65536 octets");
 	free(text);
 }
 
@@ -1201,7 +1242,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(prepare_bare_cr_in_body_breaks_line),
 	cmocka_unit_test(prepare_bare_cr_in_header_rejected),
 	cmocka_unit_test(prepare_nul_rejected),
-	cmocka_unit_test(prepare_long_line_rejected),
+	cmocka_unit_test(prepare_long_lines_broken),
 	cmocka_unit_test(prepare_recipients_from_headers),
 	cmocka_unit_test(prepare_mbox_from_line_dropped),
 	cmocka_unit_test(prepare_no_empty_line_all_header),
