@@ -657,6 +657,82 @@ append_line(struct buf *out, const unsigned char *p, size_t n, bool fold)
 	return rc;
 }
 
+/* The fields whose addresses get the hostname when they have no
+ * domain (Bcc and Resent-Bcc are removed). */
+static bool
+is_address_field(const struct parse *ps, const struct field *f)
+{
+	static const char *const names[] = {
+		"From", "Sender", "Reply-To", "To", "Cc", "Resent-From",
+		"Resent-Sender", "Resent-Reply-To", "Resent-To", "Resent-Cc",
+		NULL
+	};
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (field_is(ps, f, names[i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Appends an address field with its unqualified addresses qualified
+ * (local_header_qualify.c), then breaks its lines as append_line() does.
+ */
+static int
+write_address_field(struct parse *ps, const struct field *f)
+{
+	const struct header_line *first = &ps->lines[f->first_line];
+	struct buf field;
+	const unsigned char *p;
+	size_t total = 0, i;
+	int rc;
+
+	for (i = 0; i < f->line_count; i++)
+		total += first[i].len + 2;
+	/* Every address can grow by "@" and a hostname of at most
+	 * LOCAL_DOMAIN_MAX octets; bounded by the header section's size. */
+	buf_init(&field, total + (total / 2 + 1) * (LOCAL_DOMAIN_MAX + 1));
+	rc = buf_append(&field, ps->raw + first->start, f->value_start);
+	/* The lines of a field are consecutive in the input, each ended by
+	 * LF or CRLF: join them with CRLF for the scan. */
+	for (i = 0; rc == TERN_OK && i < f->line_count; i++) {
+		if (i > 0)
+			rc = buf_append(&field, "\r\n", 2);
+		if (rc == TERN_OK && i == 0)
+			rc = buf_append(&field, ps->raw + first->start +
+			    f->value_start, first->len - f->value_start);
+		else if (rc == TERN_OK)
+			rc = buf_append(&field, ps->raw + first[i].start,
+			    first[i].len);
+	}
+	if (rc == TERN_OK) {
+		struct buf value;
+
+		buf_init(&value, field.max);
+		rc = local_header_qualify(field.data + f->value_start,
+		    field.len - f->value_start, ps->opt->hostname, &value);
+		field.len = f->value_start;
+		if (rc == TERN_OK)
+			rc = buf_append(&field, value.data, value.len);
+		buf_free(&value);
+	}
+	/* Qualifying adds no line end, so the lines are those read. */
+	p = field.data;
+	for (i = 0; rc == TERN_OK && i < f->line_count; i++) {
+		const unsigned char *end = memchr(p, '\r',
+		    field.len - (size_t)(p - field.data));
+		size_t n = end != NULL ? (size_t)(end - p) :
+		    field.len - (size_t)(p - field.data);
+
+		rc = append_line(&ps->out->content, p, n, true);
+		p += n + 2;
+	}
+	buf_free(&field);
+	return rc;
+}
+
 /* Appends the fields the message lacks, then the header lines kept. */
 static int
 write_header(struct parse *ps)
@@ -704,6 +780,10 @@ write_header(struct parse *ps)
 
 		if (f->removed)
 			continue;
+		if (is_address_field(ps, f)) {
+			rc = write_address_field(ps, f);
+			continue;
+		}
 		for (k = 0; rc == TERN_OK && k < f->line_count; k++) {
 			const struct header_line *line =
 			    &ps->lines[f->first_line + k];

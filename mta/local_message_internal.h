@@ -36,6 +36,16 @@ int local_address_parse_list(const char *value, char ***out,
 bool local_domain_valid(const char *text, size_t len);
 
 /*
+ * Appends value[0..len), the text of an address field after its colon
+ * (folds as CRLF and white space), to out with "@" and hostname added to
+ * each address that has no domain; see local_header_qualify.c. A
+ * hostname that is NULL or not a valid domain changes nothing. Returns
+ * TERN_OK, or TERN_ENOMEM or TERN_ETOOBIG from out.
+ */
+int local_header_qualify(const unsigned char *value, size_t len,
+    const char *hostname, struct buf *out);
+
+/*
  * Appends "From: ", "Date: " and "Message-ID: " fields (each with CRLF)
  * to out. These return TERN_OK, TERN_EINVAL with the reason in err,
  * TERN_ETOOBIG, TERN_ENOMEM, or TERN_ETEMP when the system has no

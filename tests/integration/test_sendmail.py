@@ -369,3 +369,22 @@ def test_sendmail_long_lines_broken(lab):
         b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 + b"\r\n " +
         b"y" * 14 + b"\r\nend\r\n")
     tern.wait_queue_empty()
+
+
+def test_sendmail_cron_header_addresses_qualified(lab):
+    # Debian cron's call; the header names local users without a domain.
+    receiver, tern = mail_lab(lab)
+    done = sendmail(tern, "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root",
+                    stdin=(b"From: root (Cron Daemon)\nTo: root\n"
+                           b"Cc: \"root, admin\" <admin>, x@example.test\n"
+                           b"Subject: Cron <root@host> job\n\nout\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    assert got.rcpt_tos == ["root@tern.test"]
+    assert field_values(got.content, "From") == [
+        "root@tern.test (Cron Daemon)"]
+    assert field_values(got.content, "To") == ["root@tern.test"]
+    assert field_values(got.content, "Cc") == [
+        '"root, admin" <admin@tern.test>, x@example.test']
+    assert field_values(got.content, "Subject") == ["Cron <root@host> job"]
+    tern.wait_queue_empty()

@@ -574,6 +574,91 @@ prepare_long_lines_broken(void **state)
 	free(text);
 }
 
+/* Returns local_header_qualify()'s output for value with the host
+ * name "h.example"; the caller frees it. */
+static char *
+qualified(const char *value)
+{
+	struct buf out;
+	char *text;
+
+	buf_init(&out, 4096);
+	assert_int_equal(local_header_qualify((const unsigned char *)value,
+	    strlen(value), "h.example", &out), TERN_OK);
+	text = strndup((const char *)out.data, out.len);
+	assert_non_null(text);
+	buf_free(&out);
+	return text;
+}
+
+#define EXPECT_QUALIFIED(value, expected) do { \
+	char *got_ = qualified(value); \
+	assert_string_equal(got_, expected); \
+	free(got_); \
+} while (0)
+
+static void
+header_addresses_qualified(void **state)
+{
+	(void)state;
+	/* cron's fields, a bare name with a comment, a display name. */
+	EXPECT_QUALIFIED(" root (Cron Daemon)", " root@h.example (Cron Daemon)");
+	EXPECT_QUALIFIED(" root", " root@h.example");
+	EXPECT_QUALIFIED(" Cron Daemon <root>", " Cron Daemon <root@h.example>");
+	EXPECT_QUALIFIED(" \"Ops, Night\" < ops.team (x) >, b@x.test,c",
+	    " \"Ops, Night\" < ops.team@h.example (x) >, b@x.test,"
+	    "c@h.example");
+	/* Folds, groups and quoted local parts keep their bytes. */
+	EXPECT_QUALIFIED(" a,\r\n\tb (c)", " a@h.example,\r\n\tb@h.example (c)");
+	EXPECT_QUALIFIED(" list: a, b@x.test; c", " list: a@h.example, "
+	    "b@x.test; c@h.example");
+	EXPECT_QUALIFIED(" \"x y\"", " \"x y\"@h.example");
+	EXPECT_QUALIFIED(" first.last", " first.last@h.example");
+	/* Never changed: addresses with a domain, display names alone,
+	 * quoted and encoded names, comments, empty and broken values. */
+	EXPECT_QUALIFIED(" a@x.test (root)", " a@x.test (root)");
+	EXPECT_QUALIFIED(" \"root\" <r@x.test>", " \"root\" <r@x.test>");
+	EXPECT_QUALIFIED(" Cron Daemon", " Cron Daemon");
+	EXPECT_QUALIFIED(" =?utf-8?q?root?=", " =?utf-8?q?root?=");
+	EXPECT_QUALIFIED(" =?utf-8?q?A,_B?= <a@x.test>",
+	    " =?utf-8?q?A,_B?= <a@x.test>");
+	EXPECT_QUALIFIED(" (root)", " (root)");
+	EXPECT_QUALIFIED(" undisclosed-recipients:;",
+	    " undisclosed-recipients:;");
+	EXPECT_QUALIFIED(" <>", " <>");
+	EXPECT_QUALIFIED(" a, \"open", " a, \"open");
+	EXPECT_QUALIFIED(" a <b", " a <b");
+	EXPECT_QUALIFIED(" [1.2.3.4]", " [1.2.3.4]");
+	EXPECT_QUALIFIED(" a..b", " a..b");
+}
+
+static void
+prepare_header_addresses_qualified(void **state)
+{
+	struct local_message_options opt = options(LOCAL_RCPT_GIVEN);
+	const char *const rcpt[] = {"root"};
+	struct local_message m;
+
+	(void)state;
+	opt.recipients = rcpt;
+	opt.recipient_count = 1;
+	opt.default_sender = "cron@host.example.test";
+	prepare_ok("From: root (Cron Daemon)\nTo: root\nCc: Ops <ops>,\n"
+	    " b@x.test\nReply-To: r\nSender: s\nResent-From: rf\n"
+	    "Resent-To: \"t\" <t>\nX-Other: keep\nSubject: root\n\nroot\n",
+	    &opt, &m);
+	assert_string_equal(content_after(&m, "From: root"),
+	    "From: root@host.example.test (Cron Daemon)\r\n"
+	    "To: root@host.example.test\r\n"
+	    "Cc: Ops <ops@host.example.test>,\r\n b@x.test\r\n"
+	    "Reply-To: r@host.example.test\r\n"
+	    "Sender: s@host.example.test\r\n"
+	    "Resent-From: rf@host.example.test\r\n"
+	    "Resent-To: \"t\" <t@host.example.test>\r\n"
+	    "X-Other: keep\r\nSubject: root\r\n\r\nroot\r\n");
+	local_message_free(&m);
+}
+
 static void
 prepare_recipients_from_headers(void **state)
 {
@@ -892,8 +977,9 @@ prepare_local_name_qualified(void **state)
 	assert_string_equal(m.sender, "root@host.example.test");
 	assert_int_equal(m.recipient_count, 1);
 	assert_string_equal(m.recipients[0], "root@host.example.test");
-	/* The header keeps what the program wrote. */
-	assert_non_null(strstr(content(&m), "\r\nTo: root\r\n"));
+	/* The header gets the domain too, as Postfix adds it. */
+	assert_non_null(strstr(content(&m), "\r\nFrom: root@host.example.test "
+	    "(Cron Daemon)\r\nTo: root@host.example.test\r\n"));
 	local_message_free(&m);
 
 	opt.hostname = NULL;
@@ -1243,6 +1329,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(prepare_bare_cr_in_header_rejected),
 	cmocka_unit_test(prepare_nul_rejected),
 	cmocka_unit_test(prepare_long_lines_broken),
+	cmocka_unit_test(header_addresses_qualified),
+	cmocka_unit_test(prepare_header_addresses_qualified),
 	cmocka_unit_test(prepare_recipients_from_headers),
 	cmocka_unit_test(prepare_mbox_from_line_dropped),
 	cmocka_unit_test(prepare_no_empty_line_all_header),
