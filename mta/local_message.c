@@ -500,10 +500,28 @@ add_recipient_fields(struct parse *ps, const char *const *names)
 	return rc;
 }
 
+/* Returns whether the message has a Resent- field (RFC 5322 3.6.6). */
+static bool
+has_resent_field(const struct parse *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->field_count; i++) {
+		const struct field *f = &ps->fields[i];
+
+		if (f->name_len > 7 && strncasecmp((const char *)ps->raw +
+		    ps->lines[f->first_line].start, "Resent-", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 collect_recipients(struct parse *ps)
 {
 	static const char *const header_names[] = {"To", "Cc", "Bcc", NULL};
+	static const char *const resent_names[] = {"Resent-To", "Resent-Cc",
+		"Resent-Bcc", NULL};
 	static const char *const receiver_names[] = {"X-Receiver", NULL};
 	const struct local_message_options *opt = ps->opt;
 	size_t i;
@@ -527,7 +545,11 @@ collect_recipients(struct parse *ps)
 		rc = add_recipient_fields(ps, receiver_names);
 		remove_fields(ps, "X-Receiver");
 	} else if (opt->rcpt_source != LOCAL_RCPT_GIVEN) {
-		rc = add_recipient_fields(ps, header_names);
+		/* A resent message goes to the Resent- destinations, not
+		 * back to its original recipients, as in Sendmail and
+		 * Postfix. */
+		rc = add_recipient_fields(ps, has_resent_field(ps) ?
+		    resent_names : header_names);
 	}
 	if (rc == TERN_OK && ps->out->recipient_count == 0)
 		rc = fail(ps, TERN_EINVAL, "no recipients");
@@ -863,6 +885,7 @@ local_message_prepare(const unsigned char *raw, size_t len,
 		rc = choose_sender(&ps);
 	if (rc == TERN_OK) {
 		remove_fields(&ps, "Bcc");
+		remove_fields(&ps, "Resent-Bcc");
 		if (opt->use_x_sender)
 			remove_fields(&ps, "X-Sender");
 		rc = write_header(&ps);

@@ -7,8 +7,9 @@
  * envelope comes from the caller (sendmail's -f and arguments), from
  * the X-Sender and X-Receiver fields that IIS SMTP and .NET's
  * System.Net.Mail write at the top of a pickup file, or from the
- * header's From, To, Cc and Bcc fields. The content gets CRLF line ends,
- * loses Bcc (and the X-Sender/X-Receiver fields used for the envelope),
+ * header's From, To, Cc and Bcc fields (or their Resent- forms). The
+ * content gets CRLF line ends, loses Bcc and Resent-Bcc (and the
+ * X-Sender/X-Receiver fields used for the envelope),
  * and gains Date, Message-ID and From when they are missing, as RFC 5322
  * 3.6 requires of a message and as sendmail does.
  *
@@ -42,12 +43,14 @@
  */
 enum local_rcpt_source {
 	LOCAL_RCPT_GIVEN,       /* only the caller's list (sendmail ARGS) */
-	/* The caller's list plus To, Cc and Bcc (sendmail -t; a caller's
-	 * address is added to, not subtracted from, the header's). */
+	/* The caller's list plus To, Cc and Bcc, or Resent-To, Resent-Cc
+	 * and Resent-Bcc when the message has any Resent- field (sendmail
+	 * -t; a caller's address is added to, not subtracted from, the
+	 * header's). */
 	LOCAL_RCPT_HEADERS,
 	/* The caller's list plus the X-Receiver fields when there is at
-	 * least one (they are then removed from the content), else plus
-	 * To, Cc and Bcc (the pickup folder). */
+	 * least one (they are then removed from the content), else as
+	 * LOCAL_RCPT_HEADERS (the pickup folder). */
 	LOCAL_RCPT_X_RECEIVER,
 };
 

@@ -388,3 +388,17 @@ def test_sendmail_cron_header_addresses_qualified(lab):
         '"root, admin" <admin@tern.test>, x@example.test']
     assert field_values(got.content, "Subject") == ["Cron <root@host> job"]
     tern.wait_queue_empty()
+
+
+def test_sendmail_t_resent_fields(lab):
+    # A resent message goes to its Resent- recipients, not the original.
+    receiver, tern = mail_lab(lab)
+    done = sendmail(tern, "-t", "-i", stdin=(
+        b"Resent-To: rs@example.test\nResent-Bcc: rb@example.test\n"
+        b"To: orig@example.test\nSubject: r\n\nx\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    assert sorted(got.rcpt_tos) == ["rb@example.test", "rs@example.test"]
+    assert field_values(got.content, "Resent-Bcc") == []
+    assert field_values(got.content, "To") == ["orig@example.test"]
+    tern.wait_queue_empty()

@@ -660,6 +660,35 @@ prepare_header_addresses_qualified(void **state)
 }
 
 static void
+prepare_resent_recipients(void **state)
+{
+	struct local_message_options opt = options(LOCAL_RCPT_HEADERS);
+	struct local_message m;
+
+	(void)state;
+	prepare_ok("Resent-From: r@example.test\nResent-To: rs@example.test\n"
+	    "Resent-Cc: rc@example.test\nResent-Bcc: rb@example.test\n"
+	    "From: a@example.test\nTo: orig@example.test\n"
+	    "Bcc: ob@example.test\n\nx\n", &opt, &m);
+	assert_int_equal(m.recipient_count, 3);
+	assert_string_equal(m.recipients[0], "rs@example.test");
+	assert_string_equal(m.recipients[1], "rc@example.test");
+	assert_string_equal(m.recipients[2], "rb@example.test");
+	assert_null(strstr(content(&m), "Bcc"));
+	assert_non_null(strstr(content(&m), "\r\nTo: orig@example.test\r\n"));
+	local_message_free(&m);
+
+	/* The pickup folder without X-Receiver reads the header alike. */
+	opt = options(LOCAL_RCPT_X_RECEIVER);
+	prepare_ok("resent-date: Thu, 29 Feb 2024 13:14:15 +0000\n"
+	    "Resent-To: rs@example.test\nFrom: a@example.test\n"
+	    "To: orig@example.test\n\nx\n", &opt, &m);
+	assert_int_equal(m.recipient_count, 1);
+	assert_string_equal(m.recipients[0], "rs@example.test");
+	local_message_free(&m);
+}
+
+static void
 prepare_recipients_from_headers(void **state)
 {
 	struct local_message_options opt = options(LOCAL_RCPT_HEADERS);
@@ -1332,6 +1361,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(header_addresses_qualified),
 	cmocka_unit_test(prepare_header_addresses_qualified),
 	cmocka_unit_test(prepare_recipients_from_headers),
+	cmocka_unit_test(prepare_resent_recipients),
 	cmocka_unit_test(prepare_mbox_from_line_dropped),
 	cmocka_unit_test(prepare_no_empty_line_all_header),
 	cmocka_unit_test(prepare_bad_header_line_named),
