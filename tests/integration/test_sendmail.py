@@ -17,7 +17,7 @@ from tern_instance import BUILD_DIR
 
 EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST = 64, 65, 67, 68
 EX_UNAVAILABLE = 69
-EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
+EX_IOERR, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 74, 75, 77, 78
 
 LOGIN = pwd.getpwuid(os.geteuid()).pw_name
 
@@ -402,3 +402,42 @@ def test_sendmail_t_resent_fields(lab):
     assert field_values(got.content, "Resent-Bcc") == []
     assert field_values(got.content, "To") == ["orig@example.test"]
     tern.wait_queue_empty()
+
+
+def test_sendmail_bs_lf_lines_and_exit_status(lab):
+    receiver, tern = mail_lab(lab)
+    # A local program writes LF alone; QUIT ends the session with 0.
+    done = sendmail(tern, "-bs", stdin=(
+        b"HELO me\nMAIL FROM:<a@tern.test>\nRCPT TO:<b@example.test>\n"
+        b"DATA\nSubject: lf session\n\n.dot\n..two\nx\n.\nQUIT\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    replies = done.stdout.decode().split("\r\n")
+    assert [r[:3] for r in replies if r] == [
+        "220", "250", "250", "250", "354", "250", "221"], replies
+    got = receiver.wait(1)[0]
+    assert body_of(got.content) == b"dot\r\n.two\r\nx\r\n"
+
+    # The input ends inside DATA: nothing queued, and the status says so.
+    cut = sendmail(tern, "-bs", stdin=(
+        b"HELO me\nMAIL FROM:<a@tern.test>\nRCPT TO:<b@example.test>\n"
+        b"DATA\nSubject: cut\n\nhalf"))
+    assert cut.returncode == EX_TEMPFAIL, cut.stderr
+    assert b"not queued" in cut.stderr
+    # Between transactions, the end of input without QUIT is no error.
+    idle = sendmail(tern, "-bs", stdin=b"HELO me\nNOOP\n")
+    assert idle.returncode == 0, idle.stderr
+
+    # A client that closed its end: sendmail reports it, no signal.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run(
+            [str(program_link(tern, "sendmail")), "-bs"],
+            input=b"HELO me\r\nMAIL FROM:<a@tern.test>\r\n", stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, TERN_CONFIG=str(tern.conf_path)), timeout=60)
+    finally:
+        os.close(write_end)
+    assert closed.returncode == EX_IOERR, closed
+    tern.wait_queue_empty()
+    assert len(receiver.messages) == 1
