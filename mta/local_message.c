@@ -892,8 +892,11 @@ local_message_prepare(const unsigned char *raw, size_t len,
 		if (rc == TERN_OK)
 			rc = write_body(&ps, &r);
 		if (rc == TERN_ETOOBIG)
-			fail(&ps, rc, "message is larger than %zu bytes",
-			    out->content.max);
+			fail(&ps, rc, "message is larger than %zu bytes%s%s%s",
+			    out->content.max, opt->size_limit_name != NULL ?
+			    " (the limit is " : "", opt->size_limit_name !=
+			    NULL ? opt->size_limit_name : "",
+			    opt->size_limit_name != NULL ? ")" : "");
 	}
 	parse_free(&ps);
 	if (rc != TERN_OK)

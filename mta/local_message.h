@@ -79,6 +79,9 @@ struct local_message_options {
 	const char *hostname;
 	int64_t now;                    /* for an added Date */
 	size_t size_limit;              /* content bytes; 0: no limit */
+	/* The setting that sets size_limit, named in the reason when the
+	 * message is too large; NULL: none. */
+	const char *size_limit_name;
 	/*
 	 * When the first line is neither a header field nor empty, read the
 	 * whole input as the body, as sendmail does with `echo text |

@@ -34,6 +34,12 @@
 
 #define READ_CHUNK (64 * 1024)
 
+/* uv_fs_access() takes the POSIX mode bits, which Windows headers
+ * may lack. */
+#ifndef W_OK
+#define W_OK 2
+#endif
+
 /* An envelope on the command line, qualified and checked. */
 struct envelope {
 	char *sender;                 /* NULL: the default sender */
@@ -366,6 +372,7 @@ queue_message(const struct sendmail_options *opt,
 	lo.hostname = cfg->hostname;
 	lo.now = tern_clock_now();
 	lo.size_limit = (size_t)cfg->message_size_limit;
+	lo.size_limit_name = "smtpd.message_size_limit";
 	/* `echo text | sendmail user` sends text as the body. */
 	lo.allow_no_header = true;
 
@@ -373,9 +380,10 @@ queue_message(const struct sendmail_options *opt,
 	rc = local_message_prepare(raw->data, raw->len, &lo, &m, err,
 	    sizeof(err));
 	if (rc == TERN_ETOOBIG) {
-		fprintf(stderr, "sendmail: message not queued: %s (the limit "
-		    "is smtpd.message_size_limit, %lld bytes)\n", err[0] ?
-		    err : "too large", (long long)cfg->message_size_limit);
+		/* The reason names the bound that applied: the size limit,
+		 * or one of local_message.h's. */
+		fprintf(stderr, "sendmail: message not queued: %s\n", err[0] ?
+		    err : "too large");
 		return SENDMAIL_EX_UNAVAILABLE;
 	}
 	if (rc != TERN_OK) {
@@ -499,6 +507,28 @@ flush_queue(const struct sendmail_options *opt, const char *config_path,
 	return status;
 }
 
+/*
+ * Logs to log.file when this user may append to it. Most users may not
+ * (it belongs to ternd's user), and that is no error worth a line before
+ * the result: their log lines go to standard error, warnings only. An
+ * existing file only, so that root never creates a log file that ternd
+ * could not append to.
+ */
+static void
+open_log(const struct tern_config *cfg)
+{
+	uv_fs_t req;
+	int rc = UV_ENOENT;
+
+	if (cfg->log_file[0] != '\0') {
+		rc = uv_fs_access(NULL, &req, cfg->log_file, W_OK, NULL);
+		uv_fs_req_cleanup(&req);
+	}
+	if (rc != 0 || log_open("sendmail", cfg->log_file,
+	    (enum log_level)cfg->log_level, false) != TERN_OK)
+		log_open("sendmail", NULL, TLOG_WARNING, true);
+}
+
 static int
 run_mode(const struct sendmail_options *opt, const char *config_path)
 {
@@ -511,9 +541,7 @@ run_mode(const struct sendmail_options *opt, const char *config_path)
 		    err);
 		return SENDMAIL_EX_CONFIG;
 	}
-	/* A log file that cannot be opened leaves the lines on stderr. */
-	log_open("sendmail", cfg.log_file, (enum log_level)cfg.log_level,
-	    false);
+	open_log(&cfg);
 	switch (opt->mode) {
 	case SENDMAIL_MODE_LIST:
 		return queue_command_status(tern_cmd_queue(config_path, 1,

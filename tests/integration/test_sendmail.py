@@ -348,6 +348,9 @@ def test_sendmail_unwritable_queue(lab):
     assert f"cannot write the queue folder {tern.queue_dir}" in message
     assert "permission denied" in message
     assert f"only root and the user {LOGIN}" in message
+    # The log file is not nobody's to write: that is no error to show.
+    assert "log file" not in message, message
+    assert len(message.splitlines()) == 1, message
     assert tern.queue_counts() == (0, 0)
 
 
@@ -369,6 +372,16 @@ def test_sendmail_long_lines_broken(lab):
         b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 + b"\r\n " +
         b"y" * 14 + b"\r\nend\r\n")
     tern.wait_queue_empty()
+
+    # A header section over its own bound names that bound, not the
+    # message size limit, which this message is well under.
+    header = b"".join(b"X-Filler-%d: %s\n" % (i, b"f" * 500)
+                      for i in range(2200))
+    big = sendmail(tern, "-i", "long@example.test",
+                   stdin=header + b"\nbody\n")
+    assert big.returncode == EX_UNAVAILABLE, big.stderr
+    assert b"header section is larger than 1048576 bytes" in big.stderr
+    assert b"message_size_limit" not in big.stderr
 
 
 def test_sendmail_cron_header_addresses_qualified(lab):

@@ -1334,6 +1334,10 @@ prepare_size_limit(void **state)
 	opt.size_limit = 40;
 	expect_rejected("From: a@example.test\nTo: b@example.test\n\n", &opt,
 	    TERN_ETOOBIG, "message is larger than 40 bytes");
+	/* The reason names the setting when the caller gives it. */
+	opt.size_limit_name = "smtpd.message_size_limit";
+	expect_rejected(text, &opt, TERN_ETOOBIG, "message is larger than 40 "
+	    "bytes (the limit is smtpd.message_size_limit)");
 }
 
 static const struct CMUnitTest tests[] = {
