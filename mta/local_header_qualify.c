@@ -2,8 +2,9 @@
  * Adding "@hostname" to the header addresses of a locally submitted
  * message that have no domain, as Postfix does for local submissions
  * (append_at_myorigin). cron writes "From: root (Cron Daemon)" and
- * "To: root"; sent on as they are, such fields name no domain, receivers
- * reject the message and DKIM finds no key for the From domain.
+ * "To: root". Sent on as they are, such fields name no domain, so
+ * receivers reject the message and DKIM finds no key for the From
+ * domain.
  *
  * Only the addresses change: "@hostname" is inserted right after the
  * last word of the local part, and every other byte of the field (display

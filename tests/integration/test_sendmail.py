@@ -348,7 +348,8 @@ def test_sendmail_unwritable_queue(lab):
     assert f"cannot write the queue folder {tern.queue_dir}" in message
     assert "permission denied" in message
     assert f"only root and the user {LOGIN}" in message
-    # The log file is not nobody's to write: that is no error to show.
+    # The user nobody may not write the log file, which is no error to
+    # show before the real one.
     assert "log file" not in message, message
     assert len(message.splitlines()) == 1, message
     assert tern.queue_counts() == (0, 0)

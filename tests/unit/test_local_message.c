@@ -248,8 +248,8 @@ address_invalid_rejected(void **state)
 	expect_invalid("caf\xc3\xa9@example.test", "invalid byte 0xc3");
 }
 
-/* The reason quotes the words as written, spaces and all, and says
- * whether the domain was at fault. */
+/* The reason quotes the words as written, spaces and all, and the
+ * parser reports whether the domain was at fault. */
 static void
 address_error_as_written(void **state)
 {
