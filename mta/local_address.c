@@ -32,6 +32,7 @@ struct cursor {
 	size_t pos;
 	char *err;
 	size_t err_size;
+	bool domain_error;       /* the failure was in a domain */
 };
 
 /*
@@ -40,6 +41,7 @@ struct cursor {
  * and escapes, dots kept, comments and spaces dropped.
  */
 struct phrase {
+	size_t start, end;       /* the words as written, in cursor.s */
 	char text[LOCAL_PART_MAX + 1];
 	size_t len;
 	size_t words;
@@ -232,6 +234,9 @@ read_phrase(struct cursor *c, struct phrase *p)
 		rc = skip_cfws(c);
 		if (rc != TERN_OK)
 			return rc;
+		if (p->words == 0 && !p->last_dot)
+			p->start = c->pos;
+		p->end = c->pos;
 		ch = c->s[c->pos];
 		if (ch == '.') {
 			if (p->words == 0 || p->last_dot)
@@ -257,10 +262,33 @@ read_phrase(struct cursor *c, struct phrase *p)
 		} else {
 			break;
 		}
+		p->end = c->pos;
 	}
 	if (p->last_dot)
 		p->local_ok = false;
 	return TERN_OK;
+}
+
+/*
+ * Copies the phrase as written (spaces and comments between its words
+ * kept) for an error message, so that the user sees the text given:
+ * at most 64 bytes, control characters and non-ASCII bytes as '?'.
+ */
+static const char *
+phrase_as_written(const struct cursor *c, const struct phrase *p,
+    char out[LOCAL_PART_MAX + 1])
+{
+	size_t i, n = p->end - p->start;
+
+	if (n > LOCAL_PART_MAX)
+		n = LOCAL_PART_MAX;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = c->s[p->start + i];
+
+		out[i] = ch >= 32 && ch < 127 ? (char)ch : '?';
+	}
+	out[n] = '\0';
+	return out;
 }
 
 /* RFC 5321 4.1.2: Dot-string = Atom *("." Atom). */
@@ -291,12 +319,14 @@ static int
 form_local_part(struct cursor *c, const struct phrase *p,
     char out[LOCAL_PART_MAX + 1])
 {
+	char shown[LOCAL_PART_MAX + 1];
 	size_t i, n = 0;
 
 	if (p->words == 0)
 		return fail(c, "missing local part");
 	if (!p->local_ok)
-		return fail(c, "'%.64s' is not a valid local part", p->text);
+		return fail(c, "'%s' is not a valid local part",
+		    phrase_as_written(c, p, shown));
 	if (p->too_long)
 		return fail(c, "local part longer than %d octets",
 		    LOCAL_PART_MAX);
@@ -515,8 +545,10 @@ read_addr_spec(struct cursor *c, const struct phrase *p, char **address)
 		return rc;
 	c->pos++;
 	rc = read_domain(c, domain);
-	if (rc != TERN_OK)
+	if (rc != TERN_OK) {
+		c->domain_error = true;
 		return rc;
+	}
 	return make_address(local, domain, address);
 }
 
@@ -539,8 +571,10 @@ skip_route(struct cursor *c)
 		if (ch == '@') {
 			c->pos++;
 			rc = read_domain(c, domain);
-			if (rc != TERN_OK)
+			if (rc != TERN_OK) {
+				c->domain_error = true;
 				return rc;
+			}
 		} else if (ch == ',') {
 			c->pos++;
 		} else if (ch == ':') {
@@ -632,8 +666,9 @@ read_element(struct cursor *c, bool *in_group, char **address)
 	case ';':
 		/* A local user name alone, as "To: root". */
 		if (p.words > 1 && !p.local_ok)
-			return fail(c, "'%.64s' is not an address: a display "
-			    "name without an address", p.text);
+			return fail(c, "'%s' is not an address: a display "
+			    "name without an address",
+			    phrase_as_written(c, &p, local));
 		rc = form_local_part(c, &p, local);
 		if (rc != TERN_OK)
 			return rc;
@@ -671,7 +706,18 @@ int
 local_message_parse_addresses(const char *value, char ***out,
     size_t *count, size_t max, char *err, size_t err_size)
 {
-	struct cursor c = {(const unsigned char *)value, 0, err, err_size};
+	bool domain_error;
+
+	return local_address_parse_list(value, out, count, max, err,
+	    err_size, &domain_error);
+}
+
+int
+local_address_parse_list(const char *value, char ***out, size_t *count,
+    size_t max, char *err, size_t err_size, bool *domain_error)
+{
+	struct cursor c = {(const unsigned char *)value, 0, err, err_size,
+	    false};
 	size_t first = *count;
 	bool in_group = false, need_separator = false;
 	char name[16];
@@ -711,6 +757,7 @@ local_message_parse_addresses(const char *value, char ***out,
 			break;
 		need_separator = true;
 	}
+	*domain_error = c.domain_error;
 	if (rc != TERN_OK) {
 		/* Leave the list as the caller passed it. */
 		while (*count > first)

@@ -195,9 +195,9 @@ read_header_line(struct parse *ps, size_t start, size_t len, size_t number)
 	const unsigned char *p = ps->raw + start;
 	size_t name_len, value_start;
 
-	if (len > LOCAL_MESSAGE_LINE_MAX)
+	if (len > LOCAL_MESSAGE_INPUT_LINE_MAX)
 		return fail(ps, TERN_EINVAL, "line %zu is longer than %d "
-		    "octets", number, LOCAL_MESSAGE_LINE_MAX);
+		    "octets", number, LOCAL_MESSAGE_INPUT_LINE_MAX);
 	if (memchr(p, '\r', len) != NULL)
 		return fail(ps, TERN_EINVAL, "line %zu contains a bare CR in "
 		    "the header section", number);
@@ -500,10 +500,28 @@ add_recipient_fields(struct parse *ps, const char *const *names)
 	return rc;
 }
 
+/* Returns whether the message has a Resent- field (RFC 5322 3.6.6). */
+static bool
+has_resent_field(const struct parse *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->field_count; i++) {
+		const struct field *f = &ps->fields[i];
+
+		if (f->name_len > 7 && strncasecmp((const char *)ps->raw +
+		    ps->lines[f->first_line].start, "Resent-", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 collect_recipients(struct parse *ps)
 {
 	static const char *const header_names[] = {"To", "Cc", "Bcc", NULL};
+	static const char *const resent_names[] = {"Resent-To", "Resent-Cc",
+		"Resent-Bcc", NULL};
 	static const char *const receiver_names[] = {"X-Receiver", NULL};
 	const struct local_message_options *opt = ps->opt;
 	size_t i;
@@ -527,7 +545,11 @@ collect_recipients(struct parse *ps)
 		rc = add_recipient_fields(ps, receiver_names);
 		remove_fields(ps, "X-Receiver");
 	} else if (opt->rcpt_source != LOCAL_RCPT_GIVEN) {
-		rc = add_recipient_fields(ps, header_names);
+		/* A resent message goes to the Resent- destinations, not
+		 * back to its original recipients, as in Sendmail and
+		 * Postfix. */
+		rc = add_recipient_fields(ps, has_resent_field(ps) ?
+		    resent_names : header_names);
 	}
 	if (rc == TERN_OK && ps->out->recipient_count == 0)
 		rc = fail(ps, TERN_EINVAL, "no recipients");
@@ -608,6 +630,131 @@ choose_sender(struct parse *ps)
 	return rc;
 }
 
+static bool
+is_wsp(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/*
+ * Appends p[0..n) and CRLF, broken into lines of at most
+ * LOCAL_MESSAGE_LINE_MAX octets as local_message.h describes. With
+ * fold set (a header line), a break goes before the last space or tab
+ * that fits, when the text before it ends with another character, so
+ * that unfolding gives the field back unchanged.
+ */
+static int
+append_line(struct buf *out, const unsigned char *p, size_t n, bool fold)
+{
+	size_t used = 0;   /* octets already on the output line */
+	int rc = TERN_OK;
+
+	while (rc == TERN_OK && used + n > LOCAL_MESSAGE_LINE_MAX) {
+		size_t room = LOCAL_MESSAGE_LINE_MAX - used, cut = 0, k;
+
+		/* used + n > room + used, so p[room] exists. */
+		for (k = room; fold && k > 0 && cut == 0; k--) {
+			if (is_wsp(p[k]) && !is_wsp(p[k - 1]))
+				cut = k;
+		}
+		if (cut > 0) {
+			rc = buf_append(out, p, cut);
+			if (rc == TERN_OK)
+				rc = buf_append(out, "\r\n", 2);
+			used = 0;
+		} else {
+			cut = room;
+			rc = buf_append(out, p, cut);
+			if (rc == TERN_OK)
+				rc = buf_append(out, "\r\n ", 3);
+			used = 1;
+		}
+		p += cut;
+		n -= cut;
+	}
+	if (rc == TERN_OK)
+		rc = buf_append(out, p, n);
+	if (rc == TERN_OK)
+		rc = buf_append(out, "\r\n", 2);
+	return rc;
+}
+
+/* The fields whose addresses get the hostname when they have no
+ * domain (Bcc and Resent-Bcc are removed). */
+static bool
+is_address_field(const struct parse *ps, const struct field *f)
+{
+	static const char *const names[] = {
+		"From", "Sender", "Reply-To", "To", "Cc", "Resent-From",
+		"Resent-Sender", "Resent-Reply-To", "Resent-To", "Resent-Cc",
+		NULL
+	};
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (field_is(ps, f, names[i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Appends an address field with its unqualified addresses qualified
+ * (local_header_qualify.c), then breaks its lines as append_line() does.
+ */
+static int
+write_address_field(struct parse *ps, const struct field *f)
+{
+	const struct header_line *first = &ps->lines[f->first_line];
+	struct buf field;
+	const unsigned char *p;
+	size_t total = 0, i;
+	int rc;
+
+	for (i = 0; i < f->line_count; i++)
+		total += first[i].len + 2;
+	/* Every address can grow by "@" and a hostname of at most
+	 * LOCAL_DOMAIN_MAX octets; bounded by the header section's size. */
+	buf_init(&field, total + (total / 2 + 1) * (LOCAL_DOMAIN_MAX + 1));
+	rc = buf_append(&field, ps->raw + first->start, f->value_start);
+	/* The lines of a field are consecutive in the input, each ended by
+	 * LF or CRLF: join them with CRLF for the scan. */
+	for (i = 0; rc == TERN_OK && i < f->line_count; i++) {
+		if (i > 0)
+			rc = buf_append(&field, "\r\n", 2);
+		if (rc == TERN_OK && i == 0)
+			rc = buf_append(&field, ps->raw + first->start +
+			    f->value_start, first->len - f->value_start);
+		else if (rc == TERN_OK)
+			rc = buf_append(&field, ps->raw + first[i].start,
+			    first[i].len);
+	}
+	if (rc == TERN_OK) {
+		struct buf value;
+
+		buf_init(&value, field.max);
+		rc = local_header_qualify(field.data + f->value_start,
+		    field.len - f->value_start, ps->opt->hostname, &value);
+		field.len = f->value_start;
+		if (rc == TERN_OK)
+			rc = buf_append(&field, value.data, value.len);
+		buf_free(&value);
+	}
+	/* Qualifying adds no line end, so the lines are those read. */
+	p = field.data;
+	for (i = 0; rc == TERN_OK && i < f->line_count; i++) {
+		const unsigned char *end = memchr(p, '\r',
+		    field.len - (size_t)(p - field.data));
+		size_t n = end != NULL ? (size_t)(end - p) :
+		    field.len - (size_t)(p - field.data);
+
+		rc = append_line(&ps->out->content, p, n, true);
+		p += n + 2;
+	}
+	buf_free(&field);
+	return rc;
+}
+
 /* Appends the fields the message lacks, then the header lines kept. */
 static int
 write_header(struct parse *ps)
@@ -655,13 +802,16 @@ write_header(struct parse *ps)
 
 		if (f->removed)
 			continue;
+		if (is_address_field(ps, f)) {
+			rc = write_address_field(ps, f);
+			continue;
+		}
 		for (k = 0; rc == TERN_OK && k < f->line_count; k++) {
 			const struct header_line *line =
 			    &ps->lines[f->first_line + k];
 
-			rc = buf_append(out, ps->raw + line->start, line->len);
-			if (rc == TERN_OK)
-				rc = buf_append(out, "\r\n", 2);
+			rc = append_line(out, ps->raw + line->start,
+			    line->len, true);
 		}
 	}
 	if (rc == TERN_OK && ps->has_body)
@@ -686,13 +836,11 @@ write_body(struct parse *ps, struct reader *r)
 			const unsigned char *cr = memchr(p, '\r', len);
 			size_t n = cr != NULL ? (size_t)(cr - p) : len;
 
-			if (n > LOCAL_MESSAGE_LINE_MAX)
+			if (n > LOCAL_MESSAGE_INPUT_LINE_MAX)
 				return fail(ps, TERN_EINVAL, "line %zu is "
 				    "longer than %d octets", r->number,
-				    LOCAL_MESSAGE_LINE_MAX);
-			rc = buf_append(out, p, n);
-			if (rc == TERN_OK)
-				rc = buf_append(out, "\r\n", 2);
+				    LOCAL_MESSAGE_INPUT_LINE_MAX);
+			rc = append_line(out, p, n, false);
 			if (cr == NULL)
 				break;
 			p += n + 1;
@@ -737,14 +885,18 @@ local_message_prepare(const unsigned char *raw, size_t len,
 		rc = choose_sender(&ps);
 	if (rc == TERN_OK) {
 		remove_fields(&ps, "Bcc");
+		remove_fields(&ps, "Resent-Bcc");
 		if (opt->use_x_sender)
 			remove_fields(&ps, "X-Sender");
 		rc = write_header(&ps);
 		if (rc == TERN_OK)
 			rc = write_body(&ps, &r);
 		if (rc == TERN_ETOOBIG)
-			fail(&ps, rc, "message is larger than %zu bytes",
-			    out->content.max);
+			fail(&ps, rc, "message is larger than %zu bytes%s%s%s",
+			    out->content.max, opt->size_limit_name != NULL ?
+			    " (the limit is " : "", opt->size_limit_name !=
+			    NULL ? opt->size_limit_name : "",
+			    opt->size_limit_name != NULL ? ")" : "");
 	}
 	parse_free(&ps);
 	if (rc != TERN_OK)

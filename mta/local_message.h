@@ -7,8 +7,9 @@
  * envelope comes from the caller (sendmail's -f and arguments), from
  * the X-Sender and X-Receiver fields that IIS SMTP and .NET's
  * System.Net.Mail write at the top of a pickup file, or from the
- * header's From, To, Cc and Bcc fields. The content gets CRLF line ends,
- * loses Bcc (and the X-Sender/X-Receiver fields used for the envelope),
+ * header's From, To, Cc and Bcc fields (or their Resent- forms). The
+ * content gets CRLF line ends, loses Bcc and Resent-Bcc (and the
+ * X-Sender/X-Receiver fields used for the envelope),
  * and gains Date, Message-ID and From when they are missing, as RFC 5322
  * 3.6 requires of a message and as sendmail does.
  *
@@ -31,6 +32,10 @@
 #define LOCAL_MESSAGE_ADDRESS_MAX 320       /* octets, as smtpd's paths */
 #define LOCAL_MESSAGE_HEADER_MAX (1024 * 1024) /* header section, bytes */
 #define LOCAL_MESSAGE_LINE_MAX 998          /* RFC 5322 2.1.1 */
+/* A longer input line is accepted up to this bound and broken into
+ * lines of at most LOCAL_MESSAGE_LINE_MAX octets (see
+ * local_message_prepare()). */
+#define LOCAL_MESSAGE_INPUT_LINE_MAX (64 * 1024)
 
 /*
  * Sources of the envelope recipients. The caller's list is used in every
@@ -38,12 +43,14 @@
  */
 enum local_rcpt_source {
 	LOCAL_RCPT_GIVEN,       /* only the caller's list (sendmail ARGS) */
-	/* The caller's list plus To, Cc and Bcc (sendmail -t; a caller's
-	 * address is added to, not subtracted from, the header's). */
+	/* The caller's list plus To, Cc and Bcc, or Resent-To, Resent-Cc
+	 * and Resent-Bcc when the message has any Resent- field (sendmail
+	 * -t; a caller's address is added to, not subtracted from, the
+	 * header's). */
 	LOCAL_RCPT_HEADERS,
 	/* The caller's list plus the X-Receiver fields when there is at
-	 * least one (they are then removed from the content), else plus
-	 * To, Cc and Bcc (the pickup folder). */
+	 * least one (they are then removed from the content), else as
+	 * LOCAL_RCPT_HEADERS (the pickup folder). */
 	LOCAL_RCPT_X_RECEIVER,
 };
 
@@ -72,6 +79,9 @@ struct local_message_options {
 	const char *hostname;
 	int64_t now;                    /* for an added Date */
 	size_t size_limit;              /* content bytes; 0: no limit */
+	/* The setting that sets size_limit, named in the reason when the
+	 * message is too large; NULL: none. */
+	const char *size_limit_name;
 	/*
 	 * When the first line is neither a header field nor empty, read the
 	 * whole input as the body, as sendmail does with `echo text |
@@ -91,14 +101,19 @@ struct local_message {
  * Reads raw[0..len) under opt into *out. Returns TERN_OK; TERN_EINVAL
  * for a message that cannot be read (a header line that is neither a
  * field nor a continuation, an address that is not one, no recipient at
- * all, a line over LOCAL_MESSAGE_LINE_MAX, a NUL byte, a bare CR in the
+ * all, a line over LOCAL_MESSAGE_INPUT_LINE_MAX, a NUL byte, a bare CR in the
  * header section) with the reason in err; TERN_ETOOBIG over a bound or
  * opt->size_limit, also with the reason in err; TERN_ETEMP when the
  * system gives no random bytes for a Message-ID; TERN_ENOMEM. On failure
  * *out has nothing to free.
  *
  * Bare CRs in the body become line ends; the body is otherwise kept byte
- * for byte. Recipients are kept in the order read (the caller's first),
+ * for byte, but for lines over LOCAL_MESSAGE_LINE_MAX octets, which are
+ * broken as Postfix's SMTP client breaks them (smtp_line_length_limit):
+ * CRLF and a space are inserted after 998 octets, so the queued content
+ * never has a longer line. In the header section a field is folded
+ * before a space or tab when there is one, else the same insertion
+ * makes a continuation line, so the field stays valid. Recipients are kept in the order read (the caller's first),
  * each once: two addresses are the same when their local parts are equal
  * and their domains are equal ignoring case.
  */

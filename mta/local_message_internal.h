@@ -5,6 +5,7 @@
 #ifndef TERN_LOCAL_MESSAGE_INTERNAL_H
 #define TERN_LOCAL_MESSAGE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,8 +23,27 @@
  */
 size_t local_address_at(const char *address);
 
+/*
+ * local_message_parse_addresses(), which also sets *domain_error when
+ * the address that failed has an invalid domain (so sendmail can exit
+ * EX_NOHOST rather than EX_NOUSER).
+ */
+int local_address_parse_list(const char *value, char ***out,
+    size_t *count, size_t max, char *err, size_t err_size,
+    bool *domain_error);
+
 /* Returns whether text[0..len) is a valid RFC 5321 Domain. */
 bool local_domain_valid(const char *text, size_t len);
+
+/*
+ * Appends value[0..len), the text of an address field after its colon
+ * (folds as CRLF and white space), to out with "@" and hostname added to
+ * each address that has no domain; see local_header_qualify.c. A
+ * hostname that is NULL or not a valid domain changes nothing. Returns
+ * TERN_OK, or TERN_ENOMEM or TERN_ETOOBIG from out.
+ */
+int local_header_qualify(const unsigned char *value, size_t len,
+    const char *hostname, struct buf *out);
 
 /*
  * Appends "From: ", "Date: " and "Message-ID: " fields (each with CRLF)

@@ -27,11 +27,18 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "local_message.h"
+#include "local_message_internal.h"
 #include "smtp_command.h"
 #include "tern_commands.h"
 #include "tern_sendmail.h"
 
 #define READ_CHUNK (64 * 1024)
+
+/* uv_fs_access() takes the POSIX mode bits, which Windows headers
+ * may lack. */
+#ifndef W_OK
+#define W_OK 2
+#endif
 
 /* An envelope on the command line, qualified and checked. */
 struct envelope {
@@ -161,18 +168,22 @@ add_argument(struct envelope *e, const char *arg, const char *hostname)
 {
 	char **list = NULL, err[256];
 	size_t count = 0, i;
+	bool domain_error = false;
 	int rc, status = SENDMAIL_EX_OK;
 
-	rc = local_message_parse_addresses(arg, &list, &count,
-	    LOCAL_MESSAGE_RECIPIENTS_MAX, err, sizeof(err));
+	rc = local_address_parse_list(arg, &list, &count,
+	    LOCAL_MESSAGE_RECIPIENTS_MAX, err, sizeof(err), &domain_error);
 	if (rc == TERN_ENOMEM)
 		return SENDMAIL_EX_TEMPFAIL;
 	if (rc != TERN_OK) {
 		fprintf(stderr, "sendmail: invalid recipient \"%s\": %s\n", arg,
 		    err);
 		free_list(list, count);
-		return rc == TERN_ETOOBIG ? SENDMAIL_EX_USAGE :
-		    SENDMAIL_EX_DATAERR;
+		/* <sysexits.h>: EX_NOHOST for a host name that does not
+		 * exist, EX_NOUSER for an addressee that does not. */
+		if (rc == TERN_ETOOBIG)
+			return SENDMAIL_EX_USAGE;
+		return domain_error ? SENDMAIL_EX_NOHOST : SENDMAIL_EX_NOUSER;
 	}
 	for (i = 0; i < count && status == SENDMAIL_EX_OK; i++) {
 		char *address = sendmail_qualify(list[i], hostname);
@@ -361,6 +372,7 @@ queue_message(const struct sendmail_options *opt,
 	lo.hostname = cfg->hostname;
 	lo.now = tern_clock_now();
 	lo.size_limit = (size_t)cfg->message_size_limit;
+	lo.size_limit_name = "smtpd.message_size_limit";
 	/* `echo text | sendmail user` sends text as the body. */
 	lo.allow_no_header = true;
 
@@ -368,9 +380,10 @@ queue_message(const struct sendmail_options *opt,
 	rc = local_message_prepare(raw->data, raw->len, &lo, &m, err,
 	    sizeof(err));
 	if (rc == TERN_ETOOBIG) {
-		fprintf(stderr, "sendmail: message not queued: %s (the limit "
-		    "is smtpd.message_size_limit, %lld bytes)\n", err[0] ?
-		    err : "too large", (long long)cfg->message_size_limit);
+		/* The reason names the bound that applied: the size limit,
+		 * or one of local_message.h's. */
+		fprintf(stderr, "sendmail: message not queued: %s\n", err[0] ?
+		    err : "too large");
 		return SENDMAIL_EX_UNAVAILABLE;
 	}
 	if (rc != TERN_OK) {
@@ -494,6 +507,28 @@ flush_queue(const struct sendmail_options *opt, const char *config_path,
 	return status;
 }
 
+/*
+ * Logs to log.file when this user may append to it. Most users may not
+ * (it belongs to ternd's user), and that is no error worth a line before
+ * the result: their log lines go to standard error, warnings only. An
+ * existing file only, so that root never creates a log file that ternd
+ * could not append to.
+ */
+static void
+open_log(const struct tern_config *cfg)
+{
+	uv_fs_t req;
+	int rc = UV_ENOENT;
+
+	if (cfg->log_file[0] != '\0') {
+		rc = uv_fs_access(NULL, &req, cfg->log_file, W_OK, NULL);
+		uv_fs_req_cleanup(&req);
+	}
+	if (rc != 0 || log_open("sendmail", cfg->log_file,
+	    (enum log_level)cfg->log_level, false) != TERN_OK)
+		log_open("sendmail", NULL, TLOG_WARNING, true);
+}
+
 static int
 run_mode(const struct sendmail_options *opt, const char *config_path)
 {
@@ -506,9 +541,7 @@ run_mode(const struct sendmail_options *opt, const char *config_path)
 		    err);
 		return SENDMAIL_EX_CONFIG;
 	}
-	/* A log file that cannot be opened leaves the lines on stderr. */
-	log_open("sendmail", cfg.log_file, (enum log_level)cfg.log_level,
-	    false);
+	open_log(&cfg);
 	switch (opt->mode) {
 	case SENDMAIL_MODE_LIST:
 		return queue_command_status(tern_cmd_queue(config_path, 1,

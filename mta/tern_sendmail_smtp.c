@@ -3,8 +3,16 @@
  * as programs that speak SMTP to a pipe expect. Command lines are parsed
  * by smtpd's parser (smtp_command.h) and message text is read by its
  * DATA reader (smtp_data.h). The grammar, the limits and the end of data
- * are thus those of smtpd, so lines end with CRLF and a bare LF is
- * rejected.
+ * are thus those of smtpd, but for line ends: local programs write LF
+ * alone, so a bare LF read here is taken as CRLF before parsing (the
+ * network listener stays strict).
+ *
+ * The exit status tells the caller whether something was left undone:
+ * 0 after QUIT or when the input ends between transactions,
+ * EX_TEMPFAIL when it ends inside one (after MAIL, before the end of
+ * its data), so that message was not queued, and EX_IOERR when standard
+ * input or output fails. SIGPIPE is caught, so a client that closes its
+ * end early makes a write fail instead of killing sendmail.
  *
  * Each message is prepared as sendmail's standard input is (Date,
  * Message-ID and From added when missing, Bcc removed) and answered 250
@@ -44,6 +52,8 @@ struct session {
 	struct smtp_line_reader lines;
 	bool eof;                     /* standard input ended */
 	bool read_error;
+	bool write_error;
+	bool last_cr;                 /* the last byte read was a CR */
 	bool quit;
 	bool has_sender;
 	char sender[SMTP_PATH_MAX + 1];
@@ -57,7 +67,32 @@ flush_replies(struct session *s)
 {
 	int rc = sendmail_write_stdout(s->out.data, s->out.len);
 
+	if (rc != 0)
+		s->write_error = true;
 	buf_reset(&s->out);
+	return rc;
+}
+
+/* Appends chunk to s->in with each LF that follows no CR made CRLF. */
+static int
+append_input(struct session *s, const unsigned char *chunk, size_t n)
+{
+	size_t start = 0, i;
+	int rc = TERN_OK;
+
+	for (i = 0; rc == TERN_OK && i < n; i++) {
+		bool after_cr = i > 0 ? chunk[i - 1] == '\r' : s->last_cr;
+
+		if (chunk[i] != '\n' || after_cr)
+			continue;
+		rc = buf_append(&s->in, chunk + start, i - start);
+		if (rc == TERN_OK)
+			rc = buf_append(&s->in, "\r", 1);
+		start = i;
+	}
+	if (rc == TERN_OK)
+		rc = buf_append(&s->in, chunk + start, n - start);
+	s->last_cr = n > 0 && chunk[n - 1] == '\r';
 	return rc;
 }
 
@@ -93,8 +128,9 @@ read_more(struct session *s)
 		return false;
 	}
 	/* The line reader keeps s->in below one maximal line plus one
-	 * chunk, so this append cannot pass in's maximum. */
-	return buf_append(&s->in, chunk, (size_t)n) == TERN_OK;
+	 * chunk, which grows to twice its size at most when every byte is
+	 * an LF, so this append cannot pass in's maximum. */
+	return append_input(s, chunk, (size_t)n) == TERN_OK;
 }
 
 static void
@@ -351,7 +387,7 @@ run_commands(struct session *s)
 		else if (status == SMTP_LINE_TOO_LONG)
 			reply(s, "500 5.5.2 Error: command line too long");
 		else if (status == SMTP_LINE_BARE_LF)
-			/* RFC 5321 2.3.8: commands end with CRLF only. */
+			/* append_input() leaves none; kept for safety. */
 			reply(s, "500 5.5.2 Error: bare <LF> received; end "
 			    "commands with <CR><LF>");
 		if (status == SMTP_LINE_INCOMPLETE && !read_more(s))
@@ -359,47 +395,103 @@ run_commands(struct session *s)
 	}
 }
 
+#ifdef SIGPIPE
+static void
+sigpipe_cb(uv_signal_t *handle, int signum)
+{
+	(void)handle;
+	(void)signum;
+}
+#endif
+
+/* The exit status once the session is over. */
+static int
+session_status(const struct session *s)
+{
+	if (s->quit)
+		return SENDMAIL_EX_OK;
+	if (s->has_sender) {
+		fprintf(stderr, "sendmail: the SMTP session ended inside a "
+		    "mail transaction: that message was not queued\n");
+		return SENDMAIL_EX_TEMPFAIL;
+	}
+	if (s->read_error || s->write_error) {
+		fprintf(stderr, "sendmail: cannot %s the SMTP session on "
+		    "standard %s\n", s->read_error ? "read" : "write",
+		    s->read_error ? "input" : "output");
+		return SENDMAIL_EX_IOERR;
+	}
+	return SENDMAIL_EX_OK;
+}
+
+static int
+run_session(struct session *s, const struct tern_config *cfg,
+    const struct sendmail_options *opt);
+
 int
 sendmail_smtp_session(const struct tern_config *cfg,
     const struct sendmail_options *opt)
 {
 	static struct session s;
 	int status;
+#ifdef SIGPIPE
+	uv_loop_t loop;
+	uv_signal_t sigpipe;
 
-	memset(&s, 0, sizeof(s));
-	s.cfg = cfg;
-	s.opt = opt;
-	buf_init(&s.in, SMTP_LINE_MAX_EXTENDED + READ_CHUNK + 2);
-	buf_init(&s.out, OUTPUT_FLUSH + SMTP_LINE_MAX_EXTENDED);
-	s.recipient_limit = (size_t)cfg->recipient_limit;
-	if (s.recipient_limit > LOCAL_MESSAGE_RECIPIENTS_MAX)
-		s.recipient_limit = LOCAL_MESSAGE_RECIPIENTS_MAX;
-	s.recipients = calloc(s.recipient_limit, sizeof(*s.recipients));
-	if (s.recipients == NULL)
+	/* libuv's handler replaces the default action, which would end
+	 * the process on a write to a closed pipe; the loop never needs
+	 * to run for that. */
+	if (uv_loop_init(&loop) != 0)
+		return SENDMAIL_EX_TEMPFAIL;
+	uv_signal_init(&loop, &sigpipe);
+	uv_signal_start(&sigpipe, sigpipe_cb, SIGPIPE);
+#endif
+	status = run_session(&s, cfg, opt);
+#ifdef SIGPIPE
+	uv_close((uv_handle_t *)&sigpipe, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+#endif
+	return status;
+}
+
+static int
+run_session(struct session *s, const struct tern_config *cfg,
+    const struct sendmail_options *opt)
+{
+	int status;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->opt = opt;
+	buf_init(&s->in, SMTP_LINE_MAX_EXTENDED + 2 * READ_CHUNK + 2);
+	buf_init(&s->out, OUTPUT_FLUSH + SMTP_LINE_MAX_EXTENDED);
+	s->recipient_limit = (size_t)cfg->recipient_limit;
+	if (s->recipient_limit > LOCAL_MESSAGE_RECIPIENTS_MAX)
+		s->recipient_limit = LOCAL_MESSAGE_RECIPIENTS_MAX;
+	s->recipients = calloc(s->recipient_limit, sizeof(*s->recipients));
+	if (s->recipients == NULL)
 		return SENDMAIL_EX_TEMPFAIL;
 
-	status = sendmail_queue_open(cfg, &s.queue);
+	status = sendmail_queue_open(cfg, &s->queue);
 	if (status != SENDMAIL_EX_OK) {
 		/* RFC 5321 3.1: 554 when no service is offered. */
-		reply(&s, "554 5.3.0 %s cannot queue mail now", cfg->hostname);
-		flush_replies(&s);
-		free(s.recipients);
+		reply(s, "554 5.3.0 %s cannot queue mail now", cfg->hostname);
+		flush_replies(s);
+		free(s->recipients);
+		buf_free(&s->out);
 		return status;
 	}
-	s.queue.protocol = "SMTP";
-	reply(&s, "220 %s ESMTP tern", cfg->hostname);
-	run_commands(&s);
-	flush_replies(&s);
+	s->queue.protocol = "SMTP";
+	reply(s, "220 %s ESMTP tern", cfg->hostname);
+	run_commands(s);
+	flush_replies(s);
+	status = session_status(s);
 
-	reset_transaction(&s);
-	free(s.recipients);
-	buf_free(&s.in);
-	buf_free(&s.out);
-	sendmail_queue_close(&s.queue);
-	if (s.read_error) {
-		fprintf(stderr, "sendmail: cannot read the SMTP session on "
-		    "standard input\n");
-		return SENDMAIL_EX_IOERR;
-	}
-	return SENDMAIL_EX_OK;
+	reset_transaction(s);
+	free(s->recipients);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	sendmail_queue_close(&s->queue);
+	return status;
 }

@@ -15,8 +15,9 @@ import subprocess
 
 from tern_instance import BUILD_DIR
 
-EX_USAGE, EX_DATAERR, EX_UNAVAILABLE = 64, 65, 69
-EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
+EX_USAGE, EX_DATAERR, EX_NOUSER, EX_NOHOST = 64, 65, 67, 68
+EX_UNAVAILABLE = 69
+EX_IOERR, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 74, 75, 77, 78
 
 LOGIN = pwd.getpwuid(os.geteuid()).pw_name
 
@@ -308,6 +309,14 @@ def test_sendmail_exit_statuses(lab):
     assert big.returncode == EX_UNAVAILABLE, big.stderr
     assert b"message_size_limit" in big.stderr
 
+    local_part = sendmail(tern, "-i", "bad address@@example.test",
+                          stdin=b"Subject: x\n\nx\n")
+    assert local_part.returncode == EX_NOUSER, local_part.stderr
+    assert b"'bad address' is not a valid local part" in local_part.stderr
+    domain = sendmail(tern, "-i", "a@-bad-.test", stdin=b"Subject: x\n\nx\n")
+    assert domain.returncode == EX_NOHOST, domain.stderr
+    assert b"invalid domain '-bad-.test'" in domain.stderr
+
     missing = run_as(tern, "sendmail", "-i", "a@example.test",
                      env={"TERN_CONFIG": str(tern.dir / "absent.conf")})
     assert missing.returncode == EX_CONFIG, missing.stderr
@@ -339,4 +348,110 @@ def test_sendmail_unwritable_queue(lab):
     assert f"cannot write the queue folder {tern.queue_dir}" in message
     assert "permission denied" in message
     assert f"only root and the user {LOGIN}" in message
+    # The user nobody may not write the log file, which is no error to
+    # show before the real one.
+    assert "log file" not in message, message
+    assert len(message.splitlines()) == 1, message
     assert tern.queue_counts() == (0, 0)
+
+
+def test_sendmail_long_lines_broken(lab):
+    # PHP and cron send HTML and logs with lines far over 998 octets.
+    receiver, tern = mail_lab(lab)
+    subject = "long" + " word" * 300
+    done = sendmail(tern, "-i", "long@example.test", stdin=(
+        f"Subject: {subject}\n\n".encode() + b"y" * 5000 + b"\nend\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    lines = got.content.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    # The field folds before its space and unfolds unchanged; the body
+    # line gets CRLF SP inserted after 998 octets, as Postfix does.
+    assert field_values(got.content, "Subject") == [subject]
+    assert body_of(got.content) == (
+        b"y" * 998 + b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 +
+        b"\r\n " + b"y" * 997 + b"\r\n " + b"y" * 997 + b"\r\n " +
+        b"y" * 14 + b"\r\nend\r\n")
+    tern.wait_queue_empty()
+
+    # A header section over its own bound names that bound, not the
+    # message size limit, which this message is well under.
+    header = b"".join(b"X-Filler-%d: %s\n" % (i, b"f" * 500)
+                      for i in range(2200))
+    big = sendmail(tern, "-i", "long@example.test",
+                   stdin=header + b"\nbody\n")
+    assert big.returncode == EX_UNAVAILABLE, big.stderr
+    assert b"header section is larger than 1048576 bytes" in big.stderr
+    assert b"message_size_limit" not in big.stderr
+
+
+def test_sendmail_cron_header_addresses_qualified(lab):
+    # Debian cron's call; the header names local users without a domain.
+    receiver, tern = mail_lab(lab)
+    done = sendmail(tern, "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root",
+                    stdin=(b"From: root (Cron Daemon)\nTo: root\n"
+                           b"Cc: \"root, admin\" <admin>, x@example.test\n"
+                           b"Subject: Cron <root@host> job\n\nout\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    assert got.rcpt_tos == ["root@tern.test"]
+    assert field_values(got.content, "From") == [
+        "root@tern.test (Cron Daemon)"]
+    assert field_values(got.content, "To") == ["root@tern.test"]
+    assert field_values(got.content, "Cc") == [
+        '"root, admin" <admin@tern.test>, x@example.test']
+    assert field_values(got.content, "Subject") == ["Cron <root@host> job"]
+    tern.wait_queue_empty()
+
+
+def test_sendmail_t_resent_fields(lab):
+    # A resent message goes to its Resent- recipients, not the original.
+    receiver, tern = mail_lab(lab)
+    done = sendmail(tern, "-t", "-i", stdin=(
+        b"Resent-To: rs@example.test\nResent-Bcc: rb@example.test\n"
+        b"To: orig@example.test\nSubject: r\n\nx\n"))
+    assert done.returncode == 0, done.stderr
+    got = receiver.wait(1)[0]
+    assert sorted(got.rcpt_tos) == ["rb@example.test", "rs@example.test"]
+    assert field_values(got.content, "Resent-Bcc") == []
+    assert field_values(got.content, "To") == ["orig@example.test"]
+    tern.wait_queue_empty()
+
+
+def test_sendmail_bs_lf_lines_and_exit_status(lab):
+    receiver, tern = mail_lab(lab)
+    # A local program writes LF alone; QUIT ends the session with 0.
+    done = sendmail(tern, "-bs", stdin=(
+        b"HELO me\nMAIL FROM:<a@tern.test>\nRCPT TO:<b@example.test>\n"
+        b"DATA\nSubject: lf session\n\n.dot\n..two\nx\n.\nQUIT\n"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    replies = done.stdout.decode().split("\r\n")
+    assert [r[:3] for r in replies if r] == [
+        "220", "250", "250", "250", "354", "250", "221"], replies
+    got = receiver.wait(1)[0]
+    assert body_of(got.content) == b"dot\r\n.two\r\nx\r\n"
+
+    # The input ends inside DATA: nothing queued, and the status says so.
+    cut = sendmail(tern, "-bs", stdin=(
+        b"HELO me\nMAIL FROM:<a@tern.test>\nRCPT TO:<b@example.test>\n"
+        b"DATA\nSubject: cut\n\nhalf"))
+    assert cut.returncode == EX_TEMPFAIL, cut.stderr
+    assert b"not queued" in cut.stderr
+    # Between transactions, the end of input without QUIT is no error.
+    idle = sendmail(tern, "-bs", stdin=b"HELO me\nNOOP\n")
+    assert idle.returncode == 0, idle.stderr
+
+    # A client that closed its end: sendmail reports it, no signal.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run(
+            [str(program_link(tern, "sendmail")), "-bs"],
+            input=b"HELO me\r\nMAIL FROM:<a@tern.test>\r\n", stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, TERN_CONFIG=str(tern.conf_path)), timeout=60)
+    finally:
+        os.close(write_end)
+    assert closed.returncode == EX_IOERR, closed
+    tern.wait_queue_empty()
+    assert len(receiver.messages) == 1

@@ -12,6 +12,7 @@
 
 #include "lib/tern_error.h"
 #include "mta/local_message.h"
+#include "mta/local_message_internal.h"
 
 /* 2024-02-29 13:14:15 UTC, a Thursday. */
 #define TEST_NOW 1709212455
@@ -247,6 +248,32 @@ address_invalid_rejected(void **state)
 	expect_invalid("caf\xc3\xa9@example.test", "invalid byte 0xc3");
 }
 
+/* The reason quotes the words as written, spaces and all, and the
+ * parser reports whether the domain was at fault. */
+static void
+address_error_as_written(void **state)
+{
+	char **list = NULL;
+	size_t count = 0;
+	bool domain_error = true;
+
+	(void)state;
+	expect_invalid("bad address@@example.test",
+	    "'bad address' is not a valid local part");
+	expect_invalid("Joe  (x) Smith, b@example.test",
+	    "'Joe  (x) Smith' is not an address");
+	assert_int_equal(local_address_parse_list("bad address@example.test",
+	    &list, &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_false(domain_error);
+	assert_int_equal(local_address_parse_list("a@-bad-.test", &list,
+	    &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_true(domain_error);
+	assert_int_equal(local_address_parse_list("<@-x.test:a@b.test>",
+	    &list, &count, 10, err, sizeof(err), &domain_error), TERN_EINVAL);
+	assert_true(domain_error);
+	assert_null(list);
+}
+
 static void
 address_length_bounds(void **state)
 {
@@ -472,38 +499,193 @@ repeated(const char *prefix, char fill, size_t n, const char *suffix)
 	return text;
 }
 
+/* Returns the length of the longest line of s, CRLF not counted. */
+static size_t
+longest_line(const char *s)
+{
+	size_t longest = 0;
+
+	while (*s != '\0') {
+		const char *end = strstr(s, "\r\n");
+		size_t n = end != NULL ? (size_t)(end - s) : strlen(s);
+
+		if (n > longest)
+			longest = n;
+		s += n + (end != NULL ? 2 : 0);
+	}
+	return longest;
+}
+
 static void
-prepare_long_line_rejected(void **state)
+prepare_long_lines_broken(void **state)
 {
 	struct local_message_options opt = options(LOCAL_RCPT_HEADERS);
 	struct local_message m;
 	const char *head = "From: a@example.test\nTo: b@example.test\n\n";
-	char *text;
+	char *text, *expected;
 
 	(void)state;
-	/* 998 octets pass; 999 do not, in the body and in the header. */
+	/* 998 octets stay as they are. */
 	text = repeated(head, 'x', 998, "\r\n");
 	prepare_ok(text, &opt, &m);
+	expected = repeated("\r\n\r\n", 'x', 998, "\r\n");
+	assert_string_equal(strstr(content(&m), "\r\n\r\n"), expected);
 	local_message_free(&m);
+	free(expected);
 	free(text);
 
-	text = repeated("From: a@example.test\nTo: b@example.test\n\nok\n",
-	    'x', 999, "\n");
-	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 5 is longer than 998 octets");
+	/* 2500 octets of body: 998, then CRLF SP and 997, then the rest. */
+	text = repeated(head, 'y', 2500, "\nend\n");
+	prepare_ok(text, &opt, &m);
+	assert_int_equal(longest_line(content(&m)), 998);
+	expected = malloc(4000);
+	assert_non_null(expected);
+	snprintf(expected, 4000, "\r\n\r\n%.998s\r\n %.997s\r\n %.505s"
+	    "\r\nend\r\n", text + strlen(head), text + strlen(head),
+	    text + strlen(head));
+	assert_string_equal(strstr(content(&m), "\r\n\r\n"), expected);
+	local_message_free(&m);
+	free(expected);
 	free(text);
 
-	/* The last line, without a line end. */
-	text = repeated(head, 'x', 999, "");
-	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 4 is longer than 998 octets");
-	free(text);
-
+	/* A header field folds before a space when there is one, so it
+	 * unfolds unchanged; a word longer than a line is cut. */
 	text = repeated("From: a@example.test\nTo: b@example.test\n"
-	    "Subject: ", 'x', 990, "\n\nbody\n");
-	expect_rejected(text, &opt, TERN_EINVAL,
-	    "line 3 is longer than 998 octets");
+	    "Subject: ", 'x', 985, " tail\nX-Long: ");
+	expected = repeated(text, 'z', 1500, "\n\nbody\n");
+	prepare_ok(expected, &opt, &m);
+	assert_int_equal(longest_line(content(&m)), 998);
+	assert_non_null(strstr(content(&m), "xxxxx\r\n tail\r\n"));
+	assert_non_null(strstr(content(&m), "zzz\r\n zzz"));
+	assert_non_null(strstr(content(&m), "\r\n\r\nbody\r\n"));
+	local_message_free(&m);
+	free(expected);
 	free(text);
+
+	/* The bound on an input line remains. */
+	text = repeated(head, 'x', LOCAL_MESSAGE_INPUT_LINE_MAX + 1, "\n");
+	expect_rejected(text, &opt, TERN_EINVAL,
+	    "line 4 is longer than 65536 octets");
+	free(text);
+	text = repeated("From: a@example.test\nTo: b@example.test\n"
+	    "Subject: ", 'x', LOCAL_MESSAGE_INPUT_LINE_MAX, "\n\nbody\n");
+	expect_rejected(text, &opt, TERN_EINVAL,
+	    "line 3 is longer than 65536 octets");
+	free(text);
+}
+
+/* Returns local_header_qualify()'s output for value with the host
+ * name "h.example"; the caller frees it. */
+static char *
+qualified(const char *value)
+{
+	struct buf out;
+	char *text;
+
+	buf_init(&out, 4096);
+	assert_int_equal(local_header_qualify((const unsigned char *)value,
+	    strlen(value), "h.example", &out), TERN_OK);
+	text = strndup((const char *)out.data, out.len);
+	assert_non_null(text);
+	buf_free(&out);
+	return text;
+}
+
+#define EXPECT_QUALIFIED(value, expected) do { \
+	char *got_ = qualified(value); \
+	assert_string_equal(got_, expected); \
+	free(got_); \
+} while (0)
+
+static void
+header_addresses_qualified(void **state)
+{
+	(void)state;
+	/* cron's fields, a bare name with a comment, a display name. */
+	EXPECT_QUALIFIED(" root (Cron Daemon)", " root@h.example (Cron Daemon)");
+	EXPECT_QUALIFIED(" root", " root@h.example");
+	EXPECT_QUALIFIED(" Cron Daemon <root>", " Cron Daemon <root@h.example>");
+	EXPECT_QUALIFIED(" \"Ops, Night\" < ops.team (x) >, b@x.test,c",
+	    " \"Ops, Night\" < ops.team@h.example (x) >, b@x.test,"
+	    "c@h.example");
+	/* Folds, groups and quoted local parts keep their bytes. */
+	EXPECT_QUALIFIED(" a,\r\n\tb (c)", " a@h.example,\r\n\tb@h.example (c)");
+	EXPECT_QUALIFIED(" list: a, b@x.test; c", " list: a@h.example, "
+	    "b@x.test; c@h.example");
+	EXPECT_QUALIFIED(" \"x y\"", " \"x y\"@h.example");
+	EXPECT_QUALIFIED(" first.last", " first.last@h.example");
+	/* Never changed: addresses with a domain, display names alone,
+	 * quoted and encoded names, comments, empty and broken values. */
+	EXPECT_QUALIFIED(" a@x.test (root)", " a@x.test (root)");
+	EXPECT_QUALIFIED(" \"root\" <r@x.test>", " \"root\" <r@x.test>");
+	EXPECT_QUALIFIED(" Cron Daemon", " Cron Daemon");
+	EXPECT_QUALIFIED(" =?utf-8?q?root?=", " =?utf-8?q?root?=");
+	EXPECT_QUALIFIED(" =?utf-8?q?A,_B?= <a@x.test>",
+	    " =?utf-8?q?A,_B?= <a@x.test>");
+	EXPECT_QUALIFIED(" (root)", " (root)");
+	EXPECT_QUALIFIED(" undisclosed-recipients:;",
+	    " undisclosed-recipients:;");
+	EXPECT_QUALIFIED(" <>", " <>");
+	EXPECT_QUALIFIED(" a, \"open", " a, \"open");
+	EXPECT_QUALIFIED(" a <b", " a <b");
+	EXPECT_QUALIFIED(" [1.2.3.4]", " [1.2.3.4]");
+	EXPECT_QUALIFIED(" a..b", " a..b");
+}
+
+static void
+prepare_header_addresses_qualified(void **state)
+{
+	struct local_message_options opt = options(LOCAL_RCPT_GIVEN);
+	const char *const rcpt[] = {"root"};
+	struct local_message m;
+
+	(void)state;
+	opt.recipients = rcpt;
+	opt.recipient_count = 1;
+	opt.default_sender = "cron@host.example.test";
+	prepare_ok("From: root (Cron Daemon)\nTo: root\nCc: Ops <ops>,\n"
+	    " b@x.test\nReply-To: r\nSender: s\nResent-From: rf\n"
+	    "Resent-To: \"t\" <t>\nX-Other: keep\nSubject: root\n\nroot\n",
+	    &opt, &m);
+	assert_string_equal(content_after(&m, "From: root"),
+	    "From: root@host.example.test (Cron Daemon)\r\n"
+	    "To: root@host.example.test\r\n"
+	    "Cc: Ops <ops@host.example.test>,\r\n b@x.test\r\n"
+	    "Reply-To: r@host.example.test\r\n"
+	    "Sender: s@host.example.test\r\n"
+	    "Resent-From: rf@host.example.test\r\n"
+	    "Resent-To: \"t\" <t@host.example.test>\r\n"
+	    "X-Other: keep\r\nSubject: root\r\n\r\nroot\r\n");
+	local_message_free(&m);
+}
+
+static void
+prepare_resent_recipients(void **state)
+{
+	struct local_message_options opt = options(LOCAL_RCPT_HEADERS);
+	struct local_message m;
+
+	(void)state;
+	prepare_ok("Resent-From: r@example.test\nResent-To: rs@example.test\n"
+	    "Resent-Cc: rc@example.test\nResent-Bcc: rb@example.test\n"
+	    "From: a@example.test\nTo: orig@example.test\n"
+	    "Bcc: ob@example.test\n\nx\n", &opt, &m);
+	assert_int_equal(m.recipient_count, 3);
+	assert_string_equal(m.recipients[0], "rs@example.test");
+	assert_string_equal(m.recipients[1], "rc@example.test");
+	assert_string_equal(m.recipients[2], "rb@example.test");
+	assert_null(strstr(content(&m), "Bcc"));
+	assert_non_null(strstr(content(&m), "\r\nTo: orig@example.test\r\n"));
+	local_message_free(&m);
+
+	/* The pickup folder without X-Receiver reads the header alike. */
+	opt = options(LOCAL_RCPT_X_RECEIVER);
+	prepare_ok("resent-date: Thu, 29 Feb 2024 13:14:15 +0000\n"
+	    "Resent-To: rs@example.test\nFrom: a@example.test\n"
+	    "To: orig@example.test\n\nx\n", &opt, &m);
+	assert_int_equal(m.recipient_count, 1);
+	assert_string_equal(m.recipients[0], "rs@example.test");
+	local_message_free(&m);
 }
 
 static void
@@ -824,8 +1006,9 @@ prepare_local_name_qualified(void **state)
 	assert_string_equal(m.sender, "root@host.example.test");
 	assert_int_equal(m.recipient_count, 1);
 	assert_string_equal(m.recipients[0], "root@host.example.test");
-	/* The header keeps what the program wrote. */
-	assert_non_null(strstr(content(&m), "\r\nTo: root\r\n"));
+	/* The header gets the domain too, as Postfix adds it. */
+	assert_non_null(strstr(content(&m), "\r\nFrom: root@host.example.test "
+	    "(Cron Daemon)\r\nTo: root@host.example.test\r\n"));
 	local_message_free(&m);
 
 	opt.hostname = NULL;
@@ -1151,6 +1334,10 @@ prepare_size_limit(void **state)
 	opt.size_limit = 40;
 	expect_rejected("From: a@example.test\nTo: b@example.test\n\n", &opt,
 	    TERN_ETOOBIG, "message is larger than 40 bytes");
+	/* The reason names the setting when the caller gives it. */
+	opt.size_limit_name = "smtpd.message_size_limit";
+	expect_rejected(text, &opt, TERN_ETOOBIG, "message is larger than 40 "
+	    "bytes (the limit is smtpd.message_size_limit)");
 }
 
 static const struct CMUnitTest tests[] = {
@@ -1166,6 +1353,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(address_unterminated_rejected),
 	cmocka_unit_test(address_deep_comments),
 	cmocka_unit_test(address_invalid_rejected),
+	cmocka_unit_test(address_error_as_written),
 	cmocka_unit_test(address_length_bounds),
 	cmocka_unit_test(address_count_bound),
 	cmocka_unit_test(address_appends_to_list),
@@ -1173,8 +1361,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(prepare_bare_cr_in_body_breaks_line),
 	cmocka_unit_test(prepare_bare_cr_in_header_rejected),
 	cmocka_unit_test(prepare_nul_rejected),
-	cmocka_unit_test(prepare_long_line_rejected),
+	cmocka_unit_test(prepare_long_lines_broken),
+	cmocka_unit_test(header_addresses_qualified),
+	cmocka_unit_test(prepare_header_addresses_qualified),
 	cmocka_unit_test(prepare_recipients_from_headers),
+	cmocka_unit_test(prepare_resent_recipients),
 	cmocka_unit_test(prepare_mbox_from_line_dropped),
 	cmocka_unit_test(prepare_no_empty_line_all_header),
 	cmocka_unit_test(prepare_bad_header_line_named),
