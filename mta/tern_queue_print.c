@@ -19,6 +19,20 @@
 #define R_OK 4
 #endif
 
+static const char *program_name = "tern queue";
+
+const char *
+tern_queue_program(void)
+{
+	return program_name;
+}
+
+void
+tern_queue_set_program(const char *name)
+{
+	program_name = name;
+}
+
 int
 tern_queue_open(const char *config_path, struct tern_config *cfg,
     struct queue **q)
@@ -29,7 +43,7 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 
 	*q = NULL;
 	if (tern_config_load(config_path, cfg, err, sizeof(err)) != TERN_OK) {
-		fprintf(stderr, "tern queue: %s\n", err);
+		fprintf(stderr, "%s: %s\n", tern_queue_program(), err);
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/queue.db", cfg->queue_directory);
@@ -41,9 +55,10 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 		rc = uv_fs_access(NULL, &req, path, R_OK, NULL);
 	uv_fs_req_cleanup(&req);
 	if (rc == UV_EACCES || rc == UV_EPERM) {
-		fprintf(stderr, "tern queue: cannot read the queue folder %s: "
+		fprintf(stderr, "%s: cannot read the queue folder %s: "
 		    "permission denied; run this command as root or as the "
-		    "user ternd runs as\n", cfg->queue_directory);
+		    "user ternd runs as\n", tern_queue_program(),
+		    cfg->queue_directory);
 		return 1;
 	}
 	/* NOTE: a user who may read queue.db but not write the folder
@@ -52,8 +67,8 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 	rc = queue_open(cfg->queue_directory, QUEUE_READ_ONLY, q, err,
 	    sizeof(err));
 	if (rc != TERN_OK) {
-		fprintf(stderr, "tern queue: cannot open the queue in %s: %s\n",
-		    cfg->queue_directory, err);
+		fprintf(stderr, "%s: cannot open the queue in %s: %s\n",
+		    tern_queue_program(), cfg->queue_directory, err);
 		return 1;
 	}
 	return 0;

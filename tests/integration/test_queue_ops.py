@@ -360,3 +360,36 @@ def test_queue_ops_flush_delete_running(lab):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{kept}: held, 1 recipient\n1 message: 1 held\n"
     assert recipient_row(tern, kept)["held"] == 1
+
+
+def test_queue_ops_reject_empty_filters(lab):
+    tern, _, _ = deferring_lab(lab)
+    sender = send_deferred(tern, "a@origin.test", "x@example.test",
+                           "named sender")
+    bounce = send_deferred(tern, "", "y@example.test", "null sender")
+    tern.stop()
+
+    # An unset shell variable must never select the whole queue.
+    for option in ("--domain", "--from", "--to", "--status",
+                   "--older-than"):
+        for command in ([], ["list"], ["hold"], ["release"], ["delete"],
+                        ["bounce"], ["requeue"], ["flush"]):
+            done = run_queue(tern, *command, option, "")
+            assert done.returncode == 2, (command, option, done.stdout)
+            assert f"invalid {option}: empty" in done.stderr, (
+                command, option, done.stderr)
+            assert done.stdout == "", (command, option)
+    assert len(tern.messages()) == 2
+    assert tern.rows("SELECT count(*) AS n FROM recipients "
+                     "WHERE held = 1")[0]["n"] == 0
+
+    done = run_queue(tern, "--from", "<>")
+    assert done.returncode == 0, done.stderr
+    assert re.findall(r"^([0-9A-F]{16}) ", done.stdout, re.M) == [bounce]
+    done = run_queue(tern, "hold", "--from", "<>")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{bounce}: held, 1 recipient\n1 message: 1 held\n"
+    done = run_queue(tern, "--from", "a@origin.test", "--status", "held")
+    assert done.stdout == "Mail queue is empty\n"
+    done = run_queue(tern, "--from", "a@origin.test")
+    assert re.findall(r"^([0-9A-F]{16}) ", done.stdout, re.M) == [sender]
