@@ -64,9 +64,8 @@ usage(FILE *out)
 	    "    messages; \"tern queue hold --help\" says more\n");
 }
 
-/* The message's state for --json: "queued" before its first attempt. */
-static const char *
-status_name(const struct queue_list_message *m)
+const char *
+tern_queue_status_name(const struct queue_list_message *m)
 {
 	if (m->active)
 		return "active";
@@ -140,7 +139,7 @@ print_json_message(const struct queue_list_message *m, void *arg)
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
 	    "\"held\":%s,\"status\":\"%s\",\"sender\":", m->queue_id,
 	    (long long)m->size, arrival, m->held ? "true" : "false",
-	    status_name(m));
+	    tern_queue_status_name(m));
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;

@@ -45,6 +45,11 @@ void tern_queue_set_program(const char *name);
 struct queue_list_filter;
 int tern_queue_parse_status(const char *value, struct queue_list_filter *f);
 
+/* The message's status as the listing's --json and --status name it:
+ * active, held, deferred (tried), or queued (never tried). */
+struct queue_list_message;
+const char *tern_queue_status_name(const struct queue_list_message *m);
+
 /* True for --from, --to, --domain, --older-than and --status. */
 bool tern_queue_is_filter_option(const char *arg);
 

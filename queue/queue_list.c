@@ -167,6 +167,7 @@ recipient_load(struct queue_list_recipient *r, sqlite3_stmt *stmt)
 	r->last_reply = column_text(stmt, 14);
 	r->destination_wait = sqlite3_column_int(stmt, 15) != 0;
 	r->delay_warned = sqlite3_column_int(stmt, 16) != 0;
+	r->held = sqlite3_column_int(stmt, 17) != 0;
 }
 
 static int

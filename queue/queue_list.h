@@ -79,6 +79,7 @@ struct queue_list_recipient {
 	int64_t next_attempt;
 	const char *last_reply;       /* "" before the first attempt */
 	bool destination_wait;        /* waits for its destination to work */
+	bool held;                    /* on hold until released */
 	bool delay_warned;            /* a delay report was sent */
 };
 

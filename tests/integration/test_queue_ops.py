@@ -7,6 +7,7 @@ one's place and shows what each operation did.
 """
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from engine_helpers import (QUIET_WINDOW, assert_never_sent, example_mx,
 from peers import ScriptedReceiver, message_bytes
 from tern_instance import BUILD_DIR
 from test_queue_tool import run_queue
+from test_sendmail import sendmail
 
 REPLY = b"451 4.3.0 queue-ops test: try again later"
 
@@ -393,3 +395,43 @@ def test_queue_ops_reject_empty_filters(lab):
     assert done.stdout == "Mail queue is empty\n"
     done = run_queue(tern, "--from", "a@origin.test")
     assert re.findall(r"^([0-9A-F]{16}) ", done.stdout, re.M) == [sender]
+
+
+def test_queue_show_status_matches_listing(lab):
+    tern, _, _ = deferring_lab(lab)
+    held = send_deferred(tern, "h@origin.test", "h@example.test", "held")
+    tried = send_deferred(tern, "t@origin.test", "t@example.test", "tried")
+    fresh = send_deferred(tern, "n@origin.test", "n@example.test", "fresh")
+    tern.stop()
+    assert run_queue(tern, "hold", held).returncode == 0
+    # requeue forgets the attempts, so the message was never tried.
+    assert run_queue(tern, "requeue", fresh).returncode == 0
+
+    statuses = {"held": held, "deferred": tried, "queued": fresh}
+    for status, qid in statuses.items():
+        shown = run_queue(tern, "show", qid)
+        assert shown.returncode == 0, shown.stderr
+        assert re.search(rf"^status: +{status}$", shown.stdout, re.M), (
+            status, shown.stdout)
+        assert re.search(rf"^  status: +{status}$", shown.stdout, re.M), (
+            status, shown.stdout)
+        assert re.search(r"^origin: +received over SMTP$", shown.stdout,
+                         re.M), shown.stdout
+        listed = run_queue(tern, "--status", status, "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [(r["queue_id"], r["status"]) for r in rows] == [
+            (qid, status)], (status, listed.stdout)
+    done = run_queue(tern, "release", "--status", "queued")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{fresh}: unchanged, not held\n"
+                           "1 message: 1 unchanged\n")
+
+    local = sendmail(tern, "-i", "l@example.test",
+                     stdin=b"Subject: local\n\nqueued by sendmail\n")
+    assert local.returncode == 0, local.stderr
+    listed = run_queue(tern, "--to", "l@example.test", "--json")
+    local_id = json.loads(listed.stdout)["queue_id"]
+    shown = run_queue(tern, "show", local_id)
+    assert re.search(r"^origin: +local submission \(sendmail\)$",
+                     shown.stdout, re.M), shown.stdout
