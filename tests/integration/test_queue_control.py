@@ -306,6 +306,8 @@ def test_interrupted_command_leaves_qmgr_working(lab):
     tern.wait_log(waiting_pattern(qid))
     proc.kill()
     proc.wait(timeout=30)
+    tern.wait_log(rf"queue operation delete cancelled: its command closed "
+                  rf"the connection; 1 message left unchanged: {qid}$")
     receiver.answer(DEFER)
     tern.wait_log(rf"{qid}: to=<one@example.test>, retry in ")
 
