@@ -117,6 +117,11 @@ def test_queue_ops_flush_delete_bounce_stopped(lab):
     assert got[0].rcpt_tos == ["b@origin.test"], got[0].rcpt_tos
     assert b"Status: 5.0.0" in got[0].content, got[0].content
     assert b"Action: failed" in got[0].content, got[0].content
+    # The human-readable part wraps long lines.
+    text = re.sub(rb"\s+", b" ", got[0].content)
+    assert (b"<b@example.test>: returned to the sender by the queue "
+            b"administrator (status 5.0.0)") in text, got[0].content
+    assert b"Diagnostic-Code:" not in got[0].content, got[0].content
     assert subjects(receiver) == ["flush me"]
     # The kept message waits for its retry an hour later, so only the
     # flush made the first one go.
