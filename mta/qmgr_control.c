@@ -54,7 +54,10 @@
 #define QMGR_CONTROL_REQUESTS_MAX 16
 
 /* Messages changed by one database operation, so that records and
- * scans keep their turns during a long list. */
+ * scans keep their turns during a long list.
+ * NOTE: requests are served in arrival order, so a request waits until
+ * every earlier one has handed all its ready ids to the database (about
+ * 1.4 s for 10,000 messages, bench/queue_ops). */
 #define QMGR_CONTROL_CHUNK 32
 
 /* Buckets of the table of blocked queue ids (a power of two). */
