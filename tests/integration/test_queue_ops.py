@@ -232,9 +232,11 @@ def test_queue_ops_filters_stopped(lab):
 
 
 def test_queue_ops_usage_and_exit_codes(lab):
-    tern = lab.tern()
-    qid = tern.send("a@origin.test", ["x@example.test"],
-                    message_bytes("exit codes"))
+    # Deferred first: without a receiver the message could bounce and
+    # leave the queue before ternd stops.
+    tern, _, _ = deferring_lab(lab)
+    qid = send_deferred(tern, "a@origin.test", "x@example.test",
+                        "exit codes")
     tern.stop()
 
     for args in (["delete"], ["bounce", qid, "--from", "a@origin.test"],
