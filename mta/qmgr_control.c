@@ -54,7 +54,10 @@
 #define QMGR_CONTROL_REQUESTS_MAX 16
 
 /* Messages changed by one database operation, so that records and
- * scans keep their turns during a long list. */
+ * scans keep their turns during a long list.
+ * NOTE: requests are served in arrival order, so a request waits until
+ * every earlier one has handed all its ready ids to the database (about
+ * 1.4 s for 10,000 messages, bench/queue_ops). */
 #define QMGR_CONTROL_CHUNK 32
 
 /* Buckets of the table of blocked queue ids (a power of two). */
@@ -809,6 +812,59 @@ qmgr_control_message(struct qmgr *qm, struct ipc_channel *channel,
 	return TERN_OK;
 }
 
+static const char *
+op_command(enum queue_admin_op op)
+{
+	switch (op) {
+	case QUEUE_ADMIN_FLUSH:
+		return "flush";
+	case QUEUE_ADMIN_HOLD:
+		return "hold";
+	case QUEUE_ADMIN_RELEASE:
+		return "release";
+	case QUEUE_ADMIN_DELETE:
+		return "delete";
+	case QUEUE_ADMIN_BOUNCE:
+		return "bounce";
+	case QUEUE_ADMIN_REQUEUE:
+		return "requeue";
+	}
+	return "unknown";
+}
+
+/* Queue ids named in the line that logs a cancelled request; the rest
+ * are counted, so a cancelled bulk operation logs one short line. */
+#define CANCELLED_IDS_LOGGED 8
+
+/* Logs the messages a request whose command went away leaves unchanged:
+ * those not yet handed to the database, which includes any that waited
+ * for a delivery. */
+static void
+log_cancelled(const struct control_request *req)
+{
+	char ids[CANCELLED_IDS_LOGGED * (QUEUE_ID_SIZE + 2) + 1] = "";
+	size_t i, n = req->count - req->started, used = 0;
+
+	if (req->flush_destination) {
+		log_info("queue operation flush cancelled: its command closed "
+		    "the connection before the flush ran");
+		return;
+	}
+	if (n == 0)
+		return;
+	for (i = 0; i < n && i < CANCELLED_IDS_LOGGED; i++)
+		used += (size_t)snprintf(ids + used, sizeof(ids) - used, "%s%s",
+		    i > 0 ? ", " : "", req->ids[req->started + i]);
+	if (n > CANCELLED_IDS_LOGGED)
+		log_info("queue operation %s cancelled: its command closed the "
+		    "connection; %zu messages left unchanged: %s and %zu more",
+		    op_command(req->op), n, ids, n - CANCELLED_IDS_LOGGED);
+	else
+		log_info("queue operation %s cancelled: its command closed the "
+		    "connection; %zu message%s left unchanged: %s",
+		    op_command(req->op), n, n == 1 ? "" : "s", ids);
+}
+
 void
 qmgr_control_closed(struct qmgr *qm, struct qmgr_control_client *client)
 {
@@ -821,6 +877,7 @@ qmgr_control_closed(struct qmgr *qm, struct qmgr_control_client *client)
 	if (req == NULL)
 		return;
 	req->client = NULL;
+	log_cancelled(req);
 	unblock_rest(qm->control, req);
 	if (!req->running)
 		request_free(qm->control, req);

@@ -1,6 +1,6 @@
 /*
  * tern queue [list] [--from ADDRESS] [--to ADDRESS] [--domain DOMAIN]
- * [--older-than DURATION] [--status deferred|held|active] [--json],
+ * [--older-than DURATION] [--status queued|deferred|held|active] [--json],
  * tern queue show ID [--body], and the operations tern queue
  * flush|hold|release|delete|bounce|requeue (tern_queue_ops.c).
  *
@@ -19,11 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/clock.h"
 #include "../lib/json.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
-#include "../policy/duration.h"
 #include "../queue/queue.h"
 #include "../queue/queue_list.h"
 #include "tern_commands.h"
@@ -44,7 +42,7 @@ usage(FILE *out)
 	fprintf(out, "usage: tern [-c CONFIG] queue [list] [--from ADDRESS] "
 	    "[--to ADDRESS]\n"
 	    "                  [--domain DOMAIN] [--older-than DURATION]\n"
-	    "                  [--status deferred|held|active] [--json]\n"
+	    "                  [--status queued|deferred|held|active] [--json]\n"
 	    "       tern [-c CONFIG] queue show ID [--body]\n"
 	    "       tern [-c CONFIG] queue flush|hold|release|delete|bounce|"
 	    "requeue ...\n"
@@ -54,8 +52,11 @@ usage(FILE *out)
 	    "    --older-than: only messages that arrived longer ago than\n"
 	    "      DURATION (seconds, or with s, m, h or d: \"4h\")\n"
 	    "    --status: only messages being delivered now (active, marked\n"
-	    "      \"*\" after the id), held ones (marked \"!\"), or deferred\n"
-	    "      ones (tried at least once, neither held nor active)\n"
+	    "      \"*\" after the id), held ones (marked \"!\"), deferred\n"
+	    "      ones (tried at least once, neither held nor active) or\n"
+	    "      queued ones (never tried, neither held nor active)\n"
+	    "    --from '<>' selects the null sender (bounces); an empty\n"
+	    "      value is a usage error for every filter\n"
 	    "    --json: one JSON object per message and line\n"
 	    "  show: one message's envelope, DSN parameters, recipients and\n"
 	    "    header; --body adds the whole message\n"
@@ -63,9 +64,8 @@ usage(FILE *out)
 	    "    messages; \"tern queue hold --help\" says more\n");
 }
 
-/* The message's state for --json: "queued" before its first attempt. */
-static const char *
-status_name(const struct queue_list_message *m)
+const char *
+tern_queue_status_name(const struct queue_list_message *m)
 {
 	if (m->active)
 		return "active";
@@ -139,7 +139,7 @@ print_json_message(const struct queue_list_message *m, void *arg)
 	printf("{\"queue_id\":\"%s\",\"size\":%lld,\"arrival\":\"%s\","
 	    "\"held\":%s,\"status\":\"%s\",\"sender\":", m->queue_id,
 	    (long long)m->size, arrival, m->held ? "true" : "false",
-	    status_name(m));
+	    tern_queue_status_name(m));
 	json_write_string(stdout, m->sender);
 	printf(",\"recipients\":[");
 	s->first_recipient = true;
@@ -189,33 +189,12 @@ print_total(const struct list_state *s)
 	    s->messages == 1 ? "" : "s");
 }
 
-/* Reads a --status value into f; 2 after printing the problem, else
- * 0. */
-int
-tern_queue_parse_status(const char *value, struct queue_list_filter *f)
-{
-	if (strcmp(value, "held") == 0) {
-		f->held = QUEUE_LIST_HELD_ONLY;
-		f->status = QUEUE_LIST_STATUS_HELD;
-	} else if (strcmp(value, "deferred") == 0) {
-		f->status = QUEUE_LIST_STATUS_DEFERRED;
-	} else if (strcmp(value, "active") == 0) {
-		f->status = QUEUE_LIST_STATUS_ACTIVE;
-	} else {
-		fprintf(stderr, "tern queue: invalid --status \"%s\"; give "
-		    "deferred, held or active\n", value);
-		return 2;
-	}
-	return 0;
-}
-
 /* Reads the list options into f and s; 2 after printing the
  * problem, else 0. */
 static int
 parse_list_options(int argc, char **argv, struct queue_list_filter *f,
     struct list_state *s)
 {
-	int64_t age;
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -225,35 +204,15 @@ parse_list_options(int argc, char **argv, struct queue_list_filter *f,
 			s->json = true;
 			continue;
 		}
-		if (value == NULL || (strcmp(argv[i], "--from") != 0 &&
-		    strcmp(argv[i], "--to") != 0 &&
-		    strcmp(argv[i], "--domain") != 0 &&
-		    strcmp(argv[i], "--older-than") != 0 &&
-		    strcmp(argv[i], "--status") != 0)) {
-			fprintf(stderr, "tern queue: unexpected argument "
-			    "\"%s\"%s\n", argv[i], value == NULL ?
+		if (value == NULL || !tern_queue_is_filter_option(argv[i])) {
+			fprintf(stderr, "%s: unexpected argument \"%s\"%s\n",
+			    tern_queue_program(), argv[i], value == NULL ?
 			    " or a missing value" : "");
 			usage(stderr);
 			return 2;
 		}
-		if (strcmp(argv[i], "--from") == 0)
-			f->sender = value;
-		else if (strcmp(argv[i], "--to") == 0)
-			f->recipient = value;
-		else if (strcmp(argv[i], "--domain") == 0)
-			f->domain = value;
-		else if (strcmp(argv[i], "--status") == 0) {
-			if (tern_queue_parse_status(value, f) != 0)
-				return 2;
-		}
-		else if (duration_parse(value, &age) != TERN_OK) {
-			fprintf(stderr, "tern queue: invalid --older-than "
-			    "duration \"%s\"; give seconds or a number with "
-			    "s, m, h or d, such as 4h\n", value);
+		if (tern_queue_parse_filter(NULL, argv[i], value, f) != 0)
 			return 2;
-		} else {
-			f->arrived_before = tern_clock_now() - age;
-		}
 		i++;
 	}
 	return 0;
@@ -279,8 +238,9 @@ list_queue(const char *config_path, int argc, char **argv)
 	/* A failure is a warning: the listing goes on without marks. */
 	if (q != NULL && tern_queue_active_load(cfg.queue_directory,
 	    &state.active, err, sizeof(err)) != TERN_OK)
-		fprintf(stderr, "tern queue: cannot ask qmgr which messages "
-		    "are being delivered: %s; none is marked active\n", err);
+		fprintf(stderr, "%s: cannot ask qmgr which messages are "
+		    "being delivered: %s; none is marked active\n",
+		    tern_queue_program(), err);
 	filter.active = (const char (*)[QUEUE_ID_SIZE])state.active.ids;
 	filter.active_count = state.active.count;
 
@@ -293,15 +253,16 @@ list_queue(const char *config_path, int argc, char **argv)
 	queue_close(q);
 	tern_queue_active_free(&state.active);
 	if (rc != TERN_OK) {
-		fprintf(stderr, "tern queue: cannot list the queue in %s: %s\n",
-		    cfg.queue_directory, err[0] != '\0' ? err :
+		fprintf(stderr, "%s: cannot list the queue in %s: %s\n",
+		    tern_queue_program(), cfg.queue_directory, err[0] != '\0' ? err :
 		    tern_strerror(rc));
 		return 1;
 	}
 	if (!state.json)
 		print_total(&state);
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "tern queue: cannot write the listing\n");
+		fprintf(stderr, "%s: cannot write the listing\n",
+		    tern_queue_program());
 		return 1;
 	}
 	return 0;
@@ -310,6 +271,8 @@ list_queue(const char *config_path, int argc, char **argv)
 int
 tern_cmd_queue(const char *config_path, int argc, char **argv)
 {
+	if (argc >= 1 && strcmp(argv[0], "mailq") == 0)
+		tern_queue_set_program("mailq");
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);

@@ -35,10 +35,30 @@ void tern_queue_format_utc(int64_t t, char *out, size_t out_size);
 /* tern queue show ID [--body]: mta/tern_queue_show.c */
 int tern_queue_show(const char *config_path, int argc, char **argv);
 
+/* The name that starts error messages: "tern queue", or "mailq" when
+ * the listing runs as mailq (tern_cmd_queue() with argv[0] "mailq"). */
+const char *tern_queue_program(void);
+void tern_queue_set_program(const char *name);
+
 /* Reads a --status value into f; returns 2 after printing why it is
- * invalid, else 0 (mta/tern_queue.c). */
+ * invalid, else 0 (mta/tern_queue_filter.c). */
 struct queue_list_filter;
 int tern_queue_parse_status(const char *value, struct queue_list_filter *f);
+
+/* The message's status as the listing's --json and --status name it:
+ * active, held, deferred (tried), or queued (never tried). */
+struct queue_list_message;
+const char *tern_queue_status_name(const struct queue_list_message *m);
+
+/* True for --from, --to, --domain, --older-than and --status. */
+bool tern_queue_is_filter_option(const char *arg);
+
+/* Reads one filter option and its value into f; command (NULL for the
+ * listing) names the operation in messages. An empty value is invalid,
+ * and --from '<>' selects the null sender. Returns 2 after printing the
+ * problem, else 0. */
+int tern_queue_parse_filter(const char *command, const char *option,
+    const char *value, struct queue_list_filter *f);
 
 /* True for the commands tern_queue_ops() runs. */
 bool tern_queue_is_op(const char *command);

@@ -27,11 +27,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "../lib/clock.h"
 #include "../lib/file_lock.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
-#include "../policy/duration.h"
 #include "../queue/queue.h"
 #include "../queue/queue_list.h"
 #include "tern_control.h"
@@ -117,7 +115,8 @@ usage(FILE *out)
 	    "FILTER... | --all\n"
 	    "  FILTER: --from ADDRESS, --to ADDRESS, --domain DOMAIN,\n"
 	    "    --older-than DURATION, --status STATUS, as in the listing;\n"
-	    "    a message is acted on when it matches them all\n"
+	    "    a message is acted on when it matches them all; --from '<>'\n"
+	    "    selects the null sender, and an empty value is invalid\n"
 	    "  flush: try now, ending the suspension of the destinations;\n"
 	    "    --domain D alone flushes that destination, and flush with\n"
 	    "    no argument (or --all) flushes every destination\n"
@@ -165,42 +164,6 @@ id_list_add(struct id_list *list, const char *id)
 	return TERN_OK;
 }
 
-/* Reads one filter option and its value; 2 after printing the problem,
- * else 0. */
-static int
-parse_filter(const char *command, const char *option, const char *value,
-    struct queue_list_filter *f)
-{
-	int64_t age;
-
-	if (strcmp(option, "--from") == 0) {
-		f->sender = value;
-	} else if (strcmp(option, "--to") == 0) {
-		f->recipient = value;
-	} else if (strcmp(option, "--domain") == 0) {
-		f->domain = value;
-	} else if (strcmp(option, "--status") == 0) {
-		if (tern_queue_parse_status(value, f) != 0)
-			return 2;
-	} else if (duration_parse(value, &age) != TERN_OK) {
-		fprintf(stderr, "tern queue %s: invalid --older-than duration "
-		    "\"%s\"; give seconds or a number with s, m, h or d, such "
-		    "as 4h\n", command, value);
-		return 2;
-	} else {
-		f->arrived_before = tern_clock_now() - age;
-	}
-	return 0;
-}
-
-static bool
-is_filter_option(const char *arg)
-{
-	return strcmp(arg, "--from") == 0 || strcmp(arg, "--to") == 0 ||
-	    strcmp(arg, "--domain") == 0 || strcmp(arg, "--older-than") == 0 ||
-	    strcmp(arg, "--status") == 0;
-}
-
 /* Reads the arguments after the command name; 2 after printing the
  * problem, else 0. */
 static int
@@ -212,14 +175,14 @@ parse_args(const char *command, int argc, char **argv, struct ops_args *a)
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--all") == 0) {
 			a->all = true;
-		} else if (is_filter_option(argv[i])) {
+		} else if (tern_queue_is_filter_option(argv[i])) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "tern queue %s: %s needs a "
 				    "value\n", command, argv[i]);
 				return 2;
 			}
-			if (parse_filter(command, argv[i], argv[i + 1],
-			    &a->filter) != 0)
+			if (tern_queue_parse_filter(command, argv[i],
+			    argv[i + 1], &a->filter) != 0)
 				return 2;
 			a->filtered = true;
 			i++;
@@ -323,7 +286,8 @@ collect_filtered_ids(const char *config_path, struct tern_config *cfg,
 	/* Only qmgr knows which messages are active, which --status active
 	 * and deferred need. */
 	if ((filter.status == QUEUE_LIST_STATUS_ACTIVE ||
-	    filter.status == QUEUE_LIST_STATUS_DEFERRED) &&
+	    filter.status == QUEUE_LIST_STATUS_DEFERRED ||
+	    filter.status == QUEUE_LIST_STATUS_QUEUED) &&
 	    tern_queue_active_load(cfg->queue_directory, &active, err,
 	    sizeof(err)) != TERN_OK) {
 		fprintf(stderr, "tern queue %s: cannot ask qmgr which messages "
@@ -560,7 +524,8 @@ choose_target(const struct ops_args *a, struct ops_request *req)
 	    !a->filtered) {
 		req->all_destinations = true;
 	} else if (req->op == QUEUE_ADMIN_FLUSH && a->filtered &&
-	    f->domain != NULL && f->sender == NULL && f->recipient == NULL &&
+	    f->domain != NULL && f->sender == NULL && !f->null_sender &&
+	    f->recipient == NULL &&
 	    f->arrived_before == 0 && f->held == QUEUE_LIST_HELD_ANY &&
 	    f->status == QUEUE_LIST_STATUS_ANY) {
 		req->domain = f->domain;

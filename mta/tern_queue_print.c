@@ -3,6 +3,7 @@
  * queue folder has mode 0700, so the listing runs as root or as the
  * user ternd runs as.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,33 @@
 #ifndef R_OK
 #define R_OK 4
 #endif
+#ifndef W_OK
+#define W_OK 2
+#endif
+
+static const char *program_name = "tern queue";
+
+static bool
+folder_writable(const char *directory)
+{
+	uv_fs_t req;
+	int rc = uv_fs_access(NULL, &req, directory, W_OK, NULL);
+
+	uv_fs_req_cleanup(&req);
+	return rc == 0;
+}
+
+const char *
+tern_queue_program(void)
+{
+	return program_name;
+}
+
+void
+tern_queue_set_program(const char *name)
+{
+	program_name = name;
+}
 
 int
 tern_queue_open(const char *config_path, struct tern_config *cfg,
@@ -29,8 +57,19 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 
 	*q = NULL;
 	if (tern_config_load(config_path, cfg, err, sizeof(err)) != TERN_OK) {
-		fprintf(stderr, "tern queue: %s\n", err);
+		fprintf(stderr, "%s: %s\n", tern_queue_program(), err);
 		return 2;
+	}
+	/* A missing folder is most likely a wrong configuration, and
+	 * calling it an empty queue would hide that. */
+	rc = uv_fs_stat(NULL, &req, cfg->queue_directory, NULL);
+	uv_fs_req_cleanup(&req);
+	if (rc == UV_ENOENT || rc == UV_ENOTDIR) {
+		fprintf(stderr, "%s: the queue folder %s does not exist; check "
+		    "queue.directory in %s\n", tern_queue_program(),
+		    cfg->queue_directory, config_path != NULL ? config_path :
+		    "the configuration");
+		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/queue.db", cfg->queue_directory);
 	rc = uv_fs_stat(NULL, &req, path, NULL);
@@ -41,19 +80,29 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 		rc = uv_fs_access(NULL, &req, path, R_OK, NULL);
 	uv_fs_req_cleanup(&req);
 	if (rc == UV_EACCES || rc == UV_EPERM) {
-		fprintf(stderr, "tern queue: cannot read the queue folder %s: "
+		fprintf(stderr, "%s: cannot read the queue folder %s: "
 		    "permission denied; run this command as root or as the "
-		    "user ternd runs as\n", cfg->queue_directory);
+		    "user ternd runs as\n", tern_queue_program(),
+		    cfg->queue_directory);
 		return 1;
 	}
-	/* NOTE: a user who may read queue.db but not write the folder
-	 * cannot open a WAL database while no -shm file exists; SQLite
-	 * then reports "unable to open database file". */
 	rc = queue_open(cfg->queue_directory, QUEUE_READ_ONLY, q, err,
 	    sizeof(err));
+	if (rc != TERN_OK && !folder_writable(cfg->queue_directory)) {
+		/* SQLite reads a WAL database through its queue.db-shm file,
+		 * which a reader must create when it is missing (ternd
+		 * stopped) and must be able to read while ternd runs. */
+		fprintf(stderr, "%s: cannot read the queue in %s without write "
+		    "access to that folder: SQLite needs it to create "
+		    "queue.db-shm while ternd is stopped, and read access to "
+		    "queue.db-shm while ternd runs; run this command as root "
+		    "or as the user or group that owns the queue (%s)\n",
+		    tern_queue_program(), cfg->queue_directory, err);
+		return 1;
+	}
 	if (rc != TERN_OK) {
-		fprintf(stderr, "tern queue: cannot open the queue in %s: %s\n",
-		    cfg->queue_directory, err);
+		fprintf(stderr, "%s: cannot open the queue in %s: %s\n",
+		    tern_queue_program(), cfg->queue_directory, err);
 		return 1;
 	}
 	return 0;

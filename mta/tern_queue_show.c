@@ -13,6 +13,7 @@
 #include "../queue/queue.h"
 #include "../queue/queue_list.h"
 #include "tern_queue.h"
+#include "tern_queue_active.h"
 
 #define CONTENT_CHUNK (64 * 1024)
 
@@ -36,12 +37,19 @@ ret_name(enum dsn_ret ret)
 	}
 }
 
+/* Where the message came from. Received messages are told apart by the
+ * client that sendmail ("localhost") and the pickup folder ("pickup")
+ * record, which an SMTP client's "host[addr]" never equals. */
 static const char *
-origin_name(int origin)
+origin_name(int origin, const char *client)
 {
 	switch (origin) {
 	case 0:
-		return "received";
+		if (strcmp(client, "localhost") == 0)
+			return "local submission (sendmail)";
+		if (strcmp(client, "pickup") == 0)
+			return "pickup folder";
+		return "received over SMTP";
 	case 1:
 		return "delivery status report";
 	case 2:
@@ -94,10 +102,28 @@ show_message(const struct queue_list_message *m, void *arg)
 	print_field("arrival:", arrival);
 	print_field("size:", size);
 	print_field("client:", m->client);
-	print_field("origin:", origin_name(m->origin));
+	print_field("status:", tern_queue_status_name(m));
+	print_field("origin:", origin_name(m->origin, m->client));
 	print_field("envid:", m->envid[0] == '\0' ? "(none)" : m->envid);
 	print_field("ret:", ret_name(m->ret));
 	return 0;
+}
+
+/* The recipient's status in the listing's words: held, active while
+ * its message is being delivered, deferred once tried, else queued. */
+static const char *
+recipient_status(const struct queue_list_message *m,
+    const struct queue_list_recipient *r)
+{
+	if (m->active)
+		return "active (its message is being delivered)";
+	if (r->held)
+		return "held";
+	if (r->attempts > 0)
+		return r->destination_wait ?
+		    "deferred, waiting for its destination" : "deferred";
+	return r->destination_wait ? "queued, waiting for its destination" :
+	    "queued";
 }
 
 static int
@@ -106,15 +132,13 @@ show_recipient(const struct queue_list_message *m,
 {
 	char notify[64], next[32], attempts[16];
 
-	(void)m;
 	(void)arg;
 	format_notify(r->notify, notify, sizeof(notify));
 	tern_queue_format_utc(r->next_attempt, next, sizeof(next));
 	snprintf(attempts, sizeof(attempts), "%d", r->attempts);
 	printf("\n");
 	print_field("recipient:", r->address);
-	print_field("  status:", r->destination_wait ?
-	    "deferred, waiting for its destination" : "deferred");
+	print_field("  status:", recipient_status(m, r));
 	print_field("  attempts:", attempts);
 	print_field("  next attempt:", next);
 	print_field("  last reply:", r->last_reply[0] == '\0' ? "(none)" :
@@ -160,6 +184,7 @@ tern_queue_show(const char *config_path, int argc, char **argv)
 	struct queue_list_visitor v = {show_message, show_recipient, NULL,
 	    NULL};
 	struct show_state state = {0};
+	struct tern_queue_active active = {0};
 	struct queue *q;
 	bool body = false;
 	char err[1024] = "";
@@ -176,6 +201,16 @@ tern_queue_show(const char *config_path, int argc, char **argv)
 	rc = tern_queue_open(config_path, &cfg, &q);
 	if (rc != 0)
 		return rc;
+	/* A failure is a warning: the message is shown without the active
+	 * status. */
+	if (q != NULL && tern_queue_active_load(cfg.queue_directory,
+	    &active, err, sizeof(err)) != TERN_OK)
+		fprintf(stderr, "%s: cannot ask qmgr which messages are being "
+		    "delivered: %s; the status leaves that out\n",
+		    tern_queue_program(), err);
+	err[0] = '\0';
+	filter.active = (const char (*)[QUEUE_ID_SIZE])active.ids;
+	filter.active_count = active.count;
 	v.arg = &state;
 	if (q != NULL)
 		rc = queue_list(q, &filter, &v, err, sizeof(err));
@@ -187,15 +222,17 @@ tern_queue_show(const char *config_path, int argc, char **argv)
 			rc = TERN_OK;
 	}
 	queue_close(q);
+	tern_queue_active_free(&active);
 	if (rc != TERN_OK) {
-		fprintf(stderr, "tern queue: cannot show %s from the queue in "
-		    "%s: %s\n", argv[1], cfg.queue_directory, err[0] != '\0' ?
+		fprintf(stderr, "%s: cannot show %s from the queue in %s: "
+		    "%s\n", tern_queue_program(), argv[1], cfg.queue_directory, err[0] != '\0' ?
 		    err : tern_strerror(rc));
 		return 1;
 	}
 	if (!state.found) {
-		fprintf(stderr, "tern queue: message %s not found in the queue "
-		    "in %s; it may have been delivered or removed\n", argv[1],
+		fprintf(stderr, "%s: message %s not found in the queue in %s; "
+		    "it may have been delivered or removed\n",
+		    tern_queue_program(), argv[1],
 		    cfg.queue_directory);
 		return 1;
 	}

@@ -519,12 +519,13 @@ append_recipient_line(struct buf *b, enum queue_report kind,
     const struct dsn_recipient *rcpt)
 {
 	char address[DSN_VALUE_MAX + 1], host[DSN_VALUE_MAX + 1];
-	char reply[DSN_VALUE_MAX + 1], date[40];
-	char line[4 * DSN_VALUE_MAX];
+	char reply[DSN_VALUE_MAX + 1], reason[DSN_VALUE_MAX + 1], date[40];
+	char line[5 * DSN_VALUE_MAX];
 
 	clean_text(rcpt->address, address, sizeof(address));
 	clean_text(rcpt->remote_mta, host, sizeof(host));
 	clean_text(rcpt->diagnostic, reply, sizeof(reply));
+	clean_text(rcpt->reason, reason, sizeof(reason));
 	if ((kind == QUEUE_REPORT_DELIVERED || kind == QUEUE_REPORT_RELAYED) &&
 	    host[0] != '\0')
 		snprintf(line, sizeof(line), "<%s>: %s to host %s", address,
@@ -535,6 +536,9 @@ append_recipient_line(struct buf *b, enum queue_report kind,
 		    address, host, reply);
 	else if (reply[0] != '\0')
 		snprintf(line, sizeof(line), "<%s>: %s", address, reply);
+	else if (reason[0] != '\0')
+		snprintf(line, sizeof(line), "<%s>: %s (status %s)", address,
+		    reason, effective_status(kind, rcpt->status));
 	else
 		snprintf(line, sizeof(line), "<%s>: status %s", address,
 		    effective_status(kind, rcpt->status));

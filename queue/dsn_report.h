@@ -28,6 +28,10 @@ struct dsn_recipient {
 	                               * invalid code: a default per kind */
 	const char *remote_mta;       /* host name, or "" */
 	const char *diagnostic;       /* the server's reply, or "" */
+	/* tern's own reason when no server replied ("returned to the sender
+	 * by the queue administrator"), or "" or NULL. It goes into the
+	 * human-readable part only: a Diagnostic-Code is a server's reply. */
+	const char *reason;
 	int64_t last_attempt;         /* seconds since the epoch; 0: omit */
 	int64_t will_retry_until;     /* delayed reports; 0: omit */
 };

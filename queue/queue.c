@@ -558,9 +558,13 @@ configure_connection(struct queue *q, char *err, size_t err_size)
 	sqlite3_extended_result_codes(q->db, 1);
 	sqlite3_busy_timeout(q->db, QUEUE_BUSY_TIMEOUT_MS);
 	rc = queue_exec(q, "PRAGMA foreign_keys = ON", err, err_size);
-	if (rc == TERN_OK)
-		rc = queue_exec(q, "PRAGMA synchronous = FULL", err, err_size);
+	/* A reader never commits, and setting synchronous reads the
+	 * database, which fails for a reader who may not create the -shm
+	 * file before anything tells it why (queue_open() does). */
 	if (rc != TERN_OK || q->read_only)
+		return rc;
+	rc = queue_exec(q, "PRAGMA synchronous = FULL", err, err_size);
+	if (rc != TERN_OK)
 		return rc;
 
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",

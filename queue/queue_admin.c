@@ -14,6 +14,12 @@
  * queue_release_destination(): its row in destinations is deleted and
  * every recipient waiting for it is due at once.
  *
+ * The statements on one message's recipients write "+held" where they
+ * test held: the unary plus keeps SQLite from using the index on
+ * (held, next_attempt), which it otherwise prefers to the one on
+ * message_id and which makes each statement walk every unheld (or held)
+ * recipient of the queue (SQLite 3.40's plan, without ANALYZE).
+ *
  * Needs a read-write handle; runs in qmgr's database thread, or in
  * `tern queue` while ternd is stopped.
  */
@@ -209,8 +215,17 @@ load_domains(struct queue *q, const char *sql, int64_t message_id,
 	return rc;
 }
 
-/* Ends the suspension of each domain in list, as
- * queue_release_destination() does, inside the open transaction. */
+/*
+ * Ends the suspension of each domain in list, as
+ * queue_release_destination() does, inside the open transaction. The
+ * recipients are released only when the domain had a row in
+ * destinations: releasing them walks every recipient of the domain, so
+ * doing it for each message of a bulk operation on one domain made the
+ * operation quadratic. The first message deletes the row and releases
+ * the domain's recipients, and the others find no row. A recipient left
+ * with destination_wait = 1 and no row (which the scheduler does not
+ * write) keeps its next attempt, which ends the wait anyway.
+ */
 static int
 end_suspensions(struct queue *q, const struct domain_list *list,
     int64_t now, struct queue_admin_item *item)
@@ -220,13 +235,16 @@ end_suspensions(struct queue *q, const struct domain_list *list,
 	static const char release_sql[] =
 	    "UPDATE recipients SET next_attempt = min(next_attempt, ?2),"
 	    " destination_wait = 0 WHERE domain = ?1 AND destination_wait = 1";
+	int64_t forgotten;
 	size_t i;
 	int rc = TERN_OK;
 
 	for (i = 0; i < list->count && rc == TERN_OK; i++) {
+		forgotten = 0;
 		rc = run_write_text(q, forget_sql, list->names[i], 0,
-		    "cannot forget a destination's failures", NULL, item);
-		if (rc == TERN_OK)
+		    "cannot forget a destination's failures", &forgotten,
+		    item);
+		if (rc == TERN_OK && forgotten > 0)
 			rc = run_write_text(q, release_sql, list->names[i],
 			    now, "cannot release the recipients of a "
 			    "destination", NULL, item);
@@ -241,10 +259,10 @@ flush_message(struct queue *q, int64_t message_id, int64_t now,
     struct domain_list *domains, struct queue_admin_item *item)
 {
 	static const char domains_sql[] = "SELECT DISTINCT domain FROM "
-	    "recipients WHERE message_id = ?1 AND held = 0";
+	    "recipients WHERE message_id = ?1 AND +held = 0";
 	static const char flush_sql[] =
 	    "UPDATE recipients SET next_attempt = min(next_attempt, ?2),"
-	    " destination_wait = 0 WHERE message_id = ?1 AND held = 0";
+	    " destination_wait = 0 WHERE message_id = ?1 AND +held = 0";
 	int rc;
 
 	rc = load_domains(q, domains_sql, message_id, domains, item);
@@ -261,7 +279,7 @@ hold_message(struct queue *q, int64_t message_id,
     struct queue_admin_item *item)
 {
 	static const char sql[] = "UPDATE recipients SET held = 1"
-	    " WHERE message_id = ?1 AND held = 0";
+	    " WHERE message_id = ?1 AND +held = 0";
 
 	return run_write(q, sql, message_id, 0, "cannot hold the message",
 	    &item->recipients, item);
@@ -274,11 +292,11 @@ release_message(struct queue *q, int64_t message_id, int64_t now,
     struct domain_list *domains, struct queue_admin_item *item)
 {
 	static const char domains_sql[] = "SELECT DISTINCT domain FROM "
-	    "recipients WHERE message_id = ?1 AND held = 1";
+	    "recipients WHERE message_id = ?1 AND +held = 1";
 	static const char release_sql[] =
 	    "UPDATE recipients SET held = 0,"
 	    " next_attempt = min(next_attempt, ?2), destination_wait = 0"
-	    " WHERE message_id = ?1 AND held = 1";
+	    " WHERE message_id = ?1 AND +held = 1";
 	int rc;
 
 	rc = load_domains(q, domains_sql, message_id, domains, item);

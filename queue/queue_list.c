@@ -76,9 +76,10 @@ build_sql(const struct queue_list_filter *f, char *sql, size_t sql_size)
 {
 	int n;
 
-	n = snprintf(sql, sql_size, "%s%s%s%s%s%s%s%s", LIST_SELECT,
+	n = snprintf(sql, sql_size, "%s%s%s%s%s%s%s%s%s", LIST_SELECT,
 	    is_set(f->queue_id) ? " AND m.queue_id = ?1" : "",
 	    is_set(f->sender) ? " AND m.sender = ?2 COLLATE NOCASE" : "",
+	    f->null_sender ? " AND m.sender = ''" : "",
 	    is_set(f->recipient) ? " AND EXISTS (SELECT 1 FROM recipients x"
 	    " WHERE x.message_id = m.id AND x.address = ?3 COLLATE NOCASE)" :
 	    "",
@@ -166,6 +167,7 @@ recipient_load(struct queue_list_recipient *r, sqlite3_stmt *stmt)
 	r->last_reply = column_text(stmt, 14);
 	r->destination_wait = sqlite3_column_int(stmt, 15) != 0;
 	r->delay_warned = sqlite3_column_int(stmt, 16) != 0;
+	r->held = sqlite3_column_int(stmt, 17) != 0;
 }
 
 static int
@@ -187,6 +189,8 @@ status_matches(const struct queue_list_filter *f,
 		return m->held && !m->active;
 	case QUEUE_LIST_STATUS_ACTIVE:
 		return m->active;
+	case QUEUE_LIST_STATUS_QUEUED:
+		return !m->tried && !m->held && !m->active;
 	default:
 		return true;
 	}

@@ -29,14 +29,18 @@ enum queue_list_status {
 	QUEUE_LIST_STATUS_DEFERRED,
 	QUEUE_LIST_STATUS_HELD,
 	QUEUE_LIST_STATUS_ACTIVE,
+	/* Never tried, neither held nor active. */
+	QUEUE_LIST_STATUS_QUEUED,
 };
 
-/* Which messages to list. NULL or "" strings and 0 times select all. A
- * message is listed with all its pending recipients when any one of them
- * matches to and domain. */
+/* Which messages to list. NULL or "" strings and 0 times select all, so
+ * a caller that takes them from users must reject empty values itself.
+ * A message is listed with all its pending recipients when any one of
+ * them matches recipient and domain. */
 struct queue_list_filter {
 	const char *queue_id;         /* exact queue id */
 	const char *sender;           /* envelope sender, case-insensitive */
+	bool null_sender;             /* only messages from the null sender */
 	const char *recipient;        /* a recipient, case-insensitive */
 	const char *domain;           /* a recipient's domain, any case */
 	int64_t arrived_before;       /* arrival earlier than this time */
@@ -75,6 +79,7 @@ struct queue_list_recipient {
 	int64_t next_attempt;
 	const char *last_reply;       /* "" before the first attempt */
 	bool destination_wait;        /* waits for its destination to work */
+	bool held;                    /* on hold until released */
 	bool delay_warned;            /* a delay report was sent */
 };
 

@@ -264,6 +264,7 @@ fill_recipients(const struct report_item *items, size_t count,
 			.status = result->status,
 			.remote_mta = result->remote_mta,
 			.diagnostic = result->diagnostic,
+			.reason = result->reply,
 			.last_attempt = settings->now,
 			.will_retry_until = settings->retry_lifetime > 0 ?
 			    original->arrival + settings->retry_lifetime : 0,

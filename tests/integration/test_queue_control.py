@@ -209,6 +209,12 @@ def test_active_mark_and_status(lab):
     assert re.search(rf"^{deferred}! ", only_held.stdout, re.M), \
         only_held.stdout
     assert active not in only_held.stdout, only_held.stdout
+    shown = run_queue(tern, "show", deferred).stdout
+    assert re.search(r"^status: +held$", shown, re.M), shown
+    assert re.search(r"^  status: +held$", shown, re.M), shown
+    shown = run_queue(tern, "show", active).stdout
+    assert re.search(r"^status: +active$", shown, re.M), shown
+    assert re.search(r"^  status: +active ", shown, re.M), shown
 
     # While ternd is stopped, nothing is being delivered.
     tern.stop()
@@ -220,7 +226,7 @@ def test_active_mark_and_status(lab):
         "Mail queue is empty\n"
     invalid = run_queue(tern, "--status", "bogus")
     assert invalid.returncode == 2, invalid.stdout + invalid.stderr
-    assert "give deferred, held or active" in invalid.stderr
+    assert "give queued, deferred, held or active" in invalid.stderr
 
 
 def test_flush_sends_deferred_message_now(lab):
@@ -300,6 +306,8 @@ def test_interrupted_command_leaves_qmgr_working(lab):
     tern.wait_log(waiting_pattern(qid))
     proc.kill()
     proc.wait(timeout=30)
+    tern.wait_log(rf"queue operation delete cancelled: its command closed "
+                  rf"the connection; 1 message left unchanged: {qid}$")
     receiver.answer(DEFER)
     tern.wait_log(rf"{qid}: to=<one@example.test>, retry in ")
 

@@ -7,6 +7,7 @@ one's place and shows what each operation did.
 """
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from engine_helpers import (QUIET_WINDOW, assert_never_sent, example_mx,
 from peers import ScriptedReceiver, message_bytes
 from tern_instance import BUILD_DIR
 from test_queue_tool import run_queue
+from test_sendmail import sendmail
 
 REPLY = b"451 4.3.0 queue-ops test: try again later"
 
@@ -115,6 +117,11 @@ def test_queue_ops_flush_delete_bounce_stopped(lab):
     assert got[0].rcpt_tos == ["b@origin.test"], got[0].rcpt_tos
     assert b"Status: 5.0.0" in got[0].content, got[0].content
     assert b"Action: failed" in got[0].content, got[0].content
+    # The human-readable part wraps long lines.
+    text = re.sub(rb"\s+", b" ", got[0].content)
+    assert (b"<b@example.test>: returned to the sender by the queue "
+            b"administrator (status 5.0.0)") in text, got[0].content
+    assert b"Diagnostic-Code:" not in got[0].content, got[0].content
     assert subjects(receiver) == ["flush me"]
     # The kept message waits for its retry an hour later, so only the
     # flush made the first one go.
@@ -225,9 +232,11 @@ def test_queue_ops_filters_stopped(lab):
 
 
 def test_queue_ops_usage_and_exit_codes(lab):
-    tern = lab.tern()
-    qid = tern.send("a@origin.test", ["x@example.test"],
-                    message_bytes("exit codes"))
+    # Deferred first: without a receiver the message could bounce and
+    # leave the queue before ternd stops.
+    tern, _, _ = deferring_lab(lab)
+    qid = send_deferred(tern, "a@origin.test", "x@example.test",
+                        "exit codes")
     tern.stop()
 
     for args in (["delete"], ["bounce", qid, "--from", "a@origin.test"],
@@ -360,3 +369,76 @@ def test_queue_ops_flush_delete_running(lab):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{kept}: held, 1 recipient\n1 message: 1 held\n"
     assert recipient_row(tern, kept)["held"] == 1
+
+
+def test_queue_ops_reject_empty_filters(lab):
+    tern, _, _ = deferring_lab(lab)
+    sender = send_deferred(tern, "a@origin.test", "x@example.test",
+                           "named sender")
+    bounce = send_deferred(tern, "", "y@example.test", "null sender")
+    tern.stop()
+
+    # An unset shell variable must never select the whole queue.
+    for option in ("--domain", "--from", "--to", "--status",
+                   "--older-than"):
+        for command in ([], ["list"], ["hold"], ["release"], ["delete"],
+                        ["bounce"], ["requeue"], ["flush"]):
+            done = run_queue(tern, *command, option, "")
+            assert done.returncode == 2, (command, option, done.stdout)
+            assert f"invalid {option}: empty" in done.stderr, (
+                command, option, done.stderr)
+            assert done.stdout == "", (command, option)
+    assert len(tern.messages()) == 2
+    assert tern.rows("SELECT count(*) AS n FROM recipients "
+                     "WHERE held = 1")[0]["n"] == 0
+
+    done = run_queue(tern, "--from", "<>")
+    assert done.returncode == 0, done.stderr
+    assert re.findall(r"^([0-9A-F]{16}) ", done.stdout, re.M) == [bounce]
+    done = run_queue(tern, "hold", "--from", "<>")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{bounce}: held, 1 recipient\n1 message: 1 held\n"
+    done = run_queue(tern, "--from", "a@origin.test", "--status", "held")
+    assert done.stdout == "Mail queue is empty\n"
+    done = run_queue(tern, "--from", "a@origin.test")
+    assert re.findall(r"^([0-9A-F]{16}) ", done.stdout, re.M) == [sender]
+
+
+def test_queue_show_status_matches_listing(lab):
+    tern, _, _ = deferring_lab(lab)
+    held = send_deferred(tern, "h@origin.test", "h@example.test", "held")
+    tried = send_deferred(tern, "t@origin.test", "t@example.test", "tried")
+    fresh = send_deferred(tern, "n@origin.test", "n@example.test", "fresh")
+    tern.stop()
+    assert run_queue(tern, "hold", held).returncode == 0
+    # requeue forgets the attempts, so the message was never tried.
+    assert run_queue(tern, "requeue", fresh).returncode == 0
+
+    statuses = {"held": held, "deferred": tried, "queued": fresh}
+    for status, qid in statuses.items():
+        shown = run_queue(tern, "show", qid)
+        assert shown.returncode == 0, shown.stderr
+        assert re.search(rf"^status: +{status}$", shown.stdout, re.M), (
+            status, shown.stdout)
+        assert re.search(rf"^  status: +{status}$", shown.stdout, re.M), (
+            status, shown.stdout)
+        assert re.search(r"^origin: +received over SMTP$", shown.stdout,
+                         re.M), shown.stdout
+        listed = run_queue(tern, "--status", status, "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [(r["queue_id"], r["status"]) for r in rows] == [
+            (qid, status)], (status, listed.stdout)
+    done = run_queue(tern, "release", "--status", "queued")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{fresh}: unchanged, not held\n"
+                           "1 message: 1 unchanged\n")
+
+    local = sendmail(tern, "-i", "l@example.test",
+                     stdin=b"Subject: local\n\nqueued by sendmail\n")
+    assert local.returncode == 0, local.stderr
+    listed = run_queue(tern, "--to", "l@example.test", "--json")
+    local_id = json.loads(listed.stdout)["queue_id"]
+    shown = run_queue(tern, "show", local_id)
+    assert re.search(r"^origin: +local submission \(sendmail\)$",
+                     shown.stdout, re.M), shown.stdout

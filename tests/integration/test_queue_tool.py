@@ -9,8 +9,11 @@ tern queue show prints one message's envelope, recipients and header.
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
+
+import pytest
 
 from engine_helpers import wait_outcome
 from peers import ScriptedReceiver, message_bytes
@@ -167,3 +170,64 @@ def test_queue_tool_denied_names_folder(lab):
     assert "cannot read the queue folder" in done.stderr, done.stderr
     assert str(tern.queue_dir) in done.stderr, done.stderr
     assert "permission denied" in done.stderr
+
+
+def read_only_copy(lab, tern):
+    """Lets the user nobody read, but not write, the queue and the
+    configuration, and returns a copy of tern placed beside the
+    configuration (the build tree may sit in a folder only its owner
+    can enter)."""
+    for directory in [tern.dir, *tern.dir.parents]:
+        if directory == lab.dir.parent:
+            break
+        os.chmod(directory, 0o755)
+    tern.queue_dir.chmod(0o755)
+    (tern.queue_dir / "queue.db").chmod(0o644)
+    tern.conf_path.chmod(0o644)
+    program = tern.dir / "tern-copy"
+    shutil.copyfile(BUILD_DIR / "tern", program)
+    program.chmod(0o755)
+    return program
+
+
+def run_as_nobody(program, tern, *args):
+    return subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         str(program), "-c", str(tern.conf_path), "queue", *args],
+        capture_output=True, text=True, timeout=30)
+
+
+def test_queue_tool_read_only_access(lab):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the command as another user")
+    tern, ids = queued_lab(lab)
+    tern.stop()
+    program = read_only_copy(lab, tern)
+
+    # Stopped: SQLite cannot create queue.db-shm for this user.
+    done = run_as_nobody(program, tern)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "without write access to that folder" in done.stderr, done.stderr
+    assert str(tern.queue_dir) in done.stderr, done.stderr
+    assert "PRAGMA" not in done.stderr, done.stderr
+
+    # Running: queue.db-shm exists with queue.db's mode, so reading works.
+    tern.start()
+    done = run_as_nobody(program, tern, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json_ids(done.stdout) == [ids["A"], ids["B"], ids["C"]]
+
+
+def test_queue_tool_missing_folder(lab):
+    tern = lab.tern(start=False)
+    done = run_queue(tern)
+    assert done.returncode == 1, done.stdout
+    assert f"the queue folder {tern.queue_dir} does not exist" in \
+        done.stderr, done.stderr
+    assert done.stdout == ""
+
+    # A folder without queue.db yet is an empty queue.
+    tern.queue_dir.mkdir(mode=0o700)
+    done = run_queue(tern)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Mail queue is empty\n"

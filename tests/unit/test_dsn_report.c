@@ -635,6 +635,35 @@ invalid_status_replaced(void **state)
 	}
 }
 
+/* tern's own reason for a failure without a server reply reaches the
+ * human-readable part, and no Diagnostic-Code claims it as a reply. */
+static void
+own_reason_in_text_only(void **state)
+{
+	struct dsn_recipient rcpt = two_failed[1];
+	struct dsn_report report = failure_report(original_message,
+	    strlen(original_message));
+	struct parsed_report parsed;
+	struct fields blocks[2];
+	struct buf b;
+
+	(void)state;
+	rcpt.status = "5.0.0";
+	rcpt.reason = "returned to the sender by the queue administrator";
+	report.recipients = &rcpt;
+	report.recipient_count = 1;
+	compose(&report, &b);
+	parse_report(&b, &parsed);
+	assert_true(text_contains(parsed.part_body[0], parsed.part_len[0],
+	    "<b@example.test>: returned to the sender by the queue "
+	    "administrator (status 5.0.0)"));
+	parse_status_blocks(parsed.part_body[1], parsed.part_len[1], blocks,
+	    2);
+	assert_string_equal(field_value(&blocks[1], "Status"), "5.0.0");
+	assert_null(field_value(&blocks[1], "Diagnostic-Code"));
+	buf_free(&b);
+}
+
 /* CR LF in ORCPT, ENVID, replies, host names and addresses must not
  * start new fields. */
 static void
@@ -910,6 +939,7 @@ main(void)
 		cmocka_unit_test(boundary_avoids_content),
 		cmocka_unit_test(null_sender_copy_explained),
 		cmocka_unit_test(invalid_input_rejected),
+		cmocka_unit_test(own_reason_in_text_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

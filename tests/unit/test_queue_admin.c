@@ -663,6 +663,95 @@ flush_domain_and_all(void **state)
 	assert_int_equal(due_count(f->q, NOW), 3);
 }
 
+/* Sums the SQLite virtual machine steps of the statements that run while
+ * it is installed: a measure of work that, unlike time, is the same on
+ * every machine. */
+static int
+count_steps(unsigned type, void *arg, void *stmt, void *unused)
+{
+	(void)unused;
+	if (type == SQLITE_TRACE_PROFILE)
+		*(int64_t *)arg += sqlite3_stmt_status(stmt,
+		    SQLITE_STMTSTATUS_VM_STEP, 0);
+	return 0;
+}
+
+static int64_t
+steps_of(struct queue *q, enum queue_admin_op op, const char *queue_id)
+{
+	struct queue_admin_item item;
+	int64_t steps = 0;
+
+	assert_int_equal(sqlite3_trace_v2(q->db, SQLITE_TRACE_PROFILE,
+	    count_steps, &steps), SQLITE_OK);
+	assert_int_equal(apply(q, op, queue_id, NULL, &item), TERN_OK);
+	assert_int_equal(item.status, QUEUE_ADMIN_CHANGED);
+	assert_int_equal(sqlite3_trace_v2(q->db, 0, NULL, NULL), SQLITE_OK);
+	return steps;
+}
+
+/* Adds FILLERS deferred messages with one b.test recipient each. */
+#define FILLERS 2000
+static void
+add_fillers(struct queue *q)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "BEGIN;"
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	    " WHERE i < %d) INSERT INTO messages (queue_id, sender, arrival,"
+	    " size, content) SELECT printf('F%%015X', i), 'f@example.test',"
+	    " %d, 1, x'00' FROM n;"
+	    "INSERT INTO recipients (message_id, address, domain,"
+	    " next_attempt) SELECT id, 'f' || id || '@b.test', 'b.test', %d"
+	    " FROM messages WHERE queue_id LIKE 'F%%';"
+	    "COMMIT;", FILLERS, NOW - 600, LATER);
+	exec_sql(q, sql);
+}
+
+/*
+ * The work of an operation on one message must not grow with the number
+ * of other messages, even when they all wait for the same destination,
+ * or an operation on every message of the queue is quadratic. Both the
+ * held index, which SQLite preferred to the message_id one, and ending
+ * the destination's suspension for each message made it so.
+ */
+static void
+operation_cost_independent_of_queue(void **state)
+{
+	static const enum queue_admin_op ops[] = {QUEUE_ADMIN_HOLD,
+	    QUEUE_ADMIN_RELEASE, QUEUE_ADMIN_FLUSH, QUEUE_ADMIN_REQUEUE};
+	struct fixture *f = *state;
+	int64_t small[4], large;
+	size_t i;
+
+	defer_all(f->q);
+	for (i = 0; i < 4; i++)
+		small[i] = steps_of(f->q, ops[i], ID_B);
+	add_fillers(f->q);
+	defer_all(f->q);
+	for (i = 0; i < 4; i++) {
+		large = steps_of(f->q, ops[i], ID_B);
+		if (large > small[i] + 100)
+			fail_msg("operation %d took %lld SQLite steps with %d "
+			    "more messages, %lld without them", (int)ops[i],
+			    (long long)large, FILLERS, (long long)small[i]);
+	}
+	/* The first release of a suspended destination still makes every
+	 * message waiting for it due. */
+	assert_int_equal(apply(f->q, QUEUE_ADMIN_HOLD, ID_B, NULL,
+	    &(struct queue_admin_item){0}), TERN_OK);
+	assert_int_equal(queue_suspend_destination(f->q, "b.test", 3,
+	    LATER + 600, "connection refused", NULL), TERN_OK);
+	assert_int_equal(apply(f->q, QUEUE_ADMIN_RELEASE, ID_B, NULL,
+	    &(struct queue_admin_item){0}), TERN_OK);
+	assert_int_equal(query_int(f->q, "SELECT count(*) FROM recipients "
+	    "WHERE domain = ?1 AND next_attempt = 1798761600", "b.test"),
+	    FILLERS + 2);
+	assert_int_equal(query_int(f->q, "SELECT count(*) FROM destinations",
+	    NULL), 0);
+}
+
 int
 main(void)
 {
@@ -691,6 +780,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(flush_domain_and_all, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    operation_cost_independent_of_queue, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
