@@ -28,6 +28,16 @@
 /* Queue ids in one IPC_CONTROL_OP; a longer list takes several. */
 #define IPC_CONTROL_IDS_MAX 10000
 
+/* The answer to IPC_AUTH_CHECK. */
+enum ipc_auth_result {
+	IPC_AUTH_OK = 0,        /* 235 2.7.0 */
+	IPC_AUTH_FAILED = 1,    /* wrong name or password: 535 5.7.8 */
+	IPC_AUTH_TEMPFAIL = 2,  /* cannot check now: 454 4.7.0 */
+	IPC_AUTH_LOCKED = 3,    /* too many failures from this address or
+	                         * for this user lately: 454 4.7.0, and the
+	                         * session is ended with 421 */
+};
+
 enum ipc_type {
 	/* ternd -> child */
 	IPC_CONFIG = 1,        /* bytes: a struct tern_config that
@@ -45,6 +55,21 @@ enum ipc_type {
 	IPC_READY = 5,         /* no fields: the child has its configuration
 	                        * and runs its loop; ternd then sends smtpd
 	                        * its listeners */
+
+	/*
+	 * smtpd -> ternd: one SMTP AUTH attempt (RFC 4954). Only ternd
+	 * reads the users file, so smtpd asks it to check each one.
+	 * u64 request id (smtpd's own, echoed), str client address
+	 * (numeric), str authorization identity ("" when none), str user
+	 * name, str password.
+	 */
+	IPC_AUTH_CHECK = 6,
+	/*
+	 * ternd -> smtpd: u64 request id, u64 result (enum
+	 * ipc_auth_result), str the senders the user may use (SENDERS of
+	 * auth/user_file.h, "" for any; "" unless the result is OK).
+	 */
+	IPC_AUTH_RESULT = 7,
 
 	/* smtpd -> qmgr */
 	IPC_QUEUE_NEW = 10,    /* u64 count of messages just committed */

@@ -80,6 +80,14 @@ static const struct setting settings[] = {
 	    100000),
 	TEXT("smtpd.tls.certificate", SETTING_PATH, tls_certificate, ""),
 	TEXT("smtpd.tls.key", SETTING_PATH, tls_key, ""),
+	TEXT("smtpd.auth.users_file", SETTING_PATH, users_file, ""),
+	NUMBER("smtpd.auth.max_failures", SETTING_INT, auth_max_failures, 5,
+	    1, 1000),
+	NUMBER("smtpd.auth.failure_window", SETTING_DURATION,
+	    auth_failure_window, 900, 1, 86400),
+	NUMBER("smtpd.auth.lockout", SETTING_DURATION, auth_lockout, 900, 1,
+	    86400 * 7),
+	TEXT("user", SETTING_STRING, run_user, "tern"),
 	NUMBER("delivery.port", SETTING_INT, delivery_port, 25, 1, 65535),
 	NUMBER("delivery.max_deliveries", SETTING_INT, max_deliveries, 100, 1,
 	    10000),
@@ -149,7 +157,8 @@ static const struct setting settings[] = {
 
 /* Keys that are groups or lists, handled outside the table. */
 static const char *const container_paths[] = {
-	"log", "queue", "resolver", "smtpd", "smtpd.tls", "delivery",
+	"log", "queue", "resolver", "smtpd", "smtpd.tls", "smtpd.auth",
+	"delivery",
 	"delivery.tls", "retry", "bounce", "resolver.servers",
 	"smtpd.listeners", "smtpd.relay_networks", "smtpd.relay_domains",
 	"destinations",
@@ -241,6 +250,7 @@ tern_config_defaults(struct tern_config *cfg)
 	}
 	snprintf(cfg->dkim_headers, sizeof(cfg->dkim_headers), "%s",
 	    CONFIG_DKIM_DEFAULT_HEADERS);
+	config_listener_role_defaults(&cfg->listeners[0], LISTENER_ROLE_MX);
 	cfg->listeners[0].port = 25;
 	cfg->listeners[0].spf = SPF_INBOUND_CHECK;
 	snprintf(cfg->listeners[0].address, sizeof(cfg->listeners[0].address),
@@ -543,86 +553,6 @@ load_resolvers(struct load_state *st, const config_setting_t *s)
 	return TERN_OK;
 }
 
-static int
-load_listener(struct load_state *st, const config_setting_t *g,
-    struct config_listener *out)
-{
-	unsigned char bytes[16];
-	config_setting_t *address, *port;
-	char written[40];
-	int64_t number;
-	int i, n;
-
-	if (!config_setting_is_group(g))
-		return setting_error(st, g, "smtpd.listeners: each entry must "
-		    "be a group like { address = \"127.0.0.1\"; port = 25; }");
-	out->spf = SPF_INBOUND_CHECK;
-	n = config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(e);
-
-		if (strcmp(name, "spf") == 0) {
-			int rc = load_listener_spf(st, e, &out->spf);
-
-			if (rc != TERN_OK)
-				return rc;
-		} else if (strcmp(name, "address") != 0 &&
-		    strcmp(name, "port") != 0) {
-			return setting_error(st, e, "smtpd.listeners: unknown "
-			    "key \"%s\" (expected address, port and spf)",
-			    name);
-		}
-	}
-
-	address = config_setting_get_member(g, "address");
-	port = config_setting_get_member(g, "port");
-	if (address == NULL || port == NULL)
-		return setting_error(st, g, "smtpd.listeners: each entry needs "
-		    "an address and a port");
-	if (config_setting_type(address) != CONFIG_TYPE_STRING ||
-	    strlen(config_setting_get_string(address)) >=
-	    sizeof(out->address) ||
-	    (uv_inet_pton(AF_INET, config_setting_get_string(address),
-	    bytes) != 0 && uv_inet_pton(AF_INET6,
-	    config_setting_get_string(address), bytes) != 0))
-		return setting_error(st, address, "smtpd.listeners: address "
-		    "must be a numeric IPv4 or IPv6 address in quotes");
-	if (setting_int(st, port, &number, written, sizeof(written)) !=
-	    TERN_OK)
-		return setting_error(st, port, "smtpd.listeners: port must be "
-		    "an integer from 1 to 65535");
-	if (number < 1 || number > 65535)
-		return setting_error(st, port, "smtpd.listeners: port %s is "
-		    "out of range (1 to 65535)", written);
-	snprintf(out->address, sizeof(out->address), "%s",
-	    config_setting_get_string(address));
-	out->port = (int)number;
-	return TERN_OK;
-}
-
-static int
-load_listeners(struct load_state *st, const config_setting_t *s)
-{
-	int i, n, rc;
-
-	if (!config_setting_is_list(s))
-		return setting_error(st, s, "smtpd.listeners: expected a list "
-		    "of groups: ( { address = \"127.0.0.1\"; port = 25; } )");
-	n = config_setting_length(s);
-	if (n == 0 || (size_t)n > CONFIG_MAX_LISTENERS)
-		return setting_error(st, s, "smtpd.listeners: expected 1 to %d "
-		    "listeners, found %d", CONFIG_MAX_LISTENERS, n);
-	for (i = 0; i < n; i++) {
-		rc = load_listener(st, config_setting_get_elem(s, (unsigned)i),
-		    &st->cfg->listeners[i]);
-		if (rc != TERN_OK)
-			return rc;
-	}
-	st->cfg->listener_count = (size_t)n;
-	return TERN_OK;
-}
-
 /* Checks a destination's domain: a host name, optionally with a leading
  * dot that makes it match every subdomain. */
 static bool
@@ -855,7 +785,7 @@ check_consistency(struct load_state *st, const config_t *lc)
 	if (cfg->queue_directory[0] == '\0')
 		return setting_error(st, locate(lc, "queue.directory", NULL),
 		    "queue.directory must not be empty");
-	if (check_pickup(st, lc) != TERN_OK)
+	if (check_pickup(st, lc) != TERN_OK || check_listeners(st) != TERN_OK)
 		return TERN_ECONFIG;
 	return check_deliverability(st, lc);
 }

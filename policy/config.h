@@ -80,11 +80,74 @@ enum spf_inbound {
 	SPF_INBOUND_REJECT_FAIL = 2, /* as check, and "fail" gets 550 5.7.23 */
 };
 
+/*
+ * What a listener is for. The role sets the defaults of the listener's
+ * policy below; every one of them can be set on its own.
+ */
+enum listener_role {
+	/* Port 25 from anywhere, Postfix-like: clients in relay_networks
+	 * may relay, others may send only to relay_domains. The role of a
+	 * listener that names none. */
+	LISTENER_ROLE_MX = 0,
+	/* The IIS-style internal relay: only clients in the listener's
+	 * networks (default: relay_networks) connect, and they may relay
+	 * to any domain. */
+	LISTENER_ROLE_RELAY = 1,
+	/* Port 587 (RFC 6409): STARTTLS, then AUTH, then any domain. */
+	LISTENER_ROLE_SUBMISSION = 2,
+	/* Port 465 (RFC 8314): TLS from the first byte, then AUTH. */
+	LISTENER_ROLE_SUBMISSIONS = 3,
+};
+
+/* Returns "mx", "relay", "submission" or "submissions". */
+const char *listener_role_name(int role);
+
+#define CONFIG_MAX_LISTENER_NETWORKS 64
+
 struct config_listener {
 	char address[64];      /* numeric IPv4 or IPv6 address */
 	int port;
 	int spf;               /* enum spf_inbound; "check" by default */
+	int role;              /* enum listener_role */
+	/* Clients that may connect; others get 554 5.7.1 at the greeting
+	 * and are logged. allow_set false: the role's default (relay:
+	 * smtpd.relay_networks; the others: every address). */
+	bool allow_set;
+	struct netrange allow[CONFIG_MAX_LISTENER_NETWORKS];
+	size_t allow_count;
+	bool implicit_tls;     /* TLS from the first byte (submissions) */
+	/* Every command but EHLO, HELO, NOOP, QUIT and STARTTLS gets
+	 * 530 5.7.0 until STARTTLS is done (submission). */
+	bool tls_required;
+	bool auth_offered;     /* AUTH advertised once TLS is active */
+	bool auth_required;    /* MAIL needs AUTH first (530 5.7.0) */
+	/* Limits. 0 in the two below means the smtpd.* value. */
+	int64_t message_size_limit;   /* octets */
+	int recipient_limit;          /* RCPT per transaction */
+	int max_connections;          /* sessions at once on the listener */
+	int max_connections_per_client; /* sessions at once per address */
+	int max_commands;             /* commands per session, then 421 */
+	int max_errors;               /* bad or unknown commands, then 421 */
+	/* Idle timeouts in seconds (RFC 5321 4.5.3.2.7 asks for at least
+	 * 5 minutes once a session is under way); until EHLO or HELO a
+	 * shorter one frees sockets held by clients that say nothing. */
+	int idle_timeout;
+	int pre_ehlo_timeout;
+	char where[1100];             /* "FILE:LINE" of the entry */
 };
+
+/* Defaults of the listener limits (contrib/tern.conf documents them). */
+#define LISTENER_DEFAULT_MAX_CONNECTIONS 1000
+#define LISTENER_DEFAULT_MAX_PER_CLIENT 50
+#define LISTENER_DEFAULT_MAX_COMMANDS 10000
+#define LISTENER_DEFAULT_MAX_ERRORS 20
+#define LISTENER_DEFAULT_IDLE_TIMEOUT 300
+#define LISTENER_DEFAULT_PRE_EHLO_TIMEOUT 60
+
+/* Fills a listener with the defaults of role (enum listener_role),
+ * keeping its address, port and spf. */
+void config_listener_role_defaults(struct config_listener *listener,
+    int role);
 
 /* DKIM signature algorithms (RFC 6376, RFC 8463). */
 enum dkim_algorithm {
@@ -175,6 +238,22 @@ struct tern_config {
 	int recipient_limit;         /* RCPT commands per transaction */
 	char tls_certificate[1024];  /* empty: no STARTTLS offered */
 	char tls_key[1024];
+
+	/* SMTP AUTH of clients (smtpd.auth). users_file is the argon2id
+	 * password file (auth/user_file.h); only ternd opens it. "": no
+	 * users, and AUTH is not offered. After auth_max_failures failed
+	 * attempts within auth_failure_window seconds from one client
+	 * address (or for one user name), that address is refused AUTH
+	 * for auth_lockout seconds. */
+	char users_file[1024];
+	int auth_max_failures;
+	int auth_failure_window;
+	int auth_lockout;
+
+	/* The user the children run as when ternd starts as root ("user";
+	 * "tern" by default). "" keeps them root, which ternd warns
+	 * about. */
+	char run_user[64];
 
 	int delivery_port;           /* destination TCP port, 25 */
 	int max_deliveries;          /* concurrent delivery jobs */

@@ -61,6 +61,11 @@ int load_listener_spf(struct load_state *st, const config_setting_t *s,
  * DKIM keys' defaults. */
 int check_deliverability(struct load_state *st, const config_t *lc);
 
+/* policy/config_listener.c: loads smtpd.listeners; checks each
+ * listener against the TLS and AUTH settings once all are loaded. */
+int load_listeners(struct load_state *st, const config_setting_t *s);
+int check_listeners(struct load_state *st);
+
 /* policy/config_pickup.c: checks the pickup settings against each
  * other, fills in the badmail folder's default and their locations. */
 int check_pickup(struct load_state *st, const config_t *lc);

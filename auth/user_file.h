@@ -1,0 +1,84 @@
+/*
+ * The users file: the accounts that may use SMTP AUTH on tern's
+ * listeners, with argon2id password hashes (RFC 9106) and the envelope
+ * senders each may use. Only ternd opens it (the children never can),
+ * and `tern user add|del|passwd` edits it.
+ *
+ * Format, one account a line; '#' starts a comment line:
+ *
+ *   NAME:HASH:SENDERS
+ *
+ * NAME is 1 to 64 octets of printable ASCII without ':' or spaces,
+ * compared exactly. HASH is argon2's encoded form
+ * ("$argon2id$v=19$m=...,t=...,p=...$SALT$HASH"). SENDERS is "" (any
+ * sender) or a comma-separated list of addresses ("alice@example.com")
+ * and domains ("@example.com" for that domain, ".example.com" for its
+ * subdomains), compared without regard to case.
+ *
+ * The file must give no access to group or others (mode 0600 or
+ * stricter): user_file_load() refuses it otherwise, and ternd then
+ * refuses to start or to reload.
+ */
+#ifndef TERN_USER_FILE_H
+#define TERN_USER_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define USER_NAME_MAX 64
+#define USER_PASSWORD_MAX 1024   /* octets; longer ones are refused */
+#define USER_SENDERS_MAX 2048    /* octets of the SENDERS field */
+#define USER_FILE_MAX_USERS 100000
+
+struct user_db;
+
+/*
+ * Reads and checks the file at path. TERN_ECONFIG with "FILE:LINE:
+ * reason" or "FILE: reason" in err when a line is malformed or the file
+ * is readable or writable by group or others; TERN_EIO when it cannot
+ * be read.
+ */
+int user_file_load(const char *path, struct user_db **out, char *err,
+    size_t err_size);
+void user_db_free(struct user_db *db);
+size_t user_db_count(const struct user_db *db);
+
+/*
+ * Checks name and password (argon2id; takes tens of milliseconds, so
+ * callers run it off their event loop). Returns true when they match;
+ * then *senders points at the account's SENDERS field, valid while db
+ * lives. An unknown name costs the same time as a wrong password, so
+ * the reply does not tell which names exist.
+ */
+bool user_db_verify(const struct user_db *db, const char *name,
+    const char *password, size_t password_len, const char **senders);
+
+/* True when sender (an envelope address, "" for the null sender) is
+ * one the SENDERS list permits. */
+bool user_senders_allow(const char *senders, const char *sender);
+
+/* Hashes password with tern's argon2id parameters into encoded (at
+ * least USER_HASH_MAX bytes). */
+#define USER_HASH_MAX 256
+int user_password_hash(const char *password, size_t password_len,
+    char *encoded, size_t encoded_size);
+
+/*
+ * Edits the file at path: adds an account (TERN_EINVAL when the name is
+ * taken), removes one or sets a new hash (TERN_ENOTFOUND when the name
+ * is unknown). The file is rewritten through a temporary file in the same
+ * folder and renamed over the old one, mode 0600, so a crash leaves the
+ * old or the new file whole. A file that does not exist yet is created
+ * by user_file_add().
+ */
+int user_file_add(const char *path, const char *name, const char *hash,
+    const char *senders, char *err, size_t err_size);
+int user_file_delete(const char *path, const char *name, char *err,
+    size_t err_size);
+int user_file_set_hash(const char *path, const char *name,
+    const char *hash, char *err, size_t err_size);
+
+/* True when name is fit for the file (see NAME above). */
+bool user_name_valid(const char *name);
+
+#endif
