@@ -54,6 +54,10 @@ smtpd_settings_new(const struct tern_config *cfg, char *err, size_t err_size)
 	memcpy(settings->relay_domains, cfg->relay_domains,
 	    cfg->relay_domain_count * sizeof(cfg->relay_domains[0]));
 	smtpd_spf_settings_init(&settings->spf, cfg);
+	settings->listener_count = cfg->listener_count;
+	memcpy(settings->listeners, cfg->listeners,
+	    cfg->listener_count * sizeof(cfg->listeners[0]));
+	settings->auth_available = cfg->users_file[0] != '\0';
 
 	/* ternd checked the files, but they can change before a restart or
 	 * reload. Refusing all mail for that would be worse than going on
@@ -510,6 +514,8 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 	if (s == NULL)
 		return UV_ENOMEM;
 	s->listener = listener_index;
+	s->lcfg = &s->settings->listeners[listener_index <
+	    s->settings->listener_count ? listener_index : 0];
 	uv_timer_init(server->loop, &s->idle_timer);
 	s->idle_timer.data = s;
 	s->state = SMTPD_CLOSING;

@@ -31,6 +31,12 @@ struct smtpd_settings {
 	size_t relay_domain_count;
 	struct tls_context *tls;         /* NULL: STARTTLS not offered */
 	struct smtpd_spf_settings spf;
+	/* smtpd.listeners, with each one's role and policy; a session
+	 * uses the entry of the listener that accepted it. */
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t listener_count;
+	/* smtpd.auth.users_file is set: AUTH can be offered. */
+	bool auth_available;
 };
 
 /*

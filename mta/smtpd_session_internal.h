@@ -56,9 +56,16 @@ struct smtpd_session {
 
 	struct sockaddr_storage peer;
 	size_t listener;                 /* index in smtpd.listeners */
+	const struct config_listener *lcfg; /* its policy, in settings */
 	char client_addr[64];            /* numeric, for logs and headers */
 	char client_label[72];           /* "[addr]", stored with messages */
 	char helo[SMTP_PATH_MAX + 1];    /* "" until EHLO/HELO */
+
+	/* SMTP AUTH (mta/smtpd_auth.c). auth_senders is malloc'ed: the
+	 * SENDERS list of auth/user_file.h, "" for any sender. */
+	bool authenticated;
+	char auth_user[65];
+	char *auth_senders;
 
 	struct buf in;                   /* input not yet processed */
 	size_t in_pos;                   /* bytes of in already processed */
