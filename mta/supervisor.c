@@ -1,9 +1,10 @@
 /*
  * ternd's supervision of smtpd, qmgr and deliver; see supervisor.h.
  *
- * Privileges: runs as the user that started ternd. Dropping to an
- * unprivileged user for the children is not done yet, so run it as an
- * ordinary user unless it must bind a port below 1024.
+ * Privileges: runs as the user that started ternd, normally root, so it
+ * can bind ports below 1024 and read the secrets. The children are
+ * started as the user of sv->run_as (ternd_privsep.h): libuv sets their
+ * user and group ids and drops the supplementary groups before exec.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,11 @@ spawn_child(struct supervised_child *ch)
 	options.exit_cb = exit_cb;
 	options.stdio = stdio;
 	options.stdio_count = 3;
+	if (sv->run_as.switch_user) {
+		options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+		options.uid = (uv_uid_t)sv->run_as.uid;
+		options.gid = (uv_gid_t)sv->run_as.gid;
+	}
 
 	ch->process.data = ch;
 	rc = uv_spawn(sv->loop, &ch->process, &options);
@@ -592,6 +598,13 @@ supervisor_reload(struct supervisor *sv)
 	free(fresh);
 	log_open("ternd", sv->config.log_file,
 	    (enum log_level)sv->config.log_level, true);
+	if (strcmp(sv->config.run_user, sv->run_as.name) != 0 &&
+	    sv->run_as.switch_user)
+		log_warning("reload: user changes take effect only after ternd "
+		    "is restarted; the children still run as %s",
+		    sv->run_as.name);
+	/* ternd may just have created the log file or a pickup folder. */
+	ternd_run_as_own_files(&sv->run_as, &sv->config);
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++)
 		send_config(&sv->children[i]);
 	apply_wanted_children(sv);
@@ -626,13 +639,15 @@ start_signal(struct supervisor *sv, uv_signal_t *handle, int signum)
 
 int
 supervisor_start(struct supervisor *sv, uv_loop_t *loop,
-    const struct tern_config *config, bool foreground)
+    const struct tern_config *config, const struct ternd_run_as *run_as,
+    bool foreground)
 {
 	size_t i;
 
 	memset(sv, 0, sizeof(*sv));
 	sv->loop = loop;
 	sv->config = *config;
+	sv->run_as = *run_as;
 	sv->foreground = foreground;
 
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {

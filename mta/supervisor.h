@@ -17,6 +17,7 @@
 
 #include "../policy/config.h"
 #include "ipc.h"
+#include "ternd_privsep.h"
 
 /* qmgr, smtpd, deliver and pickup. */
 #define SUPERVISOR_CHILDREN 4
@@ -49,6 +50,7 @@ struct supervised_child {
 struct supervisor {
 	uv_loop_t *loop;
 	struct tern_config config;
+	struct ternd_run_as run_as;  /* the children's user, fixed at start */
 	bool foreground;
 	bool stopping;
 	struct supervised_child children[SUPERVISOR_CHILDREN];
@@ -71,9 +73,11 @@ int supervisor_check_config(const struct tern_config *cfg, char *err,
 /*
  * Binds the listeners, finds the child programs (next to ternd's own
  * executable, else in the installed libexec folder) and starts the
- * children. On error logs the reason and returns non-zero.
+ * children as the user of run_as. On error logs the reason and returns
+ * non-zero.
  */
 int supervisor_start(struct supervisor *sv, uv_loop_t *loop,
-    const struct tern_config *config, bool foreground);
+    const struct tern_config *config, const struct ternd_run_as *run_as,
+    bool foreground);
 
 #endif

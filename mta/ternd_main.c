@@ -25,6 +25,7 @@
 #include "../queue/queue.h"
 #include "pid_file.h"
 #include "supervisor.h"
+#include "ternd_privsep.h"
 
 #define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
 
@@ -189,6 +190,7 @@ main(int argc, char **argv)
 	static struct supervisor sv;
 	static struct tern_config cfg;
 	static struct file_lock queue_lock;
+	struct ternd_run_as run_as;
 	struct options opt;
 	char err[8192], *line, *next;
 	int rc;
@@ -202,7 +204,8 @@ main(int argc, char **argv)
 #endif
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK || supervisor_check_config(&cfg, err, sizeof(err)) !=
-	    TERN_OK) {
+	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
+	    sizeof(err)) != TERN_OK) {
 		for (line = err; line != NULL; line = next) {
 			next = strchr(line, '\n');
 			if (next != NULL)
@@ -215,6 +218,7 @@ main(int argc, char **argv)
 		return start_in_background(&cfg);
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
+	ternd_run_as_log(&run_as);
 	if (check_queue(&cfg) != 0)
 		return 1;
 	if (opt.check_only) {
@@ -230,6 +234,11 @@ main(int argc, char **argv)
 		log_warning("cannot write %s/ternd.pid; tern reload will not "
 		    "find this ternd (send SIGHUP instead)",
 		    cfg.queue_directory);
+	if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) != TERN_OK) {
+		pid_file_remove(cfg.queue_directory);
+		return 1;
+	}
+	ternd_run_as_own_files(&run_as, &cfg);
 	log_info("starting tern %s as %s with configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
 	if (cfg.policy.loaded)
@@ -239,7 +248,7 @@ main(int argc, char **argv)
 		log_warning("TERN_TEST_CLOCK is set: warmup, rates and "
 		    "throttling follow the time in %s, not the real clock; "
 		    "unset it outside tests", getenv("TERN_TEST_CLOCK"));
-	if (supervisor_start(&sv, uv_default_loop(), &cfg, true) != 0) {
+	if (supervisor_start(&sv, uv_default_loop(), &cfg, &run_as, true) != 0) {
 		pid_file_remove(cfg.queue_directory);
 		return 1;
 	}

@@ -7,6 +7,13 @@ TERN_BUILD_DIR names the build tree that contains ternd (default: the top
 of this repository). A failed test keeps its directory under /tmp and
 prints tern's log, so the failure can be read without rerunning it;
 TERN_TEST_KEEP=1 keeps the directories of passed tests too.
+
+The suite runs as root, and ternd runs its children as the user "tern"
+as in production (contrib/debian/install-deps creates that user). So the
+folders the tests make are traversable by others (mode o+x, not
+listable), and the files a child opens itself (CA files, the test clock)
+are world-readable as openssl and Python write them. Private keys and
+secrets stay 0600 root: ternd reads those and passes them on.
 """
 
 import os
@@ -17,7 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from peers import CertificateAuthority, make_certificate  # noqa: E402
-from tern_instance import Lab  # noqa: E402
+from tern_instance import Lab, make_traversable  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -27,16 +34,27 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + report.when, report)
 
 
+@pytest.fixture
+def tmp_path(tmp_path):
+    """pytest's tmp_path, traversable by tern's unprivileged children."""
+    make_traversable(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory):
     """(certificate, key) paths of a self-signed test certificate."""
-    return make_certificate(tmp_path_factory.mktemp("tls"))
+    directory = tmp_path_factory.mktemp("tls")
+    make_traversable(directory)
+    return make_certificate(directory)
 
 
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory):
     """A CertificateAuthority made with openssl for this test session."""
-    return CertificateAuthority(tmp_path_factory.mktemp("ca"))
+    directory = tmp_path_factory.mktemp("ca")
+    make_traversable(directory)
+    return CertificateAuthority(directory)
 
 
 @pytest.fixture

@@ -35,6 +35,19 @@ RECEIVER_ADDRESSES = ["127.0.0.1"] + [f"127.0.0.{i}" for i in range(2, 10)] \
     + ["::1"]
 
 
+def make_traversable(path):
+    """Add o+x to path and to each parent folder below /tmp, so that a
+    process running as the unprivileged user "tern" can reach the files
+    in it without being able to list the folders."""
+    path = Path(path).resolve()
+    top = Path(tempfile.gettempdir()).resolve()
+    while path != top and top in path.parents:
+        mode = path.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(path, (mode & 0o7777) | 0o001)
+        path = path.parent
+
+
 def _read_queue(db, sql):
     """Run sql on the SQLite file db opened read-only and return the rows,
     or None when db does not exist. Retries while a writer holds a lock."""
@@ -496,6 +509,7 @@ class Lab:
 
     def __init__(self, certificate):
         self.dir = Path(tempfile.mkdtemp(prefix="tern-it-", dir="/tmp"))
+        make_traversable(self.dir)
         self.certificate = certificate
         self.port = pick_port(RECEIVER_ADDRESSES)
         self.smtpd_port = pick_port(["127.0.0.1"])

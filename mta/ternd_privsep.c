@@ -1,0 +1,181 @@
+/*
+ * Who ternd's children run as, and the files they need; see
+ * ternd_privsep.h.
+ *
+ * Privileges: runs in ternd, as root when privilege separation applies.
+ * It only changes the owner and mode of files inside the queue folder,
+ * the log file and the pickup folders that the configuration names;
+ * symbolic links are not followed (lchown), so a link planted there
+ * cannot make ternd give away another file.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "../lib/log.h"
+#include "../lib/platform_user.h"
+#include "../lib/tern_error.h"
+#include "ternd_privsep.h"
+
+int
+ternd_run_as_choose(const struct tern_config *cfg,
+    struct ternd_run_as *out, char *err, size_t err_size)
+{
+	struct platform_user user;
+	char reason[256];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!platform_is_root() || cfg->run_user[0] == '\0')
+		return TERN_OK;
+	rc = platform_user_find(cfg->run_user, &user, reason, sizeof(reason));
+	if (rc == TERN_ENOTFOUND) {
+		snprintf(err, err_size, "%s: user: %s; create it (adduser "
+		    "--system --group --no-create-home --home /nonexistent %s), "
+		    "or set user to another unprivileged user", cfg->path,
+		    reason, cfg->run_user);
+		return rc;
+	}
+	if (rc != TERN_OK) {
+		snprintf(err, err_size, "%s: user: %s", cfg->path, reason);
+		return rc;
+	}
+	if (user.uid == 0) {
+		snprintf(err, err_size, "%s: user: %s has user id 0; name an "
+		    "unprivileged user, or set user = \"\" to keep the "
+		    "children root on purpose", cfg->path, cfg->run_user);
+		return TERN_ECONFIG;
+	}
+	out->switch_user = true;
+	snprintf(out->name, sizeof(out->name), "%s", user.name);
+	out->uid = user.uid;
+	out->gid = user.gid;
+	return TERN_OK;
+}
+
+void
+ternd_run_as_log(const struct ternd_run_as *run_as)
+{
+	if (run_as->switch_user)
+		log_info("children run as user %s (uid %u)", run_as->name,
+		    (unsigned)run_as->uid);
+	else if (platform_is_root())
+		log_warning("children run as root because the setting user is "
+		    "\"\"; set user = \"tern\" so that smtpd, which talks to "
+		    "the network, runs unprivileged");
+}
+
+/* Sets the owner (not following a symbolic link) and, when mode is not
+ * 0, the mode of path. Returns 0 or a libuv error code. */
+static int
+give_path(const char *path, uint32_t uid, uint32_t gid, int mode)
+{
+	uv_fs_t req;
+	int rc;
+
+	rc = uv_fs_lchown(NULL, &req, path, (uv_uid_t)uid, (uv_gid_t)gid,
+	    NULL);
+	uv_fs_req_cleanup(&req);
+	if (rc == 0 && mode != 0) {
+		rc = uv_fs_chmod(NULL, &req, path, mode, NULL);
+		uv_fs_req_cleanup(&req);
+	}
+	return rc;
+}
+
+/* True for queue.db, queue.db-wal, queue.db-shm and queue.db-journal. */
+static bool
+is_database_file(const char *name)
+{
+	return strncmp(name, "queue.db", 8) == 0;
+}
+
+int
+ternd_run_as_own_queue(const struct ternd_run_as *run_as,
+    const char *queue_directory)
+{
+	char path[1300];
+	uv_fs_t req;
+	uv_dirent_t entry;
+	int rc;
+
+	if (!run_as->switch_user)
+		return TERN_OK;
+	rc = give_path(queue_directory, run_as->uid, run_as->gid,
+	    TERND_QUEUE_FOLDER_MODE);
+	if (rc != 0) {
+		log_error("queue %s: cannot give the folder to user %s: %s",
+		    queue_directory, run_as->name, uv_strerror(rc));
+		return TERN_EIO;
+	}
+	rc = uv_fs_scandir(NULL, &req, queue_directory, 0, NULL);
+	if (rc < 0) {
+		uv_fs_req_cleanup(&req);
+		log_error("queue %s: cannot list the folder: %s",
+		    queue_directory, uv_strerror(rc));
+		return TERN_EIO;
+	}
+	while (uv_fs_scandir_next(&req, &entry) != UV_EOF) {
+		int mode = 0;
+
+		if (entry.type == UV_DIRENT_DIR || entry.type == UV_DIRENT_LINK)
+			continue;
+		if (entry.type == UV_DIRENT_FILE && is_database_file(entry.name))
+			mode = TERND_QUEUE_FILE_MODE;
+		snprintf(path, sizeof(path), "%s/%s", queue_directory,
+		    entry.name);
+		rc = give_path(path, run_as->uid, run_as->gid, mode);
+		if (rc != 0) {
+			log_error("queue %s: cannot give %s to user %s: %s",
+			    queue_directory, entry.name, run_as->name,
+			    uv_strerror(rc));
+			uv_fs_req_cleanup(&req);
+			return TERN_EIO;
+		}
+	}
+	uv_fs_req_cleanup(&req);
+	return TERN_OK;
+}
+
+/*
+ * Gives a pickup or badmail folder to the user. A folder in root's group
+ * (as ternd creates it) moves to the user's group; a group that the
+ * administrator chose for the programs that drop files there is kept.
+ */
+static void
+own_pickup_folder(const struct ternd_run_as *run_as, const char *path)
+{
+	uv_fs_t req;
+	uint32_t gid;
+	int rc;
+
+	rc = uv_fs_lstat(NULL, &req, path, NULL);
+	gid = req.statbuf.st_gid == 0 ? run_as->gid :
+	    (uint32_t)req.statbuf.st_gid;
+	uv_fs_req_cleanup(&req);
+	if (rc == 0)
+		rc = give_path(path, run_as->uid, gid, 0);
+	if (rc != 0)
+		log_error("cannot give the pickup folder %s to user %s: %s",
+		    path, run_as->name, uv_strerror(rc));
+}
+
+void
+ternd_run_as_own_files(const struct ternd_run_as *run_as,
+    const struct tern_config *cfg)
+{
+	int rc;
+
+	if (!run_as->switch_user)
+		return;
+	if (cfg->log_file[0] != '\0') {
+		rc = give_path(cfg->log_file, run_as->uid, run_as->gid, 0);
+		if (rc != 0)
+			log_error("cannot give the log file %s to user %s: %s",
+			    cfg->log_file, run_as->name, uv_strerror(rc));
+	}
+	if (cfg->pickup_directory[0] != '\0') {
+		own_pickup_folder(run_as, cfg->pickup_directory);
+		own_pickup_folder(run_as, cfg->pickup_badmail_directory);
+	}
+}

@@ -1,0 +1,63 @@
+/*
+ * ternd's side of privilege separation on Linux: which user the children
+ * run as, and giving that user the files the children write.
+ *
+ * ternd started as root runs smtpd, qmgr, deliver and pickup as the user
+ * of the top-level "user" setting ("tern" by default). The queue folder
+ * (mode 0700) and its files (queue.db and its WAL and SHM files, mode
+ * 0600), the log file and the pickup and badmail folders then belong to
+ * that user. ternd started as another user runs the children as itself
+ * and changes no owner.
+ */
+#ifndef TERN_TERND_PRIVSEP_H
+#define TERN_TERND_PRIVSEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../policy/config.h"
+
+/* Mode of the queue folder and of the queue database files. */
+#define TERND_QUEUE_FOLDER_MODE 0700
+#define TERND_QUEUE_FILE_MODE 0600
+
+struct ternd_run_as {
+	bool switch_user;        /* children get uid and gid below */
+	char name[64];
+	uint32_t uid;
+	uint32_t gid;
+};
+
+/*
+ * Chooses the children's user from cfg->run_user. As root with the
+ * setting "" the children stay root (switch_user false). Returns 0, or
+ * TERN_ENOTFOUND / TERN_EIO with "CONFIG: user: reason" in err when the
+ * user does not exist.
+ */
+int ternd_run_as_choose(const struct tern_config *cfg,
+    struct ternd_run_as *out, char *err, size_t err_size);
+
+/* Logs once at start whom the children run as, with a warning when
+ * ternd runs as root and the children stay root. */
+void ternd_run_as_log(const struct ternd_run_as *run_as);
+
+/*
+ * Gives the queue folder, its database files and its other top-level
+ * files (lock, pid file, qmgr's socket) to the user, and sets the modes
+ * above. Fixes files that a tern command run as root left behind.
+ * Returns 0, or TERN_EIO after logging the path that failed.
+ */
+int ternd_run_as_own_queue(const struct ternd_run_as *run_as,
+    const char *queue_directory);
+
+/*
+ * Gives the log file and the pickup and badmail folders to the user, so
+ * the children can write there. Called at start and after each reload,
+ * because ternd (root) may have created or reopened them. Failures are
+ * logged; the children then report their own errors.
+ */
+void ternd_run_as_own_files(const struct ternd_run_as *run_as,
+    const struct tern_config *cfg);
+
+#endif
