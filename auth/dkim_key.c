@@ -5,8 +5,10 @@
  * PEM written by OpenSSL, so libopendkim only ever gets a key that
  * passed these checks, whatever form (PKCS#1 or PKCS#8) the file has.
  *
- * Privileges: whoever calls this reads the key file: ternd at start-up
- * and reload, deliver, and the tern command.
+ * Privileges: whoever calls dkim_key_load reads the key file: ternd at
+ * start-up and reload, the tern command, and deliver when started by
+ * hand. deliver started by ternd parses the text that ternd sent
+ * (dkim_key_parse).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -212,6 +214,29 @@ load_pkey(const char *key_file, int algorithm, bool check_mode,
 		EVP_PKEY_free(*pkey);
 		*pkey = NULL;
 	}
+	return rc;
+}
+
+int
+dkim_key_parse(const char *name, const unsigned char *pem, size_t len,
+    int algorithm, struct dkim_key_text *out, char *err, size_t err_size)
+{
+	EVP_PKEY *pkey;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > DKIM_KEY_FILE_MAX) {
+		snprintf(err, err_size, "%s: too large for a private key "
+		    "(%zu bytes)", name, len);
+		return TERN_EINVAL;
+	}
+	pkey = parse_key(name, pem, len, err, err_size);
+	if (pkey == NULL)
+		return TERN_EINVAL;
+	rc = check_key_type(name, pkey, algorithm, &out->bits, err, err_size);
+	if (rc == TERN_OK)
+		rc = write_pkcs8(name, pkey, out, err, err_size);
+	EVP_PKEY_free(pkey);
 	return rc;
 }
 

@@ -33,6 +33,14 @@ struct dkim_key_text {
 int dkim_key_load(const char *key_file, int algorithm, bool check_mode,
     struct dkim_key_text *out, char *err, size_t err_size);
 
+/*
+ * As dkim_key_load, for the PEM text of a key file that another process
+ * read; name is the file's path, for messages. The mode of the file is
+ * the reader's to check.
+ */
+int dkim_key_parse(const char *name, const unsigned char *pem, size_t len,
+    int algorithm, struct dkim_key_text *out, char *err, size_t err_size);
+
 /* Wipes and frees the key text. */
 void dkim_key_text_free(struct dkim_key_text *key);
 

@@ -274,8 +274,12 @@ dkim_signer_add_key(struct dkim_signer *s, const struct dkim_key_spec *spec,
 		    spec->key_file, spec->canonicalization);
 		return TERN_EINVAL;
 	}
-	rc = dkim_key_load(spec->key_file, spec->algorithm, true, &k.key, err,
-	    err_size);
+	if (spec->key_pem != NULL)
+		rc = dkim_key_parse(spec->key_file, spec->key_pem,
+		    spec->key_pem_len, spec->algorithm, &k.key, err, err_size);
+	else
+		rc = dkim_key_load(spec->key_file, spec->algorithm, true,
+		    &k.key, err, err_size);
 	if (rc == TERN_OK)
 		rc = copy_spec(&k, spec);
 	if (rc == TERN_OK)

@@ -39,6 +39,9 @@ struct dkim_key_spec {
 	const char *selector;
 	const char *key_file;        /* PEM: PKCS#1 or PKCS#8 RSA, or an
 	                              * Ed25519 key in PKCS#8 */
+	const unsigned char *key_pem; /* the file's text, read by another
+	                              * process; NULL: read key_file */
+	size_t key_pem_len;
 	int algorithm;               /* DKIM_SIGN_* */
 	const char *canonicalization; /* "relaxed/relaxed"; NULL or "":
 	                              * relaxed/relaxed */
@@ -56,7 +59,8 @@ void dkim_signer_free(struct dkim_signer *s);
  * Reads and checks one key: the file must exist and be readable, must
  * not be readable or writable by others than its owner and group (mode
  * bits 007), must hold a private key of the spec's algorithm (RSA keys
- * at least 1024 bits; 2048 is what keygen writes). On failure returns
+ * at least 1024 bits; 2048 is what keygen writes). With spec->key_pem
+ * set, that text is checked instead and the file is not opened. On failure returns
  * TERN_EIO, TERN_EPERM or TERN_EINVAL with "FILE: reason" in err.
  */
 int dkim_signer_add_key(struct dkim_signer *s,

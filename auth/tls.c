@@ -6,9 +6,11 @@
  * (emptied by tls_take_output). Nothing here touches a socket, so the
  * caller's event loop decides when bytes move.
  *
- * Privileges: creating a server context reads the certificate chain and
- * the private key, so the process that calls tls_server_context_new needs
- * read access to both files. Sessions need no privilege.
+ * Privileges: tls_server_context_new reads the certificate chain and the
+ * private key, so its caller needs read access to both files (ternd at
+ * start and reload, smtpd started by hand). smtpd started by ternd runs
+ * unprivileged and uses tls_server_context_new_pem on the text ternd
+ * read. Sessions need no privilege.
  *
  * Threads: there is no state here besides OpenSSL's own. A session must
  * be used by one thread at a time. Each call that can fail empties the
@@ -172,26 +174,105 @@ context_load_identity(SSL_CTX *ssl_ctx, const char *cert_file,
 	return TERN_OK;
 }
 
-int
-tls_server_context_new(const char *cert_file, const char *key_file,
-    struct tls_context **out, char *err, size_t err_size)
+/* Loads the certificate chain from PEM text: the server's certificate
+ * first, then the intermediates, as a chain file has them. */
+static int
+context_load_chain_pem(SSL_CTX *ssl_ctx, const char *cert_file,
+    const char *pem, size_t len, char *err, size_t err_size)
+{
+	char what[1200];
+	unsigned long code;
+	BIO *bio;
+	X509 *cert;
+	int ok;
+
+	snprintf(what, sizeof(what), "failed to load certificate chain %s",
+	    cert_file);
+	bio = BIO_new_mem_buf(pem, (int)len);
+	cert = bio != NULL ? PEM_read_bio_X509_AUX(bio, NULL, no_passphrase_cb,
+	    NULL) : NULL;
+	ok = cert != NULL && SSL_CTX_use_certificate(ssl_ctx, cert) == 1 &&
+	    SSL_CTX_clear_chain_certs(ssl_ctx) == 1;
+	X509_free(cert);
+	while (ok && (cert = PEM_read_bio_X509(bio, NULL, no_passphrase_cb,
+	    NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(ssl_ctx, cert) != 1) {
+			X509_free(cert);
+			ok = 0;
+		}
+	}
+	/* The loop ends with "no start line" at the end of the text; any
+	 * other error is a broken certificate. */
+	code = ERR_peek_last_error();
+	if (ok && ERR_GET_LIB(code) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(code) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	else if (ok && code != 0)
+		ok = 0;
+	BIO_free(bio);
+	if (!ok) {
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	return TERN_OK;
+}
+
+/* Loads the private key from PEM text and checks it against the
+ * certificate. */
+static int
+context_load_key_pem(SSL_CTX *ssl_ctx, const char *cert_file,
+    const char *key_file, const char *pem, size_t len, char *err,
+    size_t err_size)
+{
+	char what[2200];
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+	int ok;
+
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio != NULL)
+		pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase_cb,
+		    NULL);
+	BIO_free(bio);
+	ok = pkey != NULL && SSL_CTX_use_PrivateKey(ssl_ctx, pkey) == 1;
+	EVP_PKEY_free(pkey);
+	if (!ok) {
+		if (is_key_mismatch(ERR_peek_error()))
+			snprintf(what, sizeof(what), "private key %s does not "
+			    "match certificate %s", key_file, cert_file);
+		else
+			snprintf(what, sizeof(what),
+			    "failed to load private key %s", key_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	if (SSL_CTX_check_private_key(ssl_ctx) != 1) {
+		snprintf(what, sizeof(what), "private key %s does not match "
+		    "certificate %s", key_file, cert_file);
+		format_openssl_error(err, err_size, what);
+		return TERN_ECONFIG;
+	}
+	return TERN_OK;
+}
+
+/* A server context with the shared settings and no identity yet. */
+static SSL_CTX *
+server_context_begin(char *err, size_t err_size)
 {
 	SSL_CTX *ssl_ctx;
-	int rc;
 
-	*out = NULL;
 	ERR_clear_error();
 	ssl_ctx = SSL_CTX_new(TLS_server_method());
 	if (ssl_ctx == NULL) {
 		format_openssl_error(err, err_size,
 		    "failed to create a TLS server context");
-		return TERN_ETLS;
+		return NULL;
 	}
 	if (context_apply_defaults(ssl_ctx) != 0) {
 		format_openssl_error(err, err_size,
 		    "failed to set the TLS server's minimum version");
 		SSL_CTX_free(ssl_ctx);
-		return TERN_ETLS;
+		return NULL;
 	}
 	SSL_CTX_set_options(ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Ephemeral DH parameters sized to the certificate's key, for
@@ -203,9 +284,50 @@ tls_server_context_new(const char *cert_file, const char *key_file,
 	 */
 	SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_default_passwd_cb(ssl_ctx, no_passphrase_cb);
+	return ssl_ctx;
+}
 
+int
+tls_server_context_new(const char *cert_file, const char *key_file,
+    struct tls_context **out, char *err, size_t err_size)
+{
+	SSL_CTX *ssl_ctx;
+	int rc;
+
+	*out = NULL;
+	ssl_ctx = server_context_begin(err, err_size);
+	if (ssl_ctx == NULL)
+		return TERN_ETLS;
 	rc = context_load_identity(ssl_ctx, cert_file, key_file, err,
 	    err_size);
+	if (rc != TERN_OK) {
+		SSL_CTX_free(ssl_ctx);
+		return rc;
+	}
+	return context_wrap(ssl_ctx, true, out, err, err_size);
+}
+
+int
+tls_server_context_new_pem(const char *cert_file, const char *cert_pem,
+    size_t cert_len, const char *key_file, const char *key_pem,
+    size_t key_len, struct tls_context **out, char *err, size_t err_size)
+{
+	SSL_CTX *ssl_ctx;
+	int rc;
+
+	*out = NULL;
+	if (cert_len > INT_MAX || key_len > INT_MAX) {
+		snprintf(err, err_size, "%s: too large", cert_file);
+		return TERN_ECONFIG;
+	}
+	ssl_ctx = server_context_begin(err, err_size);
+	if (ssl_ctx == NULL)
+		return TERN_ETLS;
+	rc = context_load_chain_pem(ssl_ctx, cert_file, cert_pem, cert_len,
+	    err, err_size);
+	if (rc == TERN_OK)
+		rc = context_load_key_pem(ssl_ctx, cert_file, key_file, key_pem,
+		    key_len, err, err_size);
 	if (rc != TERN_OK) {
 		SSL_CTX_free(ssl_ctx);
 		return rc;

@@ -28,6 +28,12 @@ struct tls_session;
 int tls_server_context_new(const char *cert_file, const char *key_file,
     struct tls_context **out, char *err, size_t err_size);
 
+/* As tls_server_context_new, from the PEM text of both files, read by
+ * another process; the file names are for messages only. */
+int tls_server_context_new_pem(const char *cert_file, const char *cert_pem,
+    size_t cert_len, const char *key_file, const char *key_pem,
+    size_t key_len, struct tls_context **out, char *err, size_t err_size);
+
 /*
  * A client context (TLS 1.2 or later) whose sessions check server
  * certificates against the PEM certificates in ca_file, or against the

@@ -1,7 +1,9 @@
 /*
  * The runtime shared by smtpd, qmgr and deliver; see child.h.
  *
- * Privileges: whatever ternd gave the child. Nothing here opens a secret.
+ * Privileges: whatever ternd gave the child, normally the unprivileged
+ * user. Nothing here opens a secret: secret files arrive from ternd in
+ * IPC_SECRETS and stay in memory, wiped when replaced.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +99,7 @@ child_init(struct child_runtime *rt, const char *process, int argc,
 
 	/* Standard input is the control pipe only when ternd made it one. */
 	rt->standalone = uv_guess_handle(0) != UV_NAMED_PIPE;
+	rt->secrets.from_ternd = !rt->standalone;
 	if (!rt->standalone) {
 		rc = wait_for_config(rt);
 		if (rc != 0)
@@ -173,7 +176,8 @@ reload_from_file(struct child_runtime *rt)
 	free(fresh);
 }
 
-/* Takes the configuration ternd sent in an IPC_CONFIG frame. */
+/* Keeps the configuration of an IPC_CONFIG frame until its secrets
+ * arrive (receive_secrets). */
 static void
 receive_config(struct child_runtime *rt, struct ipc_reader *r)
 {
@@ -187,7 +191,27 @@ receive_config(struct child_runtime *rt, struct ipc_reader *r)
 	    ipc_reader_finish(r) != TERN_OK) {
 		log_error("control pipe: malformed configuration message "
 		    "(ternd and tern-%s from different builds?)", rt->process);
-	} else if (!rt->have_config) {
+		free(fresh);
+		return;
+	}
+	free(rt->pending);
+	rt->pending = fresh;
+}
+
+/* Takes the secret files of an IPC_SECRETS frame and puts the
+ * configuration that came before it in force. */
+static void
+receive_secrets(struct child_runtime *rt, struct ipc_reader *r)
+{
+	struct tern_config *fresh = rt->pending;
+
+	if (secret_files_read(r, &rt->secrets) != TERN_OK)
+		log_error("control pipe: malformed secrets message; the keys "
+		    "and credentials of this configuration are missing");
+	if (fresh == NULL)
+		return;
+	rt->pending = NULL;
+	if (!rt->have_config) {
 		rt->config = *fresh;
 		rt->have_config = true;
 	} else {
@@ -247,6 +271,9 @@ control_message(struct ipc_channel *ch, enum ipc_type type,
 	switch (type) {
 	case IPC_CONFIG:
 		receive_config(rt, r);
+		break;
+	case IPC_SECRETS:
+		receive_secrets(rt, r);
 		break;
 	case IPC_STOP:
 		child_stop(rt, "requested by ternd");
@@ -340,4 +367,7 @@ child_release(struct child_runtime *rt)
 		rt->control.on_close = NULL;
 		ipc_channel_close(&rt->control);
 	}
+	secret_files_clear(&rt->secrets);
+	free(rt->pending);
+	rt->pending = NULL;
 }

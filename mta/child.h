@@ -5,8 +5,11 @@
  * standard input.
  *
  * Over the control pipe ternd sends IPC_CONFIG (the configuration it
- * validated, first at start and again on each accepted reload), IPC_STOP
- * and, to smtpd, IPC_LISTENER frames carrying listening sockets. The
+ * validated, first at start and again on each accepted reload), each
+ * followed by IPC_SECRETS (the secret files the child needs, see
+ * secret_files.h), IPC_STOP and, to smtpd, IPC_LISTENER frames carrying
+ * listening sockets. A configuration is put in force once its
+ * IPC_SECRETS has arrived, so the loaders always see matching files. The
  * child reads the file itself only when it runs stand-alone, so a
  * restarted child never uses a file ternd rejected. When the pipe closes
  * (ternd is gone) the child stops as if it had received IPC_STOP.
@@ -27,6 +30,7 @@
 
 #include "../policy/config.h"
 #include "ipc.h"
+#include "secret_files.h"
 
 struct child_runtime;
 
@@ -43,6 +47,11 @@ struct child_runtime {
 	uv_loop_t *loop;
 	const char *process;          /* "smtpd", "qmgr", "deliver" */
 	struct tern_config config;    /* current configuration */
+	/* The secret files of the current configuration, from ternd; a
+	 * stand-alone child has none and reads the files itself. */
+	struct secret_files secrets;
+	struct tern_config *pending;  /* IPC_CONFIG waiting for its
+	                               * IPC_SECRETS, or NULL */
 	bool foreground;
 	bool standalone;              /* no control pipe */
 	bool stopping;

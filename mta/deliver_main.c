@@ -151,7 +151,8 @@ env_ref_new(struct deliver *d, bool tls_optional)
 	}
 	/* ternd checked the keys, but a file can change on disk before a
 	 * restarted deliver reads it: such a key holds its mail instead. */
-	if (dkim_keys_load(cfg, true, &ref->dkim, err, sizeof(err)) !=
+	if (dkim_keys_load(cfg, true, &d->rt.secrets, &ref->dkim, err,
+	    sizeof(err)) !=
 	    TERN_OK) {
 		log_error("cannot load the DKIM keys: %s", err);
 		dns_resolver_free(ref->dns);
@@ -160,7 +161,7 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		return NULL;
 	}
 	/* The secrets file is read again with each configuration. */
-	if (deliver_smarthosts_new(cfg, ref->tls, !tls_optional,
+	if (deliver_smarthosts_new(cfg, &d->rt.secrets, ref->tls, !tls_optional,
 	    &ref->smarthosts, err, sizeof(err)) != TERN_OK) {
 		log_error("cannot set up the smart hosts: %s", err);
 		dns_resolver_free(ref->dns);

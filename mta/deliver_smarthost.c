@@ -145,27 +145,42 @@ find_credentials(struct deliver_smarthosts *s, struct smarthost_entry *e,
 		    e->host.credentials);
 }
 
-/* Reads the secrets file; on failure err contains the reason. */
+/* Parses the secrets file that ternd sent, or reads it when deliver
+ * runs stand-alone; on failure err contains the reason. */
 static int
-load_secrets(const struct tern_config *cfg, struct deliver_smarthosts *s,
+load_secrets(const struct tern_config *cfg,
+    const struct secret_files *secrets, struct deliver_smarthosts *s,
     char *err, size_t err_size)
 {
+	const struct secret_file *f;
+
 	if (cfg->secrets_file[0] == '\0') {
 		snprintf(err, err_size, "secrets_file is not set");
 		return TERN_ENOTFOUND;
 	}
-	return secrets_load(cfg->secrets_file, &s->secrets, err, err_size);
+	if (secrets == NULL || !secrets->from_ternd)
+		return secrets_load(cfg->secrets_file, &s->secrets, err,
+		    err_size);
+	f = secret_files_find(secrets, SECRET_CREDENTIALS, cfg->secrets_file);
+	if (f == NULL) {
+		snprintf(err, err_size, "%s: ternd did not pass the secrets "
+		    "file on (its log says why)", cfg->secrets_file);
+		return TERN_ECONFIG;
+	}
+	return secrets_parse(cfg->secrets_file, (const char *)f->data, f->len,
+	    &s->secrets, err, err_size);
 }
 
 int
 deliver_smarthosts_new(const struct tern_config *cfg,
-    struct tls_context *default_tls, bool strict,
+    const struct secret_files *secrets, struct tls_context *default_tls,
+    bool strict,
     struct deliver_smarthosts **out, char *err, size_t err_size)
 {
 	const struct tern_policy *policy = &cfg->policy;
 	struct deliver_smarthosts *s;
 	struct smarthost_entry *e;
-	char secrets_error[512] = "";
+	char secrets_error[1200] = "";
 	char reason[512];
 	bool secrets_loaded;
 	size_t i;
@@ -175,7 +190,8 @@ deliver_smarthosts_new(const struct tern_config *cfg,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return TERN_ENOMEM;
-	rc = load_secrets(cfg, s, secrets_error, sizeof(secrets_error));
+	rc = load_secrets(cfg, secrets, s, secrets_error,
+	    sizeof(secrets_error));
 	secrets_loaded = rc == TERN_OK;
 	if (rc != TERN_OK && rc != TERN_ENOTFOUND) {
 		if (strict) {

@@ -11,7 +11,9 @@
  * smart host's hold (deliver_smarthost.c), which a new configuration
  * therefore resets.
  *
- * Used by deliver only, which alone reads the secrets file.
+ * Used by deliver only. ternd reads the secrets file and sends its text
+ * (secret_files.h); deliver reads the file itself only when started by
+ * hand.
  */
 #ifndef TERN_DELIVER_SMARTHOST_H
 #define TERN_DELIVER_SMARTHOST_H
@@ -21,11 +23,13 @@
 
 #include "../auth/tls.h"
 #include "../policy/config.h"
+#include "secret_files.h"
 
 struct deliver_smarthosts;
 
 /*
- * Reads cfg's secrets file (when set) and makes the TLS contexts of the
+ * Parses cfg's secrets file (when set) from secrets, or reads it when
+ * secrets is NULL or not from ternd, and makes the TLS contexts of the
  * policy's smart hosts; default_tls (may be NULL) serves those without
  * a ca_file of their own. When the secrets file or a ca_file cannot be
  * read, strict makes this fail with the reason in err; otherwise the
@@ -34,7 +38,8 @@ struct deliver_smarthosts;
  * error.
  */
 int deliver_smarthosts_new(const struct tern_config *cfg,
-    struct tls_context *default_tls, bool strict,
+    const struct secret_files *secrets, struct tls_context *default_tls,
+    bool strict,
     struct deliver_smarthosts **out, char *err, size_t err_size);
 
 /* Wipes the credentials and frees everything; NULL is ignored. */

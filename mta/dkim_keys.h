@@ -11,6 +11,7 @@
 
 #include "../auth/dkim_sign.h"
 #include "../policy/config.h"
+#include "secret_files.h"
 
 /*
  * Makes a signer with cfg's keys. Returns 0, or the error of the first
@@ -22,8 +23,13 @@
  * deliver loads this way: ternd accepted the files, but a restarted
  * deliver reads them again and must not stop all delivery because one
  * changed on disk since.
+ *
+ * With secrets from ternd (secrets->from_ternd), the keys' text comes
+ * from there and no file is opened; otherwise (secrets NULL, or a
+ * process started by hand) the files are read.
  */
 int dkim_keys_load(const struct tern_config *cfg, bool hold_unusable,
-    struct dkim_signer **out, char *err, size_t err_size);
+    const struct secret_files *secrets, struct dkim_signer **out,
+    char *err, size_t err_size);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "ipc.h"
@@ -81,6 +83,8 @@ ipc_put_str(struct ipc_writer *w, const char *s)
 void
 ipc_writer_free(struct ipc_writer *w)
 {
+	if (w->secret && w->frame.data != NULL)
+		OPENSSL_cleanse(w->frame.data, w->frame.cap);
 	buf_free(&w->frame);
 	w->frame.max = 0;
 }
@@ -118,6 +122,34 @@ ipc_get_exact(struct ipc_reader *r, void *out, size_t len)
 	memcpy(out, r->data + r->pos + 4, len);
 	r->pos += 4 + len;
 	return TERN_OK;
+}
+
+const unsigned char *
+ipc_get_view(struct ipc_reader *r, size_t *len)
+{
+	uint32_t field_len;
+	const unsigned char *field;
+
+	*len = 0;
+	if (r->error != 0 || r->len - r->pos < 4) {
+		r->error = TERN_EINVAL;
+		return NULL;
+	}
+	field_len = get_be32(r->data + r->pos);
+	if (field_len > r->len - r->pos - 4) {
+		r->error = TERN_EINVAL;
+		return NULL;
+	}
+	field = r->data + r->pos + 4;
+	r->pos += 4 + (size_t)field_len;
+	*len = field_len;
+	return field;
+}
+
+void
+ipc_reader_wipe(struct ipc_reader *r)
+{
+	OPENSSL_cleanse((unsigned char *)r->data, r->len);
 }
 
 const char *
@@ -220,6 +252,8 @@ read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 		ipc_channel_close(ch);
 		return;
 	}
+	/* The chunk may hold part of an IPC_SECRETS frame. */
+	OPENSSL_cleanse(b->base, (size_t)nread);
 	free(b->base);
 	if (dispatch_frames(ch) != TERN_OK) {
 		log_error("ipc: malformed frame length; closing the pipe");
@@ -242,6 +276,8 @@ ipc_channel_start(struct ipc_channel *ch, ipc_message_cb on_message,
 struct ipc_write {
 	uv_write_t req;
 	unsigned char *frame;
+	size_t len;
+	bool wipe;                 /* the frame holds secrets */
 	struct ipc_channel *channel;
 };
 
@@ -257,6 +293,8 @@ write_cb(uv_write_t *req, int status)
 		    uv_strerror(status));
 		ipc_channel_close(w->channel);
 	}
+	if (w->wipe)
+		OPENSSL_cleanse(w->frame, w->len);
 	free(w->frame);
 	free(w);
 }
@@ -284,6 +322,8 @@ ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
 		return TERN_ENOMEM;
 	}
 	memcpy(req->frame, w->frame.data, w->frame.len);
+	req->len = w->frame.len;
+	req->wipe = w->secret;
 	req->channel = ch;
 	b = uv_buf_init((char *)req->frame, (unsigned int)w->frame.len);
 	if (send_handle != NULL)
@@ -293,6 +333,8 @@ ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
 		rc = uv_write(&req->req, (uv_stream_t *)&ch->pipe, &b, 1,
 		    write_cb);
 	if (rc != 0) {
+		if (req->wipe)
+			OPENSSL_cleanse(req->frame, req->len);
 		free(req->frame);
 		free(req);
 		return TERN_EIO;

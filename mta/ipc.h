@@ -16,6 +16,7 @@
 #ifndef TERN_IPC_H
 #define TERN_IPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,6 +50,13 @@ enum ipc_type {
 	IPC_STOP = 2,          /* no fields: finish up and exit */
 	IPC_LISTENER = 3,      /* u64 index; a bound uv_tcp_t is sent with
 	                        * the frame, and the child listens on it */
+	/*
+	 * The secret files the child needs but, running unprivileged,
+	 * cannot open (mta/secret_files.h has the layout). Sent right after
+	 * every IPC_CONFIG, empty for a child that needs none; the child
+	 * puts the configuration in force only once this has arrived.
+	 */
+	IPC_SECRETS = 8,
 
 	/* child -> ternd */
 	IPC_LISTENING = 4,     /* u64 index: smtpd now accepts on it */
@@ -182,6 +190,7 @@ enum {
 
 struct ipc_writer {
 	struct buf frame;
+	bool secret;                /* wipe every copy of the frame */
 };
 
 /* Starts a frame of the given type. */
@@ -203,6 +212,11 @@ struct ipc_reader {
 uint64_t ipc_get_u64(struct ipc_reader *r);
 /* Copies a bytes field that must be exactly len bytes long into out. */
 int ipc_get_exact(struct ipc_reader *r, void *out, size_t len);
+/* Returns a bytes field in place (valid while the frame is being
+ * handled) and its length in *len, or NULL on truncated input. */
+const unsigned char *ipc_get_view(struct ipc_reader *r, size_t *len);
+/* Overwrites the frame's payload in the channel's inbox, once read. */
+void ipc_reader_wipe(struct ipc_reader *r);
 /* Copies a string field into out (NUL-terminated); fails when the field
  * is longer than out_size - 1 or contains a NUL byte. */
 const char *ipc_get_str(struct ipc_reader *r, char *out, size_t out_size);

@@ -174,7 +174,8 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 	struct smtpd_settings *settings;
 	char err[1024];
 
-	settings = smtpd_settings_new(&rt->config, err, sizeof(err));
+	settings = smtpd_settings_new(&rt->config, &rt->secrets, err,
+	    sizeof(err));
 	if (settings == NULL) {
 		log_error("reload: %s; new sessions keep the previous "
 		    "settings", err);
@@ -233,8 +234,8 @@ smtpd_setup(struct smtpd *d)
 	d->server.loop = d->rt.loop;
 	d->server.drained = sessions_drained;
 	d->server.data = d;
-	d->server.settings = smtpd_settings_new(&d->rt.config, err,
-	    sizeof(err));
+	d->server.settings = smtpd_settings_new(&d->rt.config,
+	    &d->rt.secrets, err, sizeof(err));
 	if (d->server.settings == NULL) {
 		log_error("cannot start: %s", err);
 		fprintf(stderr, "tern-smtpd: %s\n", err);

@@ -31,8 +31,35 @@
 
 /* ---- Settings ---- */
 
+/* Makes the TLS server context from the files' text that ternd sent,
+ * or from the files when smtpd runs stand-alone. */
+static int
+load_server_tls(const struct tern_config *cfg,
+    const struct secret_files *secrets, struct tls_context **out, char *err,
+    size_t err_size)
+{
+	const struct secret_file *cert, *key;
+
+	if (secrets == NULL || !secrets->from_ternd)
+		return tls_server_context_new(cfg->tls_certificate,
+		    cfg->tls_key, out, err, err_size);
+	cert = secret_files_find(secrets, SECRET_TLS_CERTIFICATE,
+	    cfg->tls_certificate);
+	key = secret_files_find(secrets, SECRET_TLS_KEY, cfg->tls_key);
+	if (cert == NULL || key == NULL) {
+		snprintf(err, err_size, "ternd did not pass %s on (its log "
+		    "says why)", cert == NULL ? cfg->tls_certificate :
+		    cfg->tls_key);
+		return TERN_ECONFIG;
+	}
+	return tls_server_context_new_pem(cfg->tls_certificate,
+	    (const char *)cert->data, cert->len, cfg->tls_key,
+	    (const char *)key->data, key->len, out, err, err_size);
+}
+
 struct smtpd_settings *
-smtpd_settings_new(const struct tern_config *cfg, char *err, size_t err_size)
+smtpd_settings_new(const struct tern_config *cfg,
+    const struct secret_files *secrets, char *err, size_t err_size)
 {
 	struct smtpd_settings *settings = calloc(1, sizeof(*settings));
 
@@ -63,8 +90,8 @@ smtpd_settings_new(const struct tern_config *cfg, char *err, size_t err_size)
 	 * reload. Refusing all mail for that would be worse than going on
 	 * without STARTTLS, so log the reason and serve in plain. */
 	if (cfg->tls_certificate[0] != '\0' &&
-	    tls_server_context_new(cfg->tls_certificate, cfg->tls_key,
-	    &settings->tls, err, err_size) != TERN_OK) {
+	    load_server_tls(cfg, secrets, &settings->tls, err, err_size) !=
+	    TERN_OK) {
 		log_error("STARTTLS disabled: %s; fix the files and reload",
 		    err);
 		settings->tls = NULL;

@@ -16,6 +16,7 @@
 
 #include "../auth/tls.h"
 #include "../policy/config.h"
+#include "secret_files.h"
 #include "smtpd_commit.h"
 #include "smtpd_spf.h"
 
@@ -41,12 +42,14 @@ struct smtpd_settings {
 
 /*
  * Makes settings from cfg with one reference, loading the TLS
- * certificate and key when cfg names them. A certificate that fails to
- * load is logged and STARTTLS is left off. Returns NULL only when out of
- * memory, with the reason in err.
+ * certificate and key when cfg names them: from the text in secrets
+ * when ternd sent it, else from the files (secrets NULL, or smtpd run
+ * by hand). A certificate that fails to load is logged and STARTTLS is
+ * left off. Returns NULL only when out of memory, with the reason in
+ * err.
  */
 struct smtpd_settings *smtpd_settings_new(const struct tern_config *cfg,
-    char *err, size_t err_size);
+    const struct secret_files *secrets, char *err, size_t err_size);
 void smtpd_settings_ref(struct smtpd_settings *settings);
 /* Drops a reference; the last one frees the settings and TLS context. */
 void smtpd_settings_unref(struct smtpd_settings *settings);

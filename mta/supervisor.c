@@ -16,6 +16,7 @@
 #include "../policy/secrets.h"
 #include "dkim_keys.h"
 #include "pickup_folders.h"
+#include "secret_files.h"
 #include "source_check.h"
 #include "supervisor.h"
 
@@ -112,7 +113,8 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		tls_context_free(tls);
 	}
 	/* deliver loads the same keys; a bad one stops start-up here. */
-	if (dkim_keys_load(cfg, false, &dkim, reason, sizeof(reason)) != TERN_OK) {
+	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,
+	    sizeof(reason)) != TERN_OK) {
 		snprintf(err, err_size, "%s", reason);
 		return TERN_ECONFIG;
 	}
@@ -195,6 +197,35 @@ send_config(struct supervised_child *ch)
 	    sizeof(ch->owner->config)) != TERN_OK ||
 	    ipc_channel_send(&ch->control, &w, NULL) != TERN_OK)
 		log_error("cannot send the configuration to %s", ch->name);
+	ipc_writer_free(&w);
+}
+
+/*
+ * Sends the secret files the child needs under the configuration in
+ * force as an IPC_SECRETS frame; every child gets one after each
+ * IPC_CONFIG, an empty one when it needs none.
+ */
+static void
+send_secrets(struct supervised_child *ch)
+{
+	struct secret_files *files = calloc(1, sizeof(*files));
+	struct ipc_writer w = {0};
+	int rc = TERN_ENOMEM;
+
+	if (files != NULL && ch->control_open) {
+		secret_files_collect(&ch->owner->config, ch->name, files);
+		rc = secret_files_write(files, &w);
+		if (rc == TERN_OK)
+			rc = ipc_channel_send(&ch->control, &w, NULL);
+	}
+	if (ch->control_open && rc != TERN_OK)
+		log_error("cannot send the secret files to %s: %s", ch->name,
+		    tern_strerror(rc));
+	if (files != NULL) {
+		secret_files_clear(files);
+		free(files);
+	}
+	w.secret = true;
 	ipc_writer_free(&w);
 }
 
@@ -365,6 +396,7 @@ spawn_child(struct supervised_child *ch)
 	ipc_channel_start(&ch->control, control_message, control_closed);
 	log_info("started %s (pid %d)", ch->name, ch->process.pid);
 	send_config(ch);
+	send_secrets(ch);
 }
 
 /* Hands every bound listening socket to smtpd. */
@@ -605,8 +637,10 @@ supervisor_reload(struct supervisor *sv)
 		    sv->run_as.name);
 	/* ternd may just have created the log file or a pickup folder. */
 	ternd_run_as_own_files(&sv->run_as, &sv->config);
-	for (i = 0; i < SUPERVISOR_CHILDREN; i++)
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		send_config(&sv->children[i]);
+		send_secrets(&sv->children[i]);
+	}
 	apply_wanted_children(sv);
 	log_info("configuration reloaded from %s", sv->config.path);
 	if (sv->config.policy.loaded)

@@ -4,8 +4,9 @@
  * Security: the file is opened once and its permissions are checked on
  * that open file, so it cannot be swapped between the check and the
  * read. Error messages name settings and line numbers, never a
- * username or password. The copies that libconfig and stdio make while
- * parsing are overwritten before they are freed. NOTE: a copy that the
+ * username or password. The copies that libconfig makes while parsing,
+ * and the text read, are overwritten before they are freed (stdio reads
+ * the file unbuffered). NOTE: a copy that the
  * kernel or the allocator made elsewhere is not wiped.
  */
 #include <errno.h>
@@ -234,33 +235,86 @@ load_parsed(struct secrets_state *st, config_t *lc, struct tern_secrets *s)
 }
 
 int
-secrets_load(const char *path, struct tern_secrets *s, char *err,
+secrets_read_text(const char *path, char **text, size_t *len, char *err,
     size_t err_size)
 {
-	struct secrets_state st = {path, err, err_size, 0, 0};
-	char buffer[BUFSIZ];
-	config_t lc;
+	char *data;
+	size_t n;
 	FILE *fp;
 	int rc;
 
-	memset(s, 0, sizeof(*s));
-	if (err_size > 0)
-		err[0] = '\0';
-	fp = fopen(path, "r");
+	*text = NULL;
+	*len = 0;
+	fp = fopen(path, "rb");
 	if (fp == NULL) {
 		snprintf(err, err_size, "%s: cannot open the secrets file: %s",
 		    path, strerror(errno));
 		return TERN_ECONFIG;
 	}
-	/* A buffer of ours, so it can be overwritten after the read. */
-	setvbuf(fp, buffer, _IOFBF, sizeof(buffer));
+	/* Unbuffered, so that stdio keeps no copy of the passwords. */
+	setvbuf(fp, NULL, _IONBF, 0);
 	rc = check_permissions(fp, path, err, err_size);
 	if (rc != TERN_OK) {
 		fclose(fp);
 		return rc;
 	}
+	data = malloc(SECRETS_FILE_MAX + 1);
+	if (data == NULL) {
+		fclose(fp);
+		snprintf(err, err_size, "%s: out of memory", path);
+		return TERN_ENOMEM;
+	}
+	n = fread(data, 1, SECRETS_FILE_MAX + 1, fp);
+	if (ferror(fp) || n > SECRETS_FILE_MAX) {
+		snprintf(err, err_size, "%s: cannot read the secrets file: %s",
+		    path, ferror(fp) ? strerror(errno) : "larger than 64 KB");
+		fclose(fp);
+		wipe(data, SECRETS_FILE_MAX + 1);
+		free(data);
+		return TERN_ECONFIG;
+	}
+	fclose(fp);
+	data[n] = '\0';
+	*text = data;
+	*len = n;
+	return TERN_OK;
+}
+
+void
+secrets_free_text(char *text, size_t len)
+{
+	if (text == NULL)
+		return;
+	wipe(text, len + 1);
+	free(text);
+}
+
+int
+secrets_parse(const char *path, const char *text, size_t len,
+    struct tern_secrets *s, char *err, size_t err_size)
+{
+	struct secrets_state st = {path, err, err_size, 0, 0};
+	char *copy;
+	config_t lc;
+
+	memset(s, 0, sizeof(*s));
+	if (err_size > 0)
+		err[0] = '\0';
+	if (len > SECRETS_FILE_MAX || memchr(text, '\0', len) != NULL) {
+		snprintf(err, err_size, "%s: not a text file of at most 64 KB",
+		    path);
+		return TERN_ECONFIG;
+	}
+	/* libconfig parses a NUL-terminated string. */
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		snprintf(err, err_size, "%s: out of memory", path);
+		return TERN_ENOMEM;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
 	config_init(&lc);
-	if (config_read(&lc, fp) != CONFIG_TRUE) {
+	if (config_read_string(&lc, copy) != CONFIG_TRUE) {
 		add_error(&st, (unsigned)config_error_line(&lc), "%s",
 		    config_error_text(&lc));
 	} else {
@@ -268,13 +322,32 @@ secrets_load(const char *path, struct tern_secrets *s, char *err,
 		wipe_parsed(&lc);
 	}
 	config_destroy(&lc);
-	fclose(fp);
-	wipe(buffer, sizeof(buffer));
+	wipe(copy, len + 1);
+	free(copy);
 	if (st.error_count > 0) {
 		secrets_wipe(s);
 		return TERN_ECONFIG;
 	}
 	return TERN_OK;
+}
+
+int
+secrets_load(const char *path, struct tern_secrets *s, char *err,
+    size_t err_size)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (err_size > 0)
+		err[0] = '\0';
+	rc = secrets_read_text(path, &text, &len, err, err_size);
+	if (rc != TERN_OK)
+		return rc;
+	rc = secrets_parse(path, text, len, s, err, err_size);
+	secrets_free_text(text, len);
+	return rc;
 }
 
 const struct secret_credentials *

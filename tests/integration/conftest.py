@@ -17,7 +17,9 @@ secrets stay 0600 root: ternd reads those and passes them on.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -25,6 +27,23 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from peers import CertificateAuthority, make_certificate  # noqa: E402
 from tern_instance import Lab, make_traversable  # noqa: E402
+
+
+def pytest_configure(config):
+    """Put pytest's temporary folders in a folder of this session instead
+    of /tmp/pytest-of-root, which every pytest run resets to mode 0700
+    and so would lock the children out halfway through this run."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="tern-pytest-",
+                                                  dir="/tmp")
+        config._tern_basetemp = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
+    basetemp = getattr(session.config, "_tern_basetemp", None)
+    if basetemp and exitstatus == 0 and \
+            os.environ.get("TERN_TEST_KEEP") != "1":
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
