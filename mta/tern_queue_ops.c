@@ -36,6 +36,7 @@
 #include "tern_queue.h"
 #include "tern_queue_active.h"
 #include "tern_queue_ops.h"
+#include "tern_privileges.h"
 
 /* How long to wait for qmgr's control pipe while another process holds
  * ternd.lock (ternd starting or stopping, or another tern command). */
@@ -555,6 +556,8 @@ resolve_request(const char *config_path, struct tern_config *cfg,
 		fprintf(stderr, "tern queue %s: %s\n", req->command, err);
 		return 2;
 	}
+	if (tern_become_queue_owner(cfg, "tern queue") != TERN_OK)
+		return 1;
 	if (a->argv_id_count > 0)
 		return collect_argv_ids(req->command, a, ids, tally);
 	return 0;

@@ -13,6 +13,7 @@
 #include "../policy/config.h"
 #include "../queue/queue.h"
 #include "tern_queue.h"
+#include "tern_privileges.h"
 
 /* uv_fs_access() takes the POSIX mode bits, which Windows headers
  * may lack. */
@@ -60,6 +61,8 @@ tern_queue_open(const char *config_path, struct tern_config *cfg,
 		fprintf(stderr, "%s: %s\n", tern_queue_program(), err);
 		return 2;
 	}
+	if (tern_become_queue_owner(cfg, tern_queue_program()) != TERN_OK)
+		return 1;
 	/* A missing folder is most likely a wrong configuration, and
 	 * calling it an empty queue would hide that. */
 	rc = uv_fs_stat(NULL, &req, cfg->queue_directory, NULL);

@@ -30,6 +30,7 @@
 #include "local_message_internal.h"
 #include "smtp_command.h"
 #include "tern_commands.h"
+#include "tern_privileges.h"
 #include "tern_sendmail.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -541,6 +542,8 @@ run_mode(const struct sendmail_options *opt, const char *config_path)
 		    err);
 		return SENDMAIL_EX_CONFIG;
 	}
+	if (tern_become_queue_owner(&cfg, "sendmail") != TERN_OK)
+		return SENDMAIL_EX_NOPERM;
 	open_log(&cfg);
 	switch (opt->mode) {
 	case SENDMAIL_MODE_LIST:

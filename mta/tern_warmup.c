@@ -32,6 +32,7 @@
 #include "../queue/queue.h"
 #include "qmgr_warmup.h"
 #include "tern_commands.h"
+#include "tern_privileges.h"
 
 static void
 usage(FILE *out)
@@ -286,6 +287,8 @@ load_policy(const char *config_path, struct tern_config *cfg)
 		fprintf(stderr, "tern warmup: %s\n", err);
 		return 2;
 	}
+	if (tern_become_queue_owner(cfg, "tern warmup") != TERN_OK)
+		return 1;
 	if (cfg->policy_file[0] == '\0') {
 		fprintf(stderr, "tern warmup: %s sets no policy_file, so no "
 		    "source address warms up; name a policy file with pools "

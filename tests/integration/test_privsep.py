@@ -1,0 +1,273 @@
+"""Privilege separation: ternd runs as root (as the suite does) and its
+children as the system user tern; only ternd opens the DKIM keys, the
+secrets file, the users file and the TLS key, and the children still sign
+and authenticate with what ternd passes them.
+
+The children's user and group ids come from /proc/PID/status. That the
+tern user cannot open the secret files is checked by running cat as tern
+(subprocess with user=, group= and no supplementary groups). DKIM
+signatures are verified with dkimpy, smart-host AUTH by the AuthRelay
+peer, as in test_dkim.py and test_smarthost.py.
+"""
+
+import os
+import pwd
+import signal
+import smtplib
+import ssl
+import stat
+import subprocess
+
+import pytest
+
+from engine_helpers import wait_outcome
+from peers import message_bytes, wait_for
+from tern_instance import BUILD_DIR
+from test_dkim import (MX_ADDRESS, Receiver, key_entry, key_record,
+                       make_key, start_dns, verify_all)
+from test_smarthost import (PASSWORD, RELAY_ADDRESS, USER, relay_of,
+                            start_relay, write_policy)
+
+CHILDREN = ("tern-qmgr", "tern-smtpd", "tern-deliver", "tern-pickup")
+
+
+def tern_user():
+    try:
+        return pwd.getpwnam("tern")
+    except KeyError:
+        pytest.fail("the system user tern is missing; run "
+                    "contrib/debian/install-deps as root")
+
+
+def status_ids(pid):
+    """(real uid, effective uid, real gid, effective gid, supplementary
+    groups) of pid, from /proc/PID/status."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()
+    uids, gids = fields["Uid"], fields["Gid"]
+    return (int(uids[0]), int(uids[1]), int(gids[0]), int(gids[1]),
+            fields.get("Groups", []))
+
+
+def open_as_tern(path):
+    """Run cat on path as the user tern; return (exit status, stderr)."""
+    user = tern_user()
+    done = subprocess.run(["cat", str(path)], user=user.pw_uid,
+                          group=user.pw_gid, extra_groups=[],
+                          capture_output=True, text=True, timeout=10)
+    return done.returncode, done.stderr
+
+
+def write_private(path, text):
+    """Write text into path with mode 0600, owned by root."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+@pytest.fixture
+def dkim_key(tmp_path):
+    """An RSA key (mode 0600, root) and its p= value."""
+    return make_key(tmp_path, "rsa.key", "rsa")
+
+
+def privsep_tern(lab, dkim_key, **overrides):
+    """tern with a DKIM key for origin.test, a users file and a pickup
+    folder, all set up as in production; started."""
+    tern = lab.tern(start=False, dkim={"keys": [
+        key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]},
+        pickup={"directory": "pickup", "scan_interval": 1}, **overrides)
+    users = write_private(tern.dir / "users", "")
+    settings = dict(tern.settings)
+    settings["smtpd"] = dict(settings["smtpd"],
+                             auth={"users_file": str(users)})
+    tern.write_config(settings)
+    return tern.start()
+
+
+def test_children_run_as_tern(lab, dkim_key):
+    user = tern_user()
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+
+    for name in CHILDREN:
+        ruid, euid, rgid, egid, groups = status_ids(tern.child_pid(name))
+        assert (ruid, euid) == (user.pw_uid, user.pw_uid), name
+        assert (rgid, egid) == (user.pw_gid, user.pw_gid), name
+        assert groups == [], f"{name} kept supplementary groups {groups}"
+    ruid, euid, _, _, _ = status_ids(tern.proc.pid)
+    assert (ruid, euid) == (0, 0)
+    assert tern.log_lines(rf"ternd\[\d+\]: info: children run as user tern "
+                          rf"\(uid {user.pw_uid}\)$")
+
+
+def test_secret_files_closed_to_tern(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    tern.child_pid("tern-smtpd")
+
+    for path in (dkim_key[0], tern.dir / "users", tern.dir / "key.pem"):
+        status, err = open_as_tern(path)
+        assert status != 0, f"tern could read {path}"
+        assert "Permission denied" in err, err
+
+
+def test_queue_and_log_owned_by_tern(lab, dkim_key):
+    user = tern_user()
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    tern.child_pid("tern-qmgr")
+
+    queue = os.stat(tern.queue_dir)
+    assert queue.st_uid == user.pw_uid
+    assert stat.S_IMODE(queue.st_mode) == 0o700
+    for name in os.listdir(tern.queue_dir):
+        if name.startswith("queue.db"):
+            st = os.stat(tern.queue_dir / name)
+            assert st.st_uid == user.pw_uid, name
+            assert stat.S_IMODE(st.st_mode) == 0o600, name
+    assert os.stat(tern.log_path).st_uid == user.pw_uid
+    pickup = os.stat(tern.dir / "pickup")
+    assert pickup.st_uid == user.pw_uid
+    assert pickup.st_gid == user.pw_gid
+
+
+def test_starttls_with_key_from_ternd(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    with smtplib.SMTP(tern.address, tern.port, local_hostname="client.test",
+                      timeout=15) as client:
+        code, _ = client.starttls(context=context)
+        assert code == 220
+        code, _ = client.ehlo()
+        assert code == 250
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+    assert not tern.log_lines("STARTTLS disabled"), tern.tail()
+
+
+def test_dkim_signature_verifies(lab, dkim_key):
+    dnsmasq = start_dns(lab, {
+        "sel1._domainkey.origin.test": [key_record("rsa", dkim_key[1])]})
+    receiver = Receiver(lab)
+    tern = privsep_tern(lab, dkim_key)
+
+    tern.send("signed@origin.test", ["user@example.test"],
+              message_bytes("privsep"))
+
+    got = receiver.wait(1)
+    assert verify_all(got[0], dnsmasq.server) == 1
+
+
+def test_reload_sends_new_key(lab, dkim_key, tmp_path):
+    second = make_key(tmp_path, "second.key", "rsa")
+    dnsmasq = start_dns(lab, {
+        "sel1._domainkey.origin.test": [key_record("rsa", dkim_key[1])],
+        "sel2._domainkey.origin.test": [key_record("rsa", second[1])]})
+    receiver = Receiver(lab)
+    tern = privsep_tern(lab, dkim_key)
+    settings = dict(tern.settings)
+    settings["dkim"] = {"keys": [
+        key_entry("origin.test", "sel2", second[0], "rsa-sha256")]}
+    since = tern.log_size()
+
+    tern.write_config(settings)
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"deliver\[\d+\]: info: configuration reloaded", 10, since)
+    qid = tern.send("reloaded@origin.test", ["user@example.test"],
+                    message_bytes("after reload"))
+
+    tern.wait_log(rf"{qid}: dkim: signed d=origin\.test s=sel2 ")
+    got = receiver.wait(1)
+    assert verify_all(got[0], dnsmasq.server) == 1
+
+
+def test_smart_host_auth_with_secrets_from_ternd(lab, test_ca):
+    peer = start_relay(lab, test_ca)
+    lab.dns(hosts={"relay.test": [RELAY_ADDRESS]})
+    tern = lab.tern(start=False, policy_file="policy.conf",
+                    secrets_file="secrets.conf",
+                    delivery={"port": lab.port, "connect_timeout": 2,
+                              "tls": {"ca_file": str(test_ca.cert)}})
+    write_policy(tern.dir, peer.port)
+    tern.start()
+    rcpt = "user@example.test"
+
+    qid = tern.send("relayed@origin.test", [rcpt], message_bytes("auth"))
+
+    wait_outcome(tern, qid, rcpt, "sent", relay=relay_of(peer))
+    attempts = peer.auth_attempts
+    assert len(attempts) == 1, peer.describe()
+    assert attempts[0].success, peer.describe()
+    assert attempts[0].login == USER, peer.describe()
+    status, _ = open_as_tern(tern.dir / "secrets.conf")
+    assert status != 0
+    assert PASSWORD not in tern.log_text()
+
+
+def test_missing_user_stops_start(lab):
+    tern = lab.tern(start=False, user="tern-no-such-user")
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert "user: there is no user called tern-no-such-user" in done.stderr
+    assert "adduser --system" in done.stderr
+
+
+def test_root_sendmail_runs_as_queue_owner(lab, dkim_key):
+    user = tern_user()
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    tern.child_pid("tern-qmgr")
+    tern.stop()
+
+    session = subprocess.Popen([str(BUILD_DIR / "tern"), "-c",
+                                str(tern.conf_path), "sendmail", "-bs"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        greeting = session.stdout.readline()
+        ids = status_ids(session.pid)
+        session.stdin.write(b"QUIT\r\n")
+        session.stdin.close()
+        session.wait(10)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait(10)
+
+    assert greeting.startswith(b"220"), greeting
+    assert ids[:4] == (user.pw_uid, user.pw_uid, user.pw_gid, user.pw_gid)
+    assert ids[4] == []
+    for name in os.listdir(tern.queue_dir):
+        st = os.lstat(tern.queue_dir / name)
+        assert st.st_uid == user.pw_uid, f"{name} is owned by {st.st_uid}"
+
+
+def test_root_files_in_queue_fixed_at_start(lab, dkim_key):
+    user = tern_user()
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    tern.child_pid("tern-qmgr")
+    tern.stop()
+    for name in os.listdir(tern.queue_dir):
+        os.lchown(tern.queue_dir / name, 0, 0)
+    os.chown(tern.queue_dir, 0, 0)
+
+    tern.start()
+    tern.child_pid("tern-qmgr")
+
+    assert os.stat(tern.queue_dir).st_uid == user.pw_uid
+    for name in os.listdir(tern.queue_dir):
+        st = os.lstat(tern.queue_dir / name)
+        assert st.st_uid == user.pw_uid, f"{name} is owned by {st.st_uid}"
+    assert wait_for(lambda: tern.log_lines(r"qmgr\[\d+\]: info: started"),
+                    10), tern.tail()
