@@ -234,6 +234,14 @@ main(int argc, char **argv)
 		log_warning("cannot write %s/ternd.pid; tern reload will not "
 		    "find this ternd (send SIGHUP instead)",
 		    cfg.queue_directory);
+	if (ternd_run_as_check_reach(&run_as, "queue.directory",
+	    cfg.queue_directory, err, sizeof(err)) != TERN_OK ||
+	    (cfg.log_file[0] != '\0' && ternd_run_as_check_reach(&run_as,
+	    "log.file", cfg.log_file, err, sizeof(err)) != TERN_OK)) {
+		log_error("%s: %s", cfg.path, err);
+		pid_file_remove(cfg.queue_directory);
+		return 1;
+	}
 	if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) != TERN_OK) {
 		pid_file_remove(cfg.queue_directory);
 		return 1;

@@ -83,6 +83,51 @@ give_path(const char *path, uint32_t uid, uint32_t gid, int mode)
 	return rc;
 }
 
+/* True when the user may search the folder whose status st is: the
+ * owner's, the group's or the others' x bit, as the kernel picks it.
+ * NOTE: supplementary groups and ACLs are not considered. */
+static bool
+may_search(const struct ternd_run_as *run_as, const uv_stat_t *st)
+{
+	if (st->st_uid == run_as->uid)
+		return (st->st_mode & 0100) != 0;
+	if (st->st_gid == run_as->gid)
+		return (st->st_mode & 0010) != 0;
+	return (st->st_mode & 0001) != 0;
+}
+
+int
+ternd_run_as_check_reach(const struct ternd_run_as *run_as,
+    const char *setting, const char *path, char *err, size_t err_size)
+{
+	char parent[1024];
+	size_t i, len = strlen(path);
+	uv_fs_t req;
+	int rc;
+
+	if (!run_as->switch_user || len >= sizeof(parent) || path[0] != '/')
+		return TERN_OK;
+	memcpy(parent, path, len + 1);
+	/* Every folder above path, from the root down. */
+	for (i = 1; i < len; i++) {
+		if (parent[i] != '/')
+			continue;
+		parent[i] = '\0';
+		rc = uv_fs_stat(NULL, &req, parent, NULL);
+		if (rc == 0 && !may_search(run_as, &req.statbuf)) {
+			uv_fs_req_cleanup(&req);
+			snprintf(err, err_size, "%s: user %s cannot reach %s "
+			    "because it may not search the folder %s; give that "
+			    "folder o+x or choose a path outside it", setting,
+			    run_as->name, path, parent);
+			return TERN_EPERM;
+		}
+		uv_fs_req_cleanup(&req);
+		parent[i] = '/';
+	}
+	return TERN_OK;
+}
+
 /* True for queue.db, queue.db-wal, queue.db-shm and queue.db-journal. */
 static bool
 is_database_file(const char *name)

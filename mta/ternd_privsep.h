@@ -43,6 +43,14 @@ int ternd_run_as_choose(const struct tern_config *cfg,
 void ternd_run_as_log(const struct ternd_run_as *run_as);
 
 /*
+ * Checks that the user may search every folder above path (absolute),
+ * so the children can open it. Returns 0, or TERN_EPERM with "SETTING:
+ * reason" in err naming the folder that blocks it.
+ */
+int ternd_run_as_check_reach(const struct ternd_run_as *run_as,
+    const char *setting, const char *path, char *err, size_t err_size);
+
+/*
  * Gives the queue folder, its database files and its other top-level
  * files (lock, pid file, qmgr's socket) to the user, and sets the modes
  * above. Fixes files that a tern command run as root left behind.

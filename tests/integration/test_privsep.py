@@ -271,3 +271,16 @@ def test_root_files_in_queue_fixed_at_start(lab, dkim_key):
         assert st.st_uid == user.pw_uid, f"{name} is owned by {st.st_uid}"
     assert wait_for(lambda: tern.log_lines(r"qmgr\[\d+\]: info: started"),
                     10), tern.tail()
+
+
+def test_unreachable_queue_stops_start(lab):
+    tern = lab.tern(start=False, queue={"directory": "private/queue"})
+    os.mkdir(tern.dir / "private", 0o700)
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert (f"queue.directory: user tern cannot reach {tern.dir}/private/"
+            f"queue because it may not search the folder "
+            f"{tern.dir}/private") in done.stderr, done.stderr
