@@ -5,9 +5,9 @@
  * PEM written by OpenSSL, so libopendkim only ever gets a key that
  * passed these checks, whatever form (PKCS#1 or PKCS#8) the file has.
  *
- * Privileges: whoever calls dkim_key_load reads the key file: ternd at
- * start-up and reload, the tern command, and deliver when started by
- * hand. deliver started by ternd parses the text that ternd sent
+ * Privileges: the caller of dkim_key_load reads the key file. That is
+ * ternd at start-up and reload, the tern command, and deliver when
+ * started by hand. deliver started by ternd parses the text that ternd sent
  * (dkim_key_parse).
  */
 #include <errno.h>

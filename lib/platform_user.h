@@ -2,9 +2,10 @@
  * The few operating-system calls that privilege separation needs: finding
  * the account the children run as, and giving up root in a process.
  *
- * On Windows none of this applies: the service account that the service
- * manager starts ternd with is what every process runs as, so the
- * functions there fail with TERN_ENOTFOUND and a message that says so.
+ * On Windows none of this applies, because every process runs as the
+ * service account that the service manager starts ternd with. The
+ * functions there fail with TERN_ENOTFOUND or TERN_EPERM and a message
+ * that explains this.
  */
 #ifndef TERN_PLATFORM_USER_H
 #define TERN_PLATFORM_USER_H

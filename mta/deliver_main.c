@@ -25,8 +25,9 @@
  * cache there (deliver_sts_lookup.c), makes outbound connections and
  * holds the DKIM private keys (deliver_dkim.c signs in the worker thread
  * that loads a job's content) and the smart-host credentials of the
- * secrets file, read at start and with each configuration
- * (deliver_smarthost.c). Known limits: the whole content of a message
+ * secrets file (deliver_smarthost.c). It runs unprivileged and cannot
+ * open those files: ternd sends their text with each configuration
+ * (secret_files.h). Known limits: the whole content of a message
  * is loaded into memory for its delivery.
  */
 #include <stdio.h>
@@ -149,8 +150,9 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		    "with TLS level encrypt or verify is deferred", err);
 		ref->tls = NULL;
 	}
-	/* ternd checked the keys, but a file can change on disk before a
-	 * restarted deliver reads it: such a key holds its mail instead. */
+	/* ternd checked the keys, but a file can change on disk before
+	 * ternd reads it again for a restarted deliver: a key that is then
+	 * missing or broken holds its mail instead. */
 	if (dkim_keys_load(cfg, true, &d->rt.secrets, &ref->dkim, err,
 	    sizeof(err)) !=
 	    TERN_OK) {
@@ -160,7 +162,7 @@ env_ref_new(struct deliver *d, bool tls_optional)
 		free(ref);
 		return NULL;
 	}
-	/* The secrets file is read again with each configuration. */
+	/* The secrets file comes again with each configuration. */
 	if (deliver_smarthosts_new(cfg, &d->rt.secrets, ref->tls, !tls_optional,
 	    &ref->smarthosts, err, sizeof(err)) != TERN_OK) {
 		log_error("cannot set up the smart hosts: %s", err);

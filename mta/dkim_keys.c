@@ -1,9 +1,9 @@
 /*
  * The DKIM signer of a configuration; see dkim_keys.h.
  *
- * Privileges: in ternd (root) and in a deliver started by hand it reads
- * the private key files; deliver started by ternd runs unprivileged and
- * takes the keys' text that ternd sent. Never used in smtpd.
+ * Privileges: in ternd (root) and in a deliver started by hand, it reads
+ * the private key files. deliver started by ternd runs unprivileged, so
+ * it takes the keys' text that ternd sent. Never used in smtpd.
  */
 #include <stdio.h>
 

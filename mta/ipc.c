@@ -277,7 +277,7 @@ struct ipc_write {
 	uv_write_t req;
 	unsigned char *frame;
 	size_t len;
-	bool wipe;                 /* the frame holds secrets */
+	bool wipe;                 /* the frame contains secrets */
 	struct ipc_channel *channel;
 };
 

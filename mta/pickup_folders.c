@@ -1,7 +1,7 @@
 /*
- * Checking the pickup folders for ternd; see pickup_folders.h. ternd
- * and its children run as the same user, so what ternd can do here the
- * pickup process can do too.
+ * Checking the pickup folders for ternd; see pickup_folders.h. When
+ * ternd runs as root, ternd_privsep.c then gives the folders to the
+ * user the pickup process runs as.
  */
 #include <stdio.h>
 #include <string.h>

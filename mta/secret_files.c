@@ -2,8 +2,8 @@
  * Secret files passed from ternd to a child; see secret_files.h.
  *
  * Privileges: secret_files_collect runs in ternd (root) and opens the
- * DKIM keys, the secrets file and the TLS key; the rest runs in the
- * children on memory only.
+ * DKIM keys, the secrets file and the TLS key. The other functions work
+ * on memory only and also run in the children.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -112,7 +112,8 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		}
 		tls_context_free(tls);
 	}
-	/* deliver loads the same keys; a bad one stops start-up here. */
+	/* ternd passes these keys to deliver; a bad one stops start-up
+	 * here. */
 	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,
 	    sizeof(reason)) != TERN_OK) {
 		snprintf(err, err_size, "%s", reason);
@@ -121,8 +122,8 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 	dkim_signer_free(dkim);
 	if (source_check_addresses(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
-	/* deliver reads the secrets; a missing or open file stops start-up
-	 * and reload here, with every problem listed. */
+	/* ternd passes the secrets to deliver; a missing or open file stops
+	 * start-up and reload here, with every problem listed. */
 	if (secrets_check_config(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	if (pickup_check_folders(cfg, err, err_size) != TERN_OK)
@@ -201,9 +202,9 @@ send_config(struct supervised_child *ch)
 }
 
 /*
- * Sends the secret files the child needs under the configuration in
- * force as an IPC_SECRETS frame; every child gets one after each
- * IPC_CONFIG, an empty one when it needs none.
+ * Sends the secret files that the child needs under the configuration
+ * in force, as an IPC_SECRETS frame. Every child gets one after each
+ * IPC_CONFIG, and an empty one when it needs none.
  */
 static void
 send_secrets(struct supervised_child *ch)

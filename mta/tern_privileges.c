@@ -3,9 +3,9 @@
  * tern_privileges.h.
  *
  * Privileges: started as root, the process keeps root only until the
- * configuration is read, then gives it up for good: setgid and setuid
- * rather than seteuid, so nothing later in the process (SQLite, the
- * libraries it loads) can take root back.
+ * configuration is read, then gives it up for good. It uses setgid and
+ * setuid rather than seteuid, so nothing later in the process (SQLite,
+ * the libraries it loads) can take root back.
  */
 #include <stdio.h>
 #include <uv.h>

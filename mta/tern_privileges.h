@@ -1,8 +1,8 @@
 /*
- * The tern command run as root on the queue: it becomes the queue's
- * owner first, as postsuper does, so that files SQLite creates (queue.db
- * and its -wal and -shm files) belong to the user ternd's children run
- * as and not to root.
+ * The tern command run as root on the queue becomes the queue's owner
+ * first, as Postfix's postsuper does. The files SQLite creates (queue.db
+ * and its -wal and -shm files) then belong to the user that ternd's
+ * children run as, not to root.
  */
 #ifndef TERN_TERN_PRIVILEGES_H
 #define TERN_TERN_PRIVILEGES_H

@@ -4,8 +4,8 @@
  *
  * Privileges: runs in ternd, as root when privilege separation applies.
  * It only changes the owner and mode of files inside the queue folder,
- * the log file and the pickup folders that the configuration names;
- * symbolic links are not followed (lchown), so a link planted there
+ * the log file and the pickup folders that the configuration names.
+ * Symbolic links are not followed (lchown), so a link planted there
  * cannot make ternd give away another file.
  */
 #include <stdio.h>
@@ -184,8 +184,9 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 
 /*
  * Gives a pickup or badmail folder to the user. A folder in root's group
- * (as ternd creates it) moves to the user's group; a group that the
- * administrator chose for the programs that drop files there is kept.
+ * (as ternd creates it) moves to the user's group. Any other group is
+ * kept, because the administrator chose it for the programs that drop
+ * files there.
  */
 static void
 own_pickup_folder(const struct ternd_run_as *run_as, const char *path)

@@ -1,6 +1,6 @@
 """Privilege separation: ternd runs as root (as the suite does) and its
-children as the system user tern; only ternd opens the DKIM keys, the
-secrets file, the users file and the TLS key, and the children still sign
+children as the system user tern. Only ternd opens the DKIM keys, the
+secrets file, the users file and the TLS key. The children still sign
 and authenticate with what ternd passes them.
 
 The children's user and group ids come from /proc/PID/status. That the
