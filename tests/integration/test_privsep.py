@@ -76,8 +76,8 @@ def dkim_key(tmp_path):
 
 
 def privsep_tern(lab, dkim_key, **overrides):
-    """tern with a DKIM key for origin.test, a users file and a pickup
-    folder, all set up as in production; started."""
+    """Start tern with a DKIM key for origin.test, a users file (mode
+    0600, root) and a pickup folder, as in production."""
     tern = lab.tern(start=False, dkim={"keys": [
         key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]},
         pickup={"directory": "pickup", "scan_interval": 1}, **overrides)
@@ -189,7 +189,7 @@ def test_reload_sends_new_key(lab, dkim_key, tmp_path):
     assert verify_all(got[0], dnsmasq.server) == 1
 
 
-def test_smart_host_auth_with_secrets_from_ternd(lab, test_ca):
+def test_smart_host_auth_via_ternd(lab, test_ca):
     peer = start_relay(lab, test_ca)
     lab.dns(hosts={"relay.test": [RELAY_ADDRESS]})
     tern = lab.tern(start=False, policy_file="policy.conf",
@@ -284,3 +284,13 @@ def test_unreachable_queue_stops_start(lab):
     assert (f"queue.directory: user tern cannot reach {tern.dir}/private/"
             f"queue because it may not search the folder "
             f"{tern.dir}/private") in done.stderr, done.stderr
+
+
+def test_empty_user_keeps_children_root(lab):
+    tern = lab.tern(user="")
+
+    for name in ("tern-qmgr", "tern-smtpd", "tern-deliver"):
+        ruid, euid, _, _, _ = status_ids(tern.child_pid(name))
+        assert (ruid, euid) == (0, 0), name
+    assert tern.log_lines(r"ternd\[\d+\]: warning: children run as root "
+                          r"because the setting user is \"\"")
