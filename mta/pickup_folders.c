@@ -11,11 +11,28 @@
 #include "pickup_folders.h"
 #include "pickup_mkdir.h"
 
-/* Creates path with mode and its missing parents with 0755; 0 when it
- * exists already. Only folders created here get those modes: an
- * existing folder keeps the mode its administrator gave it. */
+/* Gives a folder just created to the children's user, so the pickup
+ * process can create badmail in it again. Returns a libuv error code. */
 static int
-make_folders(const char *path, int mode)
+give_created(const struct ternd_run_as *run_as, const char *path)
+{
+	uv_fs_t req;
+	int rc;
+
+	if (run_as == NULL || !run_as->switch_user)
+		return 0;
+	rc = uv_fs_chown(NULL, &req, path, (uv_uid_t)run_as->uid,
+	    (uv_gid_t)run_as->gid, NULL);
+	uv_fs_req_cleanup(&req);
+	return rc;
+}
+
+/* Creates path with mode and its missing parents with 0755; 0 when it
+ * exists already. Only folders created here get those modes and the
+ * children's user as owner: an existing folder keeps the mode and owner
+ * its administrator gave it. */
+static int
+make_folders(const char *path, int mode, const struct ternd_run_as *run_as)
 {
 	char partial[1024];
 	size_t i, len = strlen(path);
@@ -29,7 +46,9 @@ make_folders(const char *path, int mode)
 			continue;
 		partial[i] = '\0';
 		rc = pickup_mkdir(partial, i == len ? mode : 0755);
-		if (rc == UV_EEXIST)
+		if (rc == 0)
+			rc = give_created(run_as, partial);
+		else if (rc == UV_EEXIST)
 			rc = 0;
 		if (i < len)
 			partial[i] = '/';
@@ -39,13 +58,14 @@ make_folders(const char *path, int mode)
 
 static int
 check_folder(const char *cfg_path, const char *where, const char *setting,
-    const char *path, int mode, char *err, size_t err_size)
+    const char *path, int mode, const struct ternd_run_as *run_as, char *err,
+    size_t err_size)
 {
 	uv_fs_t req;
 	int rc;
 	bool is_folder;
 
-	rc = make_folders(path, mode);
+	rc = make_folders(path, mode, run_as);
 	if (rc == 0) {
 		rc = uv_fs_stat(NULL, &req, path, NULL);
 		is_folder = rc == 0 && (req.statbuf.st_mode & S_IFMT) ==
@@ -76,8 +96,8 @@ check_folder(const char *cfg_path, const char *where, const char *setting,
 }
 
 int
-pickup_check_folders(const struct tern_config *cfg, char *err,
-    size_t err_size)
+pickup_check_folders(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size)
 {
 	int rc;
 
@@ -86,11 +106,11 @@ pickup_check_folders(const struct tern_config *cfg, char *err,
 	/* Programs in tern's group drop files into the pickup folder and
 	 * may read badmail's files and reasons. */
 	rc = check_folder(cfg->path, cfg->pickup_where, "pickup.directory",
-	    cfg->pickup_directory, PICKUP_FOLDER_MODE, err, err_size);
+	    cfg->pickup_directory, PICKUP_FOLDER_MODE, run_as, err, err_size);
 	if (rc == TERN_OK)
 		rc = check_folder(cfg->path, cfg->pickup_badmail_where,
 		    "pickup.badmail_directory",
-		    cfg->pickup_badmail_directory, PICKUP_BADMAIL_MODE, err,
-		    err_size);
+		    cfg->pickup_badmail_directory, PICKUP_BADMAIL_MODE, run_as,
+		    err, err_size);
 	return rc;
 }

@@ -76,8 +76,8 @@ find_program(const char *name, char *out, size_t out_size)
 }
 
 int
-supervisor_check_config(const struct tern_config *cfg, char *err,
-    size_t err_size)
+supervisor_check_config(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size)
 {
 	struct tls_context *tls;
 	struct dkim_signer *dkim;
@@ -126,7 +126,7 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 	 * start-up and reload here, with every problem listed. */
 	if (secrets_check_config(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
-	if (pickup_check_folders(cfg, err, err_size) != TERN_OK)
+	if (pickup_check_folders(cfg, run_as, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
@@ -597,7 +597,8 @@ supervisor_reload(struct supervisor *sv)
 		return;
 	}
 	if (tern_config_load(sv->config.path, fresh, err, sizeof(err)) !=
-	    TERN_OK || supervisor_check_config(fresh, err, sizeof(err)) !=
+	    TERN_OK || supervisor_check_config(fresh, &sv->run_as, err,
+	    sizeof(err)) !=
 	    TERN_OK) {
 		/* The policy file's loader lists every error: one log line
 		 * each. */

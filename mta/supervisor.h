@@ -64,11 +64,12 @@ struct supervisor {
 /*
  * Checks what loading the file cannot: that the TLS certificate and key
  * load and match, that the outbound CA file loads, and that the log file
- * can be opened. On failure writes
+ * can be opened. Creates missing pickup folders, owned by run_as's user.
+ * On failure writes
  * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
  */
-int supervisor_check_config(const struct tern_config *cfg, char *err,
-    size_t err_size);
+int supervisor_check_config(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size);
 
 /*
  * Binds the listeners, finds the child programs (next to ternd's own

@@ -534,14 +534,18 @@ static int
 run_mode(const struct sendmail_options *opt, const char *config_path)
 {
 	static struct tern_config cfg;
-	char err[4096];
+	char err[4096], caller[256];
 	char *list_args[] = {"queue", NULL};
+	long caller_uid;
 
 	if (tern_config_load(config_path, &cfg, err, sizeof(err)) != TERN_OK) {
 		fprintf(stderr, "sendmail: cannot read the configuration: %s\n",
 		    err);
 		return SENDMAIL_EX_CONFIG;
 	}
+	/* Who called sendmail, for the default sender and the log, before
+	 * root becomes the queue's owner. */
+	sendmail_current_user(caller, sizeof(caller), &caller_uid);
 	if (tern_become_queue_owner(&cfg, "sendmail") != TERN_OK)
 		return SENDMAIL_EX_NOPERM;
 	open_log(&cfg);

@@ -111,7 +111,8 @@ int sendmail_queue_insert(struct sendmail_queue *sq, const char *sender,
 void sendmail_queue_close(struct sendmail_queue *sq);
 
 /*
- * Looks up the invoking user's login name into user (through libuv);
+ * Looks up the invoking user's login name into user (through libuv),
+ * once per process: later calls return the first result;
  * *uid gets the user id, or -1 where the system has none. Returns
  * TERN_OK or TERN_ENOTFOUND.
  */

@@ -47,14 +47,21 @@
 int
 sendmail_current_user(char *user, size_t user_size, long *uid)
 {
+	/* The caller's identity from the first call: root's sendmail
+	 * becomes the queue's owner later (tern_privileges.h). */
+	static char name[256];
+	static long id = -1;
+	static bool looked_up;
 	uv_passwd_t pwd;
 
-	*uid = -1;
-	if (uv_os_get_passwd(&pwd) != 0)
-		return TERN_ENOTFOUND;
-	snprintf(user, user_size, "%s", pwd.username);
-	*uid = pwd.uid;
-	uv_os_free_passwd(&pwd);
+	if (!looked_up && uv_os_get_passwd(&pwd) == 0) {
+		snprintf(name, sizeof(name), "%s", pwd.username);
+		id = pwd.uid;
+		uv_os_free_passwd(&pwd);
+	}
+	looked_up = true;
+	snprintf(user, user_size, "%s", name);
+	*uid = id;
 	return user[0] != '\0' ? TERN_OK : TERN_ENOTFOUND;
 }
 

@@ -203,9 +203,9 @@ main(int argc, char **argv)
 	umask(077);
 #endif
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
-	    TERN_OK || supervisor_check_config(&cfg, err, sizeof(err)) !=
 	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
-	    sizeof(err)) != TERN_OK) {
+	    sizeof(err)) != TERN_OK || supervisor_check_config(&cfg, &run_as,
+	    err, sizeof(err)) != TERN_OK) {
 		for (line = err; line != NULL; line = next) {
 			next = strchr(line, '\n');
 			if (next != NULL)

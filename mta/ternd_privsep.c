@@ -65,19 +65,30 @@ ternd_run_as_log(const struct ternd_run_as *run_as)
 		    "the network, runs unprivileged");
 }
 
-/* Sets the owner (not following a symbolic link) and, when mode is not
- * 0, the mode of path. Returns 0 or a libuv error code. */
+/*
+ * Sets the owner of path, not following a symbolic link. With owner_bits
+ * not 0 it also gives the owner those permissions and takes write
+ * permission from group and others. Read permission that an
+ * administrator granted (for `tern queue` run by another user) is kept.
+ * Returns 0 or a libuv error code.
+ */
 static int
-give_path(const char *path, uint32_t uid, uint32_t gid, int mode)
+give_path(const char *path, uint32_t uid, uint32_t gid, int owner_bits)
 {
 	uv_fs_t req;
-	int rc;
+	int mode, wanted, rc;
 
 	rc = uv_fs_lchown(NULL, &req, path, (uv_uid_t)uid, (uv_gid_t)gid,
 	    NULL);
 	uv_fs_req_cleanup(&req);
-	if (rc == 0 && mode != 0) {
-		rc = uv_fs_chmod(NULL, &req, path, mode, NULL);
+	if (rc != 0 || owner_bits == 0)
+		return rc;
+	rc = uv_fs_lstat(NULL, &req, path, NULL);
+	mode = (int)(req.statbuf.st_mode & 07777);
+	uv_fs_req_cleanup(&req);
+	wanted = (mode | owner_bits) & ~022;
+	if (rc == 0 && wanted != mode) {
+		rc = uv_fs_chmod(NULL, &req, path, wanted, NULL);
 		uv_fs_req_cleanup(&req);
 	}
 	return rc;
@@ -147,7 +158,7 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 	if (!run_as->switch_user)
 		return TERN_OK;
 	rc = give_path(queue_directory, run_as->uid, run_as->gid,
-	    TERND_QUEUE_FOLDER_MODE);
+	    TERND_QUEUE_FOLDER_OWNER_BITS);
 	if (rc != 0) {
 		log_error("queue %s: cannot give the folder to user %s: %s",
 		    queue_directory, run_as->name, uv_strerror(rc));
@@ -166,7 +177,7 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 		if (entry.type == UV_DIRENT_DIR || entry.type == UV_DIRENT_LINK)
 			continue;
 		if (entry.type == UV_DIRENT_FILE && is_database_file(entry.name))
-			mode = TERND_QUEUE_FILE_MODE;
+			mode = TERND_QUEUE_FILE_OWNER_BITS;
 		snprintf(path, sizeof(path), "%s/%s", queue_directory,
 		    entry.name);
 		rc = give_path(path, run_as->uid, run_as->gid, mode);

@@ -4,10 +4,10 @@
  *
  * ternd started as root runs smtpd, qmgr, deliver and pickup as the user
  * of the top-level "user" setting ("tern" by default). The queue folder
- * (mode 0700) and its files (queue.db and its WAL and SHM files, mode
- * 0600), the log file and the pickup and badmail folders then belong to
- * that user. ternd started as another user runs the children as itself
- * and changes no owner.
+ * and its files (queue.db and its WAL and SHM files), the log file and
+ * the pickup and badmail folders then belong to that user. The queue is
+ * created with modes 0700 and 0600 (ternd's umask is 077). ternd started
+ * as another user runs the children as itself and changes no owner.
  */
 #ifndef TERN_TERND_PRIVSEP_H
 #define TERN_TERND_PRIVSEP_H
@@ -18,9 +18,10 @@
 
 #include "../policy/config.h"
 
-/* Mode of the queue folder and of the queue database files. */
-#define TERND_QUEUE_FOLDER_MODE 0700
-#define TERND_QUEUE_FILE_MODE 0600
+/* Permissions the user always gets on the queue folder and on the
+ * queue database files. */
+#define TERND_QUEUE_FOLDER_OWNER_BITS 0700
+#define TERND_QUEUE_FILE_OWNER_BITS 0600
 
 struct ternd_run_as {
 	bool switch_user;        /* children get uid and gid below */
@@ -52,8 +53,9 @@ int ternd_run_as_check_reach(const struct ternd_run_as *run_as,
 
 /*
  * Gives the queue folder, its database files and its other top-level
- * files (lock, pid file, qmgr's socket) to the user, and sets the modes
- * above. Fixes files that a tern command run as root left behind.
+ * files (lock, pid file, qmgr's socket) to the user, with the owner
+ * permissions above and no write permission for group or others. Fixes
+ * files that a tern command run as root left behind.
  * Returns 0, or TERN_EIO after logging the path that failed.
  */
 int ternd_run_as_own_queue(const struct ternd_run_as *run_as,

@@ -13,6 +13,7 @@ ends, written in place as GUID.eml.
 
 import hashlib
 import os
+import pwd
 import re
 import signal
 import stat
@@ -138,7 +139,13 @@ def test_pickup_waits_for_slow_writer(lab):
     split = content.index(b"line 0")
     path = folder / "slow.eml"
     tern.wait_log(r"taking files from", 10)
-    with open(path, "wb") as f:
+    with open(folder / "slow.tmp", "wb") as f:
+        # pickup runs as tern, and without CAP_LEASE the kernel grants
+        # the read lease that shows an open writer only on tern's own
+        # files. So the file belongs to tern before it gets its name.
+        user = pwd.getpwnam("tern")
+        os.fchown(f.fileno(), user.pw_uid, user.pw_gid)
+        os.rename(folder / "slow.tmp", path)
         f.write(content[:split + 10])
         f.flush()
         # Three scan intervals pass while the file stays open and

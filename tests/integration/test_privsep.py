@@ -261,11 +261,15 @@ def test_root_files_in_queue_fixed_at_start(lab, dkim_key):
     for name in os.listdir(tern.queue_dir):
         os.lchown(tern.queue_dir / name, 0, 0)
     os.chown(tern.queue_dir, 0, 0)
+    os.chmod(tern.queue_dir / "queue.db", 0o466)
 
     tern.start()
     tern.child_pid("tern-qmgr")
 
     assert os.stat(tern.queue_dir).st_uid == user.pw_uid
+    # The owner may write again; group and others may no longer.
+    assert stat.S_IMODE(os.stat(tern.queue_dir / "queue.db").st_mode) == \
+        0o644
     for name in os.listdir(tern.queue_dir):
         st = os.lstat(tern.queue_dir / name)
         assert st.st_uid == user.pw_uid, f"{name} is owned by {st.st_uid}"
