@@ -10,7 +10,9 @@
  * names, str the file's bytes. A file ternd could not read is left out,
  * so the child reports it as missing; the reason is in ternd's log.
  *
- * Every copy made here is wiped (OPENSSL_cleanse) before it is freed.
+ * Every copy made here, and the frame on both ends of the pipe, is wiped
+ * (OPENSSL_cleanse) before it is freed. NOTE: when the frame buffer or
+ * the channel's inbox grows by realloc, the old block is freed unwiped.
  */
 #ifndef TERN_SECRET_FILES_H
 #define TERN_SECRET_FILES_H

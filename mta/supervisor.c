@@ -75,6 +75,43 @@ find_program(const char *name, char *out, size_t out_size)
 	return TERN_ENOTFOUND;
 }
 
+/* Checks that deliver, running as run_as's user, can read the CA files
+ * that it opens itself; ternd, as root, could read them in any case. */
+static int
+check_ca_files_readable(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size)
+{
+	const struct tern_policy *p = &cfg->policy;
+	char reason[3200];
+	size_t i;
+
+	if (run_as == NULL)
+		return TERN_OK;
+	if (cfg->tls_ca_file[0] != '\0' && ternd_run_as_check_readable(run_as,
+	    "delivery.tls.ca_file", cfg->tls_ca_file, reason,
+	    sizeof(reason)) != TERN_OK) {
+		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		return TERN_EPERM;
+	}
+	if (cfg->mta_sts_ca_file[0] != '\0' && ternd_run_as_check_readable(
+	    run_as, "delivery.mta_sts.ca_file", cfg->mta_sts_ca_file, reason,
+	    sizeof(reason)) != TERN_OK) {
+		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		return TERN_EPERM;
+	}
+	for (i = 0; i < p->smart_host_count; i++) {
+		if (p->smart_hosts[i].ca_file[0] != '\0' &&
+		    ternd_run_as_check_readable(run_as, "smart_hosts: ca_file",
+		    p->smart_hosts[i].ca_file, reason, sizeof(reason)) !=
+		    TERN_OK) {
+			snprintf(err, err_size, "%s:%d: %s", p->path,
+			    (int)p->smart_hosts[i].line, reason);
+			return TERN_EPERM;
+		}
+	}
+	return TERN_OK;
+}
+
 int
 supervisor_check_config(const struct tern_config *cfg,
     const struct ternd_run_as *run_as, char *err, size_t err_size)
@@ -112,6 +149,8 @@ supervisor_check_config(const struct tern_config *cfg,
 		}
 		tls_context_free(tls);
 	}
+	if (check_ca_files_readable(cfg, run_as, err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
 	/* ternd passes these keys to deliver; a bad one stops start-up
 	 * here. */
 	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,

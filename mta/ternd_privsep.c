@@ -94,17 +94,18 @@ give_path(const char *path, uint32_t uid, uint32_t gid, int owner_bits)
 	return rc;
 }
 
-/* True when the user may search the folder whose status st is: the
- * owner's, the group's or the others' x bit, as the kernel picks it.
- * NOTE: supplementary groups and ACLs are not considered. */
+/* True when the user has the permission bit (4 read, 1 search) on the
+ * file whose status st is: the owner's, the group's or the others' bit,
+ * as the kernel picks it. NOTE: supplementary groups and ACLs are not
+ * considered. */
 static bool
-may_search(const struct ternd_run_as *run_as, const uv_stat_t *st)
+may_access(const struct ternd_run_as *run_as, const uv_stat_t *st, int bit)
 {
 	if (st->st_uid == run_as->uid)
-		return (st->st_mode & 0100) != 0;
+		return (st->st_mode & ((uint64_t)bit << 6)) != 0;
 	if (st->st_gid == run_as->gid)
-		return (st->st_mode & 0010) != 0;
-	return (st->st_mode & 0001) != 0;
+		return (st->st_mode & ((uint64_t)bit << 3)) != 0;
+	return (st->st_mode & (uint64_t)bit) != 0;
 }
 
 int
@@ -125,7 +126,7 @@ ternd_run_as_check_reach(const struct ternd_run_as *run_as,
 			continue;
 		parent[i] = '\0';
 		rc = uv_fs_stat(NULL, &req, parent, NULL);
-		if (rc == 0 && !may_search(run_as, &req.statbuf)) {
+		if (rc == 0 && !may_access(run_as, &req.statbuf, 1)) {
 			uv_fs_req_cleanup(&req);
 			snprintf(err, err_size, "%s: user %s cannot reach %s "
 			    "because it may not search the folder %s; give that "
@@ -135,6 +136,29 @@ ternd_run_as_check_reach(const struct ternd_run_as *run_as,
 		}
 		uv_fs_req_cleanup(&req);
 		parent[i] = '/';
+	}
+	return TERN_OK;
+}
+
+int
+ternd_run_as_check_readable(const struct ternd_run_as *run_as,
+    const char *setting, const char *path, char *err, size_t err_size)
+{
+	uv_fs_t req;
+	bool readable;
+	int rc;
+
+	rc = ternd_run_as_check_reach(run_as, setting, path, err, err_size);
+	if (rc != TERN_OK || !run_as->switch_user)
+		return rc;
+	rc = uv_fs_stat(NULL, &req, path, NULL);
+	readable = rc != 0 || may_access(run_as, &req.statbuf, 4);
+	uv_fs_req_cleanup(&req);
+	if (!readable) {
+		snprintf(err, err_size, "%s: user %s may not read %s; give it "
+		    "o+r (a CA file holds no secret)", setting, run_as->name,
+		    path);
+		return TERN_EPERM;
 	}
 	return TERN_OK;
 }

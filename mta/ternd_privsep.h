@@ -52,6 +52,13 @@ int ternd_run_as_check_reach(const struct ternd_run_as *run_as,
     const char *setting, const char *path, char *err, size_t err_size);
 
 /*
+ * Checks, as ternd_run_as_check_reach, that the user can reach path,
+ * and that it may read the file (a CA file that deliver opens itself).
+ */
+int ternd_run_as_check_readable(const struct ternd_run_as *run_as,
+    const char *setting, const char *path, char *err, size_t err_size);
+
+/*
  * Gives the queue folder, its database files and its other top-level
  * files (lock, pid file, qmgr's socket) to the user, with the owner
  * permissions above and no write permission for group or others. Fixes

@@ -298,3 +298,17 @@ def test_empty_user_keeps_children_root(lab):
         assert (ruid, euid) == (0, 0), name
     assert tern.log_lines(r"ternd\[\d+\]: warning: children run as root "
                           r"because the setting user is \"\"")
+
+
+def test_unreadable_ca_file_stops_start(lab, test_ca, tmp_path):
+    private_ca = tmp_path / "ca.pem"
+    write_private(private_ca, test_ca.cert.read_text())
+    tern = lab.tern(start=False, delivery={
+        "port": lab.port, "tls": {"ca_file": str(private_ca)}})
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert (f"{tern.conf_path}: delivery.tls.ca_file: user tern may not "
+            f"read {private_ca}") in done.stderr, done.stderr
