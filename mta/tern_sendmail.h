@@ -112,9 +112,9 @@ void sendmail_queue_close(struct sendmail_queue *sq);
 
 /*
  * Looks up the invoking user's login name into user (through libuv),
- * once per process: later calls return the first result;
- * *uid gets the user id, or -1 where the system has none. Returns
- * TERN_OK or TERN_ENOTFOUND.
+ * once per process, so later calls return the first result even after
+ * the process changed its user. *uid gets the user id, or -1 where the
+ * system has none. Returns TERN_OK or TERN_ENOTFOUND.
  */
 int sendmail_current_user(char *user, size_t user_size, long *uid);
 

@@ -1,5 +1,5 @@
 /*
- * Who ternd's children run as, and the files they need; see
+ * The user of ternd's children and the files they need; see
  * ternd_privsep.h.
  *
  * Privileges: runs in ternd, as root when privilege separation applies.
@@ -184,8 +184,8 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 	rc = give_path(queue_directory, run_as->uid, run_as->gid,
 	    TERND_QUEUE_FOLDER_OWNER_BITS);
 	if (rc != 0) {
-		log_error("queue %s: cannot give the folder to user %s: %s",
-		    queue_directory, run_as->name, uv_strerror(rc));
+		log_error("queue %s: cannot change the folder's owner to user "
+		    "%s: %s", queue_directory, run_as->name, uv_strerror(rc));
 		return TERN_EIO;
 	}
 	rc = uv_fs_scandir(NULL, &req, queue_directory, 0, NULL);
@@ -206,8 +206,8 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 		    entry.name);
 		rc = give_path(path, run_as->uid, run_as->gid, mode);
 		if (rc != 0) {
-			log_error("queue %s: cannot give %s to user %s: %s",
-			    queue_directory, entry.name, run_as->name,
+			log_error("queue %s: cannot change the owner of %s to user "
+			    "%s: %s", queue_directory, entry.name, run_as->name,
 			    uv_strerror(rc));
 			uv_fs_req_cleanup(&req);
 			return TERN_EIO;
@@ -237,8 +237,8 @@ own_pickup_folder(const struct ternd_run_as *run_as, const char *path)
 	if (rc == 0)
 		rc = give_path(path, run_as->uid, gid, 0);
 	if (rc != 0)
-		log_error("cannot give the pickup folder %s to user %s: %s",
-		    path, run_as->name, uv_strerror(rc));
+		log_error("cannot change the owner of the pickup folder %s "
+		    "to user %s: %s", path, run_as->name, uv_strerror(rc));
 }
 
 void
@@ -252,8 +252,9 @@ ternd_run_as_own_files(const struct ternd_run_as *run_as,
 	if (cfg->log_file[0] != '\0') {
 		rc = give_path(cfg->log_file, run_as->uid, run_as->gid, 0);
 		if (rc != 0)
-			log_error("cannot give the log file %s to user %s: %s",
-			    cfg->log_file, run_as->name, uv_strerror(rc));
+			log_error("cannot change the owner of the log file %s to "
+			    "user %s: %s", cfg->log_file, run_as->name,
+			    uv_strerror(rc));
 	}
 	if (cfg->pickup_directory[0] != '\0') {
 		own_pickup_folder(run_as, cfg->pickup_directory);
