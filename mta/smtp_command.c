@@ -377,10 +377,10 @@ scan_source_route(struct cursor *c)
 }
 
 /*
- * The domain of a Mailbox, up to ">". RFC 5321 4.1.2 has no trailing
- * dot, but clients send "user@example.com.", which RFC 1034 3.1 reads as
- * the same domain; it is accepted and *dot is set so the caller can drop
- * the dot.
+ * Scans the domain of a Mailbox, up to ">". RFC 5321 4.1.2 has no
+ * trailing dot, but clients send "user@example.com.", which RFC 1034 3.1
+ * reads as the same domain. It is accepted, and *dot is set so that the
+ * caller drops the dot.
  */
 static bool
 scan_mailbox_domain(struct cursor *c, bool *dot)

@@ -1,8 +1,8 @@
 /*
  * The policy of the listener that accepted an smtpd session: which
  * clients may connect, whether TLS must come first, the message size
- * and recipient limits, and the relay decision for each recipient
- * (policy/relay_check.c decides; this file gathers the session's facts).
+ * and recipient limits, and the relay decision for each recipient.
+ * policy/relay_check.c makes that decision from the facts gathered here.
  *
  * Privileges: smtpd's. Reads only the session and its settings.
  * Standards: RFC 5321 3.1 (554 in place of the greeting), RFC 3207 4

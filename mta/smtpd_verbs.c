@@ -126,7 +126,7 @@ static const char *
 check_listener_policy(const struct smtpd_session *s, enum smtp_verb verb)
 {
 	/* RFC 5321 3.1: after a 554 greeting the server waits for QUIT
-	 * and answers 503 to every other command. */
+	 * and replies 503 to every other command. */
 	if (s->access_denied && verb != SMTP_VERB_QUIT)
 		return "503 5.5.1 Error: access denied; send QUIT";
 	/* RFC 3207 4: 530 for commands that need TLS first. */

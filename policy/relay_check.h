@@ -3,10 +3,10 @@
  * Pure functions with no I/O, unit-tested in tests/unit/test_relay_check.c.
  *
  * A client that may relay sends to any domain. Any other client sends
- * only to smtpd.relay_domains, and only with a plain local part: a local
+ * only to smtpd.relay_domains, and only with a plain local part. A local
  * part that names another host through "%", "!" or a quoted "@" is the
- * sender-specified routing of RFC 5321 Appendix C and 3.6.1, and a
- * server that honoured it would relay for anyone.
+ * sender-specified routing of RFC 5321 3.6.1 and Appendix C, and a
+ * server that followed it would relay for anyone.
  */
 #ifndef TERN_RELAY_CHECK_H
 #define TERN_RELAY_CHECK_H
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What the relay decision knows about the client. */
+/* The facts about a client that the relay decision uses. */
 struct relay_client {
 	int role;                /* enum listener_role of its listener */
 	bool authenticated;      /* SMTP AUTH succeeded */
@@ -33,8 +33,8 @@ enum relay_verdict {
  * client on any listener, every client of a relay listener (its allow
  * list admitted it), and on the other roles a client in relay_networks.
  * An unauthenticated client of a submission listener is judged like one
- * of an mx listener; the listener's auth setting decides whether it gets
- * as far as RCPT.
+ * of an mx listener. The listener's auth setting decides whether such a
+ * client gets as far as RCPT.
  */
 bool relay_client_unrestricted(const struct relay_client *client);
 

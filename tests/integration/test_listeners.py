@@ -117,7 +117,7 @@ def test_relay_role_defaults_to_relay_networks(lab):
     assert rcpt.code == 250, f"relay role client relaying got {rcpt}"
 
 
-# Commands that a tls = "required" listener answers with 530 in clear.
+# Commands that a tls = "required" listener rejects with 530 in clear.
 # TODO: add "AUTH PLAIN ..." once smtpd knows the AUTH verb; until then it
 # gets 500 as an unknown command.
 BEFORE_TLS = ["MAIL FROM:<early@origin.test>", "RCPT TO:<user@example.test>",

@@ -96,8 +96,8 @@ static const struct parse_case parse_cases[] = {
 	    "a.b+tag@sub.example.com"),
 	ACCEPT("MAIL FROM:<a@[192.0.2.1]>", MAIL, "a@[192.0.2.1]"),
 	ACCEPT("MAIL FROM:<a@[IPv6:::1]>", MAIL, "a@[IPv6:::1]"),
-	/* RFC 1034 3.1: a trailing dot names the same domain; it is
-	 * dropped so the queue keeps one spelling. */
+	/* RFC 1034 3.1: a trailing dot names the same domain, so it is
+	 * dropped and the queue keeps one spelling. */
 	ACCEPT("MAIL FROM:<a@Example.COM.>", MAIL, "a@Example.COM"),
 	ACCEPT("RCPT TO:<a@example.com.>", RCPT, "a@example.com"),
 	REJECT("RCPT TO:<a@example.com..>", RECIPIENT_SYNTAX, RCPT),
