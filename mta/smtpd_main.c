@@ -186,10 +186,10 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 		log_warning("reload: queue.directory changed to %s; restart "
 		    "tern to use it", rt->config.queue_directory);
 	log_info("new sessions use message_size_limit=%llu "
-	    "recipient_limit=%zu relay_networks=%zu starttls=%s",
-	    (unsigned long long)settings->message_size_limit,
+	    "recipient_limit=%zu relay_networks=%zu starttls=%s "
+	    "listeners=%zu", (unsigned long long)settings->message_size_limit,
 	    settings->recipient_limit, settings->relay_network_count,
-	    settings->tls != NULL ? "yes" : "no");
+	    settings->tls != NULL ? "yes" : "no", settings->listener_count);
 }
 
 static void

@@ -334,6 +334,71 @@ tls_done(struct conn *c, int status)
 	idle_timer_restart(s);
 }
 
+/* Sends the greeting: 220, or 554 to a client outside the listener's
+ * allowed networks (RFC 5321 3.1 allows 554 in place of 220). */
+static void
+session_greet(struct smtpd_session *s)
+{
+	if (s->access_denied)
+		smtpd_reply(s, "554 5.7.1 %s Access denied",
+		    s->settings->hostname);
+	else
+		smtpd_reply(s, "220 %s ESMTP tern", s->settings->hostname);
+	smtpd_flush(s);
+	idle_timer_restart(s);
+}
+
+/* conn's on_tls on an implicit TLS listener: greet inside TLS. */
+static void
+implicit_tls_done(struct conn *c, int status)
+{
+	struct smtpd_session *s = c->data;
+
+	if (status != 0) {
+		s->state = SMTPD_CLOSING;  /* on_close follows and logs */
+		return;
+	}
+	log_info("TLS established with [%s]: %s with cipher %s",
+	    s->client_addr, tls_session_version(c->tls),
+	    tls_session_cipher(c->tls));
+	s->tls_active = true;
+	s->state = SMTPD_GREETED;
+	session_greet(s);
+}
+
+/*
+ * Starts a session on a connection that conn_start() accepted: checks
+ * the client against the listener's allowed networks, then greets, or on
+ * an implicit TLS listener (RFC 8314 3.3) starts the handshake first.
+ */
+static void
+session_begin(struct smtpd_session *s)
+{
+	s->access_denied = !smtpd_client_allowed(s);
+	if (s->access_denied)
+		smtpd_log_access_denied(s);
+	if (!s->lcfg->implicit_tls) {
+		session_greet(s);
+		return;
+	}
+	if (s->settings->tls == NULL) {
+		/* smtpd_settings_new() logged why the certificate did not
+		 * load; a client of this port expects TLS, not plain text. */
+		log_warning("[%s]: closing: listener %s port %d needs TLS and "
+		    "no certificate is loaded", s->client_addr,
+		    s->lcfg->address, s->lcfg->port);
+		smtpd_session_close(s);
+		return;
+	}
+	s->state = SMTPD_TLS;
+	if (conn_start_tls(&s->conn, s->settings->tls, true, NULL,
+	    implicit_tls_done) != 0) {
+		s->state = SMTPD_CLOSING;  /* on_close follows */
+		return;
+	}
+	idle_timer_restart(s);
+}
+
 void
 smtpd_session_start_tls(struct smtpd_session *s)
 {
@@ -541,9 +606,7 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 	log_info("connect from [%s]", s->client_addr);
 	if (conn_start(&s->conn, on_read, on_close) != 0)
 		return 0;  /* on_close follows */
-	smtpd_reply(s, "220 %s ESMTP tern", s->settings->hostname);
-	smtpd_flush(s);
-	idle_timer_restart(s);
+	session_begin(s);
 	return 0;
 }
 

@@ -12,9 +12,10 @@
  * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3461
  * (DSN parameters, kept with the message for reports), RFC 3848 (the
  * "with" keywords of Received), RFC 7372 (5.7.23 for an SPF fail).
+ * The listener's policy (allowed networks, required TLS, limits, the
+ * relay decision) comes from smtpd_policy.c.
  * Known limits: there are no local domains, so every recipient is
- * relayed: to any domain for clients in relay_networks, and only to the
- * relay_domains for other clients.
+ * relayed, and clients that may not relay send only to relay_domains.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,6 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
-#include "../policy/netaddr.h"
 #include "smtpd_session_internal.h"
 
 /* Room for the Received header in front of the message. */
@@ -118,6 +118,23 @@ check_data(const struct smtpd_session *s)
 	return NULL;
 }
 
+/*
+ * The listener's policy, checked before each command's own check: a
+ * client denied at the greeting, and TLS that the listener requires.
+ */
+static const char *
+check_listener_policy(const struct smtpd_session *s, enum smtp_verb verb)
+{
+	/* RFC 5321 3.1: after a 554 greeting the server waits for QUIT
+	 * and replies 503 to every other command. */
+	if (s->access_denied && verb != SMTP_VERB_QUIT)
+		return "503 5.5.1 Error: access denied; send QUIT";
+	/* RFC 3207 4: 530 for commands that need TLS first. */
+	if (smtpd_tls_pending(s) && !smtpd_verb_allowed_before_tls(verb))
+		return "530 5.7.0 Must issue a STARTTLS command first";
+	return NULL;
+}
+
 static const char *
 check_starttls(const struct smtpd_session *s)
 {
@@ -151,12 +168,17 @@ act_ehlo(struct smtpd_session *s, const struct smtp_command *cmd)
 	smtpd_reply(s, "250-%s", settings->hostname);
 	smtpd_reply(s, "250-PIPELINING");
 	smtpd_reply(s, "250-SIZE %llu",
-	    (unsigned long long)settings->message_size_limit);
+	    (unsigned long long)smtpd_message_size_limit(s));
 	smtpd_reply(s, "250-8BITMIME");
 	smtpd_reply(s, "250-DSN");
-	/* RFC 3207 4.2: not offered again once TLS is active. */
+	/* RFC 3207 4.2: not offered again once TLS is active, which on an
+	 * implicit TLS listener is from the start. */
 	if (settings->tls != NULL && !s->tls_active)
 		smtpd_reply(s, "250-STARTTLS");
+	/* A listener that requires TLS offers AUTH only once it is on, so
+	 * no password travels in clear (RFC 4954 4). */
+	if (!smtpd_tls_pending(s) && smtpd_auth_advertised(s))
+		smtpd_auth_ehlo_keyword(s);
 	smtpd_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -198,7 +220,7 @@ static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
 	/* RFC 1870: a declared size over the limit is refused at once. */
-	if (cmd->has_size && cmd->size > s->settings->message_size_limit) {
+	if (cmd->has_size && cmd->size > smtpd_message_size_limit(s)) {
 		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
 		    "size exceeds fixed maximum message size");
 		return;
@@ -217,19 +239,6 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_reply(s, "451 4.3.0 Error: cannot check SPF now; try "
 		    "again later");
 	}
-}
-
-static bool
-relay_allowed(const struct smtpd_session *s, const char *recipient)
-{
-	const struct smtpd_settings *settings = s->settings;
-	const char *at = strrchr(recipient, '@');
-
-	if (netrange_list_contains(settings->relay_networks,
-	    settings->relay_network_count, (const struct sockaddr *)&s->peer))
-		return true;
-	return at != NULL && config_relay_domain_listed(
-	    settings->relay_domains, settings->relay_domain_count, at + 1);
 }
 
 /* Doubles the room of the three recipient arrays. */
@@ -290,6 +299,36 @@ add_recipient(struct smtpd_session *s, const struct smtp_command *cmd)
 	return TERN_OK;
 }
 
+/* Applies the relay decision to recipient; rejects it and returns false
+ * when the client may not send there. */
+static bool
+rcpt_relay_allowed(struct smtpd_session *s, const char *recipient)
+{
+	char reply[SMTP_PATH_MAX + 128];
+
+	switch (smtpd_relay_check(s, recipient)) {
+	case RELAY_ALLOWED:
+		return true;
+	case RELAY_NO_DOMAIN:
+		snprintf(reply, sizeof(reply), "553 5.1.3 <%s>: Recipient "
+		    "address rejected: no domain", recipient);
+		break;
+	case RELAY_ROUTING_DENIED:
+		/* RFC 5321 3.6.1: "%", "!" or a quoted "@" would route
+		 * the mail through this host to another one. */
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
+		    "denied (the local part names another host)", recipient);
+		break;
+	case RELAY_DENIED:
+	default:
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
+		    "denied", recipient);
+		break;
+	}
+	reject(s, "RCPT", s->sender, recipient, reply);
+	return false;
+}
+
 static void
 act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -304,14 +343,10 @@ act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 		reject(s, "RCPT", s->sender, cmd->argument, reply);
 		return;
 	}
-	if (!relay_allowed(s, cmd->argument)) {
-		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
-		    "denied", cmd->argument);
-		reject(s, "RCPT", s->sender, cmd->argument, reply);
+	if (!rcpt_relay_allowed(s, cmd->argument))
 		return;
-	}
 	/* RFC 5321 4.5.3.1.10: 452 for too many recipients. */
-	if (s->recipient_count >= s->settings->recipient_limit) {
+	if (s->recipient_count >= smtpd_recipient_limit(s)) {
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
@@ -386,7 +421,7 @@ now_seconds(void)
 static void
 act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 {
-	uint64_t limit = s->settings->message_size_limit;
+	uint64_t limit = smtpd_message_size_limit(s);
 
 	(void)cmd;
 	queue_id_generate(s->queue_id);
@@ -485,6 +520,13 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
 
 	s->last_verb = cmd.verb;
 	s->verb_count[cmd.verb]++;
+
+	rejection = check_listener_policy(s, cmd.verb);
+	if (rejection != NULL) {
+		smtpd_reply(s, "%s", rejection);
+		count_error(s);
+		return;
+	}
 
 	/* The state is checked before the arguments: "RCPT TO:<bad"
 	 * before MAIL is out of order rather than malformed. */
