@@ -10,21 +10,27 @@
  * messages to the queue. It never reads DKIM keys or relay credentials.
  * Started by hand (standard input not a pipe from ternd) it binds the
  * configured listeners itself, for debugging.
- * Known limits: no cap on concurrent sessions; a reload does not move
- * the listeners of a stand-alone smtpd nor the queue directory.
+ * Sessions are limited per listener and per client address
+ * (smtpd_limits.c); the soft limit on open files is raised to the hard
+ * limit at start, so idle sessions do not starve new clients of sockets.
+ * Known limits: a reload does not move the listeners of a stand-alone
+ * smtpd nor the queue directory.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "child.h"
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
 
-/* listen(2) backlog; well above the number of concurrent clients. */
-#define SMTPD_BACKLOG 511
+/* listen(2) backlog: connections that completed the TCP handshake and
+ * wait for accept, enough for a burst of a thousand clients. Linux caps
+ * it at net.core.somaxconn (4096 since Linux 5.4). */
+#define SMTPD_BACKLOG 1024
 
 struct smtpd {
 	struct child_runtime rt;
@@ -32,12 +38,43 @@ struct smtpd {
 	uv_tcp_t *listeners[CONFIG_MAX_LISTENERS];
 	size_t listener_indexes[CONFIG_MAX_LISTENERS]; /* in smtpd.listeners */
 	size_t listener_count;
+	/* accept(2) failures: when the last one was logged (uv_now ms),
+	 * and how many came after it without a log line. */
+	bool accept_failing;
+	uint64_t accept_error_log_ms;
+	unsigned long accept_errors_unlogged;
 };
 
 static void
 free_handle(uv_handle_t *handle)
 {
 	free(handle);
+}
+
+/*
+ * Logs a failed accept(2) at most once per SMTPD_REJECT_LOG_INTERVAL_MS.
+ * At the open file limit (EMFILE, ENFILE) libuv closes the connections
+ * waiting in the backlog, so the loop does not spin on them, and keeps
+ * the listener open: accepting resumes once sessions end.
+ */
+static void
+log_accept_error(struct smtpd *d, int status)
+{
+	uint64_t now = uv_now(d->rt.loop);
+	bool out_of_files = status == UV_EMFILE || status == UV_ENFILE;
+
+	if (d->accept_failing &&
+	    now - d->accept_error_log_ms < SMTPD_REJECT_LOG_INTERVAL_MS) {
+		d->accept_errors_unlogged++;
+		return;
+	}
+	log_warning("accepting a connection failed: %s%s; %lu more "
+	    "failures since the previous message", uv_strerror(status),
+	    out_of_files ? " (open file limit reached, waiting connections "
+	    "closed)" : "", d->accept_errors_unlogged);
+	d->accept_failing = true;
+	d->accept_error_log_ms = now;
+	d->accept_errors_unlogged = 0;
 }
 
 static void
@@ -48,9 +85,14 @@ on_connection(uv_stream_t *listener, int status)
 	int rc;
 
 	if (status < 0) {
-		log_warning("accepting a connection failed: %s",
-		    uv_strerror(status));
+		log_accept_error(d, status);
 		return;
+	}
+	if (d->accept_failing) {
+		log_info("accepting connections again; %lu more accept "
+		    "failures were not logged", d->accept_errors_unlogged);
+		d->accept_failing = false;
+		d->accept_errors_unlogged = 0;
 	}
 	if (d->server.stopping)
 		return;
@@ -196,8 +238,11 @@ static void
 commit_closed(void *arg)
 {
 	struct smtpd *d = arg;
+	size_t i;
 
 	d->server.commit = NULL;
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		smtpd_limits_free(&d->server.limits[i]);
 	smtpd_settings_unref(d->server.settings);
 	d->server.settings = NULL;
 	child_release(&d->rt);
@@ -229,7 +274,11 @@ static int
 smtpd_setup(struct smtpd *d)
 {
 	char err[1024];
+	size_t i;
 
+	platform_raise_fd_limit_logged();
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		smtpd_limits_init(&d->server.limits[i]);
 	d->server.loop = d->rt.loop;
 	d->server.drained = sessions_drained;
 	d->server.data = d;
