@@ -54,7 +54,7 @@ platform_raise_fd_limit(uint64_t *limit)
 
 #endif
 
-void
+uint64_t
 platform_raise_fd_limit_logged(void)
 {
 	uint64_t limit;
@@ -65,4 +65,5 @@ platform_raise_fd_limit_logged(void)
 		    "at %llu", strerror(-rc), (unsigned long long)limit);
 	else if (limit > 0)
 		log_info("open file limit: %llu", (unsigned long long)limit);
+	return limit;
 }

@@ -19,7 +19,8 @@
 int platform_raise_fd_limit(uint64_t *limit);
 
 /* Calls platform_raise_fd_limit() and logs the limit in effect, or the
- * error and the limit that remains. */
-void platform_raise_fd_limit_logged(void);
+ * error and the limit that remains. Returns that limit, 0 for none or
+ * unknown. */
+uint64_t platform_raise_fd_limit_logged(void);
 
 #endif

@@ -33,8 +33,9 @@ struct smtpd_listener_count {
 	size_t client_count;                 /* slots in use */
 	uint64_t seed;                       /* hash seed, random */
 
-	/* Rejections not logged yet, by limit, and when the last log line
-	 * about rejections was written (uv_now milliseconds). */
+	/* Rejections not logged yet, by limit (the listener count includes
+	 * SMTPD_FILES_FULL), and when the last log line about rejections was
+	 * written (uv_now milliseconds). */
 	uint64_t last_reject_log_ms;
 	unsigned long unlogged_listener_full;
 	unsigned long unlogged_client_full;
@@ -44,6 +45,7 @@ enum smtpd_admission {
 	SMTPD_ADMITTED = 0,
 	SMTPD_LISTENER_FULL,   /* max_connections sessions are open */
 	SMTPD_CLIENT_FULL,     /* the address has its maximum of sessions */
+	SMTPD_FILES_FULL,      /* the process is near its open file limit */
 	SMTPD_ADMIT_NO_MEMORY,
 };
 

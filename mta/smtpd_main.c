@@ -16,6 +16,7 @@
  * Known limits: a reload does not move the listeners of a stand-alone
  * smtpd nor the queue directory.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,11 @@
  * wait for accept, enough for a burst of a thousand clients. Linux caps
  * it at net.core.somaxconn (4096 since Linux 5.4). */
 #define SMTPD_BACKLOG 1024
+/* Descriptors that are not sessions: 3 standard streams, log, IPC pipe,
+ * up to CONFIG_MAX_LISTENERS (32) listeners, SQLite's database, WAL and
+ * shared-memory files, c-ares sockets and libuv's own. An estimate with
+ * room to spare; smtpd uses about 20 with one listener. */
+#define SMTPD_FD_RESERVE 100
 
 struct smtpd {
 	struct child_runtime rt;
@@ -53,9 +59,10 @@ free_handle(uv_handle_t *handle)
 
 /*
  * Logs a failed accept(2) at most once per SMTPD_REJECT_LOG_INTERVAL_MS.
- * At the open file limit (EMFILE, ENFILE) libuv closes the connections
- * waiting in the backlog, so the loop does not spin on them, and keeps
- * the listener open: accepting resumes once sessions end.
+ * NOTE: at the open file limit (EMFILE, ENFILE) libuv 1.44 closes the
+ * connections waiting in the backlog itself, without calling
+ * on_connection, so the loop does not spin but the clients get no reply.
+ * server.max_sessions keeps smtpd below that limit so they get 421.
  */
 static void
 log_accept_error(struct smtpd *d, int status)
@@ -269,6 +276,29 @@ on_stop(struct child_runtime *rt)
 	smtpd_server_shutdown(&d->server);
 }
 
+/*
+ * Keeps SMTPD_FD_RESERVE descriptors of the open file limit for the
+ * process itself (log, IPC pipe, listeners, queue database, DNS sockets)
+ * and leaves the rest to sessions, one socket each. With a limit under
+ * twice the reserve, sessions get half of it.
+ */
+static void
+set_max_sessions(struct smtpd *d, uint64_t fd_limit)
+{
+	uint64_t sessions;
+
+	if (fd_limit == 0 || fd_limit == (uint64_t)-1) {
+		d->server.max_sessions = 0;
+		return;
+	}
+	sessions = fd_limit >= 2 * SMTPD_FD_RESERVE ?
+	    fd_limit - SMTPD_FD_RESERVE : fd_limit / 2;
+	d->server.max_sessions = sessions > SIZE_MAX ? SIZE_MAX :
+	    (size_t)sessions;
+	log_info("at most %zu sessions at once for the open file limit",
+	    d->server.max_sessions);
+}
+
 /* Loads the TLS settings and opens the queue; prints errors. */
 static int
 smtpd_setup(struct smtpd *d)
@@ -276,7 +306,7 @@ smtpd_setup(struct smtpd *d)
 	char err[1024];
 	size_t i;
 
-	platform_raise_fd_limit_logged();
+	set_max_sessions(d, platform_raise_fd_limit_logged());
 	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
 		smtpd_limits_init(&d->server.limits[i]);
 	d->server.loop = d->rt.loop;

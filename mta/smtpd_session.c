@@ -574,11 +574,15 @@ log_rejection(struct smtpd_session *s, enum smtpd_admission reason)
 		return;
 	if (listener_full + client_full > 0)
 		snprintf(earlier, sizeof(earlier), "; %lu more rejected "
-		    "since the previous message (max_connections: %lu, "
-		    "max_connections_per_client: %lu)",
+		    "since the previous message (max_connections or open "
+		    "files: %lu, max_connections_per_client: %lu)",
 		    listener_full + client_full, listener_full, client_full);
 	describe_listener(s, where, sizeof(where));
-	if (reason == SMTPD_CLIENT_FULL)
+	if (reason == SMTPD_FILES_FULL)
+		log_warning("connect from [%s] rejected: too many connections "
+		    "for the open file limit (%zu sessions at most)%s",
+		    s->client_addr, s->server->max_sessions, earlier);
+	else if (reason == SMTPD_CLIENT_FULL)
 		log_warning("connect from [%s] rejected: too many connections "
 		    "from this address on %s (max_connections_per_client=%d)"
 		    "%s", s->client_addr, where,
@@ -603,7 +607,8 @@ log_held_rejections(struct smtpd_session *s)
 		return;
 	describe_listener(s, where, sizeof(where));
 	log_warning("%lu more connections on %s were rejected (by "
-	    "max_connections: %lu, by max_connections_per_client: %lu)",
+	    "max_connections or open files: %lu, by "
+	    "max_connections_per_client: %lu)",
 	    listener_full + client_full, where, listener_full, client_full);
 }
 
@@ -677,9 +682,16 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 		return rc;
 	}
 
-	admission = smtpd_limits_admit(&server->limits[s->listener],
-	    (const struct sockaddr *)&s->peer, s->lcfg->max_connections,
-	    s->lcfg->max_connections_per_client);
+	/* session_count includes this session and rejected ones still
+	 * closing: each holds a descriptor. */
+	if (server->max_sessions > 0 &&
+	    server->session_count > server->max_sessions)
+		admission = SMTPD_FILES_FULL;
+	else
+		admission = smtpd_limits_admit(&server->limits[s->listener],
+		    (const struct sockaddr *)&s->peer,
+		    s->lcfg->max_connections,
+		    s->lcfg->max_connections_per_client);
 	if (admission != SMTPD_ADMITTED) {
 		reject_connection(s, admission);
 		return 0;

@@ -64,6 +64,10 @@ struct smtpd_server {
 	/* Sessions per listener and client, by index in smtpd.listeners;
 	 * smtpd_limits_init() each before the first session. */
 	struct smtpd_listener_count limits[CONFIG_MAX_LISTENERS];
+	/* Sessions at once in the process, so the open file limit is never
+	 * reached: libuv closes connections it cannot accept without telling
+	 * smtpd. 0: no limit. */
+	size_t max_sessions;
 	bool stopping;
 	/* Called once stopping is set and the last session is gone. */
 	void (*drained)(struct smtpd_server *server);
