@@ -1,9 +1,9 @@
 /*
  * Process resource limits (see platform_limits.h).
  *
- * Privileges: none needed. Raising a soft limit up to the hard limit is
- * allowed to every process (POSIX setrlimit); only root may raise the
- * hard limit, which this file never does.
+ * Privileges: none needed. POSIX setrlimit allows every process to raise
+ * its soft limit up to the hard limit. Only root may raise the hard
+ * limit, which this file never does.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * Process resource limits that differ by platform. Only the limit on
- * open file descriptors matters to tern: every SMTP session holds one
- * socket.
+ * open file descriptors matters to tern, because every SMTP session uses
+ * one socket.
  */
 #ifndef TERN_PLATFORM_LIMITS_H
 #define TERN_PLATFORM_LIMITS_H

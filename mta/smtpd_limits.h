@@ -4,7 +4,7 @@
  * for rejected connections.
  *
  * Clients are counted in an open-addressing hash table keyed by address.
- * It holds one entry per client address with an open session, so its
+ * It contains one entry per client address with an open session, so its
  * size follows max_connections and never the number of addresses that
  * tried to connect.
  */

@@ -613,7 +613,7 @@ log_held_rejections(struct smtpd_session *s)
 }
 
 /*
- * Answers 421 and closes a connection over a connection limit. The
+ * Sends 421 and closes a connection over a connection limit. The
  * reply goes straight to the socket, whose send buffer is empty, so no
  * write request or timer has to be kept; on_close frees s on the next
  * loop iteration. An implicit TLS listener closes without the reply,
@@ -657,7 +657,7 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 	if (s == NULL)
 		return UV_ENOMEM;
 	/* ternd passes only listeners of the configuration, and a reload
-	 * that changes them needs a restart, so the index is in range; the
+	 * that changes them needs a restart, so the index is in range. The
 	 * check keeps server->limits in bounds all the same. */
 	s->listener = listener_index < s->settings->listener_count &&
 	    listener_index < CONFIG_MAX_LISTENERS ? listener_index : 0;
@@ -683,7 +683,7 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 	}
 
 	/* session_count includes this session and rejected ones still
-	 * closing: each holds a descriptor. */
+	 * closing, because each of them uses a descriptor. */
 	if (server->max_sessions > 0 &&
 	    server->session_count > server->max_sessions)
 		admission = SMTPD_FILES_FULL;

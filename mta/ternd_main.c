@@ -233,7 +233,8 @@ main(int argc, char **argv)
 		    cfg.queue_directory);
 	log_info("starting tern %s as %s with configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
-	/* The children inherit the limit, smtpd's sessions need it most. */
+	/* The children inherit the raised limit. smtpd needs it most, one
+	 * socket per session. */
 	platform_raise_fd_limit_logged();
 	if (cfg.policy.loaded)
 		log_info("policy: loaded %s (%zu destination sections)",
