@@ -108,6 +108,9 @@ on_connection(uv_stream_t *listener, int status)
 		if ((uv_stream_t *)d->listeners[i] == listener)
 			index = d->listener_indexes[i];
 	}
+	/* NOTE: when this fails before uv_accept (out of memory), libuv
+	 * keeps the connection and stops watching the listener until the
+	 * next uv_accept on it, which never comes. */
 	rc = smtpd_session_accept(&d->server, listener, index);
 	if (rc < 0)
 		log_warning("cannot accept a connection: %s", uv_strerror(rc));
