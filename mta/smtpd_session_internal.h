@@ -22,14 +22,6 @@
 #include "smtpd_session.h"
 #include "smtpd_spf.h"
 
-/* RFC 5321 4.5.3.2.7: wait at least 5 minutes for the next command.
- * Tests may build with a shorter value. */
-#ifndef SMTPD_IDLE_TIMEOUT_MS
-#define SMTPD_IDLE_TIMEOUT_MS (300 * 1000)
-#endif
-/* Error replies after which the client is disconnected. */
-#define SMTPD_ERROR_LIMIT 20
-
 enum smtpd_state {
 	SMTPD_GREETED = 0,   /* greeting sent, no EHLO/HELO yet */
 	SMTPD_READY,         /* EHLO/HELO done; a transaction may be open */
@@ -55,6 +47,10 @@ struct smtpd_session {
 	bool timer_closed;
 	bool shutting_down;              /* send 421 after the commit */
 	bool processing;                 /* inside session_process */
+	/* Counted in server->limits, so its end releases the count. */
+	bool counted;
+	/* Rejected by a connection limit: closed without a session. */
+	bool rejected;
 
 	struct sockaddr_storage peer;
 	size_t listener;                 /* index in smtpd.listeners */
@@ -78,6 +74,7 @@ struct smtpd_session {
 	struct smtp_line_reader lines;
 	int last_code;                   /* code of the last reply */
 	unsigned int errors;             /* error replies so far */
+	unsigned int commands;           /* command lines so far */
 	enum smtp_verb last_verb;        /* for "timeout after VERB" */
 
 	/* The mail transaction (RFC 5321 3.3). */

@@ -53,14 +53,18 @@ esc(char *out, size_t out_size, const char *text)
 	return log_escape(out, out_size, text, strlen(text));
 }
 
-/* Counts an error reply and ends sessions that make too many. */
+/* Counts an error reply and ends the session at the listener's
+ * max_errors. */
 static void
 count_error(struct smtpd_session *s)
 {
-	if (++s->errors < SMTPD_ERROR_LIMIT || s->state == SMTPD_CLOSING)
+	int limit = s->lcfg->max_errors > 0 ? s->lcfg->max_errors :
+	    LISTENER_DEFAULT_MAX_ERRORS;
+
+	if (++s->errors < (unsigned int)limit || s->state == SMTPD_CLOSING)
 		return;
-	log_info("too many errors after %s from [%s]",
-	    smtp_verb_keyword(s->last_verb), s->client_addr);
+	log_info("too many errors after %s from [%s] (max_errors=%d)",
+	    smtp_verb_keyword(s->last_verb), s->client_addr, limit);
 	smtpd_reply(s, "421 4.7.0 %s Error: too many errors",
 	    s->settings->hostname);
 	smtpd_session_close(s);
