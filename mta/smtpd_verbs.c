@@ -349,6 +349,48 @@ received_protocol(const struct smtpd_session *s)
 }
 
 /*
+ * Copies the HELO name into out for a comment of the Received field:
+ * a byte outside visible ASCII, or one that would end the comment or
+ * start a nested one or a quoted pair, becomes '?'. parse_helo() rejects
+ * those bytes already, so this only guards the header if that changes.
+ */
+static void
+received_comment_text(const char *name, char *out, size_t out_size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < out_size; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		out[i] = c < 0x21 || c > 0x7e || strchr("()\\", c) != NULL ?
+		    '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+/* Writes "from HELO ([client])" of the Received field into out. */
+static int
+build_received_from(struct smtpd_session *s, struct buf *out)
+{
+	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+	char helo[sizeof(s->helo)];
+
+	/*
+	 * RFC 5321 4.4: the From-domain is a Domain or an address literal.
+	 * A HELO name that is neither, such as a NetBIOS name
+	 * ("PRINTER_01"), goes into a comment after the client's address
+	 * literal instead.
+	 */
+	if (smtp_domain_valid(s->helo, strlen(s->helo)) ||
+	    smtp_address_literal_valid(s->helo, strlen(s->helo)))
+		return buf_printf(out, "Received: from %s ([%s%s])\r\n",
+		    s->helo, v6, s->client_addr);
+	received_comment_text(s->helo, helo, sizeof(helo));
+	return buf_printf(out, "Received: from [%s%s] (helo=%s)\r\n", v6,
+	    s->client_addr, helo);
+}
+
+/*
  * Writes the Received header (RFC 5321 4.4) into out: the HELO name, the
  * client's address literal, this host, the queue id, the recipient when
  * there is only one, and the date.
@@ -356,13 +398,11 @@ received_protocol(const struct smtpd_session *s)
 static int
 build_received(struct smtpd_session *s, int64_t now, struct buf *out)
 {
-	bool v6 = strchr(s->client_addr, ':') != NULL;
 	char date[64];
 	int rc;
 
 	format_date(now, date, sizeof(date));
-	rc = buf_printf(out, "Received: from %s ([%s%s])\r\n", s->helo,
-	    v6 ? "IPv6:" : "", s->client_addr);
+	rc = build_received_from(s, out);
 	if (rc == TERN_OK)
 		rc = buf_printf(out, "\tby %s (tern) with %s id %s",
 		    s->settings->hostname, received_protocol(s), s->queue_id);
