@@ -194,6 +194,23 @@ mail_spf_done(struct smtpd_session *s, const struct spf_check *check)
 	smtpd_session_continue(s);
 }
 
+/*
+ * RFC 1870: a declared size that the queue has no room for now gets 452
+ * 4.3.1. The check asks for twice the size, because SQLite writes the
+ * message into its WAL file first and then copies it into queue.db,
+ * which grows unless it has free pages. A file system that cannot be
+ * queried passes the check, and a failed commit answers 452 instead.
+ */
+static bool
+queue_has_room(const struct smtpd_session *s, uint64_t size)
+{
+	uint64_t free_octets;
+
+	if (smtpd_commit_free_space(s->server->commit, &free_octets) != 0)
+		return true;
+	return size <= free_octets / 2;
+}
+
 static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -201,6 +218,11 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 	if (cmd->has_size && cmd->size > s->settings->message_size_limit) {
 		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
 		    "size exceeds fixed maximum message size");
+		return;
+	}
+	if (cmd->has_size && !queue_has_room(s, cmd->size)) {
+		reject(s, "MAIL", cmd->argument, NULL, "452 4.3.1 Insufficient "
+		    "system storage");
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
