@@ -220,6 +220,23 @@ mail_spf_done(struct smtpd_session *s, const struct spf_check *check)
 	smtpd_session_continue(s);
 }
 
+/*
+ * RFC 1870: a declared size that the queue has no room for now gets 452
+ * 4.3.1. The check asks for twice the size, because SQLite writes the
+ * message into its WAL file first and then copies it into queue.db,
+ * which grows unless it has free pages. A file system that cannot be
+ * queried passes the check, and a failed commit answers 452 instead.
+ */
+static bool
+queue_has_room(const struct smtpd_session *s, uint64_t size)
+{
+	uint64_t free_octets;
+
+	if (smtpd_commit_free_space(s->server->commit, &free_octets) != 0)
+		return true;
+	return size <= free_octets / 2;
+}
+
 static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -227,6 +244,11 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 	if (cmd->has_size && cmd->size > smtpd_message_size_limit(s)) {
 		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
 		    "size exceeds fixed maximum message size");
+		return;
+	}
+	if (cmd->has_size && !queue_has_room(s, cmd->size)) {
+		reject(s, "MAIL", cmd->argument, NULL, "452 4.3.1 Insufficient "
+		    "system storage");
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
@@ -388,6 +410,48 @@ received_protocol(const struct smtpd_session *s)
 }
 
 /*
+ * Copies the HELO name into out for a comment of the Received field:
+ * a byte outside visible ASCII, or one that would end the comment or
+ * start a nested one or a quoted pair, becomes '?'. parse_helo() rejects
+ * those bytes already, so this only guards the header if that changes.
+ */
+static void
+received_comment_text(const char *name, char *out, size_t out_size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < out_size; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		out[i] = c < 0x21 || c > 0x7e || strchr("()\\", c) != NULL ?
+		    '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+/* Writes "from HELO ([client])" of the Received field into out. */
+static int
+build_received_from(struct smtpd_session *s, struct buf *out)
+{
+	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+	char helo[sizeof(s->helo)];
+
+	/*
+	 * RFC 5321 4.4: the From-domain is a Domain or an address literal.
+	 * A HELO name that is neither, such as a NetBIOS name
+	 * ("PRINTER_01"), goes into a comment after the client's address
+	 * literal instead.
+	 */
+	if (smtp_domain_valid(s->helo, strlen(s->helo)) ||
+	    smtp_address_literal_valid(s->helo, strlen(s->helo)))
+		return buf_printf(out, "Received: from %s ([%s%s])\r\n",
+		    s->helo, v6, s->client_addr);
+	received_comment_text(s->helo, helo, sizeof(helo));
+	return buf_printf(out, "Received: from [%s%s] (helo=%s)\r\n", v6,
+	    s->client_addr, helo);
+}
+
+/*
  * Writes the Received header (RFC 5321 4.4) into out: the HELO name, the
  * client's address literal, this host, the queue id, the recipient when
  * there is only one, and the date.
@@ -395,13 +459,11 @@ received_protocol(const struct smtpd_session *s)
 static int
 build_received(struct smtpd_session *s, int64_t now, struct buf *out)
 {
-	bool v6 = strchr(s->client_addr, ':') != NULL;
 	char date[64];
 	int rc;
 
 	format_date(now, date, sizeof(date));
-	rc = buf_printf(out, "Received: from %s ([%s%s])\r\n", s->helo,
-	    v6 ? "IPv6:" : "", s->client_addr);
+	rc = build_received_from(s, out);
 	if (rc == TERN_OK)
 		rc = buf_printf(out, "\tby %s (tern) with %s id %s",
 		    s->settings->hostname, received_protocol(s), s->queue_id);
