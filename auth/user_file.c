@@ -603,6 +603,20 @@ user_db_find(const struct user_db *db, const char *name)
 }
 
 bool
+user_db_contains(const struct user_db *db, const char *name)
+{
+	return user_db_find(db, name) != NULL;
+}
+
+void
+user_db_entry(const struct user_db *db, size_t index, const char **name,
+    const char **senders)
+{
+	*name = db->entries[index].name;
+	*senders = db->entries[index].senders;
+}
+
+bool
 user_db_verify(const struct user_db *db, const char *name,
     const char *password, size_t password_len, const char **senders)
 {

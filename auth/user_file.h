@@ -90,4 +90,17 @@ int user_file_set_hash(const char *path, const char *name,
 /* True when name is fit for the file (see NAME above). */
 bool user_name_valid(const char *name);
 
+/* True when senders is a valid SENDERS field (see above); otherwise the
+ * reason goes to reason. */
+bool user_senders_valid(const char *senders, char *reason,
+    size_t reason_size);
+
+/* True when db has an account named name. */
+bool user_db_contains(const struct user_db *db, const char *name);
+
+/* The name and SENDERS of the index-th account in name order (index <
+ * user_db_count()), valid while db lives. */
+void user_db_entry(const struct user_db *db, size_t index,
+    const char **name, const char **senders);
+
 #endif

@@ -44,9 +44,7 @@ int user_file_parse(FILE *fp, const char *path, struct user_db **out,
 const struct user_entry *user_db_find(const struct user_db *db,
     const char *name);
 
-/* Checks of a HASH and a SENDERS field; the reason goes to reason. */
+/* Checks a HASH field; the reason goes to reason. */
 bool user_hash_valid(const char *hash, char *reason, size_t reason_size);
-bool user_senders_valid(const char *senders, char *reason,
-    size_t reason_size);
 
 #endif
