@@ -159,7 +159,7 @@ skip_base64(const char **p)
 
 /*
  * Checks that hash is argon2id's encoded form, version 19, with costs
- * inside the LOADED_* bounds. The reason goes to reason on failure.
+ * inside the LOADED_* bounds. On failure, writes why into reason.
  */
 bool
 user_hash_valid(const char *hash, char *reason, size_t reason_size)
@@ -342,7 +342,7 @@ parse_account(char *line, struct user_entry *entry, char *reason,
 	return true;
 }
 
-/* True for a line that holds no account: empty, blanks only, or a
+/* True for a line without an account: empty, blanks only, or a
  * comment starting with '#' in the first column. */
 static bool
 line_is_skipped(const char *line)

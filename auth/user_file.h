@@ -40,7 +40,7 @@ struct user_db;
 /*
  * Reads and checks the file at path. TERN_ECONFIG with "FILE:LINE:
  * reason" or "FILE: reason" in err when a line is malformed or the file
- * is readable or writable by group or others, or holds more than
+ * is readable or writable by group or others, or contains more than
  * USER_FILE_MAX_USERS accounts (one error a line when there are
  * several); TERN_EIO when it cannot be read.
  */
@@ -76,8 +76,8 @@ int user_password_hash(const char *password, size_t password_len,
  * TERN_ECONFIG when the old file does not load (its mode aside), and
  * TERN_ETEMP while another edit holds PATH.lock. The file is rewritten
  * through a temporary file in the same folder and renamed over the old
- * one, mode 0600, so a crash leaves the old or the new file whole;
- * comments and other lines are kept as they were. A file that does not exist yet is created
+ * one, mode 0600, so a crash leaves the old or the new file whole.
+ * Comments and other lines are kept as they were. A file that does not exist yet is created
  * by user_file_add().
  */
 int user_file_add(const char *path, const char *name, const char *hash,
@@ -90,8 +90,8 @@ int user_file_set_hash(const char *path, const char *name,
 /* True when name is fit for the file (see NAME above). */
 bool user_name_valid(const char *name);
 
-/* True when senders is a valid SENDERS field (see above); otherwise the
- * reason goes to reason. */
+/* True when senders is a valid SENDERS field (see above). Otherwise
+ * writes why into reason. */
 bool user_senders_valid(const char *senders, char *reason,
     size_t reason_size);
 

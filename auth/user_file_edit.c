@@ -1,9 +1,9 @@
 /*
- * Edits of the users file for `tern user` (see user_file.h): each one
- * checks the old file as user_file_load() does, writes the new one to a
- * temporary file in the same folder, syncs it and renames it over the
- * old one with mode 0600. Comments, blank lines and line endings are
- * copied as they were.
+ * Edits of the users file for `tern user` (see user_file.h). Each edit
+ * checks the old file as user_file_load() does. It then writes the new
+ * one to a temporary file in the same folder, syncs it and renames it
+ * over the old one with mode 0600. Comments, blank lines and line
+ * endings are copied as they were.
  *
  * Privileges: runs as the user who runs `tern user`, normally root.
  * Concurrent edits are serialised by a lock on PATH.lock; an editor

@@ -1,6 +1,7 @@
 /*
- * What auth/user_file.c shares with auth/user_file_edit.c and the unit
- * tests: the loaded accounts and the checks of single lines and fields.
+ * Declarations that auth/user_file.c shares with auth/user_file_edit.c
+ * and the unit tests: the loaded accounts and the checks of single
+ * lines and fields.
  */
 #ifndef TERN_USER_FILE_INTERNAL_H
 #define TERN_USER_FILE_INTERNAL_H
@@ -44,7 +45,7 @@ int user_file_parse(FILE *fp, const char *path, struct user_db **out,
 const struct user_entry *user_db_find(const struct user_db *db,
     const char *name);
 
-/* Checks a HASH field; the reason goes to reason. */
+/* Checks a HASH field. On failure, writes why into reason. */
 bool user_hash_valid(const char *hash, char *reason, size_t reason_size);
 
 #endif

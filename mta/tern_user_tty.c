@@ -6,9 +6,9 @@
  *
  * Privileges: none beyond the terminal of the user who runs tern.
  *
- * TODO: Windows: turn off ENABLE_ECHO_INPUT with GetConsoleMode and
- * SetConsoleMode; until then tty_read_password() reports that it cannot
- * hide a typed password there and accepts only a piped one.
+ * TODO: on Windows, turn off ENABLE_ECHO_INPUT with GetConsoleMode and
+ * SetConsoleMode. Until then tty_read_password() reports there that it
+ * cannot hide a typed password, and it accepts only a piped one.
  */
 #include <errno.h>
 #include <signal.h>

@@ -152,7 +152,7 @@ def test_user_password_not_on_command_line(users):
     assert not path.exists()
 
 
-def test_user_file_mode_refused_by_list(users):
+def test_user_list_rejects_mode_0644(users):
     tern, path = users
     assert tern_user(tern, "add", "alice", password="pw").returncode == 0
     os.chmod(path, 0o644)
@@ -203,19 +203,19 @@ def run_on_terminal(tern, args, answers):
         [str(BUILD_DIR / "tern"), "-c", str(tern.conf_path), "user", *args],
         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
-    shown = b""
+    terminal_output = b""
     try:
         for prompt, answer in answers:
-            shown += read_until(master, prompt)
+            terminal_output += read_until(master, prompt)
             os.write(master, answer.encode() + b"\n")
         status = proc.wait(timeout=60)
-        shown += drain(master)
+        terminal_output += drain(master)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(master)
-    return status, shown.decode(errors="replace")
+    return status, terminal_output.decode(errors="replace")
 
 
 def drain(fd):
@@ -237,20 +237,20 @@ def drain(fd):
 def test_user_terminal_mismatch_and_no_echo(users):
     tern, path = users
 
-    status, shown = run_on_terminal(
+    status, terminal_output = run_on_terminal(
         tern, ["add", "alice"],
         [(b"New password for alice: ", "typed-one"),
          (b"Repeat the password: ", "typed-two")])
-    assert status == 1, shown
-    assert "the passwords do not match" in shown
-    assert "typed-" not in shown  # echo was off
+    assert status == 1, terminal_output
+    assert "the passwords do not match" in terminal_output
+    assert "typed-" not in terminal_output  # echo was off
     assert not path.exists()
 
-    status, shown = run_on_terminal(
+    status, terminal_output = run_on_terminal(
         tern, ["add", "alice"],
         [(b"New password for alice: ", "typed-same"),
          (b"Repeat the password: ", "typed-same")])
-    assert status == 0, shown
-    assert "typed-same" not in shown
+    assert status == 0, terminal_output
+    assert "typed-same" not in terminal_output
     assert mode_of(path) == 0o600
     assert matches(accounts(path)["alice"][0], "typed-same")
