@@ -77,8 +77,8 @@ int user_password_hash(const char *password, size_t password_len,
  * TERN_ETEMP while another edit holds PATH.lock. The file is rewritten
  * through a temporary file in the same folder and renamed over the old
  * one, mode 0600, so a crash leaves the old or the new file whole.
- * Comments and other lines are kept as they were. A file that does not exist yet is created
- * by user_file_add().
+ * Comments and other lines are kept as they were. A file that does not
+ * exist yet is created by user_file_add().
  */
 int user_file_add(const char *path, const char *name, const char *hash,
     const char *senders, char *err, size_t err_size);
