@@ -1,7 +1,7 @@
 /*
  * Reads a password for `tern user` from standard input: on a terminal
  * with echo turned off (POSIX termios), else one line from a pipe. A
- * signal that stops the program while echo is off turns it back on
+ * signal that ends the program while echo is off turns it back on
  * first, so the operator's terminal is not left silent.
  *
  * Privileges: none beyond the terminal of the user who runs tern.
@@ -86,12 +86,15 @@ restore_and_raise(int signo)
 	raise(signo);
 }
 
+/* Turns echo off, then shows the prompt: TCSAFLUSH drops what was typed
+ * before the change, so the prompt must not appear before it. */
 static long
-read_without_echo(char *buf, size_t size, char *err, size_t err_size)
+read_without_echo(const char *prompt, char *buf, size_t size, char *err,
+    size_t err_size)
 {
-	static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-	    SIGTSTP};
+	static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 	void (*old[sizeof(signals) / sizeof(signals[0])])(int);
+	void (*old_stop)(int);
 	struct termios quiet;
 	size_t i;
 	long len;
@@ -103,6 +106,9 @@ read_without_echo(char *buf, size_t size, char *err, size_t err_size)
 	}
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		old[i] = signal(signals[i], restore_and_raise);
+	/* Ctrl-Z is ignored while echo is off, because a job resumed with
+	 * fg would otherwise show the rest of the password as it is typed. */
+	old_stop = signal(SIGTSTP, SIG_IGN);
 	quiet = saved_termios;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
 	quiet.c_lflag |= ECHONL;
@@ -114,6 +120,8 @@ read_without_echo(char *buf, size_t size, char *err, size_t err_size)
 		len = -1;
 		goto restore;
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	len = read_line(buf, size, err, err_size);
 	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios);
 	echo_is_off = 0;
@@ -121,6 +129,7 @@ read_without_echo(char *buf, size_t size, char *err, size_t err_size)
 restore:
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		signal(signals[i], old[i]);
+	signal(SIGTSTP, old_stop);
 	return len;
 }
 #endif
@@ -131,11 +140,10 @@ tty_read_password(const char *prompt, char *buf, size_t size, char *err,
 {
 	if (!tty_stdin_is_terminal())
 		return read_line(buf, size, err, err_size);
-	fputs(prompt, stderr);
-	fflush(stderr);
 #ifndef _WIN32
-	return read_without_echo(buf, size, err, err_size);
+	return read_without_echo(prompt, buf, size, err, err_size);
 #else
+	(void)prompt;
 	snprintf(err, err_size, "cannot hide a typed password on Windows "
 	    "yet; pipe it on standard input");
 	return -1;
