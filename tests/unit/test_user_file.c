@@ -466,7 +466,7 @@ static void
 edits_keep_comments(void **state)
 {
 	char alice[USER_HASH_MAX], bob[USER_HASH_MAX], carol[USER_HASH_MAX];
-	char text[4000], expected[4000];
+	char text[4000], expected[5000];
 	struct user_db *db = NULL;
 	const char *path;
 
