@@ -1,16 +1,15 @@
 /*
  * The users file of SMTP AUTH (format and contract in user_file.h):
  * loading and checking it, argon2id hashing and verification (RFC 9106,
- * through libargon2), SENDERS lists, and the atomic edits that
- * `tern user` makes.
+ * through libargon2) and SENDERS lists. The edits are in
+ * user_file_edit.c.
  *
- * Privileges: ternd (root) loads it and the children never do; `tern
- * user` edits it as the user who runs it. No password is logged or kept
- * beyond the caller's buffer.
+ * Privileges: ternd (root) loads the file and the children never do.
+ * No password is logged or written to an error message, and text from
+ * the file is escaped in error messages because ternd logs them.
  *
- * Known limits: edits use POSIX calls (mkstemp, fsync, rename over an
- * existing file); a Windows branch is still to come. Local parts in
- * quotes ("a b"@example.com) cannot be listed in SENDERS.
+ * Known limits: local parts in quotes ("a b"@example.com) cannot be
+ * listed in SENDERS.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +26,7 @@
 #include <argon2.h>
 #include <openssl/rand.h>
 
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "user_file.h"
 #include "user_file_internal.h"
@@ -278,6 +278,7 @@ bool
 user_senders_valid(const char *senders, char *reason, size_t reason_size)
 {
 	const char *entry = senders, *end;
+	char shown[100];
 	size_t len;
 
 	if (strlen(senders) > USER_SENDERS_MAX) {
@@ -291,11 +292,11 @@ user_senders_valid(const char *senders, char *reason, size_t reason_size)
 		end = strchr(entry, ',');
 		len = end != NULL ? (size_t)(end - entry) : strlen(entry);
 		if (!sender_entry_valid(entry, len)) {
-			snprintf(reason, reason_size, "invalid sender \"%.*s\" "
+			snprintf(reason, reason_size, "invalid sender \"%s\" "
 			    "in SENDERS (expected alice@example.com, "
 			    "@example.com or .example.com, separated by "
-			    "commas without spaces)", (int)(len > 80 ? 80 : len),
-			    entry);
+			    "commas without spaces)", log_escape(shown,
+			    sizeof(shown), entry, len));
 			return false;
 		}
 		if (end == NULL)
@@ -313,6 +314,7 @@ parse_account(char *line, struct user_entry *entry, char *reason,
     size_t reason_size)
 {
 	char *hash, *senders;
+	char shown[100];
 
 	hash = strchr(line, ':');
 	senders = hash != NULL ? strchr(hash + 1, ':') : NULL;
@@ -323,14 +325,15 @@ parse_account(char *line, struct user_entry *entry, char *reason,
 	*hash++ = '\0';
 	*senders++ = '\0';
 	if (!user_name_valid(line)) {
-		snprintf(reason, reason_size, "invalid name \"%.*s\" (1 to %d "
+		snprintf(reason, reason_size, "invalid name \"%s\" (1 to %d "
 		    "printable ASCII octets without ':' or spaces, not "
-		    "starting with '#')", 80, line, USER_NAME_MAX);
+		    "starting with '#')", log_escape(shown, sizeof(shown), line,
+		    strlen(line)), USER_NAME_MAX);
 		return false;
 	}
 	if (strchr(senders, ':') != NULL) {
 		snprintf(reason, reason_size, "SENDERS of \"%s\" contains ':'",
-		    line);
+		    log_escape(shown, sizeof(shown), line, strlen(line)));
 		return false;
 	}
 	if (!user_hash_valid(hash, reason, reason_size) ||

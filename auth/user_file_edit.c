@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../lib/file_lock.h"
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "user_file.h"
 #include "user_file_internal.h"
@@ -204,12 +205,13 @@ static int
 check_edit(const char *path, const struct user_edit *edit, char *err,
     size_t err_size)
 {
-	char reason[400];
+	char reason[400], shown[100];
 
 	if (!user_name_valid(edit->name)) {
-		snprintf(err, err_size, "invalid user name \"%.80s\" (1 to %d "
+		snprintf(err, err_size, "invalid user name \"%s\" (1 to %d "
 		    "printable ASCII octets without ':' or spaces, not "
-		    "starting with '#')", edit->name, USER_NAME_MAX);
+		    "starting with '#')", log_escape(shown, sizeof(shown),
+		    edit->name, strlen(edit->name)), USER_NAME_MAX);
 		return TERN_EINVAL;
 	}
 	if (edit->kind != EDIT_DELETE &&

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../auth/user_file.h"
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "tern_commands.h"
@@ -205,7 +206,7 @@ user_add(const char *config_path, int argc, char **argv)
 {
 	static struct tern_config cfg;
 	char senders[SENDERS_BUFFER] = "", hash[USER_HASH_MAX];
-	char err[2048];
+	char err[2048], shown[USER_NAME_MAX * 4 + 8];
 	const char *path, *name;
 	int i;
 
@@ -227,7 +228,8 @@ user_add(const char *config_path, int argc, char **argv)
 	if (!user_name_valid(name)) {
 		fprintf(stderr, "tern user: invalid user name \"%s\" (1 to %d "
 		    "printable ASCII octets without ':' or spaces, not "
-		    "starting with '#')\n", name, USER_NAME_MAX);
+		    "starting with '#')\n", log_escape(shown, sizeof(shown),
+		    name, strlen(name)), USER_NAME_MAX);
 		return 1;
 	}
 	if (!user_senders_valid(senders, err, sizeof(err))) {
