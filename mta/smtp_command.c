@@ -36,11 +36,12 @@ static const struct verb_entry verbs[] = {
 	{"VRFY", SMTP_VERB_VRFY},
 	{"HELP", SMTP_VERB_HELP},
 	{"STARTTLS", SMTP_VERB_STARTTLS},
+	{"AUTH", SMTP_VERB_AUTH},
 };
 
 static const char *const verb_log_names[SMTP_VERB_COUNT] = {
 	"unknown", "helo", "ehlo", "mail", "rcpt", "data", "rset", "noop",
-	"quit", "vrfy", "help", "starttls",
+	"quit", "vrfy", "help", "starttls", "auth",
 };
 
 /* Character classes of RFC 5234 and RFC 5321, ASCII only and independent
@@ -692,6 +693,10 @@ parse_arguments(struct cursor *c, struct smtp_command *cmd)
 	case SMTP_VERB_HELP:
 		/* RFC 5321 4.1.1.8, 4.1.1.9: an argument is ignored. */
 		return SMTP_PARSE_OK;
+	case SMTP_VERB_AUTH:
+		cmd->auth_args = c->p + c->pos;
+		cmd->auth_args_len = c->len - c->pos;
+		return SMTP_PARSE_OK;
 	default:
 		return SMTP_PARSE_UNKNOWN_VERB;
 	}
@@ -715,8 +720,9 @@ smtp_command_parse(const unsigned char *line, size_t len,
 
 	/* RFC 5321 4.5.3.1.4: 512 octets with CRLF; see the header for
 	 * the longer MAIL and RCPT lines. */
-	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT) ?
-	    SMTP_LINE_MAX_EXTENDED : SMTP_LINE_MAX;
+	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT ||
+	    cmd->verb == SMTP_VERB_AUTH) ? SMTP_LINE_MAX_EXTENDED :
+	    SMTP_LINE_MAX;
 	if (len + 2 > max)
 		return SMTP_PARSE_LINE_TOO_LONG;
 	if (cmd->verb == SMTP_VERB_UNKNOWN)

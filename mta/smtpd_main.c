@@ -20,6 +20,7 @@
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "child.h"
+#include "smtpd_auth.h"
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
 
@@ -222,6 +223,7 @@ on_stop(struct child_runtime *rt)
 		uv_close((uv_handle_t *)d->listeners[i], free_handle);
 	d->listener_count = 0;
 	smtpd_server_shutdown(&d->server);
+	smtpd_auth_abort_pending();
 }
 
 /* Loads the TLS settings and opens the queue; prints errors. */
@@ -262,6 +264,7 @@ main(int argc, char **argv)
 	d.rt.on_listener = on_listener;
 	d.rt.on_reload = on_reload;
 	d.rt.on_stop = on_stop;
+	smtpd_auth_start(&d.rt);
 
 	rc = smtpd_setup(&d);
 	if (rc != 0)
