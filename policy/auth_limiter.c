@@ -170,10 +170,10 @@ auth_limiter_begin(struct auth_limiter *l, const char *address,
 }
 
 /* Counts a failure for name and locks the pair once the name has had
- * max_failures. */
+ * max_failures, unless the address is locked anyway. */
 static void
 count_name_failure(struct auth_limiter *l, const char *key, const char *name,
-    int64_t now, struct auth_limiter_result *result)
+    bool address_locked, int64_t now, struct auth_limiter_result *result)
 {
 	struct auth_limiter_entry *n, *pair;
 
@@ -183,7 +183,7 @@ count_name_failure(struct auth_limiter *l, const char *key, const char *name,
 		return;
 	}
 	count_failure(l, n, now);
-	if (n->failures < l->max_failures)
+	if (n->failures < l->max_failures || address_locked)
 		return;
 	pair = find_or_add(l, AUTH_LIMITER_PAIR, key, name, now);
 	if (pair == NULL) {
@@ -193,6 +193,22 @@ count_name_failure(struct auth_limiter *l, const char *key, const char *name,
 	if (!locked(pair, now)) {
 		pair->locked_until = now + l->lockout;
 		result->pair_locked = true;
+	}
+}
+
+/* Counts a failure from the address and locks it at max_failures. */
+static void
+count_address_failure(const struct auth_limiter *l,
+    struct auth_limiter_entry *a, int64_t now,
+    struct auth_limiter_result *result)
+{
+	a->last_used = now;
+	count_failure(l, a, now);
+	result->failures = a->failures;
+	if (a->failures >= l->max_failures && !locked(a, now)) {
+		a->locked_until = now + l->lockout;
+		a->failures = 0;
+		result->address_locked = true;
 	}
 }
 
@@ -214,17 +230,10 @@ auth_limiter_end(struct auth_limiter *l, const char *address,
 		return;
 	if (a == NULL)
 		a = find_or_add(l, AUTH_LIMITER_ADDRESS, key, NULL, now);
-	if (a == NULL) {
+	if (a == NULL)
 		result->untracked = true;
-	} else {
-		a->last_used = now;
-		count_failure(l, a, now);
-		result->failures = a->failures;
-		if (a->failures >= l->max_failures && !locked(a, now)) {
-			a->locked_until = now + l->lockout;
-			a->failures = 0;
-			result->address_locked = true;
-		}
-	}
-	count_name_failure(l, key, name, now, result);
+	else
+		count_address_failure(l, a, now, result);
+	count_name_failure(l, key, name, a != NULL && locked(a, now), now,
+	    result);
 }

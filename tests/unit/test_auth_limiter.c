@@ -89,6 +89,9 @@ lockout_ends(void **state)
 	for (i = 0; i < MAX_FAILURES; i++)
 		attempt(l, "192.0.2.1", "a", false, T0, &r);
 	assert_true(r.address_locked);
+	/* The name reached its limit too, but the address lockout covers
+	 * the pair, so only one lockout is reported. */
+	assert_false(r.pair_locked);
 	assert_int_equal(auth_limiter_begin(l, "192.0.2.1", "a",
 	    T0 + LOCKOUT - 1), AUTH_LIMIT_LOCKED);
 	/* After the lockout the count starts again from zero. */
