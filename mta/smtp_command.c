@@ -498,6 +498,22 @@ parse_envid_value(const unsigned char *value, size_t len,
 	return SMTP_PARSE_OK;
 }
 
+/* RFC 4954 5: AUTH=<> or AUTH=xtext of an addr-spec. It is checked
+ * and then ignored, as 5 allows for a server that does not relay it. */
+static enum smtp_parse_error
+parse_auth_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->auth_param)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (len == 0 || len > SMTP_LINE_MAX ||
+	    (!(len == 2 && value[0] == '<' && value[1] == '>') &&
+	    !smtp_xtext_valid(value, len)))
+		return SMTP_PARSE_PARAM_SYNTAX;
+	cmd->auth_param = true;
+	return SMTP_PARSE_OK;
+}
+
 /* RFC 3461 4.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
 static enum smtp_parse_error
 parse_notify_value(const unsigned char *value, size_t len,
@@ -541,6 +557,7 @@ static const struct param_entry params[] = {
 	{"BODY", SMTP_VERB_MAIL, parse_body_value},
 	{"RET", SMTP_VERB_MAIL, parse_ret_value},
 	{"ENVID", SMTP_VERB_MAIL, parse_envid_value},
+	{"AUTH", SMTP_VERB_MAIL, parse_auth_value},
 	{"NOTIFY", SMTP_VERB_RCPT, parse_notify_value},
 	{"ORCPT", SMTP_VERB_RCPT, parse_orcpt_value},
 };

@@ -8,7 +8,8 @@
  * printable ASCII and is returned as a NUL-terminated string. Source
  * routes are accepted and dropped (RFC 5321 Appendix C).
  *
- * MAIL takes SIZE (RFC 1870), BODY (RFC 6152), RET and ENVID (RFC 3461);
+ * MAIL takes SIZE (RFC 1870), BODY (RFC 6152), RET and ENVID (RFC 3461)
+ * and AUTH (RFC 4954);
  * RCPT takes NOTIFY and ORCPT (RFC 3461). Any other parameter, or one
  * given with the other command, is reported as unknown. The arguments
  * of AUTH are left to auth/sasl_server.c.
@@ -116,6 +117,8 @@ struct smtp_command {
 	 * the line is. */
 	const unsigned char *auth_args;
 	size_t auth_args_len;
+	/* MAIL had an AUTH= parameter (RFC 4954 5), which is ignored. */
+	bool auth_param;
 };
 
 /*

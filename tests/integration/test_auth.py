@@ -374,3 +374,22 @@ def test_submissions_implicit_tls(lab):
         s.login("alice", "alice-secret")
         code, text = s.mail("alice@origin.test")
     assert code == 250, f"MAIL after AUTH over implicit TLS got {code} {text}"
+
+
+def test_mail_auth_parameter_accepted(lab):
+    tern, _, _ = auth_tern(lab)
+
+    c, _ = tls_session(tern)
+    with c:
+        c.expect(f"AUTH PLAIN {plain('alice', 'alice-secret')}", 235)
+        empty = c.command("MAIL FROM:<alice@origin.test> AUTH=<>")
+        c.expect("RSET", 250)
+        mailbox = c.command("MAIL FROM:<alice@origin.test> "
+                            "AUTH=alice+40origin.test")
+        c.expect("RSET", 250)
+        bad = c.command("MAIL FROM:<alice@origin.test> AUTH=a+4")
+
+    # RFC 4954 5: a server that offers AUTH takes the MAIL parameter.
+    assert empty.code == 250, f"AUTH=<> got {empty}"
+    assert mailbox.code == 250, f"AUTH=xtext got {mailbox}"
+    assert bad.code == 501, f"AUTH= with malformed xtext got {bad}"
