@@ -393,3 +393,16 @@ def test_mail_auth_parameter_accepted(lab):
     assert empty.code == 250, f"AUTH=<> got {empty}"
     assert mailbox.code == 250, f"AUTH=xtext got {mailbox}"
     assert bad.code == 501, f"AUTH= with malformed xtext got {bad}"
+
+
+def test_auth_not_offered_on_mx_listener(lab):
+    tern, _, _ = auth_tern(lab, role="mx")
+
+    c, ehlo = tls_session(tern)
+    with c:
+        auth = c.command(f"AUTH PLAIN {plain('alice', 'alice-secret')}")
+
+    assert not any(line.upper().startswith("AUTH") for line in ehlo.lines), \
+        f"AUTH offered on a listener with auth off: {ehlo}"
+    assert (auth.code, auth.lines[0][:5]) == (503, "5.5.1"), \
+        f"AUTH where it is not offered got {auth}"
