@@ -1,9 +1,10 @@
 /*
  * The server side of SMTP AUTH (RFC 4954) for PLAIN (RFC 4616) and LOGIN
- * (draft-murchison-sasl-login): a pure state machine that reads the
- * AUTH arguments and the client's responses, and yields either the next
+ * (draft-murchison-sasl-login), as a pure state machine. It reads the
+ * AUTH arguments and the client's responses. Each step yields the next
  * 334 challenge, an error reply, or the credentials to check. It does no
- * I/O and checks no password; mta/smtpd_auth.c drives it and asks ternd.
+ * I/O and checks no password, because mta/smtpd_auth.c drives it and
+ * asks ternd.
  *
  * Every input is bounded: a response longer than the base64 of the
  * largest message it may carry is refused with 500 5.5.6, and names and

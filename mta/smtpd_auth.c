@@ -10,8 +10,8 @@
  * 535, 538), RFC 3207 (AUTH only after STARTTLS here).
  * Known limits: ipc_channel_send() copies the frame into a write buffer
  * that ipc.c frees without clearing, so the password stays in freed heap
- * memory of smtpd until reused. A check that ternd never answers keeps
- * its session waiting until smtpd stops.
+ * memory of smtpd until reused. A check that gets no result from ternd
+ * keeps its session waiting until smtpd stops.
  */
 #include "smtpd_auth.h"
 
@@ -36,7 +36,7 @@ struct smtpd_auth_exchange {
 	struct smtpd_auth_exchange *next_pending;
 };
 
-/* The checks smtpd has sent to ternd and not had answered. */
+/* The checks sent to ternd that have no result yet. */
 static struct {
 	struct child_runtime *rt;
 	uint64_t last_id;
@@ -274,8 +274,8 @@ finish_check(struct smtpd_auth_exchange *ex, uint64_t result,
 		    "invalid");
 		break;
 	case IPC_AUTH_LOCKED:
-		log_info("[%s]: AUTH refused: too many failures; "
-		    "disconnecting", s->client_addr);
+		log_info("[%s]: AUTH rejected: locked out after too many "
+		    "failures; disconnecting", s->client_addr);
 		smtpd_reply(s, REPLY_TEMPFAIL);
 		smtpd_reply(s, "421 4.7.0 %s Error: too many failed "
 		    "authentication attempts", s->settings->hostname);

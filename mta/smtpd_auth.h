@@ -1,8 +1,8 @@
 /*
  * SMTP AUTH in smtpd (RFC 4954): the EHLO keyword, the AUTH command and
  * its exchange, and the round trip to ternd that checks the password
- * (IPC_AUTH_CHECK, IPC_AUTH_RESULT). smtpd never sees the users file;
- * it learns only the result and, on success, the senders the user may
+ * (IPC_AUTH_CHECK, IPC_AUTH_RESULT). smtpd never reads the users file.
+ * It receives only the result and, on success, the senders the user may
  * use.
  */
 #ifndef TERN_SMTPD_AUTH_H
@@ -20,8 +20,8 @@ struct smtpd_session;
  * results. Called once at start, before child_run(). */
 void smtpd_auth_start(struct child_runtime *rt);
 
-/* Answers every check still waiting for ternd with 454 4.7.0, so that
- * the sessions can end; called when smtpd stops. */
+/* Ends every check still waiting for ternd with 454 4.7.0, so that the
+ * sessions can end. Called when smtpd stops. */
 void smtpd_auth_abort_pending(void);
 
 /* True when AUTH is offered to this session: the listener offers it,

@@ -3,7 +3,9 @@
  *
  * Privileges: ternd's (root when it binds port 25). Only this process
  * opens the users file. Passwords arrive from smtpd over its control
- * pipe, are checked on the thread pool and cleared right after.
+ * pipe, are checked on the thread pool and cleared right after. NOTE:
+ * the copy in the control channel's input buffer (mta/ipc.c) is not
+ * cleared.
  * A users file is shared by the checks in flight and freed with the
  * last of them, so a reload never frees one that a thread still reads.
  * Standards: RFC 4954 (the results map to 235, 535, 454; smtpd sends
@@ -217,14 +219,14 @@ log_failure(const struct ternd_auth *auth, const struct auth_work *work,
 	log_info("auth failed: client=[%s] user=%s method=%s failures=%u",
 	    work->address, e_user, work->mechanism, limit->failures);
 	if (limit->address_locked)
-		log_warning("auth lockout: client=[%s] refused AUTH for %lld s "
-		    "after %u failures within %lld s", work->address,
+		log_warning("auth lockout: client=[%s] locked out of AUTH for "
+		    "%lld s after %u failures within %lld s", work->address,
 		    (long long)auth->limiter->lockout, limit->failures,
 		    (long long)auth->limiter->window);
 	if (limit->pair_locked)
-		log_warning("auth lockout: client=[%s] user=%s refused AUTH "
-		    "for %lld s: the user name had %u or more failures from "
-		    "all clients within %lld s", work->address, e_user,
+		log_warning("auth lockout: client=[%s] user=%s locked out of "
+		    "AUTH for %lld s: the user name had %u or more failures "
+		    "from all clients within %lld s", work->address, e_user,
 		    (long long)auth->limiter->lockout,
 		    auth->limiter->max_failures,
 		    (long long)auth->limiter->window);
@@ -283,7 +285,7 @@ admit(struct ternd_auth *auth, const struct auth_work *work,
 
 	*result = IPC_AUTH_TEMPFAIL;
 	if (auth->users == NULL || auth->limiter == NULL) {
-		log_warning("AUTH check from [%s] refused: "
+		log_warning("AUTH check from [%s] rejected: "
 		    "smtpd.auth.users_file is not set", work->address);
 		return false;
 	}
@@ -297,7 +299,7 @@ admit(struct ternd_auth *auth, const struct auth_work *work,
 	    now_seconds(auth));
 	log_escape(e_user, sizeof(e_user), work->user, strlen(work->user));
 	if (limit == AUTH_LIMIT_LOCKED) {
-		log_info("auth refused: client=[%s] user=%s method=%s: locked "
+		log_info("auth rejected: client=[%s] user=%s method=%s: locked "
 		    "out", work->address, e_user, work->mechanism);
 		*result = IPC_AUTH_LOCKED;
 		return false;

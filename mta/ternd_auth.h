@@ -1,8 +1,8 @@
 /*
- * ternd's side of SMTP AUTH: it holds the users file (auth/user_file.h)
- * and the failed-attempt limiter (policy/auth_limiter.h), checks each
- * IPC_AUTH_CHECK from smtpd with argon2id on the libuv thread pool, and
- * answers with IPC_AUTH_RESULT.
+ * ternd's side of SMTP AUTH. It loads the users file (auth/user_file.h)
+ * and keeps the failed-attempt limiter (policy/auth_limiter.h). It
+ * checks each IPC_AUTH_CHECK from smtpd with argon2id on the libuv
+ * thread pool and sends the result back as IPC_AUTH_RESULT.
  */
 #ifndef TERN_TERND_AUTH_H
 #define TERN_TERND_AUTH_H

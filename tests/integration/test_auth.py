@@ -1,8 +1,9 @@
 """SMTP AUTH (RFC 4954) on tern's listeners, checked by the real ternd
-against a users file with argon2id hashes, with smtplib and raw clients
-over STARTTLS: PLAIN and LOGIN, failures and their replies, relaying and
-the sender restriction after AUTH, the lockout after repeated failures,
-and the checks of the users file at start and reload."""
+against a users file with argon2id hashes. smtplib and raw clients talk
+over STARTTLS. The tests cover PLAIN and LOGIN, failures and their
+replies, relaying and the sender restriction after AUTH, the lockout
+after repeated failures, and the users file checks at start and
+reload."""
 
 import base64
 import ctypes
@@ -181,8 +182,8 @@ def test_auth_bad_credentials_535(lab, user, password):
         r = c.command(f"AUTH PLAIN {plain(user, password)}")
         mail = c.command("MAIL FROM:<alice@origin.test>")
 
-    assert r.code == 535 and r.lines[0].startswith("5.7.8"), \
-        f"bad credentials got {r}"
+    assert r.code == 535, f"bad credentials got {r}"
+    assert r.lines[0].startswith("5.7.8"), f"bad credentials got {r}"
     assert mail.code == 530, f"MAIL after a failed AUTH got {mail}"
     tern.wait_log(rf"auth failed: client=\[127\.0\.0\.1\] user={user} "
                   r"method=PLAIN failures=1", 10, since)
