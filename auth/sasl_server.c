@@ -258,7 +258,13 @@ sasl_server_step(struct sasl_server *sasl, const unsigned char *line,
 const char *
 sasl_server_mechanism_name(enum sasl_server_mechanism mechanism)
 {
-	return mechanism == SASL_SERVER_LOGIN ? "LOGIN" : "PLAIN";
+	switch (mechanism) {
+	case SASL_SERVER_PLAIN:
+		return "PLAIN";
+	case SASL_SERVER_LOGIN:
+		return "LOGIN";
+	}
+	return "unknown";
 }
 
 void

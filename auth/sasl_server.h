@@ -73,7 +73,7 @@ enum sasl_server_status sasl_server_start(struct sasl_server *sasl,
 enum sasl_server_status sasl_server_step(struct sasl_server *sasl,
     const unsigned char *line, size_t len);
 
-/* Returns "PLAIN" or "LOGIN". */
+/* Returns "PLAIN", "LOGIN", or "unknown" before a mechanism is known. */
 const char *sasl_server_mechanism_name(enum sasl_server_mechanism mechanism);
 
 /* Overwrites the credentials, so no copy of the password stays. */

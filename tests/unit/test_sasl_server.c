@@ -228,6 +228,8 @@ command_syntax_and_mechanism(void **state)
 	assert_string_equal(sasl.reply, SASL_REPLY_SYNTAX);
 	assert_int_equal(start(&sasl, "CRAM-MD5"), SASL_SERVER_ERROR);
 	assert_string_equal(sasl.reply, SASL_REPLY_UNKNOWN_MECHANISM);
+	assert_string_equal(sasl_server_mechanism_name(sasl.mechanism),
+	    "unknown");
 	assert_int_equal(start(&sasl, "PLAINX"), SASL_SERVER_ERROR);
 	assert_string_equal(sasl.reply, SASL_REPLY_UNKNOWN_MECHANISM);
 }
