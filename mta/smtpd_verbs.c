@@ -484,8 +484,9 @@ act_help(struct smtpd_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
 	smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP%s", s->settings->tls != NULL &&
-	    !s->tls_active ? " STARTTLS" : "");
+	    "NOOP QUIT VRFY HELP%s%s", s->settings->tls != NULL &&
+	    !s->tls_active ? " STARTTLS" : "",
+	    smtpd_auth_advertised(s) ? " AUTH" : "");
 }
 
 static void

@@ -242,6 +242,8 @@ def test_auth_order_and_tls(lab):
     c, ehlo = tls_session(tern)
     with c:
         assert "AUTH PLAIN LOGIN" in ehlo.lines, f"EHLO after TLS: {ehlo}"
+        help_reply = c.expect("HELP", 214)
+        assert "AUTH" in help_reply.lines[0].split(), f"HELP: {help_reply}"
         c.expect(f"AUTH PLAIN {plain('alice', 'alice-secret')}", 235)
         again = c.command(f"AUTH PLAIN {plain('alice', 'alice-secret')}")
         c.expect("MAIL FROM:<alice@origin.test>", 250)
@@ -407,3 +409,17 @@ def test_auth_not_offered_on_mx_listener(lab):
         f"AUTH offered on a listener with auth off: {ehlo}"
     assert (auth.code, auth.lines[0][:5]) == (503, "5.5.1"), \
         f"AUTH where it is not offered got {auth}"
+
+
+def test_reload_adds_user(lab):
+    tern, _, users = auth_tern(lab)
+    since = tern.log_size()
+    write_users(users, USERS + [("carol", "carol-secret", "")])
+
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(rf"AUTH: 3 users in {re.escape(str(users))}", 10, since)
+
+    with smtp_login(tern, "carol", "carol-secret") as s:
+        assert s.noop()[0] == 250
+    with smtp_login(tern, "alice", "alice-secret") as s:
+        assert s.noop()[0] == 250
