@@ -499,7 +499,8 @@ parse_envid_value(const unsigned char *value, size_t len,
 }
 
 /* RFC 4954 5: AUTH=<> or AUTH=xtext of an addr-spec. It is checked
- * and then ignored, as 5 allows for a server that does not relay it. */
+ * and then ignored, which RFC 4954 5 allows a server that does not pass
+ * it on. */
 static enum smtp_parse_error
 parse_auth_value(const unsigned char *value, size_t len,
     struct smtp_command *cmd)

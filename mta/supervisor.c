@@ -581,8 +581,8 @@ supervisor_reload(struct supervisor *sv)
 		free(fresh);
 		return;
 	}
-	/* The file may have changed since the check; the old users stay
-	 * in force when it no longer loads. */
+	/* The users file may have changed since the check, so the old
+	 * users stay in force when it no longer loads. */
 	if (ternd_auth_reload(&sv->auth, fresh, err, sizeof(err)) != TERN_OK) {
 		log_error("reload rejected, the running configuration stays "
 		    "in force: %s", err);
