@@ -423,3 +423,22 @@ def test_reload_adds_user(lab):
         assert s.noop()[0] == 250
     with smtp_login(tern, "alice", "alice-secret") as s:
         assert s.noop()[0] == 250
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_swaks_submits_with_auth(lab, mechanism):
+    tern, rcv, _ = auth_tern(lab)
+    sender = f"swaks-{mechanism.lower()}@bob.test"
+
+    done = subprocess.run(
+        ["swaks", "--server", "127.0.0.1", "--port", str(tern.port),
+         "--helo", "client.test", "--tls", "--auth", mechanism,
+         "--auth-user", "bob", "--auth-password", "bob-secret",
+         "--from", sender, "--to", "someone@example.test",
+         "--header", f"Subject: swaks {mechanism}"],
+        capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, f"swaks failed:\n{done.stdout}{done.stderr}"
+    messages = rcv.wait(1)
+    assert messages, "the message submitted by swaks was not delivered"
+    assert messages[0].mail_from == sender
