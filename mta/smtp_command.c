@@ -378,6 +378,30 @@ scan_source_route(struct cursor *c)
 }
 
 /*
+ * Scans the domain of a Mailbox, up to ">". RFC 5321 4.1.2 has no
+ * trailing dot, but clients send "user@example.com.", which RFC 1034 3.1
+ * reads as the same domain. It is accepted, and *dot is set so that the
+ * caller drops the dot.
+ */
+static bool
+scan_mailbox_domain(struct cursor *c, bool *dot)
+{
+	size_t start = c->pos, len;
+
+	*dot = false;
+	if (peek(c) == '[')
+		return scan_domain(c, ">");
+	while (!at_end(c) && peek(c) != '>')
+		c->pos++;
+	len = c->pos - start;
+	if (len > 1 && c->p[c->pos - 1] == '.') {
+		*dot = true;
+		len--;
+	}
+	return smtp_domain_valid((const char *)c->p + start, len);
+}
+
+/*
  * Parses a Path (or the null path) starting at "<" into cmd->argument.
  * syntax_error is SMTP_PARSE_SENDER_SYNTAX or _RECIPIENT_SYNTAX.
  */
@@ -386,7 +410,7 @@ parse_path(struct cursor *c, struct smtp_command *cmd,
     enum smtp_parse_error syntax_error)
 {
 	size_t path_start = c->pos, box_start, local_end, box_len;
-	bool is_mail = cmd->verb == SMTP_VERB_MAIL;
+	bool is_mail = cmd->verb == SMTP_VERB_MAIL, dot = false;
 
 	if (!accept_char(c, '<'))
 		return syntax_error;
@@ -412,13 +436,13 @@ parse_path(struct cursor *c, struct smtp_command *cmd,
 			return SMTP_PARSE_PATH_TOO_LONG;
 		if (!accept_char(c, '@'))
 			return syntax_error;
-		if (!scan_domain(c, ">")) {
+		if (!scan_mailbox_domain(c, &dot)) {
 			/* RFC 5321 4.5.3.1.2: 255 octets of domain. */
 			return c->pos - local_end - 1 > SMTP_DOMAIN_MAX ?
 			    SMTP_PARSE_PATH_TOO_LONG : syntax_error;
 		}
 	}
-	box_len = c->pos - box_start;
+	box_len = c->pos - box_start - (dot ? 1 : 0);
 	if (!accept_char(c, '>'))
 		return syntax_error;
 	if (c->pos - path_start > SMTP_PATH_MAX)

@@ -534,7 +534,8 @@ run_mode(const struct sendmail_options *opt, const char *config_path)
 {
 	static struct tern_config cfg;
 	char err[4096];
-	char *list_args[] = {"queue", NULL};
+	/* "mailq" makes the listing name itself that way in its errors. */
+	char *list_args[] = {"mailq", NULL};
 
 	if (tern_config_load(config_path, &cfg, err, sizeof(err)) != TERN_OK) {
 		fprintf(stderr, "sendmail: cannot read the configuration: %s\n",
