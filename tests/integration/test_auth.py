@@ -232,9 +232,9 @@ def test_auth_order_and_tls(lab):
         ehlo = c.expect("EHLO client.test", 250)
         in_clear = c.command(f"AUTH PLAIN {plain('alice', 'alice-secret')}")
 
-    # A submission listener answers every command but EHLO, HELO, NOOP,
-    # QUIT and STARTTLS with 530 until STARTTLS; AUTH itself would say
-    # 503 before EHLO and 538 in clear.
+    # A submission listener rejects every command but EHLO, HELO, NOOP,
+    # QUIT and STARTTLS with 530 until STARTTLS. Without that gate, AUTH
+    # itself replies 503 before EHLO and 538 in clear.
     assert before_ehlo.code in (503, 530), \
         f"AUTH before EHLO got {before_ehlo}"
     assert not any(line.upper().startswith("AUTH") for line in ehlo.lines), \
