@@ -36,11 +36,12 @@ static const struct verb_entry verbs[] = {
 	{"VRFY", SMTP_VERB_VRFY},
 	{"HELP", SMTP_VERB_HELP},
 	{"STARTTLS", SMTP_VERB_STARTTLS},
+	{"AUTH", SMTP_VERB_AUTH},
 };
 
 static const char *const verb_log_names[SMTP_VERB_COUNT] = {
 	"unknown", "helo", "ehlo", "mail", "rcpt", "data", "rset", "noop",
-	"quit", "vrfy", "help", "starttls",
+	"quit", "vrfy", "help", "starttls", "auth",
 };
 
 /* Character classes of RFC 5234 and RFC 5321, ASCII only and independent
@@ -521,6 +522,23 @@ parse_envid_value(const unsigned char *value, size_t len,
 	return SMTP_PARSE_OK;
 }
 
+/* RFC 4954 5: AUTH=<> or AUTH=xtext of an addr-spec. It is checked
+ * and then ignored, which RFC 4954 5 allows a server that does not pass
+ * it on. */
+static enum smtp_parse_error
+parse_auth_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->auth_param)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (len == 0 || len > SMTP_LINE_MAX ||
+	    (!(len == 2 && value[0] == '<' && value[1] == '>') &&
+	    !smtp_xtext_valid(value, len)))
+		return SMTP_PARSE_PARAM_SYNTAX;
+	cmd->auth_param = true;
+	return SMTP_PARSE_OK;
+}
+
 /* RFC 3461 4.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
 static enum smtp_parse_error
 parse_notify_value(const unsigned char *value, size_t len,
@@ -564,6 +582,7 @@ static const struct param_entry params[] = {
 	{"BODY", SMTP_VERB_MAIL, parse_body_value},
 	{"RET", SMTP_VERB_MAIL, parse_ret_value},
 	{"ENVID", SMTP_VERB_MAIL, parse_envid_value},
+	{"AUTH", SMTP_VERB_MAIL, parse_auth_value},
 	{"NOTIFY", SMTP_VERB_RCPT, parse_notify_value},
 	{"ORCPT", SMTP_VERB_RCPT, parse_orcpt_value},
 };
@@ -716,6 +735,10 @@ parse_arguments(struct cursor *c, struct smtp_command *cmd)
 	case SMTP_VERB_HELP:
 		/* RFC 5321 4.1.1.8, 4.1.1.9: an argument is ignored. */
 		return SMTP_PARSE_OK;
+	case SMTP_VERB_AUTH:
+		cmd->auth_args = c->p + c->pos;
+		cmd->auth_args_len = c->len - c->pos;
+		return SMTP_PARSE_OK;
 	default:
 		return SMTP_PARSE_UNKNOWN_VERB;
 	}
@@ -739,8 +762,9 @@ smtp_command_parse(const unsigned char *line, size_t len,
 
 	/* RFC 5321 4.5.3.1.4: 512 octets with CRLF; see the header for
 	 * the longer MAIL and RCPT lines. */
-	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT) ?
-	    SMTP_LINE_MAX_EXTENDED : SMTP_LINE_MAX;
+	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT ||
+	    cmd->verb == SMTP_VERB_AUTH) ? SMTP_LINE_MAX_EXTENDED :
+	    SMTP_LINE_MAX;
 	if (len + 2 > max)
 		return SMTP_PARSE_LINE_TOO_LONG;
 	if (cmd->verb == SMTP_VERB_UNKNOWN)

@@ -25,6 +25,7 @@
 #include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "child.h"
+#include "smtpd_auth.h"
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
 
@@ -278,6 +279,7 @@ on_stop(struct child_runtime *rt)
 		uv_close((uv_handle_t *)d->listeners[i], free_handle);
 	d->listener_count = 0;
 	smtpd_server_shutdown(&d->server);
+	smtpd_auth_abort_pending();
 }
 
 /*
@@ -345,6 +347,7 @@ main(int argc, char **argv)
 	d.rt.on_listener = on_listener;
 	d.rt.on_reload = on_reload;
 	d.rt.on_stop = on_stop;
+	smtpd_auth_start(&d.rt);
 
 	rc = smtpd_setup(&d);
 	if (rc != 0)

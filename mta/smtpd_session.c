@@ -18,6 +18,7 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
+#include "smtpd_auth.h"
 #include "smtpd_session_internal.h"
 
 /* Input kept while the session waits (queue or TLS): with reading
@@ -207,7 +208,9 @@ session_step(struct smtpd_session *s)
 	case SMTP_LINE_INCOMPLETE:
 		return false;
 	case SMTP_LINE_TOO_LONG:
-		smtpd_reject_line(s, "500 5.5.2 Error: command line too long");
+		smtpd_reject_line(s, smtpd_auth_exchange_active(s) ?
+		    SMTPD_AUTH_LINE_TOO_LONG :
+		    "500 5.5.2 Error: command line too long");
 		return true;
 	case SMTP_LINE_BARE_LF:
 		/* RFC 5321 2.3.8: commands end with CRLF only. */
@@ -468,6 +471,7 @@ format_counts(const struct smtpd_session *s, char *out, size_t out_size)
 {
 	static const enum smtp_verb order[] = {
 		SMTP_VERB_EHLO, SMTP_VERB_HELO, SMTP_VERB_STARTTLS,
+		SMTP_VERB_AUTH,
 		SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
 		SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_VRFY,
 		SMTP_VERB_HELP, SMTP_VERB_QUIT, SMTP_VERB_UNKNOWN,
@@ -525,6 +529,7 @@ smtpd_session_release(struct smtpd_session *s)
 	server->session_count--;
 
 	smtpd_transaction_reset(s);
+	smtpd_auth_session_free(s);
 	free(s->recipients);
 	free(s->orcpts);
 	free(s->notify);

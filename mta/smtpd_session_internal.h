@@ -32,6 +32,8 @@ enum smtpd_state {
 	SMTPD_CLOSING,       /* no more input is processed */
 };
 
+struct smtpd_auth_exchange;
+
 struct smtpd_session {
 	struct conn conn;                /* conn.data points here */
 	struct smtpd_server *server;
@@ -67,6 +69,7 @@ struct smtpd_session {
 	bool authenticated;
 	char auth_user[65];
 	char *auth_senders;
+	struct smtpd_auth_exchange *auth_exchange; /* NULL before AUTH */
 
 	struct buf in;                   /* input not yet processed */
 	size_t in_pos;                   /* bytes of in already processed */

@@ -24,6 +24,8 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
+#include "../auth/user_file.h"
+#include "smtpd_auth.h"
 #include "smtpd_session_internal.h"
 
 /* Room for the Received header in front of the message. */
@@ -98,7 +100,7 @@ check_mail(const struct smtpd_session *s)
 		return "503 5.5.1 Error: send HELO/EHLO first";
 	if (s->has_sender)
 		return "503 5.5.1 Error: nested MAIL command";
-	return NULL;
+	return smtpd_auth_check_mail(s);
 }
 
 static const char *
@@ -240,6 +242,8 @@ queue_has_room(const struct smtpd_session *s, uint64_t size)
 static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
+	char reply[SMTP_PATH_MAX + USER_NAME_MAX + 80];
+
 	/* RFC 1870: a declared size over the limit is refused at once. */
 	if (cmd->has_size && cmd->size > smtpd_message_size_limit(s)) {
 		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
@@ -249,6 +253,16 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 	if (cmd->has_size && !queue_has_room(s, cmd->size)) {
 		reject(s, "MAIL", cmd->argument, NULL, "452 4.3.1 Insufficient "
 		    "system storage");
+		return;
+	}
+	/* An authenticated user sends only as the SENDERS of its entry in
+	 * the users file. */
+	if (s->authenticated &&
+	    !user_senders_allow(s->auth_senders, cmd->argument)) {
+		snprintf(reply, sizeof(reply), "553 5.7.1 <%s>: Sender "
+		    "address rejected: not owned by user %s", cmd->argument,
+		    s->auth_user);
+		reject(s, "MAIL", cmd->argument, NULL, reply);
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
@@ -403,7 +417,10 @@ format_date(int64_t seconds, char *out, size_t out_size)
 static const char *
 received_protocol(const struct smtpd_session *s)
 {
-	/* RFC 3848: ESMTPS is ESMTP with STARTTLS. */
+	/* RFC 3848: ESMTPS is ESMTP with STARTTLS, ESMTPA with AUTH, and
+	 * ESMTPSA with both. */
+	if (s->authenticated)
+		return s->tls_active ? "ESMTPSA" : "ESMTPA";
 	if (s->tls_active)
 		return "ESMTPS";
 	return smtpd_protocol(s);
@@ -484,6 +501,22 @@ now_seconds(void)
 	return tv.tv_sec;
 }
 
+/* Logs the queue id with the client, and the user when it
+ * authenticated (Postfix's field names). */
+static void
+log_accepted_client(const struct smtpd_session *s)
+{
+	char e_user[4 * USER_NAME_MAX + 1];
+
+	if (!s->authenticated) {
+		log_info("%s: client=[%s]", s->queue_id, s->client_addr);
+		return;
+	}
+	log_info("%s: client=[%s], sasl_method=%s, sasl_username=%s",
+	    s->queue_id, s->client_addr, smtpd_auth_mechanism(s),
+	    esc(e_user, sizeof(e_user), s->auth_user));
+}
+
 static void
 act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -504,7 +537,7 @@ act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	smtp_data_begin(&s->reader, &s->content, limit);
-	log_info("%s: client=[%s]", s->queue_id, s->client_addr);
+	log_accepted_client(s);
 
 	/* RFC 2920: what follows is message text only after 354. */
 	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -549,8 +582,9 @@ act_help(struct smtpd_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
 	smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP%s", s->settings->tls != NULL &&
-	    !s->tls_active ? " STARTTLS" : "");
+	    "NOOP QUIT VRFY HELP%s%s", s->settings->tls != NULL &&
+	    !s->tls_active ? " STARTTLS" : "",
+	    smtpd_auth_advertised(s) ? " AUTH" : "");
 }
 
 static void
@@ -573,6 +607,7 @@ static const struct verb_handler handlers[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_VRFY] = {NULL, act_vrfy},
 	[SMTP_VERB_HELP] = {NULL, act_help},
 	[SMTP_VERB_STARTTLS] = {check_starttls, act_starttls},
+	[SMTP_VERB_AUTH] = {smtpd_auth_check, smtpd_auth_command},
 };
 
 void
@@ -580,10 +615,19 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
     size_t len)
 {
 	struct smtp_command cmd;
-	enum smtp_parse_error error = smtp_command_parse(line, len, &cmd);
-	const struct verb_handler *handler = &handlers[cmd.verb];
+	enum smtp_parse_error error;
+	const struct verb_handler *handler;
 	const char *rejection = NULL;
 
+	/* RFC 4954 4: inside an AUTH exchange a line is a response. */
+	if (smtpd_auth_exchange_active(s)) {
+		smtpd_auth_response(s, line, len);
+		if (s->state != SMTPD_COMMIT && s->last_code >= 400)
+			count_error(s);
+		return;
+	}
+	error = smtp_command_parse(line, len, &cmd);
+	handler = &handlers[cmd.verb];
 	s->last_verb = cmd.verb;
 	s->verb_count[cmd.verb]++;
 
@@ -613,8 +657,9 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
 	if (s->state == SMTPD_COMMIT)
 		return;
 	if (s->last_code < 400) {
-		/* DATA counts as accepted once the message is queued. */
-		if (cmd.verb != SMTP_VERB_DATA)
+		/* DATA counts as accepted once the message is queued, and
+		 * AUTH once ternd accepts the password. */
+		if (cmd.verb != SMTP_VERB_DATA && cmd.verb != SMTP_VERB_AUTH)
 			s->verb_accepted[cmd.verb]++;
 	} else if (!(cmd.verb == SMTP_VERB_RCPT && s->last_code == 452)) {
 		/* Recipients over the limit are the client's to retry
@@ -628,6 +673,7 @@ smtpd_reject_line(struct smtpd_session *s, const char *reply)
 {
 	s->last_verb = SMTP_VERB_UNKNOWN;
 	s->verb_count[SMTP_VERB_UNKNOWN]++;
+	smtpd_auth_exchange_end(s);
 	smtpd_reply(s, "%s", reply);
 	count_error(s);
 }

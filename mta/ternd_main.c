@@ -248,6 +248,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	ternd_auth_free(&sv.auth);
 	uv_loop_close(uv_default_loop());
 	pid_file_remove(cfg.queue_directory);
 	return sv.exit_code;
