@@ -117,11 +117,11 @@ def test_relay_role_defaults_to_relay_networks(lab):
     assert rcpt.code == 250, f"relay role client relaying got {rcpt}"
 
 
-# Commands that a tls = "required" listener rejects with 530 in clear.
-# TODO: add "AUTH PLAIN ..." once smtpd knows the AUTH verb; until then it
-# gets 500 as an unknown command.
+# Commands that a tls = "required" listener rejects with 530 in clear,
+# AUTH with a credential ("alice", "secret") among them.
 BEFORE_TLS = ["MAIL FROM:<early@origin.test>", "RCPT TO:<user@example.test>",
-              "DATA", "VRFY user", "HELP", "RSET"]
+              "DATA", "VRFY user", "HELP", "RSET",
+              "AUTH PLAIN AGFsaWNlAHNlY3JldA=="]
 
 
 def test_required_tls_rejects_before_starttls(lab):
