@@ -535,7 +535,8 @@ run_mode(const struct sendmail_options *opt, const char *config_path)
 {
 	static struct tern_config cfg;
 	char err[4096], caller[256];
-	char *list_args[] = {"queue", NULL};
+	/* "mailq" makes the listing name itself that way in its errors. */
+	char *list_args[] = {"mailq", NULL};
 	long caller_uid;
 
 	if (tern_config_load(config_path, &cfg, err, sizeof(err)) != TERN_OK) {

@@ -502,7 +502,9 @@ config_text_load(struct config_text *t, config_t *lc, const char *path,
 
 	/* Nothing is left to include. The include folder stays unset, as
 	 * config_init() leaves it (libconfig 1.5 cannot clear it again). */
-	if (config_read_string(lc, t->text) != CONFIG_TRUE) {
+	/* An empty file leaves no text at all; libconfig needs a string. */
+	if (config_read_string(lc, t->text != NULL ? t->text : "") !=
+	    CONFIG_TRUE) {
 		locate_line(t, (unsigned int)config_error_line(lc), &file,
 		    &line);
 		snprintf(err, err_size, "%s:%u: %s", file != NULL ? file : path,

@@ -289,6 +289,18 @@ def test_sendmail_flush_and_listing(lab):
     assert b"ternd is not running" in stopped.stderr
 
 
+def test_mailq_names_itself_in_errors(lab, tmp_path):
+    """mailq's errors start with "mailq:", not with the tern command it
+    runs underneath, so an administrator knows which program failed."""
+    tern = lab.tern()
+    conf = tmp_path / "missing-queue.conf"
+    conf.write_text(f'queue = {{ directory = "{tmp_path}/none"; }};\n')
+    listing = run_as(tern, "mailq", env={"TERN_CONFIG": str(conf)})
+    assert listing.returncode != 0
+    assert listing.stderr.startswith(b"mailq: the queue folder "), \
+        listing.stderr
+
+
 def test_sendmail_exit_statuses(lab):
     tern = lab.tern(smtpd={"message_size_limit": 2000})
 
