@@ -752,6 +752,13 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 		if (find_program(ch->name, ch->program,
 		    sizeof(ch->program)) != TERN_OK)
 			return 1;
+		/* Found by root, but started as the run user: a folder it
+		 * may not search would fail every start, retried forever. */
+		if (ternd_run_as_check_reach(run_as, "programs", ch->program,
+		    err, sizeof(err)) != TERN_OK) {
+			log_error("cannot start tern-%s: %s", ch->name, err);
+			return 1;
+		}
 	}
 	if (bind_listeners(sv) != TERN_OK) {
 		abandon_start(sv);

@@ -12,6 +12,7 @@ peer, as in test_dkim.py and test_smarthost.py.
 
 import os
 import pwd
+import shutil
 import signal
 import smtplib
 import ssl
@@ -288,6 +289,28 @@ def test_unreachable_queue_stops_start(lab):
     assert (f"queue.directory: user tern cannot reach {tern.dir}/private/"
             f"queue because it may not search the folder "
             f"{tern.dir}/private") in done.stderr, done.stderr
+
+
+def test_unreachable_programs_stop_start(lab):
+    """ternd finds its children as root but starts them as tern: programs
+    in a folder tern may not search are refused at start, by name,
+    rather than retried forever."""
+    tern = lab.tern(start=False)
+    private = tern.dir / "private"
+    os.mkdir(private, 0o700)
+    os.mkdir(private / "bin", 0o755)
+    for name in ("ternd", "tern-qmgr", "tern-smtpd", "tern-deliver",
+                 "tern-pickup"):
+        shutil.copy2(BUILD_DIR / name, private / "bin" / name)
+    command = [str(private / "bin" / "ternd")] + tern.command()[1:]
+
+    done = subprocess.run(command, capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert (f"cannot start tern-qmgr: programs: user tern cannot reach "
+            f"{private}/bin/tern-qmgr because it may not search the "
+            f"folder {private}") in done.stderr, done.stderr
 
 
 def test_empty_user_keeps_children_root(lab):
