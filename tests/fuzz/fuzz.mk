@@ -30,6 +30,10 @@ TARGETS = fuzz_smtp_command fuzz_smtp_data fuzz_smtp_reply \
 	fuzz_local_message fuzz_spf_header fuzz_dmarc_record fuzz_mta_sts \
 	fuzz_config fuzz_policy
 
+# The SMTP AUTH server (RFC 4954) is fuzzed once auth/sasl_server.c is
+# part of libtern.a.
+TARGETS += $(if $(wildcard auth/sasl_server.c),fuzz_sasl_server)
+
 fuzz_smtp_command_SOURCES = mta/smtp_command.c mta/smtp_dsn.c
 fuzz_smtp_data_SOURCES = mta/smtp_data.c
 fuzz_smtp_reply_SOURCES = mta/smtp_client_proto.c
