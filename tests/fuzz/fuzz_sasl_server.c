@@ -2,8 +2,9 @@
  * libFuzzer target for the server side of SMTP AUTH (auth/sasl_server.c,
  * RFC 4954 with PLAIN and LOGIN): the input is what a client sends after
  * "AUTH ". Its first line is the AUTH argument and every further line
- * answers the last 334 challenge, until the exchange ends. The whole
- * input is also decoded as base64 into buffers of several sizes.
+ * is the response to the last 334 challenge, until the exchange ends.
+ * The whole input is also decoded as base64 into buffers of several
+ * sizes.
  *
  * Besides crashes and sanitizer reports, it checks what sasl_server.h
  * promises: a challenge to send or a 5xx reply at each step, names and
