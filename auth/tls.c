@@ -172,6 +172,43 @@ context_load_identity(SSL_CTX *ssl_ctx, const char *cert_file,
 	return TERN_OK;
 }
 
+/*
+ * The server's TLS 1.2 cipher suites are those of Mozilla's
+ * "intermediate" configuration (wiki.mozilla.org/Security/Server_Side_TLS).
+ * They keep only ECDHE and DHE key exchange with AEAD ciphers (AES-GCM,
+ * ChaCha20-Poly1305), so RSA key exchange, CBC modes, SHA-1 MACs, RC4
+ * and 3DES are not offered. TLS 1.3 offers its three AEAD suites of
+ * RFC 8446 9.1.
+ */
+static const char server_tls12_ciphers[] =
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+static const char server_tls13_ciphersuites[] =
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+	"TLS_CHACHA20_POLY1305_SHA256";
+
+/* Restricts a server context to the suites above. */
+static int
+server_apply_ciphers(SSL_CTX *ssl_ctx, char *err, size_t err_size)
+{
+	if (SSL_CTX_set_cipher_list(ssl_ctx, server_tls12_ciphers) != 1 ||
+	    SSL_CTX_set_ciphersuites(ssl_ctx,
+	    server_tls13_ciphersuites) != 1) {
+		format_openssl_error(err, err_size,
+		    "failed to set the TLS server's cipher suites");
+		return TERN_ETLS;
+	}
+	/*
+	 * Mozilla leaves the choice to the client, because every suite on
+	 * the list is strong. tern keeps the server's order, so a client
+	 * gets AES-128-GCM with ECDHE whenever it offers that.
+	 */
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return TERN_OK;
+}
+
 int
 tls_server_context_new(const char *cert_file, const char *key_file,
     struct tls_context **out, char *err, size_t err_size)
@@ -193,7 +230,11 @@ tls_server_context_new(const char *cert_file, const char *key_file,
 		SSL_CTX_free(ssl_ctx);
 		return TERN_ETLS;
 	}
-	SSL_CTX_set_options(ssl_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	rc = server_apply_ciphers(ssl_ctx, err, err_size);
+	if (rc != TERN_OK) {
+		SSL_CTX_free(ssl_ctx);
+		return rc;
+	}
 	/* Ephemeral DH parameters sized to the certificate's key, for
 	 * clients that offer DHE but not ECDHE. */
 	SSL_CTX_set_dh_auto(ssl_ctx, 1);

@@ -4,16 +4,20 @@
  * senders each may use. Only ternd opens it (the children never can),
  * and `tern user add|del|passwd` edits it.
  *
- * Format, one account a line; '#' starts a comment line:
+ * Format, one account a line of at most USER_FILE_LINE_MAX octets,
+ * ending in LF or CRLF. A line whose first octet is '#' is a comment,
+ * and blank lines are ignored:
  *
  *   NAME:HASH:SENDERS
  *
  * NAME is 1 to 64 octets of printable ASCII without ':' or spaces,
- * compared exactly. HASH is argon2's encoded form
+ * not starting with '#', compared exactly; each NAME appears once.
+ * HASH is argon2's encoded form
  * ("$argon2id$v=19$m=...,t=...,p=...$SALT$HASH"). SENDERS is "" (any
  * sender) or a comma-separated list of addresses ("alice@example.com")
  * and domains ("@example.com" for that domain, ".example.com" for its
- * subdomains), compared without regard to case.
+ * subdomains), compared without regard to case. The null sender is
+ * allowed only by an empty SENDERS.
  *
  * The file must give no access to group or others (mode 0600 or
  * stricter): user_file_load() refuses it otherwise, and ternd then
@@ -29,14 +33,16 @@
 #define USER_PASSWORD_MAX 1024   /* octets; longer ones are refused */
 #define USER_SENDERS_MAX 2048    /* octets of the SENDERS field */
 #define USER_FILE_MAX_USERS 100000
+#define USER_FILE_LINE_MAX 4096  /* octets, without the line ending */
 
 struct user_db;
 
 /*
  * Reads and checks the file at path. TERN_ECONFIG with "FILE:LINE:
  * reason" or "FILE: reason" in err when a line is malformed or the file
- * is readable or writable by group or others; TERN_EIO when it cannot
- * be read.
+ * is readable or writable by group or others, or contains more than
+ * USER_FILE_MAX_USERS accounts (one error a line when there are
+ * several); TERN_EIO when it cannot be read.
  */
 int user_file_load(const char *path, struct user_db **out, char *err,
     size_t err_size);
@@ -66,10 +72,13 @@ int user_password_hash(const char *password, size_t password_len,
 /*
  * Edits the file at path: adds an account (TERN_EINVAL when the name is
  * taken), removes one or sets a new hash (TERN_ENOTFOUND when the name
- * is unknown). The file is rewritten through a temporary file in the same
- * folder and renamed over the old one, mode 0600, so a crash leaves the
- * old or the new file whole. A file that does not exist yet is created
- * by user_file_add().
+ * is unknown). TERN_EINVAL too for an invalid name, hash or senders,
+ * TERN_ECONFIG when the old file does not load (its mode aside), and
+ * TERN_ETEMP while another edit holds PATH.lock. The file is rewritten
+ * through a temporary file in the same folder and renamed over the old
+ * one, mode 0600, so a crash leaves the old or the new file whole.
+ * Comments and other lines are kept as they were. A file that does not
+ * exist yet is created by user_file_add().
  */
 int user_file_add(const char *path, const char *name, const char *hash,
     const char *senders, char *err, size_t err_size);
@@ -80,5 +89,18 @@ int user_file_set_hash(const char *path, const char *name,
 
 /* True when name is fit for the file (see NAME above). */
 bool user_name_valid(const char *name);
+
+/* True when senders is a valid SENDERS field (see above). Otherwise
+ * writes why into reason. */
+bool user_senders_valid(const char *senders, char *reason,
+    size_t reason_size);
+
+/* True when db has an account named name. */
+bool user_db_contains(const struct user_db *db, const char *name);
+
+/* The name and SENDERS of the index-th account in name order (index <
+ * user_db_count()), valid while db lives. */
+void user_db_entry(const struct user_db *db, size_t index,
+    const char **name, const char **senders);
 
 #endif

@@ -255,10 +255,21 @@ control_message(struct ipc_channel *ch, enum ipc_type type,
 		receive_listener(rt, r);
 		break;
 	default:
-		log_warning("control pipe: unexpected message type %d",
-		    (int)type);
+		if (rt->on_message != NULL)
+			rt->on_message(rt, type, r);
+		else
+			log_warning("control pipe: unexpected message type %d",
+			    (int)type);
 		break;
 	}
+}
+
+int
+child_send(struct child_runtime *rt, struct ipc_writer *w)
+{
+	if (rt->standalone || rt->control.closing)
+		return TERN_ECLOSED;
+	return ipc_channel_send(&rt->control, w, NULL);
 }
 
 static void

@@ -38,6 +38,10 @@ typedef void (*child_stop_cb)(struct child_runtime *rt);
  * the handle is active. */
 typedef void (*child_listener_cb)(struct child_runtime *rt, size_t index,
     uv_tcp_t *server);
+/* Takes a message from ternd of a type the runtime does not handle
+ * itself (IPC_AUTH_RESULT for smtpd); it must read the whole message. */
+typedef void (*child_message_cb)(struct child_runtime *rt,
+    enum ipc_type type, struct ipc_reader *r);
 
 struct child_runtime {
 	uv_loop_t *loop;
@@ -53,6 +57,7 @@ struct child_runtime {
 	child_reload_cb on_reload;    /* config already replaced; may be NULL */
 	child_stop_cb on_stop;        /* must end with uv handles closed */
 	child_listener_cb on_listener;/* smtpd only */
+	child_message_cb on_message;  /* may be NULL */
 	void *data;                   /* the process's own state */
 
 	struct ipc_channel control;
@@ -73,6 +78,10 @@ int child_init(struct child_runtime *rt, const char *process, int argc,
 /* Starts the control pipe and signal handlers, runs the loop until every
  * handle is closed, and returns the process's exit code. */
 int child_run(struct child_runtime *rt);
+
+/* Sends a message to ternd over the control pipe. TERN_ECLOSED when
+ * there is none (stand-alone) or it is closed. */
+int child_send(struct child_runtime *rt, struct ipc_writer *w);
 
 /* Closes the control pipe and signal handlers, so the loop can end once
  * the process has closed its own handles. Called by on_stop. */

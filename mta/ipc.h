@@ -61,7 +61,8 @@ enum ipc_type {
 	 * reads the users file, so smtpd asks it to check each one.
 	 * u64 request id (smtpd's own, echoed), str client address
 	 * (numeric), str authorization identity ("" when none), str user
-	 * name, str password.
+	 * name, str password, str SASL mechanism ("PLAIN" or "LOGIN", for
+	 * ternd's log).
 	 */
 	IPC_AUTH_CHECK = 6,
 	/*

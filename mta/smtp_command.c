@@ -36,11 +36,12 @@ static const struct verb_entry verbs[] = {
 	{"VRFY", SMTP_VERB_VRFY},
 	{"HELP", SMTP_VERB_HELP},
 	{"STARTTLS", SMTP_VERB_STARTTLS},
+	{"AUTH", SMTP_VERB_AUTH},
 };
 
 static const char *const verb_log_names[SMTP_VERB_COUNT] = {
 	"unknown", "helo", "ehlo", "mail", "rcpt", "data", "rset", "noop",
-	"quit", "vrfy", "help", "starttls",
+	"quit", "vrfy", "help", "starttls", "auth",
 };
 
 /* Character classes of RFC 5234 and RFC 5321, ASCII only and independent
@@ -377,6 +378,30 @@ scan_source_route(struct cursor *c)
 }
 
 /*
+ * Scans the domain of a Mailbox, up to ">". RFC 5321 4.1.2 has no
+ * trailing dot, but clients send "user@example.com.", which RFC 1034 3.1
+ * reads as the same domain. It is accepted, and *dot is set so that the
+ * caller drops the dot.
+ */
+static bool
+scan_mailbox_domain(struct cursor *c, bool *dot)
+{
+	size_t start = c->pos, len;
+
+	*dot = false;
+	if (peek(c) == '[')
+		return scan_domain(c, ">");
+	while (!at_end(c) && peek(c) != '>')
+		c->pos++;
+	len = c->pos - start;
+	if (len > 1 && c->p[c->pos - 1] == '.') {
+		*dot = true;
+		len--;
+	}
+	return smtp_domain_valid((const char *)c->p + start, len);
+}
+
+/*
  * Parses a Path (or the null path) starting at "<" into cmd->argument.
  * syntax_error is SMTP_PARSE_SENDER_SYNTAX or _RECIPIENT_SYNTAX.
  */
@@ -385,7 +410,7 @@ parse_path(struct cursor *c, struct smtp_command *cmd,
     enum smtp_parse_error syntax_error)
 {
 	size_t path_start = c->pos, box_start, local_end, box_len;
-	bool is_mail = cmd->verb == SMTP_VERB_MAIL;
+	bool is_mail = cmd->verb == SMTP_VERB_MAIL, dot = false;
 
 	if (!accept_char(c, '<'))
 		return syntax_error;
@@ -411,13 +436,13 @@ parse_path(struct cursor *c, struct smtp_command *cmd,
 			return SMTP_PARSE_PATH_TOO_LONG;
 		if (!accept_char(c, '@'))
 			return syntax_error;
-		if (!scan_domain(c, ">")) {
+		if (!scan_mailbox_domain(c, &dot)) {
 			/* RFC 5321 4.5.3.1.2: 255 octets of domain. */
 			return c->pos - local_end - 1 > SMTP_DOMAIN_MAX ?
 			    SMTP_PARSE_PATH_TOO_LONG : syntax_error;
 		}
 	}
-	box_len = c->pos - box_start;
+	box_len = c->pos - box_start - (dot ? 1 : 0);
 	if (!accept_char(c, '>'))
 		return syntax_error;
 	if (c->pos - path_start > SMTP_PATH_MAX)
@@ -497,6 +522,23 @@ parse_envid_value(const unsigned char *value, size_t len,
 	return SMTP_PARSE_OK;
 }
 
+/* RFC 4954 5: AUTH=<> or AUTH=xtext of an addr-spec. It is checked
+ * and then ignored, which RFC 4954 5 allows a server that does not pass
+ * it on. */
+static enum smtp_parse_error
+parse_auth_value(const unsigned char *value, size_t len,
+    struct smtp_command *cmd)
+{
+	if (cmd->auth_param)
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (len == 0 || len > SMTP_LINE_MAX ||
+	    (!(len == 2 && value[0] == '<' && value[1] == '>') &&
+	    !smtp_xtext_valid(value, len)))
+		return SMTP_PARSE_PARAM_SYNTAX;
+	cmd->auth_param = true;
+	return SMTP_PARSE_OK;
+}
+
 /* RFC 3461 4.1: NOTIFY=NEVER or a list of SUCCESS, FAILURE, DELAY. */
 static enum smtp_parse_error
 parse_notify_value(const unsigned char *value, size_t len,
@@ -540,6 +582,7 @@ static const struct param_entry params[] = {
 	{"BODY", SMTP_VERB_MAIL, parse_body_value},
 	{"RET", SMTP_VERB_MAIL, parse_ret_value},
 	{"ENVID", SMTP_VERB_MAIL, parse_envid_value},
+	{"AUTH", SMTP_VERB_MAIL, parse_auth_value},
 	{"NOTIFY", SMTP_VERB_RCPT, parse_notify_value},
 	{"ORCPT", SMTP_VERB_RCPT, parse_orcpt_value},
 };
@@ -692,6 +735,10 @@ parse_arguments(struct cursor *c, struct smtp_command *cmd)
 	case SMTP_VERB_HELP:
 		/* RFC 5321 4.1.1.8, 4.1.1.9: an argument is ignored. */
 		return SMTP_PARSE_OK;
+	case SMTP_VERB_AUTH:
+		cmd->auth_args = c->p + c->pos;
+		cmd->auth_args_len = c->len - c->pos;
+		return SMTP_PARSE_OK;
 	default:
 		return SMTP_PARSE_UNKNOWN_VERB;
 	}
@@ -715,8 +762,9 @@ smtp_command_parse(const unsigned char *line, size_t len,
 
 	/* RFC 5321 4.5.3.1.4: 512 octets with CRLF; see the header for
 	 * the longer MAIL and RCPT lines. */
-	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT) ?
-	    SMTP_LINE_MAX_EXTENDED : SMTP_LINE_MAX;
+	max = (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT ||
+	    cmd->verb == SMTP_VERB_AUTH) ? SMTP_LINE_MAX_EXTENDED :
+	    SMTP_LINE_MAX;
 	if (len + 2 > max)
 		return SMTP_PARSE_LINE_TOO_LONG;
 	if (cmd->verb == SMTP_VERB_UNKNOWN)

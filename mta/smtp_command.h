@@ -8,9 +8,11 @@
  * printable ASCII and is returned as a NUL-terminated string. Source
  * routes are accepted and dropped (RFC 5321 Appendix C).
  *
- * MAIL takes SIZE (RFC 1870), BODY (RFC 6152), RET and ENVID (RFC 3461);
+ * MAIL takes SIZE (RFC 1870), BODY (RFC 6152), RET and ENVID (RFC 3461)
+ * and AUTH (RFC 4954);
  * RCPT takes NOTIFY and ORCPT (RFC 3461). Any other parameter, or one
- * given with the other command, is reported as unknown.
+ * given with the other command, is reported as unknown. The arguments
+ * of AUTH are left to auth/sasl_server.c.
  */
 #ifndef TERN_SMTP_COMMAND_H
 #define TERN_SMTP_COMMAND_H
@@ -33,7 +35,10 @@
  * MAIL and RCPT may be longer: RFC 5321 4.5.3.1.4 lets each service
  * extension add to the limit, and the parameters of SIZE, BODY, DSN
  * (ENVID, ORCPT, NOTIFY, RET) and AUTH together need about 1,500
- * octets. 2048 leaves room for those and stays small.
+ * octets. AUTH too: a PLAIN initial response with the longest name and
+ * password of auth/user_file.h takes 1,553 octets with the verb (RFC
+ * 4954 4 allows up to 12,288). 2048 leaves room for those and stays
+ * small.
  */
 #define SMTP_LINE_MAX_EXTENDED 2048
 
@@ -50,6 +55,7 @@ enum smtp_verb {
 	SMTP_VERB_VRFY,
 	SMTP_VERB_HELP,
 	SMTP_VERB_STARTTLS,
+	SMTP_VERB_AUTH,
 	SMTP_VERB_COUNT
 };
 
@@ -105,6 +111,14 @@ struct smtp_command {
 	 * ORCPT's "addr-type;xtext" as received ("" when absent). */
 	int notify;
 	char orcpt[DSN_ORCPT_MAX + 1];
+
+	/* AUTH (RFC 4954): the text after "AUTH " (mechanism and initial
+	 * response), pointing into the parsed line, so valid only while
+	 * the line is. */
+	const unsigned char *auth_args;
+	size_t auth_args_len;
+	/* MAIL had an AUTH= parameter (RFC 4954 5), which is ignored. */
+	bool auth_param;
 };
 
 /*

@@ -22,6 +22,7 @@
 struct smtpd_commit {
 	uv_loop_t *loop;
 	struct queue *queue;
+	char *queue_directory;
 
 	/* Submissions for the next transaction, oldest first. */
 	struct smtpd_commit_request *waiting;
@@ -191,10 +192,17 @@ smtpd_commit_open(uv_loop_t *loop, const char *queue_directory,
 	}
 	commit->loop = loop;
 	commit->waiting_tail = &commit->waiting;
+	commit->queue_directory = strdup(queue_directory);
+	if (commit->queue_directory == NULL) {
+		free(commit);
+		snprintf(err, err_size, "out of memory");
+		return TERN_ENOMEM;
+	}
 
 	rc = queue_open(queue_directory, QUEUE_READ_WRITE, &commit->queue,
 	    err, err_size);
 	if (rc != TERN_OK) {
+		free(commit->queue_directory);
 		free(commit);
 		return rc;
 	}
@@ -202,6 +210,7 @@ smtpd_commit_open(uv_loop_t *loop, const char *queue_directory,
 	    err_size);
 	if (rc != TERN_OK) {
 		queue_close(commit->queue);
+		free(commit->queue_directory);
 		free(commit);
 		return rc;
 	}
@@ -217,6 +226,7 @@ notify_closed(void *arg)
 	void *closed_arg = commit->closed_arg;
 
 	queue_close(commit->queue);
+	free(commit->queue_directory);
 	free(commit->messages);
 	free(commit);
 	if (closed != NULL)
@@ -244,4 +254,23 @@ smtpd_commit_close(struct smtpd_commit *commit, void (*closed)(void *arg),
 	commit->closed = closed;
 	commit->closed_arg = arg;
 	finish_close(commit);
+}
+
+int
+smtpd_commit_free_space(const struct smtpd_commit *commit,
+    uint64_t *free_octets)
+{
+	uv_fs_t req;
+	const uv_statfs_t *st;
+	int rc;
+
+	/* A synchronous statfs(2) on the loop: one system call that reads
+	 * no file data. */
+	rc = uv_fs_statfs(NULL, &req, commit->queue_directory, NULL);
+	if (rc == 0) {
+		st = req.ptr;
+		*free_octets = st->f_bavail * st->f_bsize;
+	}
+	uv_fs_req_cleanup(&req);
+	return rc;
 }

@@ -48,6 +48,14 @@ struct smtpd_commit_request {
 int smtpd_commit_open(uv_loop_t *loop, const char *queue_directory,
     struct smtpd_commit **out, char *err, size_t err_size);
 
+/*
+ * Stores in *free_octets the space an unprivileged process may still
+ * write in the queue folder's file system. Returns 0, or a libuv error
+ * when the file system cannot be queried.
+ */
+int smtpd_commit_free_space(const struct smtpd_commit *commit,
+    uint64_t *free_octets);
+
 /* Queues req for the next transaction. */
 void smtpd_commit_submit(struct smtpd_commit *commit,
     struct smtpd_commit_request *req);

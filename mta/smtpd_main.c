@@ -10,21 +10,35 @@
  * messages to the queue. It never reads DKIM keys or relay credentials.
  * Started by hand (standard input not a pipe from ternd) it binds the
  * configured listeners itself, for debugging.
- * Known limits: no cap on concurrent sessions; a reload does not move
- * the listeners of a stand-alone smtpd nor the queue directory.
+ * Sessions are limited per listener and per client address
+ * (smtpd_limits.c). The soft limit on open files is raised to the hard
+ * limit at start, so idle sessions do not starve new clients of sockets.
+ * Known limits: a reload does not move the listeners of a stand-alone
+ * smtpd nor the queue directory.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "child.h"
+#include "smtpd_auth.h"
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
 
-/* listen(2) backlog; well above the number of concurrent clients. */
-#define SMTPD_BACKLOG 511
+/* listen(2) backlog: connections that completed the TCP handshake and
+ * wait for accept, enough for a burst of a thousand clients. Linux caps
+ * it at net.core.somaxconn (4096 since Linux 5.4). */
+#define SMTPD_BACKLOG 1024
+/* Descriptors that are not sessions: 3 standard streams, log, IPC pipe,
+ * up to CONFIG_MAX_LISTENERS (32) listeners, SQLite's database, WAL and
+ * shared-memory files, c-ares sockets and libuv's own. This is an
+ * estimate with room to spare: smtpd had 16 open with one listener and
+ * no session (Linux, libuv 1.44, test_listener_limits.py). */
+#define SMTPD_FD_RESERVE 100
 
 struct smtpd {
 	struct child_runtime rt;
@@ -32,12 +46,44 @@ struct smtpd {
 	uv_tcp_t *listeners[CONFIG_MAX_LISTENERS];
 	size_t listener_indexes[CONFIG_MAX_LISTENERS]; /* in smtpd.listeners */
 	size_t listener_count;
+	/* accept(2) failures: when the last one was logged (uv_now ms),
+	 * and how many came after it without a log line. */
+	bool accept_failing;
+	uint64_t accept_error_log_ms;
+	unsigned long accept_errors_unlogged;
 };
 
 static void
 free_handle(uv_handle_t *handle)
 {
 	free(handle);
+}
+
+/*
+ * Logs a failed accept(2) at most once per SMTPD_REJECT_LOG_INTERVAL_MS.
+ * NOTE: at the open file limit (EMFILE, ENFILE), libuv 1.44 was seen to
+ * close the connections waiting in the backlog itself without calling
+ * on_connection. The loop does not spin, but the clients get no reply,
+ * so server.max_sessions keeps smtpd below that limit and they get 421.
+ */
+static void
+log_accept_error(struct smtpd *d, int status)
+{
+	uint64_t now = uv_now(d->rt.loop);
+	bool out_of_files = status == UV_EMFILE || status == UV_ENFILE;
+
+	if (d->accept_failing &&
+	    now - d->accept_error_log_ms < SMTPD_REJECT_LOG_INTERVAL_MS) {
+		d->accept_errors_unlogged++;
+		return;
+	}
+	log_warning("accepting a connection failed: %s%s; %lu more "
+	    "failures since the previous message", uv_strerror(status),
+	    out_of_files ? " (open file limit reached, waiting connections "
+	    "closed)" : "", d->accept_errors_unlogged);
+	d->accept_failing = true;
+	d->accept_error_log_ms = now;
+	d->accept_errors_unlogged = 0;
 }
 
 static void
@@ -48,9 +94,14 @@ on_connection(uv_stream_t *listener, int status)
 	int rc;
 
 	if (status < 0) {
-		log_warning("accepting a connection failed: %s",
-		    uv_strerror(status));
+		log_accept_error(d, status);
 		return;
+	}
+	if (d->accept_failing) {
+		log_info("accepting connections again; %lu more accept "
+		    "failures were not logged", d->accept_errors_unlogged);
+		d->accept_failing = false;
+		d->accept_errors_unlogged = 0;
 	}
 	if (d->server.stopping)
 		return;
@@ -58,6 +109,9 @@ on_connection(uv_stream_t *listener, int status)
 		if ((uv_stream_t *)d->listeners[i] == listener)
 			index = d->listener_indexes[i];
 	}
+	/* NOTE: when this fails before uv_accept (out of memory), libuv
+	 * keeps the connection and stops watching the listener until the
+	 * next uv_accept on it, which never comes. */
 	rc = smtpd_session_accept(&d->server, listener, index);
 	if (rc < 0)
 		log_warning("cannot accept a connection: %s", uv_strerror(rc));
@@ -186,18 +240,21 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 		log_warning("reload: queue.directory changed to %s; restart "
 		    "tern to use it", rt->config.queue_directory);
 	log_info("new sessions use message_size_limit=%llu "
-	    "recipient_limit=%zu relay_networks=%zu starttls=%s",
-	    (unsigned long long)settings->message_size_limit,
+	    "recipient_limit=%zu relay_networks=%zu starttls=%s "
+	    "listeners=%zu", (unsigned long long)settings->message_size_limit,
 	    settings->recipient_limit, settings->relay_network_count,
-	    settings->tls != NULL ? "yes" : "no");
+	    settings->tls != NULL ? "yes" : "no", settings->listener_count);
 }
 
 static void
 commit_closed(void *arg)
 {
 	struct smtpd *d = arg;
+	size_t i;
 
 	d->server.commit = NULL;
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		smtpd_limits_free(&d->server.limits[i]);
 	smtpd_settings_unref(d->server.settings);
 	d->server.settings = NULL;
 	child_release(&d->rt);
@@ -222,6 +279,30 @@ on_stop(struct child_runtime *rt)
 		uv_close((uv_handle_t *)d->listeners[i], free_handle);
 	d->listener_count = 0;
 	smtpd_server_shutdown(&d->server);
+	smtpd_auth_abort_pending();
+}
+
+/*
+ * Keeps SMTPD_FD_RESERVE descriptors of the open file limit for the
+ * process itself (log, IPC pipe, listeners, queue database, DNS sockets)
+ * and leaves the rest to sessions, one socket each. With a limit under
+ * twice the reserve, sessions get half of it.
+ */
+static void
+set_max_sessions(struct smtpd *d, uint64_t fd_limit)
+{
+	uint64_t sessions;
+
+	if (fd_limit == 0 || fd_limit == (uint64_t)-1) {
+		d->server.max_sessions = 0;
+		return;
+	}
+	sessions = fd_limit >= 2 * SMTPD_FD_RESERVE ?
+	    fd_limit - SMTPD_FD_RESERVE : fd_limit / 2;
+	d->server.max_sessions = sessions > SIZE_MAX ? SIZE_MAX :
+	    (size_t)sessions;
+	log_info("at most %zu sessions at once for the open file limit",
+	    d->server.max_sessions);
 }
 
 /* Loads the TLS settings and opens the queue; prints errors. */
@@ -229,7 +310,11 @@ static int
 smtpd_setup(struct smtpd *d)
 {
 	char err[1024];
+	size_t i;
 
+	set_max_sessions(d, platform_raise_fd_limit_logged());
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		smtpd_limits_init(&d->server.limits[i]);
 	d->server.loop = d->rt.loop;
 	d->server.drained = sessions_drained;
 	d->server.data = d;
@@ -262,6 +347,7 @@ main(int argc, char **argv)
 	d.rt.on_listener = on_listener;
 	d.rt.on_reload = on_reload;
 	d.rt.on_stop = on_stop;
+	smtpd_auth_start(&d.rt);
 
 	rc = smtpd_setup(&d);
 	if (rc != 0)

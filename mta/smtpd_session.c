@@ -18,6 +18,7 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
+#include "smtpd_auth.h"
 #include "smtpd_session_internal.h"
 
 /* Input kept while the session waits (queue or TLS): with reading
@@ -157,6 +158,24 @@ smtpd_transaction_reset(struct smtpd_session *s)
 
 /* ---- Input ---- */
 
+/* Counts a command line; at the listener's max_commands, replies 421
+ * and closes instead, and returns false. */
+static bool
+count_command(struct smtpd_session *s)
+{
+	int limit = s->lcfg->max_commands > 0 ? s->lcfg->max_commands :
+	    LISTENER_DEFAULT_MAX_COMMANDS;
+
+	if (++s->commands <= (unsigned int)limit)
+		return true;
+	log_info("too many commands from [%s] (max_commands=%d)",
+	    s->client_addr, limit);
+	smtpd_reply(s, "421 4.7.0 %s Error: too many commands",
+	    s->settings->hostname);
+	smtpd_session_close(s);
+	return false;
+}
+
 /*
  * Handles one command line or one piece of message text. Returns false
  * when more input is needed or the session waits for an event.
@@ -183,11 +202,15 @@ session_step(struct smtpd_session *s)
 
 	status = smtp_line_next(&s->lines, p, len, &line_len, &used);
 	s->in_pos += used;
+	if (status != SMTP_LINE_INCOMPLETE && !count_command(s))
+		return false;
 	switch (status) {
 	case SMTP_LINE_INCOMPLETE:
 		return false;
 	case SMTP_LINE_TOO_LONG:
-		smtpd_reject_line(s, "500 5.5.2 Error: command line too long");
+		smtpd_reject_line(s, smtpd_auth_exchange_active(s) ?
+		    SMTPD_AUTH_LINE_TOO_LONG :
+		    "500 5.5.2 Error: command line too long");
 		return true;
 	case SMTP_LINE_BARE_LF:
 		/* RFC 5321 2.3.8: commands end with CRLF only. */
@@ -245,12 +268,31 @@ idle_timeout(uv_timer_t *timer)
 	smtpd_session_close(s);
 }
 
+/* Milliseconds of silence allowed now: the listener's pre_ehlo_timeout
+ * until EHLO or HELO succeeds (again after STARTTLS), then its
+ * idle_timeout, which also covers the message text after DATA. */
+static uint64_t
+idle_timeout_ms(const struct smtpd_session *s)
+{
+	int seconds;
+
+	if (s->helo[0] == '\0')
+		seconds = s->lcfg->pre_ehlo_timeout > 0 ?
+		    s->lcfg->pre_ehlo_timeout :
+		    LISTENER_DEFAULT_PRE_EHLO_TIMEOUT;
+	else
+		seconds = s->lcfg->idle_timeout > 0 ? s->lcfg->idle_timeout :
+		    LISTENER_DEFAULT_IDLE_TIMEOUT;
+	return (uint64_t)seconds * 1000;
+}
+
 static void
 idle_timer_restart(struct smtpd_session *s)
 {
-	if (s->timer_closed || s->state == SMTPD_CLOSING)
+	if (s->timer_closed || s->state == SMTPD_CLOSING ||
+	    s->state == SMTPD_COMMIT)
 		return;
-	uv_timer_start(&s->idle_timer, idle_timeout, SMTPD_IDLE_TIMEOUT_MS, 0);
+	uv_timer_start(&s->idle_timer, idle_timeout, idle_timeout_ms(s), 0);
 }
 
 static void
@@ -270,8 +312,10 @@ on_read(struct conn *c, const unsigned char *data, size_t len)
 	}
 	if (s->state == SMTPD_COMMIT || s->state == SMTPD_TLS)
 		return;
-	idle_timer_restart(s);
 	session_process(s);
+	/* After the commands, so a successful EHLO switches from
+	 * pre_ehlo_timeout to idle_timeout. */
+	idle_timer_restart(s);
 }
 
 void
@@ -334,6 +378,71 @@ tls_done(struct conn *c, int status)
 	idle_timer_restart(s);
 }
 
+/* Sends the greeting: 220, or 554 to a client outside the listener's
+ * allowed networks (RFC 5321 3.1 allows 554 in place of 220). */
+static void
+session_greet(struct smtpd_session *s)
+{
+	if (s->access_denied)
+		smtpd_reply(s, "554 5.7.1 %s Access denied",
+		    s->settings->hostname);
+	else
+		smtpd_reply(s, "220 %s ESMTP tern", s->settings->hostname);
+	smtpd_flush(s);
+	idle_timer_restart(s);
+}
+
+/* conn's on_tls on an implicit TLS listener: greet inside TLS. */
+static void
+implicit_tls_done(struct conn *c, int status)
+{
+	struct smtpd_session *s = c->data;
+
+	if (status != 0) {
+		s->state = SMTPD_CLOSING;  /* on_close follows and logs */
+		return;
+	}
+	log_info("TLS established with [%s]: %s with cipher %s",
+	    s->client_addr, tls_session_version(c->tls),
+	    tls_session_cipher(c->tls));
+	s->tls_active = true;
+	s->state = SMTPD_GREETED;
+	session_greet(s);
+}
+
+/*
+ * Starts a session on a connection that conn_start() accepted: checks
+ * the client against the listener's allowed networks, then greets, or on
+ * an implicit TLS listener (RFC 8314 3.3) starts the handshake first.
+ */
+static void
+session_begin(struct smtpd_session *s)
+{
+	s->access_denied = !smtpd_client_allowed(s);
+	if (s->access_denied)
+		smtpd_log_access_denied(s);
+	if (!s->lcfg->implicit_tls) {
+		session_greet(s);
+		return;
+	}
+	if (s->settings->tls == NULL) {
+		/* smtpd_settings_new() logged why the certificate did not
+		 * load; a client of this port expects TLS, not plain text. */
+		log_warning("[%s]: closing: listener %s port %d needs TLS and "
+		    "no certificate is loaded", s->client_addr,
+		    s->lcfg->address, s->lcfg->port);
+		smtpd_session_close(s);
+		return;
+	}
+	s->state = SMTPD_TLS;
+	if (conn_start_tls(&s->conn, s->settings->tls, true, NULL,
+	    implicit_tls_done) != 0) {
+		s->state = SMTPD_CLOSING;  /* on_close follows */
+		return;
+	}
+	idle_timer_restart(s);
+}
+
 void
 smtpd_session_start_tls(struct smtpd_session *s)
 {
@@ -362,6 +471,7 @@ format_counts(const struct smtpd_session *s, char *out, size_t out_size)
 {
 	static const enum smtp_verb order[] = {
 		SMTP_VERB_EHLO, SMTP_VERB_HELO, SMTP_VERB_STARTTLS,
+		SMTP_VERB_AUTH,
 		SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
 		SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_VRFY,
 		SMTP_VERB_HELP, SMTP_VERB_QUIT, SMTP_VERB_UNKNOWN,
@@ -402,8 +512,13 @@ smtpd_session_release(struct smtpd_session *s)
 	if (!s->conn_closed || !s->timer_closed || s->commit_pending)
 		return;
 
-	format_counts(s, counts, sizeof(counts));
-	log_info("disconnect from [%s]%s", s->client_addr, counts);
+	if (s->counted)
+		smtpd_limits_release(&server->limits[s->listener],
+		    (const struct sockaddr *)&s->peer);
+	if (!s->rejected) {
+		format_counts(s, counts, sizeof(counts));
+		log_info("disconnect from [%s]%s", s->client_addr, counts);
+	}
 
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -414,6 +529,7 @@ smtpd_session_release(struct smtpd_session *s)
 	server->session_count--;
 
 	smtpd_transaction_reset(s);
+	smtpd_auth_session_free(s);
 	free(s->recipients);
 	free(s->orcpts);
 	free(s->notify);
@@ -442,7 +558,9 @@ on_close(struct conn *c, int status)
 {
 	struct smtpd_session *s = c->data;
 
-	if (status == TERN_ETLS)
+	if (s->rejected)
+		;  /* logged, rate-limited, by reject_connection */
+	else if (status == TERN_ETLS)
 		log_info("TLS failure with [%s]: %s", s->client_addr,
 		    c->tls_error);
 	else if (status < 0 && status != UV_ECONNRESET)
@@ -504,18 +622,116 @@ session_new(struct smtpd_server *server)
 	return s;
 }
 
+/* Writes "ADDR:PORT" (or "[V6]:PORT") of the session's listener. */
+static void
+describe_listener(const struct smtpd_session *s, char *out, size_t out_size)
+{
+	snprintf(out, out_size, strchr(s->lcfg->address, ':') != NULL ?
+	    "[%s]:%d" : "%s:%d", s->lcfg->address, s->lcfg->port);
+}
+
+/* Logs one rejection, or counts it for a later line when one was
+ * logged less than SMTPD_REJECT_LOG_INTERVAL_MS ago. */
+static void
+log_rejection(struct smtpd_session *s, enum smtpd_admission reason)
+{
+	struct smtpd_listener_count *counts = &s->server->limits[s->listener];
+	unsigned long listener_full, client_full;
+	char where[96], earlier[160] = "";
+
+	if (!smtpd_limits_log_reject(counts, reason,
+	    uv_now(s->server->loop), &listener_full, &client_full))
+		return;
+	if (listener_full + client_full > 0)
+		snprintf(earlier, sizeof(earlier), "; %lu more rejected "
+		    "since the previous message (max_connections or open "
+		    "files: %lu, max_connections_per_client: %lu)",
+		    listener_full + client_full, listener_full, client_full);
+	describe_listener(s, where, sizeof(where));
+	if (reason == SMTPD_FILES_FULL)
+		log_warning("connect from [%s] rejected: too many connections "
+		    "for the open file limit (%zu sessions at most)%s",
+		    s->client_addr, s->server->max_sessions, earlier);
+	else if (reason == SMTPD_CLIENT_FULL)
+		log_warning("connect from [%s] rejected: too many connections "
+		    "from this address on %s (max_connections_per_client=%d)"
+		    "%s", s->client_addr, where,
+		    s->lcfg->max_connections_per_client, earlier);
+	else
+		log_warning("connect from [%s] rejected: too many connections "
+		    "on %s (max_connections=%d)%s", s->client_addr, where,
+		    s->lcfg->max_connections, earlier);
+}
+
+/* Logs the rejections that the rate limit held back, once a session is
+ * admitted again after the interval. */
+static void
+log_held_rejections(struct smtpd_session *s)
+{
+	struct smtpd_listener_count *counts = &s->server->limits[s->listener];
+	unsigned long listener_full, client_full;
+	char where[96];
+
+	if (!smtpd_limits_take_unlogged(counts, uv_now(s->server->loop),
+	    &listener_full, &client_full))
+		return;
+	describe_listener(s, where, sizeof(where));
+	log_warning("%lu more connections on %s were rejected (by "
+	    "max_connections or open files: %lu, by "
+	    "max_connections_per_client: %lu)",
+	    listener_full + client_full, where, listener_full, client_full);
+}
+
+/*
+ * Sends 421 and closes a connection over a connection limit. The
+ * reply goes straight to the socket, whose send buffer is empty, so no
+ * write request or timer has to be kept; on_close frees s on the next
+ * loop iteration. An implicit TLS listener closes without the reply,
+ * which the client could not read before a handshake.
+ */
+static void
+reject_connection(struct smtpd_session *s, enum smtpd_admission reason)
+{
+	char reply[320];
+	uv_buf_t b;
+	int n;
+
+	if (reason == SMTPD_ADMIT_NO_MEMORY) {
+		log_warning("connect from [%s] rejected: out of memory for the "
+		    "connection counts", s->client_addr);
+		n = snprintf(reply, sizeof(reply), "421 4.3.0 %s Error: "
+		    "temporary failure, try later\r\n",
+		    s->settings->hostname);
+	} else {
+		log_rejection(s, reason);
+		n = snprintf(reply, sizeof(reply), "421 4.7.0 %s Too many "
+		    "connections, try later\r\n", s->settings->hostname);
+	}
+	if (!s->lcfg->implicit_tls && n > 0 && (size_t)n < sizeof(reply)) {
+		b = uv_buf_init(reply, (unsigned int)n);
+		(void)uv_try_write((uv_stream_t *)&s->conn.tcp, &b, 1);
+	}
+	s->rejected = true;
+	s->conn.on_close = on_close;
+	conn_abort(&s->conn);
+}
+
 int
 smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
     size_t listener_index)
 {
+	enum smtpd_admission admission;
 	struct smtpd_session *s = session_new(server);
 	int rc;
 
 	if (s == NULL)
 		return UV_ENOMEM;
-	s->listener = listener_index;
-	s->lcfg = &s->settings->listeners[listener_index <
-	    s->settings->listener_count ? listener_index : 0];
+	/* ternd passes only listeners of the configuration, and a reload
+	 * that changes them needs a restart, so the index is in range. The
+	 * check keeps server->limits in bounds all the same. */
+	s->listener = listener_index < s->settings->listener_count &&
+	    listener_index < CONFIG_MAX_LISTENERS ? listener_index : 0;
+	s->lcfg = &s->settings->listeners[s->listener];
 	uv_timer_init(server->loop, &s->idle_timer);
 	s->idle_timer.data = s;
 	s->state = SMTPD_CLOSING;
@@ -536,14 +752,29 @@ smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
 		return rc;
 	}
 
+	/* session_count includes this session and rejected ones still
+	 * closing, because each of them uses a descriptor. */
+	if (server->max_sessions > 0 &&
+	    server->session_count > server->max_sessions)
+		admission = SMTPD_FILES_FULL;
+	else
+		admission = smtpd_limits_admit(&server->limits[s->listener],
+		    (const struct sockaddr *)&s->peer,
+		    s->lcfg->max_connections,
+		    s->lcfg->max_connections_per_client);
+	if (admission != SMTPD_ADMITTED) {
+		reject_connection(s, admission);
+		return 0;
+	}
+	s->counted = true;
+	log_held_rejections(s);
+
 	s->state = SMTPD_GREETED;
 	conn_accepted(&s->conn);
 	log_info("connect from [%s]", s->client_addr);
 	if (conn_start(&s->conn, on_read, on_close) != 0)
 		return 0;  /* on_close follows */
-	smtpd_reply(s, "220 %s ESMTP tern", s->settings->hostname);
-	smtpd_flush(s);
-	idle_timer_restart(s);
+	session_begin(s);
 	return 0;
 }
 

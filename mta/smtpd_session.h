@@ -17,6 +17,7 @@
 #include "../auth/tls.h"
 #include "../policy/config.h"
 #include "smtpd_commit.h"
+#include "smtpd_limits.h"
 #include "smtpd_spf.h"
 
 /* Configuration values used by sessions; reference-counted. */
@@ -60,6 +61,13 @@ struct smtpd_server {
 	struct smtpd_commit *commit;
 	struct smtpd_session *sessions;   /* open sessions, newest first */
 	size_t session_count;
+	/* Sessions per listener and client, by index in smtpd.listeners;
+	 * smtpd_limits_init() each before the first session. */
+	struct smtpd_listener_count limits[CONFIG_MAX_LISTENERS];
+	/* Sessions at once in the process, so the open file limit is never
+	 * reached: libuv closes connections it cannot accept without telling
+	 * smtpd. 0: no limit. */
+	size_t max_sessions;
 	bool stopping;
 	/* Called once stopping is set and the last session is gone. */
 	void (*drained)(struct smtpd_server *server);
@@ -68,8 +76,11 @@ struct smtpd_server {
 
 /*
  * Accepts one connection from listener, the entry listener_index of
- * smtpd.listeners, and starts its session with the greeting. Returns 0
- * or a libuv error when the connection could not be accepted.
+ * smtpd.listeners, and starts its session with the greeting. A
+ * connection over the listener's max_connections or
+ * max_connections_per_client gets 421 and is closed at once. Returns 0
+ * (also for such a rejection) or a libuv error when the connection
+ * could not be accepted.
  */
 int smtpd_session_accept(struct smtpd_server *server, uv_stream_t *listener,
     size_t listener_index);

@@ -9,9 +9,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "../lib/buf.h"
+#include "../policy/relay_check.h"
 #include "../queue/queue.h"
 #include "conn.h"
 #include "smtp_command.h"
@@ -19,14 +21,6 @@
 #include "smtpd_commit.h"
 #include "smtpd_session.h"
 #include "smtpd_spf.h"
-
-/* RFC 5321 4.5.3.2.7: wait at least 5 minutes for the next command.
- * Tests may build with a shorter value. */
-#ifndef SMTPD_IDLE_TIMEOUT_MS
-#define SMTPD_IDLE_TIMEOUT_MS (300 * 1000)
-#endif
-/* Error replies after which the client is disconnected. */
-#define SMTPD_ERROR_LIMIT 20
 
 enum smtpd_state {
 	SMTPD_GREETED = 0,   /* greeting sent, no EHLO/HELO yet */
@@ -37,6 +31,8 @@ enum smtpd_state {
 	SMTPD_TLS,           /* STARTTLS handshake in progress */
 	SMTPD_CLOSING,       /* no more input is processed */
 };
+
+struct smtpd_auth_exchange;
 
 struct smtpd_session {
 	struct conn conn;                /* conn.data points here */
@@ -53,6 +49,10 @@ struct smtpd_session {
 	bool timer_closed;
 	bool shutting_down;              /* send 421 after the commit */
 	bool processing;                 /* inside session_process */
+	/* Counted in server->limits, so its end releases the count. */
+	bool counted;
+	/* Rejected by a connection limit: closed without a session. */
+	bool rejected;
 
 	struct sockaddr_storage peer;
 	size_t listener;                 /* index in smtpd.listeners */
@@ -60,12 +60,16 @@ struct smtpd_session {
 	char client_addr[64];            /* numeric, for logs and headers */
 	char client_label[72];           /* "[addr]", stored with messages */
 	char helo[SMTP_PATH_MAX + 1];    /* "" until EHLO/HELO */
+	/* Outside the listener's allowed networks: greeted with 554,
+	 * and every command but QUIT gets 503. */
+	bool access_denied;
 
 	/* SMTP AUTH (mta/smtpd_auth.c). auth_senders is malloc'ed: the
 	 * SENDERS list of auth/user_file.h, "" for any sender. */
 	bool authenticated;
 	char auth_user[65];
 	char *auth_senders;
+	struct smtpd_auth_exchange *auth_exchange; /* NULL before AUTH */
 
 	struct buf in;                   /* input not yet processed */
 	size_t in_pos;                   /* bytes of in already processed */
@@ -73,6 +77,7 @@ struct smtpd_session {
 	struct smtp_line_reader lines;
 	int last_code;                   /* code of the last reply */
 	unsigned int errors;             /* error replies so far */
+	unsigned int commands;           /* command lines so far */
 	enum smtp_verb last_verb;        /* for "timeout after VERB" */
 
 	/* The mail transaction (RFC 5321 3.3). */
@@ -123,6 +128,31 @@ void smtpd_session_start_tls(struct smtpd_session *s);
 /* Frees the session once its connection and timer are closed and no
  * commit is in flight. */
 void smtpd_session_release(struct smtpd_session *s);
+
+/* smtpd_policy.c: the policy of the session's listener */
+
+/* True when the client's address is in the listener's allow list (not
+ * set: smtpd.relay_networks for a relay listener, anyone otherwise). */
+bool smtpd_client_allowed(const struct smtpd_session *s);
+/* Logs the rejection of a client outside the allowed networks. */
+void smtpd_log_access_denied(const struct smtpd_session *s);
+/* True while the listener requires TLS and STARTTLS has not completed. */
+bool smtpd_tls_pending(const struct smtpd_session *s);
+/* True for the commands a tls_required listener runs before STARTTLS. */
+bool smtpd_verb_allowed_before_tls(enum smtp_verb verb);
+/* The listener's limit, or the smtpd.* one when the listener sets 0. */
+uint64_t smtpd_message_size_limit(const struct smtpd_session *s);
+size_t smtpd_recipient_limit(const struct smtpd_session *s);
+/* Decides whether the session may send to recipient (relay_check.h). */
+enum relay_verdict smtpd_relay_check(const struct smtpd_session *s,
+    const char *recipient);
+
+/* smtpd_auth.c */
+
+/* True when EHLO advertises AUTH on this session. */
+bool smtpd_auth_advertised(const struct smtpd_session *s);
+/* Appends the "250-AUTH ..." line of the EHLO reply. */
+void smtpd_auth_ehlo_keyword(struct smtpd_session *s);
 
 /* smtpd_verbs.c */
 

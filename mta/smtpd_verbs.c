@@ -12,9 +12,10 @@
  * (enhanced status codes), RFC 1870 (SIZE), RFC 3207 (STARTTLS), RFC 3461
  * (DSN parameters, kept with the message for reports), RFC 3848 (the
  * "with" keywords of Received), RFC 7372 (5.7.23 for an SPF fail).
+ * The listener's policy (allowed networks, required TLS, limits, the
+ * relay decision) comes from smtpd_policy.c.
  * Known limits: there are no local domains, so every recipient is
- * relayed: to any domain for clients in relay_networks, and only to the
- * relay_domains for other clients.
+ * relayed, and clients that may not relay send only to relay_domains.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
-#include "../policy/netaddr.h"
+#include "../auth/user_file.h"
+#include "smtpd_auth.h"
 #include "smtpd_session_internal.h"
 
 /* Room for the Received header in front of the message. */
@@ -53,14 +55,18 @@ esc(char *out, size_t out_size, const char *text)
 	return log_escape(out, out_size, text, strlen(text));
 }
 
-/* Counts an error reply and ends sessions that make too many. */
+/* Counts an error reply and ends the session at the listener's
+ * max_errors. */
 static void
 count_error(struct smtpd_session *s)
 {
-	if (++s->errors < SMTPD_ERROR_LIMIT || s->state == SMTPD_CLOSING)
+	int limit = s->lcfg->max_errors > 0 ? s->lcfg->max_errors :
+	    LISTENER_DEFAULT_MAX_ERRORS;
+
+	if (++s->errors < (unsigned int)limit || s->state == SMTPD_CLOSING)
 		return;
-	log_info("too many errors after %s from [%s]",
-	    smtp_verb_keyword(s->last_verb), s->client_addr);
+	log_info("too many errors after %s from [%s] (max_errors=%d)",
+	    smtp_verb_keyword(s->last_verb), s->client_addr, limit);
 	smtpd_reply(s, "421 4.7.0 %s Error: too many errors",
 	    s->settings->hostname);
 	smtpd_session_close(s);
@@ -94,7 +100,7 @@ check_mail(const struct smtpd_session *s)
 		return "503 5.5.1 Error: send HELO/EHLO first";
 	if (s->has_sender)
 		return "503 5.5.1 Error: nested MAIL command";
-	return NULL;
+	return smtpd_auth_check_mail(s);
 }
 
 static const char *
@@ -115,6 +121,23 @@ check_data(const struct smtpd_session *s)
 		return "554 5.5.1 Error: no valid recipients";
 	if (s->recipient_count == 0)
 		return "503 5.5.1 Error: need RCPT command";
+	return NULL;
+}
+
+/*
+ * The listener's policy, checked before each command's own check: a
+ * client denied at the greeting, and TLS that the listener requires.
+ */
+static const char *
+check_listener_policy(const struct smtpd_session *s, enum smtp_verb verb)
+{
+	/* RFC 5321 3.1: after a 554 greeting the server waits for QUIT
+	 * and replies 503 to every other command. */
+	if (s->access_denied && verb != SMTP_VERB_QUIT)
+		return "503 5.5.1 Error: access denied; send QUIT";
+	/* RFC 3207 4: 530 for commands that need TLS first. */
+	if (smtpd_tls_pending(s) && !smtpd_verb_allowed_before_tls(verb))
+		return "530 5.7.0 Must issue a STARTTLS command first";
 	return NULL;
 }
 
@@ -151,12 +174,17 @@ act_ehlo(struct smtpd_session *s, const struct smtp_command *cmd)
 	smtpd_reply(s, "250-%s", settings->hostname);
 	smtpd_reply(s, "250-PIPELINING");
 	smtpd_reply(s, "250-SIZE %llu",
-	    (unsigned long long)settings->message_size_limit);
+	    (unsigned long long)smtpd_message_size_limit(s));
 	smtpd_reply(s, "250-8BITMIME");
 	smtpd_reply(s, "250-DSN");
-	/* RFC 3207 4.2: not offered again once TLS is active. */
+	/* RFC 3207 4.2: not offered again once TLS is active, which on an
+	 * implicit TLS listener is from the start. */
 	if (settings->tls != NULL && !s->tls_active)
 		smtpd_reply(s, "250-STARTTLS");
+	/* A listener that requires TLS offers AUTH only once it is on, so
+	 * no password travels in clear (RFC 4954 4). */
+	if (!smtpd_tls_pending(s) && smtpd_auth_advertised(s))
+		smtpd_auth_ehlo_keyword(s);
 	smtpd_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -194,13 +222,47 @@ mail_spf_done(struct smtpd_session *s, const struct spf_check *check)
 	smtpd_session_continue(s);
 }
 
+/*
+ * RFC 1870: a declared size that the queue has no room for now gets 452
+ * 4.3.1. The check asks for twice the size, because SQLite writes the
+ * message into its WAL file first and then copies it into queue.db,
+ * which grows unless it has free pages. A file system that cannot be
+ * queried passes the check, and a failed commit answers 452 instead.
+ */
+static bool
+queue_has_room(const struct smtpd_session *s, uint64_t size)
+{
+	uint64_t free_octets;
+
+	if (smtpd_commit_free_space(s->server->commit, &free_octets) != 0)
+		return true;
+	return size <= free_octets / 2;
+}
+
 static void
 act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 {
+	char reply[SMTP_PATH_MAX + USER_NAME_MAX + 80];
+
 	/* RFC 1870: a declared size over the limit is refused at once. */
-	if (cmd->has_size && cmd->size > s->settings->message_size_limit) {
+	if (cmd->has_size && cmd->size > smtpd_message_size_limit(s)) {
 		reject(s, "MAIL", cmd->argument, NULL, "552 5.3.4 Message "
 		    "size exceeds fixed maximum message size");
+		return;
+	}
+	if (cmd->has_size && !queue_has_room(s, cmd->size)) {
+		reject(s, "MAIL", cmd->argument, NULL, "452 4.3.1 Insufficient "
+		    "system storage");
+		return;
+	}
+	/* An authenticated user sends only as the SENDERS of its entry in
+	 * the users file. */
+	if (s->authenticated &&
+	    !user_senders_allow(s->auth_senders, cmd->argument)) {
+		snprintf(reply, sizeof(reply), "553 5.7.1 <%s>: Sender "
+		    "address rejected: not owned by user %s", cmd->argument,
+		    s->auth_user);
+		reject(s, "MAIL", cmd->argument, NULL, reply);
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", cmd->argument);
@@ -217,19 +279,6 @@ act_mail(struct smtpd_session *s, const struct smtp_command *cmd)
 		smtpd_reply(s, "451 4.3.0 Error: cannot check SPF now; try "
 		    "again later");
 	}
-}
-
-static bool
-relay_allowed(const struct smtpd_session *s, const char *recipient)
-{
-	const struct smtpd_settings *settings = s->settings;
-	const char *at = strrchr(recipient, '@');
-
-	if (netrange_list_contains(settings->relay_networks,
-	    settings->relay_network_count, (const struct sockaddr *)&s->peer))
-		return true;
-	return at != NULL && config_relay_domain_listed(
-	    settings->relay_domains, settings->relay_domain_count, at + 1);
 }
 
 /* Doubles the room of the three recipient arrays. */
@@ -290,6 +339,36 @@ add_recipient(struct smtpd_session *s, const struct smtp_command *cmd)
 	return TERN_OK;
 }
 
+/* Applies the relay decision to recipient; rejects it and returns false
+ * when the client may not send there. */
+static bool
+rcpt_relay_allowed(struct smtpd_session *s, const char *recipient)
+{
+	char reply[SMTP_PATH_MAX + 128];
+
+	switch (smtpd_relay_check(s, recipient)) {
+	case RELAY_ALLOWED:
+		return true;
+	case RELAY_NO_DOMAIN:
+		snprintf(reply, sizeof(reply), "553 5.1.3 <%s>: Recipient "
+		    "address rejected: no domain", recipient);
+		break;
+	case RELAY_ROUTING_DENIED:
+		/* RFC 5321 3.6.1: "%", "!" or a quoted "@" would route
+		 * the mail through this host to another one. */
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
+		    "denied (the local part names another host)", recipient);
+		break;
+	case RELAY_DENIED:
+	default:
+		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
+		    "denied", recipient);
+		break;
+	}
+	reject(s, "RCPT", s->sender, recipient, reply);
+	return false;
+}
+
 static void
 act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 {
@@ -304,14 +383,10 @@ act_rcpt(struct smtpd_session *s, const struct smtp_command *cmd)
 		reject(s, "RCPT", s->sender, cmd->argument, reply);
 		return;
 	}
-	if (!relay_allowed(s, cmd->argument)) {
-		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access "
-		    "denied", cmd->argument);
-		reject(s, "RCPT", s->sender, cmd->argument, reply);
+	if (!rcpt_relay_allowed(s, cmd->argument))
 		return;
-	}
 	/* RFC 5321 4.5.3.1.10: 452 for too many recipients. */
-	if (s->recipient_count >= s->settings->recipient_limit) {
+	if (s->recipient_count >= smtpd_recipient_limit(s)) {
 		smtpd_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
@@ -342,10 +417,55 @@ format_date(int64_t seconds, char *out, size_t out_size)
 static const char *
 received_protocol(const struct smtpd_session *s)
 {
-	/* RFC 3848: ESMTPS is ESMTP with STARTTLS. */
+	/* RFC 3848: ESMTPS is ESMTP with STARTTLS, ESMTPA with AUTH, and
+	 * ESMTPSA with both. */
+	if (s->authenticated)
+		return s->tls_active ? "ESMTPSA" : "ESMTPA";
 	if (s->tls_active)
 		return "ESMTPS";
 	return smtpd_protocol(s);
+}
+
+/*
+ * Copies the HELO name into out for a comment of the Received field:
+ * a byte outside visible ASCII, or one that would end the comment or
+ * start a nested one or a quoted pair, becomes '?'. parse_helo() rejects
+ * those bytes already, so this only guards the header if that changes.
+ */
+static void
+received_comment_text(const char *name, char *out, size_t out_size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < out_size; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		out[i] = c < 0x21 || c > 0x7e || strchr("()\\", c) != NULL ?
+		    '?' : (char)c;
+	}
+	out[i] = '\0';
+}
+
+/* Writes "from HELO ([client])" of the Received field into out. */
+static int
+build_received_from(struct smtpd_session *s, struct buf *out)
+{
+	const char *v6 = strchr(s->client_addr, ':') != NULL ? "IPv6:" : "";
+	char helo[sizeof(s->helo)];
+
+	/*
+	 * RFC 5321 4.4: the From-domain is a Domain or an address literal.
+	 * A HELO name that is neither, such as a NetBIOS name
+	 * ("PRINTER_01"), goes into a comment after the client's address
+	 * literal instead.
+	 */
+	if (smtp_domain_valid(s->helo, strlen(s->helo)) ||
+	    smtp_address_literal_valid(s->helo, strlen(s->helo)))
+		return buf_printf(out, "Received: from %s ([%s%s])\r\n",
+		    s->helo, v6, s->client_addr);
+	received_comment_text(s->helo, helo, sizeof(helo));
+	return buf_printf(out, "Received: from [%s%s] (helo=%s)\r\n", v6,
+	    s->client_addr, helo);
 }
 
 /*
@@ -356,13 +476,11 @@ received_protocol(const struct smtpd_session *s)
 static int
 build_received(struct smtpd_session *s, int64_t now, struct buf *out)
 {
-	bool v6 = strchr(s->client_addr, ':') != NULL;
 	char date[64];
 	int rc;
 
 	format_date(now, date, sizeof(date));
-	rc = buf_printf(out, "Received: from %s ([%s%s])\r\n", s->helo,
-	    v6 ? "IPv6:" : "", s->client_addr);
+	rc = build_received_from(s, out);
 	if (rc == TERN_OK)
 		rc = buf_printf(out, "\tby %s (tern) with %s id %s",
 		    s->settings->hostname, received_protocol(s), s->queue_id);
@@ -383,10 +501,26 @@ now_seconds(void)
 	return tv.tv_sec;
 }
 
+/* Logs the queue id with the client, and the user when it
+ * authenticated (Postfix's field names). */
+static void
+log_accepted_client(const struct smtpd_session *s)
+{
+	char e_user[4 * USER_NAME_MAX + 1];
+
+	if (!s->authenticated) {
+		log_info("%s: client=[%s]", s->queue_id, s->client_addr);
+		return;
+	}
+	log_info("%s: client=[%s], sasl_method=%s, sasl_username=%s",
+	    s->queue_id, s->client_addr, smtpd_auth_mechanism(s),
+	    esc(e_user, sizeof(e_user), s->auth_user));
+}
+
 static void
 act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 {
-	uint64_t limit = s->settings->message_size_limit;
+	uint64_t limit = smtpd_message_size_limit(s);
 
 	(void)cmd;
 	queue_id_generate(s->queue_id);
@@ -403,7 +537,7 @@ act_data(struct smtpd_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	smtp_data_begin(&s->reader, &s->content, limit);
-	log_info("%s: client=[%s]", s->queue_id, s->client_addr);
+	log_accepted_client(s);
 
 	/* RFC 2920: what follows is message text only after 354. */
 	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -448,8 +582,9 @@ act_help(struct smtpd_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
 	smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET "
-	    "NOOP QUIT VRFY HELP%s", s->settings->tls != NULL &&
-	    !s->tls_active ? " STARTTLS" : "");
+	    "NOOP QUIT VRFY HELP%s%s", s->settings->tls != NULL &&
+	    !s->tls_active ? " STARTTLS" : "",
+	    smtpd_auth_advertised(s) ? " AUTH" : "");
 }
 
 static void
@@ -472,6 +607,7 @@ static const struct verb_handler handlers[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_VRFY] = {NULL, act_vrfy},
 	[SMTP_VERB_HELP] = {NULL, act_help},
 	[SMTP_VERB_STARTTLS] = {check_starttls, act_starttls},
+	[SMTP_VERB_AUTH] = {smtpd_auth_check, smtpd_auth_command},
 };
 
 void
@@ -479,12 +615,28 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
     size_t len)
 {
 	struct smtp_command cmd;
-	enum smtp_parse_error error = smtp_command_parse(line, len, &cmd);
-	const struct verb_handler *handler = &handlers[cmd.verb];
+	enum smtp_parse_error error;
+	const struct verb_handler *handler;
 	const char *rejection = NULL;
 
+	/* RFC 4954 4: inside an AUTH exchange a line is a response. */
+	if (smtpd_auth_exchange_active(s)) {
+		smtpd_auth_response(s, line, len);
+		if (s->state != SMTPD_COMMIT && s->last_code >= 400)
+			count_error(s);
+		return;
+	}
+	error = smtp_command_parse(line, len, &cmd);
+	handler = &handlers[cmd.verb];
 	s->last_verb = cmd.verb;
 	s->verb_count[cmd.verb]++;
+
+	rejection = check_listener_policy(s, cmd.verb);
+	if (rejection != NULL) {
+		smtpd_reply(s, "%s", rejection);
+		count_error(s);
+		return;
+	}
 
 	/* The state is checked before the arguments: "RCPT TO:<bad"
 	 * before MAIL is out of order rather than malformed. */
@@ -505,8 +657,9 @@ smtpd_execute(struct smtpd_session *s, const unsigned char *line,
 	if (s->state == SMTPD_COMMIT)
 		return;
 	if (s->last_code < 400) {
-		/* DATA counts as accepted once the message is queued. */
-		if (cmd.verb != SMTP_VERB_DATA)
+		/* DATA counts as accepted once the message is queued, and
+		 * AUTH once ternd accepts the password. */
+		if (cmd.verb != SMTP_VERB_DATA && cmd.verb != SMTP_VERB_AUTH)
 			s->verb_accepted[cmd.verb]++;
 	} else if (!(cmd.verb == SMTP_VERB_RCPT && s->last_code == 452)) {
 		/* Recipients over the limit are the client's to retry
@@ -520,6 +673,7 @@ smtpd_reject_line(struct smtpd_session *s, const char *reply)
 {
 	s->last_verb = SMTP_VERB_UNKNOWN;
 	s->verb_count[SMTP_VERB_UNKNOWN]++;
+	smtpd_auth_exchange_end(s);
 	smtpd_reply(s, "%s", reply);
 	count_error(s);
 }

@@ -124,6 +124,8 @@ supervisor_check_config(const struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	if (pickup_check_folders(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
+	if (ternd_auth_check_file(cfg, err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
 		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
 		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);
@@ -234,6 +236,9 @@ control_message(struct ipc_channel *channel, enum ipc_type type,
 	switch (type) {
 	case IPC_LISTENING:
 		report_listening(sv, ch, r);
+		break;
+	case IPC_AUTH_CHECK:
+		ternd_auth_request(&sv->auth, ch, r);
 		break;
 	case IPC_READY:
 		/* Listeners go out only now: before this the child has not
@@ -576,6 +581,14 @@ supervisor_reload(struct supervisor *sv)
 		free(fresh);
 		return;
 	}
+	/* The users file may have changed since the check, so the old
+	 * users stay in force when it no longer loads. */
+	if (ternd_auth_reload(&sv->auth, fresh, err, sizeof(err)) != TERN_OK) {
+		log_error("reload rejected, the running configuration stays "
+		    "in force: %s", err);
+		free(fresh);
+		return;
+	}
 	if (!listeners_equal(&sv->config, fresh))
 		log_warning("reload: listener changes take effect only after "
 		    "ternd is restarted");
@@ -628,12 +641,18 @@ int
 supervisor_start(struct supervisor *sv, uv_loop_t *loop,
     const struct tern_config *config, bool foreground)
 {
+	char err[1024];
 	size_t i;
 
 	memset(sv, 0, sizeof(*sv));
 	sv->loop = loop;
 	sv->config = *config;
 	sv->foreground = foreground;
+	if (ternd_auth_init(&sv->auth, loop, config, err, sizeof(err)) !=
+	    TERN_OK) {
+		log_error("%s", err);
+		return 1;
+	}
 
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		struct supervised_child *ch = &sv->children[i];

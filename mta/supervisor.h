@@ -17,6 +17,7 @@
 
 #include "../policy/config.h"
 #include "ipc.h"
+#include "ternd_auth.h"
 
 /* qmgr, smtpd, deliver and pickup. */
 #define SUPERVISOR_CHILDREN 4
@@ -57,12 +58,13 @@ struct supervisor {
 	uv_signal_t sigterm, sigint, sighup, sigpipe;
 	uv_timer_t stop_timer;
 	int exit_code;
+	struct ternd_auth auth;      /* users file and failed-AUTH limiter */
 };
 
 /*
  * Checks what loading the file cannot: that the TLS certificate and key
- * load and match, that the outbound CA file loads, and that the log file
- * can be opened. On failure writes
+ * load and match, that the outbound CA file loads, that the users file
+ * loads, and that the log file can be opened. On failure writes
  * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
  */
 int supervisor_check_config(const struct tern_config *cfg, char *err,

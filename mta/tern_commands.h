@@ -34,6 +34,9 @@ int tern_check_files(const char *config_path, struct tern_config *cfg);
 /* tern warmup status [--json]: mta/tern_warmup.c */
 int tern_cmd_warmup(const char *config_path, int argc, char **argv);
 
+/* tern user add|del|passwd|list: mta/tern_user.c */
+int tern_cmd_user(const char *config_path, int argc, char **argv);
+
 /* tern queue [list|show ...]: mta/tern_queue.c */
 int tern_cmd_queue(const char *config_path, int argc, char **argv);
 

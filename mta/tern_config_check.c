@@ -1,19 +1,21 @@
 /*
  * tern config check [--domain DOMAIN]: validates the server
- * configuration, the policy file and the secrets file, printing every
- * error as FILE:LINE: REASON; with --domain, prints the policy section
- * the domain resolves to and every setting that then applies.
+ * configuration, the policy file, the secrets file and the users file,
+ * printing every error as FILE:LINE: REASON; with --domain, prints the
+ * policy section the domain resolves to and every setting that then
+ * applies.
  *
  * Exit status: 0 when the files are valid, 1 when they are not, 2 for
  * wrong usage.
  *
- * Privileges: reads the secrets file to check it, so it is run by the
- * user ternd runs as (or root). No secret is ever printed.
+ * Privileges: reads the secrets and users files to check them, so it is
+ * run as root (or the owner of those files). No secret is ever printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/user_file.h"
 #include "../dns/dns_sync.h"
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
@@ -61,7 +63,8 @@ print_errors(const char *errors)
  * Checks as much as can be checked even after an error. The policy file
  * is loaded even when the main file has errors (see tern_config_load).
  * The secrets file is checked against the smart hosts that did load,
- * and every source address is bound once.
+ * every source address is bound once, and the users file is read as
+ * ternd would read it.
  */
 int
 tern_check_files(const char *config_path, struct tern_config *cfg)
@@ -85,6 +88,16 @@ tern_check_files(const char *config_path, struct tern_config *cfg)
 	if (source_check_addresses(cfg, err, sizeof(err)) != TERN_OK) {
 		print_errors(err);
 		status = 1;
+	}
+	if (cfg->users_file[0] != '\0') {
+		struct user_db *users = NULL;
+
+		if (user_file_load(cfg->users_file, &users, err,
+		    sizeof(err)) != TERN_OK) {
+			print_errors(err);
+			status = 1;
+		}
+		user_db_free(users);
 	}
 	return status;
 }

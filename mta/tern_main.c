@@ -47,6 +47,10 @@ static const struct command commands[] = {
 	{"dkim", tern_cmd_dkim,
 	    "dkim keygen --domain D --selector S [--algorithm rsa|ed25519]\n"
 	    "                         [--output FILE]   make a signing key"},
+	{"user", tern_cmd_user,
+	    "user add NAME [--sender LIST] | del NAME | passwd NAME | list\n"
+	    "                         edit the SMTP AUTH users file "
+	    "(user --help)"},
 	{"sendmail", tern_cmd_sendmail,
 	    "sendmail [OPTIONS] [RECIPIENT...]\n"
 	    "                         queue a message as sendmail does "

@@ -2,11 +2,16 @@
  * tern queue show ID [--body]: one message's envelope, RFC 3461 DSN
  * parameters and pending recipients with their status, attempts, next
  * attempt and last reply, then its header, or with --body the whole
- * message as stored (CRLF line endings).
+ * message as stored (CRLF line endings). On a terminal, control
+ * characters of the message other than tab, CR and LF are shown as '?',
+ * so an escape sequence in stored mail cannot drive the terminal.
+ * Redirected output is the stored message byte for byte.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <uv.h>
 
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
@@ -22,6 +27,7 @@ struct show_state {
 	int64_t message_id;
 	/* How much of "\r\n\r\n", the end of the header, was seen last. */
 	size_t end_matched;
+	bool terminal;               /* standard output is a terminal */
 };
 
 static const char *
@@ -149,10 +155,35 @@ show_recipient(const struct queue_list_message *m,
 	return 0;
 }
 
+/*
+ * Writes content for a terminal: C0 controls other than tab, CR and LF,
+ * and DEL, become '?'. NOTE: bytes 0x80 to 0x9f pass, because they are
+ * part of UTF-8 text, so a terminal that is not in UTF-8 mode could
+ * still take one as a C1 control.
+ */
+static int
+write_for_terminal(const unsigned char *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = data[i];
+		bool control = (c < 0x20 && c != '\t' && c != '\r' &&
+		    c != '\n') || c == 0x7f;
+
+		if (putchar(control ? '?' : c) == EOF)
+			return TERN_EIO;
+	}
+	return 0;
+}
+
 static int
 write_all(const unsigned char *data, size_t len, void *arg)
 {
-	(void)arg;
+	const struct show_state *s = arg;
+
+	if (s->terminal)
+		return write_for_terminal(data, len);
 	return fwrite(data, 1, len, stdout) == len ? 0 : TERN_EIO;
 }
 
@@ -171,9 +202,9 @@ write_header(const unsigned char *data, size_t len, void *arg)
 		else
 			s->end_matched = data[i] == '\r' ? 1 : 0;
 		if (s->end_matched == 4)
-			return write_all(data, i + 1, NULL) != 0 ? TERN_EIO : 1;
+			return write_all(data, i + 1, s) != 0 ? TERN_EIO : 1;
 	}
-	return write_all(data, len, NULL);
+	return write_all(data, len, s);
 }
 
 int
@@ -212,6 +243,7 @@ tern_queue_show(const char *config_path, int argc, char **argv)
 	filter.active = (const char (*)[QUEUE_ID_SIZE])active.ids;
 	filter.active_count = active.count;
 	v.arg = &state;
+	state.terminal = uv_guess_handle(1) == UV_TTY;
 	if (q != NULL)
 		rc = queue_list(q, &filter, &v, err, sizeof(err));
 	if (rc == TERN_OK && state.found) {

@@ -20,6 +20,7 @@
 #include "../lib/clock.h"
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
+#include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
@@ -232,6 +233,9 @@ main(int argc, char **argv)
 		    cfg.queue_directory);
 	log_info("starting tern %s as %s with configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
+	/* The children inherit the raised limit. smtpd needs it most, one
+	 * socket per session. */
+	platform_raise_fd_limit_logged();
 	if (cfg.policy.loaded)
 		log_info("policy: loaded %s (%zu destination sections)",
 		    cfg.policy.path, cfg.policy.destination_count);
@@ -244,6 +248,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	ternd_auth_free(&sv.auth);
 	uv_loop_close(uv_default_loop());
 	pid_file_remove(cfg.queue_directory);
 	return sv.exit_code;

@@ -104,3 +104,32 @@ def test_config_check_missing_policy_reason(lab):
     assert done.returncode == 1
     assert (f"{tern.dir / 'policy.conf'}: cannot read the policy file: "
             "No such file or directory") in done.stderr
+
+
+def test_config_check_reads_users_file(lab):
+    """config check and reload read smtpd.auth.users_file as ternd
+    does: a file others can read, or a malformed line, is an error
+    naming the file (and the line)."""
+    tern = lab.tern(start=False)
+    users = tern.dir / "users"
+    users.write_text("# accounts\nalice:not-a-hash:\n")
+    os.chmod(users, 0o600)
+    tern.settings["smtpd"]["auth"] = {"users_file": "users"}
+    tern.write_config()
+
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 1
+    assert f"{users}:2:" in check.stderr, check.stderr
+    assert "configuration OK" not in check.stdout
+
+    users.write_text("")
+    os.chmod(users, 0o644)
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 1
+    assert f"{users}: " in check.stderr, check.stderr
+    assert "chmod 600" in check.stderr, check.stderr
+
+    os.chmod(users, 0o600)
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 0, check.stderr
+    assert "configuration OK" in check.stdout

@@ -96,6 +96,13 @@ static const struct parse_case parse_cases[] = {
 	    "a.b+tag@sub.example.com"),
 	ACCEPT("MAIL FROM:<a@[192.0.2.1]>", MAIL, "a@[192.0.2.1]"),
 	ACCEPT("MAIL FROM:<a@[IPv6:::1]>", MAIL, "a@[IPv6:::1]"),
+	/* RFC 1034 3.1: a trailing dot names the same domain, so it is
+	 * dropped and the queue keeps one spelling. */
+	ACCEPT("MAIL FROM:<a@Example.COM.>", MAIL, "a@Example.COM"),
+	ACCEPT("RCPT TO:<a@example.com.>", RCPT, "a@example.com"),
+	REJECT("RCPT TO:<a@example.com..>", RECIPIENT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<a@.>", RECIPIENT_SYNTAX, RCPT),
+	REJECT("RCPT TO:<a@[192.0.2.1].>", RECIPIENT_SYNTAX, RCPT),
 	REJECT("MAIL FROM:a@example.com", SENDER_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a@example.com", SENDER_SYNTAX, MAIL),
 	REJECT("MAIL FROM:<a..b@example.com>", SENDER_SYNTAX, MAIL),
