@@ -11,7 +11,8 @@
 
 CC = clang
 BUILD = build-fuzz
-PACKAGES = openssl libcares libuv libconfig sqlite3 opendkim libcurl libpsl
+PACKAGES = openssl libcares libuv libconfig sqlite3 opendkim libcurl libpsl \
+	libargon2
 
 SANITIZE = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer $(SANITIZE) \
