@@ -616,8 +616,13 @@ read_angle(struct cursor *c, char **address)
 		if (rc == TERN_OK)
 			rc = make_address(local, NULL, address);
 	}
-	if (rc != TERN_OK)
+	if (rc != TERN_OK) {
+		/* skip_cfws() fails on an invalid comment after an address
+		 * that read_addr_spec() already allocated. */
+		free(*address);
+		*address = NULL;
 		return rc;
+	}
 	if (c->s[c->pos] != '>') {
 		free(*address);
 		*address = NULL;
