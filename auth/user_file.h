@@ -20,8 +20,9 @@
  * allowed only by an empty SENDERS.
  *
  * The file must give no access to group or others (mode 0600 or
- * stricter): user_file_load() refuses it otherwise, and ternd then
- * refuses to start or to reload.
+ * stricter) and belong to root or to the user that loads it:
+ * user_file_load() rejects it otherwise, and ternd then refuses to
+ * start or to reload.
  */
 #ifndef TERN_USER_FILE_H
 #define TERN_USER_FILE_H
