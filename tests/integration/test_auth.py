@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from peers import wait_for
+from peers import Dnsmasq, pick_port, wait_for
 
 MAX_FAILURES = 3
 LOCKOUT = 3  # seconds
@@ -55,13 +55,16 @@ def write_users(path, users, mode=0o600):
     os.chmod(path, mode)
 
 
-def auth_tern(lab, role="submission", auth=None, start=True, **overrides):
+def auth_tern(lab, role="submission", auth=None, start=True, txt=None,
+              **overrides):
     """A tern whose one listener has role (and auth when given), with
     the USERS file, MAX_FAILURES and LOCKOUT, relay_networks that do not
-    contain the test clients, and a receiver for example.test."""
+    contain the test clients, and a receiver for example.test. txt adds
+    TXT records to the test's DNS server (see peers.Dnsmasq)."""
     rcv = lab.receiver("127.0.0.2")
-    lab.dns(mx={"example.test": [(10, "mx1.example.test")]},
-            hosts={"mx1.example.test": ["127.0.0.2"]})
+    lab.dnsmasq = Dnsmasq(
+        lab.dir, mx={"example.test": [(10, "mx1.example.test")]},
+        hosts={"mx1.example.test": ["127.0.0.2"]}, txt=txt).start()
     users = lab.dir / "users"
     write_users(users, USERS)
     listener = {"address": "127.0.0.1", "port": lab.smtpd_port,
@@ -389,6 +392,51 @@ def test_submissions_implicit_tls(lab):
         s.login("alice", "alice-secret")
         code, text = s.mail("alice@origin.test")
     assert code == 250, f"MAIL after AUTH over implicit TLS got {code} {text}"
+
+
+def test_auth_skips_spf_reject_fail(lab):
+    # An authenticated client's IP address is no evidence for its sender
+    # domain, so its MAIL FROM is not SPF-checked, as for relay_networks.
+    mx_port = pick_port(["127.0.0.1"])
+    while mx_port == lab.smtpd_port:
+        mx_port = pick_port(["127.0.0.1"])
+    listeners = [
+        {"address": "127.0.0.1", "port": lab.smtpd_port,
+         "role": "submissions", "spf": "reject_fail"},
+        {"address": "127.0.0.1", "port": mx_port, "role": "mx",
+         "spf": "reject_fail"},
+    ]
+    tern, rcv, _ = auth_tern(lab, role="submissions",
+                             txt={"spf-fail.test": ["v=spf1 -all"]},
+                             smtpd={"listeners": listeners})
+
+    # Without AUTH the same sender fails SPF, so the record is served.
+    with smtplib.SMTP(tern.address, mx_port, local_hostname="client.test",
+                      timeout=15) as s:
+        s.ehlo()
+        code, text = s.mail("alice@spf-fail.test")
+    assert code == 550, f"MAIL without AUTH got {code} {text!r}"
+    assert b"5.7.23" in text, f"MAIL without AUTH got {code} {text!r}"
+
+    since = tern.log_size()
+    with smtplib.SMTP_SSL(tern.address, tern.port,
+                          local_hostname="client.test", timeout=15,
+                          context=client_tls()) as s:
+        s.login("alice", "alice-secret")
+        code, text = s.mail("alice@spf-fail.test")
+        assert code == 250, f"MAIL after AUTH got {code} {text!r}"
+        code, text = s.rcpt("someone@example.test")
+        assert code == 250, f"RCPT after AUTH got {code} {text!r}"
+        code, text = s.data(b"Subject: spf after auth\r\n\r\nbody\r\n")
+        assert code == 250, f"DATA got {code} {text!r}"
+
+    messages = rcv.wait(1)
+    assert messages, "the authenticated message was not delivered"
+    content = messages[0].content.decode()
+    assert "Received-SPF:" not in content, content[:600]
+    assert "spf=" not in content, content[:600]
+    assert " spf: " not in tern.log_text()[since:], \
+        "smtpd logged an SPF check for the authenticated session"
 
 
 def test_mail_auth_parameter_accepted(lab):
