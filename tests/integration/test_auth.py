@@ -226,6 +226,49 @@ def test_auth_exchange_errors(lab):
     assert still.code == 250, f"session unusable after AUTH errors: {still}"
 
 
+def test_auth_authzid_counted_as_failure(lab):
+    tern, _, _ = auth_tern(lab)
+    since = tern.log_size()
+
+    with tls_session(tern)[0] as c:
+        replies = [c.command(f"AUTH PLAIN "
+                             f"{plain('bob', 'bob-secret', 'alice')}")
+                   for _ in range(MAX_FAILURES)]
+        locked = c.command(f"AUTH PLAIN {plain('bob', 'bob-secret')}")
+
+    for r in replies:
+        assert r.code == 535, f"another authzid got {r}"
+    assert locked.code != 235, f"AUTH was not locked out: {locked}"
+    tern.wait_log(r"auth failed: client=\[127\.0\.0\.1\] user=bob "
+                  r"method=PLAIN failures=1: the authorization identity "
+                  r"differs", 10, since)
+    tern.wait_log(r"auth lockout: client=\[127\.0\.0\.1\] locked out",
+                  10, since)
+    assert "bob-secret" not in tern.log_text()[since:]
+
+
+def test_auth_long_lines_logged(lab):
+    tern, _, _ = auth_tern(lab, smtpd={"listeners": [
+        {"address": "127.0.0.1", "port": lab.smtpd_port,
+         "role": "submission", "max_errors": 50}]})
+    since = tern.log_size()
+
+    with tls_session(tern)[0] as c:
+        for _ in range(5):
+            c.expect("AUTH LOGIN", 334)
+            c.expect("A" * 3000, 500)
+        c.expect("NOOP", 250)
+        c.expect("QUIT", 221)
+
+    tern.wait_log(r"over-long exchange lines in this session", 10, since)
+    log = tern.log_text()[since:]
+    logged = re.findall(r"AUTH LOGIN failed: 500 5\.5\.6 .*\(line (\d)",
+                        log)
+    assert logged == ["1", "2", "3"], f"logged lines: {logged}\n{log}"
+    assert "[127.0.0.1]: AUTH: 5 over-long exchange lines in this " \
+        "session, the first 3 logged" in log, log
+
+
 def test_auth_order_and_tls(lab):
     tern, _, _ = auth_tern(lab)
 
