@@ -230,11 +230,11 @@ report_full_table(struct ternd_auth *auth)
 	if (auth->full_warned &&
 	    now - auth->full_warned_at < TERND_AUTH_FULL_WARNING_INTERVAL)
 		return;
-	log_warning("auth limiter table is full (%d entries): to make room "
-	    "for new clients, %lu failure counts were forgotten and %lu "
-	    "lockouts ended early, and %lu failures were not counted, since "
-	    "the last warning", AUTH_LIMITER_SLOTS, counters, lockouts,
-	    untracked);
+	log_warning("auth limiter table is full (%d entries): %s, %lu "
+	    "failure counts were dropped and %lu lockouts ended early to "
+	    "make room for new clients, and %lu failures were not counted",
+	    AUTH_LIMITER_SLOTS, auth->full_warned ? "since the last warning" :
+	    "so far", counters, lockouts, untracked);
 	auth->reported.counters_dropped = l->counters_dropped;
 	auth->reported.lockouts_dropped = l->lockouts_dropped;
 	auth->reported.failures_untracked = l->failures_untracked;
