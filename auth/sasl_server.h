@@ -53,7 +53,8 @@ struct sasl_server {
 	const char *reply;       /* set with SASL_SERVER_ERROR */
 
 	/* Set with SASL_SERVER_DONE. RFC 4616 2: authzid is "" when the
-	 * client sent none; a non-empty one other than user is refused. */
+	 * client sent none. One other than user is passed on as sent, and
+	 * the caller must reject it (ternd does). */
 	char authzid[USER_NAME_MAX + 1];
 	char user[USER_NAME_MAX + 1];
 	char password[USER_PASSWORD_MAX + 1];

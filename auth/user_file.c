@@ -532,7 +532,9 @@ user_file_parse(FILE *fp, const char *path, struct user_db **out, char *err,
 	return TERN_OK;
 }
 
-/* Rejects a file that grants group or others any access. */
+/* Rejects a file that grants group or others any access, or that
+ * belongs to a user other than root or the one loading it: its owner
+ * could add an account and relay with it. */
 static int
 check_mode(FILE *fp, const char *path, char *err, size_t err_size)
 {
@@ -546,6 +548,12 @@ check_mode(FILE *fp, const char *path, char *err, size_t err_size)
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		snprintf(err, err_size, "%s: not a regular file", path);
+		return TERN_ECONFIG;
+	}
+	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
+		snprintf(err, err_size, "%s: owned by user id %u, not by root "
+		    "or the user loading it (%u); run chown root %s", path,
+		    (unsigned int)sb.st_uid, (unsigned int)geteuid(), path);
 		return TERN_ECONFIG;
 	}
 	mode = (unsigned int)(sb.st_mode & 07777);

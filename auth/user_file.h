@@ -20,8 +20,9 @@
  * allowed only by an empty SENDERS.
  *
  * The file must give no access to group or others (mode 0600 or
- * stricter): user_file_load() refuses it otherwise, and ternd then
- * refuses to start or to reload.
+ * stricter) and belong to root or to the user that loads it:
+ * user_file_load() rejects it otherwise, and ternd then refuses to
+ * start or to reload.
  */
 #ifndef TERN_USER_FILE_H
 #define TERN_USER_FILE_H
@@ -38,11 +39,12 @@
 struct user_db;
 
 /*
- * Reads and checks the file at path. TERN_ECONFIG with "FILE:LINE:
- * reason" or "FILE: reason" in err when a line is malformed or the file
- * is readable or writable by group or others, or contains more than
- * USER_FILE_MAX_USERS accounts (one error a line when there are
- * several); TERN_EIO when it cannot be read.
+ * Reads and checks the file at path. Returns TERN_ECONFIG with
+ * "FILE:LINE: reason" or "FILE: reason" in err when a line is malformed
+ * (one error a line when there are several), when the file is readable
+ * or writable by group or others or belongs to another user than root
+ * or the caller, or when it contains more than USER_FILE_MAX_USERS
+ * accounts. Returns TERN_EIO when it cannot be read.
  */
 int user_file_load(const char *path, struct user_db **out, char *err,
     size_t err_size);

@@ -33,8 +33,13 @@ struct smtpd_auth_exchange {
 	struct sasl_server sasl;
 	bool active;                 /* waiting for a response line */
 	uint64_t request_id;         /* of the check at ternd, 0 when none */
+	unsigned int long_lines;     /* over-long response lines so far */
 	struct smtpd_auth_exchange *next_pending;
 };
+
+/* Over-long response lines logged one by one per session. The rest are
+ * counted, and the total is logged when the session ends. */
+#define LONG_LINES_LOGGED 3
 
 /* The checks sent to ternd that have no result yet. */
 static struct {
@@ -340,8 +345,29 @@ smtpd_auth_abort_pending(void)
 }
 
 void
+smtpd_auth_reject_long_line(struct smtpd_session *s)
+{
+	struct smtpd_auth_exchange *ex = s->auth_exchange;
+
+	ex->long_lines++;
+	if (ex->long_lines <= LONG_LINES_LOGGED)
+		log_info("[%s]: AUTH %s failed: %s (line %u of this session%s)",
+		    s->client_addr,
+		    sasl_server_mechanism_name(ex->sasl.mechanism),
+		    SMTPD_AUTH_LINE_TOO_LONG, ex->long_lines,
+		    ex->long_lines == LONG_LINES_LOGGED ?
+		    "; further ones are counted" : "");
+	smtpd_reject_line(s, SMTPD_AUTH_LINE_TOO_LONG);
+}
+
+void
 smtpd_auth_session_free(struct smtpd_session *s)
 {
+	if (s->auth_exchange != NULL &&
+	    s->auth_exchange->long_lines > LONG_LINES_LOGGED)
+		log_info("[%s]: AUTH: %u over-long exchange lines in this "
+		    "session, the first %d logged", s->client_addr,
+		    s->auth_exchange->long_lines, LONG_LINES_LOGGED);
 	if (s->auth_exchange != NULL) {
 		sasl_server_wipe(&s->auth_exchange->sasl);
 		free(s->auth_exchange);

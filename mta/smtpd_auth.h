@@ -62,4 +62,8 @@ void smtpd_auth_session_free(struct smtpd_session *s);
 #define SMTPD_AUTH_LINE_TOO_LONG \
 	"500 5.5.6 Authentication Exchange line is too long"
 
+/* Rejects a response line over the line limit while an exchange is
+ * active (smtpd_auth_exchange_active), ends the exchange and logs it. */
+void smtpd_auth_reject_long_line(struct smtpd_session *s);
+
 #endif

@@ -235,9 +235,11 @@ session_step(struct smtpd_session *s)
 	case SMTP_LINE_INCOMPLETE:
 		return false;
 	case SMTP_LINE_TOO_LONG:
-		smtpd_reject_line(s, smtpd_auth_exchange_active(s) ?
-		    SMTPD_AUTH_LINE_TOO_LONG :
-		    "500 5.5.2 Error: command line too long");
+		if (smtpd_auth_exchange_active(s))
+			smtpd_auth_reject_long_line(s);
+		else
+			smtpd_reject_line(s, "500 5.5.2 Error: command line "
+			    "too long");
 		return true;
 	case SMTP_LINE_BARE_LF:
 		/* RFC 5321 2.3.8: commands end with CRLF only. */

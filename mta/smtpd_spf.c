@@ -87,6 +87,10 @@ smtpd_spf_mode(const struct smtpd_session *s)
 	if (netrange_list_contains(settings->relay_networks,
 	    settings->relay_network_count, (const struct sockaddr *)&s->peer))
 		return SPF_INBOUND_OFF;
+	/* A roaming user's IP address is no evidence for or against its
+	 * sender domain, and the users file already limits its senders. */
+	if (s->authenticated)
+		return SPF_INBOUND_OFF;
 	/* A listener ternd added after this configuration was loaded has
 	 * no entry yet; it gets the default. */
 	if (s->listener >= settings->spf.listener_count)

@@ -1,7 +1,8 @@
 /*
- * Inbound SPF (RFC 7208) in smtpd. A client outside relay_networks on a
- * listener whose spf setting is not "off" gets its MAIL FROM domain
- * checked, or its HELO name for the null sender. The evaluation runs in
+ * Inbound SPF (RFC 7208) in smtpd. A client that is outside
+ * relay_networks and not authenticated (SMTP AUTH), on a listener whose
+ * spf setting is not "off", gets its MAIL FROM domain checked, or its
+ * HELO name for the null sender. The evaluation runs in
  * a libuv worker thread, with a dns_sync made from the configured
  * resolver. The session waits as it does for a queue commit:
  * it stops reading, the loop goes on serving other sessions, and input
@@ -40,7 +41,7 @@ void smtpd_spf_settings_init(struct smtpd_spf_settings *out,
     const struct tern_config *cfg);
 
 /* The session's enum spf_inbound: its listener's setting, or
- * SPF_INBOUND_OFF for a client in relay_networks. */
+ * SPF_INBOUND_OFF for a client in relay_networks or authenticated. */
 int smtpd_spf_mode(const struct smtpd_session *s);
 
 /* Receives the result on the loop thread; the session is still waiting

@@ -93,6 +93,12 @@ ternd_auth_check_file(const struct tern_config *cfg, char *err,
 	return rc;
 }
 
+static int64_t
+now_seconds(const struct ternd_auth *auth)
+{
+	return (int64_t)(uv_now(auth->loop) / 1000);
+}
+
 /* Allocates the limiter the first time a users file is configured. */
 static int
 apply_limits(struct ternd_auth *auth, const struct tern_config *cfg,
@@ -100,7 +106,8 @@ apply_limits(struct ternd_auth *auth, const struct tern_config *cfg,
 {
 	if (auth->limiter != NULL) {
 		auth_limiter_configure(auth->limiter, cfg->auth_max_failures,
-		    cfg->auth_failure_window, cfg->auth_lockout);
+		    cfg->auth_failure_window, cfg->auth_lockout,
+		    now_seconds(auth));
 		return TERN_OK;
 	}
 	if (cfg->users_file[0] == '\0')
@@ -162,12 +169,6 @@ ternd_auth_free(struct ternd_auth *auth)
 	auth->limiter = NULL;
 }
 
-static int64_t
-now_seconds(const struct ternd_auth *auth)
-{
-	return (int64_t)(uv_now(auth->loop) / 1000);
-}
-
 /* Sends IPC_AUTH_RESULT to child, if it is still the process that
  * asked (a restarted smtpd has other sessions). */
 static void
@@ -208,16 +209,51 @@ check_password(uv_work_t *req)
 		snprintf(work->senders, sizeof(work->senders), "%s", senders);
 }
 
-/* Logs a failure and the lockout it caused, once. */
+/*
+ * Logs, at most once a minute, what the full limiter table had to
+ * forget since the last such warning. NOTE: counts from the last minute
+ * of a flood wait for the next AUTH attempt to be logged.
+ */
+static void
+report_full_table(struct ternd_auth *auth)
+{
+	const struct auth_limiter *l = auth->limiter;
+	unsigned long counters, lockouts, untracked;
+	int64_t now = now_seconds(auth);
+
+	counters = l->counters_dropped - auth->reported.counters_dropped;
+	lockouts = l->lockouts_dropped - auth->reported.lockouts_dropped;
+	untracked = l->failures_untracked -
+	    auth->reported.failures_untracked;
+	if (counters == 0 && lockouts == 0 && untracked == 0)
+		return;
+	if (auth->full_warned &&
+	    now - auth->full_warned_at < TERND_AUTH_FULL_WARNING_INTERVAL)
+		return;
+	log_warning("auth limiter table is full (%d entries): %s, %lu "
+	    "failure counts were dropped and %lu lockouts ended early to "
+	    "make room for new clients, and %lu failures were not counted",
+	    AUTH_LIMITER_SLOTS, auth->full_warned ? "since the last warning" :
+	    "so far", counters, lockouts, untracked);
+	auth->reported.counters_dropped = l->counters_dropped;
+	auth->reported.lockouts_dropped = l->lockouts_dropped;
+	auth->reported.failures_untracked = l->failures_untracked;
+	auth->full_warned = true;
+	auth->full_warned_at = now;
+}
+
+/* Logs a failure and the lockout it caused, once. reason is NULL for a
+ * wrong password or unknown user. */
 static void
 log_failure(const struct ternd_auth *auth, const struct auth_work *work,
-    const struct auth_limiter_result *limit)
+    const struct auth_limiter_result *limit, const char *reason)
 {
 	char e_user[4 * USER_NAME_MAX + 1];
 
 	log_escape(e_user, sizeof(e_user), work->user, strlen(work->user));
-	log_info("auth failed: client=[%s] user=%s method=%s failures=%u",
-	    work->address, e_user, work->mechanism, limit->failures);
+	log_info("auth failed: client=[%s] user=%s method=%s failures=%u%s%s",
+	    work->address, e_user, work->mechanism, limit->failures,
+	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	if (limit->address_locked)
 		log_warning("auth lockout: client=[%s] locked out of AUTH for "
 		    "%lld s after %u failures within %lld s", work->address,
@@ -230,9 +266,6 @@ log_failure(const struct ternd_auth *auth, const struct auth_work *work,
 		    (long long)auth->limiter->lockout,
 		    auth->limiter->max_failures,
 		    (long long)auth->limiter->window);
-	if (limit->untracked)
-		log_warning("auth failure from [%s] not counted: the limiter "
-		    "table is full", work->address);
 }
 
 static void
@@ -251,8 +284,9 @@ check_done(uv_work_t *req, int status)
 		result = IPC_AUTH_OK;
 	} else {
 		result = IPC_AUTH_FAILED;
-		log_failure(auth, work, &limit);
+		log_failure(auth, work, &limit, NULL);
 	}
+	report_full_table(auth);
 	send_result(work->child, work->pid, work->request_id, result,
 	    work->ok ? work->senders : "");
 	users_unref(work->users);
@@ -274,13 +308,37 @@ read_request(struct ipc_reader *r, struct auth_work *work)
 	return ipc_reader_finish(r) == TERN_OK;
 }
 
+/* Logs why auth_limiter_begin() did not allow the attempt. */
+static void
+log_not_allowed(const struct ternd_auth *auth, const struct auth_work *work,
+    enum auth_limit limit)
+{
+	char e_user[4 * USER_NAME_MAX + 1];
+
+	log_escape(e_user, sizeof(e_user), work->user, strlen(work->user));
+	if (limit == AUTH_LIMIT_LOCKED)
+		log_info("auth rejected: client=[%s] user=%s method=%s: locked "
+		    "out", work->address, e_user, work->mechanism);
+	else if (limit == AUTH_LIMIT_BUSY)
+		log_info("auth deferred: client=[%s] user=%s method=%s: "
+		    "earlier attempts from this address are still being "
+		    "checked and could reach max_failures (%u)",
+		    work->address, e_user, work->mechanism,
+		    auth->limiter->max_failures);
+	else
+		log_warning("auth deferred: client=[%s] user=%s method=%s: "
+		    "every entry of the limiter table (%d) has an attempt in "
+		    "flight", work->address, e_user, work->mechanism,
+		    AUTH_LIMITER_SLOTS);
+}
+
 /* Decides whether the attempt may be checked; on false the result to
  * send is in *result. */
 static bool
 admit(struct ternd_auth *auth, const struct auth_work *work,
     enum ipc_auth_result *result)
 {
-	char e_user[4 * USER_NAME_MAX + 1];
+	struct auth_limiter_result counted;
 	enum auth_limit limit;
 
 	*result = IPC_AUTH_TEMPFAIL;
@@ -289,25 +347,26 @@ admit(struct ternd_auth *auth, const struct auth_work *work,
 		    "smtpd.auth.users_file is not set", work->address);
 		return false;
 	}
-	/* RFC 4616 2: acting as another user is not supported. */
-	if (work->authzid[0] != '\0' &&
-	    strcmp(work->authzid, work->user) != 0) {
-		*result = IPC_AUTH_FAILED;
-		return false;
-	}
 	limit = auth_limiter_begin(auth->limiter, work->address, work->user,
 	    now_seconds(auth));
-	log_escape(e_user, sizeof(e_user), work->user, strlen(work->user));
-	if (limit == AUTH_LIMIT_LOCKED) {
-		log_info("auth rejected: client=[%s] user=%s method=%s: locked "
-		    "out", work->address, e_user, work->mechanism);
-		*result = IPC_AUTH_LOCKED;
+	report_full_table(auth);
+	if (limit != AUTH_LIMIT_ALLOW) {
+		log_not_allowed(auth, work, limit);
+		if (limit == AUTH_LIMIT_LOCKED)
+			*result = IPC_AUTH_LOCKED;
 		return false;
 	}
-	if (limit == AUTH_LIMIT_BUSY) {
-		log_info("auth deferred: client=[%s] user=%s method=%s: too "
-		    "many attempts in flight", work->address, e_user,
-		    work->mechanism);
+	/* RFC 4616 2: acting as another user is not supported. The attempt
+	 * counts as a failure, so it cannot probe past the lockout. */
+	if (work->authzid[0] != '\0' &&
+	    strcmp(work->authzid, work->user) != 0) {
+		auth_limiter_end(auth->limiter, work->address, work->user,
+		    false, now_seconds(auth), &counted);
+		log_failure(auth, work, &counted, "the authorization identity "
+		    "differs from the user, and acting as another user is not "
+		    "supported");
+		report_full_table(auth);
+		*result = IPC_AUTH_FAILED;
 		return false;
 	}
 	if (auth->in_flight >= TERND_AUTH_MAX_IN_FLIGHT) {

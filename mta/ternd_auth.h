@@ -7,7 +7,9 @@
 #ifndef TERN_TERND_AUTH_H
 #define TERN_TERND_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "../policy/auth_limiter.h"
@@ -21,17 +23,29 @@ struct ternd_users;
  * default (UV_THREADPOOL_SIZE), the rest wait in its queue. */
 #define TERND_AUTH_MAX_IN_FLIGHT 64
 
+/* Seconds between two "auth limiter table is full" warnings. */
+#define TERND_AUTH_FULL_WARNING_INTERVAL 60
+
 struct ternd_auth {
 	uv_loop_t *loop;
 	struct ternd_users *users;   /* NULL when users_file is "" */
 	struct auth_limiter *limiter;
 	unsigned int in_flight;
+	/* The limiter's totals at the last "table is full" warning. */
+	struct {
+		unsigned long counters_dropped;
+		unsigned long lockouts_dropped;
+		unsigned long failures_untracked;
+	} reported;
+	bool full_warned;
+	int64_t full_warned_at;      /* seconds, uv_now() / 1000 */
 };
 
 /*
  * Loads cfg's users file to see that it can be used, and frees it.
  * TERN_ECONFIG with "FILE[:LINE]: reason" in err when it is malformed,
- * readable by group or others, or unreadable.
+ * readable by group or others, owned by another user than root or
+ * ternd's, or unreadable.
  */
 int ternd_auth_check_file(const struct tern_config *cfg, char *err,
     size_t err_size);

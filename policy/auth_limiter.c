@@ -49,21 +49,29 @@ void
 auth_limiter_init(struct auth_limiter *l, int max_failures, int window,
     int lockout)
 {
-	memset(l->entries, 0, sizeof(l->entries));
-	set_limits(l, max_failures, window, lockout);
-}
-
-void
-auth_limiter_configure(struct auth_limiter *l, int max_failures, int window,
-    int lockout)
-{
+	memset(l, 0, sizeof(*l));
 	set_limits(l, max_failures, window, lockout);
 }
 
 static bool
-locked(const struct auth_limiter_entry *e, int64_t now)
+locked(const struct auth_limiter *l, const struct auth_limiter_entry *e,
+    int64_t now)
 {
-	return e->locked_until > now;
+	return e->has_lockout && now < e->lockout_start + l->lockout;
+}
+
+void
+auth_limiter_configure(struct auth_limiter *l, int max_failures, int window,
+    int lockout, int64_t now)
+{
+	size_t i;
+
+	/* Lockouts that ended under the old value stay ended, so a longer
+	 * lockout never revives one. */
+	for (i = 0; i < AUTH_LIMITER_SLOTS; i++)
+		if (!locked(l, &l->entries[i], now))
+			l->entries[i].has_lockout = false;
+	set_limits(l, max_failures, window, lockout);
 }
 
 static struct auth_limiter_entry *
@@ -87,34 +95,87 @@ find(struct auth_limiter *l, enum auth_limiter_kind kind,
 	return NULL;
 }
 
-/* Takes a free slot, else the least recently used one that is neither
- * locked nor in flight. NULL when every slot is. */
-static struct auth_limiter_entry *
-take_slot(struct auth_limiter *l, int64_t now)
+/* True when e has failures that still count, within the window. */
+static bool
+counting(const struct auth_limiter *l, const struct auth_limiter_entry *e,
+    int64_t now)
 {
-	struct auth_limiter_entry *e, *oldest = NULL;
+	return e->failures > 0 && now - e->window_start < l->window;
+}
+
+/*
+ * True when e is a lockout in force, or a user name's count at
+ * max_failures, which locks out each further failing address for that
+ * name. *end is the time when that stops.
+ */
+static bool
+in_force(const struct auth_limiter *l, const struct auth_limiter_entry *e,
+    int64_t now, int64_t *end)
+{
+	if (locked(l, e, now)) {
+		*end = e->lockout_start + l->lockout;
+		return true;
+	}
+	if (e->kind == AUTH_LIMITER_NAME && counting(l, e, now) &&
+	    e->failures >= l->max_failures) {
+		*end = e->window_start + l->window;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Takes a free slot, else the one worth least (see auth_limiter.h): an
+ * entry that neither counts nor locks, else the least recently used
+ * counter, else the lockout that ends soonest. Never one with attempts
+ * in flight, nor keep. NULL when no slot is left.
+ */
+static struct auth_limiter_entry *
+take_slot(struct auth_limiter *l, int64_t now,
+    const struct auth_limiter_entry *keep)
+{
+	struct auth_limiter_entry *e, *counter = NULL, *lockout = NULL;
+	int64_t end, lockout_end = 0;
 	size_t i;
 
 	for (i = 0; i < AUTH_LIMITER_SLOTS; i++) {
 		e = &l->entries[i];
 		if (e->kind == AUTH_LIMITER_FREE)
 			return e;
-		if (locked(e, now) || e->pending > 0)
+		if (e == keep || e->pending > 0)
 			continue;
-		if (oldest == NULL || e->last_used < oldest->last_used)
-			oldest = e;
+		if (in_force(l, e, now, &end)) {
+			if (lockout == NULL || end < lockout_end) {
+				lockout = e;
+				lockout_end = end;
+			}
+		} else if (!counting(l, e, now)) {
+			return e;
+		} else if (counter == NULL ||
+		    e->last_used < counter->last_used) {
+			counter = e;
+		}
 	}
-	return oldest;
+	if (counter != NULL) {
+		l->counters_dropped++;
+		return counter;
+	}
+	if (lockout != NULL)
+		l->lockouts_dropped++;
+	return lockout;
 }
 
+/* Finds the entry, or adds it in a slot from take_slot() other than
+ * keep. */
 static struct auth_limiter_entry *
 find_or_add(struct auth_limiter *l, enum auth_limiter_kind kind,
-    const char *address, const char *name, int64_t now)
+    const char *address, const char *name, int64_t now,
+    const struct auth_limiter_entry *keep)
 {
 	struct auth_limiter_entry *e = find(l, kind, address, name);
 
 	if (e == NULL) {
-		e = take_slot(l, now);
+		e = take_slot(l, now, keep);
 		if (e == NULL)
 			return NULL;
 		memset(e, 0, sizeof(*e));
@@ -134,6 +195,24 @@ expire_window(const struct auth_limiter *l, struct auth_limiter_entry *e,
 {
 	if (e->failures > 0 && now - e->window_start >= l->window)
 		e->failures = 0;
+}
+
+/* Locks e out for lockout seconds from now. Its failures start again
+ * from zero after the lockout. */
+static void
+start_lockout(struct auth_limiter_entry *e, int64_t now)
+{
+	e->has_lockout = true;
+	e->lockout_start = now;
+	e->failures = 0;
+}
+
+/* Notes a failure that no slot could hold. */
+static void
+untracked(struct auth_limiter *l, struct auth_limiter_result *result)
+{
+	result->untracked = true;
+	l->failures_untracked++;
 }
 
 static void
@@ -156,13 +235,18 @@ auth_limiter_begin(struct auth_limiter *l, const char *address,
 	auth_limiter_address_key(address, key, sizeof(key));
 	a = find(l, AUTH_LIMITER_ADDRESS, key, NULL);
 	pair = find(l, AUTH_LIMITER_PAIR, key, name);
-	if ((a != NULL && locked(a, now)) ||
-	    (pair != NULL && locked(pair, now)))
+	if ((a != NULL && locked(l, a, now)) ||
+	    (pair != NULL && locked(l, pair, now)))
 		return AUTH_LIMIT_LOCKED;
-	a = find_or_add(l, AUTH_LIMITER_ADDRESS, key, NULL, now);
+	a = find_or_add(l, AUTH_LIMITER_ADDRESS, key, NULL, now, NULL);
 	if (a == NULL)
-		return AUTH_LIMIT_BUSY;
+		return AUTH_LIMIT_FULL;
 	expire_window(l, a, now);
+	/* Failures counted under a higher max_failures, before a reload. */
+	if (a->failures >= l->max_failures) {
+		start_lockout(a, now);
+		return AUTH_LIMIT_LOCKED;
+	}
 	if (a->failures + a->pending >= l->max_failures)
 		return AUTH_LIMIT_BUSY;
 	a->pending++;
@@ -172,26 +256,28 @@ auth_limiter_begin(struct auth_limiter *l, const char *address,
 /* Counts a failure for name and locks the pair once the name has had
  * max_failures, unless the address is locked anyway. */
 static void
-count_name_failure(struct auth_limiter *l, const char *key, const char *name,
-    bool address_locked, int64_t now, struct auth_limiter_result *result)
+count_name_failure(struct auth_limiter *l, struct auth_limiter_entry *a,
+    const char *key, const char *name, int64_t now,
+    struct auth_limiter_result *result)
 {
 	struct auth_limiter_entry *n, *pair;
 
-	n = find_or_add(l, AUTH_LIMITER_NAME, NULL, name, now);
+	n = find_or_add(l, AUTH_LIMITER_NAME, NULL, name, now, a);
 	if (n == NULL) {
-		result->untracked = true;
+		untracked(l, result);
 		return;
 	}
 	count_failure(l, n, now);
-	if (n->failures < l->max_failures || address_locked)
+	if (n->failures < l->max_failures ||
+	    (a != NULL && locked(l, a, now)))
 		return;
-	pair = find_or_add(l, AUTH_LIMITER_PAIR, key, name, now);
+	pair = find_or_add(l, AUTH_LIMITER_PAIR, key, name, now, n);
 	if (pair == NULL) {
-		result->untracked = true;
+		untracked(l, result);
 		return;
 	}
-	if (!locked(pair, now)) {
-		pair->locked_until = now + l->lockout;
+	if (!locked(l, pair, now)) {
+		start_lockout(pair, now);
 		result->pair_locked = true;
 	}
 }
@@ -205,9 +291,8 @@ count_address_failure(const struct auth_limiter *l,
 	a->last_used = now;
 	count_failure(l, a, now);
 	result->failures = a->failures;
-	if (a->failures >= l->max_failures && !locked(a, now)) {
-		a->locked_until = now + l->lockout;
-		a->failures = 0;
+	if (a->failures >= l->max_failures && !locked(l, a, now)) {
+		start_lockout(a, now);
 		result->address_locked = true;
 	}
 }
@@ -229,11 +314,10 @@ auth_limiter_end(struct auth_limiter *l, const char *address,
 	if (success)
 		return;
 	if (a == NULL)
-		a = find_or_add(l, AUTH_LIMITER_ADDRESS, key, NULL, now);
+		a = find_or_add(l, AUTH_LIMITER_ADDRESS, key, NULL, now, NULL);
 	if (a == NULL)
-		result->untracked = true;
+		untracked(l, result);
 	else
 		count_address_failure(l, a, now, result);
-	count_name_failure(l, key, name, a != NULL && locked(a, now), now,
-	    result);
+	count_name_failure(l, a, key, name, now, result);
 }

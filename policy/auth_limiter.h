@@ -19,10 +19,23 @@
  * - A success clears nothing, so a client with one valid account cannot
  *   reset its counter to guess at others.
  *
- * Memory is one fixed table of AUTH_LIMITER_SLOTS entries. When it is
- * full, the least recently used entry that is neither locked nor in
- * flight is reused, so a flood of new addresses or names can make older
- * counts be forgotten, but never an active lockout.
+ * Memory is one fixed table of AUTH_LIMITER_SLOTS entries. When no
+ * slot is free, the entry that is worth least is reused: one whose
+ * window and lockout have passed, else the least recently used counter
+ * that is not locked, else the lockout that ends soonest. A user name
+ * with max_failures failures in its window ranks with the lockouts,
+ * because it locks out each further failing address. Entries with
+ * attempts in flight are never reused. So a flood of new addresses or
+ * names shortens the flood's own oldest lockouts, and a client that did
+ * nothing wrong still gets a slot. The table counts what it had to
+ * forget (counters_dropped, lockouts_dropped) so ternd can log it.
+ *
+ * A reload (auth_limiter_configure) applies the new limits to existing
+ * entries as they are next checked. Each lockout in force ends lockout
+ * seconds after it began, with the new value, so a shorter lockout ends
+ * current ones early. A counter is compared with the new max_failures
+ * and window at its next attempt. An address that already has
+ * max_failures failures is locked out at its next attempt.
  */
 #ifndef TERN_AUTH_LIMITER_H
 #define TERN_AUTH_LIMITER_H
@@ -40,8 +53,9 @@
 enum auth_limit {
 	AUTH_LIMIT_ALLOW = 0,   /* check the password */
 	AUTH_LIMIT_LOCKED,      /* the address or the pair is locked out */
-	AUTH_LIMIT_BUSY,        /* too many attempts in flight, or no room
-	                         * in the table: try again later */
+	AUTH_LIMIT_BUSY,        /* attempts in flight from the address
+	                         * would reach max_failures: try later */
+	AUTH_LIMIT_FULL,        /* every slot has an attempt in flight */
 };
 
 enum auth_limiter_kind {
@@ -58,7 +72,8 @@ struct auth_limiter_entry {
 	unsigned int failures;      /* within the window */
 	unsigned int pending;       /* attempts in flight (addresses) */
 	int64_t window_start;       /* time of the window's first failure */
-	int64_t locked_until;       /* 0 when not locked */
+	bool has_lockout;           /* lockout_start is set */
+	int64_t lockout_start;      /* locked until lockout_start + lockout */
 	int64_t last_used;
 };
 
@@ -66,6 +81,11 @@ struct auth_limiter {
 	unsigned int max_failures;
 	int64_t window;             /* seconds */
 	int64_t lockout;            /* seconds */
+	/* Totals since auth_limiter_init(), for the "table is full" log. */
+	unsigned long counters_dropped;   /* failure counts reused */
+	unsigned long lockouts_dropped;   /* lockouts (and user names at
+	                                   * max_failures) ended early */
+	unsigned long failures_untracked; /* failures with no slot */
 	struct auth_limiter_entry entries[AUTH_LIMITER_SLOTS];
 };
 
@@ -81,9 +101,10 @@ struct auth_limiter_result {
 void auth_limiter_init(struct auth_limiter *l, int max_failures, int window,
     int lockout);
 
-/* Sets new limits and keeps the counts and lockouts (a reload). */
+/* Sets new limits at time now and keeps the counts and lockouts that
+ * are still in force (a reload; see the top of this file). */
 void auth_limiter_configure(struct auth_limiter *l, int max_failures,
-    int window, int lockout);
+    int window, int lockout, int64_t now);
 
 /*
  * Decides whether an attempt by name from address may be checked at

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from peers import wait_for
+from peers import Dnsmasq, pick_port, wait_for
 
 MAX_FAILURES = 3
 LOCKOUT = 3  # seconds
@@ -55,13 +55,16 @@ def write_users(path, users, mode=0o600):
     os.chmod(path, mode)
 
 
-def auth_tern(lab, role="submission", auth=None, start=True, **overrides):
+def auth_tern(lab, role="submission", auth=None, start=True, txt=None,
+              **overrides):
     """A tern whose one listener has role (and auth when given), with
     the USERS file, MAX_FAILURES and LOCKOUT, relay_networks that do not
-    contain the test clients, and a receiver for example.test."""
+    contain the test clients, and a receiver for example.test. txt adds
+    TXT records to the test's DNS server (see peers.Dnsmasq)."""
     rcv = lab.receiver("127.0.0.2")
-    lab.dns(mx={"example.test": [(10, "mx1.example.test")]},
-            hosts={"mx1.example.test": ["127.0.0.2"]})
+    lab.dnsmasq = Dnsmasq(
+        lab.dir, mx={"example.test": [(10, "mx1.example.test")]},
+        hosts={"mx1.example.test": ["127.0.0.2"]}, txt=txt).start()
     users = lab.dir / "users"
     write_users(users, USERS)
     listener = {"address": "127.0.0.1", "port": lab.smtpd_port,
@@ -221,6 +224,49 @@ def test_auth_exchange_errors(lab):
     assert (too_long.code, too_long.lines[0][:5]) == (500, "5.5.6"), \
         f"an over-long response line got {too_long}"
     assert still.code == 250, f"session unusable after AUTH errors: {still}"
+
+
+def test_auth_authzid_counted_as_failure(lab):
+    tern, _, _ = auth_tern(lab)
+    since = tern.log_size()
+
+    with tls_session(tern)[0] as c:
+        replies = [c.command(f"AUTH PLAIN "
+                             f"{plain('bob', 'bob-secret', 'alice')}")
+                   for _ in range(MAX_FAILURES)]
+        locked = c.command(f"AUTH PLAIN {plain('bob', 'bob-secret')}")
+
+    for r in replies:
+        assert r.code == 535, f"another authzid got {r}"
+    assert locked.code != 235, f"AUTH was not locked out: {locked}"
+    tern.wait_log(r"auth failed: client=\[127\.0\.0\.1\] user=bob "
+                  r"method=PLAIN failures=1: the authorization identity "
+                  r"differs", 10, since)
+    tern.wait_log(r"auth lockout: client=\[127\.0\.0\.1\] locked out",
+                  10, since)
+    assert "bob-secret" not in tern.log_text()[since:]
+
+
+def test_auth_long_lines_logged(lab):
+    tern, _, _ = auth_tern(lab, smtpd={"listeners": [
+        {"address": "127.0.0.1", "port": lab.smtpd_port,
+         "role": "submission", "max_errors": 50}]})
+    since = tern.log_size()
+
+    with tls_session(tern)[0] as c:
+        for _ in range(5):
+            c.expect("AUTH LOGIN", 334)
+            c.expect("A" * 3000, 500)
+        c.expect("NOOP", 250)
+        c.expect("QUIT", 221)
+
+    tern.wait_log(r"over-long exchange lines in this session", 10, since)
+    log = tern.log_text()[since:]
+    logged = re.findall(r"AUTH LOGIN failed: 500 5\.5\.6 .*\(line (\d)",
+                        log)
+    assert logged == ["1", "2", "3"], f"logged lines: {logged}\n{log}"
+    assert "[127.0.0.1]: AUTH: 5 over-long exchange lines in this " \
+        "session, the first 3 logged" in log, log
 
 
 def test_auth_order_and_tls(lab):
@@ -389,6 +435,51 @@ def test_submissions_implicit_tls(lab):
         s.login("alice", "alice-secret")
         code, text = s.mail("alice@origin.test")
     assert code == 250, f"MAIL after AUTH over implicit TLS got {code} {text}"
+
+
+def test_auth_skips_spf_reject_fail(lab):
+    # An authenticated client's IP address is no evidence for its sender
+    # domain, so its MAIL FROM is not SPF-checked, as for relay_networks.
+    mx_port = pick_port(["127.0.0.1"])
+    while mx_port == lab.smtpd_port:
+        mx_port = pick_port(["127.0.0.1"])
+    listeners = [
+        {"address": "127.0.0.1", "port": lab.smtpd_port,
+         "role": "submissions", "spf": "reject_fail"},
+        {"address": "127.0.0.1", "port": mx_port, "role": "mx",
+         "spf": "reject_fail"},
+    ]
+    tern, rcv, _ = auth_tern(lab, role="submissions",
+                             txt={"spf-fail.test": ["v=spf1 -all"]},
+                             smtpd={"listeners": listeners})
+
+    # Without AUTH the same sender fails SPF, so the record is served.
+    with smtplib.SMTP(tern.address, mx_port, local_hostname="client.test",
+                      timeout=15) as s:
+        s.ehlo()
+        code, text = s.mail("alice@spf-fail.test")
+    assert code == 550, f"MAIL without AUTH got {code} {text!r}"
+    assert b"5.7.23" in text, f"MAIL without AUTH got {code} {text!r}"
+
+    since = tern.log_size()
+    with smtplib.SMTP_SSL(tern.address, tern.port,
+                          local_hostname="client.test", timeout=15,
+                          context=client_tls()) as s:
+        s.login("alice", "alice-secret")
+        code, text = s.mail("alice@spf-fail.test")
+        assert code == 250, f"MAIL after AUTH got {code} {text!r}"
+        code, text = s.rcpt("someone@example.test")
+        assert code == 250, f"RCPT after AUTH got {code} {text!r}"
+        code, text = s.data(b"Subject: spf after auth\r\n\r\nbody\r\n")
+        assert code == 250, f"DATA got {code} {text!r}"
+
+    messages = rcv.wait(1)
+    assert messages, "the authenticated message was not delivered"
+    content = messages[0].content.decode()
+    assert "Received-SPF:" not in content, content[:600]
+    assert "spf=" not in content, content[:600]
+    assert " spf: " not in tern.log_text()[since:], \
+        "smtpd logged an SPF check for the authenticated session"
 
 
 def test_mail_auth_parameter_accepted(lab):

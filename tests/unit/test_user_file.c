@@ -382,6 +382,36 @@ struct sender_case {
 };
 
 static void
+file_of_other_user_rejected(void **state)
+{
+	char hash[USER_HASH_MAX], line[600], expected[1200];
+	struct user_db *db = NULL;
+	const char *path;
+
+	(void)state;
+	/* Only root can give a file away; as another user, skip. */
+	if (geteuid() != 0)
+		skip();
+	hash_of("pw", hash);
+	snprintf(line, sizeof(line), "alice:%s:\n", hash);
+	path = write_file("users", line, 0600);
+	assert_int_equal(chown(path, 65534, 65534), 0);
+
+	assert_int_equal(user_file_load(path, &db, err, sizeof(err)),
+	    TERN_ECONFIG);
+	assert_null(db);
+	snprintf(expected, sizeof(expected), "%s: owned by user id 65534, not "
+	    "by root or the user loading it (0); run chown root %s", path,
+	    path);
+	assert_string_equal(err, expected);
+
+	assert_int_equal(chown(path, 0, 0), 0);
+	assert_int_equal(user_file_load(path, &db, err, sizeof(err)),
+	    TERN_OK);
+	user_db_free(db);
+}
+
+static void
 senders_matching(void **state)
 {
 	static const struct sender_case cases[] = {
@@ -588,6 +618,7 @@ main(void)
 		cmocka_unit_test(duplicate_names_rejected),
 		cmocka_unit_test(several_errors_listed),
 		cmocka_unit_test(mode_0644_rejected),
+		cmocka_unit_test(file_of_other_user_rejected),
 		cmocka_unit_test(senders_matching),
 		cmocka_unit_test(names_checked),
 		cmocka_unit_test(edits_keep_comments),
