@@ -139,6 +139,30 @@ is_key_mismatch(unsigned long code)
 	    ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
 }
 
+/*
+ * Reports a private key that failed to load (loaded false) or does not
+ * match the certificate. Loading the key checks it against the
+ * certificate already; SSL_CTX_check_private_key catches what that check
+ * skips.
+ */
+static int
+context_check_key(SSL_CTX *ssl_ctx, bool loaded, const char *cert_file,
+    const char *key_file, char *err, size_t err_size)
+{
+	char what[2200];
+
+	if (loaded && SSL_CTX_check_private_key(ssl_ctx) == 1)
+		return TERN_OK;
+	if (loaded || is_key_mismatch(ERR_peek_error()))
+		snprintf(what, sizeof(what), "private key %s does not match "
+		    "certificate %s", key_file, cert_file);
+	else
+		snprintf(what, sizeof(what), "failed to load private key %s",
+		    key_file);
+	format_openssl_error(err, err_size, what);
+	return TERN_ECONFIG;
+}
+
 /* Loads the certificate chain and key, and checks that they match. */
 static int
 context_load_identity(SSL_CTX *ssl_ctx, const char *cert_file,
@@ -152,26 +176,9 @@ context_load_identity(SSL_CTX *ssl_ctx, const char *cert_file,
 		format_openssl_error(err, err_size, what);
 		return TERN_ECONFIG;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ssl_ctx, key_file,
-	    SSL_FILETYPE_PEM) != 1) {
-		if (is_key_mismatch(ERR_peek_error()))
-			snprintf(what, sizeof(what), "private key %s does not "
-			    "match certificate %s", key_file, cert_file);
-		else
-			snprintf(what, sizeof(what),
-			    "failed to load private key %s", key_file);
-		format_openssl_error(err, err_size, what);
-		return TERN_ECONFIG;
-	}
-	/* Loading the key checks it against the certificate already;
-	 * this catches what that check skips. */
-	if (SSL_CTX_check_private_key(ssl_ctx) != 1) {
-		snprintf(what, sizeof(what), "private key %s does not match "
-		    "certificate %s", key_file, cert_file);
-		format_openssl_error(err, err_size, what);
-		return TERN_ECONFIG;
-	}
-	return TERN_OK;
+	return context_check_key(ssl_ctx, SSL_CTX_use_PrivateKey_file(ssl_ctx,
+	    key_file, SSL_FILETYPE_PEM) == 1, cert_file, key_file, err,
+	    err_size);
 }
 
 /*
@@ -261,7 +268,6 @@ context_load_key_pem(SSL_CTX *ssl_ctx, const char *cert_file,
     const char *key_file, const char *pem, size_t len, char *err,
     size_t err_size)
 {
-	char what[2200];
 	EVP_PKEY *pkey = NULL;
 	BIO *bio;
 	int ok;
@@ -273,23 +279,8 @@ context_load_key_pem(SSL_CTX *ssl_ctx, const char *cert_file,
 	BIO_free(bio);
 	ok = pkey != NULL && SSL_CTX_use_PrivateKey(ssl_ctx, pkey) == 1;
 	EVP_PKEY_free(pkey);
-	if (!ok) {
-		if (is_key_mismatch(ERR_peek_error()))
-			snprintf(what, sizeof(what), "private key %s does not "
-			    "match certificate %s", key_file, cert_file);
-		else
-			snprintf(what, sizeof(what),
-			    "failed to load private key %s", key_file);
-		format_openssl_error(err, err_size, what);
-		return TERN_ECONFIG;
-	}
-	if (SSL_CTX_check_private_key(ssl_ctx) != 1) {
-		snprintf(what, sizeof(what), "private key %s does not match "
-		    "certificate %s", key_file, cert_file);
-		format_openssl_error(err, err_size, what);
-		return TERN_ECONFIG;
-	}
-	return TERN_OK;
+	return context_check_key(ssl_ctx, ok, cert_file, key_file, err,
+	    err_size);
 }
 
 /* A server context with the shared settings and no identity yet. */

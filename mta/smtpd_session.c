@@ -383,23 +383,32 @@ smtpd_session_continue(struct smtpd_session *s)
 		session_process(s);
 }
 
+/* Ends a TLS handshake: logs its result and marks the session as
+ * under TLS. Returns false when it failed and the session closes. */
+static bool
+tls_established(struct smtpd_session *s, int status)
+{
+	if (status != 0) {
+		s->state = SMTPD_CLOSING;  /* on_close follows and logs */
+		return false;
+	}
+	log_info("TLS established with [%s]: %s with cipher %s",
+	    s->client_addr, tls_session_version(s->conn.tls),
+	    tls_session_cipher(s->conn.tls));
+	s->tls_active = true;
+	return true;
+}
+
 /* conn's on_tls: the handshake after STARTTLS ended. */
 static void
 tls_done(struct conn *c, int status)
 {
 	struct smtpd_session *s = c->data;
 
-	if (status != 0) {
-		s->state = SMTPD_CLOSING;  /* on_close follows and logs */
+	if (!tls_established(s, status))
 		return;
-	}
-	log_info("TLS established with [%s]: %s with cipher %s",
-	    s->client_addr, tls_session_version(c->tls),
-	    tls_session_cipher(c->tls));
-
 	/* RFC 3207 4.2: discard what the client sent before TLS, so it
 	 * must send EHLO again. */
-	s->tls_active = true;
 	smtpd_transaction_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
@@ -427,14 +436,8 @@ implicit_tls_done(struct conn *c, int status)
 {
 	struct smtpd_session *s = c->data;
 
-	if (status != 0) {
-		s->state = SMTPD_CLOSING;  /* on_close follows and logs */
+	if (!tls_established(s, status))
 		return;
-	}
-	log_info("TLS established with [%s]: %s with cipher %s",
-	    s->client_addr, tls_session_version(c->tls),
-	    tls_session_cipher(c->tls));
-	s->tls_active = true;
 	s->state = SMTPD_GREETED;
 	session_greet(s);
 }
