@@ -238,6 +238,8 @@ struct tern_config {
 	int recipient_limit;         /* RCPT commands per transaction */
 	char tls_certificate[1024];  /* empty: no STARTTLS offered */
 	char tls_key[1024];
+	char tls_certificate_where[1100]; /* "FILE:LINE" of the setting */
+	char tls_key_where[1100];
 
 	/* SMTP AUTH of clients (smtpd.auth). users_file is the argon2id
 	 * password file (auth/user_file.h); only ternd opens it. "": no
