@@ -338,6 +338,19 @@ int config_listener_sockaddr(const struct config_listener *listener,
     struct sockaddr_storage *out);
 
 /*
+ * Puts the listeners of a reloaded configuration (fresh) in the order of
+ * the sockets ternd bound at start (bound), because smtpd finds a
+ * session's listener by that index. Each bound listener takes the
+ * options of the fresh entry with the same address and port, so changed
+ * policies and limits apply to new sessions. A bound listener that fresh
+ * no longer lists keeps its previous entry. Logs a warning for each
+ * listener added or removed, since only a restart of ternd binds or
+ * closes sockets.
+ */
+void config_listeners_keep_bound(struct tern_config *fresh,
+    const struct tern_config *bound);
+
+/*
  * The entry of cfg->destinations for domain: an exact match first, else
  * the longest ".suffix" entry that ends the domain. NULL when none. The
  * comparison ignores case.

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "config_internal.h"
 #include "duration.h"
@@ -472,4 +473,68 @@ check_listeners(struct load_state *st)
 			    "would refuse every MTA (use STARTTLS there)");
 	}
 	return TERN_OK;
+}
+
+/* True when a and b name the same socket address, however written. */
+static bool
+same_socket(const struct config_listener *a, const struct config_listener *b)
+{
+	struct bound_addresses x, y;
+
+	if (a->port != b->port)
+		return false;
+	bound_addresses(a, &x);
+	bound_addresses(b, &y);
+	return x.family == y.family &&
+	    memcmp(x.addr, y.addr, sizeof(x.addr)) == 0;
+}
+
+static const struct config_listener *
+find_socket(const struct config_listener *list, size_t count,
+    const struct config_listener *l)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		if (same_socket(&list[i], l))
+			return &list[i];
+	}
+	return NULL;
+}
+
+void
+config_listeners_keep_bound(struct tern_config *fresh,
+    const struct tern_config *bound)
+{
+	/* Static because the entries are about 3 KB each; only the loop
+	 * thread of ternd or smtpd calls this. */
+	static struct config_listener kept[CONFIG_MAX_LISTENERS];
+	const struct config_listener *match;
+	size_t i;
+
+	for (i = 0; i < fresh->listener_count; i++) {
+		const struct config_listener *l = &fresh->listeners[i];
+
+		if (find_socket(bound->listeners, bound->listener_count, l) ==
+		    NULL)
+			log_warning("reload: %s: smtpd.listeners adds %s port "
+			    "%d; restart ternd to listen on it", l->where,
+			    l->address, l->port);
+	}
+	for (i = 0; i < bound->listener_count; i++) {
+		const struct config_listener *l = &bound->listeners[i];
+
+		match = find_socket(fresh->listeners, fresh->listener_count, l);
+		if (match == NULL) {
+			log_warning("reload: smtpd.listeners no longer has %s "
+			    "port %d; ternd listens there with its previous "
+			    "settings until it is restarted", l->address,
+			    l->port);
+			match = l;
+		}
+		kept[i] = *match;
+	}
+	memcpy(fresh->listeners, kept,
+	    bound->listener_count * sizeof(kept[0]));
+	fresh->listener_count = bound->listener_count;
 }
