@@ -120,6 +120,9 @@ tern_check_files(const char *config_path, struct tern_config *cfg)
 		print_errors(err);
 		status = 1;
 	}
+	if (cfg->empty_file)
+		fprintf(stderr, "warning: %s has no settings; tern runs on the "
+		    "built-in defaults\n", cfg->path);
 	if (check_tls_identity(cfg) != TERN_OK)
 		status = 1;
 	if (cfg->users_file[0] != '\0') {

@@ -928,6 +928,9 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	}
 	st.text = &text;
+	/* A truncated file would otherwise start a server on the defaults
+	 * without a word, so the programs warn about it. */
+	cfg->empty_file = config_setting_length(config_root_setting(&lc)) == 0;
 
 	rc = load_group(&st, config_root_setting(&lc), "");
 	if (rc == TERN_OK)

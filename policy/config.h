@@ -209,6 +209,7 @@ enum spf_self_check {
 
 struct tern_config {
 	char path[1024];             /* the file this was loaded from, absolute */
+	bool empty_file;             /* the file and its includes set nothing */
 	/* policy_file and secrets_file; "" when not set. The policy is
 	 * loaded into policy; the secrets only by deliver (secrets.h). */
 	char policy_file[1024];

@@ -181,3 +181,20 @@ def test_config_check_loads_tls_files(lab):
     tern.write_config()
     check = tern_cli(tern, "config", "check")
     assert check.returncode == 0, check.stderr
+
+
+def test_config_check_warns_of_empty_file(lab):
+    """A file that sets nothing (truncated, or only comments) is valid,
+    but the check warns that the built-in defaults apply."""
+    tern = lab.tern(start=False)
+    warning = (f"warning: {tern.conf_path} has no settings; tern runs on "
+               "the built-in defaults")
+    for text in ["", "# only a comment\n"]:
+        tern.write_config(text=text)
+        check = tern_cli(tern, "config", "check")
+        assert check.returncode == 0, check.stderr
+        assert warning in check.stderr, (text, check.stderr)
+
+    tern.write_config()
+    check = tern_cli(tern, "config", "check")
+    assert "has no settings" not in check.stderr, check.stderr

@@ -257,10 +257,12 @@ auth_settings_load(void **state)
 	assert_int_equal(cfg.auth_max_failures, 3);
 	assert_int_equal(cfg.auth_failure_window, 60);
 	assert_int_equal(cfg.auth_lockout, 3600);
+	assert_false(cfg.empty_file);
 
 	/* A file of zero bytes is valid (the loader gave libconfig a NULL
 	 * string for it). */
 	load_ok("", &cfg);
+	assert_true(cfg.empty_file);
 	assert_string_equal(cfg.run_user, "tern");
 	assert_string_equal(cfg.users_file, "");
 	assert_int_equal(cfg.auth_max_failures, 5);
