@@ -1,9 +1,10 @@
 /*
  * smtpd.listeners: each entry's address, port, role and policy (client
- * networks, TLS, AUTH, limits and timeouts), and the checks that need
- * the rest of the file (a TLS listener needs a certificate, an AUTH
- * listener a users file, and no two listeners may take the same
- * address and port).
+ * networks, TLS, AUTH, limits and timeouts). The checks that need the
+ * rest of the file are here too: a TLS listener needs a certificate, an
+ * AUTH listener a users file, and no two listeners may take the same
+ * address and port. On reload, config_listeners_keep_bound() matches the
+ * new entries to the sockets ternd bound at start.
  *
  * Example:
  *   listeners = (
@@ -506,7 +507,7 @@ void
 config_listeners_keep_bound(struct tern_config *fresh,
     const struct tern_config *bound)
 {
-	/* Static because the entries are about 3 KB each; only the loop
+	/* Static because the entries are about 3 KB each. Only the loop
 	 * thread of ternd or smtpd calls this. */
 	static struct config_listener kept[CONFIG_MAX_LISTENERS];
 	const struct config_listener *match;

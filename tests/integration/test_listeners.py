@@ -1,6 +1,7 @@
 """The policy of each smtpd listener against real clients: allowed client
-networks (IPv4 and IPv6), required STARTTLS, implicit TLS on accept, and
-per-listener message size and recipient limits."""
+networks (IPv4 and IPv6), required STARTTLS, implicit TLS on accept,
+per-listener message size and recipient limits, and listener changes on
+reload."""
 
 import os
 import re
@@ -310,9 +311,9 @@ def test_reload_applies_listener_limits(lab):
 
 
 def test_reload_warns_of_listener_changes(lab):
-    """Listeners added or removed by a reload are named in a warning,
-    with the restart that applies them; the remaining listener takes its
-    new options at once."""
+    """A reload warns of each listener added or removed, naming the
+    restart that applies it. The listener that stays takes its new
+    options at once."""
     port = lab.smtpd_port
     second = pick_port(["127.0.0.1"])
     third = pick_port(["127.0.0.1"])
@@ -337,7 +338,7 @@ def test_reload_warns_of_listener_changes(lab):
         since), tern.tail()
 
     # The listener on port moved from index 1 to 0 in the file, and its
-    # new size limit applies; the removed relay listener keeps its role.
+    # new size limit applies. The removed relay listener keeps its role.
     with RawClient("127.0.0.1", port) as c:
         c.greeting()
         ehlo = c.expect("EHLO client.test", 250)
