@@ -352,6 +352,37 @@ distinct_listeners_load(void **state)
 	assert_int_equal(cfg.listener_count, 6);
 }
 
+/* On reload each bound socket takes the new entry with its address and
+ * port, in the order ternd bound them, and keeps its old entry when the
+ * new file dropped it. */
+static void
+reload_keeps_bound_order(void **state)
+{
+	static struct tern_config bound, fresh;
+
+	(void)state;
+	load_ok("smtpd = {\n listeners = (\n"
+	    "  { address = \"127.0.0.1\"; port = 23001; },\n"
+	    "  { address = \"::1\"; port = 23002; max_errors = 7; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23003; role = \"relay\"; }\n"
+	    " );\n};\n", &bound);
+	load_ok("smtpd = {\n listeners = (\n"
+	    "  { address = \"0:0::1\"; port = 23002; max_errors = 3; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23004; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23001; max_commands = 9; }\n"
+	    " );\n};\n", &fresh);
+
+	config_listeners_keep_bound(&fresh, &bound);
+
+	assert_int_equal(fresh.listener_count, 3);
+	assert_int_equal(fresh.listeners[0].port, 23001);
+	assert_int_equal(fresh.listeners[0].max_commands, 9);
+	assert_int_equal(fresh.listeners[1].port, 23002);
+	assert_int_equal(fresh.listeners[1].max_errors, 3);
+	assert_int_equal(fresh.listeners[2].port, 23003);
+	assert_int_equal(fresh.listeners[2].role, LISTENER_ROLE_RELAY);
+}
+
 int
 main(void)
 {
@@ -366,6 +397,7 @@ main(void)
 		cmocka_unit_test(allow_accepts_networks_and_hosts),
 		cmocka_unit_test(clashing_listeners_name_both_lines),
 		cmocka_unit_test(distinct_listeners_load),
+		cmocka_unit_test(reload_keeps_bound_order),
 	};
 
 	return cmocka_run_group_tests(tests, make_directory,
