@@ -228,6 +228,9 @@ on_reload(struct child_runtime *rt, const struct tern_config *previous)
 	struct smtpd_settings *settings;
 	char err[1024];
 
+	/* Under ternd the listeners come in bound order already, so this
+	 * only matters for a stand-alone smtpd. */
+	config_listeners_keep_bound(&rt->config, previous);
 	settings = smtpd_settings_new(&rt->config, &rt->secrets, err,
 	    sizeof(err));
 	if (settings == NULL) {

@@ -584,22 +584,6 @@ supervisor_stop(struct supervisor *sv, const char *reason)
 	finish_if_all_stopped(sv);
 }
 
-static bool
-listeners_equal(const struct tern_config *a, const struct tern_config *b)
-{
-	size_t i;
-
-	if (a->listener_count != b->listener_count)
-		return false;
-	for (i = 0; i < a->listener_count; i++) {
-		if (strcmp(a->listeners[i].address,
-		    b->listeners[i].address) != 0 ||
-		    a->listeners[i].port != b->listeners[i].port)
-			return false;
-	}
-	return true;
-}
-
 /* Starts a child that a reload asks for and stops one it no longer
  * does (the pickup process). */
 static void
@@ -668,16 +652,11 @@ supervisor_reload(struct supervisor *sv)
 		free(fresh);
 		return;
 	}
-	if (!listeners_equal(&sv->config, fresh))
-		log_warning("reload: listener changes take effect only after "
-		    "ternd is restarted");
 	if (strcmp(sv->config.queue_directory, fresh->queue_directory) != 0)
 		log_warning("reload: queue.directory changes take effect only "
 		    "after ternd is restarted; still using %s",
 		    sv->config.queue_directory);
-	memcpy(fresh->listeners, sv->config.listeners,
-	    sizeof(fresh->listeners));
-	fresh->listener_count = sv->config.listener_count;
+	config_listeners_keep_bound(fresh, &sv->config);
 	memcpy(fresh->queue_directory, sv->config.queue_directory,
 	    sizeof(fresh->queue_directory));
 	sv->config = *fresh;

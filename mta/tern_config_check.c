@@ -1,20 +1,21 @@
 /*
  * tern config check [--domain DOMAIN]: validates the server
- * configuration, the policy file, the secrets file and the users file,
- * printing every error as FILE:LINE: REASON; with --domain, prints the
- * policy section the domain resolves to and every setting that then
- * applies.
+ * configuration, the policy file, the secrets file, the users file and
+ * the smtpd TLS certificate and key, printing every error as FILE:LINE:
+ * REASON; with --domain, prints the policy section the domain resolves
+ * to and every setting that then applies.
  *
  * Exit status: 0 when the files are valid, 1 when they are not, 2 for
  * wrong usage.
  *
- * Privileges: reads the secrets and users files to check them, so it is
- * run as root (or the owner of those files). No secret is ever printed.
+ * Privileges: reads the secrets, users and TLS key files to check them,
+ * so it is run as root (or the owner of those files). No secret is ever printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/tls.h"
 #include "../auth/user_file.h"
 #include "../dns/dns_sync.h"
 #include "../lib/log.h"
@@ -39,8 +40,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: tern [-c CONFIG] config check [--domain DOMAIN]\n"
-	    "  checks the configuration, the policy file and the secrets "
-	    "file;\n"
+	    "  checks the configuration, the policy file, the secrets "
+	    "file,\n  the users file and the TLS certificate and key;\n"
 	    "  --domain shows the policy section and settings for DOMAIN\n");
 }
 
@@ -59,12 +60,42 @@ print_errors(const char *errors)
 	}
 }
 
+/* Loads the smtpd certificate and key as ternd does, and prints a
+ * failure at the line of the setting that names the failing file. */
+static int
+check_tls_identity(const struct tern_config *cfg)
+{
+	static const char cert_failed[] = "failed to load certificate chain";
+	struct tls_context *tls;
+	const char *where;
+	char reason[768];
+	bool cert;
+
+	if (cfg->tls_certificate[0] == '\0' || cfg->tls_key[0] == '\0')
+		return TERN_OK;
+	if (tls_server_context_new(cfg->tls_certificate, cfg->tls_key, &tls,
+	    reason, sizeof(reason)) == TERN_OK) {
+		tls_context_free(tls);
+		return TERN_OK;
+	}
+	/* A mismatch or a bad key is reported at the key's line. */
+	cert = strncmp(reason, cert_failed, sizeof(cert_failed) - 1) == 0;
+	where = cert ? cfg->tls_certificate_where : cfg->tls_key_where;
+	fprintf(stderr, "%s: smtpd.tls.%s: %s; %s\n",
+	    where[0] != '\0' ? where : cfg->path, cert ? "certificate" : "key",
+	    reason, cert ? "check that the file exists, is readable and "
+	    "contains the PEM certificate chain, server certificate first" :
+	    "check that the file exists, is readable and contains the PEM "
+	    "private key of the certificate, without a passphrase");
+	return TERN_ECONFIG;
+}
+
 /*
  * Checks as much as can be checked even after an error. The policy file
  * is loaded even when the main file has errors (see tern_config_load).
  * The secrets file is checked against the smart hosts that did load,
- * every source address is bound once, and the users file is read as
- * ternd would read it.
+ * every source address is bound once, and the TLS certificate and key
+ * and the users file are read as ternd would read them.
  */
 int
 tern_check_files(const char *config_path, struct tern_config *cfg)
@@ -89,6 +120,11 @@ tern_check_files(const char *config_path, struct tern_config *cfg)
 		print_errors(err);
 		status = 1;
 	}
+	if (cfg->empty_file)
+		fprintf(stderr, "warning: %s has no settings; tern runs on the "
+		    "built-in defaults\n", cfg->path);
+	if (check_tls_identity(cfg) != TERN_OK)
+		status = 1;
 	if (cfg->users_file[0] != '\0') {
 		struct user_db *users = NULL;
 

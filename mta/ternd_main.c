@@ -248,8 +248,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	ternd_run_as_own_files(&run_as, &cfg);
-	log_info("starting tern %s as %s with configuration %s",
+	log_info("starting tern %s with hostname %s and configuration %s",
 	    PACKAGE_VERSION, cfg.hostname, cfg.path);
+	if (cfg.empty_file)
+		log_warning("%s has no settings; running on the built-in "
+		    "defaults", cfg.path);
 	/* The children inherit the raised limit. smtpd needs it most, one
 	 * socket per session. */
 	platform_raise_fd_limit_logged();

@@ -771,6 +771,12 @@ check_consistency(struct load_state *st, const config_t *lc)
 	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0'))
 		return setting_error(st, locate(lc, "smtpd.tls", NULL),
 		    "smtpd.tls: certificate and key must be set together");
+	/* For the checks that load the files after this (tern config
+	 * check, ternd -t and reload). */
+	setting_location(st, locate(lc, "smtpd.tls.certificate", NULL),
+	    cfg->tls_certificate_where, sizeof(cfg->tls_certificate_where));
+	setting_location(st, locate(lc, "smtpd.tls.key", NULL),
+	    cfg->tls_key_where, sizeof(cfg->tls_key_where));
 	if (cfg->retry_max_delay < cfg->retry_first_delay)
 		return setting_error(st, locate(lc, "retry.max_delay",
 		    "retry.first_delay"), "retry.max_delay (%d s) is shorter "
@@ -922,6 +928,9 @@ tern_config_load(const char *path, struct tern_config *cfg, char *err,
 		return TERN_ECONFIG;
 	}
 	st.text = &text;
+	/* A truncated file would otherwise start a server on the defaults
+	 * without a word, so the programs warn about it. */
+	cfg->empty_file = config_setting_length(config_root_setting(&lc)) == 0;
 
 	rc = load_group(&st, config_root_setting(&lc), "");
 	if (rc == TERN_OK)

@@ -209,6 +209,7 @@ enum spf_self_check {
 
 struct tern_config {
 	char path[1024];             /* the file this was loaded from, absolute */
+	bool empty_file;             /* the file and its includes set nothing */
 	/* policy_file and secrets_file; "" when not set. The policy is
 	 * loaded into policy; the secrets only by deliver (secrets.h). */
 	char policy_file[1024];
@@ -238,6 +239,8 @@ struct tern_config {
 	int recipient_limit;         /* RCPT commands per transaction */
 	char tls_certificate[1024];  /* empty: no STARTTLS offered */
 	char tls_key[1024];
+	char tls_certificate_where[1100]; /* "FILE:LINE" of the setting */
+	char tls_key_where[1100];
 
 	/* SMTP AUTH of clients (smtpd.auth). users_file is the argon2id
 	 * password file (auth/user_file.h); only ternd opens it. "": no
@@ -334,6 +337,19 @@ int tern_config_load(const char *path, struct tern_config *cfg, char *err,
 /* Converts a listener's address and port into a socket address. */
 int config_listener_sockaddr(const struct config_listener *listener,
     struct sockaddr_storage *out);
+
+/*
+ * Puts the listeners of a reloaded configuration (fresh) in the order of
+ * the sockets ternd bound at start (bound), because smtpd finds a
+ * session's listener by that index. Each bound listener takes the
+ * options of the fresh entry with the same address and port, so changed
+ * policies and limits apply to new sessions. A bound listener that fresh
+ * no longer lists keeps its previous entry. Logs a warning for each
+ * listener added or removed, since only a restart of ternd binds or
+ * closes sockets.
+ */
+void config_listeners_keep_bound(struct tern_config *fresh,
+    const struct tern_config *bound);
 
 /*
  * The entry of cfg->destinations for domain: an exact match first, else

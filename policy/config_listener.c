@@ -1,12 +1,14 @@
 /*
  * smtpd.listeners: each entry's address, port, role and policy (client
- * networks, TLS, AUTH, limits and timeouts), and the checks that need
- * the rest of the file (a TLS listener needs a certificate, an AUTH
- * listener a users file).
+ * networks, TLS, AUTH, limits and timeouts). The checks that need the
+ * rest of the file are here too: a TLS listener needs a certificate, an
+ * AUTH listener a users file, and no two listeners may take the same
+ * address and port. On reload, config_listeners_keep_bound() matches the
+ * new entries to the sockets ternd bound at start.
  *
  * Example:
  *   listeners = (
- *     { address = "0.0.0.0"; port = 25; role = "mx"; },
+ *     { address = "192.0.2.25"; port = 25; role = "mx"; },
  *     { address = "10.0.0.5"; port = 25; role = "relay";
  *       allow = [ "10.0.0.0/8" ]; },
  *     { address = "0.0.0.0"; port = 587; role = "submission"; },
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/log.h"
 #include "../lib/tern_error.h"
 #include "config_internal.h"
 #include "duration.h"
@@ -115,6 +118,26 @@ load_number(struct load_state *st, const config_setting_t *e,
 	return TERN_OK;
 }
 
+/* True when the address in text ("ADDRESS/PREFIX") differs from the
+ * network that netrange_parse() made of it, which clears the host bits:
+ * "10.0.0.1/8" allows all of 10.0.0.0/8, likely not what was meant. */
+static bool
+has_host_bits(const char *text, const struct netrange *range)
+{
+	unsigned char written[16];
+	char host[64];
+	const char *slash = strchr(text, '/');
+	size_t length = range->family == AF_INET ? 4 : 16;
+
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(host))
+		return false;
+	memcpy(host, text, (size_t)(slash - text));
+	host[slash - text] = '\0';
+	if (uv_inet_pton(range->family, host, written) != 0)
+		return false;
+	return memcmp(written, range->addr, length) != 0;
+}
+
 static int
 load_allow(struct load_state *st, const config_setting_t *e,
     struct config_listener *out)
@@ -126,6 +149,10 @@ load_allow(struct load_state *st, const config_setting_t *e,
 	if (rc != TERN_OK)
 		return rc;
 	n = config_setting_length(e);
+	if (n == 0)
+		return setting_error(st, e, "smtpd.listeners: allow: the list "
+		    "is empty, so every client would be rejected; remove the "
+		    "allow line to use the role's default");
 	for (i = 0; i < n; i++) {
 		config_setting_t *v = config_setting_get_elem(e, (unsigned)i);
 		const char *text = config_setting_get_string(v);
@@ -134,6 +161,11 @@ load_allow(struct load_state *st, const config_setting_t *e,
 			return setting_error(st, v, "smtpd.listeners: allow: "
 			    "invalid network \"%s\" (expected an address or "
 			    "ADDRESS/PREFIX, IPv4 or IPv6)", text);
+		if (has_host_bits(text, &out->allow[i]))
+			return setting_error(st, v, "smtpd.listeners: allow: "
+			    "\"%s\" has host bits set after the prefix; write "
+			    "the network address, or /32 or /128 for one host",
+			    text);
 	}
 	out->allow_count = (size_t)n;
 	out->allow_set = true;
@@ -324,12 +356,104 @@ listener_error(struct load_state *st, const struct config_listener *l,
 	return TERN_ECONFIG;
 }
 
+/*
+ * The addresses a listener's socket takes. ternd binds with
+ * uv_tcp_bind() and no flags, and libuv (1.44, unix/tcp.c) then sets
+ * IPV6_V6ONLY to 0, so "::" takes IPv4 as well whatever the system
+ * default. An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 address.
+ */
+struct bound_addresses {
+	int family;                /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	bool any;                  /* the family's wildcard address */
+	bool dual_stack;           /* "::", which takes IPv4 too */
+};
+
+static void
+bound_addresses(const struct config_listener *l, struct bound_addresses *b)
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char zero[16];
+
+	memset(b, 0, sizeof(*b));
+	if (uv_inet_pton(AF_INET, l->address, b->addr) == 0) {
+		b->family = AF_INET;
+	} else {
+		b->family = AF_INET6;
+		if (uv_inet_pton(AF_INET6, l->address, b->addr) != 0)
+			return;
+		if (memcmp(b->addr, mapped, sizeof(mapped)) == 0) {
+			b->family = AF_INET;
+			memmove(b->addr, b->addr + 12, 4);
+			memset(b->addr + 4, 0, 12);
+		}
+	}
+	b->any = memcmp(b->addr, zero, sizeof(zero)) == 0;
+	b->dual_stack = b->any && b->family == AF_INET6;
+}
+
+/* True when two listeners on the same port cannot both listen: the
+ * second listen() fails with EADDRINUSE on Linux, even with the
+ * SO_REUSEADDR that libuv sets. */
+static bool
+listeners_clash(const struct config_listener *a,
+    const struct config_listener *b)
+{
+	struct bound_addresses x, y;
+
+	if (a->port != b->port)
+		return false;
+	bound_addresses(a, &x);
+	bound_addresses(b, &y);
+	if (x.dual_stack || y.dual_stack)
+		return true;
+	if (x.family != y.family)
+		return false;
+	return x.any || y.any || memcmp(x.addr, y.addr, sizeof(x.addr)) == 0;
+}
+
+/* Writes "FILE:LINE: ..." naming the second of two listeners that
+ * cannot both listen, and the line of the first. */
+static int
+clash_error(struct load_state *st, const struct config_listener *first,
+    const struct config_listener *second)
+{
+	const char *line = strrchr(first->where, ':');
+	struct bound_addresses x, y;
+	char reason[400];
+
+	line = line != NULL ? line + 1 : "?";
+	bound_addresses(first, &x);
+	bound_addresses(second, &y);
+	if (!x.any && !y.any)
+		snprintf(reason, sizeof(reason), "the same address and port "
+		    "are already a listener on line %s (%s port %d); remove "
+		    "one of the two entries", line, first->address,
+		    first->port);
+	else
+		snprintf(reason, sizeof(reason), "overlaps the listener on "
+		    "line %s (%s port %d): a wildcard address takes its port "
+		    "on every address of its family, and \"::\" on IPv4 too; "
+		    "remove one entry, or use another port", line,
+		    first->address, first->port);
+	return listener_error(st, second, reason);
+}
+
 int
 check_listeners(struct load_state *st)
 {
 	const struct tern_config *cfg = st->cfg;
-	size_t i;
+	size_t i, j;
 
+	for (i = 0; i < cfg->listener_count; i++) {
+		for (j = 0; j < i; j++) {
+			if (listeners_clash(&cfg->listeners[j],
+			    &cfg->listeners[i]))
+				return clash_error(st, &cfg->listeners[j],
+				    &cfg->listeners[i]);
+		}
+	}
 	for (i = 0; i < cfg->listener_count; i++) {
 		const struct config_listener *l = &cfg->listeners[i];
 		bool tls = l->implicit_tls || l->tls_required;
@@ -350,4 +474,68 @@ check_listeners(struct load_state *st)
 			    "would refuse every MTA (use STARTTLS there)");
 	}
 	return TERN_OK;
+}
+
+/* True when a and b name the same socket address, however written. */
+static bool
+same_socket(const struct config_listener *a, const struct config_listener *b)
+{
+	struct bound_addresses x, y;
+
+	if (a->port != b->port)
+		return false;
+	bound_addresses(a, &x);
+	bound_addresses(b, &y);
+	return x.family == y.family &&
+	    memcmp(x.addr, y.addr, sizeof(x.addr)) == 0;
+}
+
+static const struct config_listener *
+find_socket(const struct config_listener *list, size_t count,
+    const struct config_listener *l)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		if (same_socket(&list[i], l))
+			return &list[i];
+	}
+	return NULL;
+}
+
+void
+config_listeners_keep_bound(struct tern_config *fresh,
+    const struct tern_config *bound)
+{
+	/* Static because the entries are about 3 KB each. Only the loop
+	 * thread of ternd or smtpd calls this. */
+	static struct config_listener kept[CONFIG_MAX_LISTENERS];
+	const struct config_listener *match;
+	size_t i;
+
+	for (i = 0; i < fresh->listener_count; i++) {
+		const struct config_listener *l = &fresh->listeners[i];
+
+		if (find_socket(bound->listeners, bound->listener_count, l) ==
+		    NULL)
+			log_warning("reload: %s: smtpd.listeners adds %s port "
+			    "%d; restart ternd to listen on it", l->where,
+			    l->address, l->port);
+	}
+	for (i = 0; i < bound->listener_count; i++) {
+		const struct config_listener *l = &bound->listeners[i];
+
+		match = find_socket(fresh->listeners, fresh->listener_count, l);
+		if (match == NULL) {
+			log_warning("reload: smtpd.listeners no longer has %s "
+			    "port %d; ternd listens there with its previous "
+			    "settings until it is restarted", l->address,
+			    l->port);
+			match = l;
+		}
+		kept[i] = *match;
+	}
+	memcpy(fresh->listeners, kept,
+	    bound->listener_count * sizeof(kept[0]));
+	fresh->listener_count = bound->listener_count;
 }

@@ -1,7 +1,8 @@
 """`tern config check` and `tern reload` against mistakes that ternd
 rejects, or that one file's errors could hide. The cases: a pool address
 this host does not have, errors in tern.conf, the policy file and the
-secrets file together, and --domain values that are not domain names."""
+secrets file together, --domain values that are not domain names, and
+TLS certificate and key files that do not load."""
 
 import os
 
@@ -133,3 +134,67 @@ def test_config_check_reads_users_file(lab):
     check = tern_cli(tern, "config", "check")
     assert check.returncode == 0, check.stderr
     assert "configuration OK" in check.stdout
+
+
+def setting_line(tern, name):
+    """The line of the written tern.conf that sets name."""
+    lines = tern.conf_path.read_text().splitlines()
+    found = [n for n, text in enumerate(lines, 1)
+             if text.strip().startswith(f"{name} =")]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+def test_config_check_loads_tls_files(lab):
+    """config check and reload load smtpd.tls.certificate and key as
+    ternd does, and name the line of the setting whose file failed."""
+    tern = lab.tern(start=False)
+    tls = tern.settings["smtpd"]["tls"]
+    cases = [
+        ("missing.pem", "key.pem", "certificate",
+         "failed to load certificate chain"),
+        ("key.pem", "key.pem", "certificate",
+         "failed to load certificate chain"),
+        ("cert.pem", "missing.pem", "key", "failed to load private key"),
+        ("cert.pem", "cert.pem", "key", "failed to load private key"),
+    ]
+    for certificate, key, failing, reason in cases:
+        tls["certificate"] = certificate
+        tls["key"] = key
+        tern.write_config()
+        line = setting_line(tern, failing)
+        expected = f"{tern.conf_path}:{line}: smtpd.tls.{failing}: {reason}"
+
+        check = tern_cli(tern, "config", "check")
+        assert check.returncode == 1, (certificate, key, check.stdout)
+        assert expected in check.stderr, check.stderr
+        assert "check that the file exists" in check.stderr
+        assert "configuration OK" not in check.stdout
+
+        reload = tern_cli(tern, "reload")
+        assert reload.returncode == 1, (certificate, key)
+        assert expected in reload.stderr, reload.stderr
+        assert "not reloading" in reload.stderr
+
+    tls["certificate"] = "cert.pem"
+    tls["key"] = "key.pem"
+    tern.write_config()
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 0, check.stderr
+
+
+def test_config_check_warns_of_empty_file(lab):
+    """A file that sets nothing (truncated, or only comments) is valid,
+    but the check warns that the built-in defaults apply."""
+    tern = lab.tern(start=False)
+    warning = (f"warning: {tern.conf_path} has no settings; tern runs on "
+               "the built-in defaults")
+    for text in ["", "# only a comment\n"]:
+        tern.write_config(text=text)
+        check = tern_cli(tern, "config", "check")
+        assert check.returncode == 0, check.stderr
+        assert warning in check.stderr, (text, check.stderr)
+
+    tern.write_config()
+    check = tern_cli(tern, "config", "check")
+    assert "has no settings" not in check.stderr, check.stderr

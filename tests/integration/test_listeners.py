@@ -1,6 +1,7 @@
 """The policy of each smtpd listener against real clients: allowed client
-networks (IPv4 and IPv6), required STARTTLS, implicit TLS on accept, and
-per-listener message size and recipient limits."""
+networks (IPv4 and IPv6), required STARTTLS, implicit TLS on accept,
+per-listener message size and recipient limits, and listener changes on
+reload."""
 
 import os
 import re
@@ -278,3 +279,73 @@ def test_reload_logs_listener_count(lab):
     tern.send_signal(signal.SIGHUP)
 
     tern.wait_log(r"new sessions use .* listeners=2\b", 10, since)
+
+
+def test_reload_applies_listener_limits(lab):
+    """A reload that keeps the listeners' addresses and ports puts their
+    changed limits in force for new sessions."""
+    from test_listener_limits import TOO_MANY, first_line, open_idlers
+
+    tern = lab.tern(smtpd={"listeners": [
+        listener(lab.smtpd_port, max_connections_per_client=3)]})
+    tern.settings["smtpd"]["listeners"][0]["max_connections_per_client"] = 2
+    tern.write_config()
+    since = tern.log_size()
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"smtpd\[\d+\]: info: new sessions use", 10, since)
+
+    idlers = open_idlers(tern, 2, ["127.0.0.7"])
+    try:
+        with tern.raw(source="127.0.0.7") as extra:
+            rejected = first_line(extra)
+        assert rejected == TOO_MANY, \
+            f"3rd connection after the reload got {rejected!r}"
+        assert tern.log_lines(r"rejected: too many connections from this "
+                              r"address .*max_connections_per_client=2",
+                              since), tern.tail()
+        assert not tern.log_lines(r"smtpd\.listeners (adds|no longer)",
+                                  since), tern.tail()
+    finally:
+        for c in idlers:
+            c.close()
+
+
+def test_reload_warns_of_listener_changes(lab):
+    """A reload warns of each listener added or removed, naming the
+    restart that applies it. The listener that stays takes its new
+    options at once."""
+    port = lab.smtpd_port
+    second = pick_port(["127.0.0.1"])
+    third = pick_port(["127.0.0.1"])
+    while len({port, second, third}) < 3:
+        third = pick_port(["127.0.0.1"])
+    tern = lab.tern(smtpd={"listeners": [
+        listener(second, role="relay"), listener(port)]})
+    tern.settings["smtpd"]["listeners"] = [
+        listener(port, message_size_limit=2000), listener(third)]
+    tern.write_config()
+    since = tern.log_size()
+    tern.send_signal(signal.SIGHUP)
+
+    tern.wait_log(r"smtpd\[\d+\]: info: new sessions use", 10, since)
+    assert tern.log_lines(
+        rf"warning.*reload: .*tern\.conf:\d+: smtpd\.listeners adds "
+        rf"127\.0\.0\.1 port {third}; restart ternd to listen on it",
+        since), tern.tail()
+    assert tern.log_lines(
+        rf"warning.*reload: smtpd\.listeners no longer has 127\.0\.0\.1 "
+        rf"port {second}; ternd listens there with its previous settings",
+        since), tern.tail()
+
+    # The listener on port moved from index 1 to 0 in the file, and its
+    # new size limit applies. The removed relay listener keeps its role.
+    with RawClient("127.0.0.1", port) as c:
+        c.greeting()
+        ehlo = c.expect("EHLO client.test", 250)
+    assert "SIZE 2000" in ehlo.lines, ehlo
+    with RawClient("127.0.0.1", second) as c:
+        c.greeting()
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<a@origin.test>", 250)
+        c.expect("RCPT TO:<user@elsewhere.test>", 250)
+        c.command("QUIT")

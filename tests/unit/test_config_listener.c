@@ -257,13 +257,130 @@ auth_settings_load(void **state)
 	assert_int_equal(cfg.auth_max_failures, 3);
 	assert_int_equal(cfg.auth_failure_window, 60);
 	assert_int_equal(cfg.auth_lockout, 3600);
+	assert_false(cfg.empty_file);
 
 	/* A file of zero bytes is valid (the loader gave libconfig a NULL
 	 * string for it). */
 	load_ok("", &cfg);
+	assert_true(cfg.empty_file);
 	assert_string_equal(cfg.run_user, "tern");
 	assert_string_equal(cfg.users_file, "");
 	assert_int_equal(cfg.auth_max_failures, 5);
+}
+
+static void
+allow_rejects_empty_and_host_bits(void **state)
+{
+	(void)state;
+	expect_error("smtpd = {\n listeners = ( { address = \"127.0.0.1\";\n"
+	    "  port = 26; role = \"relay\";\n  allow = [ ]; } );\n};\n", 4,
+	    "allow: the list is empty, so every client would be rejected");
+	expect_error("smtpd = {\n listeners = ( { address = \"127.0.0.1\";\n"
+	    "  port = 26; role = \"relay\";\n"
+	    "  allow = [ \"10.0.0.1/8\" ]; } );\n};\n", 4,
+	    "\"10.0.0.1/8\" has host bits set");
+	expect_error("smtpd = {\n listeners = ( { address = \"127.0.0.1\";\n"
+	    "  port = 26; role = \"relay\";\n"
+	    "  allow = [ \"2001:db8::1/64\" ]; } );\n};\n", 4,
+	    "\"2001:db8::1/64\" has host bits set");
+}
+
+static void
+allow_accepts_networks_and_hosts(void **state)
+{
+	struct tern_config cfg;
+
+	(void)state;
+	load_ok("smtpd = {\n listeners = ( { address = \"127.0.0.1\";\n"
+	    "  port = 26; role = \"relay\";\n"
+	    "  allow = [ \"10.0.0.0/8\", \"192.0.2.7\", \"192.0.2.9/32\",\n"
+	    "    \"2001:db8::/32\", \"::1\" ]; } );\n};\n", &cfg);
+	assert_int_equal(cfg.listeners[0].allow_count, 5);
+}
+
+/* A listener whose address and port another entry already takes: ternd
+ * would bind both and the second listen() would fail. */
+static void
+clashing_listeners_name_both_lines(void **state)
+{
+	static const struct {
+		const char *first, *second;
+	} clashes[] = {
+		{ "127.0.0.61", "127.0.0.61" },
+		{ "0.0.0.0", "127.0.0.61" },
+		{ "127.0.0.61", "0.0.0.0" },
+		{ "::", "::1" },
+		{ "::1", "::" },
+		{ "::", "0.0.0.0" },
+		{ "::", "127.0.0.61" },
+		{ "127.0.0.61", "::" },
+		{ "::ffff:127.0.0.61", "127.0.0.61" },
+		{ "0:0:0:0:0:0:0:1", "::1" },
+	};
+	char text[600], reason[100];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(clashes) / sizeof(clashes[0]); i++) {
+		snprintf(text, sizeof(text), "smtpd = {\n listeners = (\n"
+		    "  { address = \"%s\"; port = 23001; },\n"
+		    "  { address = \"%s\"; port = 23001;\n"
+		    "    role = \"relay\"; }\n );\n};\n",
+		    clashes[i].first, clashes[i].second);
+		snprintf(reason, sizeof(reason), "listeners: %s port 23001: ",
+		    clashes[i].second);
+		expect_error(text, 4, reason);
+		expect_error(text, 4, "on line 3");
+	}
+}
+
+static void
+distinct_listeners_load(void **state)
+{
+	struct tern_config cfg;
+
+	(void)state;
+	/* Other ports, other addresses, and IPv4 next to a specific IPv6
+	 * address all bind. */
+	load_ok("smtpd = {\n listeners = (\n"
+	    "  { address = \"0.0.0.0\"; port = 23001; },\n"
+	    "  { address = \"0.0.0.0\"; port = 23002; },\n"
+	    "  { address = \"127.0.0.61\"; port = 23003; },\n"
+	    "  { address = \"127.0.0.62\"; port = 23003; },\n"
+	    "  { address = \"::1\"; port = 23003; },\n"
+	    "  { address = \"::2\"; port = 23003; }\n );\n};\n", &cfg);
+	assert_int_equal(cfg.listener_count, 6);
+}
+
+/* On reload each bound socket takes the new entry with its address and
+ * port, in the order ternd bound them, and keeps its old entry when the
+ * new file dropped it. */
+static void
+reload_keeps_bound_order(void **state)
+{
+	static struct tern_config bound, fresh;
+
+	(void)state;
+	load_ok("smtpd = {\n listeners = (\n"
+	    "  { address = \"127.0.0.1\"; port = 23001; },\n"
+	    "  { address = \"::1\"; port = 23002; max_errors = 7; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23003; role = \"relay\"; }\n"
+	    " );\n};\n", &bound);
+	load_ok("smtpd = {\n listeners = (\n"
+	    "  { address = \"0:0::1\"; port = 23002; max_errors = 3; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23004; },\n"
+	    "  { address = \"127.0.0.1\"; port = 23001; max_commands = 9; }\n"
+	    " );\n};\n", &fresh);
+
+	config_listeners_keep_bound(&fresh, &bound);
+
+	assert_int_equal(fresh.listener_count, 3);
+	assert_int_equal(fresh.listeners[0].port, 23001);
+	assert_int_equal(fresh.listeners[0].max_commands, 9);
+	assert_int_equal(fresh.listeners[1].port, 23002);
+	assert_int_equal(fresh.listeners[1].max_errors, 3);
+	assert_int_equal(fresh.listeners[2].port, 23003);
+	assert_int_equal(fresh.listeners[2].role, LISTENER_ROLE_RELAY);
 }
 
 int
@@ -276,6 +393,11 @@ main(void)
 		cmocka_unit_test(bad_options_name_their_line),
 		cmocka_unit_test(tls_and_auth_need_their_files),
 		cmocka_unit_test(auth_settings_load),
+		cmocka_unit_test(allow_rejects_empty_and_host_bits),
+		cmocka_unit_test(allow_accepts_networks_and_hosts),
+		cmocka_unit_test(clashing_listeners_name_both_lines),
+		cmocka_unit_test(distinct_listeners_load),
+		cmocka_unit_test(reload_keeps_bound_order),
 	};
 
 	return cmocka_run_group_tests(tests, make_directory,
