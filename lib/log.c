@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -24,10 +25,59 @@ static bool log_to_stderr = true;
 static const char *const level_names[] = {"error", "warning", "info",
 	"debug"};
 
+/* Fills reason from the libuv error rc of an open with O_NOFOLLOW. */
+static void
+describe_open_error(int rc, char *reason, size_t reason_size)
+{
+	/* Linux reports ELOOP for a link in the last component, the BSDs
+	 * EMLINK. */
+	if (rc == UV_ELOOP || rc == UV_EMLINK)
+		snprintf(reason, reason_size, "it is a symbolic link, which "
+		    "tern does not follow; name the file itself");
+	else
+		snprintf(reason, reason_size, "%s", uv_strerror(rc));
+}
+
+int
+log_file_open(const char *path, char *reason, size_t reason_size)
+{
+	uv_fs_t req;
+	uint64_t type, links;
+	int fd, rc;
+
+	/* O_NONBLOCK so that a FIFO planted at path cannot block the open;
+	 * it has no effect on the regular file that is accepted. */
+	fd = uv_fs_open(NULL, &req, path, UV_FS_O_WRONLY | UV_FS_O_APPEND |
+	    UV_FS_O_CREAT | UV_FS_O_NOFOLLOW | UV_FS_O_NONBLOCK, 0600, NULL);
+	uv_fs_req_cleanup(&req);
+	if (fd < 0) {
+		describe_open_error(fd, reason, reason_size);
+		return fd;
+	}
+	rc = uv_fs_fstat(NULL, &req, fd, NULL);
+	type = req.statbuf.st_mode & S_IFMT;
+	links = req.statbuf.st_nlink;
+	uv_fs_req_cleanup(&req);
+	if (rc != 0)
+		snprintf(reason, reason_size, "%s", uv_strerror(rc));
+	else if (type != S_IFREG)
+		snprintf(reason, reason_size, "it is not a regular file");
+	else if (links != 1)
+		snprintf(reason, reason_size, "it has %llu hard links; a log "
+		    "file must have one", (unsigned long long)links);
+	if (rc != 0 || type != S_IFREG || links != 1) {
+		uv_fs_close(NULL, &req, fd, NULL);
+		uv_fs_req_cleanup(&req);
+		return rc != 0 ? rc : UV_EINVAL;
+	}
+	return fd;
+}
+
 int
 log_open(const char *process, const char *path, enum log_level level,
     bool copy_to_stderr)
 {
+	char reason[256];
 	uv_fs_t req;
 	int fd;
 
@@ -42,12 +92,10 @@ log_open(const char *process, const char *path, enum log_level level,
 	if (path == NULL || path[0] == '\0')
 		return TERN_OK;
 
-	fd = uv_fs_open(NULL, &req, path, UV_FS_O_WRONLY | UV_FS_O_APPEND |
-	    UV_FS_O_CREAT, 0640, NULL);
-	uv_fs_req_cleanup(&req);
+	fd = log_file_open(path, reason, sizeof(reason));
 	if (fd < 0) {
 		log_error("cannot open log file %s: %s; logging to standard "
-		    "error", path, uv_strerror(fd));
+		    "error", path, reason);
 		return TERN_EIO;
 	}
 	log_fd = fd;

@@ -30,6 +30,16 @@ enum log_level {
 int log_open(const char *process, const char *path, enum log_level level,
     bool copy_to_stderr);
 
+/*
+ * Opens path for appending, creating it with mode 0600. ternd calls this
+ * as root on a path in a folder the children's user may own, so it never
+ * follows a symbolic link in the last component (O_NOFOLLOW; Windows has
+ * no such flag) and accepts only a regular file with one link. Returns
+ * the descriptor, or a negative libuv error code with the reason (such as
+ * "it is a symbolic link") in reason.
+ */
+int log_file_open(const char *path, char *reason, size_t reason_size);
+
 /* Changes the level after a configuration reload. */
 void log_set_level(enum log_level level);
 

@@ -21,7 +21,8 @@ give_created(const struct ternd_run_as *run_as, const char *path)
 
 	if (run_as == NULL || !run_as->switch_user)
 		return 0;
-	rc = uv_fs_chown(NULL, &req, path, (uv_uid_t)run_as->uid,
+	/* lchown: a link swapped in for the new folder keeps its target. */
+	rc = uv_fs_lchown(NULL, &req, path, (uv_uid_t)run_as->uid,
 	    (uv_gid_t)run_as->gid, NULL);
 	uv_fs_req_cleanup(&req);
 	return rc;

@@ -170,12 +170,10 @@ supervisor_check_config(const struct tern_config *cfg,
 	if (ternd_auth_check_file(cfg, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	if (cfg->log_file[0] != '\0') {
-		fd = uv_fs_open(NULL, &req, cfg->log_file, UV_FS_O_WRONLY |
-		    UV_FS_O_APPEND | UV_FS_O_CREAT, 0640, NULL);
-		uv_fs_req_cleanup(&req);
+		fd = log_file_open(cfg->log_file, reason, sizeof(reason));
 		if (fd < 0) {
 			snprintf(err, err_size, "%s: log.file: cannot open %s: "
-			    "%s", cfg->path, cfg->log_file, uv_strerror(fd));
+			    "%s", cfg->path, cfg->log_file, reason);
 			return TERN_ECONFIG;
 		}
 		uv_fs_close(NULL, &req, fd, NULL);

@@ -5,8 +5,9 @@
  * Privileges: runs in ternd, as root when privilege separation applies.
  * It only changes the owner and mode of files inside the queue folder,
  * the log file and the pickup folders that the configuration names.
- * Symbolic links are not followed (lchown), so a link planted there
- * cannot make ternd give away another file.
+ * Symbolic links are not followed (lchown, or fchown and fchmod on a
+ * descriptor opened with O_NOFOLLOW), so a link planted there cannot
+ * make ternd give away another file.
  */
 #include <stdio.h>
 #include <string.h>
@@ -70,28 +71,66 @@ ternd_run_as_log(const struct ternd_run_as *run_as)
  * not 0 it also gives the owner those permissions and takes write
  * permission from group and others. Read permission that an
  * administrator granted (for `tern queue` run by another user) is kept.
- * Returns 0 or a libuv error code.
+ * The mode is changed through a descriptor opened with O_NOFOLLOW,
+ * because chmod would follow a link that the user swapped in after the
+ * lchown. Returns 0 or a libuv error code.
  */
 static int
 give_path(const char *path, uint32_t uid, uint32_t gid, int owner_bits)
 {
 	uv_fs_t req;
-	int mode, wanted, rc;
+	int fd, mode, wanted, rc;
 
 	rc = uv_fs_lchown(NULL, &req, path, (uv_uid_t)uid, (uv_gid_t)gid,
 	    NULL);
 	uv_fs_req_cleanup(&req);
 	if (rc != 0 || owner_bits == 0)
 		return rc;
-	rc = uv_fs_lstat(NULL, &req, path, NULL);
+	fd = uv_fs_open(NULL, &req, path, UV_FS_O_RDONLY | UV_FS_O_NOFOLLOW |
+	    UV_FS_O_NONBLOCK, 0, NULL);
+	uv_fs_req_cleanup(&req);
+	if (fd < 0)
+		return fd;
+	rc = uv_fs_fstat(NULL, &req, fd, NULL);
 	mode = (int)(req.statbuf.st_mode & 07777);
 	uv_fs_req_cleanup(&req);
 	wanted = (mode | owner_bits) & ~022;
 	if (rc == 0 && wanted != mode) {
-		rc = uv_fs_chmod(NULL, &req, path, wanted, NULL);
+		rc = uv_fs_fchmod(NULL, &req, fd, wanted, NULL);
 		uv_fs_req_cleanup(&req);
 	}
+	uv_fs_close(NULL, &req, fd, NULL);
+	uv_fs_req_cleanup(&req);
 	return rc;
+}
+
+/*
+ * Gives the log file to the user through a descriptor from
+ * log_file_open(), which refuses a symbolic link, a file that is not
+ * regular and a file with more than one link. Logs the error with the
+ * path.
+ */
+static void
+give_log_file(const struct ternd_run_as *run_as, const char *path)
+{
+	char reason[256];
+	uv_fs_t req;
+	int fd, rc;
+
+	fd = log_file_open(path, reason, sizeof(reason));
+	if (fd < 0) {
+		log_error("cannot change the owner of the log file %s to user "
+		    "%s: %s", path, run_as->name, reason);
+		return;
+	}
+	rc = uv_fs_fchown(NULL, &req, fd, (uv_uid_t)run_as->uid,
+	    (uv_gid_t)run_as->gid, NULL);
+	uv_fs_req_cleanup(&req);
+	if (rc != 0)
+		log_error("cannot change the owner of the log file %s to user "
+		    "%s: %s", path, run_as->name, uv_strerror(rc));
+	uv_fs_close(NULL, &req, fd, NULL);
+	uv_fs_req_cleanup(&req);
 }
 
 /* True when the user has the permission bit (4 read, 1 search) on the
@@ -245,17 +284,10 @@ void
 ternd_run_as_own_files(const struct ternd_run_as *run_as,
     const struct tern_config *cfg)
 {
-	int rc;
-
 	if (!run_as->switch_user)
 		return;
-	if (cfg->log_file[0] != '\0') {
-		rc = give_path(cfg->log_file, run_as->uid, run_as->gid, 0);
-		if (rc != 0)
-			log_error("cannot change the owner of the log file %s to "
-			    "user %s: %s", cfg->log_file, run_as->name,
-			    uv_strerror(rc));
-	}
+	if (cfg->log_file[0] != '\0')
+		give_log_file(run_as, cfg->log_file);
 	if (cfg->pickup_directory[0] != '\0') {
 		own_pickup_folder(run_as, cfg->pickup_directory);
 		own_pickup_folder(run_as, cfg->pickup_badmail_directory);
