@@ -11,6 +11,10 @@
 #include "platform_user.h"
 #include "tern_error.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #ifndef _WIN32
 #include <errno.h>
 #include <grp.h>
@@ -96,3 +100,13 @@ platform_drop_privileges(uint32_t uid, uint32_t gid, char *err,
 }
 
 #endif
+
+int
+platform_set_not_dumpable(void)
+{
+#ifdef __linux__
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return -errno;
+#endif
+	return 0;
+}

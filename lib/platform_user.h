@@ -41,4 +41,13 @@ int platform_user_find(const char *name, struct platform_user *out,
 int platform_drop_privileges(uint32_t uid, uint32_t gid, char *err,
     size_t err_size);
 
+/*
+ * Marks the process as not dumpable (prctl PR_SET_DUMPABLE 0 on Linux):
+ * no core dump, and /proc/PID/mem and ptrace stay closed to other
+ * processes of the same user, so one child of ternd cannot read the
+ * secrets in another. Does nothing on other systems. Returns 0, or a
+ * negative errno value when prctl failed.
+ */
+int platform_set_not_dumpable(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_user.h"
 #include "../lib/tern_error.h"
 #include "child.h"
 
@@ -92,6 +93,14 @@ child_init(struct child_runtime *rt, const char *process, int argc,
 
 	memset(rt, 0, sizeof(*rt));
 	rt->process = process;
+	/* Before any secret arrives: keeps other processes of this user
+	 * (the other children) out of this one's memory. */
+	rc = platform_set_not_dumpable();
+	if (rc != 0) {
+		fprintf(stderr, "tern-%s: cannot mark the process not "
+		    "dumpable: %s\n", process, strerror(-rc));
+		return 1;
+	}
 	rt->loop = uv_default_loop();
 	rc = parse_arguments(rt, argc, argv, &config_path);
 	if (rc != 0)

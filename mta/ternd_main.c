@@ -21,6 +21,7 @@
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
 #include "../lib/platform_limits.h"
+#include "../lib/platform_user.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
@@ -199,6 +200,14 @@ main(int argc, char **argv)
 	rc = parse_options(argc, argv, &opt);
 	if (rc != 0)
 		return rc;
+	/* ternd holds the keys and passwords; no process of another user,
+	 * nor a core dump, may see its memory. */
+	rc = platform_set_not_dumpable();
+	if (rc != 0) {
+		fprintf(stderr, "ternd: cannot mark the process not dumpable: "
+		    "%s\n", strerror(-rc));
+		return 1;
+	}
 #ifndef _WIN32
 	/* Queued mail and logs are for the tern user alone. */
 	umask(077);
