@@ -335,3 +335,53 @@ def test_unreadable_ca_file_stops_start(lab, test_ca, tmp_path):
     assert done.returncode == 1
     assert (f"{tern.conf_path}: delivery.tls.ca_file: user tern may not "
             f"read {private_ca}") in done.stderr, done.stderr
+
+
+def test_children_not_dumpable(lab, dkim_key):
+    """The kernel gives /proc/PID/mem of a non-dumpable process to root,
+    and refuses it to processes of the same user without CAP_SYS_PTRACE,
+    so one child cannot read the keys in another's memory."""
+    user = tern_user()
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    pids = {name: tern.child_pid(name) for name in CHILDREN}
+    pids["ternd"] = tern.proc.pid
+
+    for name, pid in pids.items():
+        assert os.stat(f"/proc/{pid}/mem").st_uid == 0, name
+        done = subprocess.run(
+            ["python3", "-c", f"open('/proc/{pid}/mem', 'rb')"],
+            user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+            capture_output=True, text=True, timeout=10)
+        assert done.returncode != 0, f"tern could open {name}'s memory"
+        assert "PermissionError" in done.stderr, done.stderr
+
+
+def test_log_symlink_not_followed(lab, dkim_key, tmp_path):
+    """A link planted at log.file (its folder may belong to tern) must
+    not make ternd, as root, append to or create another file."""
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    tern.child_pid("tern-smtpd")
+    victim = write_private(tmp_path / "victim", "root's file\n")
+    missing = tmp_path / "created-by-root"
+    out_since = len(tern.output())
+
+    os.rename(tern.log_path, tern.dir / "tern.log.1")
+    os.symlink(victim, tern.log_path)
+    tern.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload rejected" in tern.output()[out_since:],
+                    10), tern.tail()
+
+    assert victim.read_text() == "root's file\n"
+    assert f"log.file: cannot open {tern.log_path}: it is a symbolic " \
+        "link" in tern.output()[out_since:], tern.tail()
+
+    os.unlink(tern.log_path)
+    os.symlink(missing, tern.log_path)
+    tern.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: tern.output()[out_since:].count(
+        "reload rejected") == 2, 10), tern.tail()
+
+    assert not missing.exists()
+    assert not os.path.lexists(missing)
