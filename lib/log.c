@@ -45,8 +45,9 @@ log_file_open(const char *path, char *reason, size_t reason_size)
 	uint64_t type, links;
 	int fd, rc;
 
-	/* O_NONBLOCK so that a FIFO planted at path cannot block the open;
-	 * it has no effect on the regular file that is accepted. */
+	/* With O_NONBLOCK, opening a FIFO planted at path fails with ENXIO
+	 * or returns at once (and is rejected below) instead of blocking.
+	 * The flag does not change writes to a regular file. */
 	fd = uv_fs_open(NULL, &req, path, UV_FS_O_WRONLY | UV_FS_O_APPEND |
 	    UV_FS_O_CREAT | UV_FS_O_NOFOLLOW | UV_FS_O_NONBLOCK, 0600, NULL);
 	uv_fs_req_cleanup(&req);

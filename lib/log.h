@@ -32,11 +32,11 @@ int log_open(const char *process, const char *path, enum log_level level,
 
 /*
  * Opens path for appending, creating it with mode 0600. ternd calls this
- * as root on a path in a folder the children's user may own, so it never
- * follows a symbolic link in the last component (O_NOFOLLOW; Windows has
- * no such flag) and accepts only a regular file with one link. Returns
- * the descriptor, or a negative libuv error code with the reason (such as
- * "it is a symbolic link") in reason.
+ * as root on a path in a folder that the children's user may own. So it
+ * does not follow a symbolic link in the last component (O_NOFOLLOW,
+ * which Windows lacks), and it accepts only a regular file with one link.
+ * Returns the descriptor, or a negative libuv error code with the reason
+ * (such as "it is a symbolic link") in reason.
  */
 int log_file_open(const char *path, char *reason, size_t reason_size);
 
