@@ -99,6 +99,29 @@ check_queue(const struct tern_config *cfg)
 	return 0;
 }
 
+/*
+ * Checks that the run user can search every folder above the queue
+ * folder and the log file. main() calls it before creating anything, so
+ * `ternd -t` and a background start print the error on the terminal. A
+ * folder that does not exist yet is skipped, because queue_open()
+ * creates missing parents with mode 0755.
+ */
+static int
+check_reach(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size)
+{
+	char reason[1536];
+
+	if (ternd_run_as_check_reach(run_as, "queue.directory",
+	    cfg->queue_directory, reason, sizeof(reason)) != TERN_OK ||
+	    (cfg->log_file[0] != '\0' && ternd_run_as_check_reach(run_as,
+	    "log.file", cfg->log_file, reason, sizeof(reason)) != TERN_OK)) {
+		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		return TERN_EPERM;
+	}
+	return TERN_OK;
+}
+
 /* How long ternd waits for ternd.lock held by a process other than a
  * running ternd: `tern queue` holds it while it changes the queue with
  * ternd stopped, usually for well under a second. */
@@ -205,6 +228,7 @@ main(int argc, char **argv)
 #endif
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
+	    sizeof(err)) != TERN_OK || check_reach(&cfg, &run_as, err,
 	    sizeof(err)) != TERN_OK || supervisor_check_config(&cfg, &run_as,
 	    err, sizeof(err)) != TERN_OK) {
 		for (line = err; line != NULL; line = next) {
@@ -223,6 +247,12 @@ main(int argc, char **argv)
 	if (check_queue(&cfg) != 0)
 		return 1;
 	if (opt.check_only) {
+		/* The queue and log file that the checks created as root are
+		 * handed over as a start would, so the children can use them. */
+		if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) !=
+		    TERN_OK)
+			return 1;
+		ternd_run_as_own_files(&run_as, &cfg);
 		printf("ternd: %s: configuration and queue are valid\n",
 		    cfg.path);
 		return 0;
@@ -235,11 +265,9 @@ main(int argc, char **argv)
 		log_warning("cannot write %s/ternd.pid; tern reload will not "
 		    "find this ternd (send SIGHUP instead)",
 		    cfg.queue_directory);
-	if (ternd_run_as_check_reach(&run_as, "queue.directory",
-	    cfg.queue_directory, err, sizeof(err)) != TERN_OK ||
-	    (cfg.log_file[0] != '\0' && ternd_run_as_check_reach(&run_as,
-	    "log.file", cfg.log_file, err, sizeof(err)) != TERN_OK)) {
-		log_error("%s: %s", cfg.path, err);
+	/* Checked again now that the queue's parent folders exist. */
+	if (check_reach(&cfg, &run_as, err, sizeof(err)) != TERN_OK) {
+		log_error("%s", err);
 		pid_file_remove(cfg.queue_directory);
 		return 1;
 	}

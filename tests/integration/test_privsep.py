@@ -291,6 +291,58 @@ def test_unreachable_queue_stops_start(lab):
             f"{tern.dir}/private") in done.stderr, done.stderr
 
 
+def test_fresh_queue_parents_reachable(lab):
+    """ternd, started with umask 077, creates the missing var/ with mode
+    0755 and var/queue with mode 0700 for tern, then starts."""
+    user = tern_user()
+    tern = lab.tern(start=False, queue={"directory": "var/queue"})
+    tern.queue_dir = tern.dir / "var" / "queue"
+
+    tern.start(prefix=("sh", "-c", 'umask 077 && exec "$@"', "umask"))
+
+    var = os.stat(tern.dir / "var")
+    assert var.st_uid == 0
+    assert stat.S_IMODE(var.st_mode) == 0o755
+    queue = os.stat(tern.queue_dir)
+    assert queue.st_uid == user.pw_uid
+    assert stat.S_IMODE(queue.st_mode) == 0o700
+    assert tern.wait_log_line(r"qmgr\[\d+\]: info: started"), tern.tail()
+
+
+def test_check_only_fresh_queue_for_tern(lab):
+    """ternd -t creates the queue and log file as root and hands them to
+    tern, as a start would."""
+    user = tern_user()
+    tern = lab.tern(start=False, queue={"directory": "var/queue"})
+
+    done = subprocess.run(tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=20, cwd=tern.dir,
+                          preexec_fn=lambda: os.umask(0o077))
+
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(tern.dir / "var").st_mode) == 0o755
+    queue = os.stat(tern.dir / "var" / "queue")
+    assert queue.st_uid == user.pw_uid
+    assert stat.S_IMODE(queue.st_mode) == 0o700
+    assert os.stat(tern.log_path).st_uid == user.pw_uid
+
+
+def test_check_only_unreachable_log(lab):
+    """ternd -t reports a log file that tern cannot reach, as a start
+    does, and creates nothing there."""
+    tern = lab.tern(start=False, log={"file": "private/tern.log"})
+    os.mkdir(tern.dir / "private", 0o700)
+
+    done = subprocess.run(tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert (f"log.file: user tern cannot reach {tern.dir}/private/"
+            f"tern.log because it may not search the folder "
+            f"{tern.dir}/private") in done.stderr, done.stderr
+    assert not (tern.dir / "private" / "tern.log").exists()
+
+
 def test_unreachable_programs_stop_start(lab):
     """ternd finds its children as root but starts them as tern: programs
     in a folder tern may not search are refused at start, by name,
