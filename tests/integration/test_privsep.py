@@ -23,7 +23,7 @@ import pytest
 
 from engine_helpers import wait_outcome
 from peers import message_bytes, wait_for
-from tern_instance import BUILD_DIR
+from tern_instance import BUILD_DIR, make_traversable
 from test_dkim import (MX_ADDRESS, Receiver, key_entry, key_record,
                        make_key, start_dns, verify_all)
 from test_smarthost import (PASSWORD, RELAY_ADDRESS, USER, relay_of,
@@ -341,6 +341,28 @@ def test_check_only_unreachable_log(lab):
             f"tern.log because it may not search the folder "
             f"{tern.dir}/private") in done.stderr, done.stderr
     assert not (tern.dir / "private" / "tern.log").exists()
+
+
+def test_queue_command_group_denied(lab):
+    """A member of the group tern may not change the queue: qmgr.sock is
+    0700. The message names root and the folder's owner, not the group."""
+    tern = lab.tern()
+    make_traversable(tern.dir)
+    os.chmod(tern.conf_path, 0o644)
+    program = tern.dir / "tern"
+    shutil.copyfile(BUILD_DIR / "tern", program)
+    program.chmod(0o755)
+
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=tern", "--clear-groups",
+         str(program), "-c", str(tern.conf_path), "queue", "hold",
+         "0123456789ABCDEF"], capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "permission denied: cannot reach qmgr" in done.stderr
+    assert ("run this command as root or as the user that owns that "
+            "folder") in done.stderr
+    assert "group" not in done.stderr, done.stderr
 
 
 def test_unreachable_programs_stop_start(lab):
