@@ -99,29 +99,6 @@ check_queue(const struct tern_config *cfg)
 	return 0;
 }
 
-/*
- * Checks that the run user can search every folder above the queue
- * folder and the log file. main() calls it before creating anything, so
- * `ternd -t` and a background start print the error on the terminal. A
- * folder that does not exist yet is skipped, because queue_open()
- * creates missing parents with mode 0755.
- */
-static int
-check_reach(const struct tern_config *cfg,
-    const struct ternd_run_as *run_as, char *err, size_t err_size)
-{
-	char reason[1536];
-
-	if (ternd_run_as_check_reach(run_as, "queue.directory",
-	    cfg->queue_directory, reason, sizeof(reason)) != TERN_OK ||
-	    (cfg->log_file[0] != '\0' && ternd_run_as_check_reach(run_as,
-	    "log.file", cfg->log_file, reason, sizeof(reason)) != TERN_OK)) {
-		snprintf(err, err_size, "%s: %s", cfg->path, reason);
-		return TERN_EPERM;
-	}
-	return TERN_OK;
-}
-
 /* How long ternd waits for ternd.lock held by a process other than a
  * running ternd: `tern queue` holds it while it changes the queue with
  * ternd stopped, usually for well under a second. */
@@ -226,11 +203,14 @@ main(int argc, char **argv)
 	/* Queued mail and logs are for the tern user alone. */
 	umask(077);
 #endif
+	/* The reach check runs before the queue and the log file exist, so
+	 * `ternd -t` and a background start print its error here. */
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
-	    sizeof(err)) != TERN_OK || check_reach(&cfg, &run_as, err,
-	    sizeof(err)) != TERN_OK || supervisor_check_config(&cfg, &run_as,
-	    err, sizeof(err)) != TERN_OK) {
+	    sizeof(err)) != TERN_OK || ternd_run_as_check_paths(&cfg,
+	    &run_as, err, sizeof(err)) != TERN_OK ||
+	    supervisor_check_config(&cfg, &run_as, err, sizeof(err)) !=
+	    TERN_OK) {
 		for (line = err; line != NULL; line = next) {
 			next = strchr(line, '\n');
 			if (next != NULL)
@@ -266,7 +246,8 @@ main(int argc, char **argv)
 		    "find this ternd (send SIGHUP instead)",
 		    cfg.queue_directory);
 	/* Checked again now that the queue's parent folders exist. */
-	if (check_reach(&cfg, &run_as, err, sizeof(err)) != TERN_OK) {
+	if (ternd_run_as_check_paths(&cfg, &run_as, err, sizeof(err)) !=
+	    TERN_OK) {
 		log_error("%s", err);
 		pid_file_remove(cfg.queue_directory);
 		return 1;

@@ -343,6 +343,22 @@ def test_check_only_unreachable_log(lab):
     assert not (tern.dir / "private" / "tern.log").exists()
 
 
+def test_config_check_unreachable_log(lab):
+    """tern config check reports the log folder that ternd would
+    reject."""
+    tern = lab.tern(start=False, log={"file": "private/tern.log"})
+    os.mkdir(tern.dir / "private", 0o700)
+
+    done = subprocess.run([str(BUILD_DIR / "tern"), "-c",
+                           str(tern.conf_path), "config", "check"],
+                          capture_output=True, text=True, timeout=20)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"log.file: user tern cannot reach {tern.dir}/private/"
+            f"tern.log because it may not search the folder "
+            f"{tern.dir}/private") in done.stderr, done.stderr
+
+
 def test_queue_command_group_denied(lab):
     """A member of the group tern may not change the queue: qmgr.sock is
     0700. The message names root and the folder's owner, not the group."""
