@@ -24,6 +24,7 @@
 #include "../policy/policy.h"
 #include "../policy/secrets.h"
 #include "source_check.h"
+#include "ternd_privsep.h"
 #include "tern_commands.h"
 
 /* MX hosts read to find a domain's group by the groups' mx lists. */
@@ -90,6 +91,23 @@ check_tls_identity(const struct tern_config *cfg)
 	return TERN_ECONFIG;
 }
 
+/* Checks, as ternd does when run as root, that its run user can reach
+ * the queue folder and the log file. */
+static int
+check_run_user_reach(const struct tern_config *cfg)
+{
+	struct ternd_run_as run_as;
+	char err[2048];
+
+	if (ternd_run_as_choose(cfg, &run_as, err, sizeof(err)) != TERN_OK ||
+	    ternd_run_as_check_paths(cfg, &run_as, err, sizeof(err)) !=
+	    TERN_OK) {
+		print_errors(err);
+		return TERN_EPERM;
+	}
+	return TERN_OK;
+}
+
 /*
  * Checks as much as can be checked even after an error. The policy file
  * is loaded even when the main file has errors (see tern_config_load).
@@ -135,6 +153,8 @@ tern_check_files(const char *config_path, struct tern_config *cfg)
 		}
 		user_db_free(users);
 	}
+	if (check_run_user_reach(cfg) != TERN_OK)
+		status = 1;
 	return status;
 }
 

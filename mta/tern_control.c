@@ -251,9 +251,9 @@ map_connect_error(struct tern_control *c, int status, char *err,
 		return TERN_ENOTFOUND;
 	case UV_EACCES:
 	case UV_EPERM:
-		set_err(err, err_size, "permission denied for the queue "
-		    "folder %s: run this as root or as a member of the group "
-		    "that owns it", c->queue_directory);
+		set_err(err, err_size, "permission denied connecting to %s, "
+		    "which only root and the queue folder's owner may use",
+		    c->pipe_name);
 		return TERN_EPERM;
 	default:
 		set_err(err, err_size, "cannot connect to qmgr at %s: %s",

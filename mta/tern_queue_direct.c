@@ -7,7 +7,7 @@
  * whichever process acted.
  *
  * Needs write access to the queue folder and queue.db: root or the
- * user or group that owns the queue.
+ * user that owns the queue (ternd removes group write access at start).
  *
  * NOTE: run as root on a queue owned by another user, SQLite creates its
  * -wal and -shm files as root while the command runs. It removes them
@@ -55,8 +55,7 @@ tern_queue_check_writable(const char *command, const char *directory)
 	if (is_permission_error(rc)) {
 		fprintf(stderr, "tern queue %s: permission denied: cannot "
 		    "change the queue in %s; run this command as root or as "
-		    "the user or group that owns that folder\n", command,
-		    directory);
+		    "the user that owns that folder\n", command, directory);
 		return 1;
 	}
 	if (rc == UV_ENOENT) {

@@ -128,8 +128,8 @@ usage(FILE *out)
 	    "    bounce, unless NOTIFY excludes failures\n"
 	    "  requeue: reset the attempts and forget cached MTA-STS\n"
 	    "    policies and suspensions of the recipients' domains\n"
-	    "  Needs write access to the queue (root, or the user or group\n"
-	    "  that owns it). Exit status: 0 when every message was found\n"
+	    "  Only root and the queue folder's owner may change the queue.\n"
+	    "  Exit status: 0 when every message was found\n"
 	    "  and handled, 1 otherwise, 2 for wrong usage.\n");
 }
 
@@ -456,9 +456,9 @@ choose_mode(const struct tern_config *cfg, const char *command,
 		if (rc == TERN_EPERM) {
 			fprintf(stderr, "tern queue %s: permission denied: "
 			    "cannot reach qmgr for the queue in %s; run this "
-			    "command as root or as the user or group that "
-			    "owns that folder (%s)\n", command,
-			    cfg->queue_directory, err);
+			    "command as root or as the user that owns that "
+			    "folder (%s)\n", command, cfg->queue_directory,
+			    err);
 			return 1;
 		}
 		if (rc != TERN_ENOTFOUND) {

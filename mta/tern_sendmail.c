@@ -488,7 +488,7 @@ flush_queue(const struct sendmail_options *opt, const char *config_path,
 	int argc = 3, status;
 	bool running = ternd_running(cfg);
 
-	status = sendmail_queue_check(cfg);
+	status = sendmail_queue_check(cfg, true);
 	if (status != SENDMAIL_EX_OK)
 		return status;
 	if (opt->flush_domain != NULL) {

@@ -85,9 +85,10 @@ struct sendmail_queue {
  * Checks that the queue folder and database exist and that this user
  * may write them. Returns SENDMAIL_EX_OK, or a sendmail exit status after
  * printing the reason on standard error (SENDMAIL_EX_NOPERM names the
- * folder and who may write it).
+ * folder and who may write it). flush is true for -q, so that the
+ * message reports that flushing, not queueing, was denied.
  */
-int sendmail_queue_check(const struct tern_config *cfg);
+int sendmail_queue_check(const struct tern_config *cfg, bool flush);
 
 /*
  * Opens cfg's queue read-write into *out after sendmail_queue_check().

@@ -23,7 +23,6 @@
 #include <uv.h>
 
 #ifndef _WIN32
-#include <grp.h>
 #include <pwd.h>
 #endif
 
@@ -81,34 +80,24 @@ sendmail_qualify(const char *address, const char *hostname)
 }
 
 /*
- * Writes who besides root may write the folder, from its owner and
- * mode: "the user tern (the folder's owner)" and, when the group may
- * write too, "or members of the group tern".
+ * Writes who may write the folder: "only root and the user tern (the
+ * folder's owner) may". Group members may not, because ternd removes
+ * group write access from the queue at start and qmgr's socket is 0700.
  */
 static void
 describe_writers(const uv_stat_t *st, char *out, size_t out_size)
 {
 #ifndef _WIN32
 	struct passwd *pw = getpwuid((uid_t)st->st_uid);
-	struct group *gr = getgrgid((gid_t)st->st_gid);
-	char owner[128], group[128];
+	char owner[128];
 
 	if (pw != NULL)
 		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
 	else
 		snprintf(owner, sizeof(owner), "uid %lu",
 		    (unsigned long)st->st_uid);
-	if (gr != NULL)
-		snprintf(group, sizeof(group), "%s", gr->gr_name);
-	else
-		snprintf(group, sizeof(group), "gid %lu",
-		    (unsigned long)st->st_gid);
-	if (st->st_mode & 020)
-		snprintf(out, out_size, "only root, the user %s (the folder's "
-		    "owner) and members of the group %s may", owner, group);
-	else
-		snprintf(out, out_size, "only root and the user %s (the "
-		    "folder's owner) may", owner);
+	snprintf(out, out_size, "only root and the user %s (the folder's "
+	    "owner) may", owner);
 #else
 	(void)st;
 	snprintf(out, out_size, "only the account ternd runs as and "
@@ -118,10 +107,11 @@ describe_writers(const uv_stat_t *st, char *out, size_t out_size)
 
 /*
  * Checks that path exists and that this user may write it. Returns
- * SENDMAIL_EX_OK or the exit status after printing the reason.
+ * SENDMAIL_EX_OK or the exit status after printing the reason, which
+ * names what was denied: queueing mail, or flushing the queue (-q).
  */
 static int
-check_writable(const char *directory, const char *path)
+check_writable(const char *directory, const char *path, bool flush)
 {
 	char writers[400];
 	uv_fs_t req;
@@ -149,10 +139,17 @@ check_writable(const char *directory, const char *path)
 			return SENDMAIL_EX_NOPERM;
 		}
 		describe_writers(&st, writers, sizeof(writers));
-		fprintf(stderr, "sendmail: cannot write the queue folder %s: "
-		    "permission denied; %s queue mail there. Run sendmail as "
-		    "one of them, or send through ternd's SMTP listener\n",
-		    directory, writers);
+		if (flush)
+			fprintf(stderr, "sendmail -q: cannot flush the queue in "
+			    "%s: permission denied; %s change the queue. Run "
+			    "sendmail -q or tern queue flush as one of them\n",
+			    directory, writers);
+		else
+			fprintf(stderr, "sendmail: cannot write the queue "
+			    "folder %s: permission denied; %s queue mail there. "
+			    "Run sendmail as one of them, or send through "
+			    "ternd's SMTP listener or its pickup folder\n",
+			    directory, writers);
 		return SENDMAIL_EX_NOPERM;
 	}
 	if (rc != 0) {
@@ -165,15 +162,16 @@ check_writable(const char *directory, const char *path)
 
 /* The folder first, so a missing folder is reported as such. */
 int
-sendmail_queue_check(const struct tern_config *cfg)
+sendmail_queue_check(const struct tern_config *cfg, bool flush)
 {
 	char path[1100];
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/queue.db", cfg->queue_directory);
-	rc = check_writable(cfg->queue_directory, cfg->queue_directory);
+	rc = check_writable(cfg->queue_directory, cfg->queue_directory,
+	    flush);
 	if (rc == SENDMAIL_EX_OK)
-		rc = check_writable(cfg->queue_directory, path);
+		rc = check_writable(cfg->queue_directory, path, flush);
 	return rc;
 }
 
@@ -188,7 +186,7 @@ sendmail_queue_open(const struct tern_config *cfg, struct sendmail_queue *out)
 	if (sendmail_current_user(out->user, sizeof(out->user), &out->uid) !=
 	    TERN_OK)
 		out->user[0] = '\0';
-	rc = sendmail_queue_check(cfg);
+	rc = sendmail_queue_check(cfg, false);
 	if (rc != SENDMAIL_EX_OK)
 		return rc;
 

@@ -212,10 +212,14 @@ main(int argc, char **argv)
 	/* Queued mail and logs are for the tern user alone. */
 	umask(077);
 #endif
+	/* The reach check runs before the queue and the log file exist, so
+	 * `ternd -t` and a background start print its error here. */
 	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
 	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
-	    sizeof(err)) != TERN_OK || supervisor_check_config(&cfg, &run_as,
-	    err, sizeof(err)) != TERN_OK) {
+	    sizeof(err)) != TERN_OK || ternd_run_as_check_paths(&cfg,
+	    &run_as, err, sizeof(err)) != TERN_OK ||
+	    supervisor_check_config(&cfg, &run_as, err, sizeof(err)) !=
+	    TERN_OK) {
 		for (line = err; line != NULL; line = next) {
 			next = strchr(line, '\n');
 			if (next != NULL)
@@ -232,6 +236,12 @@ main(int argc, char **argv)
 	if (check_queue(&cfg) != 0)
 		return 1;
 	if (opt.check_only) {
+		/* The queue and log file that the checks created as root are
+		 * handed over as a start would, so the children can use them. */
+		if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) !=
+		    TERN_OK)
+			return 1;
+		ternd_run_as_own_files(&run_as, &cfg);
 		printf("ternd: %s: configuration and queue are valid\n",
 		    cfg.path);
 		return 0;
@@ -244,11 +254,10 @@ main(int argc, char **argv)
 		log_warning("cannot write %s/ternd.pid; tern reload will not "
 		    "find this ternd (send SIGHUP instead)",
 		    cfg.queue_directory);
-	if (ternd_run_as_check_reach(&run_as, "queue.directory",
-	    cfg.queue_directory, err, sizeof(err)) != TERN_OK ||
-	    (cfg.log_file[0] != '\0' && ternd_run_as_check_reach(&run_as,
-	    "log.file", cfg.log_file, err, sizeof(err)) != TERN_OK)) {
-		log_error("%s: %s", cfg.path, err);
+	/* Checked again now that the queue's parent folders exist. */
+	if (ternd_run_as_check_paths(&cfg, &run_as, err, sizeof(err)) !=
+	    TERN_OK) {
+		log_error("%s", err);
 		pid_file_remove(cfg.queue_directory);
 		return 1;
 	}

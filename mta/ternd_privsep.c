@@ -3,6 +3,7 @@
  * ternd_privsep.h.
  *
  * Privileges: runs in ternd, as root when privilege separation applies.
+ * `tern config check` links it for the read-only checks alone.
  * It only changes the owner and mode of files inside the queue folder,
  * the log file and the pickup folders that the configuration names.
  * Symbolic links are not followed (lchown, or fchown and fchmod on a
@@ -175,6 +176,22 @@ ternd_run_as_check_reach(const struct ternd_run_as *run_as,
 		}
 		uv_fs_req_cleanup(&req);
 		parent[i] = '/';
+	}
+	return TERN_OK;
+}
+
+int
+ternd_run_as_check_paths(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size)
+{
+	char reason[1536];
+
+	if (ternd_run_as_check_reach(run_as, "queue.directory",
+	    cfg->queue_directory, reason, sizeof(reason)) != TERN_OK ||
+	    (cfg->log_file[0] != '\0' && ternd_run_as_check_reach(run_as,
+	    "log.file", cfg->log_file, reason, sizeof(reason)) != TERN_OK)) {
+		snprintf(err, err_size, "%s: %s", cfg->path, reason);
+		return TERN_EPERM;
 	}
 	return TERN_OK;
 }

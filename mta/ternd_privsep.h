@@ -52,6 +52,15 @@ int ternd_run_as_check_reach(const struct ternd_run_as *run_as,
     const char *setting, const char *path, char *err, size_t err_size);
 
 /*
+ * Checks, as ternd_run_as_check_reach, that the user can reach the queue
+ * folder and the log file. A folder that does not exist yet passes,
+ * because queue_open() creates missing parents with mode 0755. Returns 0,
+ * or TERN_EPERM with "CONFIG: SETTING: reason" in err.
+ */
+int ternd_run_as_check_paths(const struct tern_config *cfg,
+    const struct ternd_run_as *run_as, char *err, size_t err_size);
+
+/*
  * Checks, as ternd_run_as_check_reach, that the user can reach path,
  * and that it may read the file (a CA file that deliver opens itself).
  */

@@ -15,10 +15,16 @@
  * Privileges: the directory is created with mode 0700, so only the
  * user tern runs as can read queued mail.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
@@ -323,7 +329,12 @@ queue_rollback(struct queue *q)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Creates one folder with the given mode; 0 when it exists already. */
+/*
+ * Creates one folder with exactly the given mode, whatever the umask
+ * (ternd runs with umask 077, which would make a parent folder 0700 and
+ * keep the run user out). Returns 0 when the folder exists already, and
+ * then leaves its mode alone.
+ */
 static int
 make_one_directory(const char *path, int mode)
 {
@@ -332,7 +343,25 @@ make_one_directory(const char *path, int mode)
 
 	rc = uv_fs_mkdir(NULL, &req, path, mode, NULL);
 	uv_fs_req_cleanup(&req);
-	return rc == UV_EEXIST ? 0 : rc;
+	if (rc == UV_EEXIST)
+		return 0;
+	if (rc != 0)
+		return rc;
+#ifndef _WIN32
+	{
+		/* fchmod on the new folder itself, so a symbolic link put in
+		 * its place is not followed. */
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+
+		if (fd < 0)
+			return uv_translate_sys_error(errno);
+		rc = fchmod(fd, (mode_t)mode) == 0 ? 0 :
+		    uv_translate_sys_error(errno);
+		close(fd);
+	}
+#endif
+	return rc;
 }
 
 /*

@@ -23,7 +23,7 @@ import pytest
 
 from engine_helpers import wait_outcome
 from peers import message_bytes, wait_for
-from tern_instance import BUILD_DIR
+from tern_instance import BUILD_DIR, make_traversable
 from test_dkim import (MX_ADDRESS, Receiver, key_entry, key_record,
                        make_key, start_dns, verify_all)
 from test_smarthost import (PASSWORD, RELAY_ADDRESS, USER, relay_of,
@@ -289,6 +289,96 @@ def test_unreachable_queue_stops_start(lab):
     assert (f"queue.directory: user tern cannot reach {tern.dir}/private/"
             f"queue because it may not search the folder "
             f"{tern.dir}/private") in done.stderr, done.stderr
+
+
+def test_fresh_queue_parents_reachable(lab):
+    """ternd, started with umask 077, creates the missing var/ with mode
+    0755 and var/queue with mode 0700 for tern, then starts."""
+    user = tern_user()
+    tern = lab.tern(start=False, queue={"directory": "var/queue"})
+    tern.queue_dir = tern.dir / "var" / "queue"
+
+    tern.start(prefix=("sh", "-c", 'umask 077 && exec "$@"', "umask"))
+
+    var = os.stat(tern.dir / "var")
+    assert var.st_uid == 0
+    assert stat.S_IMODE(var.st_mode) == 0o755
+    queue = os.stat(tern.queue_dir)
+    assert queue.st_uid == user.pw_uid
+    assert stat.S_IMODE(queue.st_mode) == 0o700
+    assert tern.wait_log_line(r"qmgr\[\d+\]: info: started"), tern.tail()
+
+
+def test_check_only_fresh_queue_for_tern(lab):
+    """ternd -t creates the queue and log file as root and hands them to
+    tern, as a start would."""
+    user = tern_user()
+    tern = lab.tern(start=False, queue={"directory": "var/queue"})
+
+    done = subprocess.run(tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=20, cwd=tern.dir,
+                          preexec_fn=lambda: os.umask(0o077))
+
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(tern.dir / "var").st_mode) == 0o755
+    queue = os.stat(tern.dir / "var" / "queue")
+    assert queue.st_uid == user.pw_uid
+    assert stat.S_IMODE(queue.st_mode) == 0o700
+    assert os.stat(tern.log_path).st_uid == user.pw_uid
+
+
+def test_check_only_unreachable_log(lab):
+    """ternd -t reports a log file that tern cannot reach, as a start
+    does, and creates nothing there."""
+    tern = lab.tern(start=False, log={"file": "private/tern.log"})
+    os.mkdir(tern.dir / "private", 0o700)
+
+    done = subprocess.run(tern.command() + ["-t"], capture_output=True,
+                          text=True, timeout=20, cwd=tern.dir)
+
+    assert done.returncode == 1
+    assert (f"log.file: user tern cannot reach {tern.dir}/private/"
+            f"tern.log because it may not search the folder "
+            f"{tern.dir}/private") in done.stderr, done.stderr
+    assert not (tern.dir / "private" / "tern.log").exists()
+
+
+def test_config_check_unreachable_log(lab):
+    """tern config check reports the log folder that ternd would
+    reject."""
+    tern = lab.tern(start=False, log={"file": "private/tern.log"})
+    os.mkdir(tern.dir / "private", 0o700)
+
+    done = subprocess.run([str(BUILD_DIR / "tern"), "-c",
+                           str(tern.conf_path), "config", "check"],
+                          capture_output=True, text=True, timeout=20)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"log.file: user tern cannot reach {tern.dir}/private/"
+            f"tern.log because it may not search the folder "
+            f"{tern.dir}/private") in done.stderr, done.stderr
+
+
+def test_queue_command_group_denied(lab):
+    """A member of the group tern may not change the queue: qmgr.sock is
+    0700. The message names root and the folder's owner, not the group."""
+    tern = lab.tern()
+    make_traversable(tern.dir)
+    os.chmod(tern.conf_path, 0o644)
+    program = tern.dir / "tern"
+    shutil.copyfile(BUILD_DIR / "tern", program)
+    program.chmod(0o755)
+
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=tern", "--clear-groups",
+         str(program), "-c", str(tern.conf_path), "queue", "hold",
+         "0123456789ABCDEF"], capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "permission denied: cannot reach qmgr" in done.stderr
+    assert ("run this command as root or as the user that owns that "
+            "folder") in done.stderr
+    assert "group" not in done.stderr, done.stderr
 
 
 def test_unreachable_programs_stop_start(lab):

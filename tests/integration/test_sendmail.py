@@ -336,25 +336,31 @@ def test_sendmail_exit_statuses(lab):
     assert tern.queue_counts() == (0, 0)
 
 
-def test_sendmail_unwritable_queue(lab):
-    tern = lab.tern()
-    tern.stop()
-    # The user nobody may read the configuration but not write the queue. The
-    # build tree may sit in a folder only its owner can enter, so
-    # nobody runs a copy of the program kept beside the configuration.
+def run_as_nobody(tern, *args, stdin=b""):
+    """Run sendmail with args as the user nobody, who may read the
+    configuration but not write the queue. The build tree may sit in a
+    folder only its owner can enter, so nobody runs a copy of the program
+    kept beside the configuration."""
+    # tern.dir is in the lab's folder, which is in /tmp.
     for directory in [tern.dir, *tern.dir.parents]:
-        if directory == lab.dir.parent:
+        if directory == tern.dir.parent.parent:
             break
         os.chmod(directory, 0o755)
     os.chmod(tern.conf_path, 0o644)
     program = tern.dir / "sendmail"
     shutil.copyfile(BUILD_DIR / "tern", program)
     program.chmod(0o755)
-    done = subprocess.run(
+    return subprocess.run(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-         "env", f"TERN_CONFIG={tern.conf_path}", str(program), "-i",
-         "a@example.test"],
-        input=b"Subject: denied\n\nx\n", capture_output=True, timeout=30)
+         "env", f"TERN_CONFIG={tern.conf_path}", str(program), *args],
+        input=stdin, capture_output=True, timeout=30)
+
+
+def test_sendmail_unwritable_queue(lab):
+    tern = lab.tern()
+    tern.stop()
+    done = run_as_nobody(tern, "-i", "a@example.test",
+                         stdin=b"Subject: denied\n\nx\n")
     assert done.returncode == EX_NOPERM, done.stdout + done.stderr
     message = done.stderr.decode()
     assert f"cannot write the queue folder {tern.queue_dir}" in message
@@ -367,6 +373,22 @@ def test_sendmail_unwritable_queue(lab):
     assert "log file" not in message, message
     assert len(message.splitlines()) == 1, message
     assert tern.queue_counts() == (0, 0)
+
+
+def test_sendmail_flush_denied(lab):
+    """sendmail -q run by another user reports that flushing was denied, not
+    queueing, and names who may flush."""
+    tern = lab.tern()
+    done = run_as_nobody(tern, "-q")
+
+    assert done.returncode == EX_NOPERM, done.stdout + done.stderr
+    message = done.stderr.decode()
+    assert f"cannot flush the queue in {tern.queue_dir}" in message
+    assert "permission denied" in message
+    owner = pwd.getpwuid(tern.queue_dir.stat().st_uid).pw_name
+    assert f"only root and the user {owner}" in message
+    assert "queue mail" not in message, message
+    assert "group" not in message, message
 
 
 def test_sendmail_long_lines_broken(lab):
