@@ -151,6 +151,12 @@ supervisor_check_config(const struct tern_config *cfg,
 	}
 	if (check_ca_files_readable(cfg, run_as, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
+	/* Only ternd may read the keys; a child that could read them
+	 * itself would undo the separation. */
+	if (run_as != NULL && run_as->switch_user && secret_files_check_keys(
+	    cfg, run_as->uid, run_as->gid, run_as->name, err, err_size) !=
+	    TERN_OK)
+		return TERN_ECONFIG;
 	/* ternd passes these keys to deliver; a bad one stops start-up
 	 * here. */
 	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,

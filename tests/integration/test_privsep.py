@@ -26,6 +26,7 @@ from peers import message_bytes, wait_for
 from tern_instance import BUILD_DIR
 from test_dkim import (MX_ADDRESS, Receiver, key_entry, key_record,
                        make_key, start_dns, verify_all)
+from test_policy_cli import tern_cli, ternd_check
 from test_smarthost import (PASSWORD, RELAY_ADDRESS, USER, relay_of,
                             start_relay, write_policy)
 
@@ -335,3 +336,72 @@ def test_unreadable_ca_file_stops_start(lab, test_ca, tmp_path):
     assert done.returncode == 1
     assert (f"{tern.conf_path}: delivery.tls.ca_file: user tern may not "
             f"read {private_ca}") in done.stderr, done.stderr
+
+
+def give_key_to_tern(path, how):
+    """Make the key at path readable by the user tern in one of three
+    ways: tern owns it (mode 0600), its group is tern's with mode 0640,
+    or mode 0644 for others."""
+    user = tern_user()
+    if how == "owner":
+        os.chown(path, user.pw_uid, 0)
+        os.chmod(path, 0o600)
+    elif how == "group":
+        os.chown(path, 0, user.pw_gid)
+        os.chmod(path, 0o640)
+    else:
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o644)
+
+
+KEY_CASES = [("dkim", "owner"), ("dkim", "group"), ("tls", "owner"),
+             ("tls", "group"), ("tls", "others")]
+
+
+@pytest.mark.parametrize("key,how", KEY_CASES)
+def test_key_tern_may_read_stops_start(lab, dkim_key, key, how):
+    tern = lab.tern(start=False, dkim={"keys": [
+        key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]})
+    path = dkim_key[0] if key == "dkim" else tern.dir / "key.pem"
+    give_key_to_tern(path, how)
+    expected = f"{path}: user tern may read this key"
+    fix = f"run chown root {path} and chmod 600 {path}"
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+    assert done.returncode == 1
+    assert expected in done.stderr, done.stderr
+    assert fix in done.stderr, done.stderr
+
+    test = ternd_check(tern)
+    assert test.returncode != 0
+    assert expected in test.stderr, test.stderr
+
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 1
+    assert expected in check.stderr, check.stderr
+    assert "configuration OK" not in check.stdout
+
+
+def test_key_closed_to_tern_passes_check(lab, dkim_key):
+    tern = lab.tern(start=False, dkim={"keys": [
+        key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]})
+    # Root's group and 0640 are fine: the children have no such group.
+    os.chmod(dkim_key[0], 0o640)
+
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 0, check.stderr
+    assert "may read this key" not in check.stderr
+
+
+def test_reload_rejects_key_tern_may_read(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    key = tern.dir / "key.pem"
+    give_key_to_tern(key, "owner")
+    offset = tern.log_size()
+
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"reload rejected, the running configuration stays in "
+                  rf"force: .*{key}: user tern may read this key",
+                  since=offset)
