@@ -33,6 +33,7 @@ static const char *const child_names[SUPERVISOR_CHILDREN] = {"qmgr", "smtpd",
 static void spawn_child(struct supervised_child *ch);
 static void send_listeners(struct supervised_child *ch);
 static void stop_next_children(struct supervisor *sv);
+static void wipe_secrets(struct supervisor *sv);
 
 static bool
 file_exists(const char *path)
@@ -231,6 +232,7 @@ finish_if_all_stopped(struct supervisor *sv)
 #ifdef SIGPIPE
 	uv_close((uv_handle_t *)&sv->sigpipe, NULL);
 #endif
+	wipe_secrets(sv);
 	log_info("all processes stopped");
 }
 
@@ -249,30 +251,67 @@ send_config(struct supervised_child *ch)
 }
 
 /*
- * Sends the secret files that the child needs under the configuration
- * in force, as an IPC_SECRETS frame. Every child gets one after each
- * IPC_CONFIG, and an empty one when it needs none.
+ * Reads the secret files that each child needs under the configuration
+ * in force, replacing (and wiping) those read before. Called at start
+ * and after a reload is accepted, never when a child restarts: the files
+ * may have changed since, and a rejected reload must not reach a child.
+ */
+static void
+collect_secrets(struct supervisor *sv)
+{
+	struct secret_files *files;
+	size_t i;
+
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		files = sv->children[i].secrets;
+		if (files == NULL)
+			files = calloc(1, sizeof(*files));
+		if (files == NULL) {
+			log_error("cannot read the secret files for %s: out of "
+			    "memory", sv->children[i].name);
+			continue;
+		}
+		secret_files_collect(&sv->config, sv->children[i].name, files);
+		sv->children[i].secrets = files;
+	}
+}
+
+/* Wipes and frees the secret files kept for the children. */
+static void
+wipe_secrets(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		if (sv->children[i].secrets == NULL)
+			continue;
+		secret_files_clear(sv->children[i].secrets);
+		free(sv->children[i].secrets);
+		sv->children[i].secrets = NULL;
+	}
+}
+
+/*
+ * Sends the secret files kept for the child as an IPC_SECRETS frame.
+ * Every child gets one after each IPC_CONFIG, and an empty one when it
+ * needs none.
  */
 static void
 send_secrets(struct supervised_child *ch)
 {
-	struct secret_files *files = calloc(1, sizeof(*files));
+	static const struct secret_files none;
 	struct ipc_writer w = {0};
-	int rc = TERN_ENOMEM;
+	int rc = TERN_OK;
 
-	if (files != NULL && ch->control_open) {
-		secret_files_collect(&ch->owner->config, ch->name, files);
-		rc = secret_files_write(files, &w);
-		if (rc == TERN_OK)
-			rc = ipc_channel_send(&ch->control, &w, NULL);
-	}
-	if (ch->control_open && rc != TERN_OK)
+	if (!ch->control_open)
+		return;
+	rc = secret_files_write(ch->secrets != NULL ? ch->secrets : &none,
+	    &w);
+	if (rc == TERN_OK)
+		rc = ipc_channel_send(&ch->control, &w, NULL);
+	if (rc != TERN_OK)
 		log_error("cannot send the secret files to %s: %s", ch->name,
 		    tern_strerror(rc));
-	if (files != NULL) {
-		secret_files_clear(files);
-		free(files);
-	}
 	w.secret = true;
 	ipc_writer_free(&w);
 }
@@ -524,6 +563,7 @@ abandon_start(struct supervisor *sv)
 	for (i = 0; i < sv->listener_count; i++)
 		uv_close((uv_handle_t *)&sv->listeners[i], NULL);
 	uv_run(sv->loop, UV_RUN_DEFAULT);
+	wipe_secrets(sv);
 }
 
 static void
@@ -676,6 +716,7 @@ supervisor_reload(struct supervisor *sv)
 		    sv->run_as.name);
 	/* ternd may just have created the log file or a pickup folder. */
 	ternd_run_as_own_files(&sv->run_as, &sv->config);
+	collect_secrets(sv);
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		send_config(&sv->children[i]);
 		send_secrets(&sv->children[i]);
@@ -763,6 +804,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 		uv_timer_init(loop, &sv->children[i].restart_timer);
 		sv->children[i].restart_timer.data = &sv->children[i];
 	}
+	collect_secrets(sv);
 	/* qmgr first: smtpd and deliver connect to its pipe. */
 	spawn_child(child_by_name(sv, "qmgr"));
 	spawn_child(child_by_name(sv, "smtpd"));

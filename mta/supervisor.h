@@ -32,6 +32,7 @@
 /* Maximum delay between restarts of a child that keeps dying, seconds. */
 #define SUPERVISOR_MAX_RESTART_DELAY 60
 
+struct secret_files;
 struct supervisor;
 
 struct supervised_child {
@@ -46,6 +47,10 @@ struct supervised_child {
 	uint64_t started_at;         /* uv_now() at spawn, ms */
 	int restart_delay;           /* seconds before the next restart */
 	uv_timer_t restart_timer;
+	/* The secret files of the configuration last accepted, read when
+	 * it was accepted, so a restarted child gets the same keys even
+	 * when the files changed since. NULL when not read yet. */
+	struct secret_files *secrets;
 };
 
 struct supervisor {

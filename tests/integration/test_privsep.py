@@ -405,3 +405,39 @@ def test_reload_rejects_key_tern_may_read(lab, dkim_key):
     tern.wait_log(r"reload rejected, the running configuration stays in "
                   rf"force: .*{key}: user tern may read this key",
                   since=offset)
+
+
+def starttls_code(tern):
+    """The reply code to STARTTLS on tern's first listener, after a
+    handshake that accepts any certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(tern.address, tern.port, local_hostname="client.test",
+                      timeout=15) as client:
+        client.ehlo()
+        if not client.has_extn("starttls"):
+            return None
+        code, _ = client.starttls(context=context)
+        return code
+
+
+def test_restarted_smtpd_keeps_accepted_key(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    old_pid = tern.child_pid("tern-smtpd")
+    key = tern.dir / "key.pem"
+    other = make_key(tern.dir, "other.key", "rsa")[0]
+    os.replace(other, key)
+    offset = tern.log_size()
+
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"reload rejected, the running configuration stays in "
+                  r"force: .*smtpd\.tls", since=offset)
+    os.kill(old_pid, signal.SIGKILL)
+    tern.wait_log(r"started smtpd \(pid \d+\)", since=offset)
+    new_pid = tern.child_pid("tern-smtpd")
+    assert new_pid != old_pid
+
+    assert starttls_code(tern) == 220
+    assert not tern.log_lines("STARTTLS disabled", since=offset), tern.tail()
