@@ -430,13 +430,79 @@ exit_cb(uv_process_t *process, int64_t status, int signal)
 		ch->restart_delay = SUPERVISOR_MAX_RESTART_DELAY;
 }
 
+/* Variables of ternd's environment that a child keeps: the time zone
+ * and locale, tern's own test settings (TERN_TEST_CLOCK) and the
+ * sanitizers' options of a test build. */
+static bool
+child_keeps_variable(const char *name)
+{
+	static const char *const names[] = {"TZ", "LANG", "LC_ALL"};
+	static const char *const prefixes[] = {"TERN_", "ASAN_", "LSAN_",
+	    "UBSAN_"};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Builds the children's environment into env (at most max entries plus
+ * the NULL end): a fixed PATH, HOME=/ and the variables that
+ * child_keeps_variable names. Everything else of root's environment
+ * (HOME=/root, SSL_CERT_FILE, proxies) stays with ternd. Returns the
+ * number of entries; free them with free_child_env.
+ */
+static size_t
+make_child_env(char **env, size_t max)
+{
+	uv_env_item_t *items = NULL;
+	size_t n = 0, size;
+	int count = 0, i;
+
+	env[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+	    "/usr/bin:/sbin:/bin");
+	env[n++] = strdup("HOME=/");
+	if (uv_os_environ(&items, &count) != 0)
+		count = 0;
+	for (i = 0; i < count && n < max; i++) {
+		if (!child_keeps_variable(items[i].name))
+			continue;
+		size = strlen(items[i].name) + strlen(items[i].value) + 2;
+		env[n] = malloc(size);
+		if (env[n] != NULL)
+			snprintf(env[n++], size, "%s=%s", items[i].name,
+			    items[i].value);
+	}
+	if (count > 0)
+		uv_os_free_environ(items, count);
+	env[n] = NULL;
+	return n;
+}
+
+static void
+free_child_env(char **env, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		free(env[i]);
+}
+
 static void
 spawn_child(struct supervised_child *ch)
 {
 	struct supervisor *sv = ch->owner;
 	uv_process_options_t options;
 	uv_stdio_container_t stdio[3];
-	char *args[5];
+	char *args[5], *env[SUPERVISOR_CHILD_ENV_MAX + 1];
+	size_t env_count;
 	int n = 0, rc;
 
 	args[n++] = ch->program;
@@ -461,6 +527,8 @@ spawn_child(struct supervised_child *ch)
 	options.exit_cb = exit_cb;
 	options.stdio = stdio;
 	options.stdio_count = 3;
+	env_count = make_child_env(env, SUPERVISOR_CHILD_ENV_MAX);
+	options.env = env;
 	if (sv->run_as.switch_user) {
 		options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
 		options.uid = (uv_uid_t)sv->run_as.uid;
@@ -469,6 +537,7 @@ spawn_child(struct supervised_child *ch)
 
 	ch->process.data = ch;
 	rc = uv_spawn(sv->loop, &ch->process, &options);
+	free_child_env(env, env_count);
 	if (rc != 0) {
 		log_error("cannot start %s (%s): %s; retry in %d s", ch->name,
 		    ch->program, uv_strerror(rc), ch->restart_delay + 1);

@@ -32,6 +32,9 @@
 /* Maximum delay between restarts of a child that keeps dying, seconds. */
 #define SUPERVISOR_MAX_RESTART_DELAY 60
 
+/* Environment variables a child gets, at most. */
+#define SUPERVISOR_CHILD_ENV_MAX 64
+
 struct secret_files;
 struct supervisor;
 

@@ -441,3 +441,27 @@ def test_restarted_smtpd_keeps_accepted_key(lab, dkim_key):
 
     assert starttls_code(tern) == 220
     assert not tern.log_lines("STARTTLS disabled", since=offset), tern.tail()
+
+
+def environment_of(pid):
+    """The environment of pid, from /proc/PID/environ, as a dict."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        entries = f.read().split(b"\0")
+    return dict(e.decode().partition("=")[::2] for e in entries if e)
+
+
+def test_children_get_small_environment(lab, dkim_key, monkeypatch):
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("ROOT_ONLY_SETTING", "private")
+    monkeypatch.setenv("TERN_TEST_PROBE", "kept")
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+
+    for name in CHILDREN:
+        env = environment_of(tern.child_pid(name))
+        assert env.get("HOME") == "/", f"{name}: {env}"
+        assert "ROOT_ONLY_SETTING" not in env, name
+        assert env.get("TZ") == "UTC", name
+        assert env.get("TERN_TEST_PROBE") == "kept", name
+        assert env.get("PATH", "").startswith("/usr/local/sbin:"), name
