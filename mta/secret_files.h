@@ -84,8 +84,8 @@ void secret_files_collect(const struct tern_config *cfg, const char *process,
     struct secret_files *out);
 
 /*
- * Checks that the user with uid and primary group gid (the children's
- * user, named user) may not read a DKIM key or the smtpd TLS key of cfg.
+ * Checks that the children's user (called user, with user id uid and
+ * primary group gid) may not read a DKIM key or the smtpd TLS key of cfg.
  * A key is rejected when the user owns it, when its group is gid and the
  * group may read it, or when others may read it. The children run
  * without supplementary groups, so those are not considered. A file that

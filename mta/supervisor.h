@@ -32,7 +32,7 @@
 /* Maximum delay between restarts of a child that keeps dying, seconds. */
 #define SUPERVISOR_MAX_RESTART_DELAY 60
 
-/* Environment variables a child gets, at most. */
+/* Maximum number of environment variables a child gets. */
 #define SUPERVISOR_CHILD_ENV_MAX 64
 
 struct secret_files;
@@ -73,8 +73,9 @@ struct supervisor {
 
 /*
  * Checks what loading the file cannot: that the TLS certificate and key
- * load and match, that the outbound CA file loads, that the users file
- * loads, and that the log file can be opened. Creates missing pickup
+ * load and match, that the outbound CA file loads, that run_as's user
+ * may not read the DKIM keys or the TLS key, that the users file loads,
+ * and that the log file can be opened. Creates missing pickup
  * folders, owned by run_as's user. On failure writes
  * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
  */

@@ -338,15 +338,15 @@ def test_unreadable_ca_file_stops_start(lab, test_ca, tmp_path):
             f"read {private_ca}") in done.stderr, done.stderr
 
 
-def give_key_to_tern(path, how):
+def give_key_to_tern(path, access):
     """Make the key at path readable by the user tern in one of three
     ways: tern owns it (mode 0600), its group is tern's with mode 0640,
     or mode 0644 for others."""
     user = tern_user()
-    if how == "owner":
+    if access == "owner":
         os.chown(path, user.pw_uid, 0)
         os.chmod(path, 0o600)
-    elif how == "group":
+    elif access == "group":
         os.chown(path, 0, user.pw_gid)
         os.chmod(path, 0o640)
     else:
@@ -358,12 +358,12 @@ KEY_CASES = [("dkim", "owner"), ("dkim", "group"), ("tls", "owner"),
              ("tls", "group"), ("tls", "others")]
 
 
-@pytest.mark.parametrize("key,how", KEY_CASES)
-def test_key_tern_may_read_stops_start(lab, dkim_key, key, how):
+@pytest.mark.parametrize("key,access", KEY_CASES)
+def test_key_tern_may_read_stops_start(lab, dkim_key, key, access):
     tern = lab.tern(start=False, dkim={"keys": [
         key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]})
     path = dkim_key[0] if key == "dkim" else tern.dir / "key.pem"
-    give_key_to_tern(path, how)
+    give_key_to_tern(path, access)
     expected = f"{path}: user tern may read this key"
     fix = f"run chown root {path} and chmod 600 {path}"
 
