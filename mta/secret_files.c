@@ -182,6 +182,69 @@ secret_files_collect(const struct tern_config *cfg, const char *process,
 	}
 }
 
+/* Appends a line to err when the user may read the key at path. */
+static bool
+check_key(const char *where, const char *setting, const char *path,
+    uint32_t uid, uint32_t gid, const char *user, char *err,
+    size_t err_size)
+{
+	const char *reason = NULL;
+	size_t used = strlen(err);
+	unsigned int mode = 0;
+	uv_fs_t req;
+	int rc;
+
+	rc = uv_fs_stat(NULL, &req, path, NULL);
+	if (rc == 0) {
+		mode = (unsigned int)(req.statbuf.st_mode & 07777);
+		/* The owner may always chmod the file, so owning it is enough.
+		 * Otherwise the kernel applies only the first class that
+		 * matches: group, then others. */
+		if (req.statbuf.st_uid == uid)
+			reason = "the user owns it";
+		else if (req.statbuf.st_gid == gid && (mode & 0040) != 0)
+			reason = "the user's group may read it";
+		else if (req.statbuf.st_gid != gid && (mode & 0004) != 0)
+			reason = "others may read it";
+	}
+	uv_fs_req_cleanup(&req);
+	if (reason == NULL)
+		return true;
+	snprintf(err + used, err_size - used, "%s%s: %s: %s: user %s may read "
+	    "this key (%s, mode %04o); run chown root %s and chmod 600 %s",
+	    used > 0 ? "\n" : "", where, setting, path, user, reason, mode,
+	    path, path);
+	return false;
+}
+
+int
+secret_files_check_keys(const struct tern_config *cfg, uint32_t uid,
+    uint32_t gid, const char *user, char *err, size_t err_size)
+{
+	const char *where;
+	bool ok = true;
+	size_t i;
+
+	if (err_size == 0)
+		return TERN_EINVAL;
+	err[0] = '\0';
+	for (i = 0; i < cfg->dkim_key_count; i++) {
+		where = cfg->dkim_keys[i].where[0] != '\0' ?
+		    cfg->dkim_keys[i].where : cfg->path;
+		if (!check_key(where, "dkim.keys: key_file",
+		    cfg->dkim_keys[i].key_file, uid, gid, user, err, err_size))
+			ok = false;
+	}
+	if (cfg->tls_key[0] != '\0') {
+		where = cfg->tls_key_where[0] != '\0' ? cfg->tls_key_where :
+		    cfg->path;
+		if (!check_key(where, "smtpd.tls.key", cfg->tls_key, uid, gid,
+		    user, err, err_size))
+			ok = false;
+	}
+	return ok ? TERN_OK : TERN_EPERM;
+}
+
 int
 secret_files_write(const struct secret_files *s, struct ipc_writer *w)
 {

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../policy/config.h"
 #include "ipc.h"
@@ -81,6 +82,19 @@ int secret_files_add_file(struct secret_files *s, enum secret_file_kind kind,
  */
 void secret_files_collect(const struct tern_config *cfg, const char *process,
     struct secret_files *out);
+
+/*
+ * Checks that the children's user (called user, with user id uid and
+ * primary group gid) may not read a DKIM key or the smtpd TLS key of cfg.
+ * A key is rejected when the user owns it, when its group is gid and the
+ * group may read it, or when others may read it. The children run
+ * without supplementary groups, so those are not considered. A file that
+ * does not exist passes here, because the loaders report it. Returns 0,
+ * or TERN_EPERM with one "WHERE: setting: PATH: reason; fix" line per
+ * rejected key in err.
+ */
+int secret_files_check_keys(const struct tern_config *cfg, uint32_t uid,
+    uint32_t gid, const char *user, char *err, size_t err_size);
 
 /* Writes s as an IPC_SECRETS frame into w. */
 int secret_files_write(const struct secret_files *s, struct ipc_writer *w);

@@ -33,6 +33,7 @@ static const char *const child_names[SUPERVISOR_CHILDREN] = {"qmgr", "smtpd",
 static void spawn_child(struct supervised_child *ch);
 static void send_listeners(struct supervised_child *ch);
 static void stop_next_children(struct supervisor *sv);
+static void wipe_secrets(struct supervisor *sv);
 
 static bool
 file_exists(const char *path)
@@ -151,6 +152,12 @@ supervisor_check_config(const struct tern_config *cfg,
 	}
 	if (check_ca_files_readable(cfg, run_as, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
+	/* Only ternd may read the keys; a child that could read them
+	 * itself would undo the separation. */
+	if (run_as != NULL && run_as->switch_user && secret_files_check_keys(
+	    cfg, run_as->uid, run_as->gid, run_as->name, err, err_size) !=
+	    TERN_OK)
+		return TERN_ECONFIG;
 	/* ternd passes these keys to deliver; a bad one stops start-up
 	 * here. */
 	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,
@@ -223,6 +230,7 @@ finish_if_all_stopped(struct supervisor *sv)
 #ifdef SIGPIPE
 	uv_close((uv_handle_t *)&sv->sigpipe, NULL);
 #endif
+	wipe_secrets(sv);
 	log_info("all processes stopped");
 }
 
@@ -241,30 +249,67 @@ send_config(struct supervised_child *ch)
 }
 
 /*
- * Sends the secret files that the child needs under the configuration
- * in force, as an IPC_SECRETS frame. Every child gets one after each
- * IPC_CONFIG, and an empty one when it needs none.
+ * Reads the secret files that each child needs under the configuration
+ * in force, replacing (and wiping) those read before. Called at start
+ * and after a reload is accepted, never when a child restarts: the files
+ * may have changed since, and a rejected reload must not reach a child.
+ */
+static void
+collect_secrets(struct supervisor *sv)
+{
+	struct secret_files *files;
+	size_t i;
+
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		files = sv->children[i].secrets;
+		if (files == NULL)
+			files = calloc(1, sizeof(*files));
+		if (files == NULL) {
+			log_error("cannot read the secret files for %s: out of "
+			    "memory", sv->children[i].name);
+			continue;
+		}
+		secret_files_collect(&sv->config, sv->children[i].name, files);
+		sv->children[i].secrets = files;
+	}
+}
+
+/* Wipes and frees the secret files kept for the children. */
+static void
+wipe_secrets(struct supervisor *sv)
+{
+	size_t i;
+
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		if (sv->children[i].secrets == NULL)
+			continue;
+		secret_files_clear(sv->children[i].secrets);
+		free(sv->children[i].secrets);
+		sv->children[i].secrets = NULL;
+	}
+}
+
+/*
+ * Sends the secret files kept for the child as an IPC_SECRETS frame.
+ * Every child gets one after each IPC_CONFIG, and an empty one when it
+ * needs none.
  */
 static void
 send_secrets(struct supervised_child *ch)
 {
-	struct secret_files *files = calloc(1, sizeof(*files));
+	static const struct secret_files none;
 	struct ipc_writer w = {0};
-	int rc = TERN_ENOMEM;
+	int rc = TERN_OK;
 
-	if (files != NULL && ch->control_open) {
-		secret_files_collect(&ch->owner->config, ch->name, files);
-		rc = secret_files_write(files, &w);
-		if (rc == TERN_OK)
-			rc = ipc_channel_send(&ch->control, &w, NULL);
-	}
-	if (ch->control_open && rc != TERN_OK)
+	if (!ch->control_open)
+		return;
+	rc = secret_files_write(ch->secrets != NULL ? ch->secrets : &none,
+	    &w);
+	if (rc == TERN_OK)
+		rc = ipc_channel_send(&ch->control, &w, NULL);
+	if (rc != TERN_OK)
 		log_error("cannot send the secret files to %s: %s", ch->name,
 		    tern_strerror(rc));
-	if (files != NULL) {
-		secret_files_clear(files);
-		free(files);
-	}
 	w.secret = true;
 	ipc_writer_free(&w);
 }
@@ -383,13 +428,79 @@ exit_cb(uv_process_t *process, int64_t status, int signal)
 		ch->restart_delay = SUPERVISOR_MAX_RESTART_DELAY;
 }
 
+/* Variables of ternd's environment that a child keeps: the time zone
+ * and locale, tern's own test settings (TERN_TEST_CLOCK) and the
+ * sanitizers' options of a test build. */
+static bool
+child_keeps_variable(const char *name)
+{
+	static const char *const names[] = {"TZ", "LANG", "LC_ALL"};
+	static const char *const prefixes[] = {"TERN_", "ASAN_", "LSAN_",
+	    "UBSAN_"};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Builds the children's environment into env (at most max entries plus
+ * the NULL end): a fixed PATH, HOME=/ and the variables that
+ * child_keeps_variable names. Everything else of root's environment
+ * (HOME=/root, SSL_CERT_FILE, proxies) stays with ternd. Returns the
+ * number of entries; free them with free_child_env.
+ */
+static size_t
+make_child_env(char **env, size_t max)
+{
+	uv_env_item_t *items = NULL;
+	size_t n = 0, size;
+	int count = 0, i;
+
+	env[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+	    "/usr/bin:/sbin:/bin");
+	env[n++] = strdup("HOME=/");
+	if (uv_os_environ(&items, &count) != 0)
+		count = 0;
+	for (i = 0; i < count && n < max; i++) {
+		if (!child_keeps_variable(items[i].name))
+			continue;
+		size = strlen(items[i].name) + strlen(items[i].value) + 2;
+		env[n] = malloc(size);
+		if (env[n] != NULL)
+			snprintf(env[n++], size, "%s=%s", items[i].name,
+			    items[i].value);
+	}
+	if (count > 0)
+		uv_os_free_environ(items, count);
+	env[n] = NULL;
+	return n;
+}
+
+static void
+free_child_env(char **env, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		free(env[i]);
+}
+
 static void
 spawn_child(struct supervised_child *ch)
 {
 	struct supervisor *sv = ch->owner;
 	uv_process_options_t options;
 	uv_stdio_container_t stdio[3];
-	char *args[5];
+	char *args[5], *env[SUPERVISOR_CHILD_ENV_MAX + 1];
+	size_t env_count;
 	int n = 0, rc;
 
 	args[n++] = ch->program;
@@ -414,6 +525,8 @@ spawn_child(struct supervised_child *ch)
 	options.exit_cb = exit_cb;
 	options.stdio = stdio;
 	options.stdio_count = 3;
+	env_count = make_child_env(env, SUPERVISOR_CHILD_ENV_MAX);
+	options.env = env;
 	if (sv->run_as.switch_user) {
 		options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
 		options.uid = (uv_uid_t)sv->run_as.uid;
@@ -422,6 +535,7 @@ spawn_child(struct supervised_child *ch)
 
 	ch->process.data = ch;
 	rc = uv_spawn(sv->loop, &ch->process, &options);
+	free_child_env(env, env_count);
 	if (rc != 0) {
 		log_error("cannot start %s (%s): %s; retry in %d s", ch->name,
 		    ch->program, uv_strerror(rc), ch->restart_delay + 1);
@@ -516,6 +630,7 @@ abandon_start(struct supervisor *sv)
 	for (i = 0; i < sv->listener_count; i++)
 		uv_close((uv_handle_t *)&sv->listeners[i], NULL);
 	uv_run(sv->loop, UV_RUN_DEFAULT);
+	wipe_secrets(sv);
 }
 
 static void
@@ -668,6 +783,7 @@ supervisor_reload(struct supervisor *sv)
 		    sv->run_as.name);
 	/* ternd may just have created the log file or a pickup folder. */
 	ternd_run_as_own_files(&sv->run_as, &sv->config);
+	collect_secrets(sv);
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
 		send_config(&sv->children[i]);
 		send_secrets(&sv->children[i]);
@@ -755,6 +871,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 		uv_timer_init(loop, &sv->children[i].restart_timer);
 		sv->children[i].restart_timer.data = &sv->children[i];
 	}
+	collect_secrets(sv);
 	/* qmgr first: smtpd and deliver connect to its pipe. */
 	spawn_child(child_by_name(sv, "qmgr"));
 	spawn_child(child_by_name(sv, "smtpd"));

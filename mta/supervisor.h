@@ -32,6 +32,10 @@
 /* Maximum delay between restarts of a child that keeps dying, seconds. */
 #define SUPERVISOR_MAX_RESTART_DELAY 60
 
+/* Maximum number of environment variables a child gets. */
+#define SUPERVISOR_CHILD_ENV_MAX 64
+
+struct secret_files;
 struct supervisor;
 
 struct supervised_child {
@@ -46,6 +50,10 @@ struct supervised_child {
 	uint64_t started_at;         /* uv_now() at spawn, ms */
 	int restart_delay;           /* seconds before the next restart */
 	uv_timer_t restart_timer;
+	/* The secret files of the configuration last accepted, read when
+	 * it was accepted, so a restarted child gets the same keys even
+	 * when the files changed since. NULL when not read yet. */
+	struct secret_files *secrets;
 };
 
 struct supervisor {
@@ -65,8 +73,9 @@ struct supervisor {
 
 /*
  * Checks what loading the file cannot: that the TLS certificate and key
- * load and match, that the outbound CA file loads, that the users file
- * loads, and that the log file can be opened. Creates missing pickup
+ * load and match, that the outbound CA file loads, that run_as's user
+ * may not read the DKIM keys or the TLS key, that the users file loads,
+ * and that the log file can be opened. Creates missing pickup
  * folders, owned by run_as's user. On failure writes
  * "CONFIG: setting: reason" into err and returns TERN_ECONFIG.
  */

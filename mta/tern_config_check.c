@@ -19,10 +19,12 @@
 #include "../auth/user_file.h"
 #include "../dns/dns_sync.h"
 #include "../lib/log.h"
+#include "../lib/platform_user.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../policy/policy.h"
 #include "../policy/secrets.h"
+#include "secret_files.h"
 #include "source_check.h"
 #include "ternd_privsep.h"
 #include "tern_commands.h"
@@ -109,6 +111,31 @@ check_run_user_reach(const struct tern_config *cfg)
 }
 
 /*
+ * Checks, as ternd does, that the user the children run as (the setting
+ * user) may not read the DKIM keys or the TLS key. With user = "" the
+ * children run as ternd's own user, so there is nothing to check.
+ */
+static int
+check_key_owners(const struct tern_config *cfg, char *err, size_t err_size)
+{
+	struct platform_user user;
+
+	if (cfg->run_user[0] == '\0')
+		return TERN_OK;
+	/* A missing user is ternd's start-up error (as root) and not a
+	 * reason to reject the files here. */
+	if (platform_user_find(cfg->run_user, &user, err, err_size) !=
+	    TERN_OK)
+		return TERN_OK;
+	if (secret_files_check_keys(cfg, user.uid, user.gid, user.name, err,
+	    err_size) != TERN_OK) {
+		print_errors(err);
+		return TERN_EPERM;
+	}
+	return TERN_OK;
+}
+
+/*
  * Checks as much as can be checked even after an error. The policy file
  * is loaded even when the main file has errors (see tern_config_load).
  * The secrets file is checked against the smart hosts that did load,
@@ -142,6 +169,8 @@ tern_check_files(const char *config_path, struct tern_config *cfg)
 		fprintf(stderr, "warning: %s has no settings; tern runs on the "
 		    "built-in defaults\n", cfg->path);
 	if (check_tls_identity(cfg) != TERN_OK)
+		status = 1;
+	if (check_key_owners(cfg, err, sizeof(err)) != TERN_OK)
 		status = 1;
 	if (cfg->users_file[0] != '\0') {
 		struct user_db *users = NULL;

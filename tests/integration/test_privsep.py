@@ -26,6 +26,7 @@ from peers import message_bytes, wait_for
 from tern_instance import BUILD_DIR, make_traversable
 from test_dkim import (MX_ADDRESS, Receiver, key_entry, key_record,
                        make_key, start_dns, verify_all)
+from test_policy_cli import tern_cli, ternd_check
 from test_smarthost import (PASSWORD, RELAY_ADDRESS, USER, relay_of,
                             start_relay, write_policy)
 
@@ -475,3 +476,132 @@ def test_log_symlink_not_followed(lab, dkim_key, tmp_path):
 
     assert not missing.exists()
     assert not os.path.lexists(missing)
+
+
+def give_key_to_tern(path, access):
+    """Make the key at path readable by the user tern in one of three
+    ways: tern owns it (mode 0600), its group is tern's with mode 0640,
+    or mode 0644 for others."""
+    user = tern_user()
+    if access == "owner":
+        os.chown(path, user.pw_uid, 0)
+        os.chmod(path, 0o600)
+    elif access == "group":
+        os.chown(path, 0, user.pw_gid)
+        os.chmod(path, 0o640)
+    else:
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o644)
+
+
+KEY_CASES = [("dkim", "owner"), ("dkim", "group"), ("tls", "owner"),
+             ("tls", "group"), ("tls", "others")]
+
+
+@pytest.mark.parametrize("key,access", KEY_CASES)
+def test_key_tern_may_read_stops_start(lab, dkim_key, key, access):
+    tern = lab.tern(start=False, dkim={"keys": [
+        key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]})
+    path = dkim_key[0] if key == "dkim" else tern.dir / "key.pem"
+    give_key_to_tern(path, access)
+    expected = f"{path}: user tern may read this key"
+    fix = f"run chown root {path} and chmod 600 {path}"
+
+    done = subprocess.run(tern.command(), capture_output=True, text=True,
+                          timeout=20, cwd=tern.dir)
+    assert done.returncode == 1
+    assert expected in done.stderr, done.stderr
+    assert fix in done.stderr, done.stderr
+
+    test = ternd_check(tern)
+    assert test.returncode != 0
+    assert expected in test.stderr, test.stderr
+
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 1
+    assert expected in check.stderr, check.stderr
+    assert "configuration OK" not in check.stdout
+
+
+def test_key_closed_to_tern_passes_check(lab, dkim_key):
+    tern = lab.tern(start=False, dkim={"keys": [
+        key_entry("origin.test", "sel1", dkim_key[0], "rsa-sha256")]})
+    # Root's group and 0640 are fine: the children have no such group.
+    os.chmod(dkim_key[0], 0o640)
+
+    check = tern_cli(tern, "config", "check")
+    assert check.returncode == 0, check.stderr
+    assert "may read this key" not in check.stderr
+
+
+def test_reload_rejects_key_tern_may_read(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    key = tern.dir / "key.pem"
+    give_key_to_tern(key, "owner")
+    offset = tern.log_size()
+
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"reload rejected, the running configuration stays in "
+                  rf"force: .*{key}: user tern may read this key",
+                  since=offset)
+
+
+def starttls_code(tern):
+    """The reply code to STARTTLS on tern's first listener, after a
+    handshake that accepts any certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP(tern.address, tern.port, local_hostname="client.test",
+                      timeout=15) as client:
+        client.ehlo()
+        if not client.has_extn("starttls"):
+            return None
+        code, _ = client.starttls(context=context)
+        return code
+
+
+def test_restarted_smtpd_keeps_accepted_key(lab, dkim_key):
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+    old_pid = tern.child_pid("tern-smtpd")
+    key = tern.dir / "key.pem"
+    other = make_key(tern.dir, "other.key", "rsa")[0]
+    os.replace(other, key)
+    offset = tern.log_size()
+
+    tern.send_signal(signal.SIGHUP)
+    tern.wait_log(r"reload rejected, the running configuration stays in "
+                  r"force: .*smtpd\.tls", since=offset)
+    os.kill(old_pid, signal.SIGKILL)
+    tern.wait_log(r"started smtpd \(pid \d+\)", since=offset)
+    new_pid = tern.child_pid("tern-smtpd")
+    assert new_pid != old_pid
+
+    assert starttls_code(tern) == 220
+    assert not tern.log_lines("STARTTLS disabled", since=offset), tern.tail()
+
+
+def environment_of(pid):
+    """The environment of pid, from /proc/PID/environ, as a dict."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        entries = f.read().split(b"\0")
+    return dict(e.decode().partition("=")[::2] for e in entries if e)
+
+
+def test_children_get_small_environment(lab, dkim_key, monkeypatch):
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("ROOT_ONLY_SETTING", "private")
+    monkeypatch.setenv("TERN_TEST_PROBE", "kept")
+    start_dns(lab, {})
+    tern = privsep_tern(lab, dkim_key)
+
+    for name in CHILDREN:
+        env = environment_of(tern.child_pid(name))
+        assert env.get("HOME") == "/", f"{name}: {env}"
+        assert "ROOT_ONLY_SETTING" not in env, name
+        assert env.get("TZ") == "UTC", name
+        assert env.get("TERN_TEST_PROBE") == "kept", name
+        assert env.get("PATH", "").startswith("/usr/local/sbin:"), name
