@@ -266,6 +266,13 @@ def start_blocked_batch(lab, tag):
     tern.wait_log(r"taking files from", 10)
     lock = QueueWriteLock(tern)
     ids = drop_batch(folder, 200, tag)
+    # pickup takes a file that tern does not own only after it stayed
+    # unchanged for a scan interval (see test_pickup_waits_for_slow_writer),
+    # which a loaded machine can stretch past the wait below. Files of
+    # tern's own are taken at the first scan.
+    user = pwd.getpwnam("tern")
+    for path in folder.glob("*.eml"):
+        os.chown(path, user.pw_uid, user.pw_gid)
     # The folder watch and the 1 s interval start a scan meanwhile.
     time.sleep(1.5)
     return tern, receiver, folder, ids, lock
