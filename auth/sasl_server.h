@@ -3,8 +3,8 @@
  * (draft-murchison-sasl-login), as a pure state machine. It reads the
  * AUTH arguments and the client's responses. Each step yields the next
  * 334 challenge, an error reply, or the credentials to check. It does no
- * I/O and checks no password, because mta/smtpd_auth.c drives it and
- * asks ternd.
+ * I/O and checks no password: mta/smtpd_auth.c drives it and sends the
+ * credentials to ternd, which checks them.
  *
  * Every input is bounded: a response longer than the base64 of the
  * largest message it may carry is refused with 500 5.5.6, and names and

@@ -29,7 +29,7 @@
 /* Queue ids in one IPC_CONTROL_OP; a longer list takes several. */
 #define IPC_CONTROL_IDS_MAX 10000
 
-/* The answer to IPC_AUTH_CHECK. */
+/* The result that ternd sends in reply to IPC_AUTH_CHECK. */
 enum ipc_auth_result {
 	IPC_AUTH_OK = 0,        /* 235 2.7.0 */
 	IPC_AUTH_FAILED = 1,    /* wrong name or password: 535 5.7.8 */
@@ -66,7 +66,7 @@ enum ipc_type {
 
 	/*
 	 * smtpd -> ternd: one SMTP AUTH attempt (RFC 4954). Only ternd
-	 * reads the users file, so smtpd asks it to check each one.
+	 * reads the users file, so smtpd sends it each one to check.
 	 * u64 request id (smtpd's own, echoed), str client address
 	 * (numeric), str authorization identity ("" when none), str user
 	 * name, str password, str SASL mechanism ("PLAIN" or "LOGIN", for

@@ -224,7 +224,7 @@ mail_spf_done(struct smtpd_session *s, const struct spf_check *check)
 
 /*
  * RFC 1870: a declared size that the queue has no room for now gets 452
- * 4.3.1. The check asks for twice the size, because SQLite writes the
+ * 4.3.1. The check requires twice the size, because SQLite writes the
  * message into its WAL file first and then copies it into queue.db,
  * which grows unless it has free pages. A file system that cannot be
  * queried passes the check, and a failed commit answers 452 instead.

@@ -200,8 +200,8 @@ main(int argc, char **argv)
 	rc = parse_options(argc, argv, &opt);
 	if (rc != 0)
 		return rc;
-	/* ternd holds the keys and passwords; no process of another user,
-	 * nor a core dump, may see its memory. */
+	/* ternd keeps the keys and passwords in memory, so no process of
+	 * another user, nor a core dump, may read it. */
 	rc = platform_set_not_dumpable();
 	if (rc != 0) {
 		fprintf(stderr, "ternd: cannot mark the process not dumpable: "

@@ -81,8 +81,8 @@ enum spf_inbound {
 };
 
 /*
- * What a listener is for. The role sets the defaults of the listener's
- * policy below; every one of them can be set on its own.
+ * The purpose of a listener. The role sets the defaults of the
+ * listener's policy below, and each of them can be set on its own.
  */
 enum listener_role {
 	/* Port 25 from anywhere, Postfix-like: clients in relay_networks
@@ -128,9 +128,9 @@ struct config_listener {
 	int max_connections_per_client; /* sessions at once per address */
 	int max_commands;             /* commands per session, then 421 */
 	int max_errors;               /* bad or unknown commands, then 421 */
-	/* Idle timeouts in seconds (RFC 5321 4.5.3.2.7 asks for at least
-	 * 5 minutes once a session is under way); until EHLO or HELO a
-	 * shorter one frees sockets held by clients that say nothing. */
+	/* Idle timeouts in seconds. RFC 5321 4.5.3.2.7 requires at least
+	 * 5 minutes once a session is under way. Until EHLO or HELO a
+	 * shorter one frees sockets kept by clients that send nothing. */
 	int idle_timeout;
 	int pre_ehlo_timeout;
 	char where[1100];             /* "FILE:LINE" of the entry */

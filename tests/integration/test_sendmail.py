@@ -291,7 +291,7 @@ def test_sendmail_flush_and_listing(lab):
 
 def test_mailq_names_itself_in_errors(lab, tmp_path):
     """mailq's errors start with "mailq:", not with the tern command it
-    runs underneath, so an administrator knows which program failed."""
+    runs underneath, so an administrator can tell which program failed."""
     tern = lab.tern()
     conf = tmp_path / "missing-queue.conf"
     conf.write_text(f'queue = {{ directory = "{tmp_path}/none"; }};\n')
