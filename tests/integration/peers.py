@@ -27,6 +27,7 @@ machine.
 """
 
 import asyncio
+import collections
 import os
 import random
 import re
@@ -69,14 +70,26 @@ def port_is_free(address, port, udp=False):
     return True
 
 
+# Ports handed out lately in this process. A test often picks a port for
+# a server it starts later (tern's listener is bound only when ternd
+# starts), so a second pick in between, such as dnsmasq's, would see the
+# first port still free and could take it. Never handing out a recent port
+# again closes that window; the bound keeps the range from running dry in
+# a long run.
+_RECENT_PORTS = collections.deque(maxlen=4000)
+
+
 def pick_port(addresses, udp=False):
     """Pick a random port that is free for TCP (and UDP when asked) on
-    every address in addresses."""
+    every address in addresses and was not handed out lately."""
     for _ in range(500):
         port = random.randint(*PORT_RANGE)
+        if port in _RECENT_PORTS:
+            continue
         if all(port_is_free(a, port) for a in addresses) and \
                 (not udp or all(port_is_free(a, port, True)
                                 for a in addresses)):
+            _RECENT_PORTS.append(port)
             return port
     raise RuntimeError(f"no free port on {addresses} in {PORT_RANGE}")
 
