@@ -1,0 +1,75 @@
+"""Count the cmocka unit tests that ran under Wine in a Windows build.
+
+    count_unit.py BUILD_DIR
+
+Asks make in BUILD_DIR for its TESTS list, so the automake conditionals of
+the Windows build decide which programs count, then reads the .log file
+that automake's test harness left for each program. A program without a
+log (it did not build or run) or without cmocka's closing summary (it
+crashed) counts as one failed test on top of what it printed.
+
+Prints one line "PASSED FAILED SKIPPED" on standard output and explains
+every failure on standard error.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from count_results import count_cmocka_log  # noqa: E402
+
+# A rule that prints the value of TESTS, fed to make after the Makefile.
+PRINT_TESTS_RULE = "tern-print-tests:\n\t@echo $(TESTS)\n"
+
+
+def test_programs(build_dir):
+    """The TESTS of the Makefile in build_dir, without the .exe suffix."""
+    done = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(build_dir),
+         "-f", "Makefile", "-f", "-", "tern-print-tests"],
+        input=PRINT_TESTS_RULE, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"count_unit: make could not list TESTS in {build_dir}: "
+              f"{done.stderr.strip()}", file=sys.stderr)
+        return []
+    return [name.removesuffix(".exe") for name in done.stdout.split()]
+
+
+def count(build_dir):
+    programs = test_programs(build_dir)
+    if not programs:
+        print("count_unit: the Windows build lists no unit tests",
+              file=sys.stderr)
+        return 0, 1, 0
+    passed = failed = skipped = 0
+    for program in programs:
+        log = Path(build_dir) / (program + ".log")
+        if not log.exists():
+            print(f"unit test {program}: no log; it did not build or run",
+                  file=sys.stderr)
+            failed += 1
+            continue
+        p, f, s, complete = count_cmocka_log(log.read_text(errors="replace"))
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+        if f:
+            print(f"unit test {program}: {f} failed, see {log}",
+                  file=sys.stderr)
+        if not complete:
+            print(f"unit test {program}: no closing summary (crashed or "
+                  f"timed out), see {log}", file=sys.stderr)
+            failed += 1
+    return passed, failed, skipped
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(*count(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
