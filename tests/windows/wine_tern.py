@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from peers import pid_alive, proc_cmdline, wait_for
@@ -67,23 +68,36 @@ def drive_c(*parts):
 
 def wine(*args, timeout=60):
     """Run a Windows program with wine; return the CompletedProcess with
-    its output as text."""
-    return subprocess.run([WINE, *args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, errors="replace",
-                          timeout=timeout)
+    its output as text.
+
+    The output goes through temporary files, not pipes: a wine command
+    may start the prefix's services.exe, which inherits its standard
+    output and keeps running, so a pipe would never reach end of file."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        done = subprocess.run([WINE, *args], stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=err, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            done.args, done.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"))
 
 
 def build_processes():
-    """Pids of live processes that run a program from this build: Wine
-    shows a program's Windows path as the first word of its command
-    line."""
-    prefix = windows_path(build_dir()).lower().encode() + b"\\"
+    """Pids of live processes that run a program from this build. Wine
+    shows a program's path as the first word of its command line: the
+    Windows path for a program that a Windows process started, the Linux
+    path given to wine for the first one."""
+    folder = build_dir().resolve()
+    prefixes = (windows_path(folder).lower().encode() + b"\\",
+                str(folder).lower().encode() + b"/")
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         argv = proc_cmdline(int(entry))
-        if argv and argv[0].lower().startswith(prefix) and \
+        if argv and argv[0].lower().startswith(prefixes) and \
                 pid_alive(int(entry)):
             pids.append(int(entry))
     return pids
@@ -105,7 +119,8 @@ def program_names():
     for pid in build_processes():
         argv = proc_cmdline(pid)
         if argv:
-            names[pid] = argv[0].decode(errors="replace").rsplit("\\", 1)[-1]
+            path = argv[0].decode(errors="replace").strip()
+            names[pid] = re.split(r"[\\/]", path)[-1]
     return names
 
 
