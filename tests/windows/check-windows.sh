@@ -30,7 +30,7 @@ set -u -o pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
 TOP=$(pwd)
-PYTHON=/usr/bin/python3  # Debian's interpreter sees python3-aiosmtpd
+PYTHON=/usr/bin/python3  # Debian's interpreter can import python3-aiosmtpd
 HOST=x86_64-w64-mingw32
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
@@ -91,7 +91,7 @@ run_logged() {
 	return $status
 }
 
-# Sets DEPS to a prefix that holds the cross-built dependencies.
+# Sets DEPS to the prefix that contains the cross-built dependencies.
 build_dependencies() {
 	if [ -n "${TERN_WINDOWS_DEPS:-}" ]; then
 		DEPS=$TERN_WINDOWS_DEPS
@@ -116,7 +116,7 @@ build_dependencies() {
 	log "dependencies ready after $((SECONDS - start)) s"
 }
 
-# Copies the files git knows about (tracked and untracked, minus the
+# Copies the files that git lists (tracked and untracked, minus the
 # ignored ones) into $SRC. A tracked file deleted in the work tree is
 # skipped.
 copy_source_tree() {
@@ -156,10 +156,10 @@ cross_build() {
 	log "cross-build done after $((SECONDS - start)) s"
 }
 
-# Makes the private Wine prefix and starts its wineserver persistently:
+# Makes the private Wine prefix and starts its wineserver persistently.
 # Wine ends a prefix's services when no ordinary Windows program is left
-# in it, so without a persistent wineserver a service started with
-# "sc start" would be ended as soon as sc.exe exits.
+# in it. Without a persistent wineserver, a service started with
+# "sc start" would end as soon as sc.exe exits.
 start_wine() {
 	export WINEPREFIX="$WORK/wine" WINEARCH=win64 WINEDEBUG=-all
 	# No Mono or Gecko: tern needs neither, and their install would ask.
@@ -183,7 +183,7 @@ stop_wine() {
 # counts their tests.
 run_unit_tests() {
 	log "running the unit tests under Wine (make check LOG_COMPILER=wine)"
-	# The limit only stops a hang; the unit tests take about a minute.
+	# The limit only stops a hang.
 	(cd "$SRC" && timeout --kill-after=30 1200 \
 	    make -k -j"$JOBS" check LOG_COMPILER=wine) \
 	    >"$WORK/make-check.log" 2>&1

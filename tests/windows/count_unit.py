@@ -24,7 +24,7 @@ from count_results import count_cmocka_log  # noqa: E402
 PRINT_TESTS_RULE = "tern-print-tests:\n\t@echo $(TESTS)\n"
 
 
-def test_programs(build_dir):
+def unit_programs(build_dir):
     """The TESTS of the Makefile in build_dir, without the .exe suffix."""
     done = subprocess.run(
         ["make", "-s", "--no-print-directory", "-C", str(build_dir),
@@ -38,7 +38,7 @@ def test_programs(build_dir):
 
 
 def count(build_dir):
-    programs = test_programs(build_dir)
+    programs = unit_programs(build_dir)
     if not programs:
         print("count_unit: the Windows build lists no unit tests",
               file=sys.stderr)

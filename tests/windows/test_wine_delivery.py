@@ -1,7 +1,7 @@
-"""End to end under Wine: a client submits to ternd.exe on 127.0.0.1,
-tern queues the message, looks up the MX in dnsmasq (the resolver
-setting) and delivers to an aiosmtpd receiver on 127.0.0.2, and the
-receiver gets the submitted bytes with only tern's Received field added.
+"""End to end under Wine: a client submits to ternd.exe on 127.0.0.1, and
+tern queues the message and looks up the MX in dnsmasq (the resolver
+setting). It delivers to an aiosmtpd receiver on 127.0.0.2, which gets
+the submitted bytes with only tern's Received field added.
 """
 
 from peers import message_bytes, split_received
@@ -57,8 +57,8 @@ def test_message_delivered_byte_exact(lab):
 
 
 def test_mx_preference_followed(lab):
-    """The lower preference wins, so the answer came from dnsmasq and
-    was not a fallback to the domain's own address."""
+    """The lower preference wins, which shows that the MX records came
+    from dnsmasq and tern did not fall back to the domain's address."""
     best = lab.receiver("127.0.0.3")
     other = lab.receiver("127.0.0.4")
     lab.dns(mx={"example.test": [(20, "mx2.example.test"),

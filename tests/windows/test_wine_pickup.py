@@ -1,7 +1,7 @@
-"""The IIS pickup folder under Wine: with C:\\inetpub\\mailroot\\Pickup
+"""The IIS pickup folder under Wine. With C:\\inetpub\\mailroot\\Pickup
 present and no pickup setting, ternd.exe takes the .eml files that
 System.Net.Mail's SpecifiedPickupDirectory mode writes there and delivers
-them; a file that is not a message goes to C:\\inetpub\\mailroot\\Badmail
+them. A file that is not a message goes to C:\\inetpub\\mailroot\\Badmail
 with a file that gives the reason.
 
 The files are written as System.Net.Mail writes them (dotnet/runtime,

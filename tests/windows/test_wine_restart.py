@@ -1,7 +1,7 @@
-"""Restart under Wine with mail queued: the receiver answers 451, so the
-message stays queued; ternd.exe and its children stop (Ctrl+C, or all
-killed at once); a receiver that accepts comes up; ternd.exe starts again
-on the same queue and delivers the message exactly once."""
+"""Restart under Wine with mail queued. The receiver replies 451, so the
+message stays queued. Then ternd.exe and its children stop (Ctrl+C, or
+all killed at once) and a receiver that accepts comes up. ternd.exe
+starts again on the same queue and delivers the message exactly once."""
 
 import pytest
 
@@ -10,7 +10,7 @@ from peers import message_bytes, pid_alive, split_received, wait_for
 # The children ternd starts when the pickup folder is not configured.
 CHILDREN = {"tern-smtpd", "tern-qmgr", "tern-deliver"}
 
-# The receiver answers 451 to every attempt while it runs.
+# The receiver replies 451 to every attempt while it runs.
 ALWAYS_451 = 10 ** 6
 
 

@@ -1,7 +1,7 @@
 """ternd.exe as a Windows service under Wine's service manager.
 
 Wine 8 carries out sc.exe's create, start, stop, query and delete on a
-real service program; its sc.exe has no working "config", "qc" or
+real service program. Its sc.exe has no working "config", "qc" or
 "failure", so the tests read the service's settings from the registry
 (HKLM\\System\\CurrentControlSet\\Services\\tern), where services.exe
 keeps them. Wine has no virtual service accounts (NT SERVICE\\...), no

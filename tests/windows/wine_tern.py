@@ -32,12 +32,12 @@ from tern_instance import Lab, Tern
 
 WINE = "/usr/bin/wine"
 
-# The service name ternd registers; sc.exe is told the same one.
+# The service name that ternd registers, and that the tests pass to sc.exe.
 SERVICE_NAME = "tern"
 
 
 def build_dir():
-    """The cross-built tree that holds ternd.exe and its children."""
+    """The cross-built tree that contains ternd.exe and its children."""
     value = os.environ.get("TERN_WINDOWS_BUILD_DIR")
     if not value:
         raise AssertionError(
@@ -174,7 +174,8 @@ class WineTern(Tern):
             self.proc.wait(10)
 
     def wait_listening(self, log_offset=0, out_offset=0, timeout=60):
-        # Starting a Wine process takes about a second per child.
+        # Each child is a new Wine process, which starts slower than a
+        # Linux one, so the wait is longer than the integration tests'.
         super().wait_listening(log_offset, out_offset, timeout)
 
 
