@@ -1,15 +1,17 @@
-"""Count the cmocka unit tests that ran under Wine in a Windows build.
+"""List and count the cmocka unit tests of a Windows build.
 
-    count_unit.py BUILD_DIR
+    count_unit.py list BUILD_DIR
+        Prints the TESTS of the Makefile in BUILD_DIR (test_x.exe ...), so
+        the automake conditionals of the Windows build decide which
+        programs run.
 
-Asks make in BUILD_DIR for its TESTS list, so the automake conditionals of
-the Windows build decide which programs count, then reads the .log file
-that automake's test harness left for each program. A program without a
-log (it did not build or run) or without cmocka's closing summary (it
-crashed) counts as one failed test on top of what it printed.
-
-Prints one line "PASSED FAILED SKIPPED" on standard output and explains
-every failure on standard error.
+    count_unit.py count BUILD_DIR
+        Reads the .log file that automake's test harness left for each of
+        those programs. A program without a log (it did not build or run)
+        or without cmocka's closing summary (it crashed) counts as one
+        failed test on top of what it printed. Prints one line
+        "PASSED FAILED SKIPPED" on standard output and explains every
+        failure on standard error.
 """
 
 import subprocess
@@ -25,7 +27,7 @@ PRINT_TESTS_RULE = "tern-print-tests:\n\t@echo $(TESTS)\n"
 
 
 def unit_programs(build_dir):
-    """The TESTS of the Makefile in build_dir, without the .exe suffix."""
+    """The TESTS of the Makefile in build_dir, as make names them."""
     done = subprocess.run(
         ["make", "-s", "--no-print-directory", "-C", str(build_dir),
          "-f", "Makefile", "-f", "-", "tern-print-tests"],
@@ -34,7 +36,7 @@ def unit_programs(build_dir):
         print(f"count_unit: make could not list TESTS in {build_dir}: "
               f"{done.stderr.strip()}", file=sys.stderr)
         return []
-    return [name.removesuffix(".exe") for name in done.stdout.split()]
+    return done.stdout.split()
 
 
 def count(build_dir):
@@ -45,6 +47,7 @@ def count(build_dir):
         return 0, 1, 0
     passed = failed = skipped = 0
     for program in programs:
+        program = program.removesuffix(".exe")
         log = Path(build_dir) / (program + ".log")
         if not log.exists():
             print(f"unit test {program}: no log; it did not build or run",
@@ -64,10 +67,13 @@ def count(build_dir):
 
 
 def main(argv):
-    if len(argv) != 2:
+    if len(argv) == 3 and argv[1] == "list":
+        print(*unit_programs(argv[2]))
+    elif len(argv) == 3 and argv[1] == "count":
+        print(*count(argv[2]))
+    else:
         print(__doc__, file=sys.stderr)
         return 2
-    print(*count(argv[1]))
     return 0
 
 

@@ -10,6 +10,8 @@ the DACL that ternd.exe reads back with GetNamedSecurityInfoW here.
 
 import os
 
+from peers import wait_for
+
 
 def test_key_readable_by_everyone_rejected(lab):
     tern = lab.tern(start=False)
@@ -17,10 +19,11 @@ def test_key_readable_by_everyone_rejected(lab):
     os.chmod(key, 0o644)
 
     tern.start(wait=False)
-    status = tern.proc.wait(60)
+    exited = wait_for(lambda: tern.proc.poll() is not None, 60)
 
-    assert status != 0, f"ternd.exe started with a world-readable key" \
+    assert exited, f"ternd.exe runs with a key that Everyone may read" \
         f"{tern.tail()}"
+    assert tern.proc.returncode != 0, f"ternd.exe exited with 0{tern.tail()}"
     text = tern.log_text() + tern.output()
     assert "key.pem" in text, f"the error does not name the key{tern.tail()}"
 

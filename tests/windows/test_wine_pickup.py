@@ -54,7 +54,7 @@ def start(lab):
 
 def test_iis_pickup_file_delivered(lab, mailroot):
     tern, receiver = start(lab)
-    tern.wait_log(r"started tern-pickup", timeout=60)
+    tern.wait_log(r"started pickup \(pid", timeout=60)
     path = mailroot / "Pickup" / f"{uuid.uuid4()}.eml"
     body = "Sent through the IIS pickup folder.\r\n"
 
@@ -78,7 +78,7 @@ def test_iis_pickup_file_delivered(lab, mailroot):
 
 def test_malformed_file_goes_to_badmail(lab, mailroot):
     tern, receiver = start(lab)
-    tern.wait_log(r"started tern-pickup", timeout=60)
+    tern.wait_log(r"started pickup \(pid", timeout=60)
     name = f"{uuid.uuid4()}.eml"
     path = mailroot / "Pickup" / name
     # A header without any recipient: no X-Receiver, To, Cc or Bcc.

@@ -87,18 +87,23 @@ def wine(*args, timeout=60):
 def build_processes():
     """Pids of live processes that run a program from this build. Wine
     shows a program's path as the first word of its command line: the
-    Windows path for a program that a Windows process started, the Linux
-    path given to wine for the first one."""
+    Linux path given to wine for the first program, and the Windows path
+    for a program that a Windows process started, with whatever mix of
+    / and \\ the caller used ("Z:\\tmp\\b\\src/tern-qmgr.exe")."""
     folder = build_dir().resolve()
-    prefixes = (windows_path(folder).lower().encode() + b"\\",
-                str(folder).lower().encode() + b"/")
+    windows_prefix = windows_path(folder).lower().encode() + b"\\"
+    linux_prefix = str(folder).lower().encode() + b"/"
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         argv = proc_cmdline(int(entry))
-        if argv and argv[0].lower().startswith(prefixes) and \
-                pid_alive(int(entry)):
+        if not argv:
+            continue
+        program = argv[0].lower()
+        ours = program.startswith(linux_prefix) or \
+            program.replace(b"/", b"\\").startswith(windows_prefix)
+        if ours and pid_alive(int(entry)):
             pids.append(int(entry))
     return pids
 
