@@ -184,6 +184,7 @@ stop_wine() {
 # build, so the programs are built first and those that built are run;
 # count_unit.py counts each one that did not build as a failure.
 run_unit_tests() {
+	local start=$SECONDS
 	log "building the unit tests"
 	if ! (cd "$SRC" && make -k -j"$JOBS" check TESTS=) \
 	    >"$WORK/make-check-build.log" 2>&1; then
@@ -208,11 +209,13 @@ run_unit_tests() {
 	grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP):' "$WORK/make-check.log"
 	local counts
 	counts=$("$PYTHON" tests/windows/count_unit.py count "$SRC")
-	log "unit tests under Wine (passed failed skipped): ${counts:-none}"
+	log "unit tests under Wine (passed failed skipped): ${counts:-none}," \
+	    "after $((SECONDS - start)) s"
 	add_counts "$counts"
 }
 
 run_end_to_end_tests() {
+	local start=$SECONDS
 	log "running the end-to-end tests under Wine (tests/windows)"
 	local report="$WORK/pytest.xml"
 	# The limit only stops a hang.
@@ -232,7 +235,8 @@ run_end_to_end_tests() {
 		failed=$((failed + 1))
 		;;
 	esac
-	log "end-to-end tests under Wine (passed failed skipped): ${counts:-none}"
+	log "end-to-end tests under Wine (passed failed skipped):" \
+	    "${counts:-none}, after $((SECONDS - start)) s"
 	add_counts "$counts"
 }
 
