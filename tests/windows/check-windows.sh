@@ -181,7 +181,7 @@ stop_wine() {
 
 # Runs the cmocka programs under Wine through automake's test harness and
 # counts their tests. "make check" runs no test when one program fails to
-# build, so the programs are built first and those that built are run;
+# build, so the programs are built first and only those that built run.
 # count_unit.py counts each one that did not build as a failure.
 run_unit_tests() {
 	local start=$SECONDS

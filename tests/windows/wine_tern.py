@@ -85,11 +85,13 @@ def wine(*args, timeout=60):
 
 
 def build_processes():
-    """Pids of live processes that run a program from this build. Wine
-    shows a program's path as the first word of its command line: the
-    Linux path given to wine for the first program, and the Windows path
-    for a program that a Windows process started, with whatever mix of
-    / and \\ the caller used ("Z:\\tmp\\b\\src/tern-qmgr.exe")."""
+    """Pids of live processes that run a program from this build.
+
+    Wine shows a program's path as the first word of its command line.
+    For the first program that is the Linux path given to wine. For a
+    program that a Windows process started it is the Windows path, with
+    whatever mix of / and \\ the caller used
+    ("Z:\\tmp\\b\\src/tern-qmgr.exe")."""
     folder = build_dir().resolve()
     windows_prefix = windows_path(folder).lower().encode() + b"\\"
     linux_prefix = str(folder).lower().encode() + b"/"
