@@ -5,8 +5,8 @@
 # libopendkim needs regcomp/regexec, which mingw-w64 does not provide.
 # TRE comes from Debian 12's source package "tre" with Debian's patches
 # (one of them fixes CVE-2016-8859). Its configure cross-builds as is.
-# The headers go to $PREFIX/include/tre, where tre/regex.h maps the
-# POSIX names (regcomp, regexec, ...) to TRE's tre_* functions.
+# The headers go to $PREFIX/include/tre; libopendkim includes <tre/tre.h>
+# and calls the POSIX names, which tre.h maps to TRE's tre_* functions.
 #
 # Runs unprivileged; writes only below $WORKDIR and $PREFIX.
 set -euo pipefail
@@ -40,8 +40,8 @@ make -C lib install >>"$WORKDIR/tre-make.log" 2>&1 ||
     die "tre: make install failed; see $WORKDIR/tre-make.log"
 rm -f "$PREFIX/lib/libtre.la"
 
-# TRE's own tre.pc.in points Cflags at $includedir, where <regex.h> is not
-# TRE's: this one points at the tre/ folder so that <regex.h> is.
+# Written here because TRE's tre.pc.in adds configure's LDFLAGS and LIBS,
+# which hold nothing a static Windows link needs.
 mkdir -p "$PREFIX/lib/pkgconfig"
 cat >"$PREFIX/lib/pkgconfig/tre.pc" <<EOF
 prefix=$PREFIX
@@ -52,7 +52,7 @@ Name: TRE
 Description: POSIX regular expressions (TRE, static, for $HOST)
 Version: ${TRE_VERSION%-*}
 Libs: -L\${libdir} -ltre
-Cflags: -I\${includedir}/tre
+Cflags: -I\${includedir}
 EOF
 
 mark_built tre "$TRE_VERSION"
