@@ -83,8 +83,9 @@ rm -f "$PREFIX/lib/libopendkim.a"
 cp "$src/libopendkim/dkim.h" "$PREFIX/include/opendkim/dkim.h"
 
 # The same name and include folder as Debian's opendkim.pc, so a program
-# finds <dkim.h> the same way on both systems. winpthread is linked
-# statically: libopendkim locks its shared state with pthread mutexes.
+# finds <dkim.h> the same way on both systems. libopendkim locks its
+# shared state with pthread mutexes, so winpthread comes along (static
+# when the program links with -static).
 cat >"$PREFIX/lib/pkgconfig/opendkim.pc" <<EOF
 prefix=$PREFIX
 libdir=\${prefix}/lib
@@ -95,7 +96,7 @@ Description: DKIM signing and verification library (static, for $HOST, DNS only 
 Version: 2.11.0
 Requires.private: libcrypto tre
 Libs: -L\${libdir} -lopendkim
-Libs.private: -Wl,-Bstatic -lwinpthread -Wl,-Bdynamic -lws2_32
+Libs.private: -lwinpthread -lws2_32
 Cflags: -I\${includedir}/opendkim
 EOF
 
