@@ -27,6 +27,10 @@ set -euo pipefail
 OPENDKIM_VERSION=2.11.0~beta2-8+deb12u1
 TRE_VERSION=0.8.0-7
 COMPAT="$CONTRIB_WINDOWS/opendkim"
+# A change to the compatibility pieces changes what gets built, so their
+# checksum is part of the stamp.
+STAMP="$OPENDKIM_VERSION $(cd "$COMPAT" && find . -name '*.[ch]' ! -path './test/*' |
+    LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
 
 # The library's sources as libopendkim/Makefile.am lists them, less
 # dkim-cache.c (the query cache needs Berkeley DB) and dkim-dns.c
@@ -36,7 +40,7 @@ LIBRARY_SOURCES="base32.c base64.c dkim-atps.c dkim-canon.c dkim-keys.c
     dkim.c util.c"
 COMPAT_SOURCES="resolv-compat.c strl-compat.c dkim-dns-none.c"
 
-if is_built opendkim "$OPENDKIM_VERSION"; then
+if is_built opendkim "$STAMP"; then
 	say "libopendkim $OPENDKIM_VERSION already built"
 	exit 0
 fi
@@ -100,5 +104,5 @@ Libs.private: -lwinpthread -lws2_32
 Cflags: -I\${includedir}/opendkim
 EOF
 
-mark_built opendkim "$OPENDKIM_VERSION"
+mark_built opendkim "$STAMP"
 say "built libopendkim $OPENDKIM_VERSION"

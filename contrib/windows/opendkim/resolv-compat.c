@@ -5,8 +5,9 @@
  * Replaces: dn_expand, dn_skipname, dn_comp and res_init from glibc's or
  * BIND's resolver library, which mingw-w64 lacks. Written from RFC 1035
  * 3.1 and 4.1.4 (name encoding and compression), with the text form of
- * BIND's ns_name_ntop (special characters escaped with a backslash, other
- * non-printable octets as \DDD, the root as ".").
+ * glibc's dn_expand (special characters escaped with a backslash, other
+ * non-printable octets as \DDD, the root as the empty string);
+ * test/resolv_compat_test.c compares the two.
  *
  * Input: reply messages come from the network through the caller's DNS
  * callbacks, so every read is checked against the end of the message and
@@ -70,7 +71,7 @@ dn_expand(const unsigned char *msg, const unsigned char *eom,
 	const unsigned char *p = src;
 	ptrdiff_t msg_len = eom - msg;
 	ptrdiff_t consumed = -1;        /* octets of the name at src */
-	ptrdiff_t visited = 0;          /* octets read, to stop loops */
+	ptrdiff_t visited = 0;          /* octets read, to detect loops */
 	size_t used = 0;
 	size_t wire_len = 1;            /* the final zero octet */
 
@@ -98,10 +99,10 @@ dn_expand(const unsigned char *msg, const unsigned char *eom,
 			offset = ((ptrdiff_t)(c & ~LABEL_POINTER) << 8) | p[1];
 			if (consumed < 0)
 				consumed = p + 2 - src;
-			/* Every octet of the message read more than once means
-			 * the pointers form a loop. */
+			/* Having read as many octets as the message holds
+			 * means the pointers form a loop. */
 			visited += 2;
-			if (offset >= msg_len || visited > msg_len)
+			if (offset >= msg_len || visited >= msg_len)
 				return -1;
 			p = msg + offset;
 			continue;
@@ -114,7 +115,7 @@ dn_expand(const unsigned char *msg, const unsigned char *eom,
 			return -1;
 		visited += 1 + c;
 		wire_len += 1 + c;
-		if (visited > msg_len || wire_len > MAXCDNAME)
+		if (wire_len > MAXCDNAME)
 			return -1;
 		if (used > 0) {
 			if (used + 1 >= (size_t)dstsiz)
@@ -129,12 +130,10 @@ dn_expand(const unsigned char *msg, const unsigned char *eom,
 		p += 1 + c;
 	}
 
-	if (used == 0) {
-		/* The root name. */
-		if (dstsiz < 2)
-			return -1;
-		dst[used++] = '.';
-	}
+	/* glibc formats the root as "." before it empties it, so it needs
+	 * two octets; this keeps its result for the same buffer. */
+	if (used == 0 && dstsiz < 2)
+		return -1;
 	dst[used] = '\0';
 	return (int)consumed;
 }

@@ -25,7 +25,8 @@
 int res_init(void);
 
 /* Expands the possibly compressed name at src, inside the message
- * [msg, eom), into dst as a dotted name of at most dstsiz - 1 characters.
+ * [msg, eom), into dst as a dotted name of at most dstsiz - 1 characters
+ * (the root name as "").
  * Returns the length of the name as stored at src, or -1 if it is
  * malformed, loops, leaves the message or does not fit. */
 int dn_expand(const unsigned char *msg, const unsigned char *eom,
