@@ -41,7 +41,7 @@ make -C lib install >>"$WORKDIR/tre-make.log" 2>&1 ||
 rm -f "$PREFIX/lib/libtre.la"
 
 # Written here because TRE's tre.pc.in adds configure's LDFLAGS and LIBS,
-# which hold nothing a static Windows link needs.
+# which contain nothing a static Windows link needs.
 mkdir -p "$PREFIX/lib/pkgconfig"
 cat >"$PREFIX/lib/pkgconfig/tre.pc" <<EOF
 prefix=$PREFIX

@@ -71,7 +71,7 @@ fetch_debian_source() {
 unpack_debian_source() {
 	rm -rf "$2"
 	dpkg-source --no-check -x "$1" "$2" >/dev/null ||
-	    die "dpkg-source could not unpack $1"
+	    die "dpkg-source failed to unpack $1"
 }
 
 # unpack_orig_source DSC DEST: unpacks only the upstream tarball of the
@@ -84,5 +84,5 @@ unpack_orig_source() {
 	rm -rf "$2"
 	mkdir -p "$2"
 	tar -xf "$dir/$tarball" -C "$2" --strip-components=1 ||
-	    die "could not unpack $dir/$tarball"
+	    die "failed to unpack $dir/$tarball"
 }

@@ -99,7 +99,7 @@ dn_expand(const unsigned char *msg, const unsigned char *eom,
 			offset = ((ptrdiff_t)(c & ~LABEL_POINTER) << 8) | p[1];
 			if (consumed < 0)
 				consumed = p + 2 - src;
-			/* Having read as many octets as the message holds
+			/* Having read as many octets as the message contains
 			 * means the pointers form a loop. */
 			visited += 2;
 			if (offset >= msg_len || visited >= msg_len)
@@ -197,8 +197,8 @@ dn_comp(const char *src, unsigned char *dst, int dstsiz,
 	int used = 0;
 
 	if (dnptrs != NULL || lastdnptr != NULL) {
-		/* Compression is not implemented; no libopendkim call asks
-		 * for it. */
+		/* Compression is not implemented because no libopendkim call
+		 * uses it. */
 		errno = EINVAL;
 		return -1;
 	}

@@ -27,7 +27,7 @@ strlcpy(char *dst, const char *src, size_t size)
 size_t
 strlcat(char *dst, const char *src, size_t size)
 {
-	/* dst may hold no NUL within size: then it is left as is and the
+	/* dst may contain no NUL within size: then it is left as is and the
 	 * result is size + strlen(src), as on OpenBSD. */
 	size_t dst_len = strnlen(dst, size);
 

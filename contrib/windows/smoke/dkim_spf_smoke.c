@@ -222,7 +222,7 @@ load_key(const char *path, char *pem, size_t pem_size)
 	int prefix;
 
 	if (f == NULL) {
-		fprintf(stderr, "cannot open key file %s\n", path);
+		fprintf(stderr, "failed to open key file %s\n", path);
 		return -1;
 	}
 	n = fread(pem, 1, pem_size - 1, f);
@@ -234,7 +234,7 @@ load_key(const char *path, char *pem, size_t pem_size)
 	if (f != NULL)
 		fclose(f);
 	if (pkey == NULL) {
-		fprintf(stderr, "%s holds no PEM private key\n", path);
+		fprintf(stderr, "%s: no PEM private key found\n", path);
 		return -1;
 	}
 	der_len = i2d_PUBKEY(pkey, &der);

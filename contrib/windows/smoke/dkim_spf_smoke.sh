@@ -21,7 +21,7 @@ say "building the DKIM and SPF smoke test"
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$out/dkim_spf_smoke_key.pem" 2>/dev/null ||
-    die "openssl could not generate the test key"
+    die "openssl failed to generate the test key"
 
 wine=$(command -v wine64 || command -v wine) ||
     die "wine is not installed (contrib/debian/install-deps --windows)"
