@@ -11,7 +11,7 @@
 # Settings (environment): PREFIX, WORKDIR, JOBS (see common.sh).
 #
 # Privileges: an ordinary user is enough once Debian 12's deb-src entries
-# are configured; when they are missing the script adds them under
+# are configured. When they are missing, the script adds them under
 # /etc/apt/sources.list.d/ and runs apt-get update, which needs root.
 # It talks only to the Debian mirror that apt is configured to use.
 #
@@ -89,7 +89,7 @@ upstream_version() {
 	printf '%s' "${version%-*}"
 }
 
-# Adds Debian 12's deb-src entries when apt knows no source package yet.
+# Adds Debian 12's deb-src entries when apt lists no source package yet.
 ensure_deb_src() {
 	if [ -n "$(apt-cache showsrc libuv1 2>/dev/null)" ]; then
 		return 0
@@ -225,7 +225,8 @@ build_libuv() {
 	fetch_source libuv1 "$LIBUV_VERSION"
 	enter_build_dir libuv
 	cmake_configure -DLIBUV_BUILD_TESTS=OFF -DLIBUV_BUILD_BENCH=OFF
-	# Only the static archive (target uv_a): the DLL is not wanted.
+	# Only the static archive (target uv_a) is built because tern links
+	# statically.
 	run_logged build.log cmake --build . --target uv_a -j "$JOBS"
 	mkdir -p "$PREFIX/lib" "$PREFIX/include/uv"
 	install -m 644 libuv_a.a "$PREFIX/lib/libuv.a"
@@ -255,10 +256,12 @@ build_cares() {
 build_sqlite() {
 	fetch_source sqlite3 "$SQLITE_VERSION"
 	enter_build_dir sqlite3
+
 	mkdir native
 	# shellcheck disable=SC2016 # $1 is expanded by the inner shell.
 	run_logged configure.log sh -c 'cd native && "$1/configure" --disable-tcl' sh "$SRC_DIR"
 	run_logged amalgamation.log make -C native sqlite3.c sqlite3.h
+
 	run_logged compile.log "$CC_HOST" -O2 -fno-strict-aliasing \
 		-DSQLITE_SECURE_DELETE -DSQLITE_ENABLE_COLUMN_METADATA \
 		-DSQLITE_ENABLE_FTS3 -DSQLITE_ENABLE_FTS3_PARENTHESIS \
@@ -280,6 +283,7 @@ build_sqlite() {
 		-DSQLITE_MAX_VARIABLE_NUMBER=250000 \
 		-c native/sqlite3.c -o sqlite3.o
 	"$AR_HOST" rcs libsqlite3.a sqlite3.o
+
 	mkdir -p "$PREFIX/lib" "$PREFIX/include"
 	install -m 644 libsqlite3.a "$PREFIX/lib/"
 	install -m 644 native/sqlite3.h "$SRC_DIR/src/sqlite3ext.h" "$PREFIX/include/"
@@ -303,14 +307,14 @@ build_libconfig() {
 build_openssl() {
 	fetch_source openssl "$OPENSSL_VERSION"
 	enter_build_dir openssl
-	# OPENSSLDIR is compiled in and OpenSSL reads openssl.cnf from it, so
-	# it must be a folder only administrators can write: a user-writable
-	# one would let any local user configure the service's TLS. Configure
-	# treats "C:/..." as relative to --prefix, so the make variable is
-	# set on the command line instead. no-dso removes loading engines and
-	# providers from DLLs (ENGINESDIR and MODULESDIR would point into this
-	# build's $PREFIX). OpenSSL 3.0 has no no-docs option, so build_libs
-	# and install_dev keep the build to the libraries and headers.
+	# OpenSSL reads openssl.cnf from the compiled-in OPENSSLDIR, so that
+	# must be a folder only administrators can write. Otherwise any local
+	# user could configure the service's TLS. Configure treats "C:/..." as
+	# relative to --prefix, so the make variable is set on the command
+	# line instead. no-dso removes loading engines and providers from DLLs
+	# (ENGINESDIR and MODULESDIR would point into this build's $PREFIX).
+	# OpenSSL 3.0 has no no-docs option, so build_libs and install_dev
+	# keep the build to the libraries and headers.
 	run_logged configure.log "$SRC_DIR/Configure" mingw64 \
 		--cross-compile-prefix="$HOST-" no-shared no-tests no-dso \
 		--prefix="$PREFIX" --libdir=lib
@@ -343,9 +347,10 @@ build_curl() {
 	add_pc_cflag libcurl -DCURL_STATICLIB
 }
 
-# Debian builds libargon2 with its own Makefile; that Makefile builds a
-# DLL name scheme for Linux only, so the sources are compiled directly.
-# ref.c is the portable implementation Debian selects (OPTTARGET=none).
+# The six library sources are compiled directly, which needs neither
+# argon2's Makefile nor cryptsetup's build system. opt.c (SSE2) is the
+# implementation Debian's build selects on amd64, where debian/rules sets
+# OPTTARGET to the CPU name x86_64.
 build_argon2() {
 	local origin="argon2 $ARGON2_VERSION" directory
 	if try_fetch_source argon2 "$ARGON2_VERSION"; then
@@ -362,9 +367,9 @@ build_argon2() {
 	fi
 	enter_build_dir argon2
 	local source objects=()
-	for source in argon2.c core.c encoding.c ref.c thread.c blake2/blake2b.c; do
+	for source in argon2.c core.c encoding.c opt.c thread.c blake2/blake2b.c; do
 		run_logged "compile-$(basename "$source" .c).log" \
-			"$CC_HOST" -O2 -I"$directory" -I"$PREFIX/include" \
+			"$CC_HOST" -O2 -march=x86-64 -I"$directory" -I"$PREFIX/include" \
 			-c "$directory/$source" -o "$(basename "$source" .c).o"
 		objects+=("$(basename "$source" .c).o")
 	done
@@ -403,6 +408,7 @@ build_libpsl() {
 	installed=$(dpkg-query -W -f '${Version}' publicsuffix 2>/dev/null || echo unknown)
 	[ "$installed" = "$PUBLICSUFFIX_VERSION" ] ||
 		say "note: publicsuffix $installed is installed, Debian 12 ships $PUBLICSUFFIX_VERSION; building in the installed list"
+
 	fetch_source libpsl "$LIBPSL_VERSION"
 	enter_build_dir libpsl
 	# The source package has no configure script (Debian runs autoreconf,
@@ -414,6 +420,7 @@ build_libpsl() {
 	IFS=. read -r major minor patch <<< "$version"
 	run_logged dafsa.log python3 "$SRC_DIR/src/psl-make-dafsa" \
 		--output-format=cxx+ "$list" suffixes_dafsa.h
+
 	cat > config.h <<-EOF
 	#define PACKAGE_VERSION "$version"
 	#define ENABLE_BUILTIN 1
@@ -429,6 +436,7 @@ build_libpsl() {
 		-e "s/@LIBPSL_VERSION_PATCH@/$patch/" \
 		-e "s/@LIBPSL_VERSION_NUMBER@/$(printf '0x%02x%02x%02x' "$major" "$minor" "$patch")/" \
 		"$SRC_DIR/include/libpsl.h.in" > include/libpsl.h
+
 	local source
 	for source in psl lookup_string_in_fixed_set; do
 		run_logged "compile-$source.log" "$CC_HOST" -O2 -DHAVE_CONFIG_H \
@@ -436,6 +444,7 @@ build_libpsl() {
 			-o "$source.o"
 	done
 	"$AR_HOST" rcs libpsl.a psl.o lookup_string_in_fixed_set.o
+
 	mkdir -p "$PREFIX/lib" "$PREFIX/include"
 	install -m 644 libpsl.a "$PREFIX/lib/"
 	install -m 644 include/libpsl.h "$PREFIX/include/"
@@ -463,8 +472,8 @@ step() {
 	SUMMARY+=("$(printf '%-14s %-24s built in %4d s' "$name" "$version" "$seconds")")
 }
 
-# Runs a helper script from contrib/windows (libraries A2 builds), or says
-# that it is missing.
+# Runs a build script from contrib/windows for a further library (TRE,
+# libopendkim, libspf2), or reports that it is missing.
 run_extra() {
 	local script=$CONTRIB_WINDOWS/$1
 	if [ ! -f "$script" ]; then
