@@ -4,6 +4,8 @@
 # packages Debian 12 ships, and writes a pkg-config file for each so that
 # `./configure --host=x86_64-w64-mingw32` finds them with
 # PKG_CONFIG="pkg-config --static" and PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig.
+# TRE, libopendkim and libspf2 come from the build-*.sh scripts next to
+# this one, which it runs at the end.
 #
 # Usage: contrib/windows/build-deps.sh [--check]
 #   --check  also builds contrib/windows/smoke/smoke.c against the prefix
@@ -13,9 +15,9 @@
 # Privileges: an ordinary user is enough once Debian 12's deb-src entries
 # are configured. When they are missing, the script adds them under
 # /etc/apt/sources.list.d/ and runs apt-get update, which needs root.
-# It talks only to the Debian mirror that apt is configured to use.
+# It contacts only the Debian mirror that apt is configured to use.
 #
-# Idempotent: each library gets a stamp file holding its version (see
+# Idempotent: each library gets a stamp file containing its version (see
 # common.sh), and a stamped library is not built again. Delete the stamp
 # in $PREFIX/share/tern-deps/ to rebuild one library.
 set -euo pipefail
@@ -53,8 +55,8 @@ BUILDS=$WORKDIR/build
 CC_HOST=$HOST-gcc
 AR_HOST=$HOST-ar
 
-# One line per library for the closing summary: name, version, source
-# and build time.
+# One line per library for the closing summary: name, version and build
+# time.
 SUMMARY=()
 
 check=no
@@ -62,7 +64,7 @@ for argument in "$@"; do
 	case $argument in
 	--check) check=yes ;;
 	-h|--help)
-		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0 ;;
 	*) die "unknown option: $argument (expected --check)" ;;
 	esac
@@ -149,8 +151,8 @@ try_fetch_source() {
 	ensure_deb_src
 	mkdir -p "$SOURCES"
 	say "fetching the source of $package $version"
-	# apt-get stops at the first file the mirror lacks; verify_dsc below
-	# names every missing file, so its status is not checked here.
+	# apt-get stops at the first file the mirror lacks. verify_dsc below
+	# names every missing file, so apt-get's status is not checked here.
 	(cd "$SOURCES" && apt-get source -q --download-only "$package=$version") \
 		> "$SOURCES/$package.apt.log" 2>&1 || true
 	grep '^E:' "$SOURCES/$package.apt.log" >&2 || true
@@ -163,9 +165,9 @@ try_fetch_source() {
 		return 1
 	fi
 	rm -rf "$directory"
-	# apt-get has checked each file against the signed Sources index;
-	# the maintainer's signature cannot be checked without debian-keyring,
-	# and dpkg-source only warns about that.
+	# apt-get has checked each file against the signed Sources index.
+	# dpkg-source cannot check the maintainer's signature without
+	# debian-keyring, and it only warns about that.
 	run_logged "$SOURCES/$package.unpack.log" dpkg-source -x "$dsc" "$directory"
 	for patch in "$CONTRIB_WINDOWS/patches/$package"-*.patch; do
 		[ -f "$patch" ] || continue
@@ -297,7 +299,8 @@ build_libconfig() {
 	run_logged configure.log "$SRC_DIR/configure" --host="$HOST" \
 		--prefix="$PREFIX" --disable-shared --enable-static \
 		--disable-cxx --disable-examples
-	# Only lib/: the documentation and examples are not needed.
+	# Only lib/ is built because the documentation and examples are not
+	# needed.
 	run_logged build.log make -C lib -j "$JOBS"
 	run_logged install.log make -C lib install
 	# Without LIBCONFIG_STATIC, libconfig.h declares functions dllimport.
@@ -411,10 +414,10 @@ build_libpsl() {
 
 	fetch_source libpsl "$LIBPSL_VERSION"
 	enter_build_dir libpsl
-	# The source package has no configure script (Debian runs autoreconf,
-	# which needs gtk-doc), so the two library sources are compiled
-	# directly with the config.h that libpsl's meson.build would write
-	# for this case.
+	# The source package has no configure script (Debian's build
+	# generates it with autoreconf), so the two library sources are
+	# compiled directly with the config.h that libpsl's meson.build would
+	# write for this case.
 	local version major minor patch
 	version=$(upstream_version "$LIBPSL_VERSION")
 	IFS=. read -r major minor patch <<< "$version"
@@ -448,7 +451,7 @@ build_libpsl() {
 	mkdir -p "$PREFIX/lib" "$PREFIX/include"
 	install -m 644 libpsl.a "$PREFIX/lib/"
 	install -m 644 include/libpsl.h "$PREFIX/include/"
-	# PSL_STATIC keeps libpsl.h from declaring the functions dllimport;
+	# PSL_STATIC keeps libpsl.h from declaring the functions dllimport.
 	# libpsl calls inet_pton from Winsock.
 	write_pc libpsl "$version" "Public Suffix List C library" \
 		"-lpsl" "-lws2_32" "-DPSL_STATIC"
@@ -489,10 +492,10 @@ run_extra() {
 }
 
 # Builds contrib/windows/smoke/smoke.c against the prefix and runs it
-# under Wine; it exits 0 only if every library works.
+# under Wine. The program exits 0 only if every library works.
 run_smoke_test() {
 	local output=$WORKDIR/smoke/smoke.exe wine cflags libs
-	local packages=(libuv libcares sqlite3 libconfig openssl libcurl libargon2 libpsl)
+	local packages=(libuv libcares sqlite3 libconfig openssl libcurl libargon2 libpsl cmocka)
 	mkdir -p "$WORKDIR/smoke"
 	say "building the smoke test"
 	cflags=$(pkg-config --static --cflags "${packages[@]}")

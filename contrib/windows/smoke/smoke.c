@@ -6,15 +6,20 @@
  * socket: SQLite uses an in-memory database, libcurl and c-ares are only
  * initialised, and libuv runs one timer.
  * APIs: libuv 1.x, c-ares, SQLite 3, libconfig 1.5, OpenSSL 3.0,
- * libcurl 7, libargon2 (RFC 9106 Argon2id), libpsl.
+ * libcurl 7, libargon2 (RFC 9106 Argon2id), libpsl, cmocka 1.1.
  */
 #include <winsock2.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <ares.h>
 #include <argon2.h>
+#include <cmocka.h>
 #include <curl/curl.h>
 #include <libconfig.h>
 #include <libpsl.h>
@@ -24,9 +29,9 @@
 
 static int failures;
 
-static void check(int condition, const char *what)
+static void check(int condition, const char *description)
 {
-	printf("%s: %s\n", condition ? "ok" : "FAILED", what);
+	printf("%s: %s\n", condition ? "ok" : "FAILED", description);
 	if (!condition)
 		failures++;
 }
@@ -183,6 +188,22 @@ static void check_libpsl(void)
 	    "registrable domain of mail.example.co.uk is example.co.uk");
 }
 
+static void addition_works(void **state)
+{
+	(void)state;
+	assert_int_equal(1 + 1, 2);
+}
+
+static void check_cmocka(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(addition_works),
+	};
+
+	check(cmocka_run_group_tests_name("smoke", tests, NULL, NULL) == 0,
+	    "cmocka runs a passing test");
+}
+
 int main(void)
 {
 	check_libuv();
@@ -193,6 +214,7 @@ int main(void)
 	check_curl();
 	check_argon2();
 	check_libpsl();
+	check_cmocka();
 	if (failures != 0) {
 		printf("%d check(s) failed\n", failures);
 		return 1;
