@@ -1,0 +1,47 @@
+/*
+ * The Windows counterpart of the Unix "mode 0644 is readable by others"
+ * check: reads a file's discretionary access control list (DACL) and
+ * rejects it when a broad group may read or write the file's data.
+ * Only the Windows build compiles this (Makefile.am, WINDOWS); callers
+ * use platform_file_check_private() in platform_file.h.
+ *
+ * Privileges: READ_CONTROL on the file, which its owner, the
+ * administrators and LocalSystem normally have.
+ */
+#ifndef TERN_PLATFORM_ACL_H
+#define TERN_PLATFORM_ACL_H
+
+#ifdef _WIN32
+
+#include <stddef.h>
+#include <windows.h>
+
+/*
+ * Evaluates dacl as the DACL of the file at path (path only names the
+ * file in err). NULL means a NULL DACL, which grants everyone full
+ * access, and is rejected.
+ *
+ * An allow ACE for Everyone, Users, Authenticated Users, Guests,
+ * Anonymous Logon or Interactive rejects the file when it grants any of
+ * FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, WRITE_DAC or
+ * WRITE_OWNER (generic rights are mapped first) that no earlier deny ACE
+ * for the same group or for Everyone takes away, because Windows applies
+ * ACEs in order and stops at the first deny. ACEs marked INHERIT_ONLY do
+ * not apply to the file and are skipped.
+ *
+ * Returns TERN_OK, or TERN_EPERM with err naming the file, the group and
+ * the icacls commands that fix it.
+ */
+int platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
+    size_t err_size);
+
+/*
+ * Reads the DACL of the file at path (UTF-8) with GetNamedSecurityInfoW
+ * and evaluates it with platform_acl_check_dacl(). Returns TERN_EIO when
+ * the file or its security descriptor cannot be read.
+ */
+int platform_acl_check_file(const char *path, char *err, size_t err_size);
+
+#endif
+
+#endif

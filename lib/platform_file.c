@@ -1,0 +1,105 @@
+/*
+ * Secret-file checks and fsync for Unix and Windows; see platform_file.h.
+ *
+ * Unix: POSIX stat(), open() and fsync(). Windows: the DACL check of
+ * platform_acl.c, and FlushFileBuffers() on the handle that
+ * _get_osfhandle() returns for a C runtime descriptor.
+ *
+ * Privileges: none beyond reading the file's metadata.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "platform_file.h"
+#include "tern_error.h"
+
+#ifndef _WIN32
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+int
+platform_file_check_private(const char *path, char *err, size_t err_size)
+{
+	struct stat sb;
+	unsigned int mode;
+
+	if (stat(path, &sb) != 0) {
+		snprintf(err, err_size, "%s: cannot check the permissions: %s",
+		    path, strerror(errno));
+		return TERN_EIO;
+	}
+	mode = (unsigned int)(sb.st_mode & 07777);
+	if ((mode & 077) != 0) {
+		snprintf(err, err_size, "%s: mode %04o gives group or others "
+		    "access to this secret file; run chmod 600 %s", path, mode,
+		    path);
+		return TERN_EPERM;
+	}
+	return TERN_OK;
+}
+
+int
+platform_fsync(int fd)
+{
+	return fsync(fd);
+}
+
+int
+platform_fsync_directory(const char *path)
+{
+	int fd, rc, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+#else
+
+#include <io.h>
+#include <windows.h>
+
+#include "platform_acl.h"
+
+int
+platform_file_check_private(const char *path, char *err, size_t err_size)
+{
+	return platform_acl_check_file(path, err, err_size);
+}
+
+int
+platform_fsync(int fd)
+{
+	intptr_t handle = _get_osfhandle(fd);
+
+	if (handle == -1) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!FlushFileBuffers((HANDLE)handle)) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+platform_fsync_directory(const char *path)
+{
+	(void)path;
+	return 0;
+}
+
+#endif

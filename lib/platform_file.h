@@ -1,0 +1,49 @@
+/*
+ * File operations that differ between Unix and Windows: the check that a
+ * secret file (private key, password or credential file) is private, and
+ * fsync of files and folders.
+ *
+ * Unix: POSIX stat() mode bits and fsync(). Windows: the file's DACL read
+ * with GetNamedSecurityInfoW and FlushFileBuffers().
+ *
+ * Privileges: none beyond reading the file's metadata, which on Windows
+ * needs READ_CONTROL on the file.
+ */
+#ifndef TERN_PLATFORM_FILE_H
+#define TERN_PLATFORM_FILE_H
+
+#include <stddef.h>
+
+/*
+ * Rejects a secret file that users other than its owner and the
+ * administrators may read or write.
+ *
+ * Unix: rejects a mode that grants group or others any access
+ * (mode & 077), the check callers that also test the owner add to.
+ * Windows: rejects a NULL DACL (everyone has full access) and any
+ * allow ACE that grants reading or writing the file's data to Everyone,
+ * Users, Authenticated Users, Guests, Anonymous or Interactive.
+ *
+ * Returns TERN_OK, TERN_EPERM with err naming the file and the group (or
+ * the mode) and what to run to fix it, or TERN_EIO when the metadata
+ * cannot be read. path is UTF-8.
+ */
+int platform_file_check_private(const char *path, char *err,
+    size_t err_size);
+
+/*
+ * Flushes an open file's data and metadata to the disk: fsync() on Unix,
+ * FlushFileBuffers() on the file's handle on Windows. fd is a C runtime
+ * descriptor as open() returns it. Returns 0 or -1 with errno set.
+ */
+int platform_fsync(int fd);
+
+/*
+ * Makes the creation, rename or removal of entries in the folder at path
+ * durable: open() and fsync() of the folder on Unix. On Windows this does
+ * nothing and returns 0, because NTFS journals its metadata and a folder
+ * cannot be opened with open(). Returns 0 or -1 with errno set.
+ */
+int platform_fsync_directory(const char *path);
+
+#endif
