@@ -40,6 +40,7 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "../lib/printf_format.h"
 #include "spf_dns.h"
 
 
@@ -58,7 +59,7 @@ struct layer {
 /* Copies formatted text into out as printable ASCII, cut to size. */
 static void
 set_text(char *out, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static void
 set_text(char *out, size_t size, const char *fmt, ...)

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "printf_format.h"
+
 enum log_level {
 	TLOG_ERROR = 0,
 	TLOG_WARNING = 1,
@@ -47,7 +49,7 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name);
 
 void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 #define log_error(...) log_msg(TLOG_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(TLOG_WARNING, __VA_ARGS__)

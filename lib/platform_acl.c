@@ -1,7 +1,7 @@
 /*
  * The ACL check of secret files on Windows; see platform_acl.h.
  *
- * Win32 APIs: GetNamedSecurityInfoW (aclapi.h), GetAclInformation,
+ * Win32 APIs: GetNamedSecurityInfoW and GetSecurityInfo (aclapi.h), GetAclInformation,
  * GetAce, CreateWellKnownSid, EqualSid, and the ACE layouts of
  * ACCESS_ALLOWED_ACE and ACCESS_DENIED_ACE (winnt.h). The well-known SIDs
  * are those of the Microsoft "Well-known SIDs" list.
@@ -206,6 +206,28 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	if (rc != ERROR_SUCCESS) {
 		snprintf(err, err_size, "%s: cannot read the access control "
 		    "list: GetNamedSecurityInfoW failed with error %lu", path,
+		    (unsigned long)rc);
+		return TERN_EIO;
+	}
+	result = platform_acl_check_dacl(dacl, path, err, err_size);
+	LocalFree(sd);
+	return result;
+}
+
+int
+platform_acl_check_handle(HANDLE handle, const char *path, char *err,
+    size_t err_size)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL;
+	DWORD rc;
+	int result;
+
+	rc = GetSecurityInfo(handle, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
+	if (rc != ERROR_SUCCESS) {
+		snprintf(err, err_size, "%s: cannot read the access control "
+		    "list: GetSecurityInfo failed with error %lu", path,
 		    (unsigned long)rc);
 		return TERN_EIO;
 	}

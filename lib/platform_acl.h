@@ -42,6 +42,14 @@ int platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
  */
 int platform_acl_check_file(const char *path, char *err, size_t err_size);
 
+/*
+ * Reads the DACL of the open file handle with GetSecurityInfo and
+ * evaluates it with platform_acl_check_dacl(). The handle needs the
+ * READ_CONTROL right, which GENERIC_READ includes.
+ */
+int platform_acl_check_handle(HANDLE handle, const char *path, char *err,
+    size_t err_size);
+
 #endif
 
 #endif

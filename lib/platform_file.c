@@ -24,18 +24,13 @@
 #define O_CLOEXEC 0
 #endif
 
-int
-platform_file_check_private(const char *path, char *err, size_t err_size)
+/* Rejects the mode in sb when group or others have any access. */
+static int
+check_mode(const struct stat *sb, const char *path, char *err,
+    size_t err_size)
 {
-	struct stat sb;
-	unsigned int mode;
+	unsigned int mode = (unsigned int)(sb->st_mode & 07777);
 
-	if (stat(path, &sb) != 0) {
-		snprintf(err, err_size, "%s: cannot check the permissions: %s",
-		    path, strerror(errno));
-		return TERN_EIO;
-	}
-	mode = (unsigned int)(sb.st_mode & 07777);
 	if ((mode & 077) != 0) {
 		snprintf(err, err_size, "%s: mode %04o gives group or others "
 		    "access to this secret file; run chmod 600 %s", path, mode,
@@ -43,6 +38,33 @@ platform_file_check_private(const char *path, char *err, size_t err_size)
 		return TERN_EPERM;
 	}
 	return TERN_OK;
+}
+
+int
+platform_file_check_private(const char *path, char *err, size_t err_size)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0) {
+		snprintf(err, err_size, "%s: cannot check the permissions: %s",
+		    path, strerror(errno));
+		return TERN_EIO;
+	}
+	return check_mode(&sb, path, err, err_size);
+}
+
+int
+platform_file_check_private_fd(int fd, const char *path, char *err,
+    size_t err_size)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0) {
+		snprintf(err, err_size, "%s: cannot check the permissions: %s",
+		    path, strerror(errno));
+		return TERN_EIO;
+	}
+	return check_mode(&sb, path, err, err_size);
 }
 
 int
@@ -77,6 +99,21 @@ int
 platform_file_check_private(const char *path, char *err, size_t err_size)
 {
 	return platform_acl_check_file(path, err, err_size);
+}
+
+int
+platform_file_check_private_fd(int fd, const char *path, char *err,
+    size_t err_size)
+{
+	intptr_t handle = _get_osfhandle(fd);
+
+	if (handle == -1) {
+		snprintf(err, err_size, "%s: cannot check the access control "
+		    "list: invalid file descriptor", path);
+		return TERN_EIO;
+	}
+	return platform_acl_check_handle((HANDLE)handle, path, err,
+	    err_size);
 }
 
 int

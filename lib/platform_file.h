@@ -32,6 +32,16 @@ int platform_file_check_private(const char *path, char *err,
     size_t err_size);
 
 /*
+ * Does the same check as platform_file_check_private() on a file that is
+ * already open, so the file cannot be swapped between the check and the
+ * read. fd is a C runtime descriptor, opened for reading (on Windows the
+ * read access includes the READ_CONTROL right that reading the DACL
+ * needs); path only names the file in err.
+ */
+int platform_file_check_private_fd(int fd, const char *path, char *err,
+    size_t err_size);
+
+/*
  * Flushes an open file's data and metadata to the disk: fsync() on Unix,
  * FlushFileBuffers() on the file's handle on Windows. fd is a C runtime
  * descriptor as open() returns it. Returns 0 or -1 with errno set.
