@@ -8,13 +8,12 @@
  *
  * Blocking: spf_evaluate() waits for DNS; run it on a worker thread.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/platform_net.h"
 #include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "spf.h"

@@ -35,8 +35,9 @@ int log_open(const char *process, const char *path, enum log_level level,
 /*
  * Opens path for appending, creating it with mode 0600. ternd calls this
  * as root on a path in a folder that the children's user may own. So it
- * does not follow a symbolic link in the last component (O_NOFOLLOW,
- * which Windows lacks), and it accepts only a regular file with one link.
+ * does not follow a symbolic link in the last component (O_NOFOLLOW; on
+ * Windows, which lacks it, it rejects any reparse point: a symbolic link
+ * or a junction), and it accepts only a regular file with one link.
  * Returns the descriptor, or a negative libuv error code with the reason
  * (such as "it is a symbolic link") in reason.
  */

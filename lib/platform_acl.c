@@ -20,6 +20,7 @@
 #include <sddl.h>
 
 #include "platform_acl.h"
+#include "platform_file.h"
 #include "tern_error.h"
 
 /* The rights that let a group read the secret, change it, or give
@@ -163,28 +164,6 @@ platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
 	return TERN_OK;
 }
 
-/* Converts UTF-8 to a malloc'd UTF-16 string, or returns NULL. */
-static WCHAR *
-utf8_to_wide(const char *text)
-{
-	WCHAR *wide;
-	int n;
-
-	n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1,
-	    NULL, 0);
-	if (n <= 0)
-		return NULL;
-	wide = malloc((size_t)n * sizeof(*wide));
-	if (wide == NULL)
-		return NULL;
-	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1, wide,
-	    n) != n) {
-		free(wide);
-		return NULL;
-	}
-	return wide;
-}
-
 int
 platform_acl_check_file(const char *path, char *err, size_t err_size)
 {
@@ -194,7 +173,7 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	DWORD rc;
 	int result;
 
-	wide = utf8_to_wide(path);
+	wide = platform_utf8_to_wide(path);
 	if (wide == NULL) {
 		snprintf(err, err_size, "%s: invalid UTF-8 in the path, or out "
 		    "of memory", path);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "platform_file.h"
@@ -94,6 +95,27 @@ platform_fsync_directory(const char *path)
 #include <windows.h>
 
 #include "platform_acl.h"
+
+wchar_t *
+platform_utf8_to_wide(const char *text)
+{
+	wchar_t *wide;
+	int n;
+
+	n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1,
+	    NULL, 0);
+	if (n <= 0)
+		return NULL;
+	wide = malloc((size_t)n * sizeof(*wide));
+	if (wide == NULL)
+		return NULL;
+	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1, wide,
+	    n) != n) {
+		free(wide);
+		return NULL;
+	}
+	return wide;
+}
 
 int
 platform_file_check_private(const char *path, char *err, size_t err_size)
