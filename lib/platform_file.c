@@ -69,6 +69,18 @@ platform_file_check_private_fd(int fd, const char *path, char *err,
 }
 
 int
+platform_file_create_private(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+int
+platform_rename_replace(const char *from, const char *to)
+{
+	return rename(from, to);
+}
+
+int
 platform_fsync(int fd)
 {
 	return fsync(fd);
@@ -91,8 +103,11 @@ platform_fsync_directory(const char *path)
 
 #else
 
+#include <fcntl.h>
 #include <io.h>
+#include <stdbool.h>
 #include <windows.h>
+#include <sddl.h>
 
 #include "platform_acl.h"
 
@@ -136,6 +151,127 @@ platform_file_check_private_fd(int fd, const char *path, char *err,
 	}
 	return platform_acl_check_handle((HANDLE)handle, path, err,
 	    err_size);
+}
+
+/* Sets errno from a Win32 error code, for the few codes callers test. */
+static void
+set_errno_from_win32(DWORD error)
+{
+	switch (error) {
+	case ERROR_FILE_EXISTS:
+	case ERROR_ALREADY_EXISTS:
+		errno = EEXIST;
+		break;
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+		errno = ENOENT;
+		break;
+	case ERROR_ACCESS_DENIED:
+	case ERROR_SHARING_VIOLATION:
+		errno = EACCES;
+		break;
+	case ERROR_NOT_ENOUGH_MEMORY:
+	case ERROR_OUTOFMEMORY:
+		errno = ENOMEM;
+		break;
+	default:
+		errno = EIO;
+		break;
+	}
+}
+
+/* Builds the SDDL text of a protected DACL for LocalSystem (SY), the
+ * Administrators (BA) and the process's user into out. */
+static bool
+private_sddl(wchar_t *out, size_t out_size)
+{
+	union {
+		TOKEN_USER user;
+		BYTE bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+	} info;
+	HANDLE token;
+	LPWSTR sid = NULL;
+	DWORD size;
+	bool ok;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+		return false;
+	ok = GetTokenInformation(token, TokenUser, &info, sizeof(info),
+	    &size) && ConvertSidToStringSidW(info.user.User.Sid, &sid);
+	CloseHandle(token);
+	if (!ok)
+		return false;
+	ok = _snwprintf(out, out_size, L"D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+	    L"(A;;FA;;;%ls)", sid) > 0;
+	out[out_size - 1] = L'\0';
+	LocalFree(sid);
+	return ok;
+}
+
+int
+platform_file_create_private(const char *path)
+{
+	SECURITY_ATTRIBUTES attributes;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	wchar_t sddl[256];
+	wchar_t *wide;
+	HANDLE handle;
+	DWORD error;
+	int fd;
+
+	if (!private_sddl(sddl, sizeof(sddl) / sizeof(sddl[0])) ||
+	    !ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+	    SDDL_REVISION_1, &sd, NULL)) {
+		set_errno_from_win32(GetLastError());
+		return -1;
+	}
+	wide = platform_utf8_to_wide(path);
+	if (wide == NULL) {
+		LocalFree(sd);
+		errno = EINVAL;
+		return -1;
+	}
+	attributes.nLength = sizeof(attributes);
+	attributes.lpSecurityDescriptor = sd;
+	attributes.bInheritHandle = FALSE;
+	handle = CreateFileW(wide, GENERIC_WRITE, 0, &attributes, CREATE_NEW,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	error = GetLastError();
+	free(wide);
+	LocalFree(sd);
+	if (handle == INVALID_HANDLE_VALUE) {
+		set_errno_from_win32(error);
+		return -1;
+	}
+	fd = _open_osfhandle((intptr_t)handle, _O_WRONLY | _O_BINARY);
+	if (fd < 0) {
+		CloseHandle(handle);
+		errno = EMFILE;
+	}
+	return fd;
+}
+
+int
+platform_rename_replace(const char *from, const char *to)
+{
+	wchar_t *wide_from, *wide_to;
+	BOOL ok;
+
+	wide_from = platform_utf8_to_wide(from);
+	wide_to = platform_utf8_to_wide(to);
+	if (wide_from == NULL || wide_to == NULL) {
+		free(wide_from);
+		free(wide_to);
+		errno = EINVAL;
+		return -1;
+	}
+	ok = MoveFileExW(wide_from, wide_to, MOVEFILE_REPLACE_EXISTING |
+	    MOVEFILE_WRITE_THROUGH);
+	if (!ok)
+		set_errno_from_win32(GetLastError());
+	free(wide_from);
+	free(wide_to);
+	return ok ? 0 : -1;
 }
 
 int

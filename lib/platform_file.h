@@ -42,6 +42,25 @@ int platform_file_check_private_fd(int fd, const char *path, char *err,
     size_t err_size);
 
 /*
+ * Creates the file at path, which must not exist, for writing so that
+ * only its creator can use it: mode 0600 on Unix; on Windows a protected
+ * DACL that grants full control to LocalSystem, the Administrators and
+ * the user running the process, and nothing to anyone else, so the file
+ * passes platform_file_check_private() whatever the folder's inherited
+ * ACL allows. Returns a C runtime descriptor opened in binary mode, or
+ * -1 with errno set (EEXIST when path exists).
+ */
+int platform_file_create_private(const char *path);
+
+/*
+ * Renames from to to, replacing to when it exists: rename() on Unix,
+ * MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) on
+ * Windows, where rename() fails when to exists. Returns 0 or -1 with
+ * errno set.
+ */
+int platform_rename_replace(const char *from, const char *to);
+
+/*
  * Flushes an open file's data and metadata to the disk: fsync() on Unix,
  * FlushFileBuffers() on the file's handle on Windows. fd is a C runtime
  * descriptor as open() returns it. Returns 0 or -1 with errno set.
