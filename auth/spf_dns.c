@@ -43,7 +43,7 @@
 #include "../lib/printf_format.h"
 #include "spf_dns.h"
 
-/* libspf2's "no error" h_errno value, from glibc's <netdb.h>; Windows
+/* libspf2's "no error" h_errno value, 0 in glibc's <netdb.h>. Windows
  * has no h_errno and does not define it. */
 #ifndef NETDB_SUCCESS
 #define NETDB_SUCCESS 0

@@ -170,8 +170,8 @@ create_temp(const char *path, FILE *source, char *temp, size_t temp_size)
 
 /*
  * Writes the edited copy of source (NULL: a new file) to a temporary
- * file beside path, syncs it and renames it over path. The new file has
- * mode 0600 and, when root edits, the old file's owner.
+ * file beside path, syncs it and renames it over path. The new file is
+ * private as create_temp() makes it.
  */
 static int
 replace_file(const char *path, FILE *source, const struct user_edit *edit,

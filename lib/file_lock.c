@@ -17,7 +17,7 @@
 #include "file_lock.h"
 #include "tern_error.h"
 
-/* Children must not inherit the descriptor: on Windows an inherited
+/* Children must not inherit the descriptor. On Windows an inherited
  * handle would keep the file open, and so the lock held, after ternd
  * exits, because libuv starts children with handle inheritance on. */
 #if defined(_WIN32)

@@ -50,10 +50,10 @@ describe_open_error(int rc, char *reason, size_t reason_size)
 
 #ifdef _WIN32
 /*
- * The Windows log_file_open(). CreateFileW follows symbolic links and
- * junctions unless told not to, and Windows has no O_NOFOLLOW, so the
- * file is opened with FILE_FLAG_OPEN_REPARSE_POINT and rejected when it
- * is a reparse point. It is opened for FILE_APPEND_DATA only, so every
+ * The Windows log_file_open(). Windows has no O_NOFOLLOW, and CreateFileW
+ * follows symbolic links and junctions by default. So the file is opened
+ * with FILE_FLAG_OPEN_REPARSE_POINT and rejected when it is a reparse
+ * point. It is opened for FILE_APPEND_DATA only, so every
  * write goes to the end even with several processes, and shared for
  * reading, writing and deletion so that other processes may log and an
  * operator may rotate it. Its ACL is inherited from the folder.

@@ -116,7 +116,8 @@ platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
 	if (!GetAclInformation((PACL)dacl, &info, sizeof(info),
 	    AclSizeInformation)) {
 		snprintf(err, err_size, "%s: cannot read the access control "
-		    "list: error %lu", path, (unsigned long)GetLastError());
+		    "list: GetAclInformation failed with error %lu", path,
+		    (unsigned long)GetLastError());
 		return TERN_EIO;
 	}
 	for (i = 0; i < info.AceCount; i++) {

@@ -19,7 +19,8 @@
  * administrators may read or write.
  *
  * Unix: rejects a mode that grants group or others any access
- * (mode & 077), the check callers that also test the owner add to.
+ * (mode & 077). Callers that also require a particular owner check it
+ * themselves.
  * Windows: rejects a NULL DACL (everyone has full access) and any
  * allow ACE that grants reading or writing the file's data to Everyone,
  * Users, Authenticated Users, Guests, Anonymous or Interactive.
@@ -34,21 +35,21 @@ int platform_file_check_private(const char *path, char *err,
 /*
  * Does the same check as platform_file_check_private() on a file that is
  * already open, so the file cannot be swapped between the check and the
- * read. fd is a C runtime descriptor, opened for reading (on Windows the
- * read access includes the READ_CONTROL right that reading the DACL
- * needs); path only names the file in err.
+ * read. fd is a C runtime descriptor opened for reading. On Windows that
+ * access includes READ_CONTROL, the right that reading the DACL needs.
+ * path only names the file in err.
  */
 int platform_file_check_private_fd(int fd, const char *path, char *err,
     size_t err_size);
 
 /*
- * Creates the file at path, which must not exist, for writing so that
- * only its creator can use it: mode 0600 on Unix; on Windows a protected
- * DACL that grants full control to LocalSystem, the Administrators and
- * the user running the process, and nothing to anyone else, so the file
- * passes platform_file_check_private() whatever the folder's inherited
- * ACL allows. Returns a C runtime descriptor opened in binary mode, or
- * -1 with errno set (EEXIST when path exists).
+ * Creates the file at path, which must not exist, for writing, so that
+ * only its creator can use it. Unix gives it mode 0600. Windows gives it
+ * a protected DACL that grants full control to LocalSystem, the
+ * Administrators and the user running the process, and nothing to
+ * anyone else. So the file passes platform_file_check_private() whatever
+ * the folder's inherited ACL allows. Returns a C runtime descriptor
+ * opened in binary mode, or -1 with errno set (EEXIST when path exists).
  */
 int platform_file_create_private(const char *path);
 
