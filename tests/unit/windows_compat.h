@@ -27,6 +27,21 @@ mkdtemp(char *template_name)
 		return NULL;
 	return template_name;
 }
+
+/* Copies at most n bytes of text into a new string, as POSIX strndup()
+ * does. */
+static inline char *
+strndup(const char *text, size_t n)
+{
+	size_t len = strnlen(text, n);
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return copy;
+}
 #endif
 
 #endif
