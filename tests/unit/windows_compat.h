@@ -15,7 +15,7 @@
 /*
  * Creates a folder from template, whose last six characters are XXXXXX,
  * as POSIX mkdtemp() does. _mktemp_s replaces them with a letter and the
- * process id, so one template yields at most 26 names in a process; the
+ * process id, so one template yields at most 26 names in a process. The
  * tests remove each folder before making the next.
  */
 static inline char *
