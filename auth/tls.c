@@ -374,21 +374,16 @@ tls_server_context_new_pem(const char *cert_file, const char *cert_pem,
 }
 
 #ifdef _WIN32
-/*
- * Adds each certificate of the Windows ROOT system store (the Trusted
- * Root Certification Authorities that Windows Update maintains) to the
- * context's X509_STORE, because OpenSSL has no Windows store of its own.
- * A certificate OpenSSL cannot parse is skipped.
- * NOTE: the store's per-certificate properties (purposes an administrator
- * turned off) and the Disallowed store are not applied.
- */
-static int
-load_windows_roots(SSL_CTX *ssl_ctx, char *err, size_t err_size)
+/* NOTE: the store's per-certificate properties (purposes an
+ * administrator turned off) and the Disallowed store are not applied. */
+int
+tls_load_windows_roots(struct x509_store_st *store, size_t *added,
+    char *err, size_t err_size)
 {
-	X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
 	PCCERT_CONTEXT cert = NULL;
 	HCERTSTORE system;
-	size_t added = 0;
+
+	*added = 0;
 
 	system = CertOpenSystemStoreW(0, L"ROOT");
 	if (system == NULL) {
@@ -404,12 +399,12 @@ load_windows_roots(SSL_CTX *ssl_ctx, char *err, size_t err_size)
 		if (x509 == NULL)
 			continue;
 		if (X509_STORE_add_cert(store, x509) == 1)
-			added++;
+			(*added)++;
 		X509_free(x509);
 	}
 	CertCloseStore(system, 0);
 	ERR_clear_error();
-	if (added == 0) {
+	if (*added == 0) {
 		snprintf(err, err_size, "the Windows certificate store ROOT "
 		    "has no certificate that OpenSSL can read; set "
 		    "delivery.tls.ca_file");
@@ -436,7 +431,10 @@ context_load_trust(SSL_CTX *ssl_ctx, const char *ca_file, char *err,
 		return TERN_ECONFIG;
 	}
 #ifdef _WIN32
-	return load_windows_roots(ssl_ctx, err, err_size);
+	size_t added;
+
+	return tls_load_windows_roots(SSL_CTX_get_cert_store(ssl_ctx), &added,
+	    err, err_size);
 #else
 	/*
 	 * The system's CA folder (hashed names, as update-ca-certificates
