@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <uv.h>
 
 #include "lib/platform_paths.h"
 #include "policy/config.h"
@@ -105,6 +106,77 @@ last_separator_either_slash(void **state)
 	assert_null(platform_path_last_separator("tern.conf"));
 }
 
+/* A temporary folder with one configuration file in it. */
+struct config_fixture {
+	char folder[256];
+	char path[300];
+};
+
+static void
+write_config(struct config_fixture *f, const char *text)
+{
+	uv_fs_t req;
+	FILE *fp;
+
+	assert_int_equal(uv_fs_mkdtemp(NULL, &req, "test_platform_paths-XXXXXX",
+	    NULL), 0);
+	snprintf(f->folder, sizeof(f->folder), "%s", req.path);
+	uv_fs_req_cleanup(&req);
+	snprintf(f->path, sizeof(f->path), "%s/tern.conf", f->folder);
+	fp = fopen(f->path, "wb");
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+remove_config(struct config_fixture *f)
+{
+	uv_fs_t req;
+
+	assert_int_equal(uv_fs_unlink(NULL, &req, f->path, NULL), 0);
+	uv_fs_req_cleanup(&req);
+	assert_int_equal(uv_fs_rmdir(NULL, &req, f->folder, NULL), 0);
+	uv_fs_req_cleanup(&req);
+}
+
+/* A drive-letter path is kept as written, a relative one with
+ * backslashes is joined to the configuration's folder, and the badmail
+ * folder goes beside the pickup folder. */
+static void
+config_windows_paths_loaded(void **state)
+{
+	static struct tern_config cfg;
+	struct config_fixture f;
+	char err[1024] = "";
+
+	(void)state;
+	write_config(&f, "queue = { directory = \"D:\\\\tern\\\\queue\"; };\n"
+	    "pickup = { directory = \"mail\\\\Pickup\\\\\"; };\n");
+	assert_int_equal(tern_config_load(f.path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.queue_directory, "D:\\tern\\queue");
+	assert_true(platform_path_is_absolute(cfg.pickup_directory));
+	assert_true(ends_with(cfg.pickup_directory, "/mail\\Pickup"));
+	assert_true(ends_with(cfg.pickup_badmail_directory,
+	    "/mail/badmail"));
+	remove_config(&f);
+}
+
+static void
+config_drive_root_pickup_rejected(void **state)
+{
+	static struct tern_config cfg;
+	struct config_fixture f;
+	char err[1024] = "";
+
+	(void)state;
+	write_config(&f, "pickup = { directory = \"C:\\\\\"; };\n");
+	assert_int_not_equal(tern_config_load(f.path, &cfg, err, sizeof(err)),
+	    0);
+	assert_non_null(strstr(err, "root folder"));
+	remove_config(&f);
+}
+
 #endif
 
 static void
@@ -130,6 +202,8 @@ main(void)
 		cmocka_unit_test(defaults_under_program_data),
 		cmocka_unit_test(absolute_paths_windows),
 		cmocka_unit_test(last_separator_either_slash),
+		cmocka_unit_test(config_windows_paths_loaded),
+		cmocka_unit_test(config_drive_root_pickup_rejected),
 #endif
 		cmocka_unit_test(config_defaults_use_platform_paths),
 	};

@@ -1,7 +1,7 @@
 /*
  * Unit tests for tls_load_windows_roots() (auth/tls.c): client TLS on
  * Windows trusts the certificates of the system's ROOT store. Windows
- * only. Under Wine the ROOT store holds the host's CA certificates
+ * only. Under Wine the ROOT store contains the host's CA certificates
  * (/etc/ssl/certs), so it is not empty there either.
  */
 #include <setjmp.h>
