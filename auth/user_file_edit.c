@@ -169,14 +169,18 @@ create_temp(const char *path, FILE *source, char *temp, size_t temp_size)
 #endif
 
 /*
- * Writes the edited copy of source (NULL: a new file) to a temporary
+ * Writes the edited copy of *source (NULL: a new file) to a temporary
  * file beside path, syncs it and renames it over path. The new file is
- * private as create_temp() makes it.
+ * private as create_temp() makes it. On Windows *source is closed and
+ * set to NULL before the rename, because Windows cannot replace a file
+ * that is open without delete sharing, as C runtime streams are.
  */
 static int
-replace_file(const char *path, FILE *source, const struct user_edit *edit,
-    const struct user_entry *target, char *err, size_t err_size)
+replace_file(const char *path, FILE **source_stream,
+    const struct user_edit *edit, const struct user_entry *target,
+    char *err, size_t err_size)
 {
+	FILE *source = *source_stream;
 	char temp[4096 + 32];
 	FILE *dest;
 	int fd, saved;
@@ -208,6 +212,12 @@ replace_file(const char *path, FILE *source, const struct user_edit *edit,
 		goto failed;
 	}
 	fd = -1;
+#ifdef _WIN32
+	if (source != NULL) {
+		fclose(source);
+		*source_stream = NULL;
+	}
+#endif
 	if (platform_rename_replace(temp, path) != 0)
 		goto failed;
 	if (sync_folder(path) != 0) {
@@ -323,7 +333,7 @@ edit_file(const char *path, const struct user_edit *edit, char *err,
 		rc = TERN_ENOTFOUND;
 		goto done;
 	}
-	rc = replace_file(path, source, edit, target, err, err_size);
+	rc = replace_file(path, &source, edit, target, err, err_size);
 
 done:
 	if (source != NULL)
