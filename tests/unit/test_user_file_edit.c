@@ -1,10 +1,10 @@
 /*
- * Unit tests for the users file edits (auth/user_file_edit.c) on both
- * systems: a new file is created private, an existing one is replaced
- * (on Windows with MoveFileExW, since rename() there fails on an
- * existing file), and lines ending in LF alone keep their ending (on
- * Windows a text-mode stream would rewrite them as CRLF). Runs on Unix
- * and, cross-built, on Windows.
+ * Unit tests for the users file edits (auth/user_file_edit.c). A new
+ * file is created private. An existing one is replaced, which on Windows
+ * takes MoveFileExW because rename() there fails on an existing file.
+ * Lines ending in LF alone keep their ending, which a text-mode stream
+ * on Windows would rewrite as CRLF. Runs on Unix and, cross-built, on
+ * Windows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
