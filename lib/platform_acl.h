@@ -32,6 +32,10 @@
  *
  * Returns TERN_OK, or TERN_EPERM with err naming the file, the group and
  * the icacls commands that fix it.
+ *
+ * NOTE: entries for single accounts and the file's owner are not
+ * checked, so this is looser than the Unix check, which rejects any
+ * access by group or others.
  */
 int platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
     size_t err_size);
