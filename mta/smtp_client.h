@@ -17,11 +17,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
 #include <uv.h>
 
 #include "../auth/tls.h"
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
 
