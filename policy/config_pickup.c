@@ -16,6 +16,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "config_internal.h"
 #include "config_pickup.h"
@@ -26,13 +27,15 @@
 #define IIS_SEPARATOR "/"
 #endif
 
-/* Removes trailing slashes, keeping a lone "/". */
+/* Removes trailing slashes (and backslashes on Windows), keeping a lone
+ * "/". */
 static void
 strip_trailing_slashes(char *path)
 {
 	size_t len = strlen(path);
 
-	while (len > 1 && path[len - 1] == '/')
+	while (len > 1 && platform_path_last_separator(path) ==
+	    path + len - 1)
 		path[--len] = '\0';
 }
 
@@ -40,7 +43,7 @@ strip_trailing_slashes(char *path)
 static int
 default_badmail(const char *pickup, char *out, size_t out_size)
 {
-	const char *slash = strrchr(pickup, '/');
+	const char *slash = platform_path_last_separator(pickup);
 	int n;
 
 	if (slash == NULL || slash[1] == '\0')
