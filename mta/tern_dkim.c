@@ -6,9 +6,7 @@
  *
  * The key file is created with O_EXCL (CREATE_NEW on Windows), so an
  * existing file is never overwritten. On Windows the file gets a
- * protected DACL in place of mode 0600: full access for SYSTEM, the
- * Administrators and the file's owner only (SDDL, see
- * ConvertStringSecurityDescriptorToSecurityDescriptorW).
+ * protected DACL in place of mode 0600 (platform_file_create_private).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,18 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef _WIN32
-#include <io.h>
-#include <windows.h>
-#include <sddl.h>   /* after windows.h, which defines its types */
-#endif
-
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "../auth/dkim_sign.h"
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "tern_commands.h"
 
@@ -187,72 +180,6 @@ generate_key(int algorithm)
 	return pkey;
 }
 
-#ifdef _WIN32
-/* Maps the Windows error of a failed CreateFileW to errno. */
-static int
-create_errno(DWORD e)
-{
-	switch (e) {
-	case ERROR_FILE_EXISTS:
-	case ERROR_ALREADY_EXISTS:
-		return EEXIST;
-	case ERROR_ACCESS_DENIED:
-		return EACCES;
-	case ERROR_PATH_NOT_FOUND:
-	case ERROR_FILE_NOT_FOUND:
-		return ENOENT;
-	default:
-		return EIO;
-	}
-}
-
-/*
- * Creates path (UTF-8) for writing, failing when it exists, with a
- * protected DACL (no inherited entries) that grants full access to
- * LocalSystem (SY), the Administrators (BA) and the file's owner (OW,
- * the Owner Rights SID). That is what platform_file_check_private()
- * accepts for a key file. Returns a C runtime descriptor, or -1 with
- * errno set.
- */
-static int
-create_private_file(const char *path)
-{
-	wchar_t wide[1024];
-	SECURITY_ATTRIBUTES sa;
-	PSECURITY_DESCRIPTOR sd = NULL;
-	HANDLE h;
-	int fd;
-
-	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide,
-	    (int)(sizeof(wide) / sizeof(wide[0]))) == 0) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
-	    L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;OW)", SDDL_REVISION_1, &sd,
-	    NULL)) {
-		errno = EIO;
-		return -1;
-	}
-	sa.nLength = sizeof(sa);
-	sa.lpSecurityDescriptor = sd;
-	sa.bInheritHandle = FALSE;
-	h = CreateFileW(wide, GENERIC_WRITE, 0, &sa, CREATE_NEW,
-	    FILE_ATTRIBUTE_NORMAL, NULL);
-	LocalFree(sd);
-	if (h == INVALID_HANDLE_VALUE) {
-		errno = create_errno(GetLastError());
-		return -1;
-	}
-	fd = _open_osfhandle((intptr_t)h, _O_WRONLY | _O_BINARY);
-	if (fd < 0) {
-		CloseHandle(h);
-		errno = EMFILE;
-	}
-	return fd;
-}
-#endif
-
 /* Creates path with mode 0600 (a private DACL on Windows), failing when
  * it exists, and writes the key in PKCS#8 PEM. */
 static int
@@ -261,24 +188,25 @@ write_key(const char *path, EVP_PKEY *pkey)
 	FILE *f;
 	int fd, ok;
 
-#ifdef _WIN32
-	fd = create_private_file(path);
-#else
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-#endif
+	fd = platform_file_create_private(path);
 	if (fd < 0) {
 		fprintf(stderr, "tern dkim keygen: cannot create %s: %s%s\n",
 		    path, strerror(errno), errno == EEXIST ? " (an existing "
 		    "key is never overwritten; choose another --output)" : "");
 		return 1;
 	}
-#ifdef _WIN32
+#ifndef _WIN32
+	/* The umask may only remove bits, but a looser one is no excuse. */
+	if (fchmod(fd, 0600) != 0) {
+		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
+		    path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return 1;
+	}
+#endif
 	f = fdopen(fd, "wb");
 	if (f == NULL) {
-#else
-	/* The umask may only remove bits, but a looser one is no excuse. */
-	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
-#endif
 		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
 		    path, strerror(errno));
 		close(fd);
