@@ -223,11 +223,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	uv_gettimeofday(&tv);
 	seconds = (time_t)tv.tv_sec;
-#ifdef _WIN32
-	gmtime_s(&tm, &seconds);
-#else
 	gmtime_r(&seconds, &tm);
-#endif
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tern/%s[%d]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,

@@ -6,12 +6,7 @@
  * every section is loaded.
  */
 #include <libconfig.h>
-#ifdef _WIN32
-/* Windows has no POSIX regex; TRE provides the same API. */
-#include <tre/regex.h>
-#else
 #include <regex.h>
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

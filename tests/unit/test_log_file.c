@@ -131,7 +131,7 @@ folder_rejected(void **state)
  * Makes link a symbolic link to target. Returns false when the system
  * does not let this process create one: Windows without the privilege or
  * developer mode, and Wine 8, whose CreateSymbolicLinkW returns success
- * without creating anything, so the test is skipped there and the
+ * without creating anything. So under Wine the test is skipped, and the
  * reparse-point check runs only on Windows itself.
  */
 static bool

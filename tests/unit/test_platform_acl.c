@@ -2,9 +2,10 @@
  * Unit tests for lib/platform_acl.c and the Windows side of
  * lib/platform_file.c: the ACL check of secret files. Windows only.
  *
- * Wine 8 does not keep the DACL a program sets on a file: it derives
- * the DACL it reports from the Unix mode bits (the "others" bits become
- * an Everyone entry) and maps a set DACL back to mode bits only roughly.
+ * Wine 8 does not keep the DACL a program sets on a file. It derives the
+ * DACL it reports from the Unix mode bits, where the "others" bits
+ * become an Everyone entry, and maps a set DACL back to mode bits only
+ * roughly.
  * So the cases that need one exact DACL (Users, a deny entry, a NULL
  * DACL, inherit-only entries, generic rights) build it in memory with
  * the Win32 API and call the evaluator, platform_acl_check_dacl(). The

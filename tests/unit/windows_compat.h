@@ -15,7 +15,7 @@
 /*
  * Creates a folder from template, whose last six characters are XXXXXX,
  * as POSIX mkdtemp() does. _mktemp_s replaces them with a letter and the
- * process id, so one template yields at most 26 names in a process; the
+ * process id, so one template yields at most 26 names in a process. The
  * tests remove each folder before making the next.
  */
 static inline char *
@@ -26,6 +26,21 @@ mkdtemp(char *template_name)
 	if (_mkdir(template_name) != 0)
 		return NULL;
 	return template_name;
+}
+
+/* Copies at most n bytes of text into a new string, as POSIX strndup()
+ * does. */
+static inline char *
+strndup(const char *text, size_t n)
+{
+	size_t len = strnlen(text, n);
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return copy;
 }
 #endif
 
