@@ -27,12 +27,7 @@
 #include "qmgr_throttle.h"
 
 #include <ctype.h>
-#ifdef _WIN32
-/* Windows has no POSIX regex; TRE provides the same API. */
-#include <tre/regex.h>
-#else
 #include <regex.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 

@@ -7,12 +7,7 @@
 #ifndef TERN_QMGR_THROTTLE_MATCH_H
 #define TERN_QMGR_THROTTLE_MATCH_H
 
-#ifdef _WIN32
-/* Windows has no POSIX regex; TRE provides the same API. */
-#include <tre/regex.h>
-#else
 #include <regex.h>
-#endif
 #include <stdbool.h>
 
 #include "../policy/policy.h"
