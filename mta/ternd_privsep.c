@@ -231,12 +231,14 @@ ternd_run_as_check_readable(const struct ternd_run_as *run_as,
 	return TERN_OK;
 }
 
+#ifndef _WIN32
 /* True for queue.db, queue.db-wal, queue.db-shm and queue.db-journal. */
 static bool
 is_database_file(const char *name)
 {
 	return strncmp(name, "queue.db", 8) == 0;
 }
+#endif
 
 int
 ternd_run_as_own_queue(const struct ternd_run_as *run_as,
