@@ -5,8 +5,9 @@
  * delete access that the pickup process shares while it reads, a move
  * to badmail of a file that another handle has open (retried, not an
  * error),
- * and IIS SMTP's folders as the default pickup folder, with
- * %SystemDrive% pointed at a temporary folder.
+ * IIS SMTP's folders as the default pickup folder, with %SystemDrive%
+ * pointed at a temporary folder, and the creation of missing folders
+ * along a path with backslashes and a drive letter.
  *
  * Only the Windows build compiles this file (Makefile.am, WINDOWS).
  */
@@ -25,6 +26,7 @@
 #include "lib/tern_error.h"
 #include "mta/pickup_badmail.h"
 #include "mta/pickup_file.h"
+#include "mta/pickup_folders.h"
 #include "policy/config.h"
 #include "policy/config_pickup.h"
 
@@ -323,6 +325,30 @@ iis_pickup_set_folder_wins(void **state)
 	assert_string_not_equal(cfg.pickup_where, CONFIG_PICKUP_IIS_WHERE);
 }
 
+static void
+folders_made_along_backslashes(void **state)
+{
+	struct fixture *f = *state;
+	struct tern_config *cfg = calloc(1, sizeof(*cfg));
+	char err[1600] = "", path[700];
+
+	assert_non_null(cfg);
+	/* uv_os_tmpdir returns a path that starts with a drive letter. */
+	assert_true(f->dir[1] == ':');
+	snprintf(cfg->pickup_directory, sizeof(cfg->pickup_directory),
+	    "%s\\inetpub\\mailroot\\Pickup", f->dir);
+	snprintf(cfg->pickup_badmail_directory,
+	    sizeof(cfg->pickup_badmail_directory), "%s/inetpub/mailroot/Badmail",
+	    f->dir);
+	if (pickup_check_folders(cfg, NULL, err, sizeof(err)) != TERN_OK)
+		fail_msg("pickup_check_folders failed: %s", err);
+	snprintf(path, sizeof(path), "%s/inetpub/mailroot/Pickup", f->dir);
+	assert_true(exists(path));
+	snprintf(path, sizeof(path), "%s/inetpub/mailroot/Badmail", f->dir);
+	assert_true(exists(path));
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -342,6 +368,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(iis_pickup_turned_off_by_empty,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(iis_pickup_set_folder_wins,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(folders_made_along_backslashes,
 		    setup, teardown),
 	};
 
