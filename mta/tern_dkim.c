@@ -248,11 +248,20 @@ print_entry(const struct keygen_options *opt, const char *path)
 	char absolute[PATH_MAX];
 
 #ifdef _WIN32
+	char *c;
+
 	if (_fullpath(absolute, path, sizeof(absolute)) == NULL)
+		snprintf(absolute, sizeof(absolute), "%s", path);
+	/* A backslash starts an escape in a libconfig string, and Windows
+	 * accepts "/" as the separator too. */
+	for (c = absolute; *c != '\0'; c++) {
+		if (*c == '\\')
+			*c = '/';
+	}
 #else
 	if (realpath(path, absolute) == NULL)
-#endif
 		snprintf(absolute, sizeof(absolute), "%s", path);
+#endif
 	printf("Add this entry to dkim.keys in the configuration:\n\n"
 	    "  { domain = \"%s\"; selector = \"%s\"; key_file = \"%s\";\n"
 	    "    algorithm = \"%s\"; }\n", opt->domain, opt->selector,
@@ -296,7 +305,12 @@ keygen(int argc, char **argv)
 		fprintf(stderr, "tern dkim keygen: %s\n", err);
 		return 1;
 	}
+#ifdef _WIN32
+	printf("Private key written to %s (readable by its owner, SYSTEM and "
+	    "the Administrators only).\n\n", path);
+#else
 	printf("Private key written to %s (mode 0600).\n\n", path);
+#endif
 	print_record(&opt, p_tag);
 	print_entry(&opt, path);
 	free(p_tag);
