@@ -185,8 +185,8 @@ secret_files_collect(const struct tern_config *cfg, const char *process,
 }
 
 #ifdef _WIN32
-/* Appends a line to err when the key's DACL lets a broad group read it;
- * the children run as ternd's account, so no user id is compared. */
+/* Appends a line to err when the key's DACL lets a broad group read it.
+ * No user id is compared, because the children run as ternd's account. */
 static bool
 check_key(const char *where, const char *setting, const char *path,
     uint32_t uid, uint32_t gid, const char *user, char *err,
@@ -198,8 +198,8 @@ check_key(const char *where, const char *setting, const char *path,
 	(void)uid;
 	(void)gid;
 	(void)user;
-	/* TERN_EIO (a missing file) passes, as on Unix: the loaders report
-	 * it. */
+	/* TERN_EIO (a missing file) passes, as on Unix, because the loaders
+	 * report it. */
 	if (platform_file_check_private(path, reason, sizeof(reason)) !=
 	    TERN_EPERM)
 		return true;

@@ -1,13 +1,15 @@
 /*
  * Unit tests for the Windows parts of the pickup folder, run under Wine
- * by the Windows build: the completeness test against a real second
- * handle that has the file open for writing (a sharing violation), the
- * delete access that the pickup process shares while it reads, a move
- * to badmail of a file that another handle has open (retried, not an
- * error),
- * IIS SMTP's folders as the default pickup folder, with %SystemDrive%
- * pointed at a temporary folder, and the creation of missing folders
- * along a path with backslashes and a drive letter.
+ * by the Windows build. They cover:
+ * - the completeness test against a real second handle that has the
+ *   file open for writing (a sharing violation);
+ * - the delete access that the pickup process shares while it reads;
+ * - a move to badmail of a file that another handle has open, which is
+ *   retried and is not an error;
+ * - IIS SMTP's folders as the default pickup folder, with %SystemDrive%
+ *   pointed at a temporary folder;
+ * - the creation of missing folders along a path with backslashes and a
+ *   drive letter.
  *
  * Only the Windows build compiles this file (Makefile.am, WINDOWS).
  */
@@ -90,7 +92,7 @@ remove_path(const char *path)
 	uv_fs_req_cleanup(&req);
 }
 
-/* Removes the folder's entries (one level of subfolders) and itself. */
+/* Removes the folder and everything in it. */
 static void
 remove_tree(const char *dir)
 {
@@ -207,8 +209,8 @@ badmail_move_of_open_file_retried(void **state)
 	int rc;
 
 	write_file(f->path, "not a message\r\n");
-	/* A reader that does not share delete access, as a virus scanner
-	 * may have a new file open. Windows cannot rename the file then. */
+	/* This reader does not share delete access, like a virus scanner
+	 * that may have a new file open, so Windows cannot rename the file. */
 	widen(f->path, wide, 600);
 	reader = CreateFileW(wide, GENERIC_READ, FILE_SHARE_READ, NULL,
 	    OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
