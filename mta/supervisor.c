@@ -242,8 +242,8 @@ send_simple(struct supervised_child *ch, enum ipc_type type)
 	ipc_writer_free(&w);
 }
 
-/* Logs a listener that smtpd now accepts on; false for a malformed
- * report. */
+/* Logs a listener that smtpd now accepts on and marks it in
+ * sv->listening; false for a malformed report. */
 static bool
 report_listening(struct supervisor *sv, struct supervised_child *ch,
     struct ipc_reader *r)
@@ -259,6 +259,7 @@ report_listening(struct supervisor *sv, struct supervised_child *ch,
 	log_info("listening on %s%s%s:%d", strchr(address, ':') ? "[" : "",
 	    address, strchr(address, ':') ? "]" : "",
 	    sv->config.listeners[index].port);
+	sv->listening[index] = true;
 	return true;
 }
 
@@ -276,8 +277,10 @@ check_ready(struct supervisor *sv)
 		    !sv->children[i].ready)
 			return;
 	}
-	if (sv->listening_reports < sv->listener_count)
-		return;
+	for (i = 0; i < sv->listener_count; i++) {
+		if (!sv->listening[i])
+			return;
+	}
 	sv->ready_reported = true;
 	sv->on_ready(sv);
 }
@@ -291,10 +294,8 @@ control_message(struct ipc_channel *channel, enum ipc_type type,
 
 	switch (type) {
 	case IPC_LISTENING:
-		if (report_listening(sv, ch, r)) {
-			sv->listening_reports++;
+		if (report_listening(sv, ch, r))
 			check_ready(sv);
-		}
 		break;
 	case IPC_AUTH_CHECK:
 		ternd_auth_request(&sv->auth, ch, r);

@@ -78,7 +78,7 @@ struct supervisor {
 	 * The Windows service reports SERVICE_RUNNING from it. */
 	void (*on_ready)(struct supervisor *sv);
 	bool ready_reported;
-	size_t listening_reports;
+	bool listening[CONFIG_MAX_LISTENERS]; /* smtpd reported the index */
 	/* Why supervisor_start() failed, for callers that report it
 	 * elsewhere than in the log (the Windows Event Log). */
 	char start_error[512];

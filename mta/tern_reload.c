@@ -16,6 +16,7 @@
  * 2 for wrong usage.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -32,46 +33,58 @@
 #include "tern_commands.h"
 
 #ifdef _WIN32
+/* True when pid is the process of the running service "tern". */
+static bool
+is_service_process(SC_HANDLE scm, int pid)
+{
+	SERVICE_STATUS_PROCESS st;
+	SC_HANDLE svc;
+	DWORD needed;
+	bool found;
+
+	svc = OpenServiceW(scm, L"" TERND_SERVICE_NAME, SERVICE_QUERY_STATUS);
+	if (svc == NULL)
+		return false;
+	found = QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, (BYTE *)&st,
+	    sizeof(st), &needed) && st.dwCurrentState == SERVICE_RUNNING &&
+	    st.dwProcessId == (DWORD)pid;
+	CloseServiceHandle(svc);
+	return found;
+}
+
 /*
  * Sends SERVICE_CONTROL_PARAMCHANGE when pid is the process of the
  * running service "tern". Returns 1 when it was sent, 0 when pid is not
- * the service, -1 after printing why the control failed.
+ * the service, -1 after printing why the control failed. Sending needs
+ * SERVICE_PAUSE_CONTINUE, which administrators have; finding out needs
+ * only SERVICE_QUERY_STATUS, so any user reaches a console ternd.
  */
 static int
 reload_service(int pid)
 {
-	SC_HANDLE scm, svc;
-	SERVICE_STATUS_PROCESS st;
+	SC_HANDLE scm, svc = NULL;
 	SERVICE_STATUS plain;
 	char text[512];
-	DWORD needed;
-	int rc = 0;
+	int rc = 1;
 
 	scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
 	if (scm == NULL)
 		return 0;
-	svc = OpenServiceW(scm, L"" TERND_SERVICE_NAME, SERVICE_QUERY_STATUS |
-	    SERVICE_PAUSE_CONTINUE);
-	if (svc == NULL && GetLastError() == ERROR_ACCESS_DENIED) {
-		fprintf(stderr, "tern: cannot send the reload control to the "
-		    "service \"%s\": %s; run tern from an administrator "
-		    "command prompt\n", TERND_SERVICE_NAME,
-		    windows_error_text(ERROR_ACCESS_DENIED, text, sizeof(text)));
+	if (!is_service_process(scm, pid)) {
 		CloseServiceHandle(scm);
-		return -1;
+		return 0;
 	}
-	if (svc != NULL && QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO,
-	    (BYTE *)&st, sizeof(st), &needed) &&
-	    st.dwCurrentState == SERVICE_RUNNING &&
-	    st.dwProcessId == (DWORD)pid) {
-		rc = 1;
-		if (!ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &plain)) {
-			fprintf(stderr, "tern: cannot send the reload control "
-			    "to the service \"%s\": %s\n", TERND_SERVICE_NAME,
-			    windows_error_text(GetLastError(), text,
-			    sizeof(text)));
-			rc = -1;
-		}
+	svc = OpenServiceW(scm, L"" TERND_SERVICE_NAME, SERVICE_PAUSE_CONTINUE);
+	if (svc == NULL ||
+	    !ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &plain)) {
+		DWORD code = GetLastError();
+
+		fprintf(stderr, "tern: cannot send the reload control to the "
+		    "service \"%s\": %s%s\n", TERND_SERVICE_NAME,
+		    windows_error_text(code, text, sizeof(text)),
+		    code == ERROR_ACCESS_DENIED ? "; run tern from an "
+		    "administrator command prompt" : "");
+		rc = -1;
 	}
 	if (svc != NULL)
 		CloseServiceHandle(svc);

@@ -13,8 +13,11 @@
  *
  * Service states: START_PENDING until every child reported ready and
  * smtpd listens (or TERND_SERVICE_START_LIMIT seconds passed), then
- * RUNNING; STOP and SHUTDOWN give STOP_PENDING while the supervisor
- * drains as on SIGTERM, with a checkpoint each second; PARAMCHANGE
+ * RUNNING; STOP, PRESHUTDOWN and SHUTDOWN give STOP_PENDING while the
+ * supervisor drains as on SIGTERM, with a checkpoint each second.
+ * PRESHUTDOWN is accepted because the system waits for a service that
+ * takes it until the service stops or its preshutdown time-out ends,
+ * while after SHUTDOWN it waits only briefly. PARAMCHANGE
  * reloads the configuration as SIGHUP does on Unix. A start failure is
  * written to the Event Log and tern's log and ends with STOPPED and the
  * service-specific exit code TERND_SERVICE_EXIT_START_FAILED.
@@ -86,8 +89,8 @@ report_state(DWORD state, DWORD wait_hint, DWORD exit_code,
 	status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
 	status.dwCurrentState = state;
 	status.dwControlsAccepted = state == SERVICE_RUNNING ?
-	    SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
-	    SERVICE_ACCEPT_PARAMCHANGE : 0;
+	    SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN |
+	    SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE : 0;
 	status.dwWin32ExitCode = exit_code;
 	status.dwServiceSpecificExitCode = specific_code;
 	status.dwWaitHint = wait_hint;
@@ -142,6 +145,7 @@ control_handler(DWORD control, DWORD event_type, LPVOID event_data,
 	case SERVICE_CONTROL_INTERROGATE:
 		return NO_ERROR;
 	case SERVICE_CONTROL_STOP:
+	case SERVICE_CONTROL_PRESHUTDOWN:
 	case SERVICE_CONTROL_SHUTDOWN:
 		report_state(SERVICE_STOP_PENDING, TERND_SERVICE_STOP_HINT_MS,
 		    NO_ERROR, 0);
