@@ -4,10 +4,10 @@
  * first when the service does not start.
  *
  * `ternd service install` registers the source under
- * HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\tern.
- * NOTE: ternd.exe carries no message table yet, so Event Viewer shows
- * the text after a line saying that the description of event ID 1 was
- * not found.
+ * HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\tern,
+ * naming ternd.exe as its message file. ternd.exe's message table
+ * (mta/ternd_messages.mc) has one message, ID 1, whose text is the
+ * insertion string, so Event Viewer shows the text as written here.
  *
  * Windows only. Privileges: any account may write to the Application
  * log. APIs: RegisterEventSourceW, ReportEventW.

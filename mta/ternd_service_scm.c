@@ -243,9 +243,10 @@ configure_service(SC_HANDLE svc)
 		    TERND_SERVICE_NAME);
 }
 
-/* Registers the Event Log source "tern" for the Application log. */
+/* Registers the Event Log source "tern" for the Application log, with
+ * ternd.exe's message table (mta/ternd_messages.mc) for its texts. */
 static void
-register_event_source(void)
+register_event_source(const wchar_t *exe)
 {
 	DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE |
 	    EVENTLOG_INFORMATION_TYPE;
@@ -257,6 +258,10 @@ register_event_source(void)
 	if (rc == ERROR_SUCCESS) {
 		rc = RegSetValueExW(key, L"TypesSupported", 0, REG_DWORD,
 		    (const BYTE *)&types, sizeof(types));
+		if (rc == ERROR_SUCCESS)
+			rc = RegSetValueExW(key, L"EventMessageFile", 0,
+			    REG_SZ, (const BYTE *)exe,
+			    (DWORD)((wcslen(exe) + 1) * sizeof(*exe)));
 		RegCloseKey(key);
 	}
 	if (rc != ERROR_SUCCESS)
@@ -334,7 +339,7 @@ ternd_service_install(const struct ternd_service_options *opt)
 	    "command line: %s\n", TERND_SERVICE_NAME, account,
 	    windows_utf8_from_wide(command, text, sizeof(text)));
 	configure_service(svc);
-	register_event_source();
+	register_event_source(exe);
 	printf("start it with \"ternd service start\"\n");
 	rc = 0;
 done:
