@@ -303,8 +303,9 @@ control_message(struct ipc_channel *channel, enum ipc_type type,
 	case IPC_READY:
 		/* Listeners go out only now: before this the child has not
 		 * set up the code that takes them over. */
-		if (ipc_reader_finish(r) == TERN_OK &&
-		    strcmp(ch->name, "smtpd") == 0)
+		if (ipc_reader_finish(r) != TERN_OK)
+			break;
+		if (strcmp(ch->name, "smtpd") == 0)
 			send_listeners(ch);
 		ch->ready = true;
 		check_ready(sv);
@@ -396,7 +397,7 @@ child_keeps_variable(const char *name)
 	static const char *const names[] = {"TZ", "LANG", "LC_ALL",
 	    "SystemRoot", "windir", "SystemDrive", "ProgramData",
 	    "ALLUSERSPROFILE", "TEMP", "TMP", "PATH", "COMPUTERNAME",
-	    "NUMBER_OF_PROCESSORS", "WINEPREFIX", "WINEDEBUG"};
+	    "NUMBER_OF_PROCESSORS"};
 #else
 	static const char *const names[] = {"TZ", "LANG", "LC_ALL"};
 #endif

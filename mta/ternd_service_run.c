@@ -205,6 +205,7 @@ checkpoint_cb(uv_timer_t *timer)
 {
 	DWORD state;
 
+	(void)timer;
 	if (!raise_checkpoint(&state))
 		return;
 	if (state != SERVICE_START_PENDING ||
@@ -215,7 +216,6 @@ checkpoint_cb(uv_timer_t *timer)
 	    "restarting the processes that failed", TERND_SERVICE_START_LIMIT);
 	attached->ready_reported = true;
 	service_ready(attached);
-	(void)timer;
 }
 
 /* Makes the reload event wake the loop. A failure costs only `tern
