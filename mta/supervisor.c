@@ -589,8 +589,11 @@ bind_listeners(struct supervisor *sv)
 				rc = UV_EADDRINUSE;
 		}
 		if (rc != 0) {
-			start_failed(sv, "cannot listen on %s port %d: %s",
-			    l->address, l->port, uv_strerror(rc));
+			/* The form of the "listening on" line. */
+			start_failed(sv, "cannot listen on %s%s%s:%d: %s",
+			    strchr(l->address, ':') ? "[" : "", l->address,
+			    strchr(l->address, ':') ? "]" : "", l->port,
+			    uv_strerror(rc));
 			return TERN_EIO;
 		}
 	}
