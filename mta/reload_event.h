@@ -1,6 +1,7 @@
 /*
- * The named event through which `tern reload` asks a ternd that runs in
- * a console to reload its configuration: Windows has no SIGHUP. ternd
+ * The named event through which `tern reload` requests a configuration
+ * reload from a ternd that runs in a console, because Windows has no
+ * SIGHUP. ternd
  * under the service manager waits on it too, but `tern reload` uses the
  * service's SERVICE_CONTROL_PARAMCHANGE there.
  *

@@ -3,8 +3,8 @@
  *
  *   ternd service install [--config PATH] [--account NAME]
  *   ternd service uninstall | start | stop
- *   ternd service run [--config PATH]   (the command line the service
- *                                        manager starts; not for people)
+ *   ternd service run [--config PATH]   (started by the service
+ *                                        manager, never typed)
  *
  * The argument parser is the same on every platform. Elsewhere than on
  * Windows the command prints that it is for Windows only and exits 2.
@@ -52,8 +52,8 @@ struct ternd_service_options {
 int ternd_service_parse(int argc, char **argv,
     struct ternd_service_options *opt, char *err, size_t err_size);
 
-/* How ternd_run() runs: from a console (errors also on standard error,
- * Ctrl+C stops) or under the service manager (no console). */
+/* Run mode of ternd_run(): a console (errors also on standard error,
+ * Ctrl+C stops) or the service manager (no console). */
 enum ternd_run_mode {
 	TERND_RUN_CONSOLE,
 	TERND_RUN_SERVICE,
@@ -90,8 +90,8 @@ int ternd_service_run(const char *config_path);
 /*
  * Called by ternd_run() on the loop's thread once the supervisor has
  * started (attach) and once its loop has ended (detach). attach makes
- * the loop answer the service's controls and the named reload event
- * that `tern reload` sets for a console ternd; detach closes what
+ * the loop handle the service's controls and the named reload event
+ * that `tern reload` sets for a console ternd. detach closes what
  * attach opened.
  */
 void ternd_windows_attach(struct supervisor *sv, enum ternd_run_mode mode);
@@ -99,7 +99,8 @@ void ternd_windows_detach(struct supervisor *sv);
 
 /*
  * Writes an error to the Windows Event Log under the source "tern".
- * Failures to write are ignored: the same text is also in tern's log.
+ * Failures to write are ignored, because the same text is also in
+ * tern's log.
  */
 void ternd_event_log_error(const char *text);
 #endif

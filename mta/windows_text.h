@@ -1,6 +1,6 @@
 /*
- * Text conversions for the Win32 calls of ternd and tern: tern passes
- * UTF-8 everywhere, the wide-character (W) APIs take UTF-16.
+ * Text conversions for the Win32 calls of ternd and tern. tern passes
+ * UTF-8 everywhere, and the wide-character (W) APIs take UTF-16.
  *
  * Windows only. Privileges: none. APIs: MultiByteToWideChar,
  * WideCharToMultiByte and FormatMessageW with CP_UTF8.
