@@ -23,8 +23,10 @@
 
 #ifdef _WIN32
 #define PROGRAM_SUFFIX ".exe"
+#define PATH_SEPARATOR "\\"
 #else
 #define PROGRAM_SUFFIX ""
+#define PATH_SEPARATOR "/"
 #endif
 
 /* pickup runs only while pickup.directory is set (child_wanted). */
@@ -83,8 +85,8 @@ find_program(const char *name, char *out, size_t out_size, char *err,
 #endif
 		if (slash != NULL) {
 			*slash = '\0';
-			snprintf(out, out_size, "%s/tern-%s%s", exe, name,
-			    PROGRAM_SUFFIX);
+			snprintf(out, out_size, "%s" PATH_SEPARATOR "tern-%s%s",
+			    exe, name, PROGRAM_SUFFIX);
 			if (file_exists(out))
 				return TERN_OK;
 		}
