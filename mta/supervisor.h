@@ -74,7 +74,7 @@ struct supervisor {
 	int exit_code;
 	struct ternd_auth auth;      /* users file and failed-AUTH limiter */
 	/* Called once, when every child has sent IPC_READY and smtpd has
-	 * reported listening on every listener; NULL when nobody waits.
+	 * reported listening on every listener; NULL when no caller needs it.
 	 * The Windows service reports SERVICE_RUNNING from it. */
 	void (*on_ready)(struct supervisor *sv);
 	bool ready_reported;
@@ -113,7 +113,7 @@ int supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 void supervisor_stop(struct supervisor *sv, const char *reason);
 
 /* Loads and checks the configuration file again and passes it to the
- * children as SIGHUP does on Unix; an invalid file leaves the running
+ * children, as SIGHUP does on Unix. An invalid file leaves the running
  * configuration in force. Call on the loop's thread. */
 void supervisor_reload(struct supervisor *sv);
 

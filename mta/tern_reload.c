@@ -1,14 +1,15 @@
 /*
  * tern reload: checks the configuration, the policy file and the
  * secrets file as `tern config check` does, printing every error, and
- * when they are valid asks the running ternd to load them again. ternd
- * keeps the old ones in force if its own checks fail (see its log).
+ * when they are valid requests that the running ternd load them again.
+ * ternd keeps the old ones in force if its own checks fail (see its
+ * log).
  * Queued mail and open sessions are not touched.
  *
- * Unix: sends SIGHUP. Windows, which has no SIGHUP: when the ternd of
- * the queue is the service "tern", sends the service control
- * SERVICE_CONTROL_PARAMCHANGE (which needs an administrator); otherwise
- * sets the named reload event that a ternd in a console waits on
+ * Unix: sends SIGHUP. Windows has no SIGHUP. When the ternd of the
+ * queue is the service "tern", tern sends it the service control
+ * SERVICE_CONTROL_PARAMCHANGE, which needs an administrator. Otherwise
+ * it sets the named reload event that a ternd in a console waits on
  * (mta/reload_event.h).
  *
  * Exit status: 0 when the request was sent, 1 when the files are
@@ -92,8 +93,8 @@ reload_service(int pid)
 	return rc;
 }
 
-/* Asks the ternd of pid to reload: the service control or the named
- * event. Returns 0 or 1 after printing the failure. */
+/* Requests a reload from the ternd of pid through the service control
+ * or the named event. Returns 0 or 1 after printing the failure. */
 static int
 request_reload(const struct tern_config *cfg, int pid)
 {

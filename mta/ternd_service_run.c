@@ -198,7 +198,7 @@ service_ready(struct supervisor *sv)
 }
 
 /* Once a second while START_PENDING or STOP_PENDING: a rising
- * checkpoint tells the service manager that ternd still makes
+ * checkpoint shows the service manager that ternd still makes
  * progress. */
 static void
 checkpoint_cb(uv_timer_t *timer)

@@ -7,10 +7,11 @@
  * SERVICE_AUTO_START) whose command line is this ternd.exe, quoted,
  * followed by `service run --config "PATH"`, running as the virtual
  * service account NT SERVICE\tern unless --account names another
- * (LocalSystem is accepted). It sets restart on failure (after 5 s,
- * 30 s, then every 60 s, counted again after a day without failure),
- * an unrestricted service SID, so that ACLs can name NT SERVICE\tern
- * whichever account the service runs as, and the Event Log source.
+ * (LocalSystem is accepted). It sets restart on failure: after 5 s,
+ * after 30 s, then every 60 s, counted again after a day without
+ * failure. It sets an unrestricted service SID, so that ACLs can name
+ * NT SERVICE\tern whichever account the service runs as, and it
+ * registers the Event Log source.
  *
  * Windows only. Privileges: an administrator (the Service Control
  * Manager and HKLM check). APIs: OpenSCManagerW, CreateServiceW,
@@ -35,8 +36,8 @@
 #define EVENT_LOG_KEY_W L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\" \
 	L"Application\\" TERND_SERVICE_NAME
 
-/* Longest wait for the service to leave a pending state, whatever its
- * checkpoints say. */
+/* Longest wait for the service to leave a pending state, even while its
+ * checkpoint keeps rising. */
 #define STATE_WAIT_LIMIT_MS 120000
 
 /* Prints "ternd service: WHAT: WINDOWS ERROR" for the Win32 error code,
