@@ -1,7 +1,7 @@
 /*
  * The ACL check of secret files on Windows; see platform_acl.h.
  *
- * Win32 APIs: GetNamedSecurityInfoW (aclapi.h), GetAclInformation,
+ * Win32 APIs: GetNamedSecurityInfoW and GetSecurityInfo (aclapi.h), GetAclInformation,
  * GetAce, CreateWellKnownSid, EqualSid, and the ACE layouts of
  * ACCESS_ALLOWED_ACE and ACCESS_DENIED_ACE (winnt.h). The well-known SIDs
  * are those of the Microsoft "Well-known SIDs" list.
@@ -20,6 +20,7 @@
 #include <sddl.h>
 
 #include "platform_acl.h"
+#include "platform_file.h"
 #include "tern_error.h"
 
 /* The rights that let a group read the secret, change it, or give
@@ -115,7 +116,8 @@ platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
 	if (!GetAclInformation((PACL)dacl, &info, sizeof(info),
 	    AclSizeInformation)) {
 		snprintf(err, err_size, "%s: cannot read the access control "
-		    "list: error %lu", path, (unsigned long)GetLastError());
+		    "list: GetAclInformation failed with error %lu", path,
+		    (unsigned long)GetLastError());
 		return TERN_EIO;
 	}
 	for (i = 0; i < info.AceCount; i++) {
@@ -163,28 +165,6 @@ platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
 	return TERN_OK;
 }
 
-/* Converts UTF-8 to a malloc'd UTF-16 string, or returns NULL. */
-static WCHAR *
-utf8_to_wide(const char *text)
-{
-	WCHAR *wide;
-	int n;
-
-	n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1,
-	    NULL, 0);
-	if (n <= 0)
-		return NULL;
-	wide = malloc((size_t)n * sizeof(*wide));
-	if (wide == NULL)
-		return NULL;
-	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1, wide,
-	    n) != n) {
-		free(wide);
-		return NULL;
-	}
-	return wide;
-}
-
 int
 platform_acl_check_file(const char *path, char *err, size_t err_size)
 {
@@ -194,7 +174,7 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	DWORD rc;
 	int result;
 
-	wide = utf8_to_wide(path);
+	wide = platform_utf8_to_wide(path);
 	if (wide == NULL) {
 		snprintf(err, err_size, "%s: invalid UTF-8 in the path, or out "
 		    "of memory", path);
@@ -206,6 +186,28 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	if (rc != ERROR_SUCCESS) {
 		snprintf(err, err_size, "%s: cannot read the access control "
 		    "list: GetNamedSecurityInfoW failed with error %lu", path,
+		    (unsigned long)rc);
+		return TERN_EIO;
+	}
+	result = platform_acl_check_dacl(dacl, path, err, err_size);
+	LocalFree(sd);
+	return result;
+}
+
+int
+platform_acl_check_handle(HANDLE handle, const char *path, char *err,
+    size_t err_size)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL;
+	DWORD rc;
+	int result;
+
+	rc = GetSecurityInfo(handle, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
+	if (rc != ERROR_SUCCESS) {
+		snprintf(err, err_size, "%s: cannot read the access control "
+		    "list: GetSecurityInfo failed with error %lu", path,
 		    (unsigned long)rc);
 		return TERN_EIO;
 	}

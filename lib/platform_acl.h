@@ -21,16 +21,21 @@
  * file in err). NULL means a NULL DACL, which grants everyone full
  * access, and is rejected.
  *
- * An allow ACE for Everyone, Users, Authenticated Users, Guests,
- * Anonymous Logon or Interactive rejects the file when it grants any of
- * FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, WRITE_DAC or
- * WRITE_OWNER (generic rights are mapped first) that no earlier deny ACE
- * for the same group or for Everyone takes away, because Windows applies
- * ACEs in order and stops at the first deny. ACEs marked INHERIT_ONLY do
- * not apply to the file and are skipped.
+ * The file is rejected when an allow ACE for Everyone, Users,
+ * Authenticated Users, Guests, Anonymous Logon or Interactive grants any
+ * of FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, WRITE_DAC or
+ * WRITE_OWNER, after generic rights are mapped to file rights. A right
+ * that an earlier deny ACE for the same group or for Everyone takes away
+ * does not count, because Windows applies ACEs in order and stops at the
+ * first deny that matches. ACEs marked INHERIT_ONLY do not apply to the
+ * file and are skipped.
  *
  * Returns TERN_OK, or TERN_EPERM with err naming the file, the group and
  * the icacls commands that fix it.
+ *
+ * NOTE: entries for single accounts and the file's owner are not
+ * checked, so this is looser than the Unix check, which rejects any
+ * access by group or others.
  */
 int platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
     size_t err_size);
@@ -41,6 +46,14 @@ int platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
  * the file or its security descriptor cannot be read.
  */
 int platform_acl_check_file(const char *path, char *err, size_t err_size);
+
+/*
+ * Reads the DACL of the open file handle with GetSecurityInfo and
+ * evaluates it with platform_acl_check_dacl(). The handle needs the
+ * READ_CONTROL right, which GENERIC_READ includes.
+ */
+int platform_acl_check_handle(HANDLE handle, const char *path, char *err,
+    size_t err_size);
 
 #endif
 

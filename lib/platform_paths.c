@@ -17,6 +17,18 @@
 
 #ifndef _WIN32
 
+bool
+platform_path_is_absolute(const char *path)
+{
+	return path[0] == '/';
+}
+
+const char *
+platform_path_last_separator(const char *path)
+{
+	return strrchr(path, '/');
+}
+
 const char *
 platform_default_config_path(void)
 {
@@ -40,6 +52,33 @@ platform_default_log_file(void)
 #include <windows.h>
 #include <knownfolders.h>
 #include <shlobj.h>
+
+static bool
+is_separator(char c)
+{
+	return c == '\\' || c == '/';
+}
+
+bool
+platform_path_is_absolute(const char *path)
+{
+	if (is_separator(path[0]))
+		return true;
+	return ((path[0] >= 'A' && path[0] <= 'Z') ||
+	    (path[0] >= 'a' && path[0] <= 'z')) && path[1] == ':' &&
+	    is_separator(path[2]);
+}
+
+const char *
+platform_path_last_separator(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *backslash = strrchr(path, '\\');
+
+	if (slash == NULL || (backslash != NULL && backslash > slash))
+		return backslash;
+	return slash;
+}
 
 /* MAX_PATH (260) would do for a default location, but a ProgramData
  * redirected to a long path must not be cut, so use the long-path

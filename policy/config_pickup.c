@@ -8,27 +8,44 @@
  * (mta/pickup_folders.c), which names the setting with the FILE:LINE
  * recorded here.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "config_internal.h"
 
-/* Removes trailing slashes, keeping a lone "/". */
+/* Removes trailing slashes (and backslashes on Windows), keeping a lone
+ * "/". */
 static void
 strip_trailing_slashes(char *path)
 {
 	size_t len = strlen(path);
 
-	while (len > 1 && path[len - 1] == '/')
+	while (len > 1 && platform_path_last_separator(path) ==
+	    path + len - 1)
 		path[--len] = '\0';
+}
+
+/* True for a Windows drive's root folder ("C:" once the separator is
+ * stripped). */
+static bool
+is_drive_root(const char *path)
+{
+#ifdef _WIN32
+	return path[0] != '\0' && path[1] == ':' && path[2] == '\0';
+#else
+	(void)path;
+	return false;
+#endif
 }
 
 /* Writes the folder "badmail" beside pickup (in its parent folder). */
 static int
 default_badmail(const char *pickup, char *out, size_t out_size)
 {
-	const char *slash = strrchr(pickup, '/');
+	const char *slash = platform_path_last_separator(pickup);
 	int n;
 
 	if (slash == NULL || slash[1] == '\0')
@@ -64,7 +81,8 @@ check_pickup(struct load_state *st, const config_t *lc)
 	}
 
 	strip_trailing_slashes(cfg->pickup_directory);
-	if (strcmp(cfg->pickup_directory, "/") == 0)
+	if (strcmp(cfg->pickup_directory, "/") == 0 ||
+	    is_drive_root(cfg->pickup_directory))
 		return setting_error(st, dir, "pickup.directory must not be "
 		    "the root folder");
 	if (cfg->pickup_badmail_directory[0] == '\0') {
