@@ -1,6 +1,6 @@
 /*
  * Unit tests for the argument parser of `ternd service ...`
- * (mta/ternd_service.c), which is the same on every platform: each
+ * (mta/ternd_service_args.c), which is the same on every platform: each
  * action, the options each action takes, and the rejected forms.
  */
 #include <setjmp.h>
