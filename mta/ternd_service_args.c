@@ -1,7 +1,7 @@
 /*
  * The argument parser of `ternd service ...`; see ternd_service_parse()
- * in ternd_service.h. The same on every platform, so its unit test runs
- * on Linux and under Wine.
+ * in ternd_service.h. It is the same on every platform, so its unit test
+ * runs on Linux and under Wine.
  *
  * Privileges: none.
  */
