@@ -95,11 +95,18 @@ supervisor_check_config(const struct tern_config *cfg,
 	if (check_ca_files_readable(cfg, run_as, err, err_size) != TERN_OK)
 		return TERN_ECONFIG;
 	/* Only ternd may read the keys; a child that could read them
-	 * itself would undo the separation. */
+	 * itself would undo the separation. On Windows there is no user
+	 * switch, and the check is that the keys' access lists keep Users
+	 * and Everyone out (the account is ignored there). */
+#ifdef _WIN32
+	if (secret_files_check_keys(cfg, 0, 0, "", err, err_size) != TERN_OK)
+		return TERN_ECONFIG;
+#else
 	if (run_as != NULL && run_as->switch_user && secret_files_check_keys(
 	    cfg, run_as->uid, run_as->gid, run_as->name, err, err_size) !=
 	    TERN_OK)
 		return TERN_ECONFIG;
+#endif
 	/* ternd passes these keys to deliver; a bad one stops start-up
 	 * here. */
 	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,
