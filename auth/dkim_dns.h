@@ -11,6 +11,9 @@
 
 #include <stddef.h>
 
+/* dkim.h uses the BSD types u_char and u_int, which Windows declares
+ * in winsock2.h, so the socket headers come first. */
+#include "../lib/platform_net.h"
 #include <opendkim/dkim.h>
 
 #include "../dns/dns_sync.h"

@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "dkim_key.h"
 #include "dkim_sign.h"
@@ -68,12 +69,23 @@ read_key_file(const char *path, bool check_mode, unsigned char **out,
 		snprintf(err, err_size, "%s: not a regular file", path);
 		return TERN_EIO;
 	}
+#ifndef _WIN32
 	if (check_mode && (st.st_mode & 007) != 0) {
 		snprintf(err, err_size, "%s: other users may access this "
 		    "private key (mode %04o); run chmod o-rwx on it", path,
 		    (unsigned)(st.st_mode & 07777));
 		return TERN_EPERM;
 	}
+#else
+	/* Windows has no mode bits: the file's ACL must keep Users and the
+	 * other broad groups out. */
+	if (check_mode) {
+		int rc = platform_file_check_private(path, err, err_size);
+
+		if (rc != TERN_OK)
+			return rc;
+	}
+#endif
 	if (st.st_size > DKIM_KEY_FILE_MAX) {
 		snprintf(err, err_size, "%s: too large for a private key "
 		    "(%lld bytes)", path, (long long)st.st_size);

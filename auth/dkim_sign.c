@@ -24,6 +24,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* dkim.h uses the BSD types u_char and u_int, which Windows declares
+ * in winsock2.h, so the socket headers come first. */
+#include "../lib/platform_net.h"
 #include <opendkim/dkim.h>
 
 #include "../lib/tern_error.h"

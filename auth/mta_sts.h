@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
+
+#include "../lib/platform_net.h"
 
 #define MTA_STS_MAX_MX 32
 #define MTA_STS_POLICY_MAX 65536     /* bytes of a policy file, 3.3 */

@@ -152,6 +152,12 @@ set_options(CURL *curl, const struct mta_sts_fetch_params *p,
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (p->ca_file != NULL && p->ca_file[0] != '\0')
 		SET(CURLOPT_CAINFO, p->ca_file);
+#ifdef _WIN32
+	/* OpenSSL finds no CA bundle on Windows, so libcurl reads the
+	 * system's ROOT store (libcurl 7.71 and later with OpenSSL). */
+	else
+		SET(CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
+#endif
 	SET(CURLOPT_TIMEOUT, (long)p->timeout);
 	SET(CURLOPT_CONNECTTIMEOUT, connect_timeout);
 	/* A server that announces a larger body is refused before it is

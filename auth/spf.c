@@ -8,13 +8,13 @@
  *
  * Blocking: spf_evaluate() waits for DNS; run it on a worker thread.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/platform_net.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "spf.h"
 #include "spf_internal.h"
@@ -132,7 +132,7 @@ domain_valid(const char *text, char *out, size_t out_size)
 /* Formats into check->reason; a long domain or problem is cut. */
 static void
 set_reason(struct spf_check *check, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static void
 set_reason(struct spf_check *check, const char *fmt, ...)

@@ -11,7 +11,8 @@
 #define TERN_SPF_H
 
 #include <stddef.h>
-#include <sys/socket.h>
+
+#include "../lib/platform_net.h"
 
 #include "../dns/dns_sync.h"
 

@@ -40,9 +40,14 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "../lib/printf_format.h"
 #include "spf_dns.h"
 
-
+/* libspf2's "no error" h_errno value, 0 in glibc's <netdb.h>. Windows
+ * has no h_errno and does not define it. */
+#ifndef NETDB_SUCCESS
+#define NETDB_SUCCESS 0
+#endif
 
 struct layer {
 	struct dns_sync *dns;
@@ -58,7 +63,7 @@ struct layer {
 /* Copies formatted text into out as printable ASCII, cut to size. */
 static void
 set_text(char *out, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static void
 set_text(char *out, size_t size, const char *fmt, ...)

@@ -11,12 +11,13 @@
 #define TERN_SPF_DNS_H
 
 #include <stdbool.h>
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
+#ifndef _WIN32
+/* libspf2's spf.h needs ns_type from here; on Windows its own headers
+ * define it. */
 #include <arpa/nameser.h>
-#include <netdb.h>
+#endif
+
+#include "../lib/platform_net.h"
 
 #include <spf2/spf.h>
 

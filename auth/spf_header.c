@@ -10,13 +10,12 @@
  * 2.1.1. The comment text escapes '(', ')' and '\'. Lines are folded
  * between words before 78 columns where a word allows it.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "spf.h"
 #include "spf_internal.h"

@@ -6,7 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
+
+#include "../lib/platform_net.h"
 
 /*
  * Copies an AF_INET or AF_INET6 client address into out, an IPv4-mapped

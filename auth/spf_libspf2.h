@@ -7,9 +7,8 @@
 #ifndef TERN_SPF_LIBSPF2_H
 #define TERN_SPF_LIBSPF2_H
 
-#include <sys/socket.h>
-
 #include "../dns/dns_sync.h"
+#include "../lib/platform_net.h"
 
 struct spf_outcome {
 	const char *result;      /* RFC 7208 8: "pass", "fail", ... */

@@ -32,6 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _WIN32
+/* wincrypt.h defines X509_NAME and other macros that OpenSSL's headers
+ * undefine, so it must come first. */
+#include <windows.h>
+#include <wincrypt.h>
+#endif
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -366,6 +373,47 @@ tls_server_context_new_pem(const char *cert_file, const char *cert_pem,
 	return context_wrap(ssl_ctx, true, out, err, err_size);
 }
 
+#ifdef _WIN32
+/* NOTE: the store's per-certificate properties (purposes an
+ * administrator turned off) and the Disallowed store are not applied. */
+int
+tls_load_windows_roots(struct x509_store_st *store, size_t *added,
+    char *err, size_t err_size)
+{
+	PCCERT_CONTEXT cert = NULL;
+	HCERTSTORE system;
+
+	*added = 0;
+
+	system = CertOpenSystemStoreW(0, L"ROOT");
+	if (system == NULL) {
+		snprintf(err, err_size, "cannot open the Windows certificate "
+		    "store ROOT: error %lu; set delivery.tls.ca_file",
+		    (unsigned long)GetLastError());
+		return TERN_ETLS;
+	}
+	while ((cert = CertEnumCertificatesInStore(system, cert)) != NULL) {
+		const unsigned char *der = cert->pbCertEncoded;
+		X509 *x509 = d2i_X509(NULL, &der, (long)cert->cbCertEncoded);
+
+		if (x509 == NULL)
+			continue;
+		if (X509_STORE_add_cert(store, x509) == 1)
+			(*added)++;
+		X509_free(x509);
+	}
+	CertCloseStore(system, 0);
+	ERR_clear_error();
+	if (*added == 0) {
+		snprintf(err, err_size, "the Windows certificate store ROOT "
+		    "has no certificate that OpenSSL can read; set "
+		    "delivery.tls.ca_file");
+		return TERN_ETLS;
+	}
+	return TERN_OK;
+}
+#endif
+
 /* Loads the CA certificates that client sessions verify servers with. */
 static int
 context_load_trust(SSL_CTX *ssl_ctx, const char *ca_file, char *err,
@@ -382,6 +430,12 @@ context_load_trust(SSL_CTX *ssl_ctx, const char *ca_file, char *err,
 		format_openssl_error(err, err_size, what);
 		return TERN_ECONFIG;
 	}
+#ifdef _WIN32
+	size_t added;
+
+	return tls_load_windows_roots(SSL_CTX_get_cert_store(ssl_ctx), &added,
+	    err, err_size);
+#else
 	/*
 	 * The system's CA folder (hashed names, as update-ca-certificates
 	 * writes them) is read one certificate at a time when a chain
@@ -393,6 +447,7 @@ context_load_trust(SSL_CTX *ssl_ctx, const char *ca_file, char *err,
 	format_openssl_error(err, err_size,
 	    "failed to set the system's CA folder");
 	return TERN_ETLS;
+#endif
 }
 
 int

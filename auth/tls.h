@@ -37,7 +37,8 @@ int tls_server_context_new_pem(const char *cert_file, const char *cert_pem,
 /*
  * A client context (TLS 1.2 or later) whose sessions check server
  * certificates against the PEM certificates in ca_file, or against the
- * system's default CA paths when ca_file is NULL or "". Returns
+ * system's default CA paths when ca_file is NULL or "" (on Windows the
+ * ROOT certificate store, see tls_load_windows_roots()). Returns
  * TERN_ECONFIG with the file and OpenSSL's reason in err when ca_file
  * cannot be loaded, TERN_ETLS or TERN_ENOMEM on other failures.
  */
@@ -45,6 +46,24 @@ int tls_client_context_new(const char *ca_file, struct tls_context **out,
     char *err, size_t err_size);
 
 void tls_context_free(struct tls_context *ctx);
+
+#ifdef _WIN32
+/* OpenSSL's X509_STORE, declared here so that this header need not
+ * include OpenSSL's, which clash with wincrypt.h's macros. */
+struct x509_store_st;
+
+/*
+ * Adds each certificate of the Windows ROOT system store (the Trusted
+ * Root Certification Authorities that Windows Update maintains) to
+ * store, because OpenSSL has no Windows store of its own. Client
+ * contexts made without a CA file use it. A certificate OpenSSL cannot
+ * parse is skipped. Stores the number added in *added. Returns 0, or
+ * TERN_ETLS with the reason in err when the store cannot be opened or
+ * yields no certificate.
+ */
+int tls_load_windows_roots(struct x509_store_st *store, size_t *added,
+    char *err, size_t err_size);
+#endif
 
 /*
  * A session in server or client role; sni may be NULL. A client session

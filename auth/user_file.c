@@ -27,6 +27,8 @@
 #include <openssl/rand.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_file.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "user_file.h"
 #include "user_file_internal.h"
@@ -78,7 +80,7 @@ struct load_errors {
 
 static void
 add_error(struct load_errors *le, unsigned int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static void
 add_error(struct load_errors *le, unsigned int line, const char *fmt, ...)
@@ -539,7 +541,6 @@ static int
 check_mode(FILE *fp, const char *path, char *err, size_t err_size)
 {
 	struct stat sb;
-	unsigned int mode;
 
 	if (fstat(fileno(fp), &sb) != 0) {
 		snprintf(err, err_size, "%s: cannot stat: %s", path,
@@ -550,19 +551,30 @@ check_mode(FILE *fp, const char *path, char *err, size_t err_size)
 		snprintf(err, err_size, "%s: not a regular file", path);
 		return TERN_ECONFIG;
 	}
+#ifdef _WIN32
+	/* Windows has no owner ids or mode bits to compare: the ACL check
+	 * rejects a file that Users or another broad group may read or
+	 * write. */
+	if (platform_file_check_private_fd(fileno(fp), path, err,
+	    err_size) != TERN_OK)
+		return TERN_ECONFIG;
+	return TERN_OK;
+#else
 	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
 		snprintf(err, err_size, "%s: owned by user id %u, not by root "
 		    "or the user loading it (%u); run chown root %s", path,
 		    (unsigned int)sb.st_uid, (unsigned int)geteuid(), path);
 		return TERN_ECONFIG;
 	}
-	mode = (unsigned int)(sb.st_mode & 07777);
+	unsigned int mode = (unsigned int)(sb.st_mode & 07777);
+
 	if ((mode & 077) == 0)
 		return TERN_OK;
 	snprintf(err, err_size, "%s: %s by others (mode %04o); run chmod 600 "
 	    "%s", path, (mode & 044) != 0 ? "readable" :
 	    (mode & 022) != 0 ? "writable" : "accessible", mode, path);
 	return TERN_ECONFIG;
+#endif
 }
 
 int

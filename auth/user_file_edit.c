@@ -9,8 +9,10 @@
  * Concurrent edits are serialised by a lock on PATH.lock; an editor
  * that ignores it (vi) can still lose an edit made at the same time.
  *
- * NOTE: POSIX only (mkstemp, fchmod, fsync of the folder, rename over
- * an existing file); the Windows branch is still to come.
+ * On Windows the temporary file is created with a private ACL instead
+ * of mode 0600 (platform_file_create_private), the rename that replaces
+ * the old file is MoveFileExW, and the folder is not synced because
+ * NTFS journals the rename itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef _WIN32
+#include <windows.h>
+#endif
+
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
+#include "../lib/platform_file.h"
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "user_file.h"
 #include "user_file_internal.h"
@@ -93,8 +101,7 @@ static int
 sync_folder(const char *path)
 {
 	char folder[4096];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
+	const char *slash = platform_path_last_separator(path);
 
 	if (slash == NULL)
 		snprintf(folder, sizeof(folder), ".");
@@ -103,50 +110,97 @@ sync_folder(const char *path)
 	else
 		snprintf(folder, sizeof(folder), "%.*s", (int)(slash - path),
 		    path);
-	fd = open(folder, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
+	return platform_fsync_directory(folder);
 }
 
+#ifdef _WIN32
+/* Creates a private temporary file named PATH.PID-N.tmp into temp.
+ * Returns its descriptor, or -1 with errno set. */
+static int
+create_temp(const char *path, FILE *source, char *temp, size_t temp_size)
+{
+	unsigned int attempt;
+	int fd = -1;
+
+	(void)source;
+	for (attempt = 0; attempt < 100; attempt++) {
+		if ((size_t)snprintf(temp, temp_size, "%s.%lu-%u.tmp", path,
+		    (unsigned long)GetCurrentProcessId(), attempt) >=
+		    temp_size) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = platform_file_create_private(temp);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+#else
+/* Creates the temporary file PATH.XXXXXX into temp with mode 0600 and,
+ * when root edits, the old file's owner. Returns its descriptor, or -1
+ * with errno set. */
+static int
+create_temp(const char *path, FILE *source, char *temp, size_t temp_size)
+{
+	struct stat sb;
+	int fd, saved;
+
+	if ((size_t)snprintf(temp, temp_size, "%s.XXXXXX", path) >=
+	    temp_size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkstemp(temp);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, 0600) != 0 ||
+	    (source != NULL && geteuid() == 0 &&
+	    fstat(fileno(source), &sb) == 0 &&
+	    fchown(fd, sb.st_uid, sb.st_gid) != 0)) {
+		saved = errno;
+		close(fd);
+		unlink(temp);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+#endif
+
 /*
- * Writes the edited copy of source (NULL: a new file) to a temporary
- * file beside path, syncs it and renames it over path. The new file has
- * mode 0600 and, when root edits, the old file's owner.
+ * Writes the edited copy of *source (NULL: a new file) to a temporary
+ * file beside path, syncs it and renames it over path. The new file is
+ * private as create_temp() makes it. On Windows *source is closed and
+ * set to NULL before the rename, because Windows cannot replace a file
+ * that is open without delete sharing, as C runtime streams are.
  */
 static int
-replace_file(const char *path, FILE *source, const struct user_edit *edit,
-    const struct user_entry *target, char *err, size_t err_size)
+replace_file(const char *path, FILE **source_stream,
+    const struct user_edit *edit, const struct user_entry *target,
+    char *err, size_t err_size)
 {
-	char temp[4096 + 16];
-	struct stat sb;
+	FILE *source = *source_stream;
+	char temp[4096 + 32];
 	FILE *dest;
 	int fd, saved;
 
-	if (snprintf(temp, sizeof(temp), "%s.XXXXXX", path) >=
-	    (int)sizeof(temp)) {
+	fd = create_temp(path, source, temp, sizeof(temp));
+	if (fd < 0 && errno == ENAMETOOLONG) {
 		snprintf(err, err_size, "%s: path is too long", path);
 		return TERN_EINVAL;
 	}
-	fd = mkstemp(temp);
 	if (fd < 0) {
 		snprintf(err, err_size, "%s: cannot create a temporary file "
 		    "beside it: %s", path, strerror(errno));
 		return TERN_EIO;
 	}
-	if (fchmod(fd, 0600) != 0)
-		goto failed;
-	if (source != NULL && geteuid() == 0 &&
-	    fstat(fileno(source), &sb) == 0 &&
-	    fchown(fd, sb.st_uid, sb.st_gid) != 0)
-		goto failed;
-	dest = fdopen(fd, "w");
+	/* Binary mode, so Windows keeps the line endings as they were. */
+	dest = fdopen(fd, "wb");
 	if (dest == NULL)
 		goto failed;
 	if (!copy_edited(source, dest, edit, target) || fflush(dest) != 0 ||
-	    fsync(fileno(dest)) != 0) {
+	    platform_fsync(fileno(dest)) != 0) {
 		saved = errno;
 		fclose(dest);
 		errno = saved;
@@ -158,7 +212,13 @@ replace_file(const char *path, FILE *source, const struct user_edit *edit,
 		goto failed;
 	}
 	fd = -1;
-	if (rename(temp, path) != 0)
+#ifdef _WIN32
+	if (source != NULL) {
+		fclose(source);
+		*source_stream = NULL;
+	}
+#endif
+	if (platform_rename_replace(temp, path) != 0)
 		goto failed;
 	if (sync_folder(path) != 0) {
 		snprintf(err, err_size, "%s: written, but syncing its folder "
@@ -249,7 +309,7 @@ edit_file(const char *path, const struct user_edit *edit, char *err,
 	if (rc != TERN_OK)
 		return rc;
 
-	source = fopen(path, "r");
+	source = fopen(path, "rb");
 	if (source == NULL && (errno != ENOENT || edit->kind != EDIT_ADD)) {
 		snprintf(err, err_size, "%s: cannot open: %s", path,
 		    strerror(errno));
@@ -273,7 +333,7 @@ edit_file(const char *path, const struct user_edit *edit, char *err,
 		rc = TERN_ENOTFOUND;
 		goto done;
 	}
-	rc = replace_file(path, source, edit, target, err, err_size);
+	rc = replace_file(path, &source, edit, target, err, err_size);
 
 done:
 	if (source != NULL)

@@ -5,11 +5,11 @@
  */
 #include <ares.h>
 #include <ares_nameser.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "dns_answer.h"
 

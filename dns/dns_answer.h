@@ -9,7 +9,8 @@
 #include <ares.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
+
+#include "../lib/platform_net.h"
 
 #include "resolver.h"
 

@@ -11,12 +11,14 @@
  * answers instead of trying the next server, so the rcode is read here
  * and such an answer is a temporary failure, as in resolver.c.
  *
- * Portability: poll() is WSAPoll() on Windows; the Windows build maps it.
+ * Portability: on Windows poll() is WSAPoll() (Winsock 2, Windows Vista
+ * and later), which fails at once on an empty set instead of sleeping,
+ * so an empty set sleeps with Sleep() there. WSAPoll() before Windows 10
+ * 2004 does not report a failed TCP connect; the query then ends at its
+ * timeout like a lost UDP answer.
  */
 #include <ares.h>
 #include <ares_nameser.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +27,14 @@
 #include <uv.h>
 
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "dns_answer.h"
 #include "dns_sync.h"
+
+#ifndef _WIN32
+#include <poll.h>
+#endif
 
 /* Tries per server within the deadline. */
 #define DNS_SYNC_TRIES 2
@@ -46,13 +53,34 @@ struct sync_query {
 	size_t answer_len;
 };
 
+/* Waits up to timeout_ms for the n sockets in fds, as poll() does. */
+static int
+poll_sockets(struct pollfd *fds, int n, int timeout_ms)
+{
+#ifdef _WIN32
+	if (n == 0) {
+		Sleep((DWORD)timeout_ms);
+		return 0;
+	}
+	return WSAPoll(fds, (ULONG)n, timeout_ms);
+#else
+	return poll(fds, (nfds_t)n, timeout_ms);
+#endif
+}
+
 static uv_once_t library_once = UV_ONCE_INIT;
 static int library_status = ARES_ENOTINITIALIZED;
 
-/* ares_library_init() is not thread-safe; run it once per process. */
+/* ares_library_init() is not thread-safe; run it once per process.
+ * c-ares does not start Winsock, and a dns_sync may be made before any
+ * libuv loop has started it, so platform_net_init() comes first. */
 static void
 library_init(void)
 {
+	if (platform_net_init() != 0) {
+		library_status = ARES_ENOTINITIALIZED;
+		return;
+	}
 	library_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
@@ -187,12 +215,12 @@ wait_for(struct dns_sync *d, struct sync_query *q, uint64_t deadline)
 			n++;
 		}
 		max_tv.tv_sec = (time_t)((deadline - now) / 1000);
-		max_tv.tv_usec = (suseconds_t)((deadline - now) % 1000) * 1000;
+		max_tv.tv_usec = (long)((deadline - now) % 1000) * 1000;
 		next = ares_timeout(d->channel, &max_tv, &tv);
 		wait_ms = (int)(next->tv_sec * 1000 + next->tv_usec / 1000);
 		if (wait_ms < 1)
 			wait_ms = 1;
-		ready = poll(fds, (nfds_t)n, wait_ms);
+		ready = poll_sockets(fds, n, wait_ms);
 		if (ready <= 0) {
 			/* Timeouts and retransmissions. */
 			ares_process_fd(d->channel, ARES_SOCKET_BAD,

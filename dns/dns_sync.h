@@ -13,7 +13,8 @@
 #define TERN_DNS_SYNC_H
 
 #include <stddef.h>
-#include <sys/socket.h>
+
+#include "../lib/platform_net.h"
 
 #include "resolver.h"
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/printf_format.h"
 #include "rdns_check.h"
 
 /* PTR names whose addresses are looked up; more are ignored, because
@@ -69,7 +70,7 @@ rank(const struct candidate *c)
 /* Writes out->finding and joins it with out->fix into out->problem; a
  * long host name may cut their ends off. */
 static void set_problem(struct rdns_alignment *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static void
 set_problem(struct rdns_alignment *out, const char *fmt, ...)
@@ -85,7 +86,7 @@ set_problem(struct rdns_alignment *out, const char *fmt, ...)
 
 /* Writes out->fix; call before set_problem. */
 static void set_fix(struct rdns_alignment *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static void
 set_fix(struct rdns_alignment *out, const char *fmt, ...)

@@ -22,7 +22,6 @@
  */
 #include <ares.h>
 #include <ares_nameser.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <strings.h>
 
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "dns_answer.h"
 #include "resolver.h"

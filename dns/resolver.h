@@ -13,8 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 #include <uv.h>
+
+#include "../lib/platform_net.h"
 
 struct dns_resolver;
 

@@ -14,6 +14,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "printf_format.h"
+
 struct buf {
 	unsigned char *data; /* NULL until the first append */
 	size_t len;          /* bytes in use */
@@ -32,9 +34,9 @@ int buf_append_str(struct buf *b, const char *s);
 
 /* Appends formatted text; same errors as buf_append. */
 int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+	TERN_PRINTF(2, 0);
 
 /* Removes the first n bytes (all of them when n >= len). */
 void buf_consume(struct buf *b, size_t n);

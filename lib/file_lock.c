@@ -17,7 +17,12 @@
 #include "file_lock.h"
 #include "tern_error.h"
 
-#ifndef O_CLOEXEC
+/* Children must not inherit the descriptor. On Windows an inherited
+ * handle would keep the file open, and so the lock held, after ternd
+ * exits, because libuv starts children with handle inheritance on. */
+#if defined(_WIN32)
+#define O_CLOEXEC _O_NOINHERIT
+#elif !defined(O_CLOEXEC)
 #define O_CLOEXEC 0
 #endif
 
@@ -83,6 +88,7 @@ file_lock_holder(const char *path, int *pid)
 	{
 		OVERLAPPED whole = {0};
 		HANDLE h = (HANDLE)_get_osfhandle(fd);
+		int rc;
 
 		/* Windows has no query, so the lock is taken and given back
 		 * at once to learn whether the file was free. */
@@ -92,8 +98,10 @@ file_lock_holder(const char *path, int *pid)
 			close(fd);
 			return TERN_ENOTFOUND;
 		}
+		rc = GetLastError() == ERROR_LOCK_VIOLATION ? TERN_OK :
+		    TERN_EIO;
 		close(fd);
-		return TERN_OK;
+		return rc;
 	}
 #else
 	{

@@ -12,7 +12,15 @@
 #include <time.h>
 #include <uv.h>
 
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#include <stdlib.h>
+#include <windows.h>
+#endif
+
 #include "log.h"
+#include "platform_file.h"
 #include "tern_error.h"
 
 #define LOG_LINE_MAX 4096
@@ -25,6 +33,7 @@ static bool log_to_stderr = true;
 static const char *const level_names[] = {"error", "warning", "info",
 	"debug"};
 
+#ifndef _WIN32
 /* Fills reason from the libuv error rc of an open with O_NOFOLLOW. */
 static void
 describe_open_error(int rc, char *reason, size_t reason_size)
@@ -37,7 +46,73 @@ describe_open_error(int rc, char *reason, size_t reason_size)
 	else
 		snprintf(reason, reason_size, "%s", uv_strerror(rc));
 }
+#endif
 
+#ifdef _WIN32
+/*
+ * The Windows log_file_open(). Windows has no O_NOFOLLOW, and CreateFileW
+ * follows symbolic links and junctions by default. So the file is opened
+ * with FILE_FLAG_OPEN_REPARSE_POINT and rejected when it is a reparse
+ * point. It is opened for FILE_APPEND_DATA only, so every
+ * write goes to the end even with several processes, and shared for
+ * reading, writing and deletion so that other processes may log and an
+ * operator may rotate it. Its ACL is inherited from the folder.
+ */
+int
+log_file_open(const char *path, char *reason, size_t reason_size)
+{
+	BY_HANDLE_FILE_INFORMATION info;
+	HANDLE handle;
+	WCHAR *wide;
+	DWORD error;
+	int fd;
+
+	wide = platform_utf8_to_wide(path);
+	if (wide == NULL) {
+		snprintf(reason, reason_size, "the path is not valid UTF-8");
+		return UV_EINVAL;
+	}
+	handle = CreateFileW(wide, FILE_APPEND_DATA | FILE_READ_ATTRIBUTES |
+	    SYNCHRONIZE, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    FILE_SHARE_DELETE, NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL |
+	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	error = GetLastError();
+	free(wide);
+	if (handle == INVALID_HANDLE_VALUE) {
+		snprintf(reason, reason_size, "%s",
+		    uv_strerror(uv_translate_sys_error((int)error)));
+		return uv_translate_sys_error((int)error);
+	}
+	if (!GetFileInformationByHandle(handle, &info)) {
+		error = GetLastError();
+		CloseHandle(handle);
+		snprintf(reason, reason_size, "%s",
+		    uv_strerror(uv_translate_sys_error((int)error)));
+		return uv_translate_sys_error((int)error);
+	}
+	if ((info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0)
+		snprintf(reason, reason_size, "it is a symbolic link or "
+		    "junction (a reparse point), which tern does not follow; "
+		    "name the file itself");
+	else if ((info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0 ||
+	    GetFileType(handle) != FILE_TYPE_DISK)
+		snprintf(reason, reason_size, "it is not a regular file");
+	else if (info.nNumberOfLinks != 1)
+		snprintf(reason, reason_size, "it has %lu hard links; a log "
+		    "file must have one", (unsigned long)info.nNumberOfLinks);
+	else {
+		/* libuv's uv_file on Windows is a C runtime descriptor. */
+		fd = _open_osfhandle((intptr_t)handle, _O_APPEND | _O_WRONLY);
+		if (fd >= 0)
+			return fd;
+		snprintf(reason, reason_size, "out of C runtime descriptors");
+		CloseHandle(handle);
+		return UV_EMFILE;
+	}
+	CloseHandle(handle);
+	return UV_EINVAL;
+}
+#else
 int
 log_file_open(const char *path, char *reason, size_t reason_size)
 {
@@ -73,6 +148,7 @@ log_file_open(const char *path, char *reason, size_t reason_size)
 	}
 	return fd;
 }
+#endif
 
 int
 log_open(const char *process, const char *path, enum log_level level,
@@ -147,7 +223,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	uv_gettimeofday(&tv);
 	seconds = (time_t)tv.tv_sec;
-	gmtime_r(&seconds, &tm); /* NOTE: gmtime_s on Windows */
+	gmtime_r(&seconds, &tm);
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tern/%s[%d]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,

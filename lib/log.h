@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "printf_format.h"
+
 enum log_level {
 	TLOG_ERROR = 0,
 	TLOG_WARNING = 1,
@@ -33,8 +35,9 @@ int log_open(const char *process, const char *path, enum log_level level,
 /*
  * Opens path for appending, creating it with mode 0600. ternd calls this
  * as root on a path in a folder that the children's user may own. So it
- * does not follow a symbolic link in the last component (O_NOFOLLOW,
- * which Windows lacks), and it accepts only a regular file with one link.
+ * does not follow a symbolic link in the last component (O_NOFOLLOW; on
+ * Windows, which lacks it, it rejects any reparse point: a symbolic link
+ * or a junction), and it accepts only a regular file with one link.
  * Returns the descriptor, or a negative libuv error code with the reason
  * (such as "it is a symbolic link") in reason.
  */
@@ -47,7 +50,7 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name);
 
 void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 #define log_error(...) log_msg(TLOG_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(TLOG_WARNING, __VA_ARGS__)

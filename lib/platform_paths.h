@@ -12,6 +12,8 @@
 #ifndef TERN_PLATFORM_PATHS_H
 #define TERN_PLATFORM_PATHS_H
 
+#include <stdbool.h>
+
 /* The configuration file used when -c is not given. */
 const char *platform_default_config_path(void);
 
@@ -22,5 +24,18 @@ const char *platform_default_queue_directory(void);
  * error and syslog-style lines), %ProgramData%\tern\log\tern.log on
  * Windows, where a service has no standard error. */
 const char *platform_default_log_file(void);
+
+/*
+ * True when path does not depend on the current folder: it starts with
+ * "/" on Unix. On Windows it starts with a drive letter and a separator
+ * ("C:\" or "C:/"), or with "\" or "/" (a UNC path or a path rooted on
+ * the current drive). Windows accepts "/" and "\" alike, so tern joins
+ * relative paths with "/" on both systems.
+ */
+bool platform_path_is_absolute(const char *path);
+
+/* Returns the last folder separator in path ("/", and also "\" on
+ * Windows), or NULL when there is none. */
+const char *platform_path_last_separator(const char *path);
 
 #endif

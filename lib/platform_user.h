@@ -20,7 +20,10 @@ struct platform_user {
 	uint32_t gid;            /* the user's primary group */
 };
 
-/* True when the process runs with an effective user id of 0. */
+/* True when the process runs with an effective user id of 0. Always
+ * false on Windows: there is no user to drop to, because ternd and its
+ * children all run as the service account (NT SERVICE\tern by default),
+ * so the code paths that switch users never run. */
 bool platform_is_root(void);
 
 /*

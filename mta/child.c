@@ -321,8 +321,10 @@ signal_cb(uv_signal_t *handle, int signum)
 {
 	struct child_runtime *rt = handle->data;
 
+#ifdef SIGPIPE
 	if (signum == SIGPIPE)
 		return; /* a write to a closed peer fails with EPIPE instead */
+#endif
 	if (signum == SIGHUP) {
 		if (rt->standalone && !rt->stopping)
 			reload_from_file(rt);

@@ -18,6 +18,11 @@
  * ignored because a Ctrl-C in the foreground reaches the whole process
  * group and ternd coordinates the shutdown.
  *
+ * On Windows one process cannot send another a signal: libuv's
+ * uv_process_kill() with SIGTERM calls TerminateProcess(), which gives
+ * the child no chance to finish its work. There a child stops only on
+ * IPC_STOP or when the control pipe closes, and Windows has no SIGPIPE.
+ *
  * Started by hand without ternd (standard input not a pipe), a child runs
  * stand-alone and stops on SIGTERM or SIGINT; that is for debugging.
  */

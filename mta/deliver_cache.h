@@ -20,9 +20,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 #include <uv.h>
 
+#include "../lib/platform_net.h"
 #include "smtp_client.h"
 
 /* An idle session and what smtp_client_next() needs to go on with it. */

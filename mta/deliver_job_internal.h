@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../lib/printf_format.h"
 #include "deliver_job.h"
 #include "deliver_source.h"
 
@@ -95,7 +96,7 @@ struct deliver_job_run {
 /* deliver_job.c: outcomes, the end of the job, and sessions. */
 void job_settle_all(struct deliver_job_run *run,
     enum queue_outcome outcome, const char *dsn, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+	TERN_PRINTF(4, 5);
 void job_remember_error(struct deliver_job_run *run,
     const char *dsn, const char *error);
 /* Logs the outcomes and calls done from the loop, once. */

@@ -7,8 +7,8 @@
 #define TERN_DELIVER_SELF_H
 
 #include <stdbool.h>
-#include <sys/socket.h>
 
+#include "../lib/platform_net.h"
 #include "../policy/config.h"
 
 /* True for "localhost" and our own hostname, ignoring case and one

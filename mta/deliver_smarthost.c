@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "../policy/secrets.h"
 #include "deliver_job_internal.h"
@@ -114,7 +115,7 @@ make_cache_key(struct smarthost_entry *e)
 /* Marks the entry unusable, with the reason for its deferrals. */
 static void
 set_unavailable(struct smarthost_entry *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static void
 set_unavailable(struct smarthost_entry *e, const char *fmt, ...)

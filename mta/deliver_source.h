@@ -10,9 +10,9 @@
 #define TERN_DELIVER_SOURCE_H
 
 #include <stdbool.h>
-#include <sys/socket.h>
 #include <uv.h>
 
+#include "../lib/platform_net.h"
 #include "../policy/config.h"
 #include "job_route.h"
 

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "../dns/dns_sync.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "deliver_sts_internal.h"
 
@@ -96,7 +97,7 @@ sts_cache_release(struct deliver_sts *sts)
 /* Adds a log line for the loop thread to write; text is escaped. */
 static void
 note(struct sts_lookup *l, enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static void
 note(struct sts_lookup *l, enum log_level level, const char *fmt, ...)

@@ -14,6 +14,7 @@
 
 #include "../auth/dmarc_record.h"
 #include "../dns/dns_sync.h"
+#include "../lib/printf_format.h"
 #include "../policy/config.h"
 
 enum doctor_status {
@@ -85,11 +86,11 @@ struct doctor_context {
  */
 struct doctor_check *doctor_add(struct doctor_report *r, const char *name,
     const char *subject, enum doctor_status status, const char *fix,
-    const char *detail_fmt, ...) __attribute__((format(printf, 6, 7)));
+    const char *detail_fmt, ...) TERN_PRINTF(6, 7);
 
 /* Appends a formatted sentence to a check's fix. */
 void doctor_add_fix(struct doctor_check *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 /* Copies untrusted text (a TXT record) as printable ASCII, cut to at
  * most max_shown characters with "..." after; returns out. */

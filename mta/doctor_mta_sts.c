@@ -6,12 +6,12 @@
  * against the domain's MX hosts. MTA-STS protects mail sent to the
  * domain, so a domain without it only gets a warning.
  */
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../auth/mta_sts.h"
+#include "../lib/platform_net.h"
 #include "doctor.h"
 
 /* RFC 8461 3.2 suggests a max_age of weeks; senders refetch a short one

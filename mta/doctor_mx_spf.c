@@ -3,13 +3,12 @@
  * presence. Whether each source address passes SPF is in
  * doctor_sources.c.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "../lib/platform_net.h"
 #include "doctor.h"
 
 /* MX hosts listed with their addresses in the report line. */

@@ -4,8 +4,6 @@
  * record, and whether its reverse DNS is forward-confirmed and equals
  * the EHLO name tern gives from it.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include "../auth/spf.h"
 #include "../dns/rdns_check.h"
 #include "../lib/log.h"
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "doctor.h"
 

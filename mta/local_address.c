@@ -24,6 +24,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "local_message_internal.h"
 
@@ -52,7 +53,7 @@ struct phrase {
 
 static int
 fail(struct cursor *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static int
 fail(struct cursor *c, const char *fmt, ...)

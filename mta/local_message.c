@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "local_message_internal.h"
 
@@ -69,7 +70,7 @@ struct parse {
 
 static int
 fail(struct parse *ps, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static int
 fail(struct parse *ps, int rc, const char *fmt, ...)

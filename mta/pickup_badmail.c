@@ -202,6 +202,8 @@ pickup_badmail_move(const char *directory, const char *badmail,
 		remove_file(reason_path);
 		snprintf(err, err_size, "cannot move it to %s: %s", moved_to,
 		    uv_strerror(rc));
+		if (rc == UV_EBUSY)
+			return TERN_ETEMP;
 		return rc == UV_ENOENT ? TERN_ENOTFOUND : TERN_EIO;
 	}
 	return TERN_OK;

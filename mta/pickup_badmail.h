@@ -20,7 +20,9 @@
  * into that name plus ".reason". The reason file is written first, so a
  * file is never in badmail without one. Writes the new path into
  * moved_to. Returns TERN_OK, or an error with the reason in err; the
- * file then stays where it is.
+ * file then stays where it is. TERN_ETEMP means another process has
+ * the file open (UV_EBUSY, a sharing violation on Windows), so a later
+ * attempt may succeed.
  */
 int pickup_badmail_move(const char *directory, const char *badmail,
     const char *name, const char *reason, int64_t now, char *moved_to,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN  /* uv.h includes winsock2.h after this */
 #include <io.h>
 #include <windows.h>
 #else
@@ -25,28 +26,34 @@
 
 #ifdef _WIN32
 /*
- * Opens the file with share mode FILE_SHARE_READ only, so the open fails
- * with a sharing violation while another process has it open for
- * writing; FILE_FLAG_OPEN_REPARSE_POINT opens a link itself, which the
- * type check then rejects. *unchecked stays false.
+ * Opens the file with share mode FILE_SHARE_READ | FILE_SHARE_DELETE.
+ * Windows then fails the open with a sharing violation while another
+ * handle has the file open with write access, because this open does
+ * not share write access. A program still writing the file has such a
+ * handle open.
+ * FILE_SHARE_DELETE lets other processes delete or rename the file
+ * while it is read, as they could on Unix.
+ * FILE_FLAG_OPEN_REPARSE_POINT opens a link itself, which the type check
+ * then rejects. *unchecked stays false.
  */
 static int
 open_platform(const char *path, uv_file *fd, bool *unchecked, char *err,
     size_t err_size)
 {
 	wchar_t wide[1024];
+	BY_HANDLE_FILE_INFORMATION info;
 	HANDLE h;
-	DWORD attributes;
 	int crt;
 
 	*unchecked = false;
-	if (MultiByteToWideChar(CP_UTF8, 0, path, -1, wide,
+	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, wide,
 	    (int)(sizeof(wide) / sizeof(wide[0]))) == 0) {
-		snprintf(err, err_size, "file name is too long");
+		snprintf(err, err_size, "file name is too long or not UTF-8");
 		return TERN_EINVAL;
 	}
-	h = CreateFileW(wide, GENERIC_READ, FILE_SHARE_READ, NULL,
-	    OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	h = CreateFileW(wide, GENERIC_READ, FILE_SHARE_READ |
+	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
 	if (h == INVALID_HANDLE_VALUE) {
 		DWORD e = GetLastError();
 
@@ -58,14 +65,16 @@ open_platform(const char *path, uv_file *fd, bool *unchecked, char *err,
 		    (unsigned long)e);
 		return e == ERROR_ACCESS_DENIED ? TERN_EPERM : TERN_EIO;
 	}
-	attributes = GetFileAttributesW(wide);
+	/* The attributes of the handle, not of the path, so a file swapped
+	 * in after the open cannot pass the check. */
 	if (GetFileType(h) != FILE_TYPE_DISK ||
-	    (attributes & (FILE_ATTRIBUTE_REPARSE_POINT |
+	    !GetFileInformationByHandle(h, &info) ||
+	    (info.dwFileAttributes & (FILE_ATTRIBUTE_REPARSE_POINT |
 	    FILE_ATTRIBUTE_DIRECTORY)) != 0) {
 		CloseHandle(h);
 		return TERN_EINVAL;
 	}
-	crt = _open_osfhandle((intptr_t)h, 0);
+	crt = _open_osfhandle((intptr_t)h, _O_RDONLY | _O_BINARY);
 	if (crt < 0) {
 		CloseHandle(h);
 		snprintf(err, err_size, "cannot open: no file descriptor left");

@@ -10,8 +10,9 @@
  *   released at once; it only serves as that test. The kernel grants it
  *   only to the file's owner (or with CAP_LEASE) and only on local file
  *   systems, so elsewhere the caller falls back to a settle rule.
- * - Windows: the file is opened with share mode FILE_SHARE_READ only,
- *   which fails with a sharing violation while a writer has it open.
+ * - Windows: the file is opened with share mode FILE_SHARE_READ |
+ *   FILE_SHARE_DELETE, which fails with a sharing violation while
+ *   another process has it open for writing.
  * - Other systems: no test; the caller applies the settle rule.
  * Symbolic links are never followed and only regular files are opened.
  */

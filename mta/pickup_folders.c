@@ -3,6 +3,7 @@
  * ternd runs as root, ternd_privsep.c then gives the folders to the
  * user the pickup process runs as.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -28,31 +29,73 @@ give_created(const struct ternd_run_as *run_as, const char *path)
 	return rc;
 }
 
+#ifdef _WIN32
+static bool
+is_separator(char c)
+{
+	return c == '/' || c == '\\';
+}
+
+/* The length of the root of path, which exists by definition: "C:\" or
+ * "\\server\share\", else one character.
+ * TODO: queue/queue.c has the same two helpers; both belong in the
+ * platform layer (lib/platform_paths.h). */
+static size_t
+root_length(const char *path)
+{
+	size_t i, separators = 0;
+
+	if (path[0] != '\0' && path[1] == ':')
+		return is_separator(path[2]) ? 3 : 2;
+	if (!is_separator(path[0]) || !is_separator(path[1]))
+		return 1;
+	for (i = 2; path[i] != '\0'; i++) {
+		if (is_separator(path[i]) && ++separators == 2)
+			return i + 1;
+	}
+	return i;
+}
+#else
+static bool
+is_separator(char c)
+{
+	return c == '/';
+}
+
+static size_t
+root_length(const char *path)
+{
+	(void)path;
+	return 1;
+}
+#endif
+
 /* Creates path with mode and its missing parents with 0755; 0 when it
  * exists already. Only folders created here get those modes and the
  * children's user as owner: an existing folder keeps the mode and owner
- * its administrator gave it. */
+ * its administrator gave it. On Windows the modes do not apply, because
+ * a new folder inherits its parent's ACL. */
 static int
 make_folders(const char *path, int mode, const struct ternd_run_as *run_as)
 {
-	char partial[1024];
+	char partial[1024], separator;
 	size_t i, len = strlen(path);
 	int rc = 0;
 
 	if (len >= sizeof(partial))
 		return UV_ENAMETOOLONG;
 	memcpy(partial, path, len + 1);
-	for (i = 1; i <= len && rc == 0; i++) {
-		if (partial[i] != '/' && partial[i] != '\0')
+	for (i = root_length(path); i <= len && rc == 0; i++) {
+		if (!is_separator(partial[i]) && partial[i] != '\0')
 			continue;
+		separator = partial[i];
 		partial[i] = '\0';
 		rc = pickup_mkdir(partial, i == len ? mode : 0755);
 		if (rc == 0)
 			rc = give_created(run_as, partial);
 		else if (rc == UV_EEXIST)
 			rc = 0;
-		if (i < len)
-			partial[i] = '/';
+		partial[i] = separator;
 	}
 	return rc;
 }

@@ -24,6 +24,7 @@
 
 #include "../lib/log.h"
 #include "../lib/tern_error.h"
+#include "../policy/config_pickup.h"
 #include "child.h"
 #include "pickup_file.h"
 #include "pickup_scan.h"
@@ -259,6 +260,10 @@ pickup_setup(struct pickup *p)
 	log_info("taking files from %s (badmail: %s, scan every %d s)",
 	    p->scan.settings.directory, p->scan.settings.badmail,
 	    p->rt.config.pickup_scan_interval);
+	if (strcmp(p->rt.config.pickup_where, CONFIG_PICKUP_IIS_WHERE) == 0)
+		log_info("pickup.directory is not set and IIS SMTP's pickup "
+		    "folder exists, so tern takes the files that programs "
+		    "drop there; set pickup.directory = \"\" to stop this");
 	schedule(p, 0);
 	return 0;
 }

@@ -246,6 +246,13 @@ batch_clear(struct pickup_batch *batch)
 	batch->bytes = 0;
 }
 
+/*
+ * Deletes a file of the pickup folder. Returns 0 (also when it is gone
+ * already) or a libuv error. UV_EBUSY means another process has the
+ * file open without sharing delete access, which happens only on
+ * Windows (a sharing violation). A later scan then deletes it, because
+ * the queue records the file's identity.
+ */
 static int
 delete_file(const char *directory, const char *name)
 {
@@ -270,12 +277,20 @@ reject_file(struct pickup_scan *scan, const char *name, const char *reason)
 {
 	char shown[1100], moved[1400], err[1600];
 	char shown_reason[1600], shown_moved[1200], shown_err[1200];
+	int rc;
 
 	log_escape(shown, sizeof(shown), name, strlen(name));
 	log_escape(shown_reason, sizeof(shown_reason), reason, strlen(reason));
-	if (pickup_badmail_move(scan->settings.directory,
+	rc = pickup_badmail_move(scan->settings.directory,
 	    scan->settings.badmail, name, reason, wall_seconds(), moved,
-	    sizeof(moved), err, sizeof(err)) != TERN_OK) {
+	    sizeof(moved), err, sizeof(err));
+	if (rc == TERN_ETEMP) {
+		log_info("pickup file %s: %s; another process has it open, so "
+		    "it is moved to badmail on a later scan", shown,
+		    shown_reason);
+		return;
+	}
+	if (rc != TERN_OK) {
 		log_error("pickup file %s: %s; cannot move it to badmail: %s",
 		    shown, shown_reason,
 		    log_escape(shown_err, sizeof(shown_err), err, strlen(err)));
@@ -297,6 +312,12 @@ delete_recorded(struct pickup_scan *scan, const char *name,
 
 	log_escape(shown, sizeof(shown), name, strlen(name));
 	rc = delete_file(scan->settings.directory, name);
+	if (rc == UV_EBUSY) {
+		log_debug("%s: pickup file %s was queued already; another "
+		    "process has it open, so it is deleted on a later scan",
+		    queue_id, shown);
+		return;
+	}
 	if (rc != 0) {
 		log_error("%s: pickup file %s was queued already; cannot "
 		    "delete it: %s", queue_id, shown, uv_strerror(rc));
@@ -499,7 +520,10 @@ finish_item(struct pickup_scan *scan, const struct pickup_item *item,
 	    row->recipient_count, shown);
 	pickup_settle_forget(&scan->settle, item->name);
 	rc = delete_file(scan->settings.directory, item->name);
-	if (rc != 0)
+	if (rc == UV_EBUSY)
+		log_info("%s: pickup file %s is open in another process; it "
+		    "is deleted on a later scan", row->queue_id, shown);
+	else if (rc != 0)
 		log_error("%s: cannot delete pickup file %s: %s; it is deleted "
 		    "on a later scan", row->queue_id, shown, uv_strerror(rc));
 }

@@ -1,9 +1,10 @@
 /*
  * Secret files passed from ternd to a child; see secret_files.h.
  *
- * Privileges: secret_files_collect runs in ternd (root) and opens the
- * DKIM keys, the secrets file and the TLS key. The other functions work
- * on memory only and also run in the children.
+ * Privileges: secret_files_collect runs in ternd (root, or the service
+ * account on Windows) and opens the DKIM keys, the secrets file and the
+ * TLS key. The other functions work on memory only and also run in the
+ * children.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "../auth/dkim_key.h"
 #include "../lib/log.h"
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "../policy/secrets.h"
 #include "secret_files.h"
@@ -182,6 +184,30 @@ secret_files_collect(const struct tern_config *cfg, const char *process,
 	}
 }
 
+#ifdef _WIN32
+/* Appends a line to err when the key's DACL lets a broad group read it.
+ * No user id is compared, because the children run as ternd's account. */
+static bool
+check_key(const char *where, const char *setting, const char *path,
+    uint32_t uid, uint32_t gid, const char *user, char *err,
+    size_t err_size)
+{
+	char reason[1024];
+	size_t used = strlen(err);
+
+	(void)uid;
+	(void)gid;
+	(void)user;
+	/* TERN_EIO (a missing file) passes, as on Unix, because the loaders
+	 * report it. */
+	if (platform_file_check_private(path, reason, sizeof(reason)) !=
+	    TERN_EPERM)
+		return true;
+	snprintf(err + used, err_size - used, "%s%s: %s: %s",
+	    used > 0 ? "\n" : "", where, setting, reason);
+	return false;
+}
+#else
 /* Appends a line to err when the user may read the key at path. */
 static bool
 check_key(const char *where, const char *setting, const char *path,
@@ -216,6 +242,7 @@ check_key(const char *where, const char *setting, const char *path,
 	    path, path);
 	return false;
 }
+#endif
 
 int
 secret_files_check_keys(const struct tern_config *cfg, uint32_t uid,

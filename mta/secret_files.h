@@ -92,6 +92,11 @@ void secret_files_collect(const struct tern_config *cfg, const char *process,
  * does not exist passes here, because the loaders report it. Returns 0,
  * or TERN_EPERM with one "WHERE: setting: PATH: reason; fix" line per
  * rejected key in err.
+ *
+ * Windows has no user switch: the children run as ternd's own account
+ * (the service account). There uid, gid and user are ignored, and a key
+ * is rejected when its DACL lets Users, Everyone or another broad group
+ * read it (platform_file_check_private).
  */
 int secret_files_check_keys(const struct tern_config *cfg, uint32_t uid,
     uint32_t gid, const char *user, char *err, size_t err_size);

@@ -47,6 +47,7 @@
 
 #include "../auth/sasl_client.h"
 #include "../lib/log.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "smtp_client_internal.h"
 
@@ -320,7 +321,7 @@ client_send(struct smtp_client *c, enum client_state state,
 /* Writes a command and waits for its reply in state. */
 static void
 send_command(struct smtp_client *c, enum client_state state,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+    const char *fmt, ...) TERN_PRINTF(3, 4);
 
 static void
 send_command(struct smtp_client *c, enum client_state state,
@@ -434,7 +435,7 @@ on_greeting(struct smtp_client *c)
 /* TLS was required and is not possible: no MAIL goes out in plain. */
 static void
 tls_not_possible(struct smtp_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 
 static void
 tls_not_possible(struct smtp_client *c, const char *fmt, ...)

@@ -17,11 +17,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
 #include <uv.h>
 
 #include "../auth/tls.h"
 #include "../lib/buf.h"
+#include "../lib/platform_net.h"
+#include "../lib/printf_format.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
 
@@ -58,7 +59,7 @@ struct smtp_client_rcpt {
  * diagnostic, dsn_relayed and tls are set by the caller afterwards. */
 void smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt,
     enum queue_outcome outcome, const char *dsn, const char *relay,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+    const char *fmt, ...) TERN_PRINTF(5, 6);
 
 enum smtp_client_result {
 	/* The session decided: every recipient is final. */

@@ -24,6 +24,7 @@
 
 #include "../auth/sasl_client.h"
 #include "../lib/log.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "smtp_client_internal.h"
 
@@ -39,7 +40,7 @@ mechanism_name(unsigned int mechanism)
 /* Ends the session before MAIL: the owner defers the recipients. */
 static void
 auth_fail(struct smtp_client *c, const char *dsn, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	TERN_PRINTF(3, 4);
 
 static void
 auth_fail(struct smtp_client *c, const char *dsn, const char *fmt, ...)

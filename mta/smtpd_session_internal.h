@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "../lib/buf.h"
+#include "../lib/printf_format.h"
 #include "../policy/relay_check.h"
 #include "../queue/queue.h"
 #include "conn.h"
@@ -109,7 +110,7 @@ struct smtpd_session {
 
 /* Appends one reply line (text without CRLF) to the output. */
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	TERN_PRINTF(2, 3);
 /* Writes the pending replies to the connection. */
 void smtpd_flush(struct smtpd_session *s);
 /* Flushes the replies and closes the connection. */

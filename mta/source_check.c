@@ -9,6 +9,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "../policy/policy.h"
 #include "source_check.h"
@@ -37,7 +38,7 @@ try_bind(uv_loop_t *loop, const char *address)
 }
 
 /* Appends one line to the error list in err. */
-static void __attribute__((format(printf, 4, 5)))
+static void TERN_PRINTF(4, 5)
 add_line(char *err, size_t err_size, size_t *used, const char *fmt, ...)
 {
 	va_list ap;

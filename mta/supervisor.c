@@ -5,25 +5,28 @@
  * can bind ports below 1024 and read the secrets. The children are
  * started as the user of sv->run_as (ternd_privsep.h): libuv sets their
  * user and group ids and drops the supplementary groups before exec.
+ *
+ * Windows: everything runs as the account that started ternd (the
+ * service account under the service manager), the programs are found
+ * only beside ternd.exe, and the children get no console, so Ctrl+C
+ * reaches ternd alone, which then stops them in order.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/log.h"
-#include "../auth/tls.h"
 #include "../lib/tern_error.h"
-#include "../policy/secrets.h"
-#include "dkim_keys.h"
-#include "pickup_folders.h"
 #include "secret_files.h"
-#include "source_check.h"
 #include "supervisor.h"
 
 #ifdef _WIN32
 #define PROGRAM_SUFFIX ".exe"
+#define PATH_SEPARATOR "\\"
 #else
 #define PROGRAM_SUFFIX ""
+#define PATH_SEPARATOR "/"
 #endif
 
 /* pickup runs only while pickup.directory is set (child_wanted). */
@@ -45,9 +48,30 @@ file_exists(const char *path)
 	return rc == 0;
 }
 
-/* Finds tern-NAME beside ternd's executable, else in TERN_LIBEXECDIR. */
+/* Logs why the start failed and keeps the text in sv->start_error. */
+static void
+start_failed(struct supervisor *sv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+start_failed(struct supervisor *sv, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sv->start_error, sizeof(sv->start_error), fmt, ap);
+	va_end(ap);
+	log_error("%s", sv->start_error);
+}
+
+/*
+ * Finds tern-NAME beside ternd's executable, else in TERN_LIBEXECDIR.
+ * On Windows only beside ternd.exe: TERN_LIBEXECDIR is a Unix path of
+ * the build machine there. On failure writes the reason into err.
+ */
 static int
-find_program(const char *name, char *out, size_t out_size)
+find_program(const char *name, char *out, size_t out_size, char *err,
+    size_t err_size)
 {
 	char exe[900]; /* leaves room in out for "/tern-NAME.exe" */
 	size_t exe_size = sizeof(exe);
@@ -61,132 +85,25 @@ find_program(const char *name, char *out, size_t out_size)
 #endif
 		if (slash != NULL) {
 			*slash = '\0';
-			snprintf(out, out_size, "%s/tern-%s%s", exe, name,
-			    PROGRAM_SUFFIX);
+			snprintf(out, out_size, "%s" PATH_SEPARATOR "tern-%s%s",
+			    exe, name, PROGRAM_SUFFIX);
 			if (file_exists(out))
 				return TERN_OK;
 		}
 	}
+#ifdef _WIN32
+	snprintf(err, err_size, "cannot find the program tern-%s.exe beside "
+	    "ternd.exe (%s); install every .exe file into the same folder",
+	    name, out);
+#else
 	snprintf(out, out_size, "%s/tern-%s%s", TERN_LIBEXECDIR, name,
 	    PROGRAM_SUFFIX);
 	if (file_exists(out))
 		return TERN_OK;
-	log_error("cannot find the program tern-%s beside ternd or in %s; "
-	    "was \"make\" run?", name, TERN_LIBEXECDIR);
+	snprintf(err, err_size, "cannot find the program tern-%s beside ternd "
+	    "or in %s; was \"make\" run?", name, TERN_LIBEXECDIR);
+#endif
 	return TERN_ENOTFOUND;
-}
-
-/* Checks that deliver, running as run_as's user, can read the CA files
- * that it opens itself; ternd, as root, could read them in any case. */
-static int
-check_ca_files_readable(const struct tern_config *cfg,
-    const struct ternd_run_as *run_as, char *err, size_t err_size)
-{
-	const struct tern_policy *p = &cfg->policy;
-	char reason[3200];
-	size_t i;
-
-	if (run_as == NULL)
-		return TERN_OK;
-	if (cfg->tls_ca_file[0] != '\0' && ternd_run_as_check_readable(run_as,
-	    "delivery.tls.ca_file", cfg->tls_ca_file, reason,
-	    sizeof(reason)) != TERN_OK) {
-		snprintf(err, err_size, "%s: %s", cfg->path, reason);
-		return TERN_EPERM;
-	}
-	if (cfg->mta_sts_ca_file[0] != '\0' && ternd_run_as_check_readable(
-	    run_as, "delivery.mta_sts.ca_file", cfg->mta_sts_ca_file, reason,
-	    sizeof(reason)) != TERN_OK) {
-		snprintf(err, err_size, "%s: %s", cfg->path, reason);
-		return TERN_EPERM;
-	}
-	for (i = 0; i < p->smart_host_count; i++) {
-		if (p->smart_hosts[i].ca_file[0] != '\0' &&
-		    ternd_run_as_check_readable(run_as, "smart_hosts: ca_file",
-		    p->smart_hosts[i].ca_file, reason, sizeof(reason)) !=
-		    TERN_OK) {
-			snprintf(err, err_size, "%s:%d: %s", p->path,
-			    (int)p->smart_hosts[i].line, reason);
-			return TERN_EPERM;
-		}
-	}
-	return TERN_OK;
-}
-
-int
-supervisor_check_config(const struct tern_config *cfg,
-    const struct ternd_run_as *run_as, char *err, size_t err_size)
-{
-	struct tls_context *tls;
-	struct dkim_signer *dkim;
-	uv_fs_t req;
-	char reason[768];
-	int fd;
-
-	if (cfg->tls_certificate[0] != '\0') {
-		if (tls_server_context_new(cfg->tls_certificate, cfg->tls_key,
-		    &tls, reason, sizeof(reason)) != TERN_OK) {
-			snprintf(err, err_size, "%s: smtpd.tls: %s", cfg->path,
-			    reason);
-			return TERN_ECONFIG;
-		}
-		tls_context_free(tls);
-	}
-	/* deliver would otherwise start without outbound TLS and send in
-	 * plain what level may could have encrypted. */
-	if (tls_client_context_new(cfg->tls_ca_file, &tls, reason,
-	    sizeof(reason)) != TERN_OK) {
-		snprintf(err, err_size, "%s: delivery.tls: %s", cfg->path,
-		    reason);
-		return TERN_ECONFIG;
-	}
-	tls_context_free(tls);
-	if (cfg->mta_sts_ca_file[0] != '\0') {
-		if (tls_client_context_new(cfg->mta_sts_ca_file, &tls, reason,
-		    sizeof(reason)) != TERN_OK) {
-			snprintf(err, err_size, "%s: delivery.mta_sts.ca_file: "
-			    "%s", cfg->path, reason);
-			return TERN_ECONFIG;
-		}
-		tls_context_free(tls);
-	}
-	if (check_ca_files_readable(cfg, run_as, err, err_size) != TERN_OK)
-		return TERN_ECONFIG;
-	/* Only ternd may read the keys; a child that could read them
-	 * itself would undo the separation. */
-	if (run_as != NULL && run_as->switch_user && secret_files_check_keys(
-	    cfg, run_as->uid, run_as->gid, run_as->name, err, err_size) !=
-	    TERN_OK)
-		return TERN_ECONFIG;
-	/* ternd passes these keys to deliver; a bad one stops start-up
-	 * here. */
-	if (dkim_keys_load(cfg, false, NULL, &dkim, reason,
-	    sizeof(reason)) != TERN_OK) {
-		snprintf(err, err_size, "%s", reason);
-		return TERN_ECONFIG;
-	}
-	dkim_signer_free(dkim);
-	if (source_check_addresses(cfg, err, err_size) != TERN_OK)
-		return TERN_ECONFIG;
-	/* ternd passes the secrets to deliver; a missing or open file stops
-	 * start-up and reload here, with every problem listed. */
-	if (secrets_check_config(cfg, err, err_size) != TERN_OK)
-		return TERN_ECONFIG;
-	if (pickup_check_folders(cfg, run_as, err, err_size) != TERN_OK)
-		return TERN_ECONFIG;
-	if (ternd_auth_check_file(cfg, err, err_size) != TERN_OK)
-		return TERN_ECONFIG;
-	if (cfg->log_file[0] != '\0') {
-		fd = log_file_open(cfg->log_file, reason, sizeof(reason));
-		if (fd < 0) {
-			snprintf(err, err_size, "%s: log.file: cannot open %s: "
-			    "%s", cfg->path, cfg->log_file, reason);
-			return TERN_ECONFIG;
-		}
-		uv_fs_close(NULL, &req, fd, NULL);
-		uv_fs_req_cleanup(&req);
-	}
-	return TERN_OK;
 }
 
 /* True when the configuration asks for the child to run. */
@@ -227,6 +144,9 @@ finish_if_all_stopped(struct supervisor *sv)
 	uv_close((uv_handle_t *)&sv->sigterm, NULL);
 	uv_close((uv_handle_t *)&sv->sigint, NULL);
 	uv_close((uv_handle_t *)&sv->sighup, NULL);
+#ifdef _WIN32
+	uv_close((uv_handle_t *)&sv->sigbreak, NULL);
+#endif
 #ifdef SIGPIPE
 	uv_close((uv_handle_t *)&sv->sigpipe, NULL);
 #endif
@@ -324,7 +244,9 @@ send_simple(struct supervised_child *ch, enum ipc_type type)
 	ipc_writer_free(&w);
 }
 
-static void
+/* Logs a listener that smtpd now accepts on and marks it in
+ * sv->listening; false for a malformed report. */
+static bool
 report_listening(struct supervisor *sv, struct supervised_child *ch,
     struct ipc_reader *r)
 {
@@ -333,12 +255,36 @@ report_listening(struct supervisor *sv, struct supervised_child *ch,
 
 	if (ipc_reader_finish(r) != TERN_OK || index >= sv->listener_count) {
 		log_warning("%s sent a malformed listening report", ch->name);
-		return;
+		return false;
 	}
 	address = sv->config.listeners[index].address;
 	log_info("listening on %s%s%s:%d", strchr(address, ':') ? "[" : "",
 	    address, strchr(address, ':') ? "]" : "",
 	    sv->config.listeners[index].port);
+	sv->listening[index] = true;
+	return true;
+}
+
+/* Calls sv->on_ready once every wanted child has sent IPC_READY and
+ * smtpd has reported listening on every listener. */
+static void
+check_ready(struct supervisor *sv)
+{
+	size_t i;
+
+	if (sv->ready_reported || sv->on_ready == NULL || sv->stopping)
+		return;
+	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		if (child_wanted(sv, &sv->children[i]) &&
+		    !sv->children[i].ready)
+			return;
+	}
+	for (i = 0; i < sv->listener_count; i++) {
+		if (!sv->listening[i])
+			return;
+	}
+	sv->ready_reported = true;
+	sv->on_ready(sv);
 }
 
 static void
@@ -350,7 +296,8 @@ control_message(struct ipc_channel *channel, enum ipc_type type,
 
 	switch (type) {
 	case IPC_LISTENING:
-		report_listening(sv, ch, r);
+		if (report_listening(sv, ch, r))
+			check_ready(sv);
 		break;
 	case IPC_AUTH_CHECK:
 		ternd_auth_request(&sv->auth, ch, r);
@@ -358,9 +305,12 @@ control_message(struct ipc_channel *channel, enum ipc_type type,
 	case IPC_READY:
 		/* Listeners go out only now: before this the child has not
 		 * set up the code that takes them over. */
-		if (ipc_reader_finish(r) == TERN_OK &&
-		    strcmp(ch->name, "smtpd") == 0)
+		if (ipc_reader_finish(r) != TERN_OK)
+			break;
+		if (strcmp(ch->name, "smtpd") == 0)
 			send_listeners(ch);
+		ch->ready = true;
+		check_ready(sv);
 		break;
 	default:
 		log_warning("%s sent unexpected message type %d", ch->name,
@@ -428,19 +378,37 @@ exit_cb(uv_process_t *process, int64_t status, int signal)
 		ch->restart_delay = SUPERVISOR_MAX_RESTART_DELAY;
 }
 
-/* Variables of ternd's environment that a child keeps: the time zone
+#ifdef _WIN32
+/* Windows variable names ignore case. */
+#define VARIABLE_NAME_EQUAL(a, b) (_stricmp((a), (b)) == 0)
+#else
+#define VARIABLE_NAME_EQUAL(a, b) (strcmp((a), (b)) == 0)
+#endif
+
+/*
+ * Variables of ternd's environment that a child keeps: the time zone
  * and locale, tern's own test settings (TERN_TEST_CLOCK) and the
- * sanitizers' options of a test build. */
+ * sanitizers' options of a test build. On Windows also the variables
+ * that system libraries read: Winsock and the crypto providers fail
+ * without SystemRoot, and the default paths come from ProgramData.
+ */
 static bool
 child_keeps_variable(const char *name)
 {
+#ifdef _WIN32
+	static const char *const names[] = {"TZ", "LANG", "LC_ALL",
+	    "SystemRoot", "windir", "SystemDrive", "ProgramData",
+	    "ALLUSERSPROFILE", "TEMP", "TMP", "PATH", "COMPUTERNAME",
+	    "NUMBER_OF_PROCESSORS"};
+#else
 	static const char *const names[] = {"TZ", "LANG", "LC_ALL"};
+#endif
 	static const char *const prefixes[] = {"TERN_", "ASAN_", "LSAN_",
 	    "UBSAN_"};
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(name, names[i]) == 0)
+		if (VARIABLE_NAME_EQUAL(name, names[i]))
 			return true;
 	}
 	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -454,8 +422,10 @@ child_keeps_variable(const char *name)
  * Builds the children's environment into env (at most max entries plus
  * the NULL end): a fixed PATH, HOME=/ and the variables that
  * child_keeps_variable names. Everything else of root's environment
- * (HOME=/root, SSL_CERT_FILE, proxies) stays with ternd. Returns the
- * number of entries; free them with free_child_env.
+ * (HOME=/root, SSL_CERT_FILE, proxies) stays with ternd. On Windows
+ * PATH and HOME are not replaced: PATH is kept as it is, and Windows
+ * programs do not read HOME. Returns the number of entries; free them
+ * with free_child_env.
  */
 static size_t
 make_child_env(char **env, size_t max)
@@ -464,9 +434,11 @@ make_child_env(char **env, size_t max)
 	size_t n = 0, size;
 	int count = 0, i;
 
+#ifndef _WIN32
 	env[n++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
 	    "/usr/bin:/sbin:/bin");
 	env[n++] = strdup("HOME=/");
+#endif
 	if (uv_os_environ(&items, &count) != 0)
 		count = 0;
 	for (i = 0; i < count && n < max; i++) {
@@ -527,6 +499,11 @@ spawn_child(struct supervised_child *ch)
 	options.stdio_count = 3;
 	env_count = make_child_env(env, SUPERVISOR_CHILD_ENV_MAX);
 	options.env = env;
+#ifdef _WIN32
+	/* CREATE_NO_WINDOW: no console of their own, and none shared with
+	 * ternd, so Ctrl+C and Ctrl+Break reach ternd alone. */
+	options.flags |= UV_PROCESS_WINDOWS_HIDE;
+#endif
 	if (sv->run_as.switch_user) {
 		options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
 		options.uid = (uv_uid_t)sv->run_as.uid;
@@ -548,6 +525,7 @@ spawn_child(struct supervised_child *ch)
 	}
 	ch->running = true;
 	ch->stop_sent = false;
+	ch->ready = false;
 	ch->started_at = uv_now(sv->loop);
 	ch->control_open = true;
 	ipc_channel_start(&ch->control, control_message, control_closed);
@@ -613,8 +591,11 @@ bind_listeners(struct supervisor *sv)
 				rc = UV_EADDRINUSE;
 		}
 		if (rc != 0) {
-			log_error("cannot listen on %s port %d: %s",
-			    l->address, l->port, uv_strerror(rc));
+			/* The form of the "listening on" line. */
+			start_failed(sv, "cannot listen on %s%s%s:%d: %s",
+			    strchr(l->address, ':') ? "[" : "", l->address,
+			    strchr(l->address, ':') ? "]" : "", l->port,
+			    uv_strerror(rc));
 			return TERN_EIO;
 		}
 	}
@@ -673,7 +654,7 @@ stop_next_children(struct supervisor *sv)
 	}
 }
 
-static void
+void
 supervisor_stop(struct supervisor *sv, const char *reason)
 {
 	size_t i;
@@ -726,7 +707,7 @@ apply_wanted_children(struct supervisor *sv)
  * ternd set up at start (listeners, the queue folder) stays as it is
  * until a restart, so every child keeps using the same queue.
  */
-static void
+void
 supervisor_reload(struct supervisor *sv)
 {
 	struct tern_config *fresh = malloc(sizeof(*fresh));
@@ -796,18 +777,35 @@ supervisor_reload(struct supervisor *sv)
 		    sv->config.policy.destination_count);
 }
 
+/*
+ * Unix: SIGHUP reloads, SIGTERM and SIGINT stop. Windows (libuv's
+ * emulation): SIGINT and SIGBREAK are Ctrl+C and Ctrl+Break and stop,
+ * SIGHUP means the console window is closing and stops too, because
+ * Windows ends the process a few seconds later. Reload on Windows comes
+ * from the service's control or `tern reload` (ternd_service_run.c).
+ */
 static void
 signal_cb(uv_signal_t *handle, int signum)
 {
 	struct supervisor *sv = handle->data;
 
+#ifdef SIGPIPE
 	if (signum == SIGPIPE)
 		return; /* a write to a dead child's pipe fails with EPIPE */
+#endif
+#ifdef _WIN32
+	if (signum == SIGHUP)
+		supervisor_stop(sv, "console closed");
+	else
+		supervisor_stop(sv, signum == SIGTERM ? "terminated" :
+		    "interrupted");
+#else
 	if (signum == SIGHUP)
 		supervisor_reload(sv);
 	else
 		supervisor_stop(sv, signum == SIGINT ? "interrupted" :
 		    "terminated");
+#endif
 }
 
 static void
@@ -833,7 +831,7 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	sv->foreground = foreground;
 	if (ternd_auth_init(&sv->auth, loop, config, err, sizeof(err)) !=
 	    TERN_OK) {
-		log_error("%s", err);
+		start_failed(sv, "%s", err);
 		return 1;
 	}
 
@@ -843,13 +841,16 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 		ch->owner = sv;
 		ch->name = child_names[i];
 		if (find_program(ch->name, ch->program,
-		    sizeof(ch->program)) != TERN_OK)
+		    sizeof(ch->program), err, sizeof(err)) != TERN_OK) {
+			start_failed(sv, "%s", err);
 			return 1;
+		}
 		/* Found by root, but started as the run user: a folder it
 		 * may not search would fail every start, retried forever. */
 		if (ternd_run_as_check_reach(run_as, "programs", ch->program,
 		    err, sizeof(err)) != TERN_OK) {
-			log_error("cannot start tern-%s: %s", ch->name, err);
+			start_failed(sv, "cannot start tern-%s: %s", ch->name,
+			    err);
 			return 1;
 		}
 	}
@@ -863,6 +864,9 @@ supervisor_start(struct supervisor *sv, uv_loop_t *loop,
 	start_signal(sv, &sv->sigterm, SIGTERM);
 	start_signal(sv, &sv->sigint, SIGINT);
 	start_signal(sv, &sv->sighup, SIGHUP);
+#ifdef _WIN32
+	start_signal(sv, &sv->sigbreak, SIGBREAK);
+#endif
 #ifdef SIGPIPE
 	start_signal(sv, &sv->sigpipe, SIGPIPE);
 	uv_unref((uv_handle_t *)&sv->sigpipe);

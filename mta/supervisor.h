@@ -47,6 +47,7 @@ struct supervised_child {
 	bool running;
 	bool control_open;
 	bool stop_sent;              /* IPC_STOP went out during shutdown */
+	bool ready;                  /* sent IPC_READY since its last start */
 	uint64_t started_at;         /* uv_now() at spawn, ms */
 	int restart_delay;           /* seconds before the next restart */
 	uv_timer_t restart_timer;
@@ -66,9 +67,21 @@ struct supervisor {
 	uv_tcp_t listeners[CONFIG_MAX_LISTENERS];
 	size_t listener_count;
 	uv_signal_t sigterm, sigint, sighup, sigpipe;
+#ifdef _WIN32
+	uv_signal_t sigbreak;        /* Ctrl+Break in a console */
+#endif
 	uv_timer_t stop_timer;
 	int exit_code;
 	struct ternd_auth auth;      /* users file and failed-AUTH limiter */
+	/* Called once, when every child has sent IPC_READY and smtpd has
+	 * reported listening on every listener; NULL when no caller needs it.
+	 * The Windows service reports SERVICE_RUNNING from it. */
+	void (*on_ready)(struct supervisor *sv);
+	bool ready_reported;
+	bool listening[CONFIG_MAX_LISTENERS]; /* smtpd reported the index */
+	/* Why supervisor_start() failed, for callers that report it
+	 * elsewhere than in the log (the Windows Event Log). */
+	char start_error[512];
 };
 
 /*
@@ -84,12 +97,24 @@ int supervisor_check_config(const struct tern_config *cfg,
 
 /*
  * Binds the listeners, finds the child programs (next to ternd's own
- * executable, else in the installed libexec folder) and starts the
- * children as the user of run_as. On error logs the reason and returns
- * non-zero.
+ * executable, else in the installed libexec folder; on Windows only next
+ * to ternd.exe) and starts the children as the user of run_as. On error
+ * logs the reason, copies it into sv->start_error and returns non-zero.
  */
 int supervisor_start(struct supervisor *sv, uv_loop_t *loop,
     const struct tern_config *config, const struct ternd_run_as *run_as,
     bool foreground);
+
+/*
+ * Stops the children in order (smtpd, deliver and pickup, then qmgr) as
+ * SIGTERM does; the loop ends once all have stopped. reason goes into
+ * the log ("terminated"). Call on the loop's thread.
+ */
+void supervisor_stop(struct supervisor *sv, const char *reason);
+
+/* Loads and checks the configuration file again and passes it to the
+ * children, as SIGHUP does on Unix. An invalid file leaves the running
+ * configuration in force. Call on the loop's thread. */
+void supervisor_reload(struct supervisor *sv);
 
 #endif

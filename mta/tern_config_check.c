@@ -113,11 +113,20 @@ check_run_user_reach(const struct tern_config *cfg)
 /*
  * Checks, as ternd does, that the user the children run as (the setting
  * user) may not read the DKIM keys or the TLS key. With user = "" the
- * children run as ternd's own user, so there is nothing to check.
+ * children run as ternd's own user, so there is nothing to check. On
+ * Windows, where the setting user does not apply, checks instead that
+ * the keys' DACLs keep Users and Everyone out.
  */
 static int
 check_key_owners(const struct tern_config *cfg, char *err, size_t err_size)
 {
+#ifdef _WIN32
+	if (secret_files_check_keys(cfg, 0, 0, "", err, err_size) != TERN_OK) {
+		print_errors(err);
+		return TERN_EPERM;
+	}
+	return TERN_OK;
+#else
 	struct platform_user user;
 
 	if (cfg->run_user[0] == '\0')
@@ -133,6 +142,7 @@ check_key_owners(const struct tern_config *cfg, char *err, size_t err_size)
 		return TERN_EPERM;
 	}
 	return TERN_OK;
+#endif
 }
 
 /*

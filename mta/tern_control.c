@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "ipc.h"
 #include "tern_control.h"
@@ -54,7 +55,7 @@ struct tern_control {
 };
 
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    TERN_PRINTF(3, 4);
 
 static void
 set_err(char *err, size_t err_size, const char *fmt, ...)

@@ -4,8 +4,9 @@
  * It then prints the DNS TXT record to publish and the dkim.keys entry
  * that uses the key.
  *
- * The key file is created with O_EXCL, so an existing file is never
- * overwritten. Known limits: the mode is set with POSIX calls only.
+ * The key file is created with O_EXCL (CREATE_NEW on Windows), so an
+ * existing file is never overwritten. On Windows the file gets a
+ * protected DACL in place of mode 0600 (platform_file_create_private).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <openssl/rsa.h>
 
 #include "../auth/dkim_sign.h"
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "tern_commands.h"
 
@@ -88,10 +90,14 @@ name_argument_valid(const char *option, const char *name)
 	if (dns_name_valid(name))
 		return true;
 	if (len > 1 && name[len - 1] == '.' && name[len - 2] != '.') {
-		char *trimmed = strndup(name, len - 1);
-		bool only_dot = trimmed != NULL && dns_name_valid(trimmed);
+		char trimmed[256];
+		bool only_dot = len - 1 < sizeof(trimmed);
 
-		free(trimmed);
+		if (only_dot) {
+			memcpy(trimmed, name, len - 1);
+			trimmed[len - 1] = '\0';
+			only_dot = dns_name_valid(trimmed);
+		}
 		if (only_dot) {
 			fprintf(stderr, "tern dkim keygen: %s \"%s\": drop the "
 			    "final dot (write \"%.*s\")\n", option, name,
@@ -174,23 +180,33 @@ generate_key(int algorithm)
 	return pkey;
 }
 
-/* Creates path with mode 0600, failing when it exists, and writes the
- * key in PKCS#8 PEM. */
+/* Creates path with mode 0600 (a private DACL on Windows), failing when
+ * it exists, and writes the key in PKCS#8 PEM. */
 static int
 write_key(const char *path, EVP_PKEY *pkey)
 {
 	FILE *f;
 	int fd, ok;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	fd = platform_file_create_private(path);
 	if (fd < 0) {
 		fprintf(stderr, "tern dkim keygen: cannot create %s: %s%s\n",
 		    path, strerror(errno), errno == EEXIST ? " (an existing "
 		    "key is never overwritten; choose another --output)" : "");
 		return 1;
 	}
+#ifndef _WIN32
 	/* The umask may only remove bits, but a looser one is no excuse. */
-	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
+	if (fchmod(fd, 0600) != 0) {
+		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
+		    path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return 1;
+	}
+#endif
+	f = fdopen(fd, "wb");
+	if (f == NULL) {
 		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
 		    path, strerror(errno));
 		close(fd);
@@ -231,8 +247,21 @@ print_entry(const struct keygen_options *opt, const char *path)
 {
 	char absolute[PATH_MAX];
 
+#ifdef _WIN32
+	char *c;
+
+	if (_fullpath(absolute, path, sizeof(absolute)) == NULL)
+		snprintf(absolute, sizeof(absolute), "%s", path);
+	/* A backslash starts an escape in a libconfig string, and Windows
+	 * accepts "/" as the separator too. */
+	for (c = absolute; *c != '\0'; c++) {
+		if (*c == '\\')
+			*c = '/';
+	}
+#else
 	if (realpath(path, absolute) == NULL)
 		snprintf(absolute, sizeof(absolute), "%s", path);
+#endif
 	printf("Add this entry to dkim.keys in the configuration:\n\n"
 	    "  { domain = \"%s\"; selector = \"%s\"; key_file = \"%s\";\n"
 	    "    algorithm = \"%s\"; }\n", opt->domain, opt->selector,
@@ -276,7 +305,12 @@ keygen(int argc, char **argv)
 		fprintf(stderr, "tern dkim keygen: %s\n", err);
 		return 1;
 	}
+#ifdef _WIN32
+	printf("Private key written to %s (readable by its owner, SYSTEM and "
+	    "the Administrators only).\n\n", path);
+#else
 	printf("Private key written to %s (mode 0600).\n\n", path);
+#endif
 	print_record(&opt, p_tag);
 	print_entry(&opt, path);
 	free(p_tag);

@@ -11,9 +11,9 @@
 
 #include "tern_autoconf.h"
 
+#include "../lib/platform_paths.h"
 #include "tern_commands.h"
 
-#define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
 
 struct command {
 	const char *name;
@@ -65,7 +65,7 @@ usage(FILE *out)
 	fprintf(out, "usage: tern [-c CONFIG] COMMAND [ARGUMENTS]\n"
 	    "  -c CONFIG  configuration file (default $TERN_CONFIG, else "
 	    "%s)\n"
-	    "commands:\n", DEFAULT_CONFIG);
+	    "commands:\n", platform_default_config_path());
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].summary);
 }
@@ -75,7 +75,7 @@ main(int argc, char **argv)
 {
 	static char from_environment[1024];
 	size_t size = sizeof(from_environment);
-	const char *config_path = DEFAULT_CONFIG;
+	const char *config_path = platform_default_config_path();
 	tern_command_fn *as_program;
 	int i = 1, rc;
 	size_t c;

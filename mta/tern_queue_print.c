@@ -124,11 +124,19 @@ void
 tern_queue_format_local(int64_t t, char *out, size_t out_size)
 {
 	time_t seconds = (time_t)t;
+	char weekday_month[64], time_of_day[16];
 	struct tm tm;
 
+	/* %e (the day padded with a space, as mailq shows it) is missing
+	 * from the Windows C runtime's strftime, so the day is added with
+	 * %2d. */
 	if (localtime_r(&seconds, &tm) == NULL ||
-	    strftime(out, out_size, "%a %b %e %H:%M:%S", &tm) == 0)
+	    strftime(weekday_month, sizeof(weekday_month), "%a %b", &tm) ==
+	    0 || strftime(time_of_day, sizeof(time_of_day), "%H:%M:%S", &tm) == 0)
 		snprintf(out, out_size, "%lld", (long long)t);
+	else
+		snprintf(out, out_size, "%s %2d %s", weekday_month, tm.tm_mday,
+		    time_of_day);
 }
 
 void

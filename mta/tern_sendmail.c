@@ -136,9 +136,17 @@ strip_brackets(const char *address)
 {
 	size_t len = strlen(address);
 
-	if (len >= 2 && address[0] == '<' && address[len - 1] == '>')
-		return strndup(address + 1, len - 2);
-	return strdup(address);
+	char *inner;
+
+	if (len < 2 || address[0] != '<' || address[len - 1] != '>')
+		return strdup(address);
+	/* Not strndup, which the Windows C runtime lacks. */
+	inner = malloc(len - 1);
+	if (inner != NULL) {
+		memcpy(inner, address + 1, len - 2);
+		inner[len - 2] = '\0';
+	}
+	return inner;
 }
 
 /* Appends address to e's recipients unless it is there already; takes

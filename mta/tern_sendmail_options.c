@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "tern_sendmail.h"
 
@@ -51,7 +52,7 @@ static const char value_options[] = "BCFLNORVXbfhopr";
 /* Single-letter options that take no value and change nothing. */
 static const char ignored_flags[] = "mnUv";
 
-static int __attribute__((format(printf, 3, 4)))
+static int TERN_PRINTF(3, 4)
 fail(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list ap;

@@ -47,7 +47,8 @@ int
 sendmail_current_user(char *user, size_t user_size, long *uid)
 {
 	/* The caller's identity from the first call: root's sendmail
-	 * becomes the queue's owner later (tern_privileges.h). */
+	 * becomes the queue's owner later (tern_privileges.h). On Windows
+	 * libuv takes the name from GetUserNameW and the uid is -1. */
 	static char name[256];
 	static long id = -1;
 	static bool looked_up;

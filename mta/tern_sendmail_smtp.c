@@ -32,6 +32,7 @@
 #include "../lib/buf.h"
 #include "../lib/clock.h"
 #include "../lib/log.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "local_message.h"
@@ -96,7 +97,7 @@ append_input(struct session *s, const unsigned char *chunk, size_t n)
 	return rc;
 }
 
-static void __attribute__((format(printf, 2, 3)))
+static void TERN_PRINTF(2, 3)
 reply(struct session *s, const char *fmt, ...)
 {
 	va_list ap;

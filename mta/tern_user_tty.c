@@ -1,14 +1,15 @@
 /*
  * Reads a password for `tern user` from standard input: on a terminal
- * with echo turned off (POSIX termios), else one line from a pipe. A
- * signal that ends the program while echo is off turns it back on
- * first, so the operator's terminal is not left silent.
+ * with echo turned off, else one line from a pipe. A signal that ends
+ * the program while echo is off turns it back on first, so the
+ * operator's terminal is not left silent.
+ *
+ * Unix: POSIX termios. Windows: the console's input mode without
+ * ENABLE_ECHO_INPUT (GetConsoleMode, SetConsoleMode), restored on every
+ * return and by a console control handler when Ctrl-C, Ctrl-Break or
+ * closing the console window ends the program.
  *
  * Privileges: none beyond the terminal of the user who runs tern.
- *
- * TODO: on Windows, turn off ENABLE_ECHO_INPUT with GetConsoleMode and
- * SetConsoleMode. Until then tty_read_password() reports there that it
- * cannot hide a typed password, and it accepts only a piped one.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 #else
 #include <io.h>
+#include <windows.h>
 #define isatty _isatty
 #define STDIN_FILENO 0
 #endif
@@ -132,6 +134,58 @@ restore:
 	signal(SIGTSTP, old_stop);
 	return len;
 }
+#else
+static HANDLE console_input;
+static DWORD saved_console_mode;
+static volatile LONG echo_is_off;
+
+/*
+ * Turns echo back on when a console event ends the program. Runs on a
+ * thread that Windows starts for the event. Returns FALSE, so the next
+ * handler (by default ExitProcess) still ends the program.
+ */
+static BOOL WINAPI
+restore_on_console_event(DWORD event)
+{
+	(void)event;
+	if (InterlockedExchange(&echo_is_off, 0) == 1)
+		SetConsoleMode(console_input, saved_console_mode);
+	return FALSE;
+}
+
+static long
+read_without_echo(const char *prompt, char *buf, size_t size, char *err,
+    size_t err_size)
+{
+	long len;
+
+	console_input = GetStdHandle(STD_INPUT_HANDLE);
+	if (console_input == INVALID_HANDLE_VALUE ||
+	    !GetConsoleMode(console_input, &saved_console_mode)) {
+		snprintf(err, err_size, "cannot read the console's input mode: "
+		    "Windows error %lu", (unsigned long)GetLastError());
+		return -1;
+	}
+	SetConsoleCtrlHandler(restore_on_console_event, TRUE);
+	InterlockedExchange(&echo_is_off, 1);
+	if (!SetConsoleMode(console_input, saved_console_mode &
+	    ~(DWORD)ENABLE_ECHO_INPUT)) {
+		InterlockedExchange(&echo_is_off, 0);
+		SetConsoleCtrlHandler(restore_on_console_event, FALSE);
+		snprintf(err, err_size, "cannot turn off the console's echo: "
+		    "Windows error %lu", (unsigned long)GetLastError());
+		return -1;
+	}
+	fputs(prompt, stderr);
+	fflush(stderr);
+	len = read_line(buf, size, err, err_size);
+	/* The Enter key was not echoed either. */
+	fputs("\n", stderr);
+	if (InterlockedExchange(&echo_is_off, 0) == 1)
+		SetConsoleMode(console_input, saved_console_mode);
+	SetConsoleCtrlHandler(restore_on_console_event, FALSE);
+	return len;
+}
 #endif
 
 long
@@ -140,12 +194,5 @@ tty_read_password(const char *prompt, char *buf, size_t size, char *err,
 {
 	if (!tty_stdin_is_terminal())
 		return read_line(buf, size, err, err_size);
-#ifndef _WIN32
 	return read_without_echo(prompt, buf, size, err, err_size);
-#else
-	(void)prompt;
-	snprintf(err, err_size, "cannot hide a typed password on Windows "
-	    "yet; pipe it on standard input");
-	return -1;
-#endif
 }

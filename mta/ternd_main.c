@@ -5,7 +5,8 @@
  * "ternd -c FILE -f" stays in the foreground and also logs to standard
  * error. Without -f, ternd starts a detached copy of itself in the
  * foreground mode and returns. That copy logs only to log.file, so
- * log.file must then be set.
+ * log.file must then be set. "ternd service ..." installs and runs the
+ * same process tree as a Windows service (ternd_service.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,11 @@
 #include "../lib/tern_error.h"
 #include "../policy/config.h"
 #include "../queue/queue.h"
+#include "../lib/platform_paths.h"
 #include "pid_file.h"
 #include "supervisor.h"
 #include "ternd_privsep.h"
-
-#define DEFAULT_CONFIG TERN_SYSCONFDIR "/tern.conf"
+#include "ternd_service.h"
 
 struct options {
 	const char *config_path;
@@ -42,10 +43,11 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: ternd [-c CONFIG] [-f] [-t]\n"
+	    "       ternd service install|uninstall|start|stop (Windows)\n"
 	    "  -c CONFIG  configuration file (default %s)\n"
 	    "  -f         stay in the foreground and log to standard error\n"
 	    "  -t         check the configuration and the queue, then exit\n",
-	    DEFAULT_CONFIG);
+	    platform_default_config_path());
 }
 
 static int
@@ -53,7 +55,7 @@ parse_options(int argc, char **argv, struct options *opt)
 {
 	int i;
 
-	opt->config_path = DEFAULT_CONFIG;
+	opt->config_path = platform_default_config_path();
 	opt->foreground = false;
 	opt->check_only = false;
 	for (i = 1; i < argc; i++) {
@@ -83,17 +85,29 @@ parse_options(int argc, char **argv, struct options *opt)
 	return 0;
 }
 
+/* Copies a start failure into the caller's buffer; reason_size may be
+ * 0 when the caller does not want it. */
+static void
+keep_reason(char *reason, size_t reason_size, const char *text)
+{
+	if (reason_size > 0)
+		snprintf(reason, reason_size, "%s", text);
+}
+
 /* Creates or migrates the queue now, so a queue that cannot be used stops
  * ternd with one clear message instead of three children failing. */
 static int
-check_queue(const struct tern_config *cfg)
+check_queue(const struct tern_config *cfg, char *reason, size_t reason_size)
 {
 	struct queue *q;
-	char err[1024];
+	char err[1024], line[2100];
 
 	if (queue_open(cfg->queue_directory, QUEUE_READ_WRITE, &q, err,
 	    sizeof(err)) != TERN_OK) {
-		log_error("queue %s: %s", cfg->queue_directory, err);
+		snprintf(line, sizeof(line), "queue %s: %s",
+		    cfg->queue_directory, err);
+		log_error("%s", line);
+		keep_reason(reason, reason_size, line);
 		return 1;
 	}
 	queue_close(q);
@@ -112,9 +126,10 @@ check_queue(const struct tern_config *cfg)
  * The lock ends with the process, so a crash leaves nothing stale.
  */
 static int
-lock_queue(const struct tern_config *cfg, struct file_lock *lock)
+lock_queue(const struct tern_config *cfg, struct file_lock *lock,
+    char *reason, size_t reason_size)
 {
-	char path[1100], err[256];
+	char path[1100], err[256], line[1400];
 	int waited = 0, pid, rc;
 
 	snprintf(path, sizeof(path), "%s/ternd.lock", cfg->queue_directory);
@@ -132,11 +147,16 @@ lock_queue(const struct tern_config *cfg, struct file_lock *lock)
 		rc = file_lock_acquire(path, lock);
 	}
 	if (rc == TERN_ETEMP)
-		log_error("queue %s is in use by another running ternd or tern "
-		    "command; stop it first or give this one its own "
-		    "queue.directory", cfg->queue_directory);
+		snprintf(line, sizeof(line), "queue %s is in use by another "
+		    "running ternd or tern command; stop it first or give this "
+		    "one its own queue.directory", cfg->queue_directory);
 	else if (rc != TERN_OK)
-		log_error("cannot create the lock file %s", path);
+		snprintf(line, sizeof(line), "cannot create the lock file %s",
+		    path);
+	if (rc != TERN_OK) {
+		log_error("%s", line);
+		keep_reason(reason, reason_size, line);
+	}
 	return rc;
 }
 
@@ -186,20 +206,150 @@ start_in_background(const struct tern_config *cfg)
 	return 0;
 }
 
+/* Loads the configuration and runs the checks that need neither the
+ * queue nor the log file. On failure leaves one line per error in err. */
+static int
+load_checked_config(const char *path, struct tern_config *cfg,
+    struct ternd_run_as *run_as, char *err, size_t err_size)
+{
+	if (tern_config_load(path, cfg, err, err_size) != TERN_OK ||
+	    ternd_run_as_choose(cfg, run_as, err, err_size) != TERN_OK ||
+	    ternd_run_as_check_paths(cfg, run_as, err, err_size) != TERN_OK ||
+	    supervisor_check_config(cfg, run_as, err, err_size) != TERN_OK)
+		return 1;
+	return 0;
+}
+
+/* Reports each line of err: on standard error from a console, in the
+ * log under the service, which has no standard error. */
+static void
+report_error_lines(char *err, enum ternd_run_mode mode, char *reason,
+    size_t reason_size)
+{
+	char *line, *next;
+
+	keep_reason(reason, reason_size, err);
+	for (line = err; line != NULL; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (mode == TERND_RUN_CONSOLE)
+			fprintf(stderr, "ternd: %s\n", line);
+		else
+			log_error("%s", line);
+	}
+}
+
+/* Logs the settings a start depends on, before the children start. */
+static void
+log_start(const struct tern_config *cfg)
+{
+	log_info("starting tern %s with hostname %s and configuration %s",
+	    PACKAGE_VERSION, cfg->hostname, cfg->path);
+	if (cfg->empty_file)
+		log_warning("%s has no settings; running on the built-in "
+		    "defaults", cfg->path);
+	/* The children inherit the raised limit. smtpd needs it most, one
+	 * socket per session. */
+	platform_raise_fd_limit_logged();
+	if (cfg->policy.loaded)
+		log_info("policy: loaded %s (%zu destination sections)",
+		    cfg->policy.path, cfg->policy.destination_count);
+	if (tern_clock_is_test())
+		log_warning("TERN_TEST_CLOCK is set: warmup, rates and "
+		    "throttling follow the time in %s, not the real clock; "
+		    "unset it outside tests", getenv("TERN_TEST_CLOCK"));
+}
+
+/* Takes the queue for this ternd: lock, pid file, owner. */
+static int
+take_queue(const struct tern_config *cfg, const struct ternd_run_as *run_as,
+    struct file_lock *lock, char *reason, size_t reason_size)
+{
+	char err[8192];
+
+	if (lock_queue(cfg, lock, reason, reason_size) != TERN_OK)
+		return 1;
+	/* For `tern reload`, which trusts it only while the lock is held. */
+	if (pid_file_write(cfg->queue_directory) != TERN_OK)
+		log_warning("cannot write %s/ternd.pid; tern reload will not "
+		    "find this ternd (send SIGHUP instead)",
+		    cfg->queue_directory);
+	/* Checked again now that the queue's parent folders exist. */
+	if (ternd_run_as_check_paths(cfg, run_as, err, sizeof(err)) !=
+	    TERN_OK) {
+		log_error("%s", err);
+		keep_reason(reason, reason_size, err);
+		pid_file_remove(cfg->queue_directory);
+		return 1;
+	}
+	if (ternd_run_as_own_queue(run_as, cfg->queue_directory) != TERN_OK) {
+		keep_reason(reason, reason_size, "cannot give the queue folder "
+		    "to the children's user; the log names the file");
+		pid_file_remove(cfg->queue_directory);
+		return 1;
+	}
+	ternd_run_as_own_files(run_as, cfg);
+	return 0;
+}
+
 int
-main(int argc, char **argv)
+ternd_run(const char *config_path, enum ternd_run_mode mode, char *reason,
+    size_t reason_size)
 {
 	static struct supervisor sv;
 	static struct tern_config cfg;
 	static struct file_lock queue_lock;
 	struct ternd_run_as run_as;
-	struct options opt;
-	char err[8192], *line, *next;
+	bool console = mode == TERND_RUN_CONSOLE;
+	char err[8192];
+
+	keep_reason(reason, reason_size, "");
+	/* Until the configuration names the log file, a service logs to the
+	 * default one, so even a configuration that does not load leaves
+	 * its errors there. */
+	if (!console)
+		log_open("ternd", platform_default_log_file(), TLOG_INFO, false);
+	if (load_checked_config(config_path, &cfg, &run_as, err,
+	    sizeof(err)) != 0) {
+		report_error_lines(err, mode, reason, reason_size);
+		return 1;
+	}
+	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level,
+	    console);
+	ternd_run_as_log(&run_as);
+	if (check_queue(&cfg, reason, reason_size) != 0)
+		return 1;
+	if (take_queue(&cfg, &run_as, &queue_lock, reason, reason_size) != 0)
+		return 1;
+	log_start(&cfg);
+	if (supervisor_start(&sv, uv_default_loop(), &cfg, &run_as,
+	    console) != 0) {
+		keep_reason(reason, reason_size, sv.start_error);
+		pid_file_remove(cfg.queue_directory);
+		return 1;
+	}
+#ifdef _WIN32
+	ternd_windows_attach(&sv, mode);
+#endif
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+#ifdef _WIN32
+	ternd_windows_detach(&sv);
+	/* Runs the close callbacks of the handles that detach closed. */
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+#endif
+	ternd_auth_free(&sv.auth);
+	uv_loop_close(uv_default_loop());
+	pid_file_remove(cfg.queue_directory);
+	return sv.exit_code;
+}
+
+/* Applies what every start needs before it reads a file. */
+static int
+harden_process(void)
+{
 	int rc;
 
-	rc = parse_options(argc, argv, &opt);
-	if (rc != 0)
-		return rc;
 	/* ternd keeps the keys and passwords in memory, so no process of
 	 * another user, nor a core dump, may read it. */
 	rc = platform_set_not_dumpable();
@@ -212,82 +362,50 @@ main(int argc, char **argv)
 	/* Queued mail and logs are for the tern user alone. */
 	umask(077);
 #endif
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct tern_config cfg;
+	struct ternd_run_as run_as;
+	struct options opt;
+	char err[8192];
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "service") == 0) {
+		if (harden_process() != 0)
+			return 1;
+		return ternd_service_command(argc - 1, argv + 1);
+	}
+	rc = parse_options(argc, argv, &opt);
+	if (rc != 0)
+		return rc;
+	if (harden_process() != 0)
+		return 1;
+	if (opt.foreground && !opt.check_only)
+		return ternd_run(opt.config_path, TERND_RUN_CONSOLE, NULL, 0);
+
 	/* The reach check runs before the queue and the log file exist, so
 	 * `ternd -t` and a background start print its error here. */
-	if (tern_config_load(opt.config_path, &cfg, err, sizeof(err)) !=
-	    TERN_OK || ternd_run_as_choose(&cfg, &run_as, err,
-	    sizeof(err)) != TERN_OK || ternd_run_as_check_paths(&cfg,
-	    &run_as, err, sizeof(err)) != TERN_OK ||
-	    supervisor_check_config(&cfg, &run_as, err, sizeof(err)) !=
-	    TERN_OK) {
-		for (line = err; line != NULL; line = next) {
-			next = strchr(line, '\n');
-			if (next != NULL)
-				*next++ = '\0';
-			fprintf(stderr, "ternd: %s\n", line);
-		}
+	if (load_checked_config(opt.config_path, &cfg, &run_as, err,
+	    sizeof(err)) != 0) {
+		report_error_lines(err, TERND_RUN_CONSOLE, NULL, 0);
 		return 1;
 	}
-	if (!opt.foreground && !opt.check_only)
+	if (!opt.check_only)
 		return start_in_background(&cfg);
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
 	ternd_run_as_log(&run_as);
-	if (check_queue(&cfg) != 0)
+	if (check_queue(&cfg, NULL, 0) != 0)
 		return 1;
-	if (opt.check_only) {
-		/* The queue and log file that the checks created as root are
-		 * handed over as a start would, so the children can use them. */
-		if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) !=
-		    TERN_OK)
-			return 1;
-		ternd_run_as_own_files(&run_as, &cfg);
-		printf("ternd: %s: configuration and queue are valid\n",
-		    cfg.path);
-		return 0;
-	}
-
-	if (lock_queue(&cfg, &queue_lock) != TERN_OK)
+	/* The queue and log file that the checks created as root are handed
+	 * over as a start would, so the children can use them. */
+	if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) != TERN_OK)
 		return 1;
-	/* For `tern reload`, which trusts it only while the lock is held. */
-	if (pid_file_write(cfg.queue_directory) != TERN_OK)
-		log_warning("cannot write %s/ternd.pid; tern reload will not "
-		    "find this ternd (send SIGHUP instead)",
-		    cfg.queue_directory);
-	/* Checked again now that the queue's parent folders exist. */
-	if (ternd_run_as_check_paths(&cfg, &run_as, err, sizeof(err)) !=
-	    TERN_OK) {
-		log_error("%s", err);
-		pid_file_remove(cfg.queue_directory);
-		return 1;
-	}
-	if (ternd_run_as_own_queue(&run_as, cfg.queue_directory) != TERN_OK) {
-		pid_file_remove(cfg.queue_directory);
-		return 1;
-	}
 	ternd_run_as_own_files(&run_as, &cfg);
-	log_info("starting tern %s with hostname %s and configuration %s",
-	    PACKAGE_VERSION, cfg.hostname, cfg.path);
-	if (cfg.empty_file)
-		log_warning("%s has no settings; running on the built-in "
-		    "defaults", cfg.path);
-	/* The children inherit the raised limit. smtpd needs it most, one
-	 * socket per session. */
-	platform_raise_fd_limit_logged();
-	if (cfg.policy.loaded)
-		log_info("policy: loaded %s (%zu destination sections)",
-		    cfg.policy.path, cfg.policy.destination_count);
-	if (tern_clock_is_test())
-		log_warning("TERN_TEST_CLOCK is set: warmup, rates and "
-		    "throttling follow the time in %s, not the real clock; "
-		    "unset it outside tests", getenv("TERN_TEST_CLOCK"));
-	if (supervisor_start(&sv, uv_default_loop(), &cfg, &run_as, true) != 0) {
-		pid_file_remove(cfg.queue_directory);
-		return 1;
-	}
-	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-	ternd_auth_free(&sv.auth);
-	uv_loop_close(uv_default_loop());
-	pid_file_remove(cfg.queue_directory);
-	return sv.exit_code;
+	printf("ternd: %s: configuration and queue are valid\n", cfg.path);
+	return 0;
 }

@@ -8,7 +8,8 @@
  * the log file and the pickup folders that the configuration names.
  * Symbolic links are not followed (lchown, or fchown and fchmod on a
  * descriptor opened with O_NOFOLLOW), so a link planted there cannot
- * make ternd give away another file.
+ * make ternd give away another file. None of this applies on Windows,
+ * where the functions do nothing (ternd_privsep.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,14 @@ int
 ternd_run_as_choose(const struct tern_config *cfg,
     struct ternd_run_as *out, char *err, size_t err_size)
 {
+#ifdef _WIN32
+	/* The service account applies; the setting user is not used. */
+	(void)cfg;
+	(void)err;
+	(void)err_size;
+	memset(out, 0, sizeof(*out));
+	return TERN_OK;
+#else
 	struct platform_user user;
 	char reason[256];
 	int rc;
@@ -53,6 +62,7 @@ ternd_run_as_choose(const struct tern_config *cfg,
 	out->uid = user.uid;
 	out->gid = user.gid;
 	return TERN_OK;
+#endif
 }
 
 void
@@ -67,6 +77,7 @@ ternd_run_as_log(const struct ternd_run_as *run_as)
 		    "the network, runs unprivileged");
 }
 
+#ifndef _WIN32
 /*
  * Sets the owner of path, not following a symbolic link. With owner_bits
  * not 0 it also gives the owner those permissions and takes write
@@ -133,6 +144,7 @@ give_log_file(const struct ternd_run_as *run_as, const char *path)
 	uv_fs_close(NULL, &req, fd, NULL);
 	uv_fs_req_cleanup(&req);
 }
+#endif
 
 /* True when the user has the permission bit (4 read, 1 search) on the
  * file whose status st is: the owner's, the group's or the others' bit,
@@ -219,17 +231,24 @@ ternd_run_as_check_readable(const struct ternd_run_as *run_as,
 	return TERN_OK;
 }
 
+#ifndef _WIN32
 /* True for queue.db, queue.db-wal, queue.db-shm and queue.db-journal. */
 static bool
 is_database_file(const char *name)
 {
 	return strncmp(name, "queue.db", 8) == 0;
 }
+#endif
 
 int
 ternd_run_as_own_queue(const struct ternd_run_as *run_as,
     const char *queue_directory)
 {
+#ifdef _WIN32
+	(void)run_as;
+	(void)queue_directory;
+	return TERN_OK;
+#else
 	char path[1300];
 	uv_fs_t req;
 	uv_dirent_t entry;
@@ -271,8 +290,10 @@ ternd_run_as_own_queue(const struct ternd_run_as *run_as,
 	}
 	uv_fs_req_cleanup(&req);
 	return TERN_OK;
+#endif
 }
 
+#ifndef _WIN32
 /*
  * Gives a pickup or badmail folder to the user. A folder in root's group
  * (as ternd creates it) moves to the user's group. Any other group is
@@ -296,6 +317,7 @@ own_pickup_folder(const struct ternd_run_as *run_as, const char *path)
 		log_error("cannot change the owner of the pickup folder %s "
 		    "to user %s: %s", path, run_as->name, uv_strerror(rc));
 }
+#endif
 
 void
 ternd_run_as_own_files(const struct ternd_run_as *run_as,
@@ -303,10 +325,14 @@ ternd_run_as_own_files(const struct ternd_run_as *run_as,
 {
 	if (!run_as->switch_user)
 		return;
+#ifndef _WIN32
 	if (cfg->log_file[0] != '\0')
 		give_log_file(run_as, cfg->log_file);
 	if (cfg->pickup_directory[0] != '\0') {
 		own_pickup_folder(run_as, cfg->pickup_directory);
 		own_pickup_folder(run_as, cfg->pickup_badmail_directory);
 	}
+#else
+	(void)cfg;
+#endif
 }

@@ -8,6 +8,12 @@
  * the pickup and badmail folders then belong to that user. The queue is
  * created with modes 0700 and 0600 (ternd's umask is 077). ternd started
  * as another user runs the children as itself and changes no owner.
+ *
+ * Windows has no user switch: the service manager starts ternd as the
+ * service account (NT SERVICE\tern by default) and the children run as
+ * that account too. There switch_user is always false, the owner
+ * changes are compiled out, and the keys stay away from smtpd because
+ * ternd passes them over IPC to deliver alone (secret_files.h).
  */
 #ifndef TERN_TERND_PRIVSEP_H
 #define TERN_TERND_PRIVSEP_H

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "config.h"
 #include "config_internal.h"
@@ -49,6 +50,9 @@ struct setting {
 #define NUMBER(p, t, field, def, lo, hi) \
 	{ p, t, offsetof(struct tern_config, field), 0, lo, hi, def, NULL, \
 	  NULL }
+/* windows.h (through uv.h) defines TEXT() for string literals, which
+ * this file does not use. */
+#undef TEXT
 #define TEXT(p, t, field, def) \
 	{ p, t, offsetof(struct tern_config, field), \
 	  sizeof(((struct tern_config *)0)->field), 0, 0, 0, def, NULL }
@@ -69,9 +73,10 @@ static const struct setting settings[] = {
 	TEXT("policy_file", SETTING_PATH, policy_file, ""),
 	TEXT("secrets_file", SETTING_PATH, secrets_file, ""),
 	TEXT("log.level", SETTING_LEVEL, log_level, "info"),
+	/* log.file and queue.directory default to the platform's locations,
+	 * which tern_config_defaults() fills in. */
 	TEXT("log.file", SETTING_PATH, log_file, ""),
-	TEXT("queue.directory", SETTING_PATH, queue_directory,
-	    "/var/spool/tern"),
+	TEXT("queue.directory", SETTING_PATH, queue_directory, ""),
 	NUMBER("resolver.timeout", SETTING_DURATION, resolver_timeout, 5, 1,
 	    60),
 	NUMBER("smtpd.message_size_limit", SETTING_SIZE, message_size_limit,
@@ -248,6 +253,15 @@ tern_config_defaults(struct tern_config *cfg)
 			break;
 		}
 	}
+	/* A platform path longer than the field (only a ProgramData moved
+	 * to a very long path) leaves it empty, which loading rejects. */
+	if ((size_t)snprintf(cfg->queue_directory,
+	    sizeof(cfg->queue_directory), "%s",
+	    platform_default_queue_directory()) >= sizeof(cfg->queue_directory))
+		cfg->queue_directory[0] = '\0';
+	if ((size_t)snprintf(cfg->log_file, sizeof(cfg->log_file), "%s",
+	    platform_default_log_file()) >= sizeof(cfg->log_file))
+		cfg->log_file[0] = '\0';
 	snprintf(cfg->dkim_headers, sizeof(cfg->dkim_headers), "%s",
 	    CONFIG_DKIM_DEFAULT_HEADERS);
 	config_listener_role_defaults(&cfg->listeners[0], LISTENER_ROLE_MX);
@@ -269,8 +283,7 @@ store_path(struct load_state *st, const config_setting_t *s, char *field,
 {
 	int n;
 
-	if (value[0] == '\0' || value[0] == '/' ||
-	    (value[0] != '\0' && value[1] == ':'))
+	if (value[0] == '\0' || platform_path_is_absolute(value))
 		n = snprintf(field, size, "%s", value);
 	else
 		n = snprintf(field, size, "%s/%s", st->base_dir, value);
@@ -805,7 +818,7 @@ absolute_path(const char *path, char *out, size_t out_size)
 	size_t cwd_size = sizeof(cwd);
 	int n;
 
-	if (path[0] == '/')
+	if (platform_path_is_absolute(path))
 		n = snprintf(out, out_size, "%s", path);
 	else if (uv_cwd(cwd, &cwd_size) == 0)
 		n = snprintf(out, out_size, "%s/%s", cwd, path);
@@ -819,7 +832,7 @@ static int
 set_base_dir(struct load_state *st)
 {
 	const char *path = st->cfg->path;
-	const char *slash = strrchr(path, '/');
+	const char *slash = platform_path_last_separator(path);
 	int n;
 
 	n = snprintf(st->base_dir, sizeof(st->base_dir), "%.*s",

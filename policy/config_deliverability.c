@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <uv.h>
 
+#include "../lib/platform_net.h"
 #include "../lib/tern_error.h"
 #include "config.h"
 #include "config_internal.h"

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/printf_format.h"
 #include "config.h"
 #include "config_text.h"
 
@@ -24,7 +25,7 @@ struct load_state {
 /* Writes "FILE:LINE: reason" for a setting into the error buffer and
  * returns TERN_ECONFIG. */
 int setting_error(struct load_state *st, const config_setting_t *s,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+    const char *fmt, ...) TERN_PRINTF(3, 4);
 
 /* Writes "FILE:LINE" of setting s, as setting_error() names it. */
 void setting_location(struct load_state *st, const config_setting_t *s,

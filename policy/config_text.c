@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/platform_paths.h"
+#include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
 #include "config_text.h"
 
@@ -84,7 +86,7 @@ add_span(struct config_text *t, unsigned int file, unsigned int file_line)
 }
 
 /* Writes "FILE:LINE: reason" for the line being scanned into err. */
-static void __attribute__((format(printf, 2, 3)))
+static void TERN_PRINTF(2, 3)
 scan_error(struct scan *sc, const char *fmt, ...)
 {
 	char what[2400];
@@ -171,7 +173,7 @@ expand_include(struct scan *sc, const char *written)
 	char path[2048];
 	int n, rc;
 
-	if (written[0] == '/')
+	if (platform_path_is_absolute(written))
 		n = snprintf(path, sizeof(path), "%s", written);
 	else
 		n = snprintf(path, sizeof(path), "%s/%s", sc->base_dir,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/printf_format.h"
 #include "config_text.h"
 #include "policy.h"
 
@@ -32,7 +33,7 @@ struct policy_load_state {
 /* Appends "FILE:LINE: reason" for setting s to the error list and
  * returns TERN_ECONFIG. Loading goes on after it. */
 int policy_error(struct policy_load_state *st, const config_setting_t *s,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+    const char *fmt, ...) TERN_PRINTF(3, 4);
 
 /* Reports every member of group g whose name is not in allowed (a
  * NULL-terminated list), as "WHAT: unknown key "K" (expected

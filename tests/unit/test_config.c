@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "lib/tern_error.h"
 #include "policy/config.h"
+#include "policy/config_pickup.h"
 
 static char directory[256];
 
@@ -643,6 +645,36 @@ pickup_badmail_defaults_beside_folder(void **state)
 	assert_int_equal(cfg.pickup_scan_interval, 5);
 }
 
+/* The Windows default's folder test, with a temporary folder standing
+ * in for the system drive ("/" joins the parts outside Windows). */
+static void
+pickup_iis_folders_found(void **state)
+{
+	char root[400], made[600], pickup[700], badmail[700], expected[700];
+	const char *parts[] = {"/inetpub", "/mailroot", "/Pickup"};
+	size_t i;
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s/drive", directory);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(config_pickup_iis_folders(root, pickup,
+	    sizeof(pickup), badmail, sizeof(badmail)), TERN_ENOTFOUND);
+
+	snprintf(made, sizeof(made), "%s", root);
+	for (i = 0; i < 3; i++) {
+		strcat(made, parts[i]);
+		assert_int_equal(mkdir(made, 0755), 0);
+	}
+	assert_int_equal(config_pickup_iis_folders(root, pickup,
+	    sizeof(pickup), badmail, sizeof(badmail)), TERN_OK);
+	assert_string_equal(pickup, made);
+	snprintf(expected, sizeof(expected), "%s/inetpub/mailroot/Badmail",
+	    root);
+	assert_string_equal(badmail, expected);
+	assert_int_equal(config_pickup_iis_folders(root, pickup, 10, badmail,
+	    sizeof(badmail)), TERN_ETOOBIG);
+}
+
 static void
 pickup_errors_name_line(void **state)
 {
@@ -681,6 +713,7 @@ main(void)
 		cmocka_unit_test(syntax_error_in_include_names_full_path),
 		cmocka_unit_test(missing_file_is_reported),
 		cmocka_unit_test(pickup_badmail_defaults_beside_folder),
+		cmocka_unit_test(pickup_iis_folders_found),
 		cmocka_unit_test(pickup_errors_name_line),
 	};
 

@@ -13,6 +13,13 @@
 #include <cmocka.h>
 
 #include "lib/tern_error.h"
+#ifdef _WIN32
+#include <uv.h>
+#include <windows.h>
+#include <sddl.h>
+#include <io.h>
+#include "lib/platform_file.h"
+#endif
 #include "mta/ipc.h"
 #include "mta/secret_files.h"
 #include "policy/secrets.h"
@@ -166,6 +173,84 @@ test_secrets_parsed_from_text(void **state)
 	assert_non_null(strstr(err, "/etc/tern/secrets.conf:1: "));
 }
 
+#ifdef _WIN32
+/* Writes a key file at path with the DACL in sddl. */
+static void
+write_with_dacl(const char *path, const wchar_t *sddl)
+{
+	SECURITY_ATTRIBUTES sa = {sizeof(sa), NULL, FALSE};
+	wchar_t wide[600];
+	DWORD written;
+	HANDLE h;
+
+	assert_true(MultiByteToWideChar(CP_UTF8, 0, path, -1, wide, 600) > 0);
+	assert_true(ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+	    SDDL_REVISION_1, &sa.lpSecurityDescriptor, NULL));
+	h = CreateFileW(wide, GENERIC_WRITE, 0, &sa, CREATE_NEW,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	LocalFree(sa.lpSecurityDescriptor);
+	assert_true(h != INVALID_HANDLE_VALUE);
+	assert_true(WriteFile(h, "key", 3, &written, NULL));
+	CloseHandle(h);
+}
+
+/*
+ * On Windows the key check reads the DACL: a key that Everyone may read
+ * is rejected, a private one passes. Wine 8 keeps only what Unix mode
+ * bits can express of a DACL, so the test uses the two DACLs whose
+ * verdict is the same there as on Windows: Everyone's read entry, and
+ * platform_file_create_private()'s.
+ */
+static void
+test_keys_readable_by_everyone_rejected(void **state)
+{
+	struct tern_config *cfg = calloc(1, sizeof(*cfg));
+	char tmp[300], dir[400], open_key[500], private_key[500];
+	char err[2048] = "";
+	size_t len = sizeof(tmp);
+	uv_fs_t req;
+	int fd;
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_int_equal(uv_os_tmpdir(tmp, &len), 0);
+	snprintf(dir, sizeof(dir), "%s/tern-keys-XXXXXX", tmp);
+	assert_int_equal(uv_fs_mkdtemp(NULL, &req, dir, NULL), 0);
+	snprintf(dir, sizeof(dir), "%s", req.path);
+	uv_fs_req_cleanup(&req);
+	snprintf(open_key, sizeof(open_key), "%s/open.key", dir);
+	snprintf(private_key, sizeof(private_key), "%s/private.key", dir);
+	write_with_dacl(open_key, L"D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FR;;;WD)");
+	fd = platform_file_create_private(private_key);
+	assert_true(fd >= 0);
+	assert_int_equal(_write(fd, "key", 3), 3);
+	_close(fd);
+
+	snprintf(cfg->path, sizeof(cfg->path), "tern.conf");
+	cfg->dkim_key_count = 1;
+	snprintf(cfg->dkim_keys[0].key_file, sizeof(cfg->dkim_keys[0].key_file),
+	    "%s", private_key);
+	snprintf(cfg->tls_key, sizeof(cfg->tls_key), "%s", open_key);
+	assert_int_equal(secret_files_check_keys(cfg, 0, 0, "", err,
+	    sizeof(err)), TERN_EPERM);
+	assert_non_null(strstr(err, "smtpd.tls.key"));
+	assert_non_null(strstr(err, "open.key"));
+	assert_null(strstr(err, "private.key"));
+
+	snprintf(cfg->tls_key, sizeof(cfg->tls_key), "%s", private_key);
+	assert_int_equal(secret_files_check_keys(cfg, 0, 0, "", err,
+	    sizeof(err)), TERN_OK);
+
+	uv_fs_unlink(NULL, &req, open_key, NULL);
+	uv_fs_req_cleanup(&req);
+	uv_fs_unlink(NULL, &req, private_key, NULL);
+	uv_fs_req_cleanup(&req);
+	uv_fs_rmdir(NULL, &req, dir, NULL);
+	uv_fs_req_cleanup(&req);
+	free(cfg);
+}
+#endif
+
 int
 main(void)
 {
@@ -174,6 +259,9 @@ main(void)
 		cmocka_unit_test(test_empty_frame_clears_old_files),
 		cmocka_unit_test(test_malformed_frames_rejected),
 		cmocka_unit_test(test_secrets_parsed_from_text),
+#ifdef _WIN32
+		cmocka_unit_test(test_keys_readable_by_everyone_rejected),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

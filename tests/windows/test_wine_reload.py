@@ -1,0 +1,79 @@
+"""`tern reload` under Wine, where there is no SIGHUP.
+
+A ternd.exe in a console waits on a named event that tern.exe sets; the
+service gets SERVICE_CONTROL_PARAMCHANGE from tern.exe through the
+service manager. Either way the new configuration must reach smtpd, which
+the SIZE limit of its EHLO reply shows. Wine's sc.exe has no "control"
+command, so tern.exe is the only client of PARAMCHANGE here.
+"""
+
+import smtplib
+
+from wine_tern import SERVICE_NAME, WineService, build_dir, wine, windows_path
+
+
+def size_limit(tern):
+    """The SIZE value smtpd announces in its EHLO reply."""
+    with smtplib.SMTP(tern.address, tern.port, timeout=30) as client:
+        client.ehlo("client.test")
+        return int(client.esmtp_features["size"])
+
+
+def change_size_limit(tern, limit):
+    settings = dict(tern.settings)
+    settings["smtpd"] = dict(settings["smtpd"], message_size_limit=limit)
+    tern.write_config(settings)
+
+
+def tern_reload(tern):
+    return wine(str(build_dir() / "tern.exe"), "-c",
+                windows_path(tern.conf_path), "reload")
+
+
+def test_console_ternd_reloads_on_event(lab):
+    tern = lab.tern(smtpd={"message_size_limit": 1000000})
+    assert size_limit(tern) == 1000000
+
+    change_size_limit(tern, 2000000)
+    since = tern.log_size()
+    done = tern_reload(tern)
+    assert done.returncode == 0, \
+        f"tern reload failed: {done.stdout}{done.stderr}"
+    assert "reload event" in done.stdout, done.stdout
+    tern.wait_log(r"configuration reloaded from", timeout=30, since=since)
+    assert size_limit(tern) == 2000000
+    assert tern.stop() == 0
+
+
+def test_service_reloads_on_paramchange(lab):
+    tern = lab.tern(start=False, smtpd={"message_size_limit": 1000000})
+    service = WineService(tern)
+    try:
+        created = service.sc("create", SERVICE_NAME,
+                             "binPath=", service.binary_path())
+        assert created.returncode == 0, created.stdout + created.stderr
+        started = service.sc("start", SERVICE_NAME)
+        assert started.returncode == 0, started.stdout + started.stderr
+        service.wait_state("RUNNING")
+        service.wait_listening()
+        assert size_limit(tern) == 1000000
+
+        change_size_limit(tern, 3000000)
+        since = tern.log_size()
+        done = tern_reload(tern)
+        assert done.returncode == 0, \
+            f"tern reload failed: {done.stdout}{done.stderr}"
+        assert "reload control" in done.stdout, done.stdout
+        tern.wait_log(r"configuration reloaded from", timeout=30,
+                      since=since)
+        assert size_limit(tern) == 3000000
+        assert service.state() == "RUNNING"
+    finally:
+        service.remove()
+
+
+def test_reload_without_ternd_fails(lab):
+    tern = lab.tern(start=False)
+    done = tern_reload(tern)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no ternd is running" in done.stderr, done.stderr
