@@ -8,8 +8,9 @@
 # this one, which it runs at the end.
 #
 # Usage: contrib/windows/build-deps.sh [--check]
-#   --check  also builds contrib/windows/smoke/smoke.c against the prefix
-#            and runs it under Wine (WINEPREFIX, default $WORKDIR/wine).
+#   --check  also builds contrib/windows/smoke/smoke.c and runs
+#            smoke/dkim_spf_smoke.sh against the prefix, running both
+#            programs under Wine (WINEPREFIX, default $WORKDIR/wine).
 # Settings (environment): PREFIX, WORKDIR, JOBS (see common.sh).
 #
 # Privileges: an ordinary user is enough once Debian 12's deb-src entries
@@ -24,6 +25,8 @@ set -euo pipefail
 
 # shellcheck source=contrib/windows/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=contrib/windows/fetch-source.sh
+. "$CONTRIB_WINDOWS/fetch-source.sh"
 
 # Versions Debian 12 (bookworm and its security updates) ships. OpenSSL
 # is pinned to 3.0.20-1~deb12u2 because the mirror in use lacks the .dsc
@@ -64,7 +67,7 @@ for argument in "$@"; do
 	case $argument in
 	--check) check=yes ;;
 	-h|--help)
-		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0 ;;
 	*) die "unknown option: $argument (expected --check)" ;;
 	esac
@@ -81,99 +84,24 @@ run_logged() {
 	fi
 }
 
-# Debian's file names drop the epoch ("2:2.6.1-4" becomes "2.6.1-4").
-strip_epoch() { printf '%s' "${1#*:}"; }
-
-# Upstream part of a Debian version: no epoch and no Debian revision.
-upstream_version() {
-	local version
-	version=$(strip_epoch "$1")
-	printf '%s' "${version%-*}"
-}
-
-# Adds Debian 12's deb-src entries when apt lists no source package yet.
-ensure_deb_src() {
-	if [ -n "$(apt-cache showsrc libuv1 2>/dev/null)" ]; then
-		return 0
-	fi
-	[ "$(id -u)" -eq 0 ] ||
-		die "apt has no deb-src entry for Debian 12; run once as root or add one to /etc/apt/sources.list.d/"
-	say "adding Debian 12 deb-src entries in /etc/apt/sources.list.d/tern-deb-src.sources"
-	cat > /etc/apt/sources.list.d/tern-deb-src.sources <<-'EOF'
-	Types: deb-src
-	URIs: http://deb.debian.org/debian
-	Suites: bookworm bookworm-updates
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-	Types: deb-src
-	URIs: http://deb.debian.org/debian-security
-	Suites: bookworm-security
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	apt-get update -q
-}
-
-# Checks that every file the .dsc lists is present and matches its
-# size and SHA-256 checksum. Prints what is wrong and returns 1 otherwise.
-verify_dsc() {
-	local dsc=$1 directory sum size name actual problems=""
-	directory=$(dirname "$dsc")
-	while read -r sum size name; do
-		if [ ! -f "$directory/$name" ]; then
-			problems="$problems $name (missing)"
-			continue
-		fi
-		if [ "$(stat -c %s "$directory/$name")" != "$size" ]; then
-			problems="$problems $name (size differs)"
-			continue
-		fi
-		actual=$(sha256sum "$directory/$name" | cut -d' ' -f1)
-		[ "$actual" = "$sum" ] || problems="$problems $name (SHA-256 differs)"
-	done < <(sed -n '/^Checksums-Sha256:/,/^[^ ]/{/^ /p}' "$dsc")
-	if [ -n "$problems" ]; then
-		say "$(basename "$dsc"): bad source files:$problems"
-		return 1
-	fi
-}
-
-# Downloads source package $1 at version $2, verifies it, unpacks it with
-# Debian's patches applied and applies contrib/windows/patches/$1-*.patch.
-# Sets SRC_DIR. Returns 1 with a message when the mirror lacks a file.
+# Fetches source package $1 at version $2 (see fetch-source.sh), unpacks
+# it with Debian's patches applied and applies
+# contrib/windows/patches/$1-*.patch. Sets SRC_DIR. Returns 1 with a
+# message when the mirror lacks a file, so a caller can fall back.
 try_fetch_source() {
-	local package=$1 version=$2 dsc directory patch
-	dsc="$SOURCES/${package}_$(strip_epoch "$version").dsc"
+	local package=$1 version=$2 directory patch patches=()
 	directory="$SOURCES/$package-$(strip_epoch "$version")"
 	SRC_DIR=$directory
 	[ -f "$directory/.tern-unpacked" ] && return 0
 
-	ensure_deb_src
-	mkdir -p "$SOURCES"
-	say "fetching the source of $package $version"
-	# apt-get stops at the first file the mirror lacks. verify_dsc below
-	# names every missing file, so apt-get's status is not checked here.
-	(cd "$SOURCES" && apt-get source -q --download-only "$package=$version") \
-		> "$SOURCES/$package.apt.log" 2>&1 || true
-	grep '^E:' "$SOURCES/$package.apt.log" >&2 || true
-	if [ ! -f "$dsc" ]; then
-		say "the mirror has no $(basename "$dsc"); 'apt-cache showsrc $package' lists the versions apt knows"
-		return 1
-	fi
-	if ! verify_dsc "$dsc"; then
-		say "the mirror lacks or corrupts files of $package $version; retry later or pin another version Debian 12 ships"
-		return 1
-	fi
-	rm -rf "$directory"
-	# apt-get has checked each file against the signed Sources index.
-	# dpkg-source cannot check the maintainer's signature without
-	# debian-keyring, and it only warns about that.
-	run_logged "$SOURCES/$package.unpack.log" dpkg-source -x "$dsc" "$directory"
+	try_fetch_debian_source "$package" "$version" || return 1
+	unpack_debian_source "$DSC_FILE" "$directory"
 	for patch in "$CONTRIB_WINDOWS/patches/$package"-*.patch; do
-		[ -f "$patch" ] || continue
-		say "applying $(basename "$patch")"
-		patch -d "$directory" -p1 --forward --quiet < "$patch"
+		if [ -f "$patch" ]; then
+			patches+=("$patch")
+		fi
 	done
+	apply_patches "$directory" "${patches[@]}"
 	touch "$directory/.tern-unpacked"
 }
 
@@ -533,6 +461,9 @@ run_extra build-opendkim.sh
 run_extra build-libspf2.sh
 if [ "$check" = yes ]; then
 	run_smoke_test
+	bash "$CONTRIB_WINDOWS/smoke/dkim_spf_smoke.sh" ||
+		die "the DKIM and SPF smoke test failed"
+	say "DKIM and SPF smoke test passed"
 fi
 
 say "done in $(( $(date +%s) - total_start )) s; prefix $PREFIX:"
