@@ -169,11 +169,41 @@ build_libuv() {
 		"-luv" "-lpsapi -luser32 -ladvapi32 -liphlpapi -luserenv -lws2_32" ""
 }
 
+# Writes the results of c-ares's configure checks (HAVE_* and the
+# function-in-library probes) from CMakeCache.txt $1 as a CMake initial
+# cache script to file $2.
+write_cares_check_cache() {
+	{
+		printf '# Results of the configure checks of c-ares %s for %s,\n' \
+			"$(upstream_version "$CARES_VERSION")" "$HOST"
+		printf '# written by build-deps.sh (write_cares_check_cache) with %s\n' \
+			"$("$CC_HOST" --version | head -n 1)"
+		printf '# and the headers of mingw-w64-x86-64-dev %s.\n' \
+			"$(dpkg-query -W -f '${Version}' mingw-w64-x86-64-dev 2>/dev/null || echo unknown)"
+		sed -n 's/^\(HAVE_[A-Za-z0-9_]*\|_CARES_FUNC_IN_LIB_GLOBAL_[A-Za-z0-9_]*\):INTERNAL=\(.*\)$/set(\1 "\2" CACHE INTERNAL "")/p' "$1"
+	} > "$2"
+}
+
 build_cares() {
+	local checks
+	checks=$CONTRIB_WINDOWS/c-ares-$(upstream_version "$CARES_VERSION")-checks.cmake
 	fetch_source c-ares "$CARES_VERSION"
 	enter_build_dir c-ares
-	cmake_configure -DCARES_STATIC=ON -DCARES_SHARED=OFF \
-		-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+	# c-ares's CMakeLists.txt runs about 100 configure checks, each a
+	# separate compile-and-link, which took most of this library's build
+	# time. Their results for this version and compiler are preset from
+	# $checks. A check whose variable is already in the cache is skipped
+	# by CMake's check_* modules.
+	if [ -f "$checks" ]; then
+		cmake_configure -C "$checks" -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+			-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+	else
+		say "no $(basename "$checks"), so c-ares runs all its configure checks"
+		cmake_configure -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+			-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+		write_cares_check_cache CMakeCache.txt checks.cmake
+		say "copy $BUILD_DIR/checks.cmake to $checks to preset them next time"
+	fi
 	run_logged build.log cmake --build . -j "$JOBS"
 	run_logged install.log cmake --install .
 	# Without CARES_STATICLIB, ares.h declares every function dllimport.
