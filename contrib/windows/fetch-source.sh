@@ -104,7 +104,11 @@ try_fetch_debian_source() {
 		return 0
 	fi
 	ensure_deb_src "$pkg"
-	if ! apt-cache showsrc "$pkg" 2>/dev/null | grep -qx "Version: $version"; then
+	# grep reads all of apt-cache's output (no -q), because an early exit
+	# would make apt-cache fail with SIGPIPE, and so the pipeline under
+	# pipefail.
+	if ! apt-cache showsrc "$pkg" 2>/dev/null |
+	    grep -x "Version: $version" >/dev/null; then
 		say "source package $pkg=$version is not in apt's lists; 'apt-cache showsrc $pkg' lists the versions apt knows"
 		return 1
 	fi
