@@ -494,20 +494,58 @@ WORKDIR=$(cd "$WORKDIR" && pwd)
 PREFIX=$(cd "$PREFIX" && pwd)
 export PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig"
 
-total_start=$(date +%s)
-step libuv "$LIBUV_VERSION" build_libuv
-step c-ares "$CARES_VERSION" build_cares
-step sqlite3 "$SQLITE_VERSION" build_sqlite
-step libconfig "$LIBCONFIG_VERSION" build_libconfig
-step openssl "$OPENSSL_VERSION" build_openssl
-step curl "$CURL_VERSION" build_curl
-step argon2 "$ARGON2_VERSION" build_argon2
-step cmocka "$CMOCKA_VERSION" build_cmocka
-step libpsl "$LIBPSL_VERSION" build_libpsl
+# The libraries form two chains that share nothing but $PREFIX: OpenSSL
+# with what links against it, and the rest. No library in one chain
+# looks for a library of the other.
+build_openssl_chain() {
+	step openssl "$OPENSSL_VERSION" build_openssl
+	step curl "$CURL_VERSION" build_curl
+	run_extra build-tre.sh
+	run_extra build-opendkim.sh
+}
+
+build_other_chain() {
+	step libuv "$LIBUV_VERSION" build_libuv
+	step c-ares "$CARES_VERSION" build_cares
+	step sqlite3 "$SQLITE_VERSION" build_sqlite
+	step libconfig "$LIBCONFIG_VERSION" build_libconfig
+	step argon2 "$ARGON2_VERSION" build_argon2
+	step cmocka "$CMOCKA_VERSION" build_cmocka
+	step libpsl "$LIBPSL_VERSION" build_libpsl
+	run_extra build-libspf2.sh
+}
+
+# run_chain NAME FUNCTION: runs the chain FUNCTION and writes its summary
+# lines to $WORKDIR/NAME.summary.
+run_chain() {
+	SUMMARY=()
+	"$2"
+	printf '%s\n' "${SUMMARY[@]}" > "$WORKDIR/$1.summary"
+}
+
 export PREFIX WORKDIR JOBS
-run_extra build-tre.sh
-run_extra build-opendkim.sh
-run_extra build-libspf2.sh
+total_start=$(date +%s)
+rm -f "$WORKDIR/openssl.summary" "$WORKDIR/other.summary"
+if [ "$JOBS" -gt 1 ]; then
+	# Both chains run at once, so the single-threaded steps of one
+	# (configure scripts, SQLite's one large file) overlap the parallel
+	# compiles of the other. Fetching from the mirror is serialized by
+	# the lock in fetch-source.sh.
+	say "building the OpenSSL chain and the other libraries in parallel"
+	run_chain openssl build_openssl_chain &
+	openssl_chain_pid=$!
+	run_chain other build_other_chain &
+	other_chain_pid=$!
+	chain_status=0
+	wait "$openssl_chain_pid" || chain_status=1
+	wait "$other_chain_pid" || chain_status=1
+	[ "$chain_status" -eq 0 ] ||
+		die "a library failed to build (see the messages above); the stamps of the built ones are kept"
+else
+	run_chain openssl build_openssl_chain
+	run_chain other build_other_chain
+fi
+mapfile -t SUMMARY < <(cat "$WORKDIR/other.summary" "$WORKDIR/openssl.summary")
 if [ "$check" = yes ]; then
 	run_smoke_test
 	bash "$CONTRIB_WINDOWS/smoke/dkim_spf_smoke.sh" ||

@@ -93,7 +93,20 @@ verify_dsc_files() {
 # files there already pass verify_dsc_files, and checks them. Sets
 # DSC_FILE to the path of the .dsc. Returns 1 with a message naming each
 # missing or corrupt file, so a caller can fall back to another source.
+# build-deps.sh builds two chains of libraries at once, so one fetch at a
+# time holds $WORKDIR/src/.fetch.lock (flock(1)), which also keeps two
+# runs of ensure_deb_src apart.
 try_fetch_debian_source() {
+	local lock_fd status=0
+	mkdir -p "$WORKDIR/src"
+	exec {lock_fd}> "$WORKDIR/src/.fetch.lock"
+	flock "$lock_fd"
+	fetch_debian_source_locked "$@" || status=$?
+	exec {lock_fd}>&-
+	return "$status"
+}
+
+fetch_debian_source_locked() {
 	local pkg=$1 version=$2 mode=${3:-all}
 	local dir="$WORKDIR/src"
 	local dsc="$dir/${pkg}_$(strip_epoch "$version").dsc"
@@ -104,9 +117,8 @@ try_fetch_debian_source() {
 		return 0
 	fi
 	ensure_deb_src "$pkg"
-	# grep reads all of apt-cache's output (no -q), because an early exit
-	# would make apt-cache fail with SIGPIPE, and so the pipeline under
-	# pipefail.
+	# grep reads all of apt-cache's output (no -q): an early exit would
+	# kill apt-cache with SIGPIPE, which fails the pipeline under pipefail.
 	if ! apt-cache showsrc "$pkg" 2>/dev/null |
 	    grep -x "Version: $version" >/dev/null; then
 		say "source package $pkg=$version is not in apt's lists; 'apt-cache showsrc $pkg' lists the versions apt knows"
