@@ -5,7 +5,7 @@
 # `./configure --host=x86_64-w64-mingw32` finds them with
 # PKG_CONFIG="pkg-config --static" and PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig.
 # TRE, libopendkim and libspf2 come from the build-*.sh scripts next to
-# this one, which it runs at the end.
+# this one, which it runs after the libraries each one needs.
 #
 # Usage: contrib/windows/build-deps.sh [--check]
 #   --check  also builds contrib/windows/smoke/smoke.c and runs
@@ -285,10 +285,11 @@ build_openssl() {
 	# ECDHE/DHE and AEAD suites, X.509, RSA, EC, Ed25519, SHA-1, SHA-2,
 	# MD5 for CRAM-MD5) nor libcurl, libopendkim or libspf2 use, which
 	# shortens the build. smoke/smoke.c checks that what they use is
-	# still there. DES stays because libcurl's NTLM code needs it to
-	# compile, and MD4 comes from libcurl's own md4.c. -O2 in place of
-	# OpenSSL's default -O3 is what Debian's own build uses (dpkg-buildflags)
-	# and compiles faster; the hot paths are assembler either way.
+	# still there. DES stays because libcurl's NTLM code takes it from
+	# OpenSSL when present (lib/curl_ntlm_core.c), and libcurl 7.88 does
+	# not take MD4 from OpenSSL 3 (lib/md4.c). -O2, which Debian's own
+	# build uses (dpkg-buildflags), replaces OpenSSL's default -O3 and
+	# compiles faster. The hot paths are assembler either way.
 	run_logged configure.log env CFLAGS="-Wall -O2" \
 		"$SRC_DIR/Configure" mingw64 \
 		--cross-compile-prefix="$HOST-" no-shared no-tests no-dso \
