@@ -548,6 +548,8 @@ else
 fi
 mapfile -t SUMMARY < <(cat "$WORKDIR/other.summary" "$WORKDIR/openssl.summary")
 if [ "$check" = yes ]; then
+	bash "$CONTRIB_WINDOWS/smoke/fetch_source_test.sh" >&2 ||
+		die "the test of fetch-source.sh's checksum check failed"
 	run_smoke_test
 	bash "$CONTRIB_WINDOWS/smoke/dkim_spf_smoke.sh" ||
 		die "the DKIM and SPF smoke test failed"
