@@ -282,8 +282,8 @@ build_openssl() {
 	# keep the build to the libraries and headers.
 	#
 	# The no-* options leave out what neither tern (TLS 1.2 and 1.3 with
-	# ECDHE/DHE and AEAD suites, X.509, RSA, EC, Ed25519, SHA-1, SHA-2,
-	# MD5 for CRAM-MD5) nor libcurl, libopendkim or libspf2 use, which
+	# ECDHE/DHE and AEAD suites, X.509, RSA, EC, Ed25519, SHA-1 and
+	# SHA-2) nor libcurl, libopendkim or libspf2 use, which
 	# shortens the build. smoke/smoke.c checks that what they use is
 	# still there. DES stays because libcurl's NTLM code takes it from
 	# OpenSSL when present (lib/curl_ntlm_core.c), and libcurl 7.88 does

@@ -2,7 +2,7 @@
 # Tests verify_dsc_files from fetch-source.sh on a made-up .dsc in a
 # temporary folder: a good set of files passes, and a missing file, a
 # wrong size or a wrong SHA-256 fails with that file named. Needs no
-# network, no apt and no root. Exits non-zero on the first failed check.
+# network, no apt and no root. Exits non-zero if any check fails.
 set -euo pipefail
 . "$(dirname "$0")/../common.sh"
 . "$CONTRIB_WINDOWS/fetch-source.sh"
