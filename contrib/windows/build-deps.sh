@@ -194,6 +194,8 @@ build_cares() {
 	# time. Their results for this version and compiler are preset from
 	# $checks. A check whose variable is already in the cache is skipped
 	# by CMake's check_* modules.
+	# NOTE: nothing notices when Debian's mingw-w64 changes; delete
+	# $checks then, and the script runs the checks and writes a new one.
 	if [ -f "$checks" ]; then
 		cmake_configure -C "$checks" -DCARES_STATIC=ON -DCARES_SHARED=OFF \
 			-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
@@ -219,8 +221,8 @@ build_sqlite() {
 
 	# main.mk is the makefile that SQLite's configured Makefile and its
 	# Makefile.linux-gcc both include. Using it directly skips configure,
-	# and the sqlite3.c and sqlite3.h it writes are byte for byte those of
-	# the configured build.
+	# and for 3.40.1 the sqlite3.c and sqlite3.h it writes were compared
+	# byte for byte with those of the configured build.
 	mkdir native
 	run_logged amalgamation.log make -C native -f "$SRC_DIR/main.mk" \
 		-j "$JOBS" TOP="$SRC_DIR" BCC="gcc -O2" TCC="gcc -O2" \
