@@ -301,6 +301,7 @@ build_openssl() {
 		no-gost no-cmp no-cms no-ts no-ct no-ocb no-siv no-ec2m \
 		no-rmd160 no-scrypt no-nextprotoneg no-rfc3779 no-ui-console \
 		--prefix="$PREFIX" --libdir=lib
+
 	run_logged build.log make -j "$JOBS" build_libs \
 		OPENSSLDIR="$OPENSSL_DIR_WINDOWS"
 	run_logged install.log make install_dev OPENSSLDIR="$OPENSSL_DIR_WINDOWS"
