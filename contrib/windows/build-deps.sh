@@ -5,11 +5,12 @@
 # `./configure --host=x86_64-w64-mingw32` finds them with
 # PKG_CONFIG="pkg-config --static" and PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig.
 # TRE, libopendkim and libspf2 come from the build-*.sh scripts next to
-# this one, which it runs at the end.
+# this one, which it runs after the libraries each one needs.
 #
 # Usage: contrib/windows/build-deps.sh [--check]
-#   --check  also builds contrib/windows/smoke/smoke.c against the prefix
-#            and runs it under Wine (WINEPREFIX, default $WORKDIR/wine).
+#   --check  also builds contrib/windows/smoke/smoke.c and runs
+#            smoke/dkim_spf_smoke.sh against the prefix, running both
+#            programs under Wine (WINEPREFIX, default $WORKDIR/wine).
 # Settings (environment): PREFIX, WORKDIR, JOBS (see common.sh).
 #
 # Privileges: an ordinary user is enough once Debian 12's deb-src entries
@@ -24,6 +25,8 @@ set -euo pipefail
 
 # shellcheck source=contrib/windows/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=contrib/windows/fetch-source.sh
+. "$CONTRIB_WINDOWS/fetch-source.sh"
 
 # Versions Debian 12 (bookworm and its security updates) ships. OpenSSL
 # is pinned to 3.0.20-1~deb12u2 because the mirror in use lacks the .dsc
@@ -64,7 +67,7 @@ for argument in "$@"; do
 	case $argument in
 	--check) check=yes ;;
 	-h|--help)
-		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0 ;;
 	*) die "unknown option: $argument (expected --check)" ;;
 	esac
@@ -81,99 +84,24 @@ run_logged() {
 	fi
 }
 
-# Debian's file names drop the epoch ("2:2.6.1-4" becomes "2.6.1-4").
-strip_epoch() { printf '%s' "${1#*:}"; }
-
-# Upstream part of a Debian version: no epoch and no Debian revision.
-upstream_version() {
-	local version
-	version=$(strip_epoch "$1")
-	printf '%s' "${version%-*}"
-}
-
-# Adds Debian 12's deb-src entries when apt lists no source package yet.
-ensure_deb_src() {
-	if [ -n "$(apt-cache showsrc libuv1 2>/dev/null)" ]; then
-		return 0
-	fi
-	[ "$(id -u)" -eq 0 ] ||
-		die "apt has no deb-src entry for Debian 12; run once as root or add one to /etc/apt/sources.list.d/"
-	say "adding Debian 12 deb-src entries in /etc/apt/sources.list.d/tern-deb-src.sources"
-	cat > /etc/apt/sources.list.d/tern-deb-src.sources <<-'EOF'
-	Types: deb-src
-	URIs: http://deb.debian.org/debian
-	Suites: bookworm bookworm-updates
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-	Types: deb-src
-	URIs: http://deb.debian.org/debian-security
-	Suites: bookworm-security
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	apt-get update -q
-}
-
-# Checks that every file the .dsc lists is present and matches its
-# size and SHA-256 checksum. Prints what is wrong and returns 1 otherwise.
-verify_dsc() {
-	local dsc=$1 directory sum size name actual problems=""
-	directory=$(dirname "$dsc")
-	while read -r sum size name; do
-		if [ ! -f "$directory/$name" ]; then
-			problems="$problems $name (missing)"
-			continue
-		fi
-		if [ "$(stat -c %s "$directory/$name")" != "$size" ]; then
-			problems="$problems $name (size differs)"
-			continue
-		fi
-		actual=$(sha256sum "$directory/$name" | cut -d' ' -f1)
-		[ "$actual" = "$sum" ] || problems="$problems $name (SHA-256 differs)"
-	done < <(sed -n '/^Checksums-Sha256:/,/^[^ ]/{/^ /p}' "$dsc")
-	if [ -n "$problems" ]; then
-		say "$(basename "$dsc"): bad source files:$problems"
-		return 1
-	fi
-}
-
-# Downloads source package $1 at version $2, verifies it, unpacks it with
-# Debian's patches applied and applies contrib/windows/patches/$1-*.patch.
-# Sets SRC_DIR. Returns 1 with a message when the mirror lacks a file.
+# Fetches source package $1 at version $2 (see fetch-source.sh), unpacks
+# it with Debian's patches applied and applies
+# contrib/windows/patches/$1-*.patch. Sets SRC_DIR. Returns 1 with a
+# message when the mirror lacks a file, so a caller can fall back.
 try_fetch_source() {
-	local package=$1 version=$2 dsc directory patch
-	dsc="$SOURCES/${package}_$(strip_epoch "$version").dsc"
+	local package=$1 version=$2 directory patch patches=()
 	directory="$SOURCES/$package-$(strip_epoch "$version")"
 	SRC_DIR=$directory
 	[ -f "$directory/.tern-unpacked" ] && return 0
 
-	ensure_deb_src
-	mkdir -p "$SOURCES"
-	say "fetching the source of $package $version"
-	# apt-get stops at the first file the mirror lacks. verify_dsc below
-	# names every missing file, so apt-get's status is not checked here.
-	(cd "$SOURCES" && apt-get source -q --download-only "$package=$version") \
-		> "$SOURCES/$package.apt.log" 2>&1 || true
-	grep '^E:' "$SOURCES/$package.apt.log" >&2 || true
-	if [ ! -f "$dsc" ]; then
-		say "the mirror has no $(basename "$dsc"); 'apt-cache showsrc $package' lists the versions apt knows"
-		return 1
-	fi
-	if ! verify_dsc "$dsc"; then
-		say "the mirror lacks or corrupts files of $package $version; retry later or pin another version Debian 12 ships"
-		return 1
-	fi
-	rm -rf "$directory"
-	# apt-get has checked each file against the signed Sources index.
-	# dpkg-source cannot check the maintainer's signature without
-	# debian-keyring, and it only warns about that.
-	run_logged "$SOURCES/$package.unpack.log" dpkg-source -x "$dsc" "$directory"
+	try_fetch_debian_source "$package" "$version" || return 1
+	unpack_debian_source "$DSC_FILE" "$directory"
 	for patch in "$CONTRIB_WINDOWS/patches/$package"-*.patch; do
-		[ -f "$patch" ] || continue
-		say "applying $(basename "$patch")"
-		patch -d "$directory" -p1 --forward --quiet < "$patch"
+		if [ -f "$patch" ]; then
+			patches+=("$patch")
+		fi
 	done
+	apply_patches "$directory" "${patches[@]}"
 	touch "$directory/.tern-unpacked"
 }
 
@@ -241,11 +169,43 @@ build_libuv() {
 		"-luv" "-lpsapi -luser32 -ladvapi32 -liphlpapi -luserenv -lws2_32" ""
 }
 
+# Writes the results of c-ares's configure checks (HAVE_* and the
+# function-in-library probes) from CMakeCache.txt $1 as a CMake initial
+# cache script to file $2.
+write_cares_check_cache() {
+	{
+		printf '# Results of the configure checks of c-ares %s for %s,\n' \
+			"$(upstream_version "$CARES_VERSION")" "$HOST"
+		printf '# written by build-deps.sh (write_cares_check_cache) with %s\n' \
+			"$("$CC_HOST" --version | head -n 1)"
+		printf '# and the headers of mingw-w64-x86-64-dev %s.\n' \
+			"$(dpkg-query -W -f '${Version}' mingw-w64-x86-64-dev 2>/dev/null || echo unknown)"
+		sed -n 's/^\(HAVE_[A-Za-z0-9_]*\|_CARES_FUNC_IN_LIB_GLOBAL_[A-Za-z0-9_]*\):INTERNAL=\(.*\)$/set(\1 "\2" CACHE INTERNAL "")/p' "$1"
+	} > "$2"
+}
+
 build_cares() {
+	local checks
+	checks=$CONTRIB_WINDOWS/c-ares-$(upstream_version "$CARES_VERSION")-checks.cmake
 	fetch_source c-ares "$CARES_VERSION"
 	enter_build_dir c-ares
-	cmake_configure -DCARES_STATIC=ON -DCARES_SHARED=OFF \
-		-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+	# c-ares's CMakeLists.txt runs about 100 configure checks, each a
+	# separate compile-and-link, which took most of this library's build
+	# time. Their results for this version and compiler are preset from
+	# $checks. A check whose variable is already in the cache is skipped
+	# by CMake's check_* modules.
+	# NOTE: nothing notices when Debian's mingw-w64 changes; delete
+	# $checks then, and the script runs the checks and writes a new one.
+	if [ -f "$checks" ]; then
+		cmake_configure -C "$checks" -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+			-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+	else
+		say "no $(basename "$checks"), so c-ares runs all its configure checks"
+		cmake_configure -DCARES_STATIC=ON -DCARES_SHARED=OFF \
+			-DCARES_BUILD_TOOLS=OFF -DCARES_BUILD_TESTS=OFF -DCARES_INSTALL=ON
+		write_cares_check_cache CMakeCache.txt checks.cmake
+		say "copy $BUILD_DIR/checks.cmake to $checks to preset them next time"
+	fi
 	run_logged build.log cmake --build . -j "$JOBS"
 	run_logged install.log cmake --install .
 	# Without CARES_STATICLIB, ares.h declares every function dllimport.
@@ -259,10 +219,14 @@ build_sqlite() {
 	fetch_source sqlite3 "$SQLITE_VERSION"
 	enter_build_dir sqlite3
 
+	# main.mk is the makefile that SQLite's configured Makefile and its
+	# Makefile.linux-gcc both include. Using it directly skips configure,
+	# and for 3.40.1 the sqlite3.c and sqlite3.h it writes were compared
+	# byte for byte with those of the configured build.
 	mkdir native
-	# shellcheck disable=SC2016 # $1 is expanded by the inner shell.
-	run_logged configure.log sh -c 'cd native && "$1/configure" --disable-tcl' sh "$SRC_DIR"
-	run_logged amalgamation.log make -C native sqlite3.c sqlite3.h
+	run_logged amalgamation.log make -C native -f "$SRC_DIR/main.mk" \
+		-j "$JOBS" TOP="$SRC_DIR" BCC="gcc -O2" TCC="gcc -O2" \
+		TCLSH_CMD=tclsh EXE= AR="ar cr" sqlite3.c sqlite3.h
 
 	run_logged compile.log "$CC_HOST" -O2 -fno-strict-aliasing \
 		-DSQLITE_SECURE_DELETE -DSQLITE_ENABLE_COLUMN_METADATA \
@@ -318,9 +282,26 @@ build_openssl() {
 	# (ENGINESDIR and MODULESDIR would point into this build's $PREFIX).
 	# OpenSSL 3.0 has no no-docs option, so build_libs and install_dev
 	# keep the build to the libraries and headers.
-	run_logged configure.log "$SRC_DIR/Configure" mingw64 \
+	#
+	# The no-* options leave out what neither tern (TLS 1.2 and 1.3 with
+	# ECDHE/DHE and AEAD suites, X.509, RSA, EC, Ed25519, SHA-1 and
+	# SHA-2) nor libcurl, libopendkim or libspf2 use, which
+	# shortens the build. smoke/smoke.c checks that what they use is
+	# still there. DES stays because libcurl's NTLM code takes it from
+	# OpenSSL when present (lib/curl_ntlm_core.c), and libcurl 7.88 does
+	# not take MD4 from OpenSSL 3 (lib/md4.c). -O2, which Debian's own
+	# build uses (dpkg-buildflags), replaces OpenSSL's default -O3 and
+	# compiles faster. The hot paths are assembler either way.
+	run_logged configure.log env CFLAGS="-Wall -O2" \
+		"$SRC_DIR/Configure" mingw64 \
 		--cross-compile-prefix="$HOST-" no-shared no-tests no-dso \
+		no-legacy no-engine no-comp no-dtls no-srtp no-sctp no-srp \
+		no-idea no-camellia no-seed no-rc2 no-rc4 no-md4 no-mdc2 \
+		no-whirlpool no-cast no-bf no-aria no-sm2 no-sm3 no-sm4 \
+		no-gost no-cmp no-cms no-ts no-ct no-ocb no-siv no-ec2m \
+		no-rmd160 no-scrypt no-nextprotoneg no-rfc3779 no-ui-console \
 		--prefix="$PREFIX" --libdir=lib
+
 	run_logged build.log make -j "$JOBS" build_libs \
 		OPENSSLDIR="$OPENSSL_DIR_WINDOWS"
 	run_logged install.log make install_dev OPENSSLDIR="$OPENSSL_DIR_WINDOWS"
@@ -517,22 +498,65 @@ WORKDIR=$(cd "$WORKDIR" && pwd)
 PREFIX=$(cd "$PREFIX" && pwd)
 export PKG_CONFIG_LIBDIR="$PREFIX/lib/pkgconfig"
 
-total_start=$(date +%s)
-step libuv "$LIBUV_VERSION" build_libuv
-step c-ares "$CARES_VERSION" build_cares
-step sqlite3 "$SQLITE_VERSION" build_sqlite
-step libconfig "$LIBCONFIG_VERSION" build_libconfig
-step openssl "$OPENSSL_VERSION" build_openssl
-step curl "$CURL_VERSION" build_curl
-step argon2 "$ARGON2_VERSION" build_argon2
-step cmocka "$CMOCKA_VERSION" build_cmocka
-step libpsl "$LIBPSL_VERSION" build_libpsl
+# The libraries form two chains that share nothing but $PREFIX: OpenSSL
+# with what links against it, and the rest. No library in one chain
+# looks for a library of the other.
+build_openssl_chain() {
+	step openssl "$OPENSSL_VERSION" build_openssl
+	step curl "$CURL_VERSION" build_curl
+	run_extra build-tre.sh
+	run_extra build-opendkim.sh
+}
+
+build_other_chain() {
+	step libuv "$LIBUV_VERSION" build_libuv
+	step c-ares "$CARES_VERSION" build_cares
+	step sqlite3 "$SQLITE_VERSION" build_sqlite
+	step libconfig "$LIBCONFIG_VERSION" build_libconfig
+	step argon2 "$ARGON2_VERSION" build_argon2
+	step cmocka "$CMOCKA_VERSION" build_cmocka
+	step libpsl "$LIBPSL_VERSION" build_libpsl
+	run_extra build-libspf2.sh
+}
+
+# run_chain NAME FUNCTION: runs the chain FUNCTION and writes its summary
+# lines to $WORKDIR/NAME.summary.
+run_chain() {
+	SUMMARY=()
+	"$2"
+	printf '%s\n' "${SUMMARY[@]}" > "$WORKDIR/$1.summary"
+}
+
 export PREFIX WORKDIR JOBS
-run_extra build-tre.sh
-run_extra build-opendkim.sh
-run_extra build-libspf2.sh
+total_start=$(date +%s)
+rm -f "$WORKDIR/openssl.summary" "$WORKDIR/other.summary"
+if [ "$JOBS" -gt 1 ]; then
+	# Both chains run at once, so the single-threaded steps of one
+	# (configure scripts, SQLite's one large file) overlap the parallel
+	# compiles of the other. Fetching from the mirror is serialized by
+	# the lock in fetch-source.sh.
+	say "building the OpenSSL chain and the other libraries in parallel"
+	run_chain openssl build_openssl_chain &
+	openssl_chain_pid=$!
+	run_chain other build_other_chain &
+	other_chain_pid=$!
+	chain_status=0
+	wait "$openssl_chain_pid" || chain_status=1
+	wait "$other_chain_pid" || chain_status=1
+	[ "$chain_status" -eq 0 ] ||
+		die "a library failed to build (see the messages above); the stamps of the built ones are kept"
+else
+	run_chain openssl build_openssl_chain
+	run_chain other build_other_chain
+fi
+mapfile -t SUMMARY < <(cat "$WORKDIR/other.summary" "$WORKDIR/openssl.summary")
 if [ "$check" = yes ]; then
+	bash "$CONTRIB_WINDOWS/smoke/fetch_source_test.sh" >&2 ||
+		die "the test of fetch-source.sh's checksum check failed"
 	run_smoke_test
+	bash "$CONTRIB_WINDOWS/smoke/dkim_spf_smoke.sh" ||
+		die "the DKIM and SPF smoke test failed"
+	say "DKIM and SPF smoke test passed"
 fi
 
 say "done in $(( $(date +%s) - total_start )) s; prefix $PREFIX:"

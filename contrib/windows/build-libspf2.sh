@@ -49,10 +49,11 @@ fi
 fetch_debian_source libspf2 "$LIBSPF2_VERSION" orig-only
 src="$WORKDIR/libspf2"
 unpack_orig_source "$DSC_FILE" "$src"
+patch_files=()
 for p in $PATCHES; do
-	patch -d "$src" -p1 --quiet --forward <"$CONTRIB_WINDOWS/libspf2/$p" ||
-	    die "libspf2: $p does not apply to $(basename "$DSC_FILE")"
+	patch_files+=("$CONTRIB_WINDOWS/libspf2/$p")
 done
+apply_patches "$src" "${patch_files[@]}"
 
 say "building libspf2 $LIBSPF2_VERSION"
 log="$WORKDIR/libspf2-make.log"

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <libconfig.h>
 #include <libpsl.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <sqlite3.h>
 #include <uv.h>
@@ -109,14 +110,79 @@ static void check_libconfig(void)
 	config_destroy(&config);
 }
 
+/* Returns 1 if the cipher list of context contains a suite named name. */
+static int has_cipher(SSL_CTX *context, const char *name)
+{
+	STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(context);
+	int i;
+
+	for (i = 0; i < sk_SSL_CIPHER_num(ciphers); i++) {
+		if (strcmp(SSL_CIPHER_get_name(sk_SSL_CIPHER_value(ciphers, i)),
+		    name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void check_openssl_key(EVP_PKEY *key, const char *description)
+{
+	check(key != NULL, description);
+	EVP_PKEY_free(key);
+}
+
+/*
+ * build-deps.sh configures OpenSSL without the algorithms tern does not
+ * use, so this checks that everything tern's TLS code (auth/tls.c) and
+ * DKIM (RSA-SHA256, RSA-SHA1 verification, Ed25519) need is still there.
+ */
 static void check_openssl(void)
 {
+	/* The server suites of auth/tls.c, TLS 1.2 then TLS 1.3. */
+	static const char *const suites[] = {
+		"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+		"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+		"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+		"DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+		"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+		"TLS_CHACHA20_POLY1305_SHA256",
+	};
+	static const char *const digests[] = { "SHA1", "SHA256", "SHA384" };
+	char description[128];
 	SSL_CTX *context;
+	EVP_MD *md;
+	size_t i;
 
 	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
 	context = SSL_CTX_new(TLS_method());
 	check(context != NULL, "SSL_CTX_new");
+	if (context == NULL)
+		return;
+	check(SSL_CTX_set_cipher_list(context, "ALL") == 1,
+	    "SSL_CTX_set_cipher_list ALL");
+	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+		snprintf(description, sizeof(description),
+		    "OpenSSL offers %s", suites[i]);
+		check(has_cipher(context, suites[i]), description);
+	}
+	check(SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION) == 1,
+	    "TLS 1.2 is available");
+	check(SSL_CTX_set1_groups_list(context, "X25519:P-256:P-384") == 1,
+	    "key exchange groups X25519, P-256 and P-384");
 	SSL_CTX_free(context);
+
+	for (i = 0; i < sizeof(digests) / sizeof(digests[0]); i++) {
+		md = EVP_MD_fetch(NULL, digests[i], NULL);
+		snprintf(description, sizeof(description),
+		    "OpenSSL digest %s", digests[i]);
+		check(md != NULL, description);
+		EVP_MD_free(md);
+	}
+	check_openssl_key(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048),
+	    "RSA 2048 key generation");
+	check_openssl_key(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"),
+	    "Ed25519 key generation");
+	check_openssl_key(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+	    "EC P-256 key generation");
 }
 
 static void check_curl(void)
