@@ -25,6 +25,11 @@ def change_size_limit(tern, limit):
     tern.write_config(settings)
 
 
+# ternd logs its reload before smtpd has its copy; the SIZE check must
+# wait for smtpd's own line.
+SMTPD_RELOADED = r"/smtpd\[\d+\]: info: configuration reloaded from"
+
+
 def tern_reload(tern):
     return wine(str(build_dir() / "tern.exe"), "-c",
                 windows_path(tern.conf_path), "reload")
@@ -40,7 +45,7 @@ def test_console_ternd_reloads_on_event(lab):
     assert done.returncode == 0, \
         f"tern reload failed: {done.stdout}{done.stderr}"
     assert "reload event" in done.stdout, done.stdout
-    tern.wait_log(r"configuration reloaded from", timeout=30, since=since)
+    tern.wait_log(SMTPD_RELOADED, timeout=30, since=since)
     assert size_limit(tern) == 2000000
     assert tern.stop() == 0
 
@@ -64,7 +69,7 @@ def test_service_reloads_on_paramchange(lab):
         assert done.returncode == 0, \
             f"tern reload failed: {done.stdout}{done.stderr}"
         assert "reload control" in done.stdout, done.stdout
-        tern.wait_log(r"configuration reloaded from", timeout=30,
+        tern.wait_log(SMTPD_RELOADED, timeout=30,
                       since=since)
         assert size_limit(tern) == 3000000
         assert service.state() == "RUNNING"
