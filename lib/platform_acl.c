@@ -20,7 +20,7 @@
 #include <sddl.h>
 
 #include "platform_acl.h"
-#include "platform_file.h"
+#include "platform_wide.h"
 #include "tern_error.h"
 
 /* The rights that let a group read the secret, change it, or give

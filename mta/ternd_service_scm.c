@@ -26,8 +26,8 @@
 #include <uv.h>
 
 #include "../lib/platform_paths.h"
+#include "../lib/platform_wide.h"
 #include "ternd_service.h"
-#include "windows_text.h"
 
 #define SERVICE_NAME_W L"" TERND_SERVICE_NAME
 #define SERVICE_DISPLAY_NAME_W L"tern mail transfer agent"
@@ -56,7 +56,7 @@ print_error(DWORD code, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "ternd service: %s: %s%s\n", what,
-	    windows_error_text(code, text, sizeof(text)),
+	    platform_win32_error_text(code, text, sizeof(text)),
 	    code == ERROR_ACCESS_DENIED ? "; run it from an administrator "
 	    "command prompt" : "");
 }
@@ -176,7 +176,7 @@ make_command_line(const wchar_t *exe, const wchar_t *config, wchar_t *out,
 static bool
 absolute_config_path(const char *config, wchar_t *out, DWORD out_size)
 {
-	wchar_t *wide = windows_wide_from_utf8(config);
+	wchar_t *wide = platform_utf8_to_wide(config);
 	DWORD n;
 
 	if (wide == NULL) {
@@ -305,10 +305,10 @@ ternd_service_install(const struct ternd_service_options *opt)
 	}
 	if (GetFileAttributesW(config_full) == INVALID_FILE_ATTRIBUTES)
 		printf("note: %s does not exist yet; create it before starting "
-		    "the service\n", windows_utf8_from_wide(config_full, text,
+		    "the service\n", platform_wide_to_utf8(config_full, text,
 		    sizeof(text)));
 	if (!local_system) {
-		account_w = windows_wide_from_utf8(account);
+		account_w = platform_utf8_to_wide(account);
 		if (account_w == NULL) {
 			fprintf(stderr, "ternd service: --account: not valid "
 			    "UTF-8\n");
@@ -338,7 +338,7 @@ ternd_service_install(const struct ternd_service_options *opt)
 	}
 	printf("installed the service \"%s\" (automatic start, account %s)\n"
 	    "command line: %s\n", TERND_SERVICE_NAME, account,
-	    windows_utf8_from_wide(command, text, sizeof(text)));
+	    platform_wide_to_utf8(command, text, sizeof(text)));
 	configure_service(svc);
 	register_event_source(exe);
 	printf("start it with \"ternd service start\"\n");
@@ -469,7 +469,7 @@ ternd_service_start(void)
 		fprintf(stderr, "ternd service: the service \"%s\" is %s: "
 		    "%s\n", TERND_SERVICE_NAME,
 		    state_name(st.dwCurrentState),
-		    windows_error_text(st.dwWin32ExitCode, text,
+		    platform_win32_error_text(st.dwWin32ExitCode, text,
 		    sizeof(text)));
 	}
 done:
