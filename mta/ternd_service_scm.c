@@ -72,13 +72,20 @@ open_manager(DWORD access)
 	return scm;
 }
 
-/* Opens the service "tern"; prints why it could not. */
+/* Connects to the Service Control Manager and opens the service "tern"
+ * with access. Returns the service's handle and stores the manager's in
+ * *scm, for close_service(). On failure prints why, closes the manager
+ * and returns NULL. */
 static SC_HANDLE
-open_service(SC_HANDLE scm, DWORD access)
+open_service(DWORD access, SC_HANDLE *scm)
 {
-	SC_HANDLE svc = OpenServiceW(scm, SERVICE_NAME_W, access);
+	SC_HANDLE svc;
 	DWORD code;
 
+	*scm = open_manager(SC_MANAGER_CONNECT);
+	if (*scm == NULL)
+		return NULL;
+	svc = OpenServiceW(*scm, SERVICE_NAME_W, access);
 	if (svc != NULL)
 		return svc;
 	code = GetLastError();
@@ -89,7 +96,17 @@ open_service(SC_HANDLE scm, DWORD access)
 	else
 		print_error(code, "cannot open the service \"%s\"",
 		    TERND_SERVICE_NAME);
+	CloseServiceHandle(*scm);
+	*scm = NULL;
 	return NULL;
+}
+
+/* Closes the handles that open_service() returned. */
+static void
+close_service(SC_HANDLE scm, SC_HANDLE svc)
+{
+	CloseServiceHandle(svc);
+	CloseServiceHandle(scm);
 }
 
 static const char *
@@ -381,18 +398,15 @@ stop_and_wait(SC_HANDLE svc)
 int
 ternd_service_uninstall(void)
 {
-	SC_HANDLE scm, svc = NULL;
+	SC_HANDLE scm, svc;
 	SERVICE_STATUS_PROCESS st;
 	DWORD needed;
 	LSTATUS reg;
 	int rc = 1;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
-		return 1;
-	svc = open_service(scm, DELETE | SERVICE_STOP | SERVICE_QUERY_STATUS);
+	svc = open_service(DELETE | SERVICE_STOP | SERVICE_QUERY_STATUS, &scm);
 	if (svc == NULL)
-		goto done;
+		return 1;
 	if (QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, (BYTE *)&st,
 	    sizeof(st), &needed) && st.dwCurrentState != SERVICE_STOPPED &&
 	    stop_and_wait(svc) != 0)
@@ -420,26 +434,21 @@ ternd_service_uninstall(void)
 	printf("the configuration, queue and logs are kept\n");
 	rc = 0;
 done:
-	if (svc != NULL)
-		CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }
 
 int
 ternd_service_start(void)
 {
-	SC_HANDLE scm, svc = NULL;
+	SC_HANDLE scm, svc;
 	SERVICE_STATUS_PROCESS st;
 	char text[512];
 	int rc = 1;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
-		return 1;
-	svc = open_service(scm, SERVICE_START | SERVICE_QUERY_STATUS);
+	svc = open_service(SERVICE_START | SERVICE_QUERY_STATUS, &scm);
 	if (svc == NULL)
-		goto done;
+		return 1;
 	if (!StartServiceW(svc, 0, NULL)) {
 		if (GetLastError() == ERROR_SERVICE_ALREADY_RUNNING) {
 			printf("the service \"%s\" is already running\n",
@@ -473,9 +482,7 @@ ternd_service_start(void)
 		    sizeof(text)));
 	}
 done:
-	if (svc != NULL)
-		CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }
 
@@ -485,16 +492,10 @@ ternd_service_stop(void)
 	SC_HANDLE scm, svc;
 	int rc;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
+	svc = open_service(SERVICE_STOP | SERVICE_QUERY_STATUS, &scm);
+	if (svc == NULL)
 		return 1;
-	svc = open_service(scm, SERVICE_STOP | SERVICE_QUERY_STATUS);
-	if (svc == NULL) {
-		CloseServiceHandle(scm);
-		return 1;
-	}
 	rc = stop_and_wait(svc);
-	CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }
