@@ -20,7 +20,7 @@
 #endif
 
 #include "log.h"
-#include "platform_file.h"
+#include "platform_wide.h"
 #include "tern_error.h"
 
 #define LOG_LINE_MAX 4096

@@ -20,7 +20,7 @@
 #include <sddl.h>
 
 #include "platform_acl.h"
-#include "platform_file.h"
+#include "platform_wide.h"
 #include "tern_error.h"
 
 /* The rights that let a group read the secret, change it, or give
@@ -165,6 +165,26 @@ platform_acl_check_dacl(const ACL *dacl, const char *path, char *err,
 	return TERN_OK;
 }
 
+/* Evaluates the DACL that api (GetNamedSecurityInfoW or GetSecurityInfo)
+ * returned with status rc, then frees its security descriptor sd.
+ * Returns TERN_EIO naming api when rc is an error. */
+static int
+check_read_dacl(DWORD rc, const char *api, const ACL *dacl,
+    PSECURITY_DESCRIPTOR sd, const char *path, char *err, size_t err_size)
+{
+	int result;
+
+	if (rc != ERROR_SUCCESS) {
+		snprintf(err, err_size, "%s: cannot read the access control "
+		    "list: %s failed with error %lu", path, api,
+		    (unsigned long)rc);
+		return TERN_EIO;
+	}
+	result = platform_acl_check_dacl(dacl, path, err, err_size);
+	LocalFree(sd);
+	return result;
+}
+
 int
 platform_acl_check_file(const char *path, char *err, size_t err_size)
 {
@@ -172,7 +192,6 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	PACL dacl = NULL;
 	WCHAR *wide;
 	DWORD rc;
-	int result;
 
 	wide = platform_utf8_to_wide(path);
 	if (wide == NULL) {
@@ -183,15 +202,8 @@ platform_acl_check_file(const char *path, char *err, size_t err_size)
 	rc = GetNamedSecurityInfoW(wide, SE_FILE_OBJECT,
 	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
 	free(wide);
-	if (rc != ERROR_SUCCESS) {
-		snprintf(err, err_size, "%s: cannot read the access control "
-		    "list: GetNamedSecurityInfoW failed with error %lu", path,
-		    (unsigned long)rc);
-		return TERN_EIO;
-	}
-	result = platform_acl_check_dacl(dacl, path, err, err_size);
-	LocalFree(sd);
-	return result;
+	return check_read_dacl(rc, "GetNamedSecurityInfoW", dacl, sd, path,
+	    err, err_size);
 }
 
 int
@@ -201,19 +213,11 @@ platform_acl_check_handle(HANDLE handle, const char *path, char *err,
 	PSECURITY_DESCRIPTOR sd = NULL;
 	PACL dacl = NULL;
 	DWORD rc;
-	int result;
 
 	rc = GetSecurityInfo(handle, SE_FILE_OBJECT,
 	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
-	if (rc != ERROR_SUCCESS) {
-		snprintf(err, err_size, "%s: cannot read the access control "
-		    "list: GetSecurityInfo failed with error %lu", path,
-		    (unsigned long)rc);
-		return TERN_EIO;
-	}
-	result = platform_acl_check_dacl(dacl, path, err, err_size);
-	LocalFree(sd);
-	return result;
+	return check_read_dacl(rc, "GetSecurityInfo", dacl, sd, path, err,
+	    err_size);
 }
 
 #endif

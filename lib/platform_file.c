@@ -110,27 +110,7 @@ platform_fsync_directory(const char *path)
 #include <sddl.h>
 
 #include "platform_acl.h"
-
-wchar_t *
-platform_utf8_to_wide(const char *text)
-{
-	wchar_t *wide;
-	int n;
-
-	n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1,
-	    NULL, 0);
-	if (n <= 0)
-		return NULL;
-	wide = malloc((size_t)n * sizeof(*wide));
-	if (wide == NULL)
-		return NULL;
-	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text, -1, wide,
-	    n) != n) {
-		free(wide);
-		return NULL;
-	}
-	return wide;
-}
+#include "platform_wide.h"
 
 int
 platform_file_check_private(const char *path, char *err, size_t err_size)

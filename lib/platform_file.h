@@ -76,12 +76,4 @@ int platform_fsync(int fd);
  */
 int platform_fsync_directory(const char *path);
 
-#ifdef _WIN32
-#include <wchar.h>
-
-/* Converts a UTF-8 string to a malloc'd UTF-16 string for the W APIs.
- * Returns NULL when text is not valid UTF-8 or memory runs out. */
-wchar_t *platform_utf8_to_wide(const char *text);
-#endif
-
 #endif

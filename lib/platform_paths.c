@@ -29,6 +29,19 @@ platform_path_last_separator(const char *path)
 	return strrchr(path, '/');
 }
 
+bool
+platform_path_is_separator(char c)
+{
+	return c == '/';
+}
+
+size_t
+platform_path_root_length(const char *path)
+{
+	(void)path;
+	return 1;
+}
+
 const char *
 platform_default_config_path(void)
 {
@@ -53,8 +66,8 @@ platform_default_log_file(void)
 #include <knownfolders.h>
 #include <shlobj.h>
 
-static bool
-is_separator(char c)
+bool
+platform_path_is_separator(char c)
 {
 	return c == '\\' || c == '/';
 }
@@ -62,11 +75,11 @@ is_separator(char c)
 bool
 platform_path_is_absolute(const char *path)
 {
-	if (is_separator(path[0]))
+	if (platform_path_is_separator(path[0]))
 		return true;
 	return ((path[0] >= 'A' && path[0] <= 'Z') ||
 	    (path[0] >= 'a' && path[0] <= 'z')) && path[1] == ':' &&
-	    is_separator(path[2]);
+	    platform_path_is_separator(path[2]);
 }
 
 const char *
@@ -78,6 +91,23 @@ platform_path_last_separator(const char *path)
 	if (slash == NULL || (backslash != NULL && backslash > slash))
 		return backslash;
 	return slash;
+}
+
+size_t
+platform_path_root_length(const char *path)
+{
+	size_t i, separators = 0;
+
+	if (path[0] != '\0' && path[1] == ':')
+		return platform_path_is_separator(path[2]) ? 3 : 2;
+	if (!platform_path_is_separator(path[0]) ||
+	    !platform_path_is_separator(path[1]))
+		return 1;
+	for (i = 2; path[i] != '\0'; i++) {
+		if (platform_path_is_separator(path[i]) && ++separators == 2)
+			return i + 1;
+	}
+	return i;
 }
 
 /* MAX_PATH (260) would do for a default location, but a ProgramData

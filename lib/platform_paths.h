@@ -13,6 +13,7 @@
 #define TERN_PLATFORM_PATHS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* The configuration file used when -c is not given. */
 const char *platform_default_config_path(void);
@@ -37,5 +38,17 @@ bool platform_path_is_absolute(const char *path);
 /* Returns the last folder separator in path ("/", and also "\" on
  * Windows), or NULL when there is none. */
 const char *platform_path_last_separator(const char *path);
+
+/* True when c is a folder separator: "/", and also "\" on Windows. */
+bool platform_path_is_separator(char c);
+
+/*
+ * Returns the length of the root of path, the part that exists by
+ * definition, so "mkdir -p" starts creating folders after it. On Windows
+ * that is 3 for "C:\", 2 for "C:", the length of "\\server\share\"
+ * for a UNC path (all of path when nothing follows the share), else 1.
+ * On Unix it is always 1, the "/" of an absolute path.
+ */
+size_t platform_path_root_length(const char *path);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "pickup_folders.h"
 #include "pickup_mkdir.h"
@@ -29,47 +30,6 @@ give_created(const struct ternd_run_as *run_as, const char *path)
 	return rc;
 }
 
-#ifdef _WIN32
-static bool
-is_separator(char c)
-{
-	return c == '/' || c == '\\';
-}
-
-/* The length of the root of path, which exists by definition: "C:\" or
- * "\\server\share\", else one character.
- * TODO: queue/queue.c has the same two helpers; both belong in the
- * platform layer (lib/platform_paths.h). */
-static size_t
-root_length(const char *path)
-{
-	size_t i, separators = 0;
-
-	if (path[0] != '\0' && path[1] == ':')
-		return is_separator(path[2]) ? 3 : 2;
-	if (!is_separator(path[0]) || !is_separator(path[1]))
-		return 1;
-	for (i = 2; path[i] != '\0'; i++) {
-		if (is_separator(path[i]) && ++separators == 2)
-			return i + 1;
-	}
-	return i;
-}
-#else
-static bool
-is_separator(char c)
-{
-	return c == '/';
-}
-
-static size_t
-root_length(const char *path)
-{
-	(void)path;
-	return 1;
-}
-#endif
-
 /* Creates path with mode and its missing parents with 0755; 0 when it
  * exists already. Only folders created here get those modes and the
  * children's user as owner: an existing folder keeps the mode and owner
@@ -85,8 +45,9 @@ make_folders(const char *path, int mode, const struct ternd_run_as *run_as)
 	if (len >= sizeof(partial))
 		return UV_ENAMETOOLONG;
 	memcpy(partial, path, len + 1);
-	for (i = root_length(path); i <= len && rc == 0; i++) {
-		if (!is_separator(partial[i]) && partial[i] != '\0')
+	for (i = platform_path_root_length(path); i <= len && rc == 0; i++) {
+		if (!platform_path_is_separator(partial[i]) &&
+		    partial[i] != '\0')
 			continue;
 		separator = partial[i];
 		partial[i] = '\0';

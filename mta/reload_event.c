@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../lib/platform_wide.h"
 #include "../lib/tern_error.h"
 #include "reload_event.h"
-#include "windows_text.h"
 
 int
 reload_event_name(const char *queue_directory, bool global, char *out,
@@ -31,7 +31,7 @@ reload_event_name(const char *queue_directory, bool global, char *out,
 static HANDLE
 create_named(const char *name)
 {
-	wchar_t *wide = windows_wide_from_utf8(name);
+	wchar_t *wide = platform_utf8_to_wide(name);
 	HANDLE event;
 
 	if (wide == NULL) {
@@ -62,7 +62,7 @@ reload_event_create(const char *queue_directory, char *err, size_t err_size)
 		return event;
 	code = GetLastError();
 	snprintf(err, err_size, "cannot create the reload event %s: %s", name,
-	    windows_error_text(code, reason, sizeof(reason)));
+	    platform_win32_error_text(code, reason, sizeof(reason)));
 	return NULL;
 }
 
@@ -70,7 +70,7 @@ reload_event_create(const char *queue_directory, char *err, size_t err_size)
 static DWORD
 set_named(const char *name)
 {
-	wchar_t *wide = windows_wide_from_utf8(name);
+	wchar_t *wide = platform_utf8_to_wide(name);
 	HANDLE event;
 	DWORD code = ERROR_SUCCESS;
 
@@ -106,7 +106,7 @@ reload_event_set(const char *queue_directory, char *err, size_t err_size)
 		return TERN_ENOTFOUND;
 	}
 	snprintf(err, err_size, "cannot set the reload event %s: %s%s", name,
-	    windows_error_text(code, reason, sizeof(reason)),
+	    platform_win32_error_text(code, reason, sizeof(reason)),
 	    code == ERROR_ACCESS_DENIED ? "; run tern as the account of ternd "
 	    "or as an administrator" : "");
 	return TERN_EIO;

@@ -23,9 +23,9 @@
 #include <uv.h>
 
 #ifdef _WIN32
+#include "../lib/platform_wide.h"
 #include "reload_event.h"
 #include "ternd_service.h"
-#include "windows_text.h"
 #endif
 
 #include "../lib/tern_error.h"
@@ -82,7 +82,7 @@ reload_service(int pid)
 
 		fprintf(stderr, "tern: cannot send the reload control to the "
 		    "service \"%s\": %s%s\n", TERND_SERVICE_NAME,
-		    windows_error_text(code, text, sizeof(text)),
+		    platform_win32_error_text(code, text, sizeof(text)),
 		    code == ERROR_ACCESS_DENIED ? "; run tern from an "
 		    "administrator command prompt" : "");
 		rc = -1;

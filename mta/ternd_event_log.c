@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "../lib/platform_wide.h"
 #include "ternd_service.h"
-#include "windows_text.h"
 
 /* The one event ID ternd writes; the text carries the details. */
 #define TERND_EVENT_ID 1
@@ -24,7 +24,7 @@
 void
 ternd_event_log_error(const char *text)
 {
-	wchar_t *wide = windows_wide_from_utf8(text);
+	wchar_t *wide = platform_utf8_to_wide(text);
 	const wchar_t *strings[1];
 	HANDLE source;
 

@@ -33,11 +33,11 @@
 
 #include "../lib/log.h"
 #include "../lib/platform_paths.h"
+#include "../lib/platform_wide.h"
 #include "../lib/tern_error.h"
 #include "reload_event.h"
 #include "supervisor.h"
 #include "ternd_service.h"
-#include "windows_text.h"
 
 /* Seconds the service may stay START_PENDING waiting for the children
  * before it reports RUNNING anyway (the supervisor keeps restarting a
@@ -356,6 +356,6 @@ ternd_service_run(const char *config_path)
 	else
 		fprintf(stderr, "ternd service run: cannot connect to the "
 		    "service manager: %s\n",
-		    windows_error_text(code, reason, sizeof(reason)));
+		    platform_win32_error_text(code, reason, sizeof(reason)));
 	return 1;
 }

@@ -26,8 +26,8 @@
 #include <uv.h>
 
 #include "../lib/platform_paths.h"
+#include "../lib/platform_wide.h"
 #include "ternd_service.h"
-#include "windows_text.h"
 
 #define SERVICE_NAME_W L"" TERND_SERVICE_NAME
 #define SERVICE_DISPLAY_NAME_W L"tern mail transfer agent"
@@ -56,7 +56,7 @@ print_error(DWORD code, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "ternd service: %s: %s%s\n", what,
-	    windows_error_text(code, text, sizeof(text)),
+	    platform_win32_error_text(code, text, sizeof(text)),
 	    code == ERROR_ACCESS_DENIED ? "; run it from an administrator "
 	    "command prompt" : "");
 }
@@ -72,13 +72,20 @@ open_manager(DWORD access)
 	return scm;
 }
 
-/* Opens the service "tern"; prints why it could not. */
+/* Connects to the Service Control Manager and opens the service "tern"
+ * with access. Returns the service's handle and stores the manager's in
+ * *scm, for close_service(). On failure prints why, closes the manager
+ * and returns NULL. */
 static SC_HANDLE
-open_service(SC_HANDLE scm, DWORD access)
+open_service(DWORD access, SC_HANDLE *scm)
 {
-	SC_HANDLE svc = OpenServiceW(scm, SERVICE_NAME_W, access);
+	SC_HANDLE svc;
 	DWORD code;
 
+	*scm = open_manager(SC_MANAGER_CONNECT);
+	if (*scm == NULL)
+		return NULL;
+	svc = OpenServiceW(*scm, SERVICE_NAME_W, access);
 	if (svc != NULL)
 		return svc;
 	code = GetLastError();
@@ -89,7 +96,17 @@ open_service(SC_HANDLE scm, DWORD access)
 	else
 		print_error(code, "cannot open the service \"%s\"",
 		    TERND_SERVICE_NAME);
+	CloseServiceHandle(*scm);
+	*scm = NULL;
 	return NULL;
+}
+
+/* Closes the handles that open_service() returned. */
+static void
+close_service(SC_HANDLE scm, SC_HANDLE svc)
+{
+	CloseServiceHandle(svc);
+	CloseServiceHandle(scm);
 }
 
 static const char *
@@ -176,7 +193,7 @@ make_command_line(const wchar_t *exe, const wchar_t *config, wchar_t *out,
 static bool
 absolute_config_path(const char *config, wchar_t *out, DWORD out_size)
 {
-	wchar_t *wide = windows_wide_from_utf8(config);
+	wchar_t *wide = platform_utf8_to_wide(config);
 	DWORD n;
 
 	if (wide == NULL) {
@@ -305,10 +322,10 @@ ternd_service_install(const struct ternd_service_options *opt)
 	}
 	if (GetFileAttributesW(config_full) == INVALID_FILE_ATTRIBUTES)
 		printf("note: %s does not exist yet; create it before starting "
-		    "the service\n", windows_utf8_from_wide(config_full, text,
+		    "the service\n", platform_wide_to_utf8(config_full, text,
 		    sizeof(text)));
 	if (!local_system) {
-		account_w = windows_wide_from_utf8(account);
+		account_w = platform_utf8_to_wide(account);
 		if (account_w == NULL) {
 			fprintf(stderr, "ternd service: --account: not valid "
 			    "UTF-8\n");
@@ -338,7 +355,7 @@ ternd_service_install(const struct ternd_service_options *opt)
 	}
 	printf("installed the service \"%s\" (automatic start, account %s)\n"
 	    "command line: %s\n", TERND_SERVICE_NAME, account,
-	    windows_utf8_from_wide(command, text, sizeof(text)));
+	    platform_wide_to_utf8(command, text, sizeof(text)));
 	configure_service(svc);
 	register_event_source(exe);
 	printf("start it with \"ternd service start\"\n");
@@ -381,18 +398,15 @@ stop_and_wait(SC_HANDLE svc)
 int
 ternd_service_uninstall(void)
 {
-	SC_HANDLE scm, svc = NULL;
+	SC_HANDLE scm, svc;
 	SERVICE_STATUS_PROCESS st;
 	DWORD needed;
 	LSTATUS reg;
 	int rc = 1;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
-		return 1;
-	svc = open_service(scm, DELETE | SERVICE_STOP | SERVICE_QUERY_STATUS);
+	svc = open_service(DELETE | SERVICE_STOP | SERVICE_QUERY_STATUS, &scm);
 	if (svc == NULL)
-		goto done;
+		return 1;
 	if (QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, (BYTE *)&st,
 	    sizeof(st), &needed) && st.dwCurrentState != SERVICE_STOPPED &&
 	    stop_and_wait(svc) != 0)
@@ -420,26 +434,21 @@ ternd_service_uninstall(void)
 	printf("the configuration, queue and logs are kept\n");
 	rc = 0;
 done:
-	if (svc != NULL)
-		CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }
 
 int
 ternd_service_start(void)
 {
-	SC_HANDLE scm, svc = NULL;
+	SC_HANDLE scm, svc;
 	SERVICE_STATUS_PROCESS st;
 	char text[512];
 	int rc = 1;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
-		return 1;
-	svc = open_service(scm, SERVICE_START | SERVICE_QUERY_STATUS);
+	svc = open_service(SERVICE_START | SERVICE_QUERY_STATUS, &scm);
 	if (svc == NULL)
-		goto done;
+		return 1;
 	if (!StartServiceW(svc, 0, NULL)) {
 		if (GetLastError() == ERROR_SERVICE_ALREADY_RUNNING) {
 			printf("the service \"%s\" is already running\n",
@@ -469,13 +478,11 @@ ternd_service_start(void)
 		fprintf(stderr, "ternd service: the service \"%s\" is %s: "
 		    "%s\n", TERND_SERVICE_NAME,
 		    state_name(st.dwCurrentState),
-		    windows_error_text(st.dwWin32ExitCode, text,
+		    platform_win32_error_text(st.dwWin32ExitCode, text,
 		    sizeof(text)));
 	}
 done:
-	if (svc != NULL)
-		CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }
 
@@ -485,16 +492,10 @@ ternd_service_stop(void)
 	SC_HANDLE scm, svc;
 	int rc;
 
-	scm = open_manager(SC_MANAGER_CONNECT);
-	if (scm == NULL)
+	svc = open_service(SERVICE_STOP | SERVICE_QUERY_STATUS, &scm);
+	if (svc == NULL)
 		return 1;
-	svc = open_service(scm, SERVICE_STOP | SERVICE_QUERY_STATUS);
-	if (svc == NULL) {
-		CloseServiceHandle(scm);
-		return 1;
-	}
 	rc = stop_and_wait(svc);
-	CloseServiceHandle(svc);
-	CloseServiceHandle(scm);
+	close_service(scm, svc);
 	return rc;
 }

@@ -27,6 +27,7 @@
 #endif
 
 #include "../lib/log.h"
+#include "../lib/platform_paths.h"
 #include "../lib/tern_error.h"
 #include "queue_internal.h"
 
@@ -364,45 +365,6 @@ make_one_directory(const char *path, int mode)
 	return rc;
 }
 
-#ifdef _WIN32
-static bool
-is_separator(char c)
-{
-	return c == '/' || c == '\\';
-}
-
-/* The length of the root of path that exists by definition: "C:\" or
- * "\\server\share\", else one character. */
-static size_t
-root_length(const char *path)
-{
-	size_t i, separators = 0;
-
-	if (path[0] != '\0' && path[1] == ':')
-		return is_separator(path[2]) ? 3 : 2;
-	if (!is_separator(path[0]) || !is_separator(path[1]))
-		return 1;
-	for (i = 2; path[i] != '\0'; i++) {
-		if (is_separator(path[i]) && ++separators == 2)
-			return i + 1;
-	}
-	return i;
-}
-#else
-static bool
-is_separator(char c)
-{
-	return c == '/';
-}
-
-static size_t
-root_length(const char *path)
-{
-	(void)path;
-	return 1;
-}
-#endif
-
 /*
  * Creates the queue directory with mode 0700 unless it exists, and any
  * missing parent folders with mode 0755 first, as "mkdir -p" would. On
@@ -423,8 +385,8 @@ make_directory(const char *directory, char *err, size_t err_size)
 		return TERN_EINVAL;
 	}
 	memcpy(path, directory, len + 1);
-	for (i = root_length(path); i < len && rc == 0; i++) {
-		if (!is_separator(path[i]))
+	for (i = platform_path_root_length(path); i < len && rc == 0; i++) {
+		if (!platform_path_is_separator(path[i]))
 			continue;
 		separator = path[i];
 		path[i] = '\0';

@@ -17,6 +17,7 @@
 
 #include "lib/tern_error.h"
 #include "policy/config.h"
+#include "tmpdir_helpers.h"
 
 static char directory[256];
 
@@ -24,18 +25,15 @@ static int
 make_directory(void **state)
 {
 	(void)state;
-	snprintf(directory, sizeof(directory), "/tmp/tern-listener-XXXXXX");
-	return mkdtemp(directory) == NULL ? -1 : 0;
+	return tmpdir_create("/tmp/tern-listener", directory,
+	    sizeof(directory));
 }
 
 static int
 remove_directory(void **state)
 {
-	char command[300];
-
 	(void)state;
-	snprintf(command, sizeof(command), "rm -rf '%s'", directory);
-	return system(command) == 0 ? 0 : -1;
+	return tmpdir_remove(directory);
 }
 
 /* The TLS and AUTH settings a submission listener needs. */
@@ -46,15 +44,7 @@ remove_directory(void **state)
 static const char *
 write_file(const char *text)
 {
-	static char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/tern.conf", directory);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
+	return tmpdir_write_file(directory, "tern.conf", text);
 }
 
 static void

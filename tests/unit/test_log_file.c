@@ -23,6 +23,7 @@
 #endif
 
 #include "lib/log.h"
+#include "tmpdir_helpers.h"
 
 struct fixture {
 	char folder[256];
@@ -34,14 +35,8 @@ static int
 setup(void **state)
 {
 	static struct fixture f;
-	uv_fs_t req;
-	int rc;
 
-	rc = uv_fs_mkdtemp(NULL, &req, "test_log_file-XXXXXX", NULL);
-	if (rc == 0)
-		snprintf(f.folder, sizeof(f.folder), "%s", req.path);
-	uv_fs_req_cleanup(&req);
-	if (rc != 0)
+	if (tmpdir_create("test_log_file", f.folder, sizeof(f.folder)) != 0)
 		return -1;
 	snprintf(f.file, sizeof(f.file), "%s/tern.log", f.folder);
 	snprintf(f.link, sizeof(f.link), "%s/link.log", f.folder);
@@ -53,14 +48,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	uv_fs_t req;
 
-	uv_fs_unlink(NULL, &req, f->link, NULL);
-	uv_fs_req_cleanup(&req);
-	uv_fs_unlink(NULL, &req, f->file, NULL);
-	uv_fs_req_cleanup(&req);
-	uv_fs_rmdir(NULL, &req, f->folder, NULL);
-	uv_fs_req_cleanup(&req);
+	/* A failed cleanup does not fail the test. */
+	(void)tmpdir_remove(f->folder);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for lib/platform_paths.c: the default locations of the
  * configuration, queue and log, their use as the configuration's
- * defaults, and the absolute-path test that configuration loading uses.
+ * defaults, the absolute-path test that configuration loading uses, and
+ * the separator and root-length helpers that folder creation uses.
  * Runs on Unix and, cross-built, on Windows (under Wine in
  * make check-windows). */
 #include <setjmp.h>
@@ -37,6 +38,16 @@ absolute_paths_unix(void **state)
 	assert_false(platform_path_is_absolute("tern.conf"));
 	assert_false(platform_path_is_absolute("C:\\tern.conf"));
 	assert_false(platform_path_is_absolute(""));
+}
+
+static void
+separators_and_root_unix(void **state)
+{
+	(void)state;
+	assert_true(platform_path_is_separator('/'));
+	assert_false(platform_path_is_separator('\\'));
+	assert_int_equal(platform_path_root_length("/var/spool/tern"), 1);
+	assert_int_equal(platform_path_root_length("C:\\tern"), 1);
 }
 
 #else
@@ -92,6 +103,23 @@ absolute_paths_windows(void **state)
 	assert_false(platform_path_is_absolute("C:tern"));
 	assert_false(platform_path_is_absolute("tern\\tern.conf"));
 	assert_false(platform_path_is_absolute(""));
+}
+
+static void
+separators_and_root_windows(void **state)
+{
+	(void)state;
+	assert_true(platform_path_is_separator('/'));
+	assert_true(platform_path_is_separator('\\'));
+	assert_false(platform_path_is_separator(':'));
+	assert_int_equal(platform_path_root_length("C:\\ProgramData"), 3);
+	assert_int_equal(platform_path_root_length("c:/ProgramData"), 3);
+	assert_int_equal(platform_path_root_length("C:ProgramData"), 2);
+	assert_int_equal(platform_path_root_length("\\\\server\\share\\tern"),
+	    15);
+	assert_int_equal(platform_path_root_length("//server/share"), 14);
+	assert_int_equal(platform_path_root_length("\\tern\\queue"), 1);
+	assert_int_equal(platform_path_root_length("tern\\queue"), 1);
 }
 
 static void
@@ -198,9 +226,11 @@ main(void)
 #ifndef _WIN32
 		cmocka_unit_test(defaults_follow_unix_layout),
 		cmocka_unit_test(absolute_paths_unix),
+		cmocka_unit_test(separators_and_root_unix),
 #else
 		cmocka_unit_test(defaults_under_program_data),
 		cmocka_unit_test(absolute_paths_windows),
+		cmocka_unit_test(separators_and_root_windows),
 		cmocka_unit_test(last_separator_either_slash),
 		cmocka_unit_test(config_windows_paths_loaded),
 		cmocka_unit_test(config_drive_root_pickup_rejected),

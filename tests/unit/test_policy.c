@@ -16,6 +16,7 @@
 #include "lib/tern_error.h"
 #include "policy/config.h"
 #include "policy/policy.h"
+#include "tmpdir_helpers.h"
 
 static char directory[256];
 /* Large structures live here, not on the stack. */
@@ -27,33 +28,21 @@ static int
 make_directory(void **state)
 {
 	(void)state;
-	snprintf(directory, sizeof(directory), "/tmp/tern-policy-XXXXXX");
-	return mkdtemp(directory) == NULL ? -1 : 0;
+	return tmpdir_create("/tmp/tern-policy", directory, sizeof(directory));
 }
 
 static int
 remove_directory(void **state)
 {
-	char command[300];
-
 	(void)state;
-	snprintf(command, sizeof(command), "rm -rf '%s'", directory);
-	return system(command) == 0 ? 0 : -1;
+	return tmpdir_remove(directory);
 }
 
 /* Writes text to DIRECTORY/name and returns the file's path. */
 static const char *
 write_file(const char *name, const char *text)
 {
-	static char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", directory, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
+	return tmpdir_write_file(directory, name, text);
 }
 
 static void

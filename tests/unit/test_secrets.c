@@ -16,6 +16,7 @@
 #include "lib/tern_error.h"
 #include "policy/config.h"
 #include "policy/secrets.h"
+#include "tmpdir_helpers.h"
 
 static char directory[256];
 static struct tern_config cfg;
@@ -26,32 +27,22 @@ static int
 make_directory(void **state)
 {
 	(void)state;
-	snprintf(directory, sizeof(directory), "/tmp/tern-secrets-XXXXXX");
-	return mkdtemp(directory) == NULL ? -1 : 0;
+	return tmpdir_create("/tmp/tern-secrets", directory, sizeof(directory));
 }
 
 static int
 remove_directory(void **state)
 {
-	char command[300];
-
 	(void)state;
-	snprintf(command, sizeof(command), "rm -rf '%s'", directory);
-	return system(command) == 0 ? 0 : -1;
+	return tmpdir_remove(directory);
 }
 
 /* Writes text to DIRECTORY/name with mode and returns the path. */
 static const char *
 write_file(const char *name, const char *text, mode_t mode)
 {
-	static char path[512];
-	FILE *f;
+	const char *path = tmpdir_write_file(directory, name, text);
 
-	snprintf(path, sizeof(path), "%s/%s", directory, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
 	assert_int_equal(chmod(path, mode), 0);
 	return path;
 }

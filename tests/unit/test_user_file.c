@@ -19,6 +19,7 @@
 #include "auth/user_file.h"
 #include "auth/user_file_internal.h"
 #include "lib/tern_error.h"
+#include "tmpdir_helpers.h"
 
 static char directory[256];
 static char err[4096];
@@ -27,18 +28,14 @@ static int
 make_directory(void **state)
 {
 	(void)state;
-	snprintf(directory, sizeof(directory), "/tmp/tern-users-XXXXXX");
-	return mkdtemp(directory) == NULL ? -1 : 0;
+	return tmpdir_create("/tmp/tern-users", directory, sizeof(directory));
 }
 
 static int
 remove_directory(void **state)
 {
-	char command[300];
-
 	(void)state;
-	snprintf(command, sizeof(command), "rm -rf '%s'", directory);
-	return system(command) == 0 ? 0 : -1;
+	return tmpdir_remove(directory);
 }
 
 /* The path of name in the test's folder. */
@@ -56,13 +53,8 @@ path_of(const char *name)
 static const char *
 write_bytes(const char *name, const char *text, size_t len, mode_t mode)
 {
-	const char *path = path_of(name);
-	FILE *f;
+	const char *path = tmpdir_write_bytes(directory, name, text, len);
 
-	f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, len, f), len);
-	fclose(f);
 	assert_int_equal(chmod(path, mode), 0);
 	return path;
 }

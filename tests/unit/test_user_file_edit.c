@@ -19,6 +19,7 @@
 #include "auth/user_file.h"
 #include "lib/platform_file.h"
 #include "lib/tern_error.h"
+#include "tmpdir_helpers.h"
 
 static const char hash[] =
     "$argon2id$v=19$m=19456,t=2,p=1$kAr3dmsogpz0NTwhZ+vvLA$"
@@ -34,14 +35,9 @@ static int
 setup(void **state)
 {
 	static struct fixture f;
-	uv_fs_t req;
-	int rc;
 
-	rc = uv_fs_mkdtemp(NULL, &req, "test_user_file_edit-XXXXXX", NULL);
-	if (rc == 0)
-		snprintf(f.folder, sizeof(f.folder), "%s", req.path);
-	uv_fs_req_cleanup(&req);
-	if (rc != 0)
+	if (tmpdir_create("test_user_file_edit", f.folder,
+	    sizeof(f.folder)) != 0)
 		return -1;
 	snprintf(f.path, sizeof(f.path), "%s/users", f.folder);
 	snprintf(f.lock_path, sizeof(f.lock_path), "%s.lock", f.path);
@@ -53,14 +49,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	uv_fs_t req;
 
-	uv_fs_unlink(NULL, &req, f->path, NULL);
-	uv_fs_req_cleanup(&req);
-	uv_fs_unlink(NULL, &req, f->lock_path, NULL);
-	uv_fs_req_cleanup(&req);
-	uv_fs_rmdir(NULL, &req, f->folder, NULL);
-	uv_fs_req_cleanup(&req);
+	/* A failed cleanup does not fail the test. */
+	(void)tmpdir_remove(f->folder);
 	return 0;
 }
 

@@ -1,15 +1,15 @@
 /*
- * Text conversions for Win32 calls; see windows_text.h.
+ * Text conversions for Win32 calls; see platform_wide.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
 
-#include "windows_text.h"
+#include "platform_wide.h"
 
 wchar_t *
-windows_wide_from_utf8(const char *text)
+platform_utf8_to_wide(const char *text)
 {
 	wchar_t *wide;
 	int n;
@@ -30,7 +30,7 @@ windows_wide_from_utf8(const char *text)
 }
 
 char *
-windows_utf8_from_wide(const wchar_t *text, char *out, size_t out_size)
+platform_wide_to_utf8(const wchar_t *text, char *out, size_t out_size)
 {
 	size_t len;
 	int n;
@@ -62,7 +62,8 @@ windows_utf8_from_wide(const wchar_t *text, char *out, size_t out_size)
 }
 
 char *
-windows_error_text(unsigned long code, char *out, size_t out_size)
+platform_win32_error_text(unsigned long code, char *out,
+    size_t out_size)
 {
 	wchar_t message[512];
 	char text[1024];
@@ -82,7 +83,7 @@ windows_error_text(unsigned long code, char *out, size_t out_size)
 		return out;
 	}
 	message[n] = L'\0';
-	windows_utf8_from_wide(message, text, sizeof(text));
+	platform_wide_to_utf8(message, text, sizeof(text));
 	snprintf(out, out_size, "%s (error %lu)", text, code);
 	return out;
 }
