@@ -43,11 +43,14 @@ def test_sample_config_accepted(data_dir):
         f"ternd.exe -t rejected {SAMPLE.name}:\n{done.stdout}{done.stderr}"
 
 
-def test_sample_config_broken_rejected(data_dir):
+def test_invalid_listener_rejected(data_dir):
     # The same file with an invalid listener address, so the test above
     # shows that -t reads this file and checks it.
     text = SAMPLE.read_text()
     assert '"::1"; port = 25' in text
+    line = next(number for number, content
+                in enumerate(text.splitlines(), start=1)
+                if '"::1"; port = 25' in content)
     (data_dir / "tern.conf").write_text(
         text.replace('"::1"; port = 25', '"::1x"; port = 25'))
 
@@ -55,5 +58,8 @@ def test_sample_config_broken_rejected(data_dir):
 
     assert done.returncode != 0, \
         f"ternd.exe -t accepted an invalid address:\n{done.stdout}"
-    assert "::1x" in done.stdout + done.stderr, \
-        f"the error does not name the address:\n{done.stdout}{done.stderr}"
+    output = done.stdout + done.stderr
+    assert f"tern.conf:{line}:" in output, \
+        f"the error does not name the file and line:\n{output}"
+    assert "smtpd.listeners" in output, \
+        f"the error does not name the setting:\n{output}"
