@@ -36,8 +36,8 @@
 
 #include "../auth/tls.h"
 #include "../dns/resolver.h"
-#include "../lib/platform_args.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "../queue/queue.h"
 #include "child.h"

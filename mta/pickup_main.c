@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/platform_args.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "../policy/config_pickup.h"
 #include "child.h"

@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/platform_args.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "child.h"
 #include "qmgr_control.h"

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/platform_args.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "child.h"

@@ -18,10 +18,10 @@
 
 #include "tern_autoconf.h"
 
-#include "../lib/platform_args.h"
 #include "../lib/clock.h"
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/platform_limits.h"
 #include "../lib/platform_user.h"
 #include "../lib/tern_error.h"
