@@ -61,7 +61,7 @@ read_key_file(const char *path, bool check_mode, unsigned char **out,
 	FILE *f;
 
 	*out = NULL;
-	if (stat(path, &st) != 0) {
+	if (platform_stat(path, &st) != 0) {
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));
 		return TERN_EIO;
 	}
@@ -91,7 +91,7 @@ read_key_file(const char *path, bool check_mode, unsigned char **out,
 		    "(%lld bytes)", path, (long long)st.st_size);
 		return TERN_EINVAL;
 	}
-	f = fopen(path, "rb");
+	f = platform_fopen(path, "rb");
 	if (f == NULL) {
 		snprintf(err, err_size, "%s: cannot read: %s", path,
 		    strerror(errno));

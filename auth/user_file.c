@@ -585,7 +585,7 @@ user_file_load(const char *path, struct user_db **out, char *err,
 	int rc;
 
 	*out = NULL;
-	fp = fopen(path, "r");
+	fp = platform_fopen(path, "r");
 	if (fp == NULL) {
 		snprintf(err, err_size, "%s: cannot open: %s", path,
 		    strerror(errno));

@@ -160,7 +160,7 @@ create_temp(const char *path, FILE *source, char *temp, size_t temp_size)
 	    fchown(fd, sb.st_uid, sb.st_gid) != 0)) {
 		saved = errno;
 		close(fd);
-		unlink(temp);
+		platform_unlink(temp);
 		errno = saved;
 		return -1;
 	}
@@ -231,7 +231,7 @@ failed:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
-	unlink(temp);
+	platform_unlink(temp);
 	snprintf(err, err_size, "%s: cannot write %s: %s", path, temp,
 	    strerror(saved));
 	return TERN_EIO;
@@ -309,7 +309,7 @@ edit_file(const char *path, const struct user_edit *edit, char *err,
 	if (rc != TERN_OK)
 		return rc;
 
-	source = fopen(path, "rb");
+	source = platform_fopen(path, "rb");
 	if (source == NULL && (errno != ENOENT || edit->kind != EDIT_ADD)) {
 		snprintf(err, err_size, "%s: cannot open: %s", path,
 		    strerror(errno));

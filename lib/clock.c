@@ -2,10 +2,12 @@
  * The calendar clock, with the test override described in clock.h.
  */
 #include "clock.h"
+#include "platform_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <uv.h>
 
 /* The time written in the test clock file; -1 when it cannot be read. */
 static int64_t
@@ -15,7 +17,7 @@ read_test_clock(const char *path)
 	long long value;
 	int n;
 
-	f = fopen(path, "r");
+	f = platform_fopen(path, "r");
 	if (f == NULL)
 		return -1;
 	n = fscanf(f, "%lld", &value);
@@ -25,14 +27,26 @@ read_test_clock(const char *path)
 	return (int64_t)value;
 }
 
+/* Copies the TERN_TEST_CLOCK path into out and returns true when it is
+ * set and not empty. uv_os_getenv() returns UTF-8 on every platform,
+ * where getenv() on Windows returns the ANSI code page. A value longer
+ * than out counts as unset. */
+static bool
+test_clock_path(char *out, size_t out_size)
+{
+	size_t size = out_size;
+
+	return uv_os_getenv("TERN_TEST_CLOCK", out, &size) == 0 &&
+	    out[0] != '\0';
+}
+
 int64_t
 tern_clock_now(void)
 {
-	const char *path;
+	char path[4096];
 	int64_t t;
 
-	path = getenv("TERN_TEST_CLOCK");
-	if (path != NULL && path[0] != '\0') {
+	if (test_clock_path(path, sizeof(path))) {
 		t = read_test_clock(path);
 		if (t >= 0)
 			return t;
@@ -43,7 +57,7 @@ tern_clock_now(void)
 bool
 tern_clock_is_test(void)
 {
-	const char *path = getenv("TERN_TEST_CLOCK");
+	char path[4096];
 
-	return path != NULL && path[0] != '\0';
+	return test_clock_path(path, sizeof(path));
 }

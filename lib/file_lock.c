@@ -15,6 +15,7 @@
 #endif
 
 #include "file_lock.h"
+#include "platform_file.h"
 #include "tern_error.h"
 
 /* Children must not inherit the descriptor. On Windows an inherited
@@ -32,7 +33,7 @@ file_lock_acquire(const char *path, struct file_lock *lock)
 	int fd;
 
 	lock->fd = -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = platform_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return TERN_EIO;
 #ifdef _WIN32
@@ -81,7 +82,7 @@ file_lock_holder(const char *path, int *pid)
 	int fd;
 
 	*pid = 0;
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = platform_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == ENOENT ? TERN_ENOTFOUND : TERN_EIO;
 #ifdef _WIN32

@@ -2,8 +2,10 @@
  * Secret-file checks and fsync for Unix and Windows; see platform_file.h.
  *
  * Unix: POSIX stat(), open() and fsync(). Windows: the DACL check of
- * platform_acl.c, and FlushFileBuffers() on the handle that
- * _get_osfhandle() returns for a C runtime descriptor.
+ * platform_acl.c, FlushFileBuffers() on the handle that
+ * _get_osfhandle() returns for a C runtime descriptor, and the C
+ * runtime's wide-character file calls (_wopen, _wfopen, _wstat64,
+ * _wunlink) on paths converted with MultiByteToWideChar(CP_UTF8).
  *
  * Privileges: none beyond reading the file's metadata.
  */
@@ -87,6 +89,30 @@ platform_fsync(int fd)
 }
 
 int
+platform_open(const char *path, int flags, int mode)
+{
+	return open(path, flags, mode);
+}
+
+FILE *
+platform_fopen(const char *path, const char *mode)
+{
+	return fopen(path, mode);
+}
+
+int
+platform_stat(const char *path, struct stat *sb)
+{
+	return stat(path, sb);
+}
+
+int
+platform_unlink(const char *path)
+{
+	return unlink(path);
+}
+
+int
 platform_fsync_directory(const char *path)
 {
 	int fd, rc, saved;
@@ -111,6 +137,104 @@ platform_fsync_directory(const char *path)
 
 #include "platform_acl.h"
 #include "platform_wide.h"
+
+int
+platform_open(const char *path, int flags, int mode)
+{
+	wchar_t *wide = platform_utf8_to_wide(path);
+	int fd, saved;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = _wopen(wide, flags, mode);
+	saved = errno;
+	free(wide);
+	errno = saved;
+	return fd;
+}
+
+FILE *
+platform_fopen(const char *path, const char *mode)
+{
+	wchar_t wide_mode[16];
+	wchar_t *wide;
+	FILE *f;
+	size_t i;
+	int saved;
+
+	/* fopen() modes are short ASCII strings such as "rb" or "w+". */
+	for (i = 0; mode[i] != '\0'; i++) {
+		if (i + 1 >= sizeof(wide_mode) / sizeof(wide_mode[0]) ||
+		    (unsigned char)mode[i] > 0x7f) {
+			errno = EINVAL;
+			return NULL;
+		}
+		wide_mode[i] = (wchar_t)mode[i];
+	}
+	wide_mode[i] = L'\0';
+	wide = platform_utf8_to_wide(path);
+	if (wide == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = _wfopen(wide, wide_mode);
+	saved = errno;
+	free(wide);
+	errno = saved;
+	return f;
+}
+
+int
+platform_stat(const char *path, struct stat *sb)
+{
+	struct _stat64 wide_sb;
+	wchar_t *wide = platform_utf8_to_wide(path);
+	int rc, saved;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = _wstat64(wide, &wide_sb);
+	saved = errno;
+	free(wide);
+	errno = saved;
+	if (rc != 0)
+		return rc;
+	memset(sb, 0, sizeof(*sb));
+	sb->st_mode = wide_sb.st_mode;
+	sb->st_size = wide_sb.st_size;
+	if ((long long)sb->st_size != (long long)wide_sb.st_size) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	sb->st_nlink = wide_sb.st_nlink;
+	sb->st_dev = wide_sb.st_dev;
+	sb->st_rdev = wide_sb.st_rdev;
+	sb->st_atime = wide_sb.st_atime;
+	sb->st_mtime = wide_sb.st_mtime;
+	sb->st_ctime = wide_sb.st_ctime;
+	return 0;
+}
+
+int
+platform_unlink(const char *path)
+{
+	wchar_t *wide = platform_utf8_to_wide(path);
+	int rc, saved;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = _wunlink(wide);
+	saved = errno;
+	free(wide);
+	errno = saved;
+	return rc;
+}
 
 int
 platform_file_check_private(const char *path, char *err, size_t err_size)

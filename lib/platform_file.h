@@ -1,7 +1,8 @@
 /*
  * File operations that differ between Unix and Windows: the check that a
- * secret file (private key, password or credential file) is private, and
- * fsync of files and folders.
+ * secret file (private key, password or credential file) is private,
+ * fsync of files and folders, and the C runtime file calls on UTF-8
+ * paths.
  *
  * Unix: POSIX stat() mode bits and fsync(). Windows: the file's DACL read
  * with GetNamedSecurityInfoW and FlushFileBuffers().
@@ -13,6 +14,8 @@
 #define TERN_PLATFORM_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 /*
  * Rejects a secret file that users other than its owner and the
@@ -75,5 +78,21 @@ int platform_fsync(int fd);
  * cannot be opened with open(). Returns 0 or -1 with errno set.
  */
 int platform_fsync_directory(const char *path);
+
+/*
+ * The C runtime's open(), fopen(), stat() and unlink() for a UTF-8 path.
+ * Unix passes the path through. Windows converts it to UTF-16 and calls
+ * _wopen(), _wfopen(), _wstat64() and _wunlink(), because the narrow
+ * calls there read the path in the ANSI code page and so fail on any
+ * character outside it. They return what the C runtime call returns,
+ * with errno set on failure (EINVAL when path is not valid UTF-8).
+ * platform_stat() on Windows fills st_mode, st_size, the three times,
+ * st_nlink, st_dev and st_rdev, and fails with EOVERFLOW when the size
+ * does not fit in st_size.
+ */
+int platform_open(const char *path, int flags, int mode);
+FILE *platform_fopen(const char *path, const char *mode);
+int platform_stat(const char *path, struct stat *sb);
+int platform_unlink(const char *path);
 
 #endif

@@ -87,3 +87,24 @@ platform_win32_error_text(unsigned long code, char *out,
 	snprintf(out, out_size, "%s (error %lu)", text, code);
 	return out;
 }
+
+char *
+platform_wide_to_utf8_alloc(const wchar_t *text)
+{
+	char *utf8;
+	int n;
+
+	n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, text, -1,
+	    NULL, 0, NULL, NULL);
+	if (n <= 0)
+		return NULL;
+	utf8 = malloc((size_t)n);
+	if (utf8 == NULL)
+		return NULL;
+	if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, text, -1,
+	    utf8, n, NULL, NULL) != n) {
+		free(utf8);
+		return NULL;
+	}
+	return utf8;
+}

@@ -20,6 +20,10 @@ wchar_t *platform_utf8_to_wide(const char *text);
 char *platform_wide_to_utf8(const wchar_t *text, char *out,
     size_t out_size);
 
+/* Converts a UTF-16 string from a W API to a malloc'd UTF-8 string.
+ * Returns NULL when text is not valid UTF-16 or memory runs out. */
+char *platform_wide_to_utf8_alloc(const wchar_t *text);
+
 /* Copies the system's message for a Win32 error code into out as
  * UTF-8, without the trailing line break and with the code in
  * parentheses: "Access is denied. (error 5)". Returns out. */

@@ -37,6 +37,7 @@
 #include "../auth/tls.h"
 #include "../dns/resolver.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "../queue/queue.h"
 #include "child.h"
@@ -717,6 +718,11 @@ main(int argc, char **argv)
 	struct deliver *d;
 	int rc;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "tern-deliver: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		fprintf(stderr, "tern-deliver: out of memory\n");

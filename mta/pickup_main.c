@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "../policy/config_pickup.h"
 #include "child.h"
@@ -274,6 +275,11 @@ main(int argc, char **argv)
 	static struct pickup p;
 	int rc;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "tern-pickup: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	rc = child_init(&p.rt, "pickup", argc, argv);
 	if (rc != 0)
 		return rc;

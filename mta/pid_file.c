@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "../lib/file_lock.h"
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "pid_file.h"
 
@@ -51,7 +52,7 @@ read_pid(const char *path)
 	char text[32] = "";
 	char *end;
 	long value;
-	FILE *f = fopen(path, "r");
+	FILE *f = platform_fopen(path, "r");
 
 	if (f == NULL)
 		return 0;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/tern_error.h"
 #include "child.h"
 #include "qmgr_control.h"
@@ -362,6 +363,11 @@ main(int argc, char **argv)
 	struct child_runtime rt;
 	int rc;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "tern-qmgr: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	rc = child_init(&rt, "qmgr", argc, argv);
 	if (rc != 0)
 		return rc;

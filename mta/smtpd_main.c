@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/platform_limits.h"
 #include "../lib/tern_error.h"
 #include "child.h"
@@ -344,6 +345,11 @@ main(int argc, char **argv)
 	static struct smtpd d;
 	int rc;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "tern-smtpd: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	rc = child_init(&d.rt, "smtpd", argc, argv);
 	if (rc != 0)
 		return rc;

@@ -26,6 +26,9 @@
 #include "../auth/dkim_sign.h"
 #include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
+#ifdef _WIN32
+#include "../lib/platform_wide.h"
+#endif
 #include "tern_commands.h"
 
 /* RSA keys that keygen makes (RFC 8301 3.2 recommends at least 2048). */
@@ -201,7 +204,7 @@ write_key(const char *path, EVP_PKEY *pkey)
 		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
 		    path, strerror(errno));
 		close(fd);
-		unlink(path);
+		platform_unlink(path);
 		return 1;
 	}
 #endif
@@ -210,13 +213,13 @@ write_key(const char *path, EVP_PKEY *pkey)
 		fprintf(stderr, "tern dkim keygen: cannot write %s: %s\n",
 		    path, strerror(errno));
 		close(fd);
-		unlink(path);
+		platform_unlink(path);
 		return 1;
 	}
 	ok = PEM_write_PKCS8PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
 	if (fclose(f) != 0 || ok != 1) {
 		fprintf(stderr, "tern dkim keygen: cannot write %s\n", path);
-		unlink(path);
+		platform_unlink(path);
 		return 1;
 	}
 	return 0;
@@ -248,10 +251,22 @@ print_entry(const struct keygen_options *opt, const char *path)
 	char absolute[PATH_MAX];
 
 #ifdef _WIN32
+	wchar_t *wide_path, *wide_absolute = NULL;
+	char *utf8 = NULL;
 	char *c;
 
-	if (_fullpath(absolute, path, sizeof(absolute)) == NULL)
-		snprintf(absolute, sizeof(absolute), "%s", path);
+	/* _wfullpath, because _fullpath reads and writes the ANSI code
+	 * page and so loses any other character in the path. */
+	wide_path = platform_utf8_to_wide(path);
+	if (wide_path != NULL)
+		wide_absolute = _wfullpath(NULL, wide_path, 0);
+	if (wide_absolute != NULL)
+		utf8 = platform_wide_to_utf8_alloc(wide_absolute);
+	snprintf(absolute, sizeof(absolute), "%s", utf8 != NULL ? utf8 :
+	    path);
+	free(utf8);
+	free(wide_absolute);
+	free(wide_path);
 	/* A backslash starts an escape in a libconfig string, and Windows
 	 * accepts "/" as the separator too. */
 	for (c = absolute; *c != '\0'; c++) {

@@ -11,6 +11,7 @@
 
 #include "tern_autoconf.h"
 
+#include "../lib/platform_args.h"
 #include "../lib/platform_paths.h"
 #include "tern_commands.h"
 
@@ -80,6 +81,11 @@ main(int argc, char **argv)
 	int i = 1, rc;
 	size_t c;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "tern: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	as_program = argc > 0 ? tern_command_for_program(argv[0]) : NULL;
 	rc = uv_os_getenv("TERN_CONFIG", from_environment, &size);
 	if (rc == 0 && from_environment[0] != '\0')

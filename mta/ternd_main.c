@@ -21,6 +21,7 @@
 #include "../lib/clock.h"
 #include "../lib/file_lock.h"
 #include "../lib/log.h"
+#include "../lib/platform_args.h"
 #include "../lib/platform_limits.h"
 #include "../lib/platform_user.h"
 #include "../lib/tern_error.h"
@@ -374,6 +375,11 @@ main(int argc, char **argv)
 	char err[8192];
 	int rc;
 
+	if (platform_utf8_arguments(&argc, &argv) != 0) {
+		fprintf(stderr, "ternd: cannot convert the command line "
+		    "arguments to UTF-8\n");
+		return 1;
+	}
 	if (argc >= 2 && strcmp(argv[1], "service") == 0) {
 		if (harden_process() != 0)
 			return 1;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/platform_file.h"
 #include "../lib/platform_paths.h"
 #include "../lib/printf_format.h"
 #include "../lib/tern_error.h"
@@ -104,7 +105,7 @@ scan_error(struct scan *sc, const char *fmt, ...)
 static int
 read_whole(const char *path, char **out, size_t *out_length)
 {
-	FILE *fp = fopen(path, "rb");
+	FILE *fp = platform_fopen(path, "rb");
 	char *data;
 	size_t n = 0, got;
 	int saved;

@@ -247,7 +247,7 @@ secrets_read_text(const char *path, char **text, size_t *len, char *err,
 
 	*text = NULL;
 	*len = 0;
-	fp = fopen(path, "rb");
+	fp = platform_fopen(path, "rb");
 	if (fp == NULL) {
 		snprintf(err, err_size, "%s: cannot open the secrets file: %s",
 		    path, strerror(errno));
