@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <direct.h>
+#endif
 #include <cmocka.h>
 
 #include "lib/tern_error.h"
@@ -198,6 +201,7 @@ frames_cross_a_real_pipe(void **state)
 	assert_int_equal(t.big_len, 500000);
 }
 
+#ifndef _WIN32
 static void
 unix_socket_name_length_checked(void **state)
 {
@@ -213,6 +217,86 @@ unix_socket_name_length_checked(void **state)
 	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
 	    TERN_ETOOBIG);
 }
+#endif
+
+/* Writes text to a file in the current folder and its name to path. */
+static void
+write_name_file(char *path, size_t path_size, const char *text)
+{
+	FILE *f;
+
+	snprintf(path, path_size, "test_ipc_name_%d.tmp", (int)getpid());
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+pipe_name_file_read_checks(void **state)
+{
+	static const char *const invalid[] = {
+		"",
+		"\\\\.\\pipe\\tern-qmgr-0123\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789ABCDEF\n",
+		"\\\\.\\pipe\\other-qmgr-0123456789abcdef0123456789abcdef\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef0\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdeg\n",
+	};
+	char path[64], name[128], small[20];
+	size_t i;
+
+	(void)state;
+	write_name_file(path, sizeof(path),
+	    "\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef\r\n");
+	assert_int_equal(ipc_pipe_name_file_read(path, name, sizeof(name)),
+	    TERN_OK);
+	assert_string_equal(name,
+	    "\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef");
+	assert_int_equal(ipc_pipe_name_file_read(path, small, sizeof(small)),
+	    TERN_ETOOBIG);
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		write_name_file(path, sizeof(path), invalid[i]);
+		assert_int_equal(ipc_pipe_name_file_read(path, name,
+		    sizeof(name)), TERN_EINVAL);
+	}
+	unlink(path);
+	assert_int_equal(ipc_pipe_name_file_read(path, name, sizeof(name)),
+	    TERN_ENOTFOUND);
+}
+
+#ifdef _WIN32
+/* qmgr's side: a new random name, stored where clients read it. */
+static void
+pipe_name_published_and_read(void **state)
+{
+	char folder[64], first[128], second[128], name[128], path[128];
+
+	(void)state;
+	snprintf(folder, sizeof(folder), "test_ipc_queue_%d", (int)getpid());
+	assert_int_equal(mkdir(folder), 0);
+	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
+	    TERN_ENOTFOUND);
+	assert_int_equal(ipc_qmgr_pipe_name_new(folder, first,
+	    sizeof(first)), TERN_OK);
+	assert_int_equal(ipc_qmgr_pipe_name_new(folder, second,
+	    sizeof(second)), TERN_OK);
+	assert_string_not_equal(first, second);
+	assert_int_equal(ipc_qmgr_pipe_publish(folder, first), TERN_OK);
+	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
+	    TERN_OK);
+	assert_string_equal(name, first);
+	/* A restarted qmgr replaces the old name. */
+	assert_int_equal(ipc_qmgr_pipe_publish(folder, second), TERN_OK);
+	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
+	    TERN_OK);
+	assert_string_equal(name, second);
+	snprintf(path, sizeof(path), "%s\\%s", folder,
+	    IPC_QMGR_PIPE_NAME_FILE);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(folder), 0);
+}
+#endif
 
 int
 main(void)
@@ -223,7 +307,12 @@ main(void)
 		cmocka_unit_test(truncated_fields_fail),
 		cmocka_unit_test(oversized_or_nul_strings_fail),
 		cmocka_unit_test(frames_cross_a_real_pipe),
+		cmocka_unit_test(pipe_name_file_read_checks),
+#ifdef _WIN32
+		cmocka_unit_test(pipe_name_published_and_read),
+#else
 		cmocka_unit_test(unix_socket_name_length_checked),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
