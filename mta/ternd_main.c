@@ -5,8 +5,11 @@
  * "ternd -c FILE -f" stays in the foreground and also logs to standard
  * error. Without -f, ternd starts a detached copy of itself in the
  * foreground mode and returns. That copy logs only to log.file, so
- * log.file must then be set. "ternd service ..." installs and runs the
- * same process tree as a Windows service (ternd_service.h).
+ * log.file must then be set. On Windows ternd always runs in the
+ * foreground, because a detached copy has no console to receive Ctrl+C
+ * and so cannot be stopped cleanly; the service is the background mode
+ * there. "ternd service ..." installs and runs the same process tree as
+ * a Windows service (ternd_service.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +48,13 @@ usage(FILE *out)
 	    "usage: ternd [-c CONFIG] [-f] [-t]\n"
 	    "       ternd service install|uninstall|start|stop (Windows)\n"
 	    "  -c CONFIG  configuration file (default %s)\n"
+#ifdef _WIN32
+	    "  -f         run in this console and log to standard error,\n"
+	    "             as ternd does without -f too; stop it with Ctrl+C,\n"
+	    "             or install the service to run it in the background\n"
+#else
 	    "  -f         stay in the foreground and log to standard error\n"
+#endif
 	    "  -t         check the configuration and the queue, then exit\n",
 	    platform_default_config_path());
 }
@@ -160,6 +169,7 @@ lock_queue(const struct tern_config *cfg, struct file_lock *lock,
 	return rc;
 }
 
+#ifndef _WIN32
 /* Starts "ternd -f" detached from the terminal and returns its status. */
 static int
 start_in_background(const struct tern_config *cfg)
@@ -205,6 +215,7 @@ start_in_background(const struct tern_config *cfg)
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	return 0;
 }
+#endif
 
 /* Loads the configuration and runs the checks that need neither the
  * queue nor the log file. On failure leaves one line per error in err. */
@@ -384,6 +395,10 @@ main(int argc, char **argv)
 		return rc;
 	if (harden_process() != 0)
 		return 1;
+#ifdef _WIN32
+	/* The service is the background mode on Windows. */
+	opt.foreground = true;
+#endif
 	if (opt.foreground && !opt.check_only)
 		return ternd_run(opt.config_path, TERND_RUN_CONSOLE, NULL, 0);
 
@@ -394,8 +409,10 @@ main(int argc, char **argv)
 		report_error_lines(err, TERND_RUN_CONSOLE, NULL, 0);
 		return 1;
 	}
+#ifndef _WIN32
 	if (!opt.check_only)
 		return start_in_background(&cfg);
+#endif
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
 	ternd_run_as_log(&run_as);
