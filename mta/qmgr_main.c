@@ -305,8 +305,8 @@ listen_pipe(struct qmgr_main *m)
 		    uv_strerror(rc));
 		return TERN_EIO;
 	}
-	/* Published only once the pipe listens, so a client never reads a
-	 * name that nobody serves yet. */
+	/* Published only once the pipe listens, so a client never reads
+	 * the name of a pipe that does not exist yet. */
 	if (ipc_qmgr_pipe_publish(m->rt->config.queue_directory,
 	    m->pipe_name) != TERN_OK) {
 		log_error("queue directory %s: cannot store the name of "

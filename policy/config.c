@@ -887,9 +887,9 @@ windows_dns_hostname(char *out, size_t out_size)
 
 /* Fills in the system's host name when the file does not set one. It
  * goes into greetings and headers too, so it gets the same check.
- * NOTE: on Unix this is gethostname(), which is the short name on hosts
- * that set only that; hostname in the file is then needed for a fully
- * qualified EHLO name. */
+ * NOTE: on Unix this is gethostname(), which is only the short name on
+ * many hosts. A fully qualified EHLO name then needs hostname in the
+ * file. */
 static int
 default_hostname(struct load_state *st)
 {
