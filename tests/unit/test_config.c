@@ -135,32 +135,6 @@ empty_file_gives_defaults(void **state)
 	assert_true(cfg.hostname[0] != '\0');
 }
 
-#ifdef _WIN32
-/* The default EHLO name is the computer's fully qualified DNS name, not
- * the short name of uv_os_gethostname. NOTE: on a computer without a
- * primary DNS suffix both names are the same, and this cannot fail. */
-static void
-default_hostname_is_dns_name(void **state)
-{
-	struct tern_config cfg;
-	char err[1024], expected[256];
-	wchar_t wide[256];
-	DWORD len = (DWORD)(sizeof(wide) / sizeof(wide[0]));
-	const char *path = write_file("empty.conf", "# nothing\n");
-	int n;
-
-	(void)state;
-	assert_true(GetComputerNameExW(ComputerNameDnsFullyQualified, wide,
-	    &len));
-	n = WideCharToMultiByte(CP_UTF8, 0, wide, (int)len, expected,
-	    (int)sizeof(expected) - 1, NULL, NULL);
-	assert_true(n > 0);
-	expected[n] = '\0';
-	assert_int_equal(tern_config_load(path, &cfg, err, sizeof(err)),
-	    TERN_OK);
-	assert_string_equal(cfg.hostname, expected);
-}
-#endif
 
 static void
 include_is_followed(void **state)
@@ -721,9 +695,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-#ifdef _WIN32
-		cmocka_unit_test(default_hostname_is_dns_name),
-#endif
 		cmocka_unit_test(full_file_loads),
 		cmocka_unit_test(empty_file_gives_defaults),
 		cmocka_unit_test(include_is_followed),

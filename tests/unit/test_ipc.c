@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef _WIN32
-#include <direct.h>
-#endif
 #include <cmocka.h>
 
 #include "lib/tern_error.h"
@@ -201,7 +198,6 @@ frames_cross_a_real_pipe(void **state)
 	assert_int_equal(t.big_len, 500000);
 }
 
-#ifndef _WIN32
 static void
 unix_socket_name_length_checked(void **state)
 {
@@ -217,7 +213,6 @@ unix_socket_name_length_checked(void **state)
 	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
 	    TERN_ETOOBIG);
 }
-#endif
 
 /* Writes text to a file in the current folder and its name to path. */
 static void
@@ -265,38 +260,6 @@ pipe_name_file_read_checks(void **state)
 	    TERN_ENOTFOUND);
 }
 
-#ifdef _WIN32
-/* qmgr's side: a new random name, stored where clients read it. */
-static void
-pipe_name_published_and_read(void **state)
-{
-	char folder[64], first[128], second[128], name[128], path[128];
-
-	(void)state;
-	snprintf(folder, sizeof(folder), "test_ipc_queue_%d", (int)getpid());
-	assert_int_equal(mkdir(folder), 0);
-	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
-	    TERN_ENOTFOUND);
-	assert_int_equal(ipc_qmgr_pipe_name_new(folder, first,
-	    sizeof(first)), TERN_OK);
-	assert_int_equal(ipc_qmgr_pipe_name_new(folder, second,
-	    sizeof(second)), TERN_OK);
-	assert_string_not_equal(first, second);
-	assert_int_equal(ipc_qmgr_pipe_publish(folder, first), TERN_OK);
-	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
-	    TERN_OK);
-	assert_string_equal(name, first);
-	/* A restarted qmgr replaces the old name. */
-	assert_int_equal(ipc_qmgr_pipe_publish(folder, second), TERN_OK);
-	assert_int_equal(ipc_qmgr_pipe_name(folder, name, sizeof(name)),
-	    TERN_OK);
-	assert_string_equal(name, second);
-	snprintf(path, sizeof(path), "%s\\%s", folder,
-	    IPC_QMGR_PIPE_NAME_FILE);
-	assert_int_equal(unlink(path), 0);
-	assert_int_equal(rmdir(folder), 0);
-}
-#endif
 
 int
 main(void)
@@ -308,11 +271,7 @@ main(void)
 		cmocka_unit_test(oversized_or_nul_strings_fail),
 		cmocka_unit_test(frames_cross_a_real_pipe),
 		cmocka_unit_test(pipe_name_file_read_checks),
-#ifdef _WIN32
-		cmocka_unit_test(pipe_name_published_and_read),
-#else
 		cmocka_unit_test(unix_socket_name_length_checked),
-#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
