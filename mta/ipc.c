@@ -403,6 +403,44 @@ name_file_path(const char *queue_directory, const char *suffix, char *out,
 }
 #endif
 
+/* fopen() and remove() with a UTF-8 path: the narrow C runtime calls on
+ * Windows take the ANSI code page, so the wide ones are used there. */
+static FILE *
+open_utf8_for_reading(const char *path)
+{
+#ifdef _WIN32
+	wchar_t *wide = platform_utf8_to_wide(path);
+	FILE *f;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = _wfopen(wide, L"rb");
+	free(wide);
+	return f;
+#else
+	return fopen(path, "rb");
+#endif
+}
+
+#ifdef _WIN32
+static int
+remove_utf8(const char *path)
+{
+	wchar_t *wide = platform_utf8_to_wide(path);
+	int rc;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = _wremove(wide);
+	free(wide);
+	return rc;
+}
+#endif
+
 int
 ipc_pipe_name_file_read(const char *path, char *out, size_t out_size)
 {
@@ -411,7 +449,7 @@ ipc_pipe_name_file_read(const char *path, char *out, size_t out_size)
 	size_t len, i;
 	FILE *f;
 
-	f = fopen(path, "rb");
+	f = open_utf8_for_reading(path);
 	if (f == NULL)
 		return errno == ENOENT ? TERN_ENOTFOUND : TERN_EIO;
 	len = fread(line, 1, sizeof(line) - 1, f);
@@ -494,9 +532,10 @@ ipc_qmgr_pipe_publish(const char *queue_directory, const char *name)
 		errno = ENAMETOOLONG;
 		return TERN_EIO;
 	}
-	/* A temporary file left by a qmgr that stopped half-way is stale:
-	 * only one qmgr runs per queue, under the queue lock. */
-	if (remove(temporary) != 0 && errno != ENOENT)
+	/* A temporary file left by a qmgr that stopped half-way is stale,
+	 * because only one qmgr runs per queue (ternd holds the queue
+	 * lock). */
+	if (remove_utf8(temporary) != 0 && errno != ENOENT)
 		return TERN_EIO;
 	fd = platform_file_create_private(temporary);
 	if (fd < 0)
@@ -505,13 +544,13 @@ ipc_qmgr_pipe_publish(const char *queue_directory, const char *name)
 	    _write(fd, "\n", 1) != 1 || platform_fsync(fd) != 0) {
 		saved = errno;
 		_close(fd);
-		remove(temporary);
+		remove_utf8(temporary);
 		errno = saved;
 		return TERN_EIO;
 	}
 	if (_close(fd) != 0 || platform_rename_replace(temporary, path) != 0) {
 		saved = errno;
-		remove(temporary);
+		remove_utf8(temporary);
 		errno = saved;
 		return TERN_EIO;
 	}

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <direct.h>
-#include <windows.h>
+#include <uv.h>
 #include <cmocka.h>
 
 #include "lib/tern_error.h"
