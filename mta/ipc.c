@@ -503,8 +503,8 @@ ipc_qmgr_pipe_name_new(const char *queue_directory, char *out,
 	int n;
 
 	(void)queue_directory;
-	/* Without a callback uv_random fills the buffer at once, from
-	 * BCryptGenRandom/RtlGenRandom on Windows. */
+	/* Without a callback uv_random (libuv 1.33 or later) fills the
+	 * buffer at once from the system's entropy source. */
 	if (uv_random(NULL, NULL, random, sizeof(random), 0, NULL) != 0)
 		return TERN_EIO;
 	for (i = 0; i < sizeof(random); i++)
