@@ -135,7 +135,6 @@ empty_file_gives_defaults(void **state)
 	assert_true(cfg.hostname[0] != '\0');
 }
 
-
 static void
 include_is_followed(void **state)
 {
