@@ -528,9 +528,24 @@ static void
 connect_qmgr(struct deliver *d)
 {
 	struct ipc_channel *ch;
+	int rc;
 
 	if (d->rt.stopping || d->connecting || d->channel != NULL)
 		return;
+	/* On Windows qmgr picks a new pipe name at each start, so the name
+	 * is read again before every attempt. */
+	rc = ipc_qmgr_pipe_name(d->rt.config.queue_directory, d->pipe_name,
+	    sizeof(d->pipe_name));
+	if (rc != TERN_OK) {
+		if (!d->connect_failed_logged)
+			log_warning("cannot find qmgr's pipe for queue "
+			    "directory %s: %s; retrying every %d ms",
+			    d->rt.config.queue_directory, tern_strerror(rc),
+			    DELIVER_RECONNECT_MS);
+		d->connect_failed_logged = true;
+		schedule_reconnect(d);
+		return;
+	}
 	ch = calloc(1, sizeof(*ch));
 	if (ch == NULL || uv_pipe_init(d->rt.loop, &ch->pipe, 0) != 0) {
 		log_error("cannot create a pipe to qmgr: out of memory");
@@ -678,8 +693,10 @@ open_resources(struct deliver *d)
 	struct queue *q;
 	char err[256];
 
+	/* Only the length is checked here: on Windows the name file may
+	 * not exist yet while qmgr starts, and connect_qmgr() retries. */
 	if (ipc_qmgr_pipe_name(cfg->queue_directory, d->pipe_name,
-	    sizeof(d->pipe_name)) != TERN_OK) {
+	    sizeof(d->pipe_name)) == TERN_ETOOBIG) {
 		log_error("queue directory %s is too long for qmgr's pipe name",
 		    cfg->queue_directory);
 		return 1;

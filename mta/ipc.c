@@ -5,12 +5,18 @@
  * network input: a length over IPC_FRAME_MAX or a field that runs past
  * the frame closes the channel instead of being trusted.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <io.h>
+#endif
 
 #include <openssl/crypto.h>
 
 #include "../lib/log.h"
+#include "../lib/platform_file.h"
 #include "../lib/tern_error.h"
 #include "ipc.h"
 
@@ -363,30 +369,195 @@ ipc_channel_close(struct ipc_channel *ch)
 		uv_close((uv_handle_t *)&ch->pipe, close_cb);
 }
 
-int
-ipc_qmgr_pipe_name(const char *queue_directory, char *out, size_t out_size)
+#define IPC_QMGR_PIPE_PREFIX "\\\\.\\pipe\\tern-qmgr-"
+#define IPC_QMGR_PIPE_RANDOM_BYTES 16
+
+#ifndef _WIN32
+/* DIR/qmgr.sock: the socket in the queue folder, which only the queue's
+ * owner may enter, so its name needs no secret part. */
+static int
+unix_socket_name(const char *queue_directory, char *out, size_t out_size)
 {
-	int n;
+	int n = snprintf(out, out_size, "%s/qmgr.sock", queue_directory);
 
-#ifdef _WIN32
-	/* Named pipes live in their own namespace: derive a stable name
-	 * from the queue folder (FNV-1a) so two instances do not meet. */
-	uint32_t hash = 2166136261u;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)queue_directory; *p != '\0'; p++)
-		hash = (hash ^ *p) * 16777619u;
-	n = snprintf(out, out_size, "\\\\.\\pipe\\tern-qmgr-%08x", hash);
-#else
-	n = snprintf(out, out_size, "%s/qmgr.sock", queue_directory);
-#endif
 	if (n < 0 || (size_t)n >= out_size)
 		return TERN_ETOOBIG;
-#ifndef _WIN32
 	/* sun_path holds 108 bytes on Linux and 104 on the BSDs; libuv would
 	 * cut a longer name, so reject it here with a clear error. */
 	if (n >= 104)
 		return TERN_ETOOBIG;
-#endif
 	return TERN_OK;
+}
+#else
+/* DIR\qmgr-pipe-name, the file that stores the pipe's name. */
+static int
+name_file_path(const char *queue_directory, const char *suffix, char *out,
+    size_t out_size)
+{
+	int n = snprintf(out, out_size, "%s\\%s%s", queue_directory,
+	    IPC_QMGR_PIPE_NAME_FILE, suffix);
+
+	if (n < 0 || (size_t)n >= out_size)
+		return TERN_ETOOBIG;
+	return TERN_OK;
+}
+#endif
+
+/* fopen() and remove() with a UTF-8 path: the narrow C runtime calls on
+ * Windows take the ANSI code page, so the wide ones are used there. */
+static FILE *
+open_utf8_for_reading(const char *path)
+{
+#ifdef _WIN32
+	wchar_t *wide = platform_utf8_to_wide(path);
+	FILE *f;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = _wfopen(wide, L"rb");
+	free(wide);
+	return f;
+#else
+	return fopen(path, "rb");
+#endif
+}
+
+#ifdef _WIN32
+static int
+remove_utf8(const char *path)
+{
+	wchar_t *wide = platform_utf8_to_wide(path);
+	int rc;
+
+	if (wide == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = _wremove(wide);
+	free(wide);
+	return rc;
+}
+#endif
+
+int
+ipc_pipe_name_file_read(const char *path, char *out, size_t out_size)
+{
+	char line[128];
+	size_t prefix_len = strlen(IPC_QMGR_PIPE_PREFIX);
+	size_t len, i;
+	FILE *f;
+
+	f = open_utf8_for_reading(path);
+	if (f == NULL)
+		return errno == ENOENT ? TERN_ENOTFOUND : TERN_EIO;
+	len = fread(line, 1, sizeof(line) - 1, f);
+	if (ferror(f)) {
+		fclose(f);
+		return TERN_EIO;
+	}
+	fclose(f);
+	line[len] = '\0';
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len != prefix_len + 2 * IPC_QMGR_PIPE_RANDOM_BYTES ||
+	    strncmp(line, IPC_QMGR_PIPE_PREFIX, prefix_len) != 0)
+		return TERN_EINVAL;
+	for (i = prefix_len; i < len; i++) {
+		if (strchr("0123456789abcdef", line[i]) == NULL ||
+		    line[i] == '\0')
+			return TERN_EINVAL;
+	}
+	if (len >= out_size)
+		return TERN_ETOOBIG;
+	memcpy(out, line, len + 1);
+	return TERN_OK;
+}
+
+int
+ipc_qmgr_pipe_name(const char *queue_directory, char *out, size_t out_size)
+{
+#ifdef _WIN32
+	char path[1024];
+	int rc = name_file_path(queue_directory, "", path, sizeof(path));
+
+	if (rc != TERN_OK)
+		return rc;
+	return ipc_pipe_name_file_read(path, out, out_size);
+#else
+	return unix_socket_name(queue_directory, out, out_size);
+#endif
+}
+
+int
+ipc_qmgr_pipe_name_new(const char *queue_directory, char *out,
+    size_t out_size)
+{
+#ifdef _WIN32
+	unsigned char random[IPC_QMGR_PIPE_RANDOM_BYTES];
+	char hex[2 * IPC_QMGR_PIPE_RANDOM_BYTES + 1];
+	size_t i;
+	int n;
+
+	(void)queue_directory;
+	/* Without a callback uv_random (libuv 1.33 or later) fills the
+	 * buffer at once from the system's entropy source. */
+	if (uv_random(NULL, NULL, random, sizeof(random), 0, NULL) != 0)
+		return TERN_EIO;
+	for (i = 0; i < sizeof(random); i++)
+		snprintf(hex + 2 * i, 3, "%02x", random[i]);
+	n = snprintf(out, out_size, "%s%s", IPC_QMGR_PIPE_PREFIX, hex);
+	if (n < 0 || (size_t)n >= out_size)
+		return TERN_ETOOBIG;
+	return TERN_OK;
+#else
+	return unix_socket_name(queue_directory, out, out_size);
+#endif
+}
+
+int
+ipc_qmgr_pipe_publish(const char *queue_directory, const char *name)
+{
+#ifdef _WIN32
+	char path[1024], temporary[1040];
+	size_t len = strlen(name);
+	int fd, saved;
+
+	if (name_file_path(queue_directory, "", path, sizeof(path)) !=
+	    TERN_OK || name_file_path(queue_directory, ".tmp", temporary,
+	    sizeof(temporary)) != TERN_OK) {
+		errno = ENAMETOOLONG;
+		return TERN_EIO;
+	}
+	/* A temporary file left by a qmgr that stopped half-way is stale,
+	 * because only one qmgr runs per queue (ternd holds the queue
+	 * lock). */
+	if (remove_utf8(temporary) != 0 && errno != ENOENT)
+		return TERN_EIO;
+	fd = platform_file_create_private(temporary);
+	if (fd < 0)
+		return TERN_EIO;
+	if (_write(fd, name, (unsigned int)len) != (int)len ||
+	    _write(fd, "\n", 1) != 1 || platform_fsync(fd) != 0) {
+		saved = errno;
+		_close(fd);
+		remove_utf8(temporary);
+		errno = saved;
+		return TERN_EIO;
+	}
+	if (_close(fd) != 0 || platform_rename_replace(temporary, path) != 0) {
+		saved = errno;
+		remove_utf8(temporary);
+		errno = saved;
+		return TERN_EIO;
+	}
+	return TERN_OK;
+#else
+	(void)queue_directory;
+	(void)name;
+	return TERN_OK;
+#endif
 }

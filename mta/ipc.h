@@ -258,10 +258,49 @@ int ipc_channel_send(struct ipc_channel *ch, struct ipc_writer *w,
 /* Closes the channel; on_close is called once the handle is closed. */
 void ipc_channel_close(struct ipc_channel *ch);
 
-/* Writes the name of qmgr's pipe for a queue directory into out:
- * DIR/qmgr.sock on Unix, \\.\pipe\tern-qmgr-HASH on Windows.
- * TERN_ETOOBIG when a Unix socket name would pass 103 bytes. */
+/* The file in the queue folder that stores the name of qmgr's pipe on
+ * Windows, where named pipes live in their own namespace. */
+#define IPC_QMGR_PIPE_NAME_FILE "qmgr-pipe-name"
+
+/*
+ * Writes the name of the running qmgr's pipe for a queue directory into
+ * out, for a client about to connect. Unix: DIR/qmgr.sock. Windows: the
+ * name that qmgr stored in DIR\qmgr-pipe-name (ipc_qmgr_pipe_publish),
+ * so clients call this before every connection attempt, because qmgr
+ * picks a new name at each start. Returns TERN_ETOOBIG when a Unix
+ * socket name would pass 103 bytes, and on Windows TERN_ENOTFOUND when
+ * the file is missing (qmgr has not started) or TERN_EINVAL when it does
+ * not contain a valid name.
+ */
 int ipc_qmgr_pipe_name(const char *queue_directory, char *out,
     size_t out_size);
+
+/*
+ * Chooses the name that qmgr listens on. Unix: DIR/qmgr.sock, as
+ * ipc_qmgr_pipe_name(). Windows: \\.\pipe\tern-qmgr- followed by 128
+ * random bits in hex (uv_random), so a local user cannot create the pipe
+ * before qmgr and receive its clients. Returns TERN_OK, TERN_ETOOBIG or
+ * TERN_EIO when no random bytes are available.
+ */
+int ipc_qmgr_pipe_name_new(const char *queue_directory, char *out,
+    size_t out_size);
+
+/*
+ * Stores name, which qmgr listens on, in DIR\qmgr-pipe-name for the
+ * clients: written to a private temporary file (platform_file.h), then
+ * renamed over the old one, so a reader sees the old name or the new one
+ * and never a part. Unix: does nothing, because the socket is in the
+ * queue folder. Returns TERN_OK or TERN_EIO with errno set.
+ */
+int ipc_qmgr_pipe_publish(const char *queue_directory, const char *name);
+
+/*
+ * Reads a pipe name file as ipc_qmgr_pipe_publish() writes it: one line
+ * that starts with \\.\pipe\tern-qmgr- and ends in 32 lower-case hex
+ * digits. Portable so that it is tested on every build. Returns TERN_OK,
+ * TERN_ENOTFOUND when the file is missing, TERN_EINVAL for any other
+ * content, TERN_ETOOBIG when out is too small or TERN_EIO.
+ */
+int ipc_pipe_name_file_read(const char *path, char *out, size_t out_size);
 
 #endif

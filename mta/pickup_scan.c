@@ -291,9 +291,26 @@ reject_file(struct pickup_scan *scan, const char *name, const char *reason)
 		return;
 	}
 	if (rc != TERN_OK) {
-		log_error("pickup file %s: %s; cannot move it to badmail: %s",
-		    shown, shown_reason,
-		    log_escape(shown_err, sizeof(shown_err), err, strlen(err)));
+		log_escape(shown_err, sizeof(shown_err), err, strlen(err));
+		/* The file stays and fails again at every scan, so the error
+		 * is logged once per name while it stays, then at debug. */
+		switch (pickup_ignored_note(&scan->unmovable, name)) {
+		case PICKUP_IGNORED_NEW:
+			log_error("pickup file %s: %s; cannot move it to "
+			    "badmail: %s; it stays in the folder, and this "
+			    "error is not logged again while it does", shown,
+			    shown_reason, shown_err);
+			break;
+		case PICKUP_IGNORED_FULL:
+			log_warning("pickup: more than %d files cannot be "
+			    "moved to badmail; the others are not logged "
+			    "until some are removed", PICKUP_IGNORED_MAX);
+			break;
+		case PICKUP_IGNORED_KNOWN:
+			log_debug("pickup file %s: %s; cannot move it to "
+			    "badmail: %s", shown, shown_reason, shown_err);
+			break;
+		}
 		return;
 	}
 	pickup_settle_forget(&scan->settle, name);
@@ -642,8 +659,10 @@ take_files(struct pickup_scan *scan, char **names, size_t count,
 		batch_clear(batch);
 	if (rc == TERN_OK && i == count) {
 		pickup_settle_end(&scan->settle);
-		if (listed_all)
+		if (listed_all) {
 			pickup_ignored_end(&scan->ignored);
+			pickup_ignored_end(&scan->unmovable);
+		}
 	}
 	return rc;
 }
@@ -662,6 +681,7 @@ pickup_scan_run(struct pickup_scan *scan)
 	rc = prepare_queue(scan);
 	if (rc == TERN_OK) {
 		pickup_ignored_begin(&scan->ignored);
+		pickup_ignored_begin(&scan->unmovable);
 		rc = list_folder(scan, &names, &count, &listed_all);
 		if (rc < 0 && rc != scan->last_status)
 			log_error("pickup: cannot list the folder %s: %s",
@@ -687,4 +707,5 @@ pickup_scan_free(struct pickup_scan *scan)
 	scan->queue = NULL;
 	pickup_settle_free(&scan->settle);
 	pickup_ignored_free(&scan->ignored);
+	pickup_ignored_free(&scan->unmovable);
 }

@@ -53,6 +53,8 @@ struct pickup_scan {
 	struct queue *queue;         /* opened on first use */
 	struct pickup_settle settle;
 	struct pickup_ignored ignored;   /* entries logged as left alone */
+	struct pickup_ignored unmovable; /* logged as failing to move to
+	                                  * badmail */
 	int64_t pruned_at;
 	int last_status;             /* for logging a lasting error once */
 

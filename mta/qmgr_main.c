@@ -3,7 +3,7 @@
  * recipient is tried when.
  *
  * It opens the queue read-write and listens on the pipe named by
- * ipc_qmgr_pipe_name(). smtpd connects and sends IPC_QUEUE_NEW after each
+ * ipc_qmgr_pipe_name_new(). smtpd connects and sends IPC_QUEUE_NEW after each
  * commit; deliver connects, sends IPC_DELIVER_HELLO with its capacity,
  * receives IPC_JOB and sends back IPC_JOB_RESULT. `tern queue` connects
  * to send queue operations (qmgr_control.c). Scheduling lives in
@@ -11,14 +11,17 @@
  * scheduler reads the runtime's configuration, which a reload replaces
  * in place, and on_reload tells it to apply the change.
  *
- * Privileges: the user that owns the queue directory. The pipe is
- * created inside that directory (mode 0700 on Unix), so only that user
- * can connect. A malformed frame closes that one connection and never
+ * Privileges: the user that owns the queue directory. On Unix the pipe is
+ * created inside that directory (mode 0700), so only that user can
+ * connect. On Windows named pipes have their own namespace, so the name
+ * has a random part that only readers of the queue folder learn, from
+ * the file that ipc_qmgr_pipe_publish() writes there. A malformed frame closes that one connection and never
  * stops qmgr.
  *
  * Known limit: a stale pipe file is removed at start without checking
  * whether another qmgr still serves this queue; ternd starts only one.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,8 +282,13 @@ listen_pipe(struct qmgr_main *m)
 {
 	int rc;
 
-	rc = ipc_qmgr_pipe_name(m->rt->config.queue_directory, m->pipe_name,
-	    sizeof(m->pipe_name));
+	rc = ipc_qmgr_pipe_name_new(m->rt->config.queue_directory,
+	    m->pipe_name, sizeof(m->pipe_name));
+	if (rc == TERN_EIO) {
+		log_error("cannot choose a name for qmgr's pipe: no random "
+		    "bytes available");
+		return rc;
+	}
 	if (rc != TERN_OK) {
 		log_error("queue directory %s: the pipe name would be too "
 		    "long; use a shorter path", m->rt->config.queue_directory);
@@ -296,6 +304,15 @@ listen_pipe(struct qmgr_main *m)
 	if (rc != 0) {
 		log_error("cannot listen on %s: %s", m->pipe_name,
 		    uv_strerror(rc));
+		return TERN_EIO;
+	}
+	/* Published only once the pipe listens, so a client never reads
+	 * the name of a pipe that does not exist yet. */
+	if (ipc_qmgr_pipe_publish(m->rt->config.queue_directory,
+	    m->pipe_name) != TERN_OK) {
+		log_error("queue directory %s: cannot store the name of "
+		    "qmgr's pipe in %s: %s", m->rt->config.queue_directory,
+		    IPC_QMGR_PIPE_NAME_FILE, strerror(errno));
 		return TERN_EIO;
 	}
 	return TERN_OK;

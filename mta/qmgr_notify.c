@@ -28,7 +28,8 @@ enum qmgr_link {
 
 struct qmgr_notify {
 	uv_loop_t *loop;
-	char pipe_name[1024];
+	char queue_directory[1024];
+	char pipe_name[1024];        /* read again before each attempt */
 	enum qmgr_link link;
 	struct ipc_channel channel;
 	uv_connect_t connect_req;
@@ -152,8 +153,25 @@ qmgr_connect_cb(uv_connect_t *req, int status)
 static void
 qmgr_connect(struct qmgr_notify *n)
 {
+	int rc;
+
 	if (n->closing || n->link != QMGR_IDLE)
 		return;
+	/* On Windows qmgr picks a new pipe name at each start, so the name
+	 * is read again before every attempt. */
+	rc = ipc_qmgr_pipe_name(n->queue_directory, n->pipe_name,
+	    sizeof(n->pipe_name));
+	if (rc != TERN_OK) {
+		n->failures++;
+		if (n->failures == QMGR_WARN_AFTER)
+			log_warning("cannot find qmgr's pipe for queue "
+			    "directory %s: %s; retrying every %d ms",
+			    n->queue_directory, tern_strerror(rc),
+			    QMGR_RETRY_MS);
+		uv_timer_start(&n->retry_timer, qmgr_retry_cb, QMGR_RETRY_MS,
+		    0);
+		return;
+	}
 	memset(&n->channel, 0, sizeof(n->channel));
 	if (uv_pipe_init(n->loop, &n->channel.pipe, 0) != 0) {
 		uv_timer_start(&n->retry_timer, qmgr_retry_cb, QMGR_RETRY_MS,
@@ -180,9 +198,16 @@ qmgr_notify_open(uv_loop_t *loop, const char *queue_directory,
 		return TERN_ENOMEM;
 	}
 	n->loop = loop;
-	rc = ipc_qmgr_pipe_name(queue_directory, n->pipe_name,
-	    sizeof(n->pipe_name));
-	if (rc != TERN_OK) {
+	/* Only the length is checked here: on Windows the name file may
+	 * not exist yet while qmgr starts, and qmgr_connect() retries. */
+	rc = TERN_ETOOBIG;
+	if (strlen(queue_directory) < sizeof(n->queue_directory)) {
+		memcpy(n->queue_directory, queue_directory,
+		    strlen(queue_directory) + 1);
+		rc = ipc_qmgr_pipe_name(queue_directory, n->pipe_name,
+		    sizeof(n->pipe_name));
+	}
+	if (rc == TERN_ETOOBIG) {
 		snprintf(err, err_size, "queue directory %s: name of qmgr's "
 		    "pipe is too long", queue_directory);
 		free(n);

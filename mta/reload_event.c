@@ -9,17 +9,60 @@
 #include "../lib/tern_error.h"
 #include "reload_event.h"
 
+/* FNV-1a over the UTF-16 code units of a canonical form of the queue
+ * folder: the full path (GetFullPathNameW), '/' turned into '\', no
+ * trailing separator, lower-cased. So "C:/ProgramData/tern/queue" and
+ * "c:\programdata\tern\queue\" name one event, as they name one folder
+ * on a case-insensitive NTFS volume. A path that cannot be converted is
+ * hashed as given. */
+static uint32_t
+hash_queue_folder(const char *queue_directory)
+{
+	uint32_t hash = 2166136261u;
+	wchar_t *wide = windows_wide_from_utf8(queue_directory);
+	wchar_t *full = NULL;
+	DWORD len = 0, i;
+
+	if (wide != NULL) {
+		len = GetFullPathNameW(wide, 0, NULL, NULL);
+		full = len > 0 ? calloc(len, sizeof(*full)) : NULL;
+		if (full != NULL)
+			len = GetFullPathNameW(wide, len, full, NULL);
+	}
+	if (full == NULL || len == 0) {
+		const unsigned char *p;
+
+		for (p = (const unsigned char *)queue_directory; *p != '\0';
+		    p++)
+			hash = (hash ^ *p) * 16777619u;
+		free(full);
+		free(wide);
+		return hash;
+	}
+	for (i = 0; i < len; i++) {
+		if (full[i] == L'/')
+			full[i] = L'\\';
+	}
+	/* "C:\" keeps its separator; "C:\queue\" loses it. */
+	while (len > 3 && full[len - 1] == L'\\')
+		full[--len] = L'\0';
+	CharLowerBuffW(full, len);
+	for (i = 0; i < len; i++) {
+		hash = (hash ^ (full[i] & 0xff)) * 16777619u;
+		hash = (hash ^ (full[i] >> 8)) * 16777619u;
+	}
+	free(full);
+	free(wide);
+	return hash;
+}
+
 int
 reload_event_name(const char *queue_directory, bool global, char *out,
     size_t out_size)
 {
-	/* FNV-1a of the queue folder, the hash that names the qmgr pipe. */
-	uint32_t hash = 2166136261u;
-	const unsigned char *p;
+	uint32_t hash = hash_queue_folder(queue_directory);
 	int n;
 
-	for (p = (const unsigned char *)queue_directory; *p != '\0'; p++)
-		hash = (hash ^ *p) * 16777619u;
 	n = snprintf(out, out_size, "%s\\tern-reload-%08x",
 	    global ? "Global" : "Local", (unsigned int)hash);
 	if (n < 0 || (size_t)n >= out_size)

@@ -5,11 +5,11 @@
  * under the service manager waits on it too, but `tern reload` uses the
  * service's SERVICE_CONTROL_PARAMCHANGE there.
  *
- * The name is derived from the queue folder, as the qmgr pipe's is
- * (mta/ipc.c), so each tern instance has its own event:
- * "Global\tern-reload-HASH", or "Local\tern-reload-HASH" when ternd may
- * not create global objects (SeCreateGlobalPrivilege, which
- * administrators and services hold).
+ * The name is derived from a canonical form of the queue folder's path
+ * (full, lower-case, backslashes), so each tern instance has its own
+ * event however its path is spelled: "Global\tern-reload-HASH", or
+ * "Local\tern-reload-HASH" when ternd may not create global objects
+ * (SeCreateGlobalPrivilege, which administrators and services hold).
  *
  * Windows only. Privileges: the event gets the default security of the
  * creator's token, so only that account, administrators and SYSTEM may

@@ -765,7 +765,11 @@ supervisor_reload(struct supervisor *sv)
 	/* ternd may just have created the log file or a pickup folder. */
 	ternd_run_as_own_files(&sv->run_as, &sv->config);
 	collect_secrets(sv);
+	/* A child that is not running (pickup without a pickup section, or
+	 * one waiting to restart) gets the configuration when it starts. */
 	for (i = 0; i < SUPERVISOR_CHILDREN; i++) {
+		if (!sv->children[i].control_open)
+			continue;
 		send_config(&sv->children[i]);
 		send_secrets(&sv->children[i]);
 	}

@@ -284,9 +284,25 @@ tern_control_connect(const char *queue_directory, struct tern_control **out,
 	    strlen(queue_directory) + 1);
 	rc = ipc_qmgr_pipe_name(queue_directory, c->pipe_name,
 	    sizeof(c->pipe_name));
-	if (rc != TERN_OK) {
+	if (rc == TERN_ENOTFOUND) {
+		/* Windows: qmgr has not stored its pipe's name, so it has
+		 * not started for this queue. */
+		set_err(err, err_size, "no qmgr listens for the queue in %s: "
+		    "%s\%s is missing", queue_directory, queue_directory,
+		    IPC_QMGR_PIPE_NAME_FILE);
+		free(c);
+		return rc;
+	}
+	if (rc == TERN_ETOOBIG) {
 		set_err(err, err_size, "queue folder name too long for a "
 		    "pipe: %s", queue_directory);
+		free(c);
+		return rc;
+	}
+	if (rc != TERN_OK) {
+		set_err(err, err_size, "cannot read the name of qmgr's pipe "
+		    "from %s\%s: %s", queue_directory,
+		    IPC_QMGR_PIPE_NAME_FILE, tern_strerror(rc));
 		free(c);
 		return rc;
 	}

@@ -158,8 +158,11 @@ tern_cmd_reload(const char *config_path, int argc, char **argv)
 	}
 	if (request_reload(&cfg, pid) != 0)
 		return 1;
-	printf("it reloads %s%s%s; its log says whether it was applied\n",
-	    cfg.path,
+	/* ternd reloads the file it was started with, which may be another
+	 * one than the file checked here (tern -c OTHER). */
+	printf("ternd reloads the configuration file it was started with; "
+	    "checked here: %s%s%s; ternd's log says whether the reload was "
+	    "applied\n", cfg.path,
 	    cfg.policy.loaded ? " and " : "",
 	    cfg.policy.loaded ? cfg.policy.path : "");
 	return 0;

@@ -5,8 +5,11 @@
  * "ternd -c FILE -f" stays in the foreground and also logs to standard
  * error. Without -f, ternd starts a detached copy of itself in the
  * foreground mode and returns. That copy logs only to log.file, so
- * log.file must then be set. "ternd service ..." installs and runs the
- * same process tree as a Windows service (ternd_service.h).
+ * log.file must then be set. On Windows ternd always runs in the
+ * foreground, because a detached copy has no console to receive Ctrl+C
+ * and so cannot be stopped cleanly; the service is the background mode
+ * there. "ternd service ..." installs and runs the same process tree as
+ * a Windows service (ternd_service.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,8 @@
 #include <uv.h>
 #ifndef _WIN32
 #include <sys/stat.h>
+#else
+#include <windows.h>
 #endif
 
 #include "tern_autoconf.h"
@@ -32,6 +37,9 @@
 #include "supervisor.h"
 #include "ternd_privsep.h"
 #include "ternd_service.h"
+#ifdef _WIN32
+#include "windows_text.h"
+#endif
 
 struct options {
 	const char *config_path;
@@ -46,7 +54,13 @@ usage(FILE *out)
 	    "usage: ternd [-c CONFIG] [-f] [-t]\n"
 	    "       ternd service install|uninstall|start|stop (Windows)\n"
 	    "  -c CONFIG  configuration file (default %s)\n"
+#ifdef _WIN32
+	    "  -f         run in this console and log to standard error,\n"
+	    "             as ternd does without -f too; stop it with Ctrl+C,\n"
+	    "             or install the service to run it in the background\n"
+#else
 	    "  -f         stay in the foreground and log to standard error\n"
+#endif
 	    "  -t         check the configuration and the queue, then exit\n",
 	    platform_default_config_path());
 }
@@ -161,6 +175,7 @@ lock_queue(const struct tern_config *cfg, struct file_lock *lock,
 	return rc;
 }
 
+#ifndef _WIN32
 /* Starts "ternd -f" detached from the terminal and returns its status. */
 static int
 start_in_background(const struct tern_config *cfg)
@@ -206,6 +221,72 @@ start_in_background(const struct tern_config *cfg)
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	return 0;
 }
+#endif
+
+#ifdef _WIN32
+/* The length of the part of a full path that exists by definition:
+ * "C:\" or "\\server\share\" (also "\\?\C:\"), else 0. */
+static size_t
+path_root_length(const wchar_t *path)
+{
+	size_t i, separators = 0;
+
+	if (path[0] != L'\0' && path[1] == L':' && path[2] == L'\\')
+		return 3;
+	if (path[0] != L'\\' || path[1] != L'\\')
+		return 0;
+	if (path[2] == L'?' && path[3] == L'\\' && path[4] != L'\0' &&
+	    path[5] == L':' && path[6] == L'\\')
+		return 7;
+	for (i = 2; path[i] != L'\0'; i++) {
+		if (path[i] == L'\\' && ++separators == 2)
+			return i + 1;
+	}
+	return 0;
+}
+
+/*
+ * Creates the missing folders above the log file at path, as ternd does
+ * for the queue, so that a start error is logged even after an install
+ * that made only %ProgramData%\tern. New folders inherit the ACL of their
+ * parent. A failure is left to log_open() and the log.file check to
+ * report, with the file's name.
+ */
+static void
+make_log_folders(const char *path)
+{
+	wchar_t *wide, *full;
+	DWORD len;
+	size_t i;
+
+	if (path[0] == '\0')
+		return;
+	wide = windows_wide_from_utf8(path);
+	if (wide == NULL)
+		return;
+	len = GetFullPathNameW(wide, 0, NULL, NULL);
+	full = len > 0 ? calloc(len, sizeof(*full)) : NULL;
+	if (full == NULL || GetFullPathNameW(wide, len, full, NULL) == 0) {
+		free(full);
+		free(wide);
+		return;
+	}
+	for (i = 0; full[i] != L'\0'; i++) {
+		if (full[i] == L'/')
+			full[i] = L'\\';
+	}
+	for (i = path_root_length(full); i > 0 && full[i] != L'\0'; i++) {
+		if (full[i] != L'\\')
+			continue;
+		full[i] = L'\0';
+		/* ERROR_ALREADY_EXISTS is the usual case. */
+		CreateDirectoryW(full, NULL);
+		full[i] = L'\\';
+	}
+	free(full);
+	free(wide);
+}
+#endif
 
 /* Loads the configuration and runs the checks that need neither the
  * queue nor the log file. On failure leaves one line per error in err. */
@@ -213,8 +294,13 @@ static int
 load_checked_config(const char *path, struct tern_config *cfg,
     struct ternd_run_as *run_as, char *err, size_t err_size)
 {
-	if (tern_config_load(path, cfg, err, err_size) != TERN_OK ||
-	    ternd_run_as_choose(cfg, run_as, err, err_size) != TERN_OK ||
+	if (tern_config_load(path, cfg, err, err_size) != TERN_OK)
+		return 1;
+#ifdef _WIN32
+	/* Before supervisor_check_config(), which opens the log file. */
+	make_log_folders(cfg->log_file);
+#endif
+	if (ternd_run_as_choose(cfg, run_as, err, err_size) != TERN_OK ||
 	    ternd_run_as_check_paths(cfg, run_as, err, err_size) != TERN_OK ||
 	    supervisor_check_config(cfg, run_as, err, err_size) != TERN_OK)
 		return 1;
@@ -309,8 +395,12 @@ ternd_run(const char *config_path, enum ternd_run_mode mode, char *reason,
 	/* Until the configuration names the log file, a service logs to the
 	 * default one, so even a configuration that does not load leaves
 	 * its errors there. */
-	if (!console)
+	if (!console) {
+#ifdef _WIN32
+		make_log_folders(platform_default_log_file());
+#endif
 		log_open("ternd", platform_default_log_file(), TLOG_INFO, false);
+	}
 	if (load_checked_config(config_path, &cfg, &run_as, err,
 	    sizeof(err)) != 0) {
 		report_error_lines(err, mode, reason, reason_size);
@@ -390,6 +480,10 @@ main(int argc, char **argv)
 		return rc;
 	if (harden_process() != 0)
 		return 1;
+#ifdef _WIN32
+	/* The service is the background mode on Windows. */
+	opt.foreground = true;
+#endif
 	if (opt.foreground && !opt.check_only)
 		return ternd_run(opt.config_path, TERND_RUN_CONSOLE, NULL, 0);
 
@@ -400,8 +494,10 @@ main(int argc, char **argv)
 		report_error_lines(err, TERND_RUN_CONSOLE, NULL, 0);
 		return 1;
 	}
+#ifndef _WIN32
 	if (!opt.check_only)
 		return start_in_background(&cfg);
+#endif
 
 	log_open("ternd", cfg.log_file, (enum log_level)cfg.log_level, true);
 	ternd_run_as_log(&run_as);

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <strings.h>
 #include <uv.h>
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
 #include "../lib/log.h"
 #include "../lib/platform_paths.h"
@@ -854,8 +857,39 @@ config_listener_sockaddr(const struct config_listener *listener,
 	    (struct sockaddr_in *)out) == 0 ? TERN_OK : TERN_EINVAL;
 }
 
+#ifdef _WIN32
+/*
+ * Copies the computer's fully qualified DNS name (GetComputerNameExW with
+ * ComputerNameDnsFullyQualified) into out as UTF-8, because the NetBIOS
+ * or short host name that uv_os_gethostname returns on Windows is a poor
+ * EHLO name. A computer without a primary DNS suffix has only its short
+ * name here too. Returns 0, or -1 when the name is unavailable or does
+ * not fit.
+ */
+static int
+windows_dns_hostname(char *out, size_t out_size)
+{
+	wchar_t wide[256];
+	DWORD len = (DWORD)(sizeof(wide) / sizeof(wide[0]));
+	int n;
+
+	if (!GetComputerNameExW(ComputerNameDnsFullyQualified, wide, &len) ||
+	    len == 0)
+		return -1;
+	n = WideCharToMultiByte(CP_UTF8, 0, wide, (int)len, out,
+	    (int)out_size - 1, NULL, NULL);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+#endif
+
 /* Fills in the system's host name when the file does not set one. It
- * goes into greetings and headers too, so it gets the same check. */
+ * goes into greetings and headers too, so it gets the same check.
+ * NOTE: on Unix this is gethostname(), which is only the short name on
+ * many hosts. A fully qualified EHLO name then needs hostname in the
+ * file. */
 static int
 default_hostname(struct load_state *st)
 {
@@ -865,6 +899,12 @@ default_hostname(struct load_state *st)
 
 	if (cfg->hostname[0] != '\0')
 		return TERN_OK;
+#ifdef _WIN32
+	if (windows_dns_hostname(cfg->hostname, sizeof(cfg->hostname)) == 0 &&
+	    hostname_valid(cfg->hostname))
+		return TERN_OK;
+	size = sizeof(cfg->hostname);
+#endif
 	if (uv_os_gethostname(cfg->hostname, &size) != 0)
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "localhost");
 	if (hostname_valid(cfg->hostname))

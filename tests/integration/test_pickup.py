@@ -504,3 +504,30 @@ def test_pickup_ignored_entries_logged_once(lab):
     assert len(ignored_lines(tern, "link.eml")) == 1
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         list(expected) + ["next.eml.tmp", ".report.eml.x7Yz3Q"])
+
+
+def test_pickup_unmovable_file_logged_once(lab):
+    """A rejected file that cannot be moved to badmail stays and fails at
+    every scan; the error is logged once, the repeats only at debug."""
+    lab.dns(mx={"example.test": [(10, "mx.example.test")]},
+            hosts={"mx.example.test": ["127.0.0.2"]})
+    lab.receiver("127.0.0.2")
+    tern = lab.tern(pickup=PICKUP, log={"level": "debug"})
+    folder = tern.dir / "pickup"
+    folder.mkdir(exist_ok=True)
+    # A regular file where the badmail folder should be: no move can
+    # succeed, even as root.
+    badmail = tern.dir / "badmail"
+    if badmail.is_dir():
+        badmail.rmdir()
+    badmail.write_text("not a folder\n")
+    drop(folder, b"this line has no colon\r\n\r\nbody\r\n", "broken.eml")
+
+    moving = r"pickup file broken\.eml: .*cannot move it to badmail"
+    assert wait_for(lambda: len(tern.log_lines(moving)) >= 3, 30), \
+        tern.tail()
+    errors = [ln for ln in tern.log_lines(moving) if "error:" in ln]
+    debug = [ln for ln in tern.log_lines(moving) if "debug:" in ln]
+    assert len(errors) == 1, errors
+    assert len(debug) >= 2, tern.tail()
+    assert (folder / "broken.eml").exists()

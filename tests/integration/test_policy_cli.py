@@ -258,6 +258,11 @@ def test_policy_tern_reload_keeps_session_and_queue(lab):
 
         assert done.returncode == 0, done.stderr
         assert f"sent SIGHUP to ternd (pid {tern.proc.pid})" in done.stdout
+        # ternd reloads its own file, so the message does not claim to
+        # reload the file that tern checked.
+        assert "reloads the configuration file it was started with" in \
+            done.stdout, done.stdout
+        assert f"checked here: {tern.conf_path}" in done.stdout, done.stdout
         tern.wait_log(r"policy: loaded .*policy\.conf "
                       r"\(2 destination sections\)", since=since)
         c.expect("DATA", 354)

@@ -468,3 +468,19 @@ def test_smtpd_restart_with_lost_certificate_keeps_tls(lab):
     assert "STARTTLS" in str(ehlo), \
         f"STARTTLS not offered after the restart: {ehlo}"
     assert not tern.log_lines("STARTTLS disabled", since=since), tern.tail()
+
+
+def test_reload_without_pickup_logs_no_error(lab):
+    """pickup runs only with a pickup section, so a reload without one
+    has no pickup to send the configuration to, and that is no error."""
+    tern = lab.tern()
+    assert "pickup" not in tern.settings
+    since = tern.log_size()
+
+    tern.send_signal(signal.SIGHUP)
+
+    tern.wait_log(r"configuration reloaded from", 10, since)
+    after = tern.log_text()[since:]
+    assert "cannot send the configuration" not in after, after
+    errors = [line for line in after.splitlines() if "error" in line]
+    assert errors == [], after

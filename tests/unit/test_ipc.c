@@ -214,6 +214,53 @@ unix_socket_name_length_checked(void **state)
 	    TERN_ETOOBIG);
 }
 
+/* Writes text to a file in the current folder and its name to path. */
+static void
+write_name_file(char *path, size_t path_size, const char *text)
+{
+	FILE *f;
+
+	snprintf(path, path_size, "test_ipc_name_%d.tmp", (int)getpid());
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+pipe_name_file_read_checks(void **state)
+{
+	static const char *const invalid[] = {
+		"",
+		"\\\\.\\pipe\\tern-qmgr-0123\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789ABCDEF\n",
+		"\\\\.\\pipe\\other-qmgr-0123456789abcdef0123456789abcdef\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef0\n",
+		"\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdeg\n",
+	};
+	char path[64], name[128], small[20];
+	size_t i;
+
+	(void)state;
+	write_name_file(path, sizeof(path),
+	    "\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef\r\n");
+	assert_int_equal(ipc_pipe_name_file_read(path, name, sizeof(name)),
+	    TERN_OK);
+	assert_string_equal(name,
+	    "\\\\.\\pipe\\tern-qmgr-0123456789abcdef0123456789abcdef");
+	assert_int_equal(ipc_pipe_name_file_read(path, small, sizeof(small)),
+	    TERN_ETOOBIG);
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		write_name_file(path, sizeof(path), invalid[i]);
+		assert_int_equal(ipc_pipe_name_file_read(path, name,
+		    sizeof(name)), TERN_EINVAL);
+	}
+	unlink(path);
+	assert_int_equal(ipc_pipe_name_file_read(path, name, sizeof(name)),
+	    TERN_ENOTFOUND);
+}
+
+
 int
 main(void)
 {
@@ -223,6 +270,7 @@ main(void)
 		cmocka_unit_test(truncated_fields_fail),
 		cmocka_unit_test(oversized_or_nul_strings_fail),
 		cmocka_unit_test(frames_cross_a_real_pipe),
+		cmocka_unit_test(pipe_name_file_read_checks),
 		cmocka_unit_test(unix_socket_name_length_checked),
 	};
 

@@ -9,6 +9,7 @@ command, so tern.exe is the only client of PARAMCHANGE here.
 
 import smtplib
 
+from tern_instance import libconfig_text
 from wine_tern import SERVICE_NAME, WineService, build_dir, wine, windows_path
 
 
@@ -82,3 +83,42 @@ def test_reload_without_ternd_fails(lab):
     done = tern_reload(tern)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no ternd is running" in done.stderr, done.stderr
+
+
+def other_spelling(tern):
+    """A second configuration file for the same queue folder, whose path
+    is spelled another way: lower-case drive, forward slashes, a ".."
+    step and a trailing slash."""
+    queue = windows_path(tern.queue_dir)
+    parent, name = queue.rsplit("\\", 1)
+    spelled = ("z" + parent[1:] + f"\\..\\{tern.dir.name}\\{name}\\")
+    spelled = spelled.replace("\\", "/")
+    assert spelled != queue
+    settings = dict(tern.settings)
+    settings["queue"] = dict(settings["queue"], directory=spelled)
+    alt = tern.dir / "alt.conf"
+    alt.write_text(libconfig_text(settings))
+    return alt
+
+
+def test_other_path_spelling_reaches_ternd(lab):
+    tern = lab.tern(smtpd={"message_size_limit": 1000000})
+    alt = other_spelling(tern)
+    tern_exe = str(build_dir() / "tern.exe")
+
+    # `queue flush` needs qmgr's pipe, whose name qmgr stores in the
+    # queue folder, so the spelling of the folder's path does not matter.
+    flushed = wine(tern_exe, "-c", windows_path(alt), "queue", "flush",
+                   "--all")
+    assert flushed.returncode == 0, flushed.stdout + flushed.stderr
+    listed = wine(tern_exe, "-c", windows_path(alt), "queue")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+
+    change_size_limit(tern, 2000000)
+    since = tern.log_size()
+    done = wine(tern_exe, "-c", windows_path(alt), "reload")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reload event" in done.stdout, done.stdout
+    tern.wait_log(r"configuration reloaded from", timeout=30, since=since)
+    assert size_limit(tern) == 2000000
+    assert tern.stop() == 0
