@@ -17,6 +17,9 @@
 
 #include "../lib/log.h"
 #include "../lib/platform_file.h"
+#ifdef _WIN32
+#include "../lib/platform_wide.h"
+#endif
 #include "../lib/tern_error.h"
 #include "ipc.h"
 

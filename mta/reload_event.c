@@ -19,7 +19,7 @@ static uint32_t
 hash_queue_folder(const char *queue_directory)
 {
 	uint32_t hash = 2166136261u;
-	wchar_t *wide = windows_wide_from_utf8(queue_directory);
+	wchar_t *wide = platform_utf8_to_wide(queue_directory);
 	wchar_t *full = NULL;
 	DWORD len = 0, i;
 

@@ -38,7 +38,7 @@
 #include "ternd_privsep.h"
 #include "ternd_service.h"
 #ifdef _WIN32
-#include "windows_text.h"
+#include "../lib/platform_wide.h"
 #endif
 
 struct options {
@@ -261,7 +261,7 @@ make_log_folders(const char *path)
 
 	if (path[0] == '\0')
 		return;
-	wide = windows_wide_from_utf8(path);
+	wide = platform_utf8_to_wide(path);
 	if (wide == NULL)
 		return;
 	len = GetFullPathNameW(wide, 0, NULL, NULL);
