@@ -19,14 +19,17 @@ SAMPLE = Path(__file__).resolve().parents[2] / "contrib" / "windows" / \
 @pytest.fixture
 def data_dir():
     """C:\\ProgramData\\tern of the Wine prefix with its log folder, as
-    install.ps1 creates it, removed after the test."""
+    install.ps1 creates it. Every ternd.exe creates the log folder there
+    for its early errors, so the folder may exist already; a tern.conf
+    in it would belong to another test, though."""
     directory = drive_c("ProgramData", "tern")
-    if directory.exists():
-        pytest.fail(f"{directory} exists before the test; it belongs to "
+    config = directory / "tern.conf"
+    if config.exists():
+        pytest.fail(f"{config} exists before the test; it belongs to "
                     "another test or to an earlier run")
-    (directory / "log").mkdir(parents=True)
+    (directory / "log").mkdir(parents=True, exist_ok=True)
     yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+    config.unlink(missing_ok=True)
 
 
 def check_default_config():
