@@ -1,8 +1,9 @@
 """Count test results for tests/run.
 
-    count_results.py unit MAKEFILE_AM BUILD_DIR
-        Counts the individual tests of every cmocka program that
-        Makefile.am lists in UNIT_TESTS, from the .log files that automake's
+    count_results.py unit BUILD_DIR
+        Counts the individual tests of every cmocka program in the TESTS
+        of BUILD_DIR's Makefile (so the automake conditionals decide which
+        programs this build has), from the .log files that automake's
         test harness leaves next to each program. A program without a log
         (it did not build) or without cmocka's closing summary (it crashed)
         counts as one failed test on top of what it printed.
@@ -16,6 +17,7 @@ every failure on standard error.
 """
 
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -32,13 +34,23 @@ TAP_NOT_OK = re.compile(r"^not ok \d+(?! # SKIP)", re.M)
 TAP_SKIP = re.compile(r"^not ok \d+ # SKIP", re.M)
 
 
-def unit_programs(makefile_am):
-    """Program paths listed in the UNIT_TESTS variable of Makefile.am."""
-    text = Path(makefile_am).read_text()
-    m = re.search(r"^UNIT_TESTS\s*=((?:.*\\\n)*.*)$", text, re.M)
-    if m is None:
+# A rule that prints the value of TESTS, fed to make after the Makefile,
+# so that automake's conditionals (the Unix-only and Windows-only unit
+# tests) decide which programs this build runs and counts.
+PRINT_TESTS_RULE = "tern-print-tests:\n\t@echo $(TESTS)\n"
+
+
+def unit_programs(build_dir):
+    """The TESTS of the Makefile in build_dir, as make names them."""
+    done = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(build_dir),
+         "-f", "Makefile", "-f", "-", "tern-print-tests"],
+        input=PRINT_TESTS_RULE, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"count_results: make could not list TESTS in {build_dir}: "
+              f"{done.stderr.strip()}", file=sys.stderr)
         return []
-    return re.findall(r"\S*tests/unit/\w+", m.group(1))
+    return done.stdout.split()
 
 
 def count_cmocka_log(text):
@@ -55,13 +67,15 @@ def count_cmocka_log(text):
             False)
 
 
-def count_unit(makefile_am, build_dir):
+def count_unit(build_dir):
     passed = failed = skipped = 0
-    programs = unit_programs(makefile_am)
+    programs = unit_programs(build_dir)
     if not programs:
-        print("count_results: no UNIT_TESTS in Makefile.am", file=sys.stderr)
+        print(f"count_results: the Makefile in {build_dir} lists no unit "
+              "tests", file=sys.stderr)
         return 0, 1, 0
     for program in programs:
+        program = program.removesuffix(".exe")
         log = Path(build_dir) / (program + ".log")
         if not log.exists():
             print(f"unit test {program}: no log; it did not build or run",
@@ -106,8 +120,8 @@ def count_junit(path):
 
 
 def main(argv):
-    if len(argv) == 4 and argv[1] == "unit":
-        counts = count_unit(argv[2], argv[3])
+    if len(argv) == 3 and argv[1] == "unit":
+        counts = count_unit(argv[2])
     elif len(argv) == 3 and argv[1] == "junit":
         counts = count_junit(argv[2])
     else:

@@ -14,29 +14,12 @@
         failure on standard error.
 """
 
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from count_results import count_cmocka_log  # noqa: E402
-
-# A rule that prints the value of TESTS, fed to make after the Makefile.
-PRINT_TESTS_RULE = "tern-print-tests:\n\t@echo $(TESTS)\n"
-
-
-def unit_programs(build_dir):
-    """The TESTS of the Makefile in build_dir, as make names them."""
-    done = subprocess.run(
-        ["make", "-s", "--no-print-directory", "-C", str(build_dir),
-         "-f", "Makefile", "-f", "-", "tern-print-tests"],
-        input=PRINT_TESTS_RULE, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"count_unit: make could not list TESTS in {build_dir}: "
-              f"{done.stderr.strip()}", file=sys.stderr)
-        return []
-    return done.stdout.split()
+from count_results import count_cmocka_log, unit_programs  # noqa: E402
 
 
 def count(build_dir):
