@@ -2,7 +2,7 @@
  * Default locations of tern's files, which differ between Unix and Windows.
  *
  * Unix: the configuration in the sysconfdir given to configure
- * (/usr/local/etc unless told otherwise), the queue in /var/spool/tern.
+ * (/usr/local/etc by default), the queue in /var/spool/tern.
  * Windows: everything under %ProgramData%\tern (normally
  * C:\ProgramData\tern): tern.conf, queue\, log\tern.log, so a service
  * and an administrator's console find the same files.

@@ -36,7 +36,7 @@
 #define EVENT_LOG_KEY_W L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\" \
 	L"Application\\" TERND_SERVICE_NAME
 
-/* Longest wait for the service to leave a pending state, even while its
+/* Maximum wait for the service to leave a pending state, even while its
  * checkpoint keeps rising. */
 #define STATE_WAIT_LIMIT_MS 120000
 

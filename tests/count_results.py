@@ -68,6 +68,8 @@ def count_cmocka_log(text):
 
 
 def count_unit(build_dir):
+    """Counts the cmocka cases of every unit test program in build_dir's
+    TESTS, from their .log files; returns (passed, failed, skipped)."""
     passed = failed = skipped = 0
     programs = unit_programs(build_dir)
     if not programs:

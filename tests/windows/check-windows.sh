@@ -208,9 +208,9 @@ run_unit_tests() {
 	    >"$WORK/make-check.log" 2>&1
 	# Seen once on a loaded machine: a test program that exits 1 having
 	# printed nothing, not even cmocka's first line, and passes when run
-	# again. That is Wine failing to start it, not a failed test, so such
-	# a program (and only such) runs once more; a test that failed prints
-	# its cases and is never repeated.
+	# again. That is Wine failing to start it, not a failed test, so only
+	# such a program runs once more. A test that failed prints its cases
+	# and is not repeated.
 	local log_file
 	for program in "${built[@]}"; do
 		log_file="$SRC/${program%.exe}.log"

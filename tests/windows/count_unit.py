@@ -19,41 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from count_results import count_cmocka_log, unit_programs  # noqa: E402
-
-
-def count(build_dir):
-    programs = unit_programs(build_dir)
-    if not programs:
-        print("count_unit: the Windows build lists no unit tests",
-              file=sys.stderr)
-        return 0, 1, 0
-    passed = failed = skipped = 0
-    for program in programs:
-        program = program.removesuffix(".exe")
-        log = Path(build_dir) / (program + ".log")
-        if not log.exists():
-            print(f"unit test {program}: no log; it did not build or run",
-                  file=sys.stderr)
-            failed += 1
-            continue
-        p, f, s, complete = count_cmocka_log(log.read_text(errors="replace"))
-        passed, failed, skipped = passed + p, failed + f, skipped + s
-        if f:
-            print(f"unit test {program}: {f} failed, see {log}",
-                  file=sys.stderr)
-        if not complete:
-            print(f"unit test {program}: no closing summary (crashed or "
-                  f"timed out), see {log}", file=sys.stderr)
-            failed += 1
-    return passed, failed, skipped
+from count_results import count_unit, unit_programs  # noqa: E402
 
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "list":
         print(*unit_programs(argv[2]))
     elif len(argv) == 3 and argv[1] == "count":
-        print(*count(argv[2]))
+        print(*count_unit(argv[2]))
     else:
         print(__doc__, file=sys.stderr)
         return 2
